@@ -1,0 +1,206 @@
+"""The gateway: the one public entry (``uvicorn gateway.app:create_app --factory``).
+
+Authenticates (integrator keys, staff JWTs), limits (body size, citizen writes per client
+address), routes to the services with the verified identity, audits admin changes, and
+serves the merged OpenAPI document and its docs page (assets bundled: no CDN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aio_pika
+import httpx
+import swagger_ui_bundle
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import insert
+
+from gateway.api_keys import router as keys_router
+from gateway.jwt_auth import TokenError, TokenVerifier
+from gateway.keys import KeyVerifier
+from gateway.openapi import MergedOpenApi
+from gateway.proxy import forward
+from gateway.ratelimit import RateLimiter
+from gateway.routing import match, upstreams
+from gateway.settings import GatewaySettings
+from gateway.tables import audit
+from shared.db import create_engine, database_ready, session_factory
+from shared.identity import ANONYMOUS, Principal
+from shared.telemetry import configure_telemetry
+from shared.web import ApiError, error_response, principal_from
+from shared.web import create_app as create_base_app
+
+SERVICE = "gateway"
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings, application_name=SERVICE)
+        self.sessions = session_factory(self.engine)
+        self.keys = KeyVerifier(self.sessions, cache_s=settings.api_key_cache_s)
+        self.tokens = TokenVerifier(settings)
+        self.limiter = RateLimiter(settings.citizen_writes_per_minute)
+        self.upstreams = upstreams(settings)
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.upstream_timeout_s, connect=3.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+
+    async def authenticate(self, request: Request) -> Principal:
+        auth = request.headers.get("authorization", "")
+        presented_key = request.headers.get("x-api-key")
+        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        if auth and bearer is None:
+            raise ApiError(401, "use 'Authorization: Bearer <key or token>'")
+        if presented_key or (bearer and bearer.startswith("sqi_")):
+            principal = await self.keys.verify(presented_key or bearer or "")
+            if principal is None:
+                raise ApiError(401, "unknown or revoked API key")
+            return principal
+        if bearer:
+            try:
+                return self.tokens.verify(bearer)
+            except TokenError as exc:
+                raise ApiError(401, f"invalid token: {exc}") from exc
+        return ANONYMOUS
+
+    def client_address(self, request: Request) -> str:
+        if self.settings.trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
+            return forwarded.split(",")[0].strip()
+        return request.client.host if request.client else "unknown"
+
+    def max_bytes(self, path: str, citizen: bool) -> int:
+        if path == "/api/v1/events":
+            return self.settings.events_max_bytes
+        if citizen:
+            return self.settings.citizen_max_bytes
+        return self.settings.default_max_bytes
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"the body exceeds {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"the body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    configure_telemetry(SERVICE, log_level=settings.log_level)
+    gw = Gateway(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await gw.client.aclose()
+        await gw.engine.dispose()
+
+    async def db_ready() -> bool:
+        return await database_ready(gw.engine)
+
+    async def broker_ready() -> bool:
+        try:
+            connection = await aio_pika.connect(settings.amqp_url, timeout=3)
+        except Exception:
+            return False
+        await connection.close()
+        return True
+
+    def service_ready(base: str):  # type: ignore[no-untyped-def]
+        async def check() -> bool:
+            try:
+                return (await gw.client.get(base.rstrip("/") + "/readyz", timeout=3)).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        return check
+
+    checks = {"database": db_ready, "broker": broker_ready}
+    checks.update({name: service_ready(base) for name, base in gw.upstreams.items()})
+    app = create_base_app(SERVICE, title="SQI gateway", checks=checks, lifespan=lifespan)
+    app.state.gateway = gw
+    app.state.internal_token = settings.internal_token
+    app.include_router(keys_router)
+
+    async def gateway_principal(request: Request) -> Principal:
+        # The gateway's own endpoints authenticate the caller directly, not from forwarded headers.
+        return await gw.authenticate(request)
+
+    app.dependency_overrides[principal_from] = gateway_principal
+    merged = MergedOpenApi(gw.client, gw.upstreams, app.openapi())
+    app.mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
+
+    @app.get("/api/v1/openapi.json", include_in_schema=False)
+    async def openapi_document() -> JSONResponse:
+        return JSONResponse(await merged.document())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/api/v1/openapi.json",
+            title="SQI API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
+
+    @app.api_route(
+        "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False
+    )
+    async def proxy(request: Request, path: str) -> Response:
+        route = match(request.url.path)
+        if route is None:
+            raise ApiError(404, "no such path")
+        principal = await gw.authenticate(request)
+        is_write = request.method in ("POST", "PUT", "PATCH", "DELETE")
+        citizen_write = route.citizen_writes and is_write and principal.kind == "anonymous"
+        body = await read_body(request, gw.max_bytes(request.url.path, route.citizen_writes and is_write))
+        address = gw.client_address(request)
+        if citizen_write:
+            allowed, retry_after = gw.limiter.allow(address)
+            if not allowed:
+                return error_response(
+                    429,
+                    f"too many writes from this address; at most {settings.citizen_writes_per_minute} a minute",
+                    headers={"Retry-After": str(retry_after)},
+                )
+        response = await forward(
+            gw.client,
+            base_url=gw.upstreams[route.service],
+            request=request,
+            body=body,
+            principal=principal,
+            client_address=address,
+            internal_token=settings.internal_token,
+        )
+        if principal.is_admin and is_write:
+            await record_audit(gw, principal, request, response.status_code)
+        return response
+
+    return app
+
+
+async def record_audit(gw: Gateway, principal: Principal, request: Request, status: int) -> None:
+    """Every change an admin makes is written down: who, what, when, with what result."""
+    values: dict[str, Any] = {
+        "actor": principal.sub,
+        "method": request.method,
+        "path": request.url.path,
+        "status": status,
+        "request_id": request.state.request_id,
+    }
+    async with gw.sessions() as session, session.begin():
+        await session.execute(insert(audit).values(values))

@@ -1,0 +1,29 @@
+"""Gateway settings (env prefix ``SQI_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from shared.settings import CommonSettings
+
+
+class GatewaySettings(CommonSettings):
+    ingest_url: str = "http://127.0.0.1:8001"
+    scoring_url: str = "http://127.0.0.1:8002"
+    feedback_url: str = "http://127.0.0.1:8003"
+    reporting_url: str = "http://127.0.0.1:8004"
+    # RS256 public keys of the department's identity provider: a JWKS or PEM file.
+    jwt_public_keys_file: Path | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    # Citizen writes per client address per minute (api.md default 10).
+    citizen_writes_per_minute: int = Field(default=10, ge=1)
+    citizen_max_bytes: int = 16 * 1024
+    events_max_bytes: int = 10 * 1024 * 1024
+    default_max_bytes: int = 1024 * 1024
+    upstream_timeout_s: float = 30.0
+    # Only behind a trusted proxy may X-Forwarded-For name the client.
+    trust_forwarded_for: bool = False
+    api_key_cache_s: float = 30.0

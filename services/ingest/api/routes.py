@@ -1,0 +1,174 @@
+"""Ingest's HTTP routes: thin — parse, call a handler, shape the answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from services.ingest import handlers, units
+from services.ingest.adapters import repository
+from services.ingest.adapters.tables import feed_day, feed_reason
+from services.ingest.api.parsing import parse_events_body
+from services.ingest.api.schemas import (
+    FeedStatus,
+    IngestAnswer,
+    RatingCodeAnswer,
+    ReplayIn,
+    ReplayOut,
+    UnitIn,
+    UnitOut,
+)
+from services.ingest.bootstrap import Ingest
+from services.ingest.domain.units import covers
+from services.ingest.replay import replay_log
+from shared.web import Admin, ApiError, CurrentPrincipal, Integrator
+
+router = APIRouter(prefix="/api/v1")
+
+
+def get_app(request: Request) -> Ingest:
+    return request.app.state.ingest  # type: ignore[no-any-return]
+
+
+App = Annotated[Ingest, Depends(get_app)]
+
+EVENTS_DOC = """Send events: one JSON object, a JSON array, or NDJSON (`application/x-ndjson`).
+
+Up to 10,000 events or 10 MB. Every record is checked on its own: the answer lists the
+rejected ones with `{index, event_id, errors: [{field, reason}]}` and the others are stored.
+Resending is safe: an event already accepted counts as a duplicate; the same id with a
+different body is rejected as a conflict and the first version stays."""
+
+
+@router.post(
+    "/events",
+    response_model=IngestAnswer,
+    summary="Send events (gửi sự kiện)",
+    description=EVENTS_DOC,
+    responses={401: {}, 403: {}, 413: {}, 422: {"model": IngestAnswer}},
+)
+async def post_events(request: Request, app: App, principal: Integrator) -> JSONResponse:
+    settings = app.settings
+    body = await request.body()
+    if len(body) > settings.ingest_max_bytes:
+        raise ApiError(413, f"the body exceeds {settings.ingest_max_bytes} bytes; split it into smaller batches")
+    records = parse_events_body(body, request.headers.get("content-type", ""))
+    if len(records) > settings.ingest_max_events:
+        raise ApiError(413, f"at most {settings.ingest_max_events} events per request; got {len(records)}")
+    names = {
+        str(r.get("data", {}).get(k))
+        for r in records
+        if isinstance(r, dict) and isinstance(r.get("data"), dict)
+        for k in ("unit_code", "to_unit_code")
+        if r["data"].get(k) is not None
+    }
+    reference = await app.reference.get(units=names)
+    now = datetime.now(UTC)
+    async with app.uow() as uow:
+        result = await handlers.ingest_events(
+            records,
+            principal=principal,
+            uow=uow,
+            reference=reference,
+            rating_codes=app.rating_codes,
+            now=now,
+            future_tolerance=timedelta(hours=settings.ingest_future_tolerance_hours),
+            message_batch=settings.ingest_message_batch,
+        )
+    status = 200
+    if records and len(result.rejected) == len(records):
+        status = 403 if result.all_forbidden else 422
+    return JSONResponse(result.as_json(), status_code=status)
+
+
+@router.get(
+    "/dossiers/{dossier_id}/rating-code",
+    response_model=RatingCodeAnswer,
+    summary="Reprint a dossier's rating code (mã đánh giá)",
+)
+async def rating_code(dossier_id: str, app: App, principal: Integrator) -> RatingCodeAnswer:
+    async with app.uow() as uow:
+        unit_code = await repository.dossier_unit(uow.session, dossier_id)
+    reference = await app.reference.get()
+    if unit_code is None or not covers(reference.units, principal.units, unit_code):
+        # The same answer for "unknown" and "not yours": no way to probe other units' dossiers.
+        raise ApiError(404, "no dossier with this id among the units this key reports for")
+    return RatingCodeAnswer(dossier_id=dossier_id, rating_code=app.rating_codes.issue(dossier_id))
+
+
+@router.get("/units", response_model=list[UnitOut], summary="The unit tree (cây đơn vị)")
+async def get_units(app: App) -> list[dict[str, Any]]:
+    async with app.uow() as uow:
+        return await units.list_units(uow)
+
+
+@router.put("/units/{code}", response_model=UnitOut, summary="Create or change a unit (admin)")
+async def put_unit(code: str, body: UnitIn, app: App, _: Admin) -> JSONResponse:
+    async with app.uow() as uow:
+        row, created = await units.put_unit(code, body.model_dump(), uow=uow)
+    app.reference.invalidate()
+    return JSONResponse(UnitOut.model_validate(row).model_dump(mode="json"), status_code=201 if created else 200)
+
+
+@router.get("/feeds", response_model=list[FeedStatus], summary="Feed freshness per source")
+async def get_feeds(app: App, principal: CurrentPrincipal) -> list[FeedStatus]:
+    if principal.kind == "integrator":
+        sources = [principal.source]
+    elif principal.is_admin:
+        sources = None
+    else:
+        raise ApiError(401 if principal.kind == "anonymous" else 403, "an integrator key or the admin role is required")
+    today = datetime.now(handlers.VN).date()
+    async with app.uow() as uow:
+        query = select(feed_day).where(feed_day.c.day == today)
+        latest = (
+            select(feed_day.c.source, feed_day.c.last_event_at, feed_day.c.last_request_at)
+            .distinct(feed_day.c.source)
+            .order_by(feed_day.c.source, feed_day.c.day.desc())
+        )
+        reasons_q = select(feed_reason).where(feed_reason.c.day == today).order_by(feed_reason.c.count.desc())
+        if sources is not None:
+            query = query.where(feed_day.c.source.in_(sources))
+            latest = latest.where(feed_day.c.source.in_(sources))
+            reasons_q = reasons_q.where(feed_reason.c.source.in_(sources))
+        today_rows = {r.source: r for r in (await uow.session.execute(query)).all()}
+        reasons: dict[str, list[dict[str, object]]] = {}
+        for r in (await uow.session.execute(reasons_q)).all():
+            reasons.setdefault(r.source, []).append({"reason": r.reason, "count": r.count})
+        out = []
+        for r in (await uow.session.execute(latest)).all():
+            t = today_rows.get(r.source)
+            out.append(
+                FeedStatus(
+                    source=r.source,
+                    last_event_at=r.last_event_at,
+                    last_request_at=r.last_request_at,
+                    events_today=t.accepted if t else 0,
+                    duplicates_today=t.duplicates if t else 0,
+                    rejected_today=t.rejected if t else 0,
+                    top_rejection_reasons=reasons.get(r.source, [])[:5],
+                )
+            )
+    return out
+
+
+@router.post(
+    "/replays",
+    response_model=ReplayOut,
+    status_code=202,
+    summary="Replay the raw log to one consumer (admin)",
+)
+async def post_replay(body: ReplayIn, app: App, principal: Admin) -> ReplayOut:
+    async with app.uow() as uow:
+        replay_id, events, batches = await replay_log(
+            consumer=body.consumer,
+            occurred_from=body.occurred_from,
+            occurred_to=body.occurred_to,
+            requested_by=principal.sub,
+            uow=uow,
+        )
+    return ReplayOut(replay_id=replay_id, consumer=body.consumer, events=events, batches=batches)

@@ -1,0 +1,55 @@
+"""Ingest's composition root: builds the engine, unit of work, caches and worker parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from shared.unit_of_work import UnitOfWork
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.ingest.adapters.tables import inbox, outbox
+from services.ingest.reference import ReferenceCache
+from services.ingest.settings import IngestSettings
+from shared.db import create_engine, session_factory
+from shared.rating_code import RatingCodes
+from shared.worker import WorkerParts
+
+SERVICE = "ingest"
+EXCHANGE = "ingest.events"
+
+
+@dataclass
+class Ingest:
+    settings: IngestSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    reference: ReferenceCache
+    rating_codes: RatingCodes
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)
+
+
+def bootstrap(settings: IngestSettings | None = None) -> Ingest:
+    settings = settings or IngestSettings()
+    engine = create_engine(settings, application_name=SERVICE)
+    sessions = session_factory(engine)
+    return Ingest(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        reference=ReferenceCache(sessions),
+        rating_codes=RatingCodes.from_spec(settings.rating_code_keys),
+    )
+
+
+def worker_parts(app: Ingest) -> WorkerParts:
+    # Ingest consumes nothing: its worker is the outbox relay.
+    return WorkerParts(
+        settings=app.settings,
+        engine=app.engine,
+        outbox=outbox,
+        inbox=inbox,
+        uow_factory=partial(app.uow),
+    )

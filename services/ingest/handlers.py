@@ -1,0 +1,254 @@
+"""Ingest's use cases as plain functions of (command, unit of work, …)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from shared.unit_of_work import UnitOfWork
+
+from services.ingest.adapters import repository
+from services.ingest.domain.units import covers
+from services.ingest.domain.validation import Rejection, ValidEvent, validate_record
+from services.ingest.reference import ReferenceData
+from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, RawEvent
+from shared.identity import Principal
+from shared.rating_code import RatingCodes
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+FORBIDDEN_REASON = "not permitted for this API key"
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    rating_codes: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [r.as_json() for r in sorted(self.rejected, key=lambda r: r.index)],
+            "rating_codes": self.rating_codes,
+        }
+
+    @property
+    def all_forbidden(self) -> bool:
+        return bool(self.rejected) and all(r.forbidden for r in self.rejected)
+
+
+def body_hash(event: ValidEvent) -> bytes:
+    """What makes two sends of one event "the same": type, instant, source and data.
+
+    The instant is normalised to UTC so that the same moment written with another offset
+    is still a duplicate, not a conflict; key order in JSON does not matter.
+    """
+    canonical = {
+        "type": event.type,
+        "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
+        "source": event.source,
+        "data": event.data,
+    }
+    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).digest()
+
+
+def check_reference(
+    events: Sequence[ValidEvent],
+    *,
+    principal: Principal,
+    reference: ReferenceData,
+    dossier_units: dict[str, str],
+) -> tuple[list[ValidEvent], list[Rejection]]:
+    """Reject events naming unknown codes or falling outside the API key's source and units."""
+    procedures = reference.procedures | {
+        str(e.data["procedure_code"]) for e in events if e.type == "procedure.upserted"
+    }
+    received_units = {e.dossier_id: str(e.data["unit_code"]) for e in events if e.type == "dossier.received"}
+    ok: list[ValidEvent] = []
+    rejected: list[Rejection] = []
+    for e in events:
+        errors: list[dict[str, str]] = []
+        forbidden: list[dict[str, str]] = []
+        if e.source != principal.source:
+            forbidden.append({"field": "source", "reason": f"{FORBIDDEN_REASON} (key's source is {principal.source})"})
+        for name in ("unit_code", "to_unit_code"):
+            code = e.data.get(name)
+            if code is not None and code not in reference.units:
+                errors.append({"field": f"data.{name}", "reason": f"unknown unit code {code!r}"})
+        code = e.data.get("procedure_code")
+        if e.type == "dossier.received" and code not in procedures:
+            errors.append({"field": "data.procedure_code", "reason": f"unknown procedure code {code!r}"})
+        unit = e.data.get("unit_code") if e.type == "dossier.received" else None
+        if unit is None and e.dossier_id is not None:
+            unit = dossier_units.get(e.dossier_id) or received_units.get(e.dossier_id)
+        if unit in reference.units and not covers(reference.units, principal.units, str(unit)):
+            field_name = "data.unit_code" if e.type == "dossier.received" else "data.dossier_id"
+            forbidden.append({"field": field_name, "reason": f"{FORBIDDEN_REASON}: unit {unit}"})
+        if e.type == "procedure.upserted" and not covers(reference.units, principal.units, _root(reference)):
+            forbidden.append(
+                {
+                    "field": "type",
+                    "reason": f"{FORBIDDEN_REASON}: only a catalogue key may publish procedures",
+                }
+            )
+        if errors or forbidden:
+            rejected.append(Rejection(e.index, e.event_id, errors + forbidden, forbidden=not errors))
+        else:
+            ok.append(e)
+    return ok, rejected
+
+
+def _root(reference: ReferenceData) -> str:
+    return next((c for c, u in reference.units.items() if u.parent_code is None), "")
+
+
+def dedupe_within_request(events: Sequence[ValidEvent]) -> tuple[list[ValidEvent], int, list[Rejection]]:
+    """First occurrence wins; an identical repeat is a duplicate, a changed one a conflict."""
+    seen: dict[str, bytes] = {}
+    unique: list[ValidEvent] = []
+    duplicates = 0
+    conflicts: list[Rejection] = []
+    for e in events:
+        digest = body_hash(e)
+        if e.event_id not in seen:
+            seen[e.event_id] = digest
+            unique.append(e)
+        elif seen[e.event_id] == digest:
+            duplicates += 1
+        else:
+            conflicts.append(_conflict(e))
+    return unique, duplicates, conflicts
+
+
+def _conflict(e: ValidEvent) -> Rejection:
+    return Rejection(
+        e.index,
+        e.event_id,
+        [
+            {
+                "field": "event_id",
+                "reason": "conflict: this id was already accepted with a different body; the first version stays",
+            }
+        ],
+    )
+
+
+def chunks(items: Sequence[RawEvent], size: int) -> Iterator[list[RawEvent]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+async def ingest_events(
+    records: Sequence[Any],
+    *,
+    principal: Principal,
+    uow: UnitOfWork,
+    reference: ReferenceData,
+    rating_codes: RatingCodes,
+    now: datetime,
+    future_tolerance: timedelta = timedelta(days=1),
+    message_batch: int = 500,
+) -> IngestResult:
+    """Validate, dedupe and store a batch of events; announce the accepted ones."""
+    result = IngestResult()
+    valid: list[ValidEvent] = []
+    for index, record in enumerate(records):
+        checked = validate_record(index, record, now=now, future_tolerance=future_tolerance)
+        if isinstance(checked, Rejection):
+            result.rejected.append(checked)
+        else:
+            valid.append(checked)
+    conn = await repository.driver_connection(uow.session)
+    dossier_ids = [e.dossier_id for e in valid if e.dossier_id and e.type != "dossier.received"]
+    known_units = await repository.dossier_units(conn, dossier_ids)
+    valid, refused = check_reference(valid, principal=principal, reference=reference, dossier_units=known_units)
+    result.rejected += refused
+    unique, in_request_dups, conflicts = dedupe_within_request(valid)
+    result.duplicates += in_request_dups
+    result.rejected += conflicts
+    source = principal.source or ""
+    if unique:
+        hashes = {e.event_id: body_hash(e) for e in unique}
+        new_ids = await repository.claim_event_keys(conn, source, list(hashes), list(hashes.values()))
+        old = [e for e in unique if e.event_id not in new_ids]
+        if old:
+            stored = await repository.known_hashes(conn, source, [e.event_id for e in old])
+            for e in old:
+                if stored.get(e.event_id) == hashes[e.event_id]:
+                    result.duplicates += 1
+                else:
+                    result.rejected.append(_conflict(e))
+        accepted = [e for e in unique if e.event_id in new_ids]
+        await _store(accepted, uow=uow, conn=conn, now=now, message_batch=message_batch)
+        result.accepted = len(accepted)
+        result.rating_codes = {
+            e.dossier_id: rating_codes.issue(e.dossier_id)
+            for e in accepted
+            if e.type == "dossier.received" and e.dossier_id
+        }
+    reasons = Counter(err["reason"].split(":")[0][:120] for r in result.rejected for err in r.errors)
+    await repository.record_feed(
+        conn,
+        source=source,
+        day=now.astimezone(VN).date(),
+        now=now,
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=len(result.rejected),
+        last_event_at=max((e.occurred_at for e in unique), default=None),
+        reasons=dict(reasons),
+    )
+    return result
+
+
+async def _store(
+    accepted: Sequence[ValidEvent], *, uow: UnitOfWork, conn: Any, now: datetime, message_batch: int
+) -> None:
+    if not accepted:
+        return
+    await repository.append_events(
+        conn,
+        [
+            (e.source, e.event_id, e.type, e.occurred_at, now, e.dossier_id, orjson.dumps(e.body).decode())
+            for e in accepted
+        ],
+    )
+    await repository.record_dossiers(
+        conn,
+        [
+            (e.dossier_id, str(e.data["unit_code"]), e.source, e.occurred_at)
+            for e in accepted
+            if e.type == "dossier.received" and e.dossier_id
+        ],
+    )
+    procedures = [e for e in accepted if e.type == "procedure.upserted"]
+    await repository.upsert_procedures(
+        conn,
+        [
+            (str(e.data["procedure_code"]), str(e.data["name"]), e.occurred_at, orjson.dumps(e.data).decode())
+            for e in procedures
+        ],
+    )
+    raw = [
+        RawEvent(
+            source=e.source,
+            event_id=e.event_id,
+            type=e.type,
+            occurred_at=e.occurred_at.isoformat(),
+            data=dict(e.data),
+        )
+        for e in accepted
+    ]
+    catalogue = [r for r in raw if r.type == "procedure.upserted"]
+    lifecycle = [r for r in raw if r.type != "procedure.upserted"]
+    # Procedures first: a consumer then knows the catalogue before the dossiers that use it.
+    uow.publish_many([ProcedureEventsAccepted(events=c) for c in chunks(catalogue, message_batch)])
+    uow.publish_many([DossierEventsAccepted(events=c) for c in chunks(lifecycle, message_batch)])

@@ -1,0 +1,99 @@
+"""Units (cơ quan thuế): the tree, its changes, and the seed from the reference data."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from shared.unit_of_work import UnitOfWork
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from services.ingest.adapters.tables import unit
+from shared.contracts import UnitRecord, UnitsChanged
+from shared.web import ApiError
+
+REORGANISATION = date(2025, 7, 1)  # the merger into 34 provincial offices took effect
+_LEVEL_PARENT = {"central": None, "province": "central", "local": "province"}
+
+
+def _record(row: Any) -> UnitRecord:
+    return UnitRecord(
+        code=row.code,
+        name=row.name,
+        level=row.level,
+        parent_code=row.parent_code,
+        valid_from=row.valid_from.isoformat() if row.valid_from else None,
+        valid_to=row.valid_to.isoformat() if row.valid_to else None,
+        successor_code=row.successor_code,
+    )
+
+
+async def list_units(uow: UnitOfWork) -> list[dict[str, Any]]:
+    rows = (await uow.session.execute(select(unit).order_by(unit.c.code))).mappings().all()
+    return [{k: v for k, v in row.items() if k != "updated_at"} for row in rows]
+
+
+async def put_unit(code: str, fields: dict[str, Any], *, uow: UnitOfWork) -> tuple[dict[str, Any], bool]:
+    """Create or change a unit; the tree must stay a tree with levels in order."""
+    errors = []
+    if not code or len(code) > 64 or not all(c.isalnum() or c in "._-" for c in code):
+        errors.append({"field": "code", "reason": "must be 1–64 letters, digits, '.', '_' or '-'"})
+    parent_code = fields.get("parent_code")
+    expected_parent_level = _LEVEL_PARENT[fields["level"]]
+    if expected_parent_level is None and parent_code:
+        errors.append({"field": "parent_code", "reason": "the central unit has no parent"})
+    if expected_parent_level is not None:
+        parent = None
+        if parent_code:
+            parent = (await uow.session.execute(select(unit.c.level).where(unit.c.code == parent_code))).first()
+        if parent is None:
+            errors.append({"field": "parent_code", "reason": f"must name an existing {expected_parent_level} unit"})
+        elif parent.level != expected_parent_level:
+            errors.append(
+                {
+                    "field": "parent_code",
+                    "reason": f"a {fields['level']} unit's parent must be {expected_parent_level}",
+                }
+            )
+    if fields.get("valid_from") and fields.get("valid_to") and fields["valid_to"] < fields["valid_from"]:
+        errors.append({"field": "valid_to", "reason": "must not be before valid_from"})
+    successor = fields.get("successor_code")
+    if successor and (await uow.session.execute(select(unit.c.code).where(unit.c.code == successor))).first() is None:
+        errors.append({"field": "successor_code", "reason": "must name an existing unit"})
+    if errors:
+        raise ApiError(422, "the unit is not valid", details=errors)
+    values = {"code": code, **fields}
+    existed = (await uow.session.execute(select(unit.c.code).where(unit.c.code == code))).first() is not None
+    stmt = pg_insert(unit).values(values)
+    row = (
+        await uow.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[unit.c.code], set_={k: stmt.excluded[k] for k in fields}
+            ).returning(unit)
+        )
+    ).one()
+    uow.publish(UnitsChanged(units=[_record(row)]))
+    return {k: v for k, v in row._mapping.items() if k != "updated_at"}, not existed
+
+
+async def seed_units(csv_path: Path, *, uow: UnitOfWork) -> int:
+    """Insert the reference units that are missing (an admin's later edits are kept)."""
+    with csv_path.open(encoding="utf-8") as fh:
+        rows = [
+            {
+                "code": r["code"],
+                "name": r["name"],
+                "level": r["level"],
+                "parent_code": r["parent_code"] or None,
+                "valid_from": REORGANISATION,
+                "merged_from": r.get("merged_from") or None,
+            }
+            for r in csv.DictReader(fh)
+        ]
+    inserted = (await uow.session.execute(pg_insert(unit).values(rows).on_conflict_do_nothing().returning(unit))).all()
+    if inserted:
+        uow.publish(UnitsChanged(units=[_record(r) for r in inserted]))
+    return len(inserted)

@@ -1,0 +1,100 @@
+"""The unit of work: one transaction for a handler's effects and the messages it publishes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from types import TracebackType
+
+import orjson
+from opentelemetry import propagate
+from sqlalchemy import Table, insert, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.contracts import IntegrationEvent
+
+
+def outbox_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel that wakes a service's outbox relay."""
+    return f"sqi_outbox_{schema}"
+
+
+class UnitOfWork:
+    """``async with uow:`` opens a transaction; ``publish`` adds outbox rows to it.
+
+    Leaving the block without an exception commits (and wakes the relay); any exception
+    rolls everything back, messages included.
+    """
+
+    def __init__(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        *,
+        outbox: Table,
+        exchange: str,
+    ) -> None:
+        self._factory = factory
+        self._outbox = outbox
+        self._exchange = exchange
+        self._pending: list[dict[str, object]] = []
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._factory()
+        await self.session.begin()
+        self._pending = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                await self._flush_outbox()
+                await self.session.commit()
+            else:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    def publish(self, event: IntegrationEvent) -> None:
+        self.publish_many([event])
+
+    def publish_many(self, events: Sequence[IntegrationEvent]) -> None:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        for event in events:
+            self._pending.append(
+                {
+                    "id": uuid.uuid4(),
+                    "exchange": self._exchange,
+                    "routing_key": event.routing_key,
+                    "body": orjson.dumps(event.model_dump(mode="json")),
+                    "trace_headers": carrier,
+                }
+            )
+
+    def publish_raw(self, *, routing_key: str, body: bytes) -> None:
+        """For relays of stored payloads (replay): the body is already a contract's JSON."""
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        self._pending.append(
+            {
+                "id": uuid.uuid4(),
+                "exchange": self._exchange,
+                "routing_key": routing_key,
+                "body": body,
+                "trace_headers": carrier,
+            }
+        )
+
+    async def _flush_outbox(self) -> None:
+        if not self._pending:
+            return
+        await self.session.execute(insert(self._outbox), self._pending)
+        schema = self._outbox.schema or "public"
+        await self.session.execute(text(f"NOTIFY {outbox_channel(schema)}"))
+        self._pending = []

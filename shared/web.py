@@ -1,0 +1,181 @@
+"""What every SQI HTTP app shares: the error body, request ids, health and metrics, identity."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.identity import (
+    INTERNAL_TOKEN_HEADER,
+    PRINCIPAL_HEADER,
+    Principal,
+    decode_principal,
+)
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+HTTP_REQUESTS = Counter("sqi_http_requests_total", "HTTP requests", ["app", "method", "status"])
+HTTP_LATENCY = Histogram("sqi_http_request_seconds", "HTTP request latency", ["app", "method"])
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    423: "locked",
+    429: "too_many_requests",
+    502: "bad_gateway",
+    503: "unavailable",
+    504: "gateway_timeout",
+}
+
+
+class ApiError(Exception):
+    """An error the caller must see as ``{"error": {code, message, details}}``."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None, details: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or _STATUS_CODES.get(status, "error")
+        self.message = message
+        self.details = list(details)
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    details: Sequence[Any] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {
+        "error": {
+            "code": code or _STATUS_CODES.get(status, "error"),
+            "message": message,
+            "details": list(details),
+        }
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    """Pydantic's errors as ``[{field, reason}]`` with a dotted field path."""
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        out.append({"field": ".".join(loc) or "body", "reason": str(err.get("msg", "invalid"))})
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.message, code=exc.code, details=exc.details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "the request is not valid", details=field_errors(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "internal error; the request id identifies it in the logs", code="internal")
+
+
+def install_request_id(app: FastAPI, app_name: str) -> None:
+    @app.middleware("http")
+    async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        request.state.request_id = request_id
+        with HTTP_LATENCY.labels(app_name, request.method).time():
+            response = await call_next(request)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        HTTP_REQUESTS.labels(app_name, request.method, str(response.status_code)).inc()
+        return response
+
+
+ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+def install_health(app: FastAPI, checks: dict[str, ReadyCheck]) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        results = {name: await check() for name, check in checks.items()}
+        status = 200 if all(results.values()) else 503
+        return JSONResponse(
+            {"status": "ready" if status == 200 else "not ready", "checks": results}, status_code=status
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(
+    name: str, *, title: str, checks: dict[str, ReadyCheck], lifespan: Any = None, description: str = ""
+) -> FastAPI:
+    """A FastAPI app with SQI's error body, request ids, health, metrics and tracing."""
+    app = FastAPI(title=title, description=description, lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_error_handlers(app)
+    install_request_id(app, name)
+    install_health(app, checks)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    return app
+
+
+def principal_from(request: Request) -> Principal:
+    """The caller as the gateway verified it (anonymous if the request did not come through it)."""
+    expected = request.app.state.internal_token
+    return decode_principal(request.headers.get(PRINCIPAL_HEADER), request.headers.get(INTERNAL_TOKEN_HEADER), expected)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(principal_from)]
+
+
+def require_integrator(principal: CurrentPrincipal) -> Principal:
+    if principal.kind != "integrator":
+        raise ApiError(401, "an integrator API key is required")
+    return principal
+
+
+def require_staff(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_staff:
+        raise ApiError(401, "a staff token is required")
+    return principal
+
+
+def require_admin(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_staff:
+        raise ApiError(401, "a staff token is required")
+    if not principal.is_admin:
+        raise ApiError(403, "the admin role is required")
+    return principal
+
+
+Integrator = Annotated[Principal, Depends(require_integrator)]
+Staff = Annotated[Principal, Depends(require_staff)]
+Admin = Annotated[Principal, Depends(require_admin)]

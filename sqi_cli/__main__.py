@@ -1,0 +1,3 @@
+from sqi_cli.main import main
+
+raise SystemExit(main())
