@@ -1,0 +1,105 @@
+"""Reporting periods (kỳ đánh giá): month, quarter, year or a custom range of local dates.
+
+A period is the half-open interval ``[start, end)`` of Vietnam-local time; ``end`` is the local
+midnight after its last day.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from shared.calendar import start_of_day
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """``[first_day 00:00, last_day + 1 00:00)`` in Asia/Ho_Chi_Minh."""
+
+    kind: str  # "month" | "quarter" | "year" | "range"
+    first_day: date
+    last_day: date
+    label: str
+
+    @property
+    def start(self) -> datetime:
+        return start_of_day(self.first_day)
+
+    @property
+    def end(self) -> datetime:
+        return start_of_day(self.last_day + timedelta(days=1))
+
+    def contains(self, at: datetime) -> bool:
+        return self.start <= at < self.end
+
+    def judged_at(self, now: datetime) -> datetime:
+        """The period's end, or ``now`` for the running period (a future period: its start)."""
+        return max(self.start, min(self.end, now))
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def _month_end(year: int, month: int) -> date:
+    nxt = date(year + (month == 12), month % 12 + 1, 1)
+    return nxt - timedelta(days=1)
+
+
+def month(year: int, m: int) -> Period:
+    return Period("month", date(year, m, 1), _month_end(year, m), f"{year:04d}-{m:02d}")
+
+
+def quarter(year: int, q: int) -> Period:
+    first = 3 * (q - 1) + 1
+    return Period("quarter", date(year, first, 1), _month_end(year, first + 2), f"{year:04d}-Q{q}")
+
+
+def year(y: int) -> Period:
+    return Period("year", date(y, 1, 1), date(y, 12, 31), f"{y:04d}")
+
+
+def date_range(first: date, last: date) -> Period:
+    if last < first:
+        raise ValueError("a period's last day cannot precede its first day")
+    return Period("range", first, last, f"{first.isoformat()}..{last.isoformat()}")
+
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
+_YEAR = re.compile(r"^(\d{4})$")
+_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
+
+
+def parse_period(text: str) -> Period:
+    """Parse ``2026-10``, ``2026-Q3``, ``2026`` or ``2026-10-01..2026-10-15`` (both days included)."""
+    s = text.strip()
+    if m := _MONTH.match(s):
+        mm = int(m.group(2))
+        if not 1 <= mm <= 12:
+            raise ValueError(f"invalid month in period {text!r}")
+        return month(int(m.group(1)), mm)
+    if m := _QUARTER.match(s):
+        return quarter(int(m.group(1)), int(m.group(2)))
+    if m := _YEAR.match(s):
+        return year(int(m.group(1)))
+    if m := _RANGE.match(s):
+        try:
+            return date_range(date.fromisoformat(m.group(1)), date.fromisoformat(m.group(2)))
+        except ValueError as exc:
+            raise ValueError(f"invalid period {text!r}: {exc}") from None
+    raise ValueError(f"invalid period {text!r}: use 2026-10, 2026-Q3, 2026 or 2026-10-01..2026-10-15")
+
+
+def previous_period(p: Period) -> Period:
+    """The period of the same kind just before ``p`` (a range: the same number of days before)."""
+    if p.kind == "month":
+        y, m = p.first_day.year, p.first_day.month
+        return month(y - 1, 12) if m == 1 else month(y, m - 1)
+    if p.kind == "quarter":
+        y, q = p.first_day.year, (p.first_day.month - 1) // 3 + 1
+        return quarter(y - 1, 4) if q == 1 else quarter(y, q - 1)
+    if p.kind == "year":
+        return year(p.first_day.year - 1)
+    days = (p.last_day - p.first_day).days + 1
+    return date_range(p.first_day - timedelta(days=days), p.first_day - timedelta(days=1))

@@ -1,0 +1,271 @@
+"""From counts to points, groups, total, grade and rank (chấm điểm, xếp loại, xếp hạng).
+
+Points are :class:`~decimal.Decimal` with two places (exactly the published figures); ratios are
+Decimal percentages ``r2(100 n / d)``; 2.2 is an average in working days (``r2(n / d)``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from .indicators import Count
+from .methodology import Indicator, Methodology
+from .rounding import ZERO, percent, points_for, r2, ratio_shown
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorScore:
+    id: str
+    basis: str | None
+    name_vi: str
+    name_en: str
+    numerator: float | None
+    denominator: int | None
+    ratio: Decimal | None
+    points: Decimal
+    max_points: Decimal
+    applicable: bool  # False: "no data" (zero rule null) — 0 points, group maximum unchanged
+    scored: bool
+    inherited: bool
+    explanation: str
+    interval: tuple[Decimal, Decimal] | None = None  # Wilson 95 % (2.1, 5.4)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupScore:
+    id: str
+    name_vi: str
+    name_en: str
+    points: Decimal
+    max_points: Decimal
+    indicators: tuple[IndicatorScore, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnitScore:
+    methodology_id: str
+    methodology_version: int
+    total: Decimal
+    max_total: Decimal
+    grade: str
+    grade_vi: str
+    grade_en: str
+    groups: tuple[GroupScore, ...]
+    dossiers: int  # handled in the period (the base of 2.1)
+    provisional: bool  # fewer than min_dossiers: ranked, but flagged
+
+    def indicator(self, indicator_id: str) -> IndicatorScore:
+        for g in self.groups:
+            for i in g.indicators:
+                if i.id == indicator_id:
+                    return i
+        raise KeyError(indicator_id)
+
+    @property
+    def group_points(self) -> dict[str, Decimal]:
+        return {g.id: g.points for g in self.groups}
+
+
+def wilson_interval(successes: float, n: int) -> tuple[Decimal, Decimal] | None:
+    """Wilson 95 % score interval for a proportion, in percent (r2); None when n = 0."""
+    if n <= 0:
+        return None
+    p = successes / n
+    z2 = Z95 * Z95
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return r2(100 * max(0.0, centre - half)), r2(100 * min(1.0, centre + half))
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def score_indicator(ind: Indicator, count: Count | None, inherited: IndicatorScore | None = None) -> IndicatorScore:
+    """Points of one indicator, with an explanation of how they were computed."""
+    base = dict(id=ind.id, basis=ind.basis, name_vi=ind.name_vi, name_en=ind.name_en, scored=ind.scored)
+    if inherited is not None:
+        return IndicatorScore(
+            **base,  # type: ignore[arg-type]
+            numerator=inherited.numerator,
+            denominator=inherited.denominator,
+            ratio=inherited.ratio,
+            points=inherited.points if ind.scored else ZERO,
+            max_points=ind.max_points,
+            applicable=inherited.applicable,
+            inherited=True,
+            explanation="đo tại Cục Thuế, đơn vị cấp dưới kế thừa / measured at central, inherited: "
+            + inherited.explanation,
+        )
+    if ind.conversion == "constant":
+        return IndicatorScore(
+            **base,  # type: ignore[arg-type]
+            numerator=None,
+            denominator=None,
+            ratio=None,
+            points=r2(ind.max_points),
+            max_points=ind.max_points,
+            applicable=True,
+            inherited=False,
+            explanation=f"không áp dụng cho ngành Thuế, luôn đạt tối đa / not a tax service: always {ind.max_points}",
+        )
+    n = count.numerator if count else 0
+    d = count.denominator if count else 0
+    if d == 0:
+        rule = ind.zero_rule
+        points = r2(ind.max_points) if rule == "full" and ind.scored else ZERO
+        text = {
+            "zero": "mẫu số 0: 0 điểm / zero denominator: 0 points",
+            "full": f"mẫu số 0: tối đa / zero denominator: full {ind.max_points} points",
+            "null": "không có dữ liệu / no data: 0 points, group maximum unchanged",
+        }[rule]
+        return IndicatorScore(
+            **base,  # type: ignore[arg-type]
+            numerator=n,
+            denominator=0,
+            ratio=None,
+            points=points,
+            max_points=ind.max_points,
+            applicable=rule != "null",
+            inherited=False,
+            explanation=text,
+        )
+    if ind.basis == "2.2":
+        avg = r2(n / d)
+        return IndicatorScore(
+            **base,  # type: ignore[arg-type]
+            numerator=n,
+            denominator=d,
+            ratio=avg,
+            points=ZERO,
+            max_points=ind.max_points,
+            applicable=True,
+            inherited=False,
+            explanation=f"trung bình {_fmt(n)} / {d} = {avg} ngày làm việc / average {avg} working days (shown)",
+        )
+    ratio = ratio_shown(n, d)
+    if not ind.scored:
+        points = ZERO
+        how = f"P = 100 × {_fmt(n)} / {d} = {ratio}% (shown, not scored)"
+    else:
+        points = points_for(n, d, ind.max_points, ind.threshold, ind.rounds_ratio_first)
+        p_text = (
+            f"r2(100 × {_fmt(n)} / {d}) = {ratio}"
+            if ind.rounds_ratio_first
+            else (f"100 × {_fmt(n)} / {d} = {_fmt(percent(n, d))}")
+        )
+        m, t = ind.max_points, _fmt(ind.threshold)
+        how = f"P = {p_text}; points = r2(min({m}, {m} × P / {t})) = {points}"
+    return IndicatorScore(
+        **base,  # type: ignore[arg-type]
+        numerator=n,
+        denominator=d,
+        ratio=ratio,
+        points=points,
+        max_points=ind.max_points,
+        applicable=True,
+        inherited=False,
+        explanation=how,
+    )
+
+
+def score(
+    methodology: Methodology,
+    counts: Mapping[str, Count],
+    inherited: Mapping[str, IndicatorScore] | None = None,
+) -> UnitScore:
+    """Score a unit from its counts (keyed by tax-2025 computation id).
+
+    ``inherited``: for a unit below central, the central unit's indicator scores keyed by basis
+    (1.1–1.3); indicators ``measured_at: central`` take them. Central itself passes its own
+    catalogue counts and no inherited scores.
+    """
+    inherited = inherited or {}
+    groups: list[GroupScore] = []
+    for g in methodology.groups:
+        scored_inds: list[IndicatorScore] = []
+        for ind in g.indicators:
+            inh = inherited.get(ind.basis or "") if ind.measured_at == "central" else None
+            s = score_indicator(ind, counts.get(ind.basis or ""), inh)
+            if ind.basis in ("2.1", "5.4") and s.denominator and not s.inherited:
+                s = _with_interval(s, wilson_interval(s.numerator or 0, s.denominator))
+            scored_inds.append(s)
+        points = r2(sum((s.points for s in scored_inds), Decimal(0)))
+        groups.append(GroupScore(g.id, g.name_vi, g.name_en, points, g.max_points, tuple(scored_inds)))
+    total = sum((g.points for g in groups), Decimal(0))
+    band = methodology.grade(total)
+    handled = counts.get("2.1", Count(0, 0)).denominator
+    return UnitScore(
+        methodology_id=methodology.id,
+        methodology_version=methodology.version,
+        total=total,
+        max_total=methodology.max_total,
+        grade=band.code,
+        grade_vi=band.label_vi,
+        grade_en=band.label_en,
+        groups=tuple(groups),
+        dossiers=handled,
+        provisional=handled < methodology.min_dossiers,
+    )
+
+
+def _with_interval(s: IndicatorScore, interval: tuple[Decimal, Decimal] | None) -> IndicatorScore:
+    return replace(s, interval=interval)
+
+
+def central_inheritance(central: UnitScore) -> dict[str, IndicatorScore]:
+    """The central unit's indicator scores that units below inherit, keyed by basis."""
+    return {
+        i.basis: i
+        for g in central.groups
+        for i in g.indicators
+        if i.basis is not None and i.basis in ("1.1", "1.2", "1.3")
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RankInput:
+    unit_code: str
+    level: str
+    parent_code: str | None
+    total: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Rank:
+    rank: int
+    rank_delta: int | None  # previous rank − rank: positive = moved up; None = not ranked before
+
+
+def competition_ranks(totals: Mapping[str, Decimal]) -> dict[str, int]:
+    """Standard competition ranking ("1224"): ties share a rank, the next rank skips."""
+    ordered = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+    ranks: dict[str, int] = {}
+    for i, (code, total) in enumerate(ordered):
+        if i > 0 and total == ordered[i - 1][1]:
+            ranks[code] = ranks[ordered[i - 1][0]]
+        else:
+            ranks[code] = i + 1
+    return ranks
+
+
+def rank(units_scores: Iterable[RankInput], previous: Iterable[RankInput] = ()) -> dict[str, Rank]:
+    """Rank units among those of the same level and parent; delta against the previous period."""
+
+    def by_peer(rows: Iterable[RankInput]) -> dict[str, int]:
+        peers: dict[tuple[str, str | None], dict[str, Decimal]] = {}
+        for r in rows:
+            peers.setdefault((r.level, r.parent_code), {})[r.unit_code] = r.total
+        out: dict[str, int] = {}
+        for totals in peers.values():
+            out.update(competition_ranks(totals))
+        return out
+
+    now = by_peer(units_scores)
+    before = by_peer(previous)
+    return {code: Rank(r, before[code] - r if code in before else None) for code, r in now.items()}
