@@ -1,0 +1,95 @@
+"""Queries of the feedback schema: units, petitions as domain states, current ratings."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.feedback.adapters.tables import dossier_unit, petition, unit
+from services.feedback.domain.petition import Deadlines, PetitionState, Status
+
+
+async def unit_parents(session: AsyncSession) -> dict[str, str | None]:
+    rows = (await session.execute(select(unit.c.code, unit.c.parent_code))).all()
+    return {r.code: r.parent_code for r in rows}
+
+
+async def open_units(session: AsyncSession, today: date) -> list[Any]:
+    """Units a petition may be addressed to today (in force), for forms and validation."""
+    query = (
+        select(unit.c.code, unit.c.name, unit.c.level, unit.c.parent_code)
+        .where(or_(unit.c.valid_to.is_(None), unit.c.valid_to >= today))
+        .where(or_(unit.c.valid_from.is_(None), unit.c.valid_from <= today))
+        .order_by(unit.c.code)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def unit_in_force(session: AsyncSession, code: str, today: date) -> bool:
+    query = select(unit.c.code).where(
+        and_(
+            unit.c.code == code,
+            or_(unit.c.valid_to.is_(None), unit.c.valid_to >= today),
+            or_(unit.c.valid_from.is_(None), unit.c.valid_from <= today),
+        )
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def dossier_unit_code(session: AsyncSession, dossier_id: str) -> str | None:
+    row = (
+        await session.execute(select(dossier_unit.c.unit_code).where(dossier_unit.c.dossier_id == dossier_id))
+    ).first()
+    return row.unit_code if row else None
+
+
+async def load_petition(session: AsyncSession, petition_id: str, *, for_update: bool = False) -> Any | None:
+    query = select(petition).where(petition.c.petition_id == petition_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).first()
+
+
+def state_of(row: Any) -> PetitionState:
+    return PetitionState(
+        unit_code=row.unit_code,
+        status=Status(row.status),
+        received_at=row.received_at,
+        clock_started_at=row.clock_started_at,
+        deadlines=Deadlines(
+            refuse_due_at=row.refuse_due_at,
+            info_due_at=row.info_due_at,
+            answer_due_at=row.answer_due_at,
+            publish_due_at=row.publish_due_at,
+        ),
+        refused_at=row.refused_at,
+        info_requested_at=row.info_requested_at,
+        answered_at=row.answered_at,
+        published_at=row.published_at,
+        transfers=row.transfers,
+        reaction=row.reaction,
+        version=row.version,
+    )
+
+
+def state_columns(state: PetitionState) -> dict[str, Any]:
+    return {
+        "unit_code": state.unit_code,
+        "status": state.status.value,
+        "received_at": state.received_at,
+        "clock_started_at": state.clock_started_at,
+        "refuse_due_at": state.deadlines.refuse_due_at,
+        "info_due_at": state.deadlines.info_due_at,
+        "answer_due_at": state.deadlines.answer_due_at,
+        "publish_due_at": state.deadlines.publish_due_at,
+        "refused_at": state.refused_at,
+        "info_requested_at": state.info_requested_at,
+        "answered_at": state.answered_at,
+        "published_at": state.published_at,
+        "transfers": state.transfers,
+        "reaction": state.reaction,
+        "version": state.version,
+    }

@@ -1,0 +1,1 @@
+"""Feedback domain (đánh giá, phản ánh kiến nghị): pure rules, no I/O."""

@@ -1,0 +1,102 @@
+"""What feedback consumes: ingest's unit tree and which unit answers for each dossier."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from services.feedback.adapters.tables import dossier_unit, unit
+from shared.contracts import DossierEventsAccepted, UnitsChanged
+from shared.messaging.topology import IncomingMessage
+from shared.unit_of_work import UnitOfWork
+
+REORGANISATION = date(2025, 7, 1)  # the reference tree holds from the 2025 merger
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value[:10]) if value else None
+
+
+async def upsert_units(rows: list[dict[str, Any]], *, uow: UnitOfWork, overwrite: bool = True) -> None:
+    if not rows:
+        return
+    stmt = pg_insert(unit).values(rows)
+    if overwrite:
+        cols = ("name", "level", "parent_code", "valid_from", "valid_to", "successor_code")
+        stmt = stmt.on_conflict_do_update(index_elements=[unit.c.code], set_={c: stmt.excluded[c] for c in cols})
+    else:
+        stmt = stmt.on_conflict_do_nothing()
+    await uow.session.execute(stmt)
+
+
+async def on_units_changed(message: IncomingMessage, uow: UnitOfWork) -> None:
+    event = UnitsChanged.model_validate_json(message.body)
+    await upsert_units(
+        [
+            {
+                "code": u.code,
+                "name": u.name,
+                "level": u.level,
+                "parent_code": u.parent_code,
+                "valid_from": _date(u.valid_from),
+                "valid_to": _date(u.valid_to),
+                "successor_code": u.successor_code,
+            }
+            for u in event.units
+        ],
+        uow=uow,
+    )
+
+
+async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
+    """Keep dossier → unit (received at, or transferred to; the latest event wins)."""
+    batch = DossierEventsAccepted.model_validate_json(message.body)
+    latest: dict[str, tuple[datetime, str]] = {}
+    for e in batch.events:
+        dossier_id = e.data.get("dossier_id")
+        if e.type == "dossier.received":
+            code = e.data.get("unit_code")
+        elif e.type == "dossier.transferred":
+            code = e.data.get("to_unit_code")
+        else:
+            continue
+        if not isinstance(dossier_id, str) or not isinstance(code, str):
+            continue
+        at = datetime.fromisoformat(e.occurred_at)
+        if dossier_id not in latest or latest[dossier_id][0] <= at:
+            latest[dossier_id] = (at, code)
+    rows = [{"dossier_id": d, "unit_code": c, "occurred_at": at} for d, (at, c) in latest.items()]
+    if not rows:
+        return
+    stmt = pg_insert(dossier_unit).values(rows)
+    await uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[dossier_unit.c.dossier_id],
+            set_={"unit_code": stmt.excluded.unit_code, "occurred_at": stmt.excluded.occurred_at},
+            # Out-of-order delivery: an older event never overwrites a newer one.
+            where=dossier_unit.c.occurred_at <= stmt.excluded.occurred_at,
+        )
+    )
+
+
+async def seed_reference_units(csv_path: Path, *, uow: UnitOfWork) -> None:
+    """Insert the reference units that are missing, so a fresh deployment can take petitions
+    before ingest's first UnitsChanged arrives; what ingest sends later wins."""
+    with csv_path.open(encoding="utf-8") as fh:
+        rows = [
+            {
+                "code": r["code"],
+                "name": r["name"],
+                "level": r["level"],
+                "parent_code": r["parent_code"] or None,
+                "valid_from": REORGANISATION,
+                "valid_to": None,
+                "successor_code": None,
+            }
+            for r in csv.DictReader(fh)
+        ]
+    await upsert_units(rows, uow=uow, overwrite=False)

@@ -1,0 +1,191 @@
+"""Ratings (đánh giá): a citizen's rating verified by the rating code, and imports."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from services.feedback.adapters import repository
+from services.feedback.adapters.tables import code_lock, rating, rating_history
+from services.feedback.domain import lockout
+from services.feedback.domain.ratings import becomes_current
+from services.feedback.domain.units import covers
+from shared.calendar import local_date
+from shared.contracts.feedback import RatingSubmitted
+from shared.identity import Principal
+from shared.rating_code import RatingCodes
+from shared.unit_of_work import UnitOfWork
+
+CITIZEN = "citizen"
+
+
+@dataclass(frozen=True)
+class NewRating:
+    dossier_id: str
+    level: str
+    criteria: dict[str, int]
+    comment: str | None
+    origin: str
+    rated_at: datetime
+
+
+@dataclass(frozen=True)
+class Recorded:
+    rating_id: str
+    replaced: bool
+    current: bool
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class RatingOutcome:
+    result: Literal["recorded", "denied", "locked"]
+    recorded: Recorded | None = None
+    locked_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LockPolicy:
+    max_failures: int = lockout.MAX_FAILURES
+    lock_for: timedelta = lockout.LOCK_FOR
+
+
+async def record_rating(new: NewRating, *, uow: UnitOfWork) -> Recorded:
+    """Keep the rating in the history; make it current unless a later one exists; announce it."""
+    session = uow.session
+    rating_id = uuid.uuid4().hex
+    inserted = (
+        await session.execute(
+            pg_insert(rating_history)
+            .values(
+                rating_id=rating_id,
+                dossier_id=new.dossier_id,
+                level=new.level,
+                criteria=new.criteria,
+                comment=new.comment,
+                origin=new.origin,
+                rated_at=new.rated_at,
+            )
+            .on_conflict_do_nothing()
+            .returning(rating_history.c.rating_id)
+        )
+    ).first()
+    if inserted is None:
+        return Recorded(rating_id="", replaced=False, current=False, duplicate=True)
+    existing = (
+        await session.execute(
+            select(rating.c.level, rating.c.rated_at).where(rating.c.dossier_id == new.dossier_id).with_for_update()
+        )
+    ).first()
+    if existing is not None and not becomes_current(new.rated_at, existing.rated_at):
+        return Recorded(rating_id=rating_id, replaced=False, current=False)
+    values = {
+        "rating_id": rating_id,
+        "level": new.level,
+        "criteria": new.criteria,
+        "comment": new.comment,
+        "origin": new.origin,
+        "rated_at": new.rated_at,
+    }
+    stmt = pg_insert(rating).values(dossier_id=new.dossier_id, **values)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[rating.c.dossier_id],
+            set_={**values, "replacements": rating.c.replacements + 1},
+        )
+    )
+    uow.publish(
+        RatingSubmitted(
+            rating_id=rating_id,
+            dossier_id=new.dossier_id,
+            unit_code=await repository.dossier_unit_code(session, new.dossier_id),
+            level=new.level,  # type: ignore[arg-type]
+            criteria=new.criteria,
+            origin=new.origin,
+            rated_at=new.rated_at,
+            replaced=existing is not None,
+            previous_level=existing.level if existing is not None else None,
+        )
+    )
+    return Recorded(rating_id=rating_id, replaced=existing is not None, current=True)
+
+
+async def submit_rating(
+    new: NewRating,
+    code: str,
+    *,
+    uow: UnitOfWork,
+    codes: RatingCodes,
+    now: datetime,
+    policy: LockPolicy,
+) -> RatingOutcome:
+    """A citizen's rating: the code must match, and the dossier id must not be locked.
+
+    A wrong code is committed as a failure (the caller raises after the commit), so the
+    lockout counts even though the request fails.
+    """
+    session = uow.session
+    await session.execute(pg_insert(code_lock).values(dossier_id=new.dossier_id).on_conflict_do_nothing())
+    row = (
+        await session.execute(select(code_lock).where(code_lock.c.dossier_id == new.dossier_id).with_for_update())
+    ).one()
+    state = lockout.LockState(row.failures, row.first_failure_at, row.locked_until)
+    if state.is_locked(now):
+        return RatingOutcome("locked", locked_until=state.locked_until)
+    if not codes.verify(new.dossier_id, code, today=local_date(now)):
+        after = lockout.after_failure(state, now, max_failures=policy.max_failures, lock_for=policy.lock_for)
+        await session.execute(
+            update(code_lock)
+            .where(code_lock.c.dossier_id == new.dossier_id)
+            .values(failures=after.failures, first_failure_at=after.first_failure_at, locked_until=after.locked_until)
+        )
+        return RatingOutcome("denied")
+    await session.execute(delete(code_lock).where(code_lock.c.dossier_id == new.dossier_id))
+    return RatingOutcome("recorded", recorded=await record_rating(new, uow=uow))
+
+
+@dataclass
+class ImportResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+async def import_ratings(
+    records: list[tuple[int, NewRating]],
+    *,
+    principal: Principal,
+    uow: UnitOfWork,
+) -> ImportResult:
+    """Ratings collected elsewhere (the national portal): they count as citizens' own do.
+
+    A dossier known to belong to a unit outside the key's units is refused; a dossier not
+    known yet is accepted (its events may still be on the way) and joined later by id.
+    """
+    result = ImportResult()
+    parents = await repository.unit_parents(uow.session)
+    for index, new in records:
+        unit_code = await repository.dossier_unit_code(uow.session, new.dossier_id)
+        if unit_code is not None and not covers(parents, principal.units, unit_code):
+            result.rejected.append(
+                {
+                    "index": index,
+                    "dossier_id": new.dossier_id,
+                    "errors": [{"field": "dossier_id", "reason": "not permitted for this API key"}],
+                }
+            )
+            continue
+        recorded = await record_rating(new, uow=uow)
+        if recorded.duplicate:
+            result.duplicates += 1
+        else:
+            result.accepted += 1
+    return result
