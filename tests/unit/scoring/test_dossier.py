@@ -153,10 +153,8 @@ def test_tet_2027_spans_the_due_date() -> None:
 
 
 def test_answered_on_receipt_procedure() -> None:
-    same_day = fold_dossier("D1", [received(t(10, 5, 9), procedure_code="P0"), completed(t(10, 5, 17))],
-                            PROCS, CAL)
-    next_day = fold_dossier("D1", [received(t(10, 5, 9), procedure_code="P0"), completed(t(10, 6, 8))],
-                            PROCS, CAL)
+    same_day = fold_dossier("D1", [received(t(10, 5, 9), procedure_code="P0"), completed(t(10, 5, 17))], PROCS, CAL)
+    next_day = fold_dossier("D1", [received(t(10, 5, 9), procedure_code="P0"), completed(t(10, 6, 8))], PROCS, CAL)
     assert same_day and next_day
     assert evaluate(same_day, OCT, OCT.end, CAL).on_time
     assert evaluate(next_day, OCT, OCT.end, CAL).overdue

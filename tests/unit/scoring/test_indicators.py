@@ -24,8 +24,10 @@ def verdicts(*dossiers: list[DomainEvent]) -> list[DossierVerdict]:
     out: list[DossierVerdict] = []
     for i, events in enumerate(dossiers):
         did = f"D{i}"
-        evs = [e.__class__(e.source, f"{did}-{e.event_id}", e.type, e.occurred_at,
-                           {**e.data, "dossier_id": did}) for e in events]
+        evs = [
+            e.__class__(e.source, f"{did}-{e.event_id}", e.type, e.occurred_at, {**e.data, "dossier_id": did})
+            for e in events
+        ]
         f = fold_dossier(did, evs, PROCS, CAL)
         assert f is not None
         out.append(evaluate(f, OCT, OCT.end, CAL))
@@ -35,19 +37,32 @@ def verdicts(*dossiers: list[DomainEvent]) -> list[DossierVerdict]:
 def test_dossier_counts() -> None:
     vs = verdicts(
         # online, synced, on time, digitised, e-result, paid online (fee procedure P5? no: P3)
-        [received(t(10, 5)), ev("synced", t(10, 5, 10)),
-         ev("components_digitized", t(10, 5), components=1, reused=1, from_personal_store=0),
-         completed(t(10, 6))],
+        [
+            received(t(10, 5)),
+            ev("synced", t(10, 5, 10)),
+            ev("components_digitized", t(10, 5), components=1, reused=1, from_personal_store=0),
+            completed(t(10, 6)),
+        ],
         # counter, P5 (fee), paid at the counter, overdue, not synced
-        [received(t(10, 5), procedure_code="P5", channel="counter", population_data_used=False,
-                  personal_store_used=False),
-         ev("paid", t(10, 5), amount_vnd=1000, channel="counter"), completed(t(10, 30))],
+        [
+            received(
+                t(10, 5), procedure_code="P5", channel="counter", population_data_used=False, personal_store_used=False
+            ),
+            ev("paid", t(10, 5), amount_vnd=1000, channel="counter"),
+            completed(t(10, 30)),
+        ],
         # P5 paid 0 VND only: out of 4.6's denominator
-        [received(t(10, 6), procedure_code="P5"), ev("paid", t(10, 6), amount_vnd=0, channel="gateway"),
-         ev("synced", t(10, 6))],
+        [
+            received(t(10, 6), procedure_code="P5"),
+            ev("paid", t(10, 6), amount_vnd=0, channel="gateway"),
+            ev("synced", t(10, 6)),
+        ],
         # P5 paid online
-        [received(t(10, 7), procedure_code="P5"), ev("paid", t(10, 7), amount_vnd=500, channel="national_portal"),
-         ev("synced", t(10, 7))],
+        [
+            received(t(10, 7), procedure_code="P5"),
+            ev("paid", t(10, 7), amount_vnd=500, channel="national_portal"),
+            ev("synced", t(10, 7)),
+        ],
         # received in September, still open on 1 October: handled, not received
         [received(t(9, 28), procedure_code="PX"), ev("synced", t(9, 28))],
     )
@@ -72,15 +87,28 @@ def test_dossier_counts() -> None:
 
 
 def test_satisfaction_and_petitions() -> None:
-    vs = verdicts([received(t(10, 5)), completed(t(10, 6))],
-                  [received(t(10, 5)), completed(t(10, 6))],
-                  [received(t(10, 5)), completed(t(10, 6))])
+    vs = verdicts(
+        [received(t(10, 5)), completed(t(10, 6))],
+        [received(t(10, 5)), completed(t(10, 6))],
+        [received(t(10, 5)), completed(t(10, 6))],
+    )
     ratings = {"D0": RatingFacts("D0", "dissatisfied", {}, t(10, 7))}
-    p_on = PetitionFacts("X1", "U1", "D1", "tthc", t(10, 5), answered_at=t(10, 9), published_at=t(10, 12),
-                         status="published", likes=2, dislikes=1)
+    p_on = PetitionFacts(
+        "X1",
+        "U1",
+        "D1",
+        "tthc",
+        t(10, 5),
+        answered_at=t(10, 9),
+        published_at=t(10, 12),
+        status="published",
+        likes=2,
+        dislikes=1,
+    )
     p_late = PetitionFacts("X2", "U1", None, None, t(10, 1))  # 15 wd from 1 Oct → due 22 Oct, still open
-    p_again = PetitionFacts("X3", "U1", None, "staff", t(10, 5), refused_at=t(10, 6), status="refused",
-                            petitioned_again=True)
+    p_again = PetitionFacts(
+        "X3", "U1", None, "staff", t(10, 5), refused_at=t(10, 6), status="refused", petitioned_again=True
+    )
     pv = [evaluate_petition(p, OCT, OCT.end, CAL) for p in (p_on, p_late, p_again)]
     c = compute_counts(vs, PROCS, {"local"}, pv, ratings, {"D1"})
     assert c["5.4"] == Count(1, 3)
@@ -97,13 +125,23 @@ def test_no_dossiers_gives_zero_denominators() -> None:
 
 def test_catalogue_counts() -> None:
     procs = {
-        "A": Procedure("A", published_decision_date=date(2026, 10, 1), legal_effective_date=date(2026, 10, 29),
-                       publicized_at=t(10, 15), complete_listing=True),
+        "A": Procedure(
+            "A",
+            published_decision_date=date(2026, 10, 1),
+            legal_effective_date=date(2026, 10, 29),
+            publicized_at=t(10, 15),
+            complete_listing=True,
+        ),
         # 20 working days after 1 Oct is 29 Oct: effective 28 Oct is too soon; publicised 16 Oct > 15 Oct
-        "B": Procedure("B", published_decision_date=date(2026, 10, 1), legal_effective_date=date(2026, 10, 28),
-                       publicized_at=t(10, 16)),
-        "C": Procedure("C", published_decision_date=date(2026, 9, 1), legal_effective_date=date(2026, 9, 1),
-                       complete_listing=True),
+        "B": Procedure(
+            "B",
+            published_decision_date=date(2026, 10, 1),
+            legal_effective_date=date(2026, 10, 28),
+            publicized_at=t(10, 16),
+        ),
+        "C": Procedure(
+            "C", published_decision_date=date(2026, 9, 1), legal_effective_date=date(2026, 9, 1), complete_listing=True
+        ),
         "D": Procedure("D", legal_effective_date=date(2027, 1, 1), complete_listing=True),  # not in force
     }
     c = compute_catalogue_counts(procs, OCT, CAL)

@@ -27,9 +27,7 @@ def test_layouts() -> None:
     assert tax_ids["3.2"].max_points == 6 and not tax_ids["2.2"].scored and not tax_ids["5.1"].scored
     assert tax_ids["4.3"].threshold == 50 and tax_ids["4.6"].rounds_ratio_first
     assert tax_ids["1.1"].measured_at == "central" and tax_ids["1.4"].measured_at == "unit"
-    assert [(i.id, i.zero_rule) for i in tax.indicators if i.zero_rule == "full"] == [
-        ("5.2", "full"), ("5.3", "full")
-    ]
+    assert [(i.id, i.zero_rule) for i in tax.indicators if i.zero_rule == "full"] == [("5.2", "full"), ("5.3", "full")]
 
 
 def test_grades() -> None:

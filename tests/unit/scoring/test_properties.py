@@ -22,8 +22,18 @@ TAX = load_builtin("tax-2025")
 PORTAL = load_builtin("portal-766")
 START = t(9, 25)
 
-TYPES = ["received", "supplement_requested", "supplement_received", "transferred", "completed",
-         "withdrawn", "components_digitized", "paid", "synced", "result_returned"]
+TYPES = [
+    "received",
+    "supplement_requested",
+    "supplement_received",
+    "transferred",
+    "completed",
+    "withdrawn",
+    "components_digitized",
+    "paid",
+    "synced",
+    "result_returned",
+]
 
 
 @st.composite
@@ -38,10 +48,17 @@ def event_sets(draw: st.DrawFn) -> list[DomainEvent]:
             at = START + timedelta(hours=12 * draw(st.integers(0, 80)))
             data: dict[str, object] = {"dossier_id": did}
             if typ == "received":
-                data.update(procedure_code=draw(st.sampled_from(sorted(PROCS))), unit_code="U1", due_at=None,
-                            channel=draw(st.sampled_from(["online", "counter"])), online_level="full",
-                            applicant_type="citizen", officer_id=draw(st.sampled_from(["O1", "O2"])),
-                            population_data_used=draw(st.booleans()), personal_store_used=False)
+                data.update(
+                    procedure_code=draw(st.sampled_from(sorted(PROCS))),
+                    unit_code="U1",
+                    due_at=None,
+                    channel=draw(st.sampled_from(["online", "counter"])),
+                    online_level="full",
+                    applicant_type="citizen",
+                    officer_id=draw(st.sampled_from(["O1", "O2"])),
+                    population_data_used=draw(st.booleans()),
+                    personal_store_used=False,
+                )
             elif typ == "transferred":
                 data.update(to_unit_code=draw(st.sampled_from(["U1", "U2"])), officer_id="O3")
             elif typ == "completed":
@@ -49,8 +66,9 @@ def event_sets(draw: st.DrawFn) -> list[DomainEvent]:
             elif typ == "components_digitized":
                 data.update(components=1, reused=draw(st.integers(0, 1)), from_personal_store=0)
             elif typ == "paid":
-                data.update(amount_vnd=draw(st.sampled_from([0, 1000])),
-                            channel=draw(st.sampled_from(["gateway", "counter"])))
+                data.update(
+                    amount_vnd=draw(st.sampled_from([0, 1000])), channel=draw(st.sampled_from(["gateway", "counter"]))
+                )
             elif typ == "supplement_received":
                 data.update(due_at=None)
             events.append(DomainEvent("tms", f"{did}-{k}", f"dossier.{typ}", at, data))

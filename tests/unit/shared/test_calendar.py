@@ -54,9 +54,7 @@ def test_due_after_is_next_local_midnight() -> None:
 
 def test_shift_due_keeps_time_of_day_and_end_of_day() -> None:
     assert CAL.shift_due(datetime(2026, 10, 8, tzinfo=VN_TZ), 2) == datetime(2026, 10, 10, tzinfo=VN_TZ)
-    assert CAL.shift_due(datetime(2026, 10, 9, 17, 0, tzinfo=VN_TZ), 1) == datetime(
-        2026, 10, 12, 17, 0, tzinfo=VN_TZ
-    )
+    assert CAL.shift_due(datetime(2026, 10, 9, 17, 0, tzinfo=VN_TZ), 1) == datetime(2026, 10, 12, 17, 0, tzinfo=VN_TZ)
 
 
 def test_local_date_uses_vietnam_time() -> None:

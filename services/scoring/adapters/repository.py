@@ -1,0 +1,95 @@
+"""Reading the scoring inputs and the read model (bảng điểm) from the ``scoring`` schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.adapters.tables import dossier, petition, procedure, rating, score, unit
+from services.scoring.codec import facts_from_json
+from services.scoring.domain import (
+    DossierFacts,
+    Period,
+    PetitionFacts,
+    Procedure,
+    RankInput,
+    RatingFacts,
+    procedure_from_data,
+)
+from services.scoring.engine import Inputs, UnitRow
+
+
+async def load_units(session: AsyncSession) -> list[UnitRow]:
+    rows = await session.execute(select(unit).order_by(unit.c.code))
+    return [UnitRow(**dict(r)) for r in rows.mappings()]
+
+
+async def load_procedures(session: AsyncSession) -> dict[str, Procedure]:
+    rows = await session.execute(select(procedure.c.code, procedure.c.data))
+    return {r.code: procedure_from_data(r.data) for r in rows}
+
+
+async def load_facts(session: AsyncSession, period: Period, procedures: dict[str, Procedure]) -> list[DossierFacts]:
+    """Dossiers that may count in the period: received before its end, clock not over before its start."""
+    stmt = select(dossier.c.facts).where(
+        dossier.c.received_at < period.end,
+        or_(dossier.c.finished_at.is_(None), dossier.c.finished_at >= period.start),
+    )
+    return [facts_from_json(f, procedures) for f in (await session.execute(stmt)).scalars()]
+
+
+def petition_facts(d: dict[str, Any]) -> PetitionFacts:
+    """Map a ``feedback.petition-changed.v1`` body onto the domain's petition facts."""
+
+    def dt(k: str) -> datetime | None:
+        return datetime.fromisoformat(d[k]) if d.get(k) else None
+
+    received = datetime.fromisoformat(d["received_at"])
+    return PetitionFacts(
+        petition_id=d["petition_id"],
+        unit_code=d["unit_code"],
+        dossier_id=d.get("dossier_id"),
+        category=d.get("category") if d.get("classification") != "other" else None,
+        received_at=received,
+        last_transferred_at=dt("clock_started_at") if d.get("transfers") else None,
+        status=d.get("status", "received"),
+        more_info_requested_at=dt("info_requested_at"),
+        answered_at=dt("answered_at"),
+        refused_at=dt("refused_at"),
+        published_at=dt("published_at"),
+        likes=int(d.get("likes", 0)),
+        dislikes=int(d.get("dislikes", 0)),
+        petitioned_again=bool(d.get("petitioned_again", False)),
+    )
+
+
+async def load_inputs(session: AsyncSession, period: Period) -> Inputs:
+    procedures = await load_procedures(session)
+    petitions = await session.execute(select(petition.c.data).where(petition.c.received_at < period.end))
+    ratings = await session.execute(select(rating).where(rating.c.rated_at < period.end))
+    return Inputs(
+        units=await load_units(session),
+        procedures=procedures,
+        facts=await load_facts(session, period, procedures),
+        petitions=[petition_facts(d) for d in petitions.scalars()],
+        ratings=[RatingFacts(r.dossier_id, r.level, dict(r.criteria), r.rated_at) for r in ratings],
+    )
+
+
+async def previous_ranks(session: AsyncSession, period_label: str, methodology: str) -> list[RankInput]:
+    rows = await session.execute(
+        select(score.c.unit_code, score.c.total, score.c.payload).where(
+            score.c.period == period_label, score.c.methodology == methodology
+        )
+    )
+    return [RankInput(r.unit_code, r.payload["level"], r.payload["parent_code"], r.total) for r in rows]
+
+
+async def score_rows(session: AsyncSession, period_label: str, methodology: str) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(score).where(score.c.period == period_label, score.c.methodology == methodology)
+    )
+    return [dict(r) for r in rows.mappings()]

@@ -1,0 +1,128 @@
+"""Scoring's tables, all in the ``scoring`` schema (the read model of điểm chất lượng phục vụ)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    Numeric,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from shared.db import service_metadata
+from shared.messaging.tables import inbox_table, outbox_table
+
+SCHEMA = "scoring"
+metadata = service_metadata(SCHEMA)
+
+# The unit tree (cây đơn vị) with validity intervals and successors.
+unit = Table(
+    "unit",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("level", Text, nullable=False),
+    Column("parent_code", Text),
+    Column("valid_from", Date),
+    Column("valid_to", Date),
+    Column("successor_code", Text),
+)
+
+# The catalogue (danh mục TTHC): the procedure.upserted latest by occurred_at wins.
+procedure = Table(
+    "procedure",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("data", JSONB, nullable=False),
+)
+
+# Every dossier event received (the set the facts are folded from).
+dossier_event = Table(
+    "dossier_event",
+    metadata,
+    Column("source", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("dossier_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("data", JSONB, nullable=False),
+    PrimaryKeyConstraint("source", "event_id"),
+    Index("ix_dossier_event_dossier_id", "dossier_id"),
+)
+
+# A dossier's folded facts (hồ sơ), refolded from all its events whenever one arrives.
+# ``finished_at`` bounds the clock's end from above: a period selects received_at < end and
+# (finished_at is null or finished_at >= start).
+dossier = Table(
+    "dossier",
+    metadata,
+    Column("dossier_id", Text, primary_key=True),
+    Column("unit_code", Text, nullable=False),
+    Column("procedure_code", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("facts", JSONB, nullable=False),
+    Index("ix_dossier_received_at", "received_at"),
+    Index("ix_dossier_finished_at", "finished_at"),
+)
+
+# The current rating per dossier (mức độ hài lòng), from feedback.rating-submitted.v1.
+rating = Table(
+    "rating",
+    metadata,
+    Column("dossier_id", Text, primary_key=True),
+    Column("rating_id", Text, nullable=False),
+    Column("level", Text, nullable=False),
+    Column("criteria", JSONB, nullable=False),
+    Column("rated_at", DateTime(timezone=True), nullable=False),
+)
+
+# A petition's latest state (phản ánh, kiến nghị), from feedback.petition-changed.v1.
+petition = Table(
+    "petition",
+    metadata,
+    Column("petition_id", Text, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("data", JSONB, nullable=False),
+)
+
+# The read model: one row per (methodology, period, unit).
+score = Table(
+    "score",
+    metadata,
+    Column("methodology", Text, nullable=False),
+    Column("period", Text, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    Column("total", Numeric(7, 2), nullable=False),
+    Column("grade", Text, nullable=False),
+    Column("rank", Integer),
+    Column("rank_delta", Integer),
+    Column("dossiers", Integer, nullable=False),
+    Column("provisional", Boolean, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("methodology", "period", "unit_code"),
+)
+
+# Periods whose scores must be recomputed (kỳ cần tính lại); the refresher drains it.
+dirty_period = Table(
+    "dirty_period",
+    metadata,
+    Column("period", Text, primary_key=True),
+    Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)

@@ -1,0 +1,59 @@
+"""Scoring's composition root: engine, unit of work, calendar, methodologies, worker parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.scoring.adapters.tables import inbox, outbox
+from services.scoring.calendar_cache import CachedCalendar
+from services.scoring.domain import Methodology, load_builtin
+from services.scoring.settings import ScoringSettings
+from shared.calendar import WorkingCalendar
+from shared.db import create_engine, session_factory
+from shared.unit_of_work import UnitOfWork
+from shared.worker import WorkerParts
+
+SERVICE = "scoring"
+EXCHANGE = "scoring.events"
+METHODOLOGY_IDS = ("tax-2025", "portal-766")
+DEFAULT_METHODOLOGY = "tax-2025"
+
+
+def builtin_methodologies() -> dict[str, Methodology]:
+    return {m: load_builtin(m) for m in METHODOLOGY_IDS}
+
+
+@dataclass
+class Scoring:
+    settings: ScoringSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    calendar: WorkingCalendar = field(default_factory=CachedCalendar)
+    methodologies: dict[str, Methodology] = field(default_factory=builtin_methodologies)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)
+
+
+def bootstrap(settings: ScoringSettings | None = None) -> Scoring:
+    settings = settings or ScoringSettings()
+    engine = create_engine(settings, application_name=SERVICE)
+    return Scoring(settings=settings, engine=engine, sessions=session_factory(engine))
+
+
+def worker_parts(app: Scoring) -> WorkerParts:
+    from services.scoring.refresher import make_refresher
+    from services.scoring.subscriptions import SUBSCRIPTIONS
+
+    return WorkerParts(
+        settings=app.settings,
+        engine=app.engine,
+        outbox=outbox,
+        inbox=inbox,
+        uow_factory=partial(app.uow),
+        subscriptions=SUBSCRIPTIONS,
+        background=[make_refresher(app)],
+    )

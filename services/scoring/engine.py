@@ -1,0 +1,260 @@
+"""The pure scoring pipeline for one period: facts → verdicts → counts per subtree → scores → ranks.
+
+No I/O: the live path (:mod:`services.scoring.scoring_service`) and the recompute check
+(:mod:`services.scoring.recompute`) both call :func:`evaluate_period` and :func:`score_period`.
+A parent's counts come from the union of its subtree's verdicts (never an average of children).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from services.scoring.domain import (
+    Count,
+    DossierFacts,
+    DossierVerdict,
+    Methodology,
+    Period,
+    PetitionFacts,
+    PetitionVerdict,
+    Procedure,
+    RankInput,
+    RatingFacts,
+    UnitScore,
+    central_inheritance,
+    compute_catalogue_counts,
+    compute_counts,
+    evaluate,
+    evaluate_petition,
+    latest_rating,
+    rank,
+    score,
+)
+from shared.calendar import WorkingCalendar
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRow:
+    """A unit (đơn vị) of the tree with its validity interval."""
+
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    successor_code: str | None = None
+
+    def valid_in(self, period: Period) -> bool:
+        return (self.valid_from is None or self.valid_from <= period.last_day) and (
+            self.valid_to is None or self.valid_to >= period.first_day
+        )
+
+
+@dataclass(frozen=True)
+class Inputs:
+    units: Sequence[UnitRow]
+    procedures: Mapping[str, Procedure]
+    facts: Sequence[DossierFacts]
+    petitions: Sequence[PetitionFacts] = ()
+    ratings: Sequence[RatingFacts] = ()
+
+
+@dataclass
+class Evaluation:
+    """Verdicts of one period, grouped by the unit (and subtree) they count for."""
+
+    period: Period
+    judged_at: datetime
+    units: dict[str, UnitRow]
+    children: dict[str, list[str]]
+    own: dict[str, list[DossierVerdict]]
+    own_petitions: dict[str, list[PetitionVerdict]]
+    ratings: dict[str, RatingFacts]
+    petitioned: set[str]
+    counts: dict[str, dict[str, Count]] = field(default_factory=dict)
+
+    def subtree(self, code: str) -> list[str]:
+        out = [code]
+        for child in self.children.get(code, ()):
+            out += self.subtree(child)
+        return out
+
+    def subtree_verdicts(self, code: str) -> list[DossierVerdict]:
+        return [v for u in self.subtree(code) for v in self.own.get(u, ())]
+
+
+def _resolve(code: str, valid: Mapping[str, UnitRow], every: Mapping[str, UnitRow]) -> str | None:
+    """A dossier's unit, or its successor when the unit is not valid in the period."""
+    seen: set[str] = set()
+    while code not in valid:
+        u = every.get(code)
+        if u is None or not u.successor_code or code in seen:
+            return None
+        seen.add(code)
+        code = u.successor_code
+    return code
+
+
+def evaluate_period(inputs: Inputs, period: Period, now: datetime, calendar: WorkingCalendar) -> Evaluation:
+    """Judge every relevant dossier and petition, then count per unit subtree."""
+    judged_at = period.judged_at(now)
+    every = {u.code: u for u in inputs.units}
+    valid = {u.code: u for u in inputs.units if u.valid_in(period)}
+    children: dict[str, list[str]] = defaultdict(list)
+    for u in sorted(valid.values(), key=lambda u: u.code):
+        if u.parent_code in valid:
+            children[u.parent_code].append(u.code)
+    own: dict[str, list[DossierVerdict]] = defaultdict(list)
+    for facts in inputs.facts:
+        if facts.received_at >= judged_at:
+            continue
+        v = evaluate(facts, period, judged_at, calendar)
+        if not (v.handled_in_period or v.received_in_period):
+            continue
+        code = _resolve(v.unit_code, valid, every)
+        if code is not None:
+            own[code].append(v)
+    own_p: dict[str, list[PetitionVerdict]] = defaultdict(list)
+    petitioned: set[str] = set()
+    for p in inputs.petitions:
+        if p.received_at >= judged_at:
+            continue
+        if p.dossier_id:
+            petitioned.add(p.dossier_id)
+        pv = evaluate_petition(p, period, judged_at, calendar)
+        code = _resolve(pv.unit_code, valid, every)
+        if code is not None and (pv.received_in_period or pv.handled_in_period):
+            own_p[code].append(pv)
+    ev = Evaluation(
+        period,
+        judged_at,
+        valid,
+        dict(children),
+        dict(own),
+        dict(own_p),
+        latest_rating(inputs.ratings, judged_at),
+        petitioned,
+    )
+    for code in valid:
+        tree = ev.subtree(code)
+        ev.counts[code] = compute_counts(
+            ev.subtree_verdicts(code),
+            inputs.procedures,
+            {valid[u].level for u in tree},
+            petitions=[p for u in tree for p in own_p.get(u, ())],
+            ratings=ev.ratings,
+            petitioned_dossiers=petitioned,
+        )
+    catalogue = compute_catalogue_counts(inputs.procedures, period, calendar)
+    for code, u in valid.items():
+        if u.level == "central":
+            ev.counts[code].update(catalogue)
+    ev.counts["__catalogue__"] = catalogue
+    return ev
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One row of the read model (bảng điểm)."""
+
+    methodology: str
+    period: str
+    unit_code: str
+    total: Decimal
+    grade: str
+    rank: int | None
+    rank_delta: int | None
+    dossiers: int
+    provisional: bool
+    payload: dict[str, Any]
+
+    def comparable(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("total", "grade", "rank", "dossiers", "provisional")} | {
+            "payload": self.payload
+        }
+
+
+def _num(x: Decimal | float | None) -> float | None:
+    return None if x is None else float(x)
+
+
+def unit_score_json(s: UnitScore, u: UnitRow) -> dict[str, Any]:
+    """The full breakdown: groups and indicators with how each was computed."""
+    return {
+        "unit_name": u.name,
+        "level": u.level,
+        "parent_code": u.parent_code,
+        "methodology_version": s.methodology_version,
+        "max_total": _num(s.max_total),
+        "grade_vi": s.grade_vi,
+        "grade_en": s.grade_en,
+        "groups": [
+            {
+                "id": g.id,
+                "name_vi": g.name_vi,
+                "name_en": g.name_en,
+                "points": _num(g.points),
+                "max_points": _num(g.max_points),
+                "indicators": [
+                    {
+                        "id": i.id,
+                        "basis": i.basis,
+                        "name_vi": i.name_vi,
+                        "name_en": i.name_en,
+                        "numerator": i.numerator,
+                        "denominator": i.denominator,
+                        "ratio": _num(i.ratio),
+                        "points": _num(i.points),
+                        "max_points": _num(i.max_points),
+                        "applicable": i.applicable,
+                        "scored": i.scored,
+                        "inherited": i.inherited,
+                        "explanation": i.explanation,
+                        "interval": None if i.interval is None else [_num(x) for x in i.interval],
+                    }
+                    for i in g.indicators
+                ],
+            }
+            for g in s.groups
+        ],
+    }
+
+
+def score_period(
+    ev: Evaluation,
+    methodology: Methodology,
+    previous: Iterable[RankInput] = (),
+) -> list[ScoreRow]:
+    """Score every valid unit under ``methodology``; central first, the others inherit 1.1–1.3."""
+    centrals = [c for c, u in ev.units.items() if u.level == "central"]
+    if centrals:
+        inherited = central_inheritance(score(methodology, ev.counts[sorted(centrals)[0]]))
+    else:
+        inherited = central_inheritance(score(methodology, ev.counts["__catalogue__"]))
+    scores: dict[str, UnitScore] = {}
+    for code, u in ev.units.items():
+        scores[code] = score(methodology, ev.counts[code], None if u.level == "central" else inherited)
+    ranks = rank(
+        [RankInput(c, ev.units[c].level, ev.units[c].parent_code, s.total) for c, s in scores.items()], previous
+    )
+    return [
+        ScoreRow(
+            methodology=methodology.id,
+            period=ev.period.label,
+            unit_code=code,
+            total=s.total,
+            grade=s.grade,
+            rank=ranks[code].rank,
+            rank_delta=ranks[code].rank_delta,
+            dossiers=s.dossiers,
+            provisional=s.provisional,
+            payload=unit_score_json(s, ev.units[code]),
+        )
+        for code, s in sorted(scores.items())
+    ]

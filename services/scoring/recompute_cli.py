@@ -1,0 +1,107 @@
+"""``python -m services.scoring.recompute_cli``: replay the raw log, rebuild, compare with live scores.
+
+Declares its queue (bound to ``ingest.events`` with ``replay.scoring-recompute``) before asking
+the gateway for the replay, waits for ``ReplayFinished`` and every batch it announces, rebuilds
+with the live code path and prints each difference per (period, unit, indicator).
+Exit status: 0 when none, 1 when any, 2 when the replay could not be obtained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+import aio_pika
+import httpx
+import orjson
+
+from services.scoring.bootstrap import bootstrap
+from services.scoring.recompute import live_periods, recompute_and_compare
+from shared.contracts import RawEvent, ReplayBatch, ReplayFinished, replay_routing_key
+
+CONSUMER = "scoring-recompute"
+INGEST_EXCHANGE = "ingest.events"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="sqi recompute", description=__doc__)
+    p.add_argument("--gateway", default=os.environ.get("SQI_GATEWAY_URL", "http://127.0.0.1:8000"))
+    p.add_argument("--period", help="one period (default: every period present in live scores)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the replay")
+    return p.parse_args(argv)
+
+
+async def collect_replay(amqp_url: str, prefix: str, gateway: str, token: str, wait_s: float) -> list[RawEvent]:
+    """Bind a private queue, request the replay, return every replayed event."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(prefix + INGEST_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, routing_key=replay_routing_key(CONSUMER))
+        async with httpx.AsyncClient(timeout=60) as client:
+            r = await client.post(
+                f"{gateway.rstrip('/')}/api/v1/replays",
+                json={"consumer": CONSUMER},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            r.raise_for_status()
+            replay_id = r.json()["replay_id"]
+        batches: dict[int, list[RawEvent]] = {}
+        finished: ReplayFinished | None = None
+        async with asyncio.timeout(wait_s), queue.iterator() as it:
+            async for message in it:
+                async with message.process():
+                    body = orjson.loads(message.body)
+                    if body.get("replay_id") != replay_id:
+                        continue
+                    if "batch_no" in body:
+                        b = ReplayBatch.model_validate(body)
+                        batches[b.batch_no] = b.events
+                    else:
+                        finished = ReplayFinished.model_validate(body)
+                if finished is not None and len(batches) >= finished.batches:
+                    break
+    return [e for n in sorted(batches) for e in batches[n]]
+
+
+async def run(args: argparse.Namespace) -> int:
+    app = bootstrap()
+    token = os.environ.get("SQI_ADMIN_TOKEN", "")
+    if not token:
+        print("SQI_ADMIN_TOKEN is required (an admin bearer token for the gateway)", file=sys.stderr)
+        await app.engine.dispose()
+        return 2
+    try:
+        events = await collect_replay(app.settings.amqp_url, app.settings.bus_prefix, args.gateway, token, args.timeout)
+    except (httpx.HTTPError, TimeoutError) as exc:
+        print(f"replay failed: {exc}", file=sys.stderr)
+        await app.engine.dispose()
+        return 2
+    try:
+        async with app.sessions() as session:
+            periods = [args.period] if args.period else await live_periods(session)
+            diffs = await recompute_and_compare(
+                session,
+                events=events,
+                periods=periods,
+                methodologies=list(app.methodologies.values()),
+                calendar=app.calendar,
+            )
+    finally:
+        await app.engine.dispose()
+    for d in diffs:
+        print(d)
+    print(f"{len(events)} events, {len(periods)} period(s), {len(diffs)} difference(s)", file=sys.stderr)
+    return 1 if diffs else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return asyncio.run(run(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""Scoring settings (env prefix ``SQI_``; scoring-specific ones ``SQI_SCORING_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import CommonSettings
+
+
+class ScoringSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="SQI_", extra="ignore")
+
+    # The refresher recomputes dirty periods (kỳ cần tính lại) at most this often.
+    scoring_refresh_seconds: float = Field(default=1.0, gt=0)
+    worker_http_port: int | None = None

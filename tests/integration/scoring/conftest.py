@@ -1,0 +1,50 @@
+"""A fresh ``sqi_test_scoring`` database per session, migrated; handlers applied through a UoW."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from services.scoring.bootstrap import Scoring, bootstrap
+from services.scoring.settings import ScoringSettings
+from shared.migrations import upgrade
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "scoring" / "migrations"
+DB = "sqi_test_scoring"
+URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DB}"
+TABLES = ("unit", "procedure", "dossier_event", "dossier", "rating", "petition", "score", "dirty_period", "outbox")
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    psql(f"CREATE DATABASE {DB}")
+    upgrade(MIGRATIONS, URL)
+    yield URL
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> ScoringSettings:
+    return ScoringSettings(database_url=database_url, environment="test")
+
+
+@pytest.fixture(scope="session")
+async def scoring(settings: ScoringSettings) -> AsyncIterator[Scoring]:
+    app = bootstrap(settings)
+    yield app
+    await app.engine.dispose()
+
+
+@pytest.fixture
+async def clean(scoring: Scoring) -> Scoring:
+    async with scoring.uow() as uow:
+        await uow.session.execute(text("TRUNCATE " + ", ".join(f"scoring.{t}" for t in TABLES)))
+    return scoring

@@ -1,0 +1,46 @@
+"""Applying scripted batches through the real handlers, and reading the score rows back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from services.scoring.adapters.tables import score
+from services.scoring.bootstrap import Scoring
+from services.scoring.domain import parse_period
+from services.scoring.handlers import apply_dossier_events, apply_procedure_events, apply_units
+from services.scoring.scoring_service import compute_period
+from shared.contracts import RawEvent
+
+from .scenario import PROCEDURE, UNITS
+
+
+async def load_reference(app: Scoring, now: datetime) -> None:
+    async with app.uow() as uow:
+        await apply_units(UNITS, uow, now=now)
+        await apply_procedure_events([PROCEDURE], uow, now=now)
+
+
+async def apply_batches(app: Scoring, batches: list[list[RawEvent]], now: datetime) -> None:
+    for batch in batches:
+        async with app.uow() as uow:
+            await apply_dossier_events(batch, uow, now=now)
+
+
+async def compute(app: Scoring, label: str, now: datetime) -> dict[str, list[str]]:
+    async with app.uow() as uow:
+        return await compute_period(
+            uow,
+            period=parse_period(label),
+            methodologies=list(app.methodologies.values()),
+            now=now,
+            calendar=app.calendar,
+        )
+
+
+async def score_table(app: Scoring, label: str) -> dict[tuple[str, str], dict[str, Any]]:
+    async with app.sessions() as s:
+        rows = (await s.execute(select(score).where(score.c.period == label))).mappings().all()
+    return {(r["methodology"], r["unit_code"]): {k: v for k, v in r.items() if k != "computed_at"} for r in rows}

@@ -1,0 +1,78 @@
+"""The API through FastAPI in-process: public ranking, scope of breakdowns and dossier lists."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.scoring.api.app import create_app
+from services.scoring.bootstrap import Scoring
+from services.scoring.refresher import refresh_once
+from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
+
+from .helpers import apply_batches, load_reference
+from .scenario import NOW, dossier_events
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def client(clean: Scoring) -> AsyncIterator[httpx.AsyncClient]:
+    await load_reference(clean, NOW)
+    await apply_batches(clean, [dossier_events()], NOW)
+    done = await refresh_once(clean, now=NOW)
+    assert {"2026-10", "2026-Q4", "2026"} <= set(done)
+    transport = httpx.ASGITransport(app=create_app(clean))
+    async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as c:
+        yield c
+
+
+def as_staff(app: Scoring, unit: str, role: str = "unit_head") -> dict[str, str]:
+    principal = Principal(kind="staff", roles=(role,), unit=unit, sub="x")
+    return {PRINCIPAL_HEADER: encode_principal(principal), INTERNAL_TOKEN_HEADER: app.settings.internal_token}
+
+
+async def test_public_ranking(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/scores", params={"period": "2026-10", "level": "province"})
+    assert r.status_code == 200
+    rows = r.json()["rows"]
+    assert [(x["unit_code"], x["rank"], x["total"]) for x in rows] == [("P02", 1, 90.0), ("P01", 2, 53.21)]
+    assert set(rows[0]) >= {"unit_name", "grade", "rank_delta", "groups", "dossiers", "provisional"}
+    assert rows[0]["groups"]["G2"] == 20.0
+
+
+async def test_custom_range_computed_on_demand(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/scores", params={"period": "2026-10-01..2026-10-06", "parent": "CT"})
+    assert r.status_code == 200
+    assert {x["unit_code"] for x in r.json()["rows"]} == {"P01", "P02"}
+    assert (await client.get("/api/v1/scores", params={"period": "2026-13"})).status_code == 422
+
+
+async def test_scope_rules(clean: Scoring, client: httpx.AsyncClient) -> None:
+    p01 = as_staff(clean, "P01")
+    assert (await client.get("/api/v1/scores/P01", params={"period": "2026-10"})).status_code == 401
+    assert (await client.get("/api/v1/scores/P02", params={"period": "2026-10"}, headers=p01)).status_code == 403
+    r = await client.get("/api/v1/scores/P02/indicators/2.1/dossiers", params={"period": "2026-10"}, headers=p01)
+    assert r.status_code == 403
+    r = await client.get("/api/v1/scores/P01", params={"period": "2026-10"}, headers=p01)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["total"] == 53.21
+    ind = next(i for g in body["groups"] for i in g["indicators"] if i["id"] == "2.1")
+    assert (ind["numerator"], ind["denominator"], ind["points"], ind["applicable"]) == (2, 4, 10.0, True)
+    r = await client.get("/api/v1/scores/P01/indicators/2.1/dossiers", params={"period": "2026-10"}, headers=p01)
+    assert r.status_code == 200
+    page = r.json()
+    assert page["total"] == 2 and [i["dossier_id"] for i in page["items"]] == ["A2", "A4"]
+    assert page["items"][0]["officer_id"] == "P01-o3" and "quá hạn" in page["items"][0]["reason"]
+    ct = as_staff(clean, "CT", role="leader")
+    assert (await client.get("/api/v1/scores/P02", params={"period": "2026-10"}, headers=ct)).status_code == 200
+
+
+async def test_methodologies(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/methodologies")
+    assert {m["id"] for m in r.json()} == {"tax-2025", "portal-766"}
+    assert (await client.get("/api/v1/methodologies/portal-766")).json()["id"] == "portal-766"
+    assert (await client.get("/api/v1/methodologies/nope")).status_code == 404
