@@ -34,8 +34,7 @@ def subscriptions() -> list[Subscription]:
     for component in COMPONENTS:
         module_name = f"{component}.subscriptions"
         if find_spec(component) and find_spec(module_name):
-            module = import_module(module_name)
-            subs += module.SUBSCRIPTIONS if hasattr(module, "SUBSCRIPTIONS") else module.subscriptions()
+            subs += import_module(module_name).SUBSCRIPTIONS
     return subs
 
 

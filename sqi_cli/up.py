@@ -110,9 +110,8 @@ def run_up(*, port: int, simulate: bool) -> int:
             return 1
         base = f"http://127.0.0.1:{port}"
         gateway_settings = GatewaySettings()
-        _say(
-            f"\nSQI is ready.\n  Trang công khai / public page: {base}/\n  Bảng điều khiển / dashboard: {base}/dashboard"
-        )
+        _say(f"\nSQI is ready.\n  Trang công khai / public page: {base}/")
+        _say(f"  Bảng điều khiển / dashboard: {base}/dashboard")
         _say(f"  API docs: {base}/docs\n  Đánh giá / rate: {base}/rate\n  Demo tokens (12 h):")
         for sub, role, unit, label in DEMO_USERS:
             token = mint_dev_token(gateway_settings, sub=sub, role=role, unit=unit)
@@ -122,7 +121,20 @@ def run_up(*, port: int, simulate: bool) -> int:
             admin = mint_dev_token(gateway_settings, sub="simulator", role="admin", unit="CT")
             sim_env = {**os.environ, "SQI_ADMIN_TOKEN": admin}
             sim = subprocess.Popen(
-                [sys.executable, "-m", "sim.cli", "--gateway", base, "--months", "3", "--then-live", "--rate", "20"],
+                [
+                    sys.executable,
+                    "-m",
+                    "sim.cli",
+                    "--gateway",
+                    base,
+                    "--months",
+                    "3",
+                    "--scale",
+                    "0.05",
+                    "--then-live",
+                    "--rate",
+                    "20",
+                ],
                 cwd=ROOT,
                 env=sim_env,
                 start_new_session=True,

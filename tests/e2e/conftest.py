@@ -31,8 +31,14 @@ def platform() -> Iterator[str]:
         running.stop()
         subs = subscriptions()
         asyncio.run(
-            delete_broker_objects(settings, [s.queue for s in subs], sorted({s.exchange for s in subs} | {
-                "ingest.events", "scoring.events", "feedback.events", "reporting.events"}))
+            delete_broker_objects(
+                settings,
+                [s.queue for s in subs],
+                sorted(
+                    {s.exchange for s in subs}
+                    | {"ingest.events", "scoring.events", "feedback.events", "reporting.events"}
+                ),
+            )
         )
 
 

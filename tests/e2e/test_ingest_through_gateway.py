@@ -21,18 +21,36 @@ def dossier_events(source: str, prefix: str, dossiers: int, unit: str = "P01") -
         d = f"{prefix}-{i:05d}"
 
         def ev(kind: str, at: str, data: dict[str, Any], d: str = d) -> dict[str, Any]:
-            return {"event_id": f"{d}:{kind}", "type": kind, "occurred_at": at, "source": source,
-                    "data": {"dossier_id": d, **data}}
+            return {
+                "event_id": f"{d}:{kind}",
+                "type": kind,
+                "occurred_at": at,
+                "source": source,
+                "data": {"dossier_id": d, **data},
+            }
 
         events += [
-            ev("dossier.received", "2026-10-05T08:31:00+07:00", {
-                "procedure_code": "T.DKT.01", "unit_code": unit, "due_at": None, "channel": "online",
-                "online_level": "full", "applicant_type": "business", "officer_id": "P01.O1",
-                "population_data_used": i % 2 == 0}),
+            ev(
+                "dossier.received",
+                "2026-10-05T08:31:00+07:00",
+                {
+                    "procedure_code": "T.DKT.01",
+                    "unit_code": unit,
+                    "due_at": None,
+                    "channel": "online",
+                    "online_level": "full",
+                    "applicant_type": "business",
+                    "officer_id": "P01.O1",
+                    "population_data_used": i % 2 == 0,
+                },
+            ),
             ev("dossier.components_digitized", "2026-10-05T09:00:00+07:00", {"components": 2, "reused": 1}),
             ev("dossier.paid", "2026-10-05T09:10:00+07:00", {"amount_vnd": 50_000, "channel": "gateway"}),
-            ev("dossier.completed", "2026-10-07T10:00:00+07:00", {
-                "outcome": "approved", "result_digitized": True, "officer_id": "P01.O2"}),
+            ev(
+                "dossier.completed",
+                "2026-10-07T10:00:00+07:00",
+                {"outcome": "approved", "result_digitized": True, "officer_id": "P01.O2"},
+            ),
             ev("dossier.synced", "2026-10-07T10:05:00+07:00", {}),
         ]
     return events
@@ -114,8 +132,11 @@ BAD_RECORDS = [
     ("data not object", {**GOOD, "data": []}, "data"),
     ("missing dossier id", variant(data={"dossier_id": ...}), "data.dossier_id"),
     ("wrong channel", variant(data={"channel": "fax"}), "data.channel"),
-    ("bool as string", variant(type="dossier.completed", data={"outcome": "approved", "result_digitized": "yes"}),
-     "data.result_digitized"),
+    (
+        "bool as string",
+        variant(type="dossier.completed", data={"outcome": "approved", "result_digitized": "yes"}),
+        "data.result_digitized",
+    ),
     ("negative amount", variant(type="dossier.paid", data={"amount_vnd": -5, "channel": "gateway"}), "data.amount_vnd"),
     ("float components", variant(type="dossier.components_digitized", data={"components": 1.5}), "data.components"),
     ("unknown unit", variant(data={"unit_code": "P99"}), "data.unit_code"),
@@ -126,7 +147,11 @@ BAD_RECORDS = [
 
 @pytest.mark.parametrize(("name", "record", "field"), BAD_RECORDS, ids=[b[0] for b in BAD_RECORDS])
 def test_each_bad_record_is_rejected_with_its_field_and_the_good_one_stored(
-    gateway: httpx.Client, make_key, name: str, record: Any, field: str  # type: ignore[no-untyped-def]
+    gateway: httpx.Client,
+    make_key,
+    name: str,
+    record: Any,
+    field: str,  # type: ignore[no-untyped-def]
 ) -> None:
     key = make_key("tms-bad", ["P01"])
     good = variant(event_id=f"good-{uuid.uuid4().hex}", data={"dossier_id": f"OK-{uuid.uuid4().hex[:10]}"})
@@ -146,7 +171,9 @@ def test_all_rejected_is_422_and_bad_json_is_400(gateway: httpx.Client, make_key
     all_bad = gateway.post("/api/v1/events", json=[variant(type="nope")], headers=auth)
     assert all_bad.status_code == 422
     assert all_bad.json()["rejected"][0]["errors"][0]["field"] == "type"
-    bad_json = gateway.post("/api/v1/events", content=b'{"event_id": ', headers={**auth, "content-type": "application/json"})
+    bad_json = gateway.post(
+        "/api/v1/events", content=b'{"event_id": ', headers={**auth, "content-type": "application/json"}
+    )
     assert bad_json.status_code == 400
     assert bad_json.json()["error"]["details"][0]["field"] == "body"
     bad_line = gateway.post(

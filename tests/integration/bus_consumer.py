@@ -1,0 +1,61 @@
+"""A consumer process for the exactly-once test: records each event's effect in a counter table."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import orjson
+from sqlalchemy import text
+
+from shared.db import create_engine, service_metadata, session_factory
+from shared.messaging.tables import inbox_table, outbox_table
+from shared.messaging.topology import IncomingMessage, Subscription
+from shared.settings import CommonSettings
+from shared.unit_of_work import UnitOfWork
+from shared.worker import WorkerParts, run_worker
+
+SCHEMA = "bus_test"
+metadata = service_metadata(SCHEMA)
+inbox = inbox_table(metadata)
+outbox = outbox_table(metadata)
+
+
+async def count_effects(message: IncomingMessage, uow: UnitOfWork) -> None:
+    for event in orjson.loads(message.body)["events"]:
+        await uow.session.execute(
+            text(
+                "INSERT INTO bus_test.effect (event_key, applied) VALUES (:k, 1) "
+                "ON CONFLICT (event_key) DO UPDATE SET applied = bus_test.effect.applied + 1"
+            ),
+            {"k": f"{event['source']}:{event['event_id']}"},
+        )
+
+
+SUBSCRIPTION = Subscription(
+    queue="bus-test.effects",
+    exchange="ingest.events",
+    routing_keys=["ingest.dossier-events.v1"],
+    handler=count_effects,
+    retry_delay_ms=200,
+)
+
+
+def main() -> None:
+    settings = CommonSettings()
+    engine = create_engine(settings, application_name="bus-test-consumer")
+    sessions = session_factory(engine)
+    parts = WorkerParts(
+        settings=settings,
+        engine=engine,
+        outbox=outbox,
+        inbox=inbox,
+        uow_factory=lambda: UnitOfWork(sessions, outbox=outbox, exchange="bus-test.events"),
+        subscriptions=[SUBSCRIPTION],
+        prefetch=int(sys.argv[1]) if len(sys.argv) > 1 else 8,
+    )
+    asyncio.run(run_worker(parts))
+
+
+if __name__ == "__main__":
+    main()
