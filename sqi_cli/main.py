@@ -90,10 +90,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from sim.cli import main as sim_main
-
     from gateway.jwt_auth import mint_dev_token
     from gateway.settings import GatewaySettings
+    from sim.cli import main as sim_main
 
     if "--out" not in args.rest and not os.environ.get("SQI_ADMIN_TOKEN"):
         os.environ["SQI_ADMIN_TOKEN"] = mint_dev_token(GatewaySettings(), sub="simulator", role="admin", unit="CT")

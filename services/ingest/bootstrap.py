@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from shared.unit_of_work import UnitOfWork
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.ingest.adapters.tables import inbox, outbox
@@ -13,6 +12,7 @@ from services.ingest.reference import ReferenceCache
 from services.ingest.settings import IngestSettings
 from shared.db import create_engine, session_factory
 from shared.rating_code import RatingCodes
+from shared.unit_of_work import UnitOfWork
 from shared.worker import WorkerParts
 
 SERVICE = "ingest"

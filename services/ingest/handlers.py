@@ -11,7 +11,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from shared.unit_of_work import UnitOfWork
 
 from services.ingest.adapters import repository
 from services.ingest.domain.units import covers
@@ -20,6 +19,7 @@ from services.ingest.reference import ReferenceData
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, RawEvent
 from shared.identity import Principal
 from shared.rating_code import RatingCodes
+from shared.unit_of_work import UnitOfWork
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 FORBIDDEN_REASON = "not permitted for this API key"

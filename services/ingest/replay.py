@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 
 import orjson
-from shared.unit_of_work import UnitOfWork
 from sqlalchemy import insert, select
 
 from services.ingest.adapters.tables import event_log, replay
 from shared.contracts import RawEvent, ReplayBatch, ReplayFinished, replay_routing_key
+from shared.unit_of_work import UnitOfWork
 
 BATCH = 500
 

@@ -7,12 +7,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from shared.unit_of_work import UnitOfWork
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.ingest.adapters.tables import unit
 from shared.contracts import UnitRecord, UnitsChanged
+from shared.unit_of_work import UnitOfWork
 from shared.web import ApiError
 
 REORGANISATION = date(2025, 7, 1)  # the merger into 34 provincial offices took effect
