@@ -32,7 +32,7 @@ from gateway.tables import audit
 from shared.db import create_engine, database_ready, session_factory
 from shared.identity import ANONYMOUS, Principal
 from shared.telemetry import configure_telemetry
-from shared.web import ApiError, error_response, principal_from
+from shared.web import ApiError, ReadyCheck, error_response, principal_from
 from shared.web import create_app as create_base_app
 
 SERVICE = "gateway"
@@ -119,7 +119,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await connection.close()
         return True
 
-    def service_ready(base: str):  # type: ignore[no-untyped-def]
+    def service_ready(base: str) -> ReadyCheck:
         async def check() -> bool:
             try:
                 return (await gw.client.get(base.rstrip("/") + "/readyz", timeout=3)).status_code == 200
@@ -128,7 +128,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
         return check
 
-    checks = {"database": db_ready, "broker": broker_ready}
+    checks: dict[str, ReadyCheck] = {"database": db_ready, "broker": broker_ready}
     checks.update({name: service_ready(base) for name, base in gw.upstreams.items()})
     app = create_base_app(SERVICE, title="SQI gateway", checks=checks, lifespan=lifespan)
     app.state.gateway = gw

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import jwt.types
 from jwt.algorithms import RSAAlgorithm
 
 from gateway.settings import GatewaySettings
@@ -40,7 +41,7 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise TokenError("malformed token") from exc
-        options = {"require": ["exp", "sub"]}
+        options: jwt.types.Options = {"require": ["exp", "sub"]}
         kwargs: dict[str, Any] = {"audience": self._settings.jwt_audience, "issuer": self._settings.jwt_issuer}
         claims: dict[str, Any] | None = None
         if header.get("alg") == "RS256":

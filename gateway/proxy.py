@@ -52,7 +52,7 @@ async def forward(
     for attempt in range(attempts):
         try:
             upstream = await client.request(
-                request.method, url, params=request.query_params.multi_items(), content=body, headers=headers
+                request.method, url, params=request.url.query, content=body, headers=headers
             )
             break
         except httpx.TimeoutException:

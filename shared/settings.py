@@ -42,6 +42,8 @@ class CommonSettings(BaseSettings):
     rating_code_keys: str = DEV_RATING_CODE_KEYS
     log_level: str = "INFO"
     db_pool_size: int = Field(default=10, ge=1)
+    # Workers answer /healthz, /readyz and /metrics on this port when it is set (Kubernetes probes).
+    worker_http_port: int | None = None
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> CommonSettings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -117,7 +117,7 @@ def install_request_id(app: FastAPI, app_name: str) -> None:
 ReadyCheck = Callable[[], Awaitable[bool]]
 
 
-def install_health(app: FastAPI, checks: dict[str, ReadyCheck]) -> None:
+def install_health(app: FastAPI, checks: Mapping[str, ReadyCheck]) -> None:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -136,7 +136,7 @@ def install_health(app: FastAPI, checks: dict[str, ReadyCheck]) -> None:
 
 
 def create_app(
-    name: str, *, title: str, checks: dict[str, ReadyCheck], lifespan: Any = None, description: str = ""
+    name: str, *, title: str, checks: Mapping[str, ReadyCheck], lifespan: Any = None, description: str = ""
 ) -> FastAPI:
     """A FastAPI app with SQI's error body, request ids, health, metrics and tracing."""
     app = FastAPI(title=title, description=description, lifespan=lifespan, docs_url=None, redoc_url=None)

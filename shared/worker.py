@@ -10,14 +10,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import aio_pika
+import uvicorn
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.db import database_ready
 from shared.messaging.consumer import Consumer
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import Subscription
 from shared.settings import CommonSettings
 from shared.unit_of_work import UnitOfWork
+from shared.web import create_app
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,27 @@ class WorkerParts:
     subscriptions: Sequence[Subscription] = ()
     background: Sequence[Callable[[asyncio.Event], Awaitable[None]]] = field(default_factory=list)
     prefetch: int = 8
+
+
+async def serve_probes(
+    port: int, *, engine: AsyncEngine, connection: aio_pika.abc.AbstractRobustConnection, stop: asyncio.Event
+) -> None:
+    """/healthz (the process runs), /readyz (database and broker answer) and /metrics for a worker."""
+
+    async def db_ready() -> bool:
+        return await database_ready(engine)
+
+    async def broker_ready() -> bool:
+        return not connection.is_closed
+
+    app = create_app("worker", title="SQI worker", checks={"database": db_ready, "broker": broker_ready})
+    # Inside the pod the kubelet probes the pod's address, so listen on all interfaces.
+    config = uvicorn.Config(app, host="0.0.0.0", port=port, log_level="warning", lifespan="off")  # noqa: S104
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await task
 
 
 async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> None:
@@ -63,7 +87,13 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
             prefix=settings.bus_prefix,
         )
         tasks = [asyncio.create_task(relay.run(stop))]
-        tasks += [asyncio.create_task(job(stop)) for job in parts.background]
+        tasks += [asyncio.ensure_future(job(stop)) for job in parts.background]
+        if settings.worker_http_port:
+            tasks.append(
+                asyncio.create_task(
+                    serve_probes(settings.worker_http_port, engine=parts.engine, connection=connection, stop=stop)
+                )
+            )
         log.info("worker started")
         await stop.wait()
         for task in tasks:

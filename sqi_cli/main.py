@@ -44,6 +44,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     steps = [
         ("ruff", [str(bin_dir / "ruff"), "check", "."]),
         ("import contracts", [str(bin_dir / "lint-imports")]),
+        ("mypy", [str(bin_dir / "mypy"), "shared", "gateway", "services", "sim", "sqi_cli"]),
     ]
     for name, argv in steps:
         print(f"== {name}", flush=True)

@@ -13,4 +13,3 @@ class ScoringSettings(CommonSettings):
 
     # The refresher recomputes dirty periods (kỳ cần tính lại) at most this often.
     scoring_refresh_seconds: float = Field(default=1.0, gt=0)
-    worker_http_port: int | None = None

@@ -9,7 +9,7 @@ retry queue and, after ``max_attempts``, to the parking queue.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 def attempts_so_far(message: AbstractIncomingMessage, queue_name: str) -> int:
     """How many times this message was rejected from ``queue_name`` (from ``x-death``)."""
-    deaths = (message.headers or {}).get("x-death") or []
+    deaths = (message.headers or {}).get("x-death")
+    if not isinstance(deaths, list):
+        return 0
     total = 0
     for death in deaths:
         if isinstance(death, dict) and death.get("queue") == queue_name:
@@ -54,7 +56,9 @@ class Consumer:
             # queue.consume(callback) keeps the handler inside the consumer span (tracing).
             await queue.consume(self._callback(channel, sub, queue.name))
 
-    def _callback(self, channel: AbstractChannel, sub: Subscription, queue_name: str):  # type: ignore[no-untyped-def]
+    def _callback(
+        self, channel: AbstractChannel, sub: Subscription, queue_name: str
+    ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:
             message_id = message.message_id or ""
             try:

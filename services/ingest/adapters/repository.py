@@ -18,7 +18,7 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under the session's transaction (for COPY and array binds)."""
     conn = await session.connection()
     raw = await conn.get_raw_connection()
-    return raw.driver_connection  # type: ignore[return-value]
+    return raw.driver_connection
 
 
 async def claim_event_keys(

@@ -31,7 +31,7 @@ router = APIRouter(prefix="/api/v1")
 
 
 def get_app(request: Request) -> Ingest:
-    return request.app.state.ingest  # type: ignore[no-any-return]
+    return request.app.state.ingest
 
 
 App = Annotated[Ingest, Depends(get_app)]
