@@ -50,6 +50,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # aiormq logs connection chatter at INFO; keep logs for what matters.
     logging.getLogger("aiormq").setLevel(logging.WARNING)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: the gateway would log each proxied call twice.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def configure_telemetry(
