@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.scoring.adapters.tables import (
@@ -55,6 +56,24 @@ async def mark_all_scored_dirty(uow: UnitOfWork, now: datetime) -> None:
     await mark_dirty(uow, [*labels, *months_between(now, now)])
 
 
+async def lock_dossiers(session: AsyncSession, dossier_ids: list[str]) -> None:
+    """Serialise transactions that touch the same dossier (until commit).
+
+    Each batch refolds its dossiers from all their stored events. Two deliveries about one
+    dossier applied at once would each see only their own uncommitted events, and the last
+    to commit would store a fold missing the other's: the lock makes the second wait and
+    then see the first's events. Locks are taken in one order (by hash) so two batches with
+    overlapping dossiers cannot deadlock.
+    """
+    await session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(h) FROM "
+            "(SELECT DISTINCT hashtextextended(d, 0) AS h FROM unnest(CAST(:ids AS text[])) AS d ORDER BY h) AS l"
+        ),
+        {"ids": dossier_ids},
+    )
+
+
 async def apply_dossier_events(events: list[RawEvent], uow: UnitOfWork, *, now: datetime) -> set[str]:
     """Store a batch, refold the dossiers it touches, mark their months dirty (one transaction)."""
     rows = [
@@ -72,8 +91,9 @@ async def apply_dossier_events(events: list[RawEvent], uow: UnitOfWork, *, now: 
     if not rows:
         return set()
     s = uow.session
-    await s.execute(pg_insert(dossier_event).values(rows).on_conflict_do_nothing())
     ids: list[str] = sorted({str(r["dossier_id"]) for r in rows})
+    await lock_dossiers(s, ids)
+    await s.execute(pg_insert(dossier_event).values(rows).on_conflict_do_nothing())
     stored = await s.execute(select(dossier_event).where(dossier_event.c.dossier_id.in_(ids)))
     by_dossier: dict[str, list[DomainEvent]] = defaultdict(list)
     for r in stored.mappings():
