@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, func, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.tables import (
     dirty_period,
