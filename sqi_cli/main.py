@@ -90,19 +90,27 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
+def ensure_admin_token(sub: str) -> None:
+    """Tools that act through the gateway as admin get a development token unless one is given."""
     from gateway.jwt_auth import mint_dev_token
     from gateway.settings import GatewaySettings
+
+    if not os.environ.get("SQI_ADMIN_TOKEN"):
+        os.environ["SQI_ADMIN_TOKEN"] = mint_dev_token(GatewaySettings(), sub=sub, role="admin", unit="CT")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
     from sim.cli import main as sim_main
 
-    if "--out" not in args.rest and not os.environ.get("SQI_ADMIN_TOKEN"):
-        os.environ["SQI_ADMIN_TOKEN"] = mint_dev_token(GatewaySettings(), sub="simulator", role="admin", unit="CT")
+    if "--out" not in args.rest:
+        ensure_admin_token("simulator")
     return int(sim_main(args.rest) or 0)
 
 
 def cmd_recompute(args: argparse.Namespace) -> int:
     from services.scoring.recompute_cli import main as recompute_main  # the scoring service's own tool
 
+    ensure_admin_token("recompute")
     return int(recompute_main(args.rest) or 0)
 
 
