@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import database_ready
 from shared.messaging.consumer import Consumer
+from shared.messaging.housekeeping import run_housekeeping
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import Subscription
 from shared.settings import CommonSettings
@@ -86,7 +87,10 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
             listen_dsn=settings.asyncpg_dsn,
             prefix=settings.bus_prefix,
         )
-        tasks = [asyncio.create_task(relay.run(stop))]
+        tasks = [
+            asyncio.create_task(relay.run(stop)),
+            asyncio.create_task(run_housekeeping(parts.engine, outbox=parts.outbox, inbox=parts.inbox, stop=stop)),
+        ]
         tasks += [asyncio.ensure_future(job(stop)) for job in parts.background]
         if settings.worker_http_port:
             tasks.append(
