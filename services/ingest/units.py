@@ -16,6 +16,7 @@ from shared.unit_of_work import UnitOfWork
 from shared.web import ApiError
 
 REORGANISATION = date(2025, 7, 1)  # the merger into 34 provincial offices took effect
+BEFORE_REORGANISATION = date(2025, 6, 30)
 _LEVEL_PARENT = {"central": None, "province": "central", "local": "province"}
 
 
@@ -79,10 +80,39 @@ async def put_unit(code: str, fields: dict[str, Any], *, uow: UnitOfWork) -> tup
     return {k: v for k, v in row._mapping.items() if k != "updated_at"}, not existed
 
 
+# The five cities directly under the central government before the 2025 reorganisation.
+_CITIES_BEFORE_2025 = {"Hà Nội", "Hồ Chí Minh", "Hải Phòng", "Đà Nẵng", "Cần Thơ"}
+
+
+def predecessor_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The 63 provincial departments before 1 July 2025, each pointing to its successor.
+
+    Derived from ``merged_from`` in the reference data, so a period before the merger is
+    reported on the units of its own time and can be mapped onto today's units.
+    Codes are SQI's own: ``<successor>.T63.<n>`` keeps each one beside its successor.
+    """
+    out = []
+    for row in rows:
+        names = [n.strip() for n in (row.get("merged_from") or "").split(";") if n.strip()]
+        for n, name in enumerate(names, start=1):
+            kind = "Thành phố" if name in _CITIES_BEFORE_2025 else "tỉnh"
+            out.append(
+                {
+                    "code": f"{row['code']}.T63.{n}",
+                    "name": f"Cục Thuế {kind} {name}",
+                    "level": "province",
+                    "parent_code": row["parent_code"],
+                    "valid_to": BEFORE_REORGANISATION,
+                    "successor_code": row["code"],
+                }
+            )
+    return out
+
+
 async def seed_units(csv_path: Path, *, uow: UnitOfWork) -> int:
     """Insert the reference units that are missing (an admin's later edits are kept)."""
     with csv_path.open(encoding="utf-8") as fh:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "code": r["code"],
                 "name": r["name"],
@@ -93,7 +123,12 @@ async def seed_units(csv_path: Path, *, uow: UnitOfWork) -> int:
             }
             for r in csv.DictReader(fh)
         ]
-    inserted = (await uow.session.execute(pg_insert(unit).values(rows).on_conflict_do_nothing().returning(unit))).all()
+    # Successors first: an old department names its successor, which must exist.
+    inserted = []
+    for batch in (rows, predecessor_rows(rows)):
+        inserted += (
+            await uow.session.execute(pg_insert(unit).values(batch).on_conflict_do_nothing().returning(unit))
+        ).all()
     if inserted:
         uow.publish(UnitsChanged(units=[_record(r) for r in inserted]))
     return len(inserted)
