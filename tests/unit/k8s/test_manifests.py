@@ -14,11 +14,14 @@ Each overlay is rendered with `kubectl kustomize`; then
 from __future__ import annotations
 
 import re
+from importlib.util import find_spec
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+
+from sqi_cli.migrate import subscriptions
 
 from .conftest import K8S, REPO
 
@@ -41,15 +44,17 @@ API_PROCESSES = {
         for n in ("ingest", "scoring", "feedback", "reporting")
     },
 }
+# Only services that have a consumer process get a worker Deployment (reporting has none yet).
 WORKER_PROCESSES = {
-    f"{n}-worker": ["python", "-m", f"services.{n}.worker"] for n in ("ingest", "scoring", "feedback", "reporting")
+    f"{n}-worker": ["python", "-m", f"services.{n}.worker"]
+    for n in ("ingest", "scoring", "feedback", "reporting")
+    if find_spec(f"services.{n}.worker")
 }
 MIGRATE_COMMAND = ["python", "-m", "sqi_cli", "migrate"]
 # The consumer queue each KEDA-scaled worker is scaled on (must match the code's topology).
 WORKER_QUEUES = {
     "scoring-worker": "scoring.dossier-events",
-    "feedback-worker": "feedback.dossier-events",
-    "reporting-worker": "reporting.score-events",
+    "feedback-worker": "feedback.dossier-units",
 }
 CR_GROUPS = ("keda.sh/",)
 
@@ -316,6 +321,8 @@ def test_keda_references(overlay):
             assert t["authenticationRef"]["name"] in auths, ident(so)
             queues[target] = t["metadata"]["queueName"]
     assert queues == WORKER_QUEUES
+    declared = {sub.queue for sub in subscriptions()}
+    assert set(queues.values()) <= declared, f"KEDA watches queues the code does not declare: {queues}"
 
 
 # ---------------------------------------------------------------------------- policy
