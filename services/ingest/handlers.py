@@ -1,10 +1,16 @@
-"""Ingest's use cases as plain functions of (command, unit of work, …)."""
+"""Ingest's use cases as plain functions of (command, unit of work, …).
+
+A request of thousands of events is the normal case, so the per-event path is kept lean: each
+event is hashed once, message bodies are serialised straight to the contract's JSON (the same
+bytes the pydantic contracts produce, without building a model per event) and per-request
+caches stand in for repeated lookups. ``docs/performance.md`` has the figures.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +19,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from services.ingest.adapters import repository
-from services.ingest.domain.units import covers
+from services.ingest.domain.units import Unit, covers
 from services.ingest.domain.validation import Rejection, ValidEvent, validate_record
 from services.ingest.reference import ReferenceData
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, RawEvent
@@ -23,6 +29,8 @@ from shared.unit_of_work import UnitOfWork
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 FORBIDDEN_REASON = "not permitted for this API key"
+_SORT_KEYS = orjson.OPT_SORT_KEYS
+_sha256 = hashlib.sha256
 
 
 @dataclass
@@ -49,15 +57,32 @@ def body_hash(event: ValidEvent) -> bytes:
     """What makes two sends of one event "the same": type, instant, source and data.
 
     The instant is normalised to UTC so that the same moment written with another offset
-    is still a duplicate, not a conflict; key order in JSON does not matter.
+    is still a duplicate, not a conflict; key order in JSON does not matter. (Stored in
+    ``event_key``: any change here would turn earlier events' resends into conflicts.)
     """
     canonical = {
         "type": event.type,
-        "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
+        # orjson writes an aware datetime exactly as ``isoformat()`` does, at half the cost.
+        "occurred_at": event.occurred_at.astimezone(UTC),
         "source": event.source,
         "data": event.data,
     }
-    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).digest()
+    return _sha256(orjson.dumps(canonical, option=_SORT_KEYS)).digest()
+
+
+class _Coverage:
+    """``covers`` memoised for one request: thousands of events name a few dozen units."""
+
+    def __init__(self, tree: Mapping[str, Unit], roots: Sequence[str]) -> None:
+        self._tree = tree
+        self._roots = roots
+        self._known: dict[str, bool] = {}
+
+    def __call__(self, code: str) -> bool:
+        known = self._known.get(code)
+        if known is None:
+            known = self._known[code] = covers(self._tree, self._roots, code)
+        return known
 
 
 def check_reference(
@@ -72,33 +97,46 @@ def check_reference(
         str(e.data["procedure_code"]) for e in events if e.type == "procedure.upserted"
     }
     received_units = {e.dossier_id: str(e.data["unit_code"]) for e in events if e.type == "dossier.received"}
+    units = reference.units
+    allowed = _Coverage(units, principal.units)
+    catalogue_key: bool | None = None  # computed on the first procedure event only
+    source = principal.source
     ok: list[ValidEvent] = []
     rejected: list[Rejection] = []
     for e in events:
         errors: list[dict[str, str]] = []
         forbidden: list[dict[str, str]] = []
-        if e.source != principal.source:
-            forbidden.append({"field": "source", "reason": f"{FORBIDDEN_REASON} (key's source is {principal.source})"})
-        for name in ("unit_code", "to_unit_code"):
-            code = e.data.get(name)
-            if code is not None and code not in reference.units:
-                errors.append({"field": f"data.{name}", "reason": f"unknown unit code {code!r}"})
-        code = e.data.get("procedure_code")
-        if e.type == "dossier.received" and code not in procedures:
+        data = e.data
+        received = e.type == "dossier.received"
+        if e.source != source:
+            forbidden.append({"field": "source", "reason": f"{FORBIDDEN_REASON} (key's source is {source})"})
+        unit_code = data.get("unit_code")
+        if unit_code is not None and unit_code not in units:
+            errors.append({"field": "data.unit_code", "reason": f"unknown unit code {unit_code!r}"})
+        to_unit = data.get("to_unit_code")
+        if to_unit is not None and to_unit not in units:
+            errors.append({"field": "data.to_unit_code", "reason": f"unknown unit code {to_unit!r}"})
+        code = data.get("procedure_code")
+        if received and code not in procedures:
             errors.append({"field": "data.procedure_code", "reason": f"unknown procedure code {code!r}"})
-        unit = e.data.get("unit_code") if e.type == "dossier.received" else None
-        if unit is None and e.dossier_id is not None:
-            unit = dossier_units.get(e.dossier_id) or received_units.get(e.dossier_id)
-        if unit in reference.units and not covers(reference.units, principal.units, str(unit)):
-            field_name = "data.unit_code" if e.type == "dossier.received" else "data.dossier_id"
+        unit = unit_code if received else None
+        if unit is None:
+            dossier_id = e.dossier_id
+            if dossier_id is not None:
+                unit = dossier_units.get(dossier_id) or received_units.get(dossier_id)
+        if unit in units and not allowed(str(unit)):
+            field_name = "data.unit_code" if received else "data.dossier_id"
             forbidden.append({"field": field_name, "reason": f"{FORBIDDEN_REASON}: unit {unit}"})
-        if e.type == "procedure.upserted" and not covers(reference.units, principal.units, _root(reference)):
-            forbidden.append(
-                {
-                    "field": "type",
-                    "reason": f"{FORBIDDEN_REASON}: only a catalogue key may publish procedures",
-                }
-            )
+        if e.type == "procedure.upserted":
+            if catalogue_key is None:
+                catalogue_key = covers(units, principal.units, _root(reference))
+            if not catalogue_key:
+                forbidden.append(
+                    {
+                        "field": "type",
+                        "reason": f"{FORBIDDEN_REASON}: only a catalogue key may publish procedures",
+                    }
+                )
         if errors or forbidden:
             rejected.append(Rejection(e.index, e.event_id, errors + forbidden, forbidden=not errors))
         else:
@@ -110,21 +148,28 @@ def _root(reference: ReferenceData) -> str:
     return next((c for c, u in reference.units.items() if u.parent_code is None), "")
 
 
-def dedupe_within_request(events: Sequence[ValidEvent]) -> tuple[list[ValidEvent], int, list[Rejection]]:
-    """First occurrence wins; an identical repeat is a duplicate, a changed one a conflict."""
+def _dedupe(events: Sequence[ValidEvent]) -> tuple[list[ValidEvent], dict[str, bytes], int, list[Rejection]]:
+    """First occurrence wins; also returns each kept event's body hash (computed once)."""
     seen: dict[str, bytes] = {}
     unique: list[ValidEvent] = []
     duplicates = 0
     conflicts: list[Rejection] = []
     for e in events:
         digest = body_hash(e)
-        if e.event_id not in seen:
+        first = seen.get(e.event_id)
+        if first is None:
             seen[e.event_id] = digest
             unique.append(e)
-        elif seen[e.event_id] == digest:
+        elif first == digest:
             duplicates += 1
         else:
             conflicts.append(_conflict(e))
+    return unique, seen, duplicates, conflicts
+
+
+def dedupe_within_request(events: Sequence[ValidEvent]) -> tuple[list[ValidEvent], int, list[Rejection]]:
+    """First occurrence wins; an identical repeat is a duplicate, a changed one a conflict."""
+    unique, _, duplicates, conflicts = _dedupe(events)
     return unique, duplicates, conflicts
 
 
@@ -160,39 +205,40 @@ async def ingest_events(
     """Validate, dedupe and store a batch of events; announce the accepted ones."""
     result = IngestResult()
     valid: list[ValidEvent] = []
+    latest = now + future_tolerance
     for index, record in enumerate(records):
-        checked = validate_record(index, record, now=now, future_tolerance=future_tolerance)
-        if isinstance(checked, Rejection):
-            result.rejected.append(checked)
-        else:
+        checked = validate_record(index, record, now=now, future_tolerance=future_tolerance, latest=latest)
+        if isinstance(checked, ValidEvent):
             valid.append(checked)
+        else:
+            result.rejected.append(checked)
     conn = await repository.driver_connection(uow.session)
     dossier_ids = [e.dossier_id for e in valid if e.dossier_id and e.type != "dossier.received"]
     known_units = await repository.dossier_units(conn, dossier_ids)
     valid, refused = check_reference(valid, principal=principal, reference=reference, dossier_units=known_units)
     result.rejected += refused
-    unique, in_request_dups, conflicts = dedupe_within_request(valid)
+    unique, hashes, in_request_dups, conflicts = _dedupe(valid)
     result.duplicates += in_request_dups
     result.rejected += conflicts
     source = principal.source or ""
     if unique:
-        hashes = {e.event_id: body_hash(e) for e in unique}
         new_ids = await repository.claim_event_keys(conn, source, list(hashes), list(hashes.values()))
-        old = [e for e in unique if e.event_id not in new_ids]
-        if old:
+        if len(new_ids) == len(unique):
+            accepted = unique
+        else:
+            old = [e for e in unique if e.event_id not in new_ids]
             stored = await repository.known_hashes(conn, source, [e.event_id for e in old])
             for e in old:
                 if stored.get(e.event_id) == hashes[e.event_id]:
                     result.duplicates += 1
                 else:
                     result.rejected.append(_conflict(e))
-        accepted = [e for e in unique if e.event_id in new_ids]
+            accepted = [e for e in unique if e.event_id in new_ids]
         await _store(accepted, uow=uow, conn=conn, now=now, message_batch=message_batch)
         result.accepted = len(accepted)
+        issue = rating_codes.issue
         result.rating_codes = {
-            e.dossier_id: rating_codes.issue(e.dossier_id)
-            for e in accepted
-            if e.type == "dossier.received" and e.dossier_id
+            e.dossier_id: issue(e.dossier_id) for e in accepted if e.type == "dossier.received" and e.dossier_id
         }
     reasons = Counter(err["reason"].split(":")[0][:120] for r in result.rejected for err in r.errors)
     await repository.record_feed(
@@ -209,17 +255,22 @@ async def ingest_events(
     return result
 
 
+def _message_bodies(events: Sequence[dict[str, Any]], size: int) -> Iterator[bytes]:
+    """``{"events": [RawEvent…]}`` per ``size`` events: the bytes ``orjson.dumps(contract.model_dump(mode="json"))``
+    gives for the batch contracts, serialised directly (no pydantic model per event)."""
+    for start in range(0, len(events), size):
+        yield orjson.dumps({"events": events[start : start + size]})
+
+
 async def _store(
     accepted: Sequence[ValidEvent], *, uow: UnitOfWork, conn: Any, now: datetime, message_batch: int
 ) -> None:
     if not accepted:
         return
+    dumps = orjson.dumps
     await repository.append_events(
         conn,
-        [
-            (e.source, e.event_id, e.type, e.occurred_at, now, e.dossier_id, orjson.dumps(e.body).decode())
-            for e in accepted
-        ],
+        [(e.source, e.event_id, e.type, e.occurred_at, now, e.dossier_id, dumps(e.body).decode()) for e in accepted],
     )
     await repository.record_dossiers(
         conn,
@@ -233,22 +284,24 @@ async def _store(
     await repository.upsert_procedures(
         conn,
         [
-            (str(e.data["procedure_code"]), str(e.data["name"]), e.occurred_at, orjson.dumps(e.data).decode())
+            (str(e.data["procedure_code"]), str(e.data["name"]), e.occurred_at, dumps(e.data).decode())
             for e in procedures
         ],
     )
-    raw = [
-        RawEvent(
-            source=e.source,
-            event_id=e.event_id,
-            type=e.type,
-            occurred_at=e.occurred_at.isoformat(),
-            data=dict(e.data),
-        )
-        for e in accepted
-    ]
-    catalogue = [r for r in raw if r.type == "procedure.upserted"]
-    lifecycle = [r for r in raw if r.type != "procedure.upserted"]
+    # RawEvent's fields, in its order (source, event_id, type, occurred_at, data).
+    catalogue: list[dict[str, Any]] = []
+    lifecycle: list[dict[str, Any]] = []
+    for e in accepted:
+        raw = {
+            "source": e.source,
+            "event_id": e.event_id,
+            "type": e.type,
+            "occurred_at": e.occurred_at,  # serialised by orjson as isoformat() would
+            "data": e.data,
+        }
+        (catalogue if e.type == "procedure.upserted" else lifecycle).append(raw)
     # Procedures first: a consumer then knows the catalogue before the dossiers that use it.
-    uow.publish_many([ProcedureEventsAccepted(events=c) for c in chunks(catalogue, message_batch)])
-    uow.publish_many([DossierEventsAccepted(events=c) for c in chunks(lifecycle, message_batch)])
+    for body in _message_bodies(catalogue, message_batch):
+        uow.publish_raw(routing_key=ProcedureEventsAccepted.routing_key, body=body)
+    for body in _message_bodies(lifecycle, message_batch):
+        uow.publish_raw(routing_key=DossierEventsAccepted.routing_key, body=body)

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.ingest.adapters.tables import unit
@@ -124,7 +124,7 @@ async def seed_units(csv_path: Path, *, uow: UnitOfWork) -> int:
             for r in csv.DictReader(fh)
         ]
     # Successors first: an old department names its successor, which must exist.
-    inserted = []
+    inserted: list[Row[Any]] = []
     for batch in (rows, predecessor_rows(rows)):
         inserted += (
             await uow.session.execute(pg_insert(unit).values(batch).on_conflict_do_nothing().returning(unit))

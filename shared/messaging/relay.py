@@ -39,6 +39,7 @@ class OutboxRelay:
         listen_dsn: str,
         prefix: str = "",
         idle_poll_s: float = 1.0,
+        batch: int = BATCH,
     ) -> None:
         self._engine = engine
         self._outbox = outbox
@@ -46,6 +47,8 @@ class OutboxRelay:
         self._listen_dsn = listen_dsn
         self._prefix = prefix
         self._idle_poll_s = idle_poll_s
+        # Rows claimed and published per transaction; their confirms are awaited together.
+        self._batch = batch
         self._wake = asyncio.Event()
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
 
@@ -55,7 +58,7 @@ class OutboxRelay:
         try:
             while not stop.is_set():
                 published = await self.publish_pending(channel)
-                if published < BATCH:
+                if published < self._batch:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
@@ -88,7 +91,7 @@ class OutboxRelay:
                     select(t.c.id, t.c.exchange, t.c.routing_key, t.c.body, t.c.trace_headers, t.c.attempts)
                     .where(and_(t.c.published_at.is_(None), t.c.next_attempt_at <= now))
                     .order_by(t.c.created_at)
-                    .limit(BATCH)
+                    .limit(self._batch)
                     .with_for_update(skip_locked=True)
                 )
             ).all()

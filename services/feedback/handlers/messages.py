@@ -67,9 +67,11 @@ async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
         if not isinstance(dossier_id, str) or not isinstance(code, str):
             continue
         at = datetime.fromisoformat(e.occurred_at)
-        if dossier_id not in latest or latest[dossier_id][0] <= at:
+        if dossier_id not in latest or latest[dossier_id] < (at, code):
             latest[dossier_id] = (at, code)
-    rows = [{"dossier_id": d, "unit_code": c, "occurred_at": at} for d, (at, c) in latest.items()]
+    # Rows in one order (by dossier id): two batches upserting overlapping dossiers then lock
+    # them in the same order and cannot deadlock.
+    rows = [{"dossier_id": d, "unit_code": c, "occurred_at": at} for d, (at, c) in sorted(latest.items())]
     if not rows:
         return
     stmt = pg_insert(dossier_unit).values(rows)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from services.ingest import handlers, units
@@ -51,7 +52,7 @@ different body is rejected as a conflict and the first version stays."""
     description=EVENTS_DOC,
     responses={401: {}, 403: {}, 413: {}, 422: {"model": IngestAnswer}},
 )
-async def post_events(request: Request, app: App, principal: Integrator) -> JSONResponse:
+async def post_events(request: Request, app: App, principal: Integrator) -> Response:
     settings = app.settings
     body = await request.body()
     if len(body) > settings.ingest_max_bytes:
@@ -82,7 +83,9 @@ async def post_events(request: Request, app: App, principal: Integrator) -> JSON
     status = 200
     if records and len(result.rejected) == len(records):
         status = 403 if result.all_forbidden else 422
-    return JSONResponse(result.as_json(), status_code=status)
+    # orjson: the same compact UTF-8 JSON as JSONResponse, without the stdlib encoder's cost
+    # on answers carrying thousands of rating codes.
+    return Response(orjson.dumps(result.as_json()), status_code=status, media_type="application/json")
 
 
 @router.get(

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 EVENT_ID = re.compile(r"^[\x20-\x7e]{1,128}$")
@@ -182,7 +183,7 @@ class ValidEvent:
     data: Mapping[str, Any]
     body: Mapping[str, Any]  # the record exactly as sent, for the raw log
 
-    @property
+    @cached_property
     def dossier_id(self) -> str | None:
         value = self.data.get("dossier_id")
         return value if isinstance(value, str) else None
@@ -207,8 +208,65 @@ class UnparsableRecord:
     reason: str
 
 
-def validate_record(index: int, record: Any, *, now: datetime, future_tolerance: timedelta) -> ValidEvent | Rejection:
-    """Check one record's envelope and the fields its type requires."""
+# Per type: (name, "data.<name>", check, required, nullable), for the fast path below.
+_COMPILED: dict[str, tuple[tuple[str, str, Check, bool, bool], ...]] = {
+    t: tuple((name, f"data.{name}", f.check, f.required, f.nullable) for name, f in schema.items())
+    for t, schema in SCHEMAS.items()
+}
+_MISSING = object()
+
+
+def _fields_ok(fields: tuple[tuple[str, str, Check, bool, bool], ...], data: dict[str, Any]) -> bool:
+    for name, _, check, required, nullable in fields:
+        value = data.get(name, _MISSING)
+        if value is _MISSING:
+            if required:
+                return False
+        elif value is None:
+            if not nullable:
+                return False
+        elif check(value) is not None:
+            return False
+    return True
+
+
+def validate_record(
+    index: int, record: Any, *, now: datetime, future_tolerance: timedelta, latest: datetime | None = None
+) -> ValidEvent | Rejection:
+    """Check one record's envelope and the fields its type requires.
+
+    A well-formed record (the common case by far) takes a fast path; anything it does not
+    accept goes through :func:`_validate_slowly`, which names every problem. ``latest`` is
+    ``now + future_tolerance``, precomputed by callers checking many records.
+    """
+    if record.__class__ is dict:
+        event_id = record.get("event_id")
+        source = record.get("source")
+        event_type = record.get("type")
+        data = record.get("data")
+        fields = _COMPILED.get(event_type) if event_type.__class__ is str else None
+        if (
+            fields is not None
+            and event_id.__class__ is str
+            and 0 < len(event_id) <= 128
+            and event_id.isascii()
+            and event_id.isprintable()
+            and source.__class__ is str
+            and source.strip()
+            and data.__class__ is dict
+        ):
+            occurred_at = parse_datetime(record.get("occurred_at"))
+            if (
+                occurred_at is not None
+                and occurred_at <= (latest if latest is not None else now + future_tolerance)
+                and _fields_ok(fields, data)
+            ):
+                return ValidEvent(index, source, event_id, event_type, occurred_at, data, record)  # type: ignore[arg-type]
+    return _validate_slowly(index, record, now=now, future_tolerance=future_tolerance)
+
+
+def _validate_slowly(index: int, record: Any, *, now: datetime, future_tolerance: timedelta) -> ValidEvent | Rejection:
+    """Check one record, collecting every problem as ``{field, reason}``."""
     if isinstance(record, UnparsableRecord):
         return Rejection(index, None, [{"field": "(record)", "reason": record.reason}])
     if not isinstance(record, dict):
