@@ -1,0 +1,1 @@
+"""Benchmarks (``./sqi bench [NAME]``): scripts that print figures, never timed tests."""

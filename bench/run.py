@@ -1,0 +1,37 @@
+"""``./sqi bench [NAME]``: run one benchmark (or all) and print their tables."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from importlib import import_module
+
+BENCHMARKS: dict[str, str] = {
+    "ingest": "POST /api/v1/events with 5,000-event batches, 1/2/4 concurrent, gateway vs direct",
+    "relay": "outbox rows published per second with publisher confirms",
+    "backfill": "the simulator's whole-country month through the gateway (≥ 1 M events)",
+}
+
+
+def _usage() -> str:
+    lines = ["usage: ./sqi bench [NAME] [options]   (./sqi bench list; ./sqi bench NAME --help)", "", "benchmarks:"]
+    lines += [f"  {name:<9} {text}" for name, text in BENCHMARKS.items()]
+    lines.append("\nwithout NAME: ingest and relay (backfill takes minutes: ask for it by name)")
+    lines.append("heavy: run as `flock /tmp/sqi-heavy.lock ./sqi bench NAME` on shared machines")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help", "help", "list"):
+        print(_usage())
+        return 0
+    if argv and argv[0] not in BENCHMARKS:
+        print(f"unknown benchmark {argv[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    names = [argv[0]] if argv else ["ingest", "relay"]
+    rest = argv[1:]
+    status = 0
+    for name in names:
+        run: Callable[[list[str]], int] = import_module(f"bench.{name}").main
+        status = status or run(rest)
+    return status

@@ -1,0 +1,145 @@
+"""Scoring throughput, measured through the real handlers (no HTTP, no broker): prints figures.
+
+    .venv/bin/python -m sim.cli --months 1 --end 2026-10-31 --seed 1 --scale 0.1 --out /tmp/m.ndjson
+    flock /tmp/sqi-heavy.lock .venv/bin/python bench/scoring_bench.py /tmp/m.ndjson [--check]
+
+Loads the simulator's units and catalogue, then the dossier events in messages of 500 (as
+ingest publishes them) through the consumer's inbox + handler path into a scratch database, and
+times: events applied per second, one refresh of every dirty period, a second refresh with
+nothing new, and (``--check``) the from-scratch recompute and its differences (must be zero).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from services.scoring.adapters.tables import inbox  # noqa: E402
+from services.scoring.bootstrap import Scoring, bootstrap  # noqa: E402
+from services.scoring.handlers import apply_procedure_events, apply_units, mark_dirty  # noqa: E402
+from services.scoring.recompute import live_periods, recompute_and_compare  # noqa: E402
+from services.scoring.refresher import judge_pending, refresh_once  # noqa: E402
+from services.scoring.settings import ScoringSettings  # noqa: E402
+from services.scoring.subscriptions import SUBSCRIPTIONS  # noqa: E402
+from shared.contracts import RawEvent, UnitRecord, UnitsChanged  # noqa: E402
+from shared.messaging.consumer import Consumer  # noqa: E402
+from shared.messaging.topology import IncomingMessage  # noqa: E402
+from shared.migrations import upgrade  # noqa: E402
+from sim.world import build_world  # noqa: E402
+
+DB = "sqi_bench_scoring"
+BATCH = 500
+
+
+def url_of(db: str) -> str:
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True, capture_output=True)
+
+
+def units_of(seed: int) -> UnitsChanged:
+    world = build_world(seed)
+    rows = [
+        UnitRecord(code=u["code"], name=u["name"], level=u["level"], parent_code=u["parent_code"] or None)
+        for u in world.units
+    ]
+    known = {r.code for r in rows}
+    rows += [
+        UnitRecord(code=o.code, name=o.name, level=o.level, parent_code=o.parent_code)
+        for o in world.offices
+        if o.code not in known
+    ]
+    return UnitsChanged(units=rows)
+
+
+async def run(args: argparse.Namespace) -> None:
+    raw = args.raw
+    procedures = [RawEvent(**e) for e in raw if e["type"].startswith("procedure.")]
+    dossier_lines = [e for e in raw if e["type"].startswith("dossier.")]
+    if args.limit:
+        dossier_lines = dossier_lines[: args.limit]
+    app: Scoring = bootstrap(ScoringSettings(database_url=url_of(args.db), environment="test"))
+    now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
+    try:
+        async with app.uow() as uow:
+            await apply_units(units_of(args.seed), uow, now=now)
+            await apply_procedure_events(procedures, uow, now=now)
+        consumer = Consumer(uow_factory=app.uow, inbox=inbox)
+        sub = SUBSCRIPTIONS[0]
+        bodies = [orjson.dumps({"events": dossier_lines[i : i + BATCH]}) for i in range(0, len(dossier_lines), BATCH)]
+        t0 = time.perf_counter()
+        lat: list[float] = []
+        for n, body in enumerate(bodies):
+            t = time.perf_counter()
+            await consumer.apply(sub, IncomingMessage(f"bench-{n}", "ingest.dossier-events.v1", body))
+            lat.append(time.perf_counter() - t)
+        dt = time.perf_counter() - t0
+        lat.sort()
+        print(f"events: {len(dossier_lines):,} in {len(bodies)} messages of {BATCH}")
+        print(f"consumer: {dt:.1f} s = {len(dossier_lines) / dt:,.0f} events/s")
+        print(f"  per message p50 {lat[len(lat) // 2] * 1000:.0f} ms, p99 {lat[int(len(lat) * 0.99)] * 1000:.0f} ms")
+        t = time.perf_counter()
+        judged = await judge_pending(app, now, budget_s=3600)
+        print(f"judging: {judged:,} dossiers into contributions in {time.perf_counter() - t:.2f} s")
+        for label in ("first", "second (nothing new)"):
+            t = time.perf_counter()
+            done = await refresh_once(app, now=now)
+            print(f"refresh {label}: {time.perf_counter() - t:.2f} s for {sorted(done)}")
+        for label in args.force:
+            async with app.uow() as uow:
+                await mark_dirty(uow, [label])
+            t = time.perf_counter()
+            await refresh_once(app, now=now)
+            print(f"refresh of {label} alone (marked dirty, nothing new): {time.perf_counter() - t:.2f} s")
+        if args.check:
+            async with app.sessions() as s:
+                periods = await live_periods(s)
+                t = time.perf_counter()
+                diffs = await recompute_and_compare(
+                    s,
+                    events=[*procedures, *(RawEvent(**e) for e in dossier_lines)],
+                    periods=periods,
+                    methodologies=list(app.methodologies.values()),
+                    calendar=app.calendar,
+                )
+            print(f"recompute: {time.perf_counter() - t:.1f} s, {len(periods)} periods, {len(diffs)} differences")
+            for d in diffs[:20]:
+                print("  ", d)
+    finally:
+        await app.engine.dispose()
+        if not args.keep:
+            psql(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("events", help="NDJSON from sim.cli --out")
+    p.add_argument("--seed", type=int, default=1, help="the simulator seed (for its units)")
+    p.add_argument("--limit", type=int, default=0, help="only the first N dossier events")
+    p.add_argument("--now", help="judging instant (ISO); default the wall clock")
+    p.add_argument("--check", action="store_true", help="also recompute from scratch and count differences")
+    p.add_argument("--force", nargs="*", default=["2026-10"], help="periods to refresh alone afterwards")
+    p.add_argument("--db", default=DB, help="scratch database (dropped and created)")
+    p.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = p.parse_args()
+    args.raw = [orjson.loads(line) for line in Path(args.events).read_bytes().splitlines() if line.strip()]
+    psql(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
+    psql(f"CREATE DATABASE {args.db}")
+    upgrade(ROOT / "services" / "scoring" / "migrations", url_of(args.db))  # alembic runs its own event loop
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
