@@ -35,6 +35,15 @@ def attempts_so_far(message: AbstractIncomingMessage, queue_name: str) -> int:
     return total
 
 
+def original_routing_key(message: AbstractIncomingMessage) -> str:
+    """The key the producer published with, also after a trip through the retry queue.
+
+    A retried message comes back from ``<queue>.retry`` with the queue's name as its routing
+    key; the relay also puts the key in the AMQP ``type`` property, which dead-lettering keeps.
+    """
+    return message.type or message.routing_key or ""
+
+
 class Consumer:
     def __init__(
         self,
@@ -62,7 +71,7 @@ class Consumer:
         async def on_message(message: AbstractIncomingMessage) -> None:
             message_id = message.message_id or ""
             try:
-                await self.apply(sub, IncomingMessage(message_id, message.routing_key or "", message.body))
+                await self.apply(sub, IncomingMessage(message_id, original_routing_key(message), message.body))
             except Exception:
                 attempts = attempts_so_far(message, queue_name) + 1
                 log.exception(
