@@ -151,5 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=text, add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
         p.set_defaults(func=func)
-    args = parser.parse_args(argv)
+    # Commands that hand their options on (pytest's, the simulator's …) take whatever argparse
+    # does not know; REMAINDER alone misses options that come first (`./sqi simulate --months 1`).
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if args.command == "test":
+            args.pytest_args = [*unknown, *args.pytest_args]
+        elif hasattr(args, "rest"):
+            args.rest = [*unknown, *args.rest]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return int(args.func(args))
