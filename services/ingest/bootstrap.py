@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.ingest.adapters.tables import inbox, outbox
 from services.ingest.reference import ReferenceCache
+from services.ingest.replay import run_replays
 from services.ingest.settings import IngestSettings
 from shared.db import create_engine, session_factory
 from shared.rating_code import RatingCodes
@@ -45,11 +46,12 @@ def bootstrap(settings: IngestSettings | None = None) -> Ingest:
 
 
 def worker_parts(app: Ingest) -> WorkerParts:
-    # Ingest consumes nothing: its worker is the outbox relay.
+    # Ingest consumes nothing: its worker relays the outbox and runs replay jobs.
     return WorkerParts(
         settings=app.settings,
         engine=app.engine,
         outbox=outbox,
         inbox=inbox,
         uow_factory=partial(app.uow),
+        background=[partial(run_replays, app.uow)],
     )

@@ -1,76 +1,176 @@
-"""Replay of the raw event log to one named consumer (for recompute and rebuilds)."""
+"""Replay of the raw event log to one named consumer (for recompute and rebuilds).
+
+A request only records the job (``pending``); the ingest worker runs it: it streams the log
+in ``(occurred_at, seq)`` order, in chunks each written to the outbox in its own short
+transaction together with the job's progress, then announces the totals with
+:class:`ReplayFinished`. So a replay of millions of events never holds one long transaction
+or an HTTP request open, and a job whose worker died (no heartbeat for ``STALE``) is taken
+up by another and resumes after its last committed chunk, without repeating a batch.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import uuid
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import and_, func, insert, literal, or_, select, tuple_, update
 
 from services.ingest.adapters.tables import event_log, replay
-from shared.contracts import RawEvent, ReplayBatch, ReplayFinished, replay_routing_key
+from shared.contracts import ReplayFinished, replay_routing_key
 from shared.unit_of_work import UnitOfWork
 
-BATCH = 500
+log = logging.getLogger(__name__)
+
+BATCH = 500  # events per message
+CHUNK_BATCHES = 40  # messages per transaction (20,000 events)
+STALE = timedelta(minutes=5)
 
 
-async def replay_log(
-    *,
-    consumer: str,
-    occurred_from: datetime | None,
-    occurred_to: datetime | None,
-    requested_by: str,
-    uow: UnitOfWork,
-) -> tuple[str, int, int]:
-    """Queue every logged event (of the window) for ``consumer``; returns (id, events, batches)."""
+async def request_replay(
+    *, consumer: str, occurred_from: datetime | None, occurred_to: datetime | None, requested_by: str, uow: UnitOfWork
+) -> str:
     replay_id = uuid.uuid4().hex
-    key = replay_routing_key(consumer)
-    query = select(event_log.c.source, event_log.c.event_id, event_log.c.type, event_log.c.body).order_by(
-        event_log.c.occurred_at, event_log.c.seq
-    )
-    if occurred_from is not None:
-        query = query.where(event_log.c.occurred_at >= occurred_from)
-    if occurred_to is not None:
-        query = query.where(event_log.c.occurred_at < occurred_to)
-    batch: list[RawEvent] = []
-    batches = events = 0
-
-    def flush() -> None:
-        nonlocal batch, batches
-        message = ReplayBatch(replay_id=replay_id, consumer=consumer, batch_no=batches, events=batch)
-        uow.publish_raw(routing_key=key, body=orjson.dumps(message.model_dump(mode="json")))
-        batches += 1
-        batch = []
-
-    stream = await uow.session.stream(query.execution_options(yield_per=5_000))
-    async for row in stream:
-        body = row.body
-        batch.append(
-            RawEvent(
-                source=row.source,
-                event_id=row.event_id,
-                type=row.type,
-                occurred_at=body["occurred_at"],
-                data=body["data"],
-            )
-        )
-        events += 1
-        if len(batch) >= BATCH:
-            flush()
-    if batch:
-        flush()
-    finished = ReplayFinished(replay_id=replay_id, consumer=consumer, batches=batches, events=events)
-    uow.publish_raw(routing_key=key, body=orjson.dumps(finished.model_dump(mode="json")))
     await uow.session.execute(
         insert(replay).values(
             replay_id=replay_id,
             consumer=consumer,
             period_from=occurred_from,
             period_to=occurred_to,
-            events=events,
-            messages=batches,
             requested_by=requested_by,
         )
     )
-    return replay_id, events, batches
+    return replay_id
+
+
+async def replay_status(replay_id: str, *, uow: UnitOfWork) -> dict[str, Any] | None:
+    row = (await uow.session.execute(select(replay).where(replay.c.replay_id == replay_id))).mappings().first()
+    return dict(row) if row else None
+
+
+def _batch_body(replay_id: str, consumer: str, batch_no: int, rows: list[Any]) -> bytes:
+    # Written directly: the body is the ReplayBatch contract, events as the source sent them.
+    return orjson.dumps(
+        {
+            "replay_id": replay_id,
+            "consumer": consumer,
+            "batch_no": batch_no,
+            "events": [
+                {
+                    "source": r.source,
+                    "event_id": r.event_id,
+                    "type": r.type,
+                    "occurred_at": r.body["occurred_at"],
+                    "data": r.body["data"],
+                }
+                for r in rows
+            ],
+        }
+    )
+
+
+async def run_replay(job: Any, uow_factory: Callable[[], UnitOfWork]) -> None:
+    """Stream one replay into the outbox, chunk by chunk, then announce its totals."""
+    key = replay_routing_key(job.consumer)
+    window = []
+    if job.period_from is not None:
+        window.append(event_log.c.occurred_at >= job.period_from)
+    if job.period_to is not None:
+        window.append(event_log.c.occurred_at < job.period_to)
+    after: tuple[datetime, int] | None = None
+    if job.cursor_occurred_at is not None:
+        after = (job.cursor_occurred_at, job.cursor_seq)
+    batches, events = job.messages, job.events
+    while True:
+        query = select(
+            event_log.c.occurred_at,
+            event_log.c.seq,
+            event_log.c.source,
+            event_log.c.event_id,
+            event_log.c.type,
+            event_log.c.body,
+        ).where(and_(True, *window))
+        if after is not None:
+            # Keyset pagination: stable and index-backed however long the log.
+            query = query.where(tuple_(event_log.c.occurred_at, event_log.c.seq) > tuple_(literal(after[0]), literal(after[1])))
+        query = query.order_by(event_log.c.occurred_at, event_log.c.seq).limit(BATCH * CHUNK_BATCHES)
+        async with uow_factory() as uow:
+            rows = (await uow.session.execute(query)).all()
+            for start in range(0, len(rows), BATCH):
+                uow.publish_raw(
+                    routing_key=key,
+                    body=_batch_body(job.replay_id, job.consumer, batches, list(rows[start : start + BATCH])),
+                )
+                batches += 1
+            events += len(rows)
+            if rows:
+                after = (rows[-1].occurred_at, rows[-1].seq)
+            await uow.session.execute(
+                update(replay)
+                .where(replay.c.replay_id == job.replay_id)
+                .values(
+                    events=events,
+                    messages=batches,
+                    cursor_occurred_at=after[0] if after else None,
+                    cursor_seq=after[1] if after else None,
+                    heartbeat_at=func.now(),
+                )
+            )
+        if len(rows) < BATCH * CHUNK_BATCHES:
+            break
+    async with uow_factory() as uow:
+        finished = ReplayFinished(replay_id=job.replay_id, consumer=job.consumer, batches=batches, events=events)
+        uow.publish_raw(routing_key=key, body=orjson.dumps(finished.model_dump(mode="json")))
+        await uow.session.execute(
+            update(replay).where(replay.c.replay_id == job.replay_id).values(status="done", finished_at=func.now())
+        )
+
+
+async def claim_replay(uow: UnitOfWork) -> Any | None:
+    """Take the oldest pending replay, or a running one whose worker stopped beating."""
+    row = (
+        await uow.session.execute(
+            select(replay)
+            .where(
+                or_(
+                    replay.c.status == "pending",
+                    and_(replay.c.status == "running", replay.c.heartbeat_at < func.now() - STALE),
+                )
+            )
+            .order_by(replay.c.requested_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+    ).first()
+    if row is not None:
+        await uow.session.execute(
+            update(replay).where(replay.c.replay_id == row.replay_id).values(status="running", heartbeat_at=func.now())
+        )
+    return row
+
+
+async def run_replays(uow_factory: Callable[[], UnitOfWork], stop: asyncio.Event, *, poll_s: float = 1.0) -> None:
+    """The worker's replay loop."""
+    while not stop.is_set():
+        async with uow_factory() as uow:
+            job = await claim_replay(uow)
+        if job is not None:
+            try:
+                await run_replay(job, uow_factory)
+                log.info("replay done", extra={"replay_id": job.replay_id, "consumer": job.consumer})
+            except Exception as exc:
+                log.exception("replay failed", extra={"replay_id": job.replay_id})
+                async with uow_factory() as uow:
+                    await uow.session.execute(
+                        update(replay)
+                        .where(replay.c.replay_id == job.replay_id)
+                        .values(status="failed", error=repr(exc)[:1000], finished_at=func.now())
+                    )
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), poll_s)

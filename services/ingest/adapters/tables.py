@@ -15,7 +15,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.db import service_metadata
 from shared.messaging.tables import inbox_table, outbox_table
@@ -111,6 +111,7 @@ feed_reason = Table(
     PrimaryKeyConstraint("source", "day", "reason"),
 )
 
+# Replays of the raw log run as jobs in the ingest worker: a request only records one.
 replay = Table(
     "replay",
     metadata,
@@ -118,11 +119,17 @@ replay = Table(
     Column("consumer", Text, nullable=False),
     Column("period_from", DateTime(timezone=True)),
     Column("period_to", DateTime(timezone=True)),
-    Column("events", BigInteger, nullable=False),
-    Column("messages", Integer, nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),  # pending, running, done, failed
+    Column("events", BigInteger, nullable=False, server_default="0"),
+    Column("messages", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    # Progress, committed with each chunk's outbox rows: a replay resumes where it stopped.
+    Column("cursor_occurred_at", DateTime(timezone=True)),
+    Column("cursor_seq", BigInteger),
+    Column("heartbeat_at", DateTime(timezone=True)),
     Column("requested_by", Text, nullable=False),
     Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("units", ARRAY(Text)),
+    Column("finished_at", DateTime(timezone=True)),
 )
 
 outbox = outbox_table(metadata)

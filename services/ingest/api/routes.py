@@ -25,7 +25,7 @@ from services.ingest.api.schemas import (
 )
 from services.ingest.bootstrap import Ingest
 from services.ingest.domain.units import covers
-from services.ingest.replay import replay_log
+from services.ingest.replay import replay_status, request_replay
 from shared.web import Admin, ApiError, CurrentPrincipal, Integrator
 
 router = APIRouter(prefix="/api/v1")
@@ -164,14 +164,32 @@ async def get_feeds(app: App, principal: CurrentPrincipal) -> list[FeedStatus]:
     response_model=ReplayOut,
     status_code=202,
     summary="Replay the raw log to one consumer (admin)",
+    description="Records a replay job; the ingest worker streams the log to the consumer's "
+    "`replay.<consumer>` routing key and ends with a ReplayFinished message. Follow it with GET.",
 )
 async def post_replay(body: ReplayIn, app: App, principal: Admin) -> ReplayOut:
     async with app.uow() as uow:
-        replay_id, events, batches = await replay_log(
+        replay_id = await request_replay(
             consumer=body.consumer,
             occurred_from=body.occurred_from,
             occurred_to=body.occurred_to,
             requested_by=principal.sub,
             uow=uow,
         )
-    return ReplayOut(replay_id=replay_id, consumer=body.consumer, events=events, batches=batches)
+    return ReplayOut(replay_id=replay_id, consumer=body.consumer, status="pending", events=0, batches=0)
+
+
+@router.get("/replays/{replay_id}", response_model=ReplayOut, summary="A replay's progress (admin)")
+async def get_replay(replay_id: str, app: App, _: Admin) -> ReplayOut:
+    async with app.uow() as uow:
+        job = await replay_status(replay_id, uow=uow)
+    if job is None:
+        raise ApiError(404, "no replay with this id")
+    return ReplayOut(
+        replay_id=replay_id,
+        consumer=job["consumer"],
+        status=job["status"],
+        events=job["events"],
+        batches=job["messages"],
+        error=job["error"],
+    )

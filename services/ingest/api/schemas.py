@@ -72,7 +72,11 @@ class ReplayIn(BaseModel):
 
 
 class ReplayOut(BaseModel):
+    """A replay job: the ingest worker streams the log to the consumer; follow it by its id."""
+
     replay_id: str
     consumer: str
-    events: int
-    batches: int
+    status: Literal["pending", "running", "done", "failed"]
+    events: int = Field(description="events queued so far")
+    batches: int = Field(description="messages queued so far")
+    error: str | None = None

@@ -1,0 +1,114 @@
+"""Replays run as worker jobs: chunked into the outbox, in log order, resumable without repeats."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from sqlalchemy import select, text, update
+
+from services.ingest import replay as replay_module
+from services.ingest.adapters.tables import outbox, replay
+from services.ingest.bootstrap import bootstrap
+from services.ingest.handlers import ingest_events
+from services.ingest.seed import seed
+from services.ingest.settings import IngestSettings
+from shared.identity import Principal
+from shared.migrations import upgrade
+from tests.support import recreate_database
+
+pytestmark = pytest.mark.integration
+DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sqi_test_replay"
+
+
+def events(n: int) -> list[dict[str, object]]:
+    return [
+        {
+            "event_id": f"r{i:04d}",
+            "type": "dossier.synced",
+            "occurred_at": f"2026-10-{1 + i % 28:02d}T08:00:00+07:00",
+            "source": "tms-r",
+            "data": {"dossier_id": f"R-{i}"},
+        }
+        for i in range(n)
+    ]
+
+
+async def scenario(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[str], dict[str, object]]:
+    await recreate_database(DB.replace("+asyncpg", ""))
+    await asyncio.to_thread(upgrade, Path(__file__).resolve().parents[2] / "services/ingest/migrations", DB)
+    app = bootstrap(IngestSettings(database_url=DB))
+    await seed(app)
+    reference = await app.reference.get()
+    async with app.uow() as uow:
+        await ingest_events(
+            events(95),
+            principal=Principal(kind="integrator", source="tms-r", units=("CT",)),
+            uow=uow,
+            reference=reference,
+            rating_codes=app.rating_codes,
+            now=datetime.now(UTC),
+        )
+    async with app.uow() as uow:
+        await uow.session.execute(text("DELETE FROM ingest.outbox"))
+        replay_id = await replay_module.request_replay(
+            consumer="test-consumer",
+            occurred_from=datetime(2026, 10, 1, tzinfo=UTC),
+            occurred_to=None,
+            requested_by="t",
+            uow=uow,
+        )
+    monkeypatch.setattr(replay_module, "BATCH", 10)
+    monkeypatch.setattr(replay_module, "CHUNK_BATCHES", 3)
+    # A first worker dies after its first chunk: simulate by failing the second chunk's query.
+    async with app.uow() as uow:
+        job = await replay_module.claim_replay(uow)
+    assert job is not None and job.replay_id == replay_id
+    real = replay_module.select
+    calls = {"n": 0}
+
+    def failing_select(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker died")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(replay_module, "select", failing_select)
+    with pytest.raises(RuntimeError):
+        await replay_module.run_replay(job, app.uow)
+    monkeypatch.setattr(replay_module, "select", real)
+    # Its heartbeat goes stale; another worker takes the job up and finishes it.
+    async with app.uow() as uow:
+        await uow.session.execute(
+            update(replay).values(heartbeat_at=datetime(2020, 1, 1, tzinfo=UTC)).where(replay.c.replay_id == replay_id)
+        )
+        job = await replay_module.claim_replay(uow)
+    assert job is not None and job.messages == 3 and job.events == 30
+    await replay_module.run_replay(job, app.uow)
+    async with app.uow() as uow:
+        rows = (
+            await uow.session.execute(select(outbox.c.routing_key, outbox.c.body).order_by(outbox.c.created_at))
+        ).all()
+        status = await replay_module.replay_status(replay_id, uow=uow)
+    await app.engine.dispose()
+    bodies = [orjson.loads(r.body) for r in rows]
+    assert {r.routing_key for r in rows} == {"replay.test-consumer"}
+    batch_numbers = [b["batch_no"] for b in bodies if "batch_no" in b]
+    ids = [e["event_id"] for b in bodies if "batch_no" in b for e in b["events"]]
+    return batch_numbers, ids, {**(status or {}), "finished": bodies[-1]}
+
+
+def test_replay_is_chunked_ordered_and_resumes_without_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    batch_numbers, ids, status = asyncio.run(scenario(monkeypatch))
+    assert batch_numbers == list(range(10))
+    assert len(ids) == len(set(ids)) == 95  # every event once, none repeated by the resume
+    assert status["status"] == "done" and status["events"] == 95 and status["messages"] == 10
+    assert status["finished"] == {
+        "replay_id": status["replay_id"],
+        "consumer": "test-consumer",
+        "batches": 10,
+        "events": 95,
+    }
