@@ -3,7 +3,7 @@
 # One image for every SQI process. The process is chosen by the Kubernetes
 # `command` (see k8s/base); the default CMD runs the gateway.
 #
-#   gateway API   uvicorn gateway.app:create_app --factory --host 0.0.0.0 --port 8000
+#   gateway API   uvicorn gateway.app:create_app --factory --no-proxy-headers --host 0.0.0.0 --port 8000
 #   service API   uvicorn services.<name>.api.app:create_app --factory --host 0.0.0.0 --port 8000
 #   worker        python -m services.<name>.worker
 #   migrations    python -m sqi_cli migrate        (a Job before each roll-out, never at start-up)
@@ -93,4 +93,4 @@ WORKDIR /app
 USER 10001:10001
 EXPOSE 8000
 
-CMD ["uvicorn", "gateway.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "gateway.app:create_app", "--factory", "--no-proxy-headers", "--host", "0.0.0.0", "--port", "8000"]

@@ -71,8 +71,15 @@ class Gateway:
         return ANONYMOUS
 
     def client_address(self, request: Request) -> str:
+        """The address the citizen limits count: the peer, or what our own proxy saw.
+
+        Behind a trusted proxy (the ingress) the RIGHTMOST X-Forwarded-For entry is the one
+        that proxy added; anything left of it was written by the client and could be forged
+        to escape the limits. uvicorn's own proxy-header handling is switched off for the
+        gateway (--no-proxy-headers) so this is the one place that decides.
+        """
         if self.settings.trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
-            return forwarded.split(",")[0].strip()
+            return forwarded.split(",")[-1].strip()
         return request.client.host if request.client else "unknown"
 
     def max_bytes(self, path: str, citizen: bool) -> int:

@@ -56,7 +56,8 @@ class Platform:
                 )
             if find_spec(f"services.{name}.worker"):
                 self.spawn(f"{name}-worker", [python, "-m", f"services.{name}.worker"])
-        self.spawn("gateway", [*uvicorn, "--port", str(self.port), "gateway.app:create_app"])
+        # The gateway decides the client address itself (citizen limits): no proxy headers.
+        self.spawn("gateway", [*uvicorn, "--no-proxy-headers", "--port", str(self.port), "gateway.app:create_app"])
 
     def wait_ready(self, seconds: float = 60) -> bool:
         deadline = time.monotonic() + seconds

@@ -89,3 +89,20 @@ def test_unknown_paths_do_not_route() -> None:
     assert match("/api/v1/eventsX") is None
     assert match("/ratex") is None
     assert match("/admin") is None
+
+
+class _Request:
+    def __init__(self, forwarded: str | None, peer: str = "10.0.0.5") -> None:
+        self.headers = {"x-forwarded-for": forwarded} if forwarded else {}
+        self.client = type("Client", (), {"host": peer})()
+
+
+def test_client_address_cannot_be_forged_through_x_forwarded_for() -> None:
+    from gateway.app import Gateway
+
+    behind_ingress = Gateway(GatewaySettings(trust_forwarded_for=True))
+    # The ingress appends the address it saw; the client's own entries are to its left.
+    assert behind_ingress.client_address(_Request("6.6.6.6, 203.0.113.9")) == "203.0.113.9"  # type: ignore[arg-type]
+    assert behind_ingress.client_address(_Request("203.0.113.9")) == "203.0.113.9"  # type: ignore[arg-type]
+    direct = Gateway(GatewaySettings())
+    assert direct.client_address(_Request("6.6.6.6")) == "10.0.0.5"  # type: ignore[arg-type]
