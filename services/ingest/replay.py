@@ -97,7 +97,9 @@ async def run_replay(job: Any, uow_factory: Callable[[], UnitOfWork]) -> None:
         ).where(and_(True, *window))
         if after is not None:
             # Keyset pagination: stable and index-backed however long the log.
-            query = query.where(tuple_(event_log.c.occurred_at, event_log.c.seq) > tuple_(literal(after[0]), literal(after[1])))
+            query = query.where(
+                tuple_(event_log.c.occurred_at, event_log.c.seq) > tuple_(literal(after[0]), literal(after[1]))
+            )
         query = query.order_by(event_log.c.occurred_at, event_log.c.seq).limit(BATCH * CHUNK_BATCHES)
         async with uow_factory() as uow:
             rows = (await uow.session.execute(query)).all()

@@ -30,7 +30,16 @@ from .conftest import K8S, REPO
 K8S_VERSIONS = ("1.30", kubernetes_validate.utils.latest_version())
 
 API_PROCESSES = {
-    "gateway": ["uvicorn", "gateway.app:create_app", "--factory", "--no-proxy-headers", "--host", "0.0.0.0", "--port", "8000"],
+    "gateway": [
+        "uvicorn",
+        "gateway.app:create_app",
+        "--factory",
+        "--no-proxy-headers",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+    ],
     **{
         f"{n}-api": [
             "uvicorn",
