@@ -1,7 +1,8 @@
 """The pure scoring pipeline for one period: facts → verdicts → counts per subtree → scores → ranks.
 
-No I/O: the live path (:mod:`services.scoring.scoring_service`) and the recompute check
-(:mod:`services.scoring.recompute`) both call :func:`evaluate_period` and :func:`score_period`.
+No I/O. The recompute check (:mod:`services.scoring.recompute`), custom ranges and the shortfall
+lists call :func:`evaluate_period`; the live refresh takes the same counts from SQL sums over the
+contributions (:mod:`services.scoring.aggregate`). Both score with :func:`score_period`.
 A parent's counts come from the union of its subtree's verdicts (never an average of children).
 """
 

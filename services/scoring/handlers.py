@@ -2,6 +2,8 @@
 
 Every effect depends only on the SET of events received: a dossier is refolded from all its
 stored events each time one of them arrives, the catalogue keeps the latest ``occurred_at``.
+A refolded dossier (or one whose procedure changed) is flagged ``recheck_at = EPOCH``; the
+refresher judges it into per-period contributions (:mod:`services.scoring.contributions`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.raw import driver
 from services.scoring.adapters.tables import (
     dirty_period,
-    dossier,
-    dossier_event,
     petition,
     procedure,
     rating,
@@ -74,73 +75,76 @@ async def lock_dossiers(session: AsyncSession, dossier_ids: list[str]) -> None:
     )
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # recheck_at for "changed: judge at the next refresh"
+
+_INSERT_EVENTS = """
+INSERT INTO scoring.dossier_event (source, event_id, dossier_id, type, occurred_at, data)
+SELECT s, e, d, t, o, x::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS u(s, e, d, t, o, x)
+ON CONFLICT DO NOTHING
+"""
+_SELECT_EVENTS = """
+SELECT dossier_id, source, event_id, type, occurred_at, data::text
+FROM scoring.dossier_event WHERE dossier_id = ANY($1::text[])
+"""
+# Facts unchanged (a duplicate, an event that changes nothing): no write, no re-judging.
+_UPSERT_DOSSIERS = """
+INSERT INTO scoring.dossier AS d (dossier_id, unit_code, procedure_code, received_at, finished_at, facts, recheck_at)
+SELECT i, u, p, r, f, x::jsonb, $7
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[]) AS v(i, u, p, r, f, x)
+ON CONFLICT (dossier_id) DO UPDATE SET
+    unit_code = excluded.unit_code, procedure_code = excluded.procedure_code, received_at = excluded.received_at,
+    finished_at = excluded.finished_at, facts = excluded.facts, recheck_at = excluded.recheck_at
+WHERE d.facts IS DISTINCT FROM excluded.facts
+"""
+
+
 async def apply_dossier_events(events: list[RawEvent], uow: UnitOfWork, *, now: datetime) -> set[str]:
-    """Store a batch, refold the dossiers it touches, mark their months dirty (one transaction)."""
-    rows = [
-        {
-            "source": e.source,
-            "event_id": e.event_id,
-            "dossier_id": str(e.data.get("dossier_id", "")),
-            "type": e.type,
-            "occurred_at": datetime.fromisoformat(e.occurred_at),
-            "data": e.data,
-        }
-        for e in events
-        if e.data.get("dossier_id")
-    ]
-    if not rows:
+    """Store a batch, refold the dossiers it touches, flag them for judging (one transaction).
+
+    Three bulk statements per batch (insert, read back every event of the touched dossiers,
+    upsert their facts); the refresher judges the flagged dossiers off this path. Returns the
+    ids of the dossiers refolded.
+    """
+    batch = [e for e in events if e.data.get("dossier_id")]
+    if not batch:
         return set()
-    s = uow.session
-    ids: list[str] = sorted({str(r["dossier_id"]) for r in rows})
-    await lock_dossiers(s, ids)
-    await s.execute(pg_insert(dossier_event).values(rows).on_conflict_do_nothing())
-    stored = await s.execute(select(dossier_event).where(dossier_event.c.dossier_id.in_(ids)))
+    ids = sorted({str(e.data["dossier_id"]) for e in batch})
+    await lock_dossiers(uow.session, ids)
+    conn = await driver(uow.session)
+    await conn.execute(
+        _INSERT_EVENTS,
+        [e.source for e in batch],
+        [e.event_id for e in batch],
+        [str(e.data["dossier_id"]) for e in batch],
+        [e.type for e in batch],
+        [datetime.fromisoformat(e.occurred_at) for e in batch],
+        [orjson.dumps(e.data).decode() for e in batch],
+    )
     by_dossier: dict[str, list[DomainEvent]] = defaultdict(list)
-    for r in stored.mappings():
-        by_dossier[r["dossier_id"]].append(
-            DomainEvent(r["source"], r["event_id"], r["type"], r["occurred_at"], r["data"])
-        )
-    old = {
-        r.dossier_id: r
-        for r in await s.execute(
-            select(dossier.c.dossier_id, dossier.c.received_at, dossier.c.finished_at).where(
-                dossier.c.dossier_id.in_(ids)
-            )
-        )
-    }
-    upserts: list[dict[str, Any]] = []
-    dirty: set[str] = set()
+    for r in await conn.fetch(_SELECT_EVENTS, ids):
+        by_dossier[r[0]].append(DomainEvent(r[1], r[2], r[3], r[4], orjson.loads(r[5])))
+    cols: tuple[list[Any], ...] = ([], [], [], [], [], [])
     for dossier_id in ids:
         facts = fold_dossier(dossier_id, by_dossier[dossier_id], {})
         if facts is None:
             continue  # no receipt yet: folded when it arrives
-        upserts.append(
-            {
-                "dossier_id": dossier_id,
-                "unit_code": facts.unit_code,
-                "procedure_code": facts.procedure_code,
-                "received_at": facts.received_at,
-                "finished_at": facts.finished_at,
-                "facts": facts_to_json(facts),
-            }
-        )
-        start, end = facts.received_at, facts.finished_at or now
-        if (prev := old.get(dossier_id)) is not None:
-            start = min(start, prev.received_at)
-            end = max(end, prev.finished_at or now)
-        dirty.update(months_between(start, max(end, start)))
-    if upserts:
-        stmt = pg_insert(dossier).values(upserts)
-        await s.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[dossier.c.dossier_id],
-                set_={
-                    c: stmt.excluded[c] for c in ("unit_code", "procedure_code", "received_at", "finished_at", "facts")
-                },
-            )
-        )
-    await mark_dirty(uow, dirty)
-    return dirty
+        for col, v in zip(
+            cols,
+            (
+                dossier_id,
+                facts.unit_code,
+                facts.procedure_code,
+                facts.received_at,
+                facts.finished_at,
+                orjson.dumps(facts_to_json(facts)).decode(),
+            ),
+            strict=True,
+        ):
+            col.append(v)
+    if cols[0]:
+        await conn.execute(_UPSERT_DOSSIERS, *cols, EPOCH)
+    return set(cols[0])
 
 
 async def apply_procedure_events(events: list[RawEvent], uow: UnitOfWork, *, now: datetime) -> None:
@@ -160,7 +164,7 @@ async def apply_procedure_events(events: list[RawEvent], uow: UnitOfWork, *, now
     ]
     stmt = pg_insert(procedure).values(rows)
     ex = stmt.excluded
-    await uow.session.execute(
+    changed = await uow.session.execute(
         stmt.on_conflict_do_update(
             index_elements=[procedure.c.code],
             set_={"occurred_at": ex.occurred_at, "event_id": ex.event_id, "data": ex.data},
@@ -168,8 +172,20 @@ async def apply_procedure_events(events: list[RawEvent], uow: UnitOfWork, *, now
                 procedure.c.occurred_at < ex.occurred_at,
                 and_(procedure.c.occurred_at == ex.occurred_at, procedure.c.event_id < ex.event_id),
             ),
-        )
+        ).returning(procedure.c.code)
     )
+    codes = list(changed.scalars())
+    if codes:
+        # Due times, fees and targets come from the catalogue: its dossiers must be judged again.
+        # Row locks in dossier_id order, as the consumer's upserts take them: no deadlock.
+        await uow.session.execute(
+            text(
+                "UPDATE scoring.dossier SET recheck_at = :epoch WHERE dossier_id IN ("
+                "SELECT dossier_id FROM scoring.dossier WHERE procedure_code = ANY(CAST(:codes AS text[])) "
+                "ORDER BY dossier_id FOR UPDATE)"
+            ),
+            {"epoch": EPOCH, "codes": codes},
+        )
     await mark_all_scored_dirty(uow, now)
 
 
@@ -232,7 +248,7 @@ async def apply_petition(msg: PetitionChanged, uow: UnitOfWork, *, now: datetime
 
 
 async def on_message(message: IncomingMessage, uow: UnitOfWork) -> None:
-    """The one consumer of ``scoring.dossier-events``: dispatch on the routing key."""
+    """The one consumer of ``scoring.dossier-events``: dispatch on the producer's routing key."""
     body = orjson.loads(message.body)
     now = datetime.now(UTC)
     key = message.routing_key
@@ -246,3 +262,6 @@ async def on_message(message: IncomingMessage, uow: UnitOfWork) -> None:
         await apply_rating(RatingSubmitted.model_validate(body), uow, now=now)
     elif key == PetitionChanged.routing_key:
         await apply_petition(PetitionChanged.model_validate(body), uow, now=now)
+    else:
+        # Never acknowledge what we cannot apply: the retry queue and then parking keep it.
+        raise ValueError(f"unknown message {message.routing_key!r} with keys {sorted(body)[:5]}")

@@ -1,7 +1,8 @@
 """Read-side use cases of the API: rankings, breakdowns, shortfall dossiers, scope (phạm vi).
 
-Rows come from the read model; a period it has no rows for (a custom range, an old month) is
-computed on demand with the same code as the refresher, without being stored.
+Rows come from the read model; a month, quarter or year it has no rows for is summed on demand
+from the contributions (no dossier judged), a custom range is evaluated on demand; neither is
+stored.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.repository import load_units, score_rows
+from services.scoring.adapters.repository import load_procedures, load_units, score_rows
+from services.scoring.aggregate import aggregate_period
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import Methodology, Period, parse_period, satisfaction_shortfall
 from services.scoring.engine import Evaluation, ScoreRow
@@ -58,7 +60,12 @@ async def rows(app: Scoring, session: AsyncSession, period: Period, m: Methodolo
     stored = await score_rows(session, period.label, m.id)
     if stored:
         return stored
-    ev = await evaluate_live(session, period=period, now=datetime.now(UTC), calendar=app.calendar)
+    now = datetime.now(UTC)
+    if period.kind == "range":  # ad hoc: no contributions are kept for custom ranges
+        ev = await evaluate_live(session, period=period, now=now, calendar=app.calendar)
+    else:  # a month/quarter/year never refreshed: sums over its contributions, no judging
+        procedures = await load_procedures(session)
+        ev = await aggregate_period(session, period=period, now=now, calendar=app.calendar, procedures=procedures)
     return [_row_dict(r) for r in await rows_for(session, ev=ev, methodology=m)]
 
 

@@ -21,7 +21,9 @@ from services.scoring.adapters.repository import load_inputs, previous_ranks, sc
 from services.scoring.adapters.tables import score
 from services.scoring.domain import (
     DomainEvent,
+    DossierFacts,
     Methodology,
+    Procedure,
     RankInput,
     fold_dossier,
     fold_procedures,
@@ -53,14 +55,22 @@ def to_domain(events: Iterable[RawEvent]) -> list[DomainEvent]:
     return [DomainEvent(e.source, e.event_id, e.type, datetime.fromisoformat(e.occurred_at), e.data) for e in events]
 
 
-def rebuild_inputs(events: Sequence[DomainEvent], live: Inputs) -> Inputs:
-    """Facts and catalogue from the events; units, petitions and ratings from ``live``."""
+def rebuild_facts(events: Sequence[DomainEvent]) -> tuple[dict[str, Procedure], list[DossierFacts]]:
+    """Catalogue and dossier facts folded from the raw events (the same for every period)."""
     procedures = fold_procedures(events)
     by_dossier: dict[str, list[DomainEvent]] = defaultdict(list)
     for e in events:
         if e.type.startswith("dossier.") and e.data.get("dossier_id"):
             by_dossier[str(e.data["dossier_id"])].append(e)
     facts = [f for d, evs in sorted(by_dossier.items()) if (f := fold_dossier(d, evs, procedures)) is not None]
+    return procedures, facts
+
+
+def rebuild_inputs(
+    events: Sequence[DomainEvent], live: Inputs, folded: tuple[dict[str, Procedure], list[DossierFacts]] | None = None
+) -> Inputs:
+    """Facts and catalogue from the events (or ``folded`` from them); units, petitions and ratings from ``live``."""
+    procedures, facts = folded or rebuild_facts(events)
     return Inputs(units=live.units, procedures=procedures, facts=facts, petitions=live.petitions, ratings=live.ratings)
 
 
@@ -107,13 +117,14 @@ async def recompute_and_compare(
 ) -> list[Difference]:
     """Rebuild each period from ``events`` and compare with the live score rows."""
     domain = to_domain(events)
+    folded = rebuild_facts(domain)  # folded once, judged per period
     diffs: list[Difference] = []
     for label in periods:
         period = parse_period(label)
         computed = await session.execute(select(func.max(score.c.computed_at)).where(score.c.period == label))
         now = computed.scalar() or datetime.now().astimezone()
-        live_inputs = await load_inputs(session, period)
-        ev = evaluate_period(rebuild_inputs(domain, live_inputs), period, now, calendar)
+        live_inputs = await load_inputs(session, period, with_facts=False)
+        ev = evaluate_period(rebuild_inputs(domain, live_inputs, folded), period, now, calendar)
         for m in methodologies:
             previous: list[RankInput] = await previous_ranks(session, previous_period(period).label, m.id)
             rebuilt = [

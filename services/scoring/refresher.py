@@ -1,4 +1,7 @@
-"""The background refresher: recomputes dirty periods (kỳ cần tính lại), at most once a second.
+"""The background refresher: judges changed dossiers, recomputes dirty periods (kỳ cần tính lại).
+
+At most once a second. First every dossier due for judging is judged into contributions
+(:mod:`services.scoring.judging`), which marks the periods whose contributions changed.
 
 Handlers mark periods dirty in their own transaction (locking the mark). Each tick the refresher
 claims every dirty period one at a time — ``DELETE … RETURNING`` in the same transaction as the
@@ -11,25 +14,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
 
+from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import dirty_period
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import parse_period
+from services.scoring.judging import judge_chunk
 from services.scoring.scoring_service import compute_period
 
 log = logging.getLogger(__name__)
+JUDGE_BUDGET_S = 15.0
+
+
+async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUDGET_S) -> int:
+    """Judge the dossiers due at ``now``, a chunk per transaction (bounded lock time; the
+    consumer's batches interleave between chunks). Under a sustained load the budget ends the
+    step so scores still refresh; what is left re-marks its periods when judged next tick."""
+    async with app.sessions() as session:
+        procedures = await load_procedures(session)
+    total = 0
+    deadline = time.monotonic() + budget_s
+    while time.monotonic() < deadline:
+        async with app.uow() as uow:
+            n = await judge_chunk(uow.session, now=now, calendar=app.calendar, procedures=procedures)
+        total += n
+        if n == 0:
+            break
+        await asyncio.sleep(0)
+    return total
 
 
 async def refresh_once(app: Scoring, *, now: datetime | None = None) -> list[str]:
-    """Recompute every period currently marked dirty; returns the labels done."""
+    """Judge the dossiers due, then recompute every period marked dirty; returns the labels done.
+
+    One ``now`` for both steps: the contributions are exact at that instant when aggregated.
+    """
+    now = now or datetime.now(UTC)
+    t0 = time.monotonic()
+    judged = await judge_pending(app, now)
+    if judged:
+        log.info("dossiers judged", extra={"dossiers": judged, "seconds": round(time.monotonic() - t0, 3)})
     async with app.sessions() as session:
         labels = sorted((await session.execute(select(dirty_period.c.period))).scalars().all())
     done: list[str] = []
     for label in labels:
+        t0 = time.monotonic()
         async with app.uow() as uow:
             claimed = await uow.session.execute(
                 delete(dirty_period).where(dirty_period.c.period == label).returning(dirty_period.c.period)
@@ -45,9 +79,11 @@ async def refresh_once(app: Scoring, *, now: datetime | None = None) -> list[str
                 uow,
                 period=period,
                 methodologies=list(app.methodologies.values()),
-                now=now or datetime.now(UTC),
+                now=now,
                 calendar=app.calendar,
+                judge=False,
             )
+        log.info("period recomputed", extra={"period": label, "seconds": round(time.monotonic() - t0, 3)})
         done.append(label)
     return done
 

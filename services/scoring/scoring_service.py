@@ -1,25 +1,32 @@
 """Computing a period's scores into the read model, and announcing what changed.
 
-``compute_period`` loads the inputs once, evaluates every relevant dossier (hồ sơ) once, then
-scores each methodology, ranks among peers (same level and parent) with the delta against the
-previous period, writes the rows in bulk and publishes ``scoring.score-updated.v1``.
+``compute_period`` judges the dossiers due for it (changed, or whose verdict time alone changed),
+takes the period's counts from SQL sums over the contributions, scores each methodology, ranks
+among peers (same level and parent) with the delta against the previous period, writes the rows
+in bulk and publishes one ``scoring.score-updated.v2`` per changed unit, plus grade changes and
+drops of ≥ 5 points. ``evaluate_live`` (every dossier judged) stays for custom ranges, the
+shortfall lists and the recompute check.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.repository import load_inputs, previous_ranks, score_rows
+from services.scoring.adapters.repository import load_inputs, load_procedures, previous_ranks, score_rows
 from services.scoring.adapters.tables import score
+from services.scoring.aggregate import aggregate_period
 from services.scoring.domain import Methodology, Period, previous_period
 from services.scoring.engine import Evaluation, ScoreRow, evaluate_period, score_period
+from services.scoring.judging import judge_due
 from shared.calendar import WorkingCalendar
-from shared.contracts.scoring import ScoreUpdated
+from shared.contracts import IntegrationEvent
+from shared.contracts.scoring import GradeChanged, MethodologyScore, ScoreDropped, ScoreUpdated
 from shared.unit_of_work import UnitOfWork
 
 
@@ -61,6 +68,70 @@ def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return all(old.get(k) == new.get(k) for k in keys)
 
 
+def announcements(
+    period: str, old: dict[str, dict[str, dict[str, Any]]], new: dict[str, dict[str, dict[str, Any]]], now: datetime
+) -> list[IntegrationEvent]:
+    """One ScoreUpdated per changed unit (all methodologies), plus its threshold crossings.
+
+    ``old``/``new``: methodology → unit → row. Thresholds compare with the previous computation
+    of the same period (a first computation crosses nothing).
+    """
+    changed: dict[str, dict[str, MethodologyScore]] = {}
+    out: list[IntegrationEvent] = []
+    for m, rows in new.items():
+        before = old.get(m, {})
+        for code, r in sorted(rows.items()):
+            prev = before.get(code)
+            if prev is not None and _same(prev, r):
+                continue
+            changed.setdefault(code, {})[m] = MethodologyScore(
+                total=r["total"], grade=r["grade"], rank=r["rank"], dossiers=r["dossiers"]
+            )
+            if prev is None:
+                continue
+            if prev["grade"] != r["grade"]:
+                out.append(
+                    GradeChanged(
+                        period=period,
+                        methodology=m,
+                        unit_code=code,
+                        previous_grade=prev["grade"],
+                        grade=r["grade"],
+                        total=r["total"],
+                        computed_at=now,
+                    )
+                )
+            if Decimal(prev["total"]) - Decimal(r["total"]) >= ScoreDropped.DROP_POINTS:
+                out.append(
+                    ScoreDropped(
+                        period=period,
+                        methodology=m,
+                        unit_code=code,
+                        previous_total=prev["total"],
+                        total=r["total"],
+                        computed_at=now,
+                    )
+                )
+    updates: list[IntegrationEvent] = [
+        ScoreUpdated(period=period, unit_code=code, scores=scores, computed_at=now)
+        for code, scores in sorted(changed.items())
+    ]
+    return updates + out
+
+
+async def evaluate_counts(
+    session: AsyncSession, *, period: Period, now: datetime, calendar: WorkingCalendar, judge: bool = True
+) -> Evaluation:
+    """Counts of a period: from the contributions (judging what is due first), or — for a custom
+    range, which has none — by evaluating its dossiers."""
+    if period.kind == "range":
+        return await evaluate_live(session, period=period, now=now, calendar=calendar)
+    procedures = await load_procedures(session)
+    if judge:
+        await judge_due(session, now=now, calendar=calendar, procedures=procedures)
+    return await aggregate_period(session, period=period, now=now, calendar=calendar, procedures=procedures)
+
+
 async def compute_period(
     uow: UnitOfWork,
     *,
@@ -68,11 +139,18 @@ async def compute_period(
     methodologies: Sequence[Methodology],
     now: datetime,
     calendar: WorkingCalendar,
+    judge: bool = True,
 ) -> dict[str, list[str]]:
-    """Recompute and store ``period`` for every methodology; returns the changed units per methodology."""
+    """Recompute and store ``period`` for every methodology; returns the changed units per methodology.
+
+    ``judge=False``: the caller judged the due dossiers already (in chunks); any it left re-mark
+    the period when judged.
+    """
     s = uow.session
-    ev = await evaluate_live(s, period=period, now=now, calendar=calendar)
+    ev = await evaluate_counts(s, period=period, now=now, calendar=calendar, judge=judge)
     changed: dict[str, list[str]] = {}
+    olds: dict[str, dict[str, dict[str, Any]]] = {}
+    news: dict[str, dict[str, dict[str, Any]]] = {}
     for m in methodologies:
         new = [_as_db(r, now) for r in await rows_for(s, ev=ev, methodology=m)]
         old = {r["unit_code"]: r for r in await score_rows(s, period.label, m.id)}
@@ -84,6 +162,6 @@ async def compute_period(
         if new:
             await s.execute(insert(score), new)
         changed[m.id] = units
-        if units:
-            uow.publish(ScoreUpdated(period=period.label, methodology=m.id, units=units, computed_at=now))
+        olds[m.id], news[m.id] = old, {r["unit_code"]: r for r in new}
+    uow.publish_many(announcements(period.label, olds, news, now))
     return changed

@@ -66,14 +66,15 @@ def petition_facts(d: dict[str, Any]) -> PetitionFacts:
     )
 
 
-async def load_inputs(session: AsyncSession, period: Period) -> Inputs:
+async def load_inputs(session: AsyncSession, period: Period, *, with_facts: bool = True) -> Inputs:
+    """``with_facts=False``: units, catalogue, petitions and ratings only (recompute brings its own facts)."""
     procedures = await load_procedures(session)
     petitions = await session.execute(select(petition.c.data).where(petition.c.received_at < period.end))
     ratings = await session.execute(select(rating).where(rating.c.rated_at < period.end))
     return Inputs(
         units=await load_units(session),
         procedures=procedures,
-        facts=await load_facts(session, period, procedures),
+        facts=await load_facts(session, period, procedures) if with_facts else [],
         petitions=[petition_facts(d) for d in petitions.scalars()],
         ratings=[RatingFacts(r.dossier_id, r.level, dict(r.criteria), r.rated_at) for r in ratings],
     )

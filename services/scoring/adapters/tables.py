@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -62,7 +63,8 @@ dossier_event = Table(
 
 # A dossier's folded facts (hồ sơ), refolded from all its events whenever one arrives.
 # ``finished_at`` bounds the clock's end from above: a period selects received_at < end and
-# (finished_at is null or finished_at >= start).
+# (finished_at is null or finished_at >= start). ``recheck_at``: when its contributions must be
+# judged again (the epoch: changed, judge at the next refresh; null: never — see contributions.py).
 dossier = Table(
     "dossier",
     metadata,
@@ -72,8 +74,26 @@ dossier = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     Column("facts", JSONB, nullable=False),
+    Column("recheck_at", DateTime(timezone=True)),
     Index("ix_dossier_received_at", "received_at"),
     Index("ix_dossier_finished_at", "finished_at"),
+    Index("ix_dossier_procedure_code", "procedure_code"),
+    Index("ix_dossier_recheck_at", "recheck_at", postgresql_where=text("recheck_at IS NOT NULL")),
+)
+
+# What each dossier contributes to each period it touches (bit flags of its verdict, see
+# services/scoring/contributions.py): a period's counts are SQL sums over its rows.
+contribution = Table(
+    "contribution",
+    metadata,
+    Column("period", Text, nullable=False),
+    Column("dossier_id", Text, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    Column("procedure_code", Text, nullable=False),
+    Column("flags", Integer, nullable=False),
+    Column("handling_days", Integer),
+    PrimaryKeyConstraint("period", "dossier_id"),
+    Index("ix_contribution_dossier_id", "dossier_id"),
 )
 
 # The current rating per dossier (mức độ hài lòng), from feedback.rating-submitted.v1.

@@ -16,7 +16,18 @@ from shared.migrations import upgrade
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "scoring" / "migrations"
 DB = "sqi_test_scoring"
 URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DB}"
-TABLES = ("unit", "procedure", "dossier_event", "dossier", "rating", "petition", "score", "dirty_period", "outbox")
+TABLES = (
+    "unit",
+    "procedure",
+    "dossier_event",
+    "dossier",
+    "contribution",
+    "rating",
+    "petition",
+    "score",
+    "dirty_period",
+    "outbox",
+)
 
 
 def psql(sql: str) -> None:

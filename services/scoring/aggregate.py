@@ -1,0 +1,196 @@
+"""A period's counts from the contributions: SQL sums per unit, roll-up over subtrees in Python.
+
+The same numbers as :func:`services.scoring.engine.evaluate_period` (the recompute path), without
+judging a single dossier: per unit (as of the judging instant) one row of sums, per unit and
+procedure one ``bit_or`` of flags for the distinct-procedure indicators (3.6, 4.2, 4.4, 4.5).
+A parent's counts are built from the union of its subtree: additive counts add, procedure sets
+unite — never an average of children. 5.4 joins the current rating and the petitions at
+aggregation time (they change independently of the dossier). Petitions (G5) are few and judged
+here with the domain's code.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.adapters.raw import driver
+from services.scoring.adapters.repository import load_units, petition_facts
+from services.scoring.adapters.tables import petition
+from services.scoring.contributions import F
+from services.scoring.domain import (
+    Count,
+    Period,
+    PetitionVerdict,
+    Procedure,
+    compute_catalogue_counts,
+    compute_counts,
+    evaluate_petition,
+)
+from services.scoring.engine import Evaluation, UnitRow, _resolve
+from shared.calendar import WorkingCalendar
+
+H, R = int(F.HANDLED), int(F.RECEIVED)
+# name → the flags a contribution must all carry to be counted.
+SUMS: dict[str, int] = {
+    "h": H,
+    "r": R,
+    "synced": H | F.SYNCED,
+    "on_time": H | F.ON_TIME,
+    "result": H | F.RESULT_DIGITIZED,
+    "dig_ok": H | F.DIGITISED_OK,
+    "reused": H | F.REUSED,
+    "personal": H | F.PERSONAL_STORE,
+    "population": H | F.POPULATION,
+    "online_counted": R | F.ONLINE_COUNTED,
+    "fee_dossier": R | F.FEE_DOSSIER,
+    "fee_paid": R | F.FEE_DOSSIER_PAID,
+}
+_ON_TIME = H | F.ON_TIME
+_UNIT_SQL = f"""
+SELECT c.unit_code,
+    {", ".join(f"count(*) FILTER (WHERE c.flags & {m} = {m}) AS {n}" for n, m in SUMS.items())},
+    count(c.handling_days) FILTER (WHERE c.flags & {H} <> 0) AS ended,
+    coalesce(sum(c.handling_days) FILTER (WHERE c.flags & {H} <> 0), 0) AS ended_days,
+    count(*) FILTER (WHERE c.flags & {_ON_TIME} = {_ON_TIME} AND r.dossier_id IS NULL AND p.dossier_id IS NULL)
+        AS satisfied
+FROM scoring.contribution c
+LEFT JOIN scoring.rating r
+    ON r.dossier_id = c.dossier_id AND r.level = 'dissatisfied' AND r.rated_at < $2
+LEFT JOIN (
+    SELECT DISTINCT data->>'dossier_id' AS dossier_id FROM scoring.petition
+    WHERE received_at < $2 AND coalesce(data->>'dossier_id', '') <> ''
+) p ON p.dossier_id = c.dossier_id
+WHERE c.period = $1 AND c.flags & {H | R} <> 0
+GROUP BY c.unit_code
+"""
+_PROC_SQL = f"""
+SELECT unit_code, procedure_code, bit_or(flags) FROM scoring.contribution
+WHERE period = $1 AND flags & {H} <> 0 GROUP BY unit_code, procedure_code
+"""
+KEYS = (*SUMS, "ended", "ended_days", "satisfied")
+
+
+@dataclass
+class Tally:
+    """One unit's (or subtree's) sums and per-procedure flags."""
+
+    sums: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KEYS, 0))
+    procs: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Tally) -> None:
+        for k, v in other.sums.items():
+            self.sums[k] += v
+        for code, f in other.procs.items():
+            self.procs[code] = self.procs.get(code, 0) | f
+
+    def with_flag(self, bit: int) -> set[str]:
+        return {code for code, f in self.procs.items() if f & bit}
+
+
+def counts_of(
+    t: Tally,
+    procedures: Mapping[str, Procedure],
+    levels: set[str],
+    petitions: list[PetitionVerdict],
+) -> dict[str, Count]:
+    """compute_counts' formulas over sums (same expressions, so the same doubles)."""
+    s = t.sums
+    h = s["h"]
+    # Catalogue-based 4.1 and petitions' 5.1–5.3 straight from the domain (no dossier needed).
+    c = compute_counts([], procedures, levels, petitions=petitions)
+    c["1.4"] = Count(s["synced"], h)
+    c["2.1"] = Count(s["on_time"], h)
+    c["2.2"] = Count(s["ended_days"], s["ended"])
+    c["3.1"] = Count(s["result"], h)
+    c["3.2"] = Count(s["dig_ok"], h)
+    c["3.3"] = Count(s["reused"], h)
+    c["3.4"] = Count(s["personal"], h)
+    c["3.5"] = Count(s["population"], h)
+    c["3.6"] = Count(len(t.with_flag(F.CITIZEN_POPULATION)), len(t.with_flag(F.FOR_CITIZENS)))
+    online_procs = {p.procedure_code for p in procedures.values() if p.levels & levels and p.offered_online}
+    c["4.2"] = Count(len(t.with_flag(F.ONLINE) & online_procs), len(online_procs))
+    sync_rate = s["synced"] / h if h else 0.0
+    c["4.3"] = Count(s["online_counted"] * sync_rate, s["r"])
+    fee_procs = t.with_flag(F.HAS_FEE)
+    c["4.4"] = Count(len(t.with_flag(F.FEE_PAYMENT)), len(fee_procs))
+    c["4.5"] = Count(len(t.with_flag(F.FEE_PAID_IN_PERIOD)), len(fee_procs))
+    c["4.6"] = Count(s["fee_paid"], s["fee_dossier"])
+    c["5.4"] = Count(s["satisfied"], h)
+    return c
+
+
+async def _tallies(session: AsyncSession, period: Period, judged_at: datetime) -> dict[str, Tally]:
+    conn: Any = await driver(session)
+    out: dict[str, Tally] = defaultdict(Tally)
+    for r in await conn.fetch(_UNIT_SQL, period.label, judged_at):
+        out[r[0]].sums = {k: int(r[k]) for k in KEYS}
+    for r in await conn.fetch(_PROC_SQL, period.label):
+        out[r[0]].procs[r[1]] = int(r[2])
+    return out
+
+
+async def _petitions(
+    session: AsyncSession, period: Period, judged_at: datetime, calendar: WorkingCalendar
+) -> list[PetitionVerdict]:
+    rows = await session.execute(select(petition.c.data).where(petition.c.received_at < period.end))
+    out: list[PetitionVerdict] = []
+    for d in rows.scalars():
+        p = petition_facts(d)
+        if p.received_at < judged_at:
+            pv = evaluate_petition(p, period, judged_at, calendar)
+            if pv.received_in_period or pv.handled_in_period:
+                out.append(pv)
+    return out
+
+
+async def aggregate_period(
+    session: AsyncSession,
+    *,
+    period: Period,
+    now: datetime,
+    calendar: WorkingCalendar,
+    procedures: Mapping[str, Procedure],
+    units: list[UnitRow] | None = None,
+) -> Evaluation:
+    """An :class:`Evaluation` whose ``counts`` come from the contributions (no verdicts kept)."""
+    judged_at = period.judged_at(now)
+    every_list = units if units is not None else await load_units(session)
+    every = {u.code: u for u in every_list}
+    valid = {u.code: u for u in every_list if u.valid_in(period)}
+    children: dict[str, list[str]] = defaultdict(list)
+    for u in sorted(valid.values(), key=lambda u: u.code):
+        if u.parent_code in valid:
+            children[u.parent_code].append(u.code)
+    own: dict[str, Tally] = defaultdict(Tally)
+    for raw_code, t in (await _tallies(session, period, judged_at)).items():
+        code = _resolve(raw_code, valid, every)
+        if code is not None:
+            own[code].add(t)
+    own_p: dict[str, list[PetitionVerdict]] = defaultdict(list)
+    for pv in await _petitions(session, period, judged_at, calendar):
+        code = _resolve(pv.unit_code, valid, every)
+        if code is not None:
+            own_p[code].append(pv)
+    ev = Evaluation(period, judged_at, valid, dict(children), {}, dict(own_p), {}, set())
+    for code in valid:
+        tree = ev.subtree(code)
+        total = Tally()
+        for member in tree:
+            if member in own:
+                total.add(own[member])
+        ev.counts[code] = counts_of(
+            total, procedures, {valid[u].level for u in tree}, [p for u in tree for p in own_p.get(u, ())]
+        )
+    catalogue = compute_catalogue_counts(procedures, period, calendar)
+    for code, u in valid.items():
+        if u.level == "central":
+            ev.counts[code].update(catalogue)
+    ev.counts["__catalogue__"] = catalogue
+    return ev

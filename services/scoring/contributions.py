@@ -1,0 +1,166 @@
+"""A dossier's contribution (đóng góp) to each period it touches: the flags the counts need.
+
+Scoring a period used to judge every one of its dossiers on every refresh. Instead, each dossier
+is judged once per period when it changes (with the domain's own :func:`evaluate`), and the
+verdict is kept as one row of bit flags; a period's counts are then SQL sums over those rows
+(:mod:`services.scoring.aggregate`).
+
+A row judged at ``now`` stays exact until the earliest instant at or after the judging instant,
+before the period ends, at which the verdict could change by the passing of time alone (a
+fact's time becoming "known", or an open dossier's due time passing): a due-time index, not a
+rescan. A closed period is judged at its end and never expires. The dossier's ``recheck_at``
+is the earliest such instant over its periods and, while its clock may still run into a month
+not started yet, the start of the next month (it must then contribute to that month too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntFlag
+from functools import lru_cache
+
+from services.scoring.domain import DossierFacts, Period, evaluate, parse_period
+from services.scoring.domain.verdict import DossierVerdict
+from services.scoring.periods import months_between
+from shared.calendar import WorkingCalendar, local_date, start_of_day
+
+
+class F(IntFlag):
+    """One bit per verdict property a count needs (composites where a count needs a conjunction)."""
+
+    RECEIVED = 1 << 0  # received in the period (and known at the judging instant)
+    HANDLED = 1 << 1
+    ON_TIME = 1 << 2
+    SYNCED = 1 << 3
+    RESULT_DIGITIZED = 1 << 4
+    DIGITISED_OK = 1 << 5  # ≥ 1 component digitised and the electronic result where required
+    REUSED = 1 << 6
+    PERSONAL_STORE = 1 << 7
+    POPULATION = 1 << 8
+    FOR_CITIZENS = 1 << 9
+    CITIZEN_POPULATION = 1 << 10  # for citizens and population data used
+    ONLINE = 1 << 11
+    ONLINE_COUNTED = 1 << 12  # 4.3's numerator condition
+    HAS_FEE = 1 << 13
+    FEE_PAYMENT = 1 << 14  # fee-bearing with a payment record (4.4)
+    FEE_PAID_IN_PERIOD = 1 << 15  # fee-bearing, paid online in the period (4.5)
+    FEE_DOSSIER = 1 << 16  # fee-bearing and not paid wholly in 0 VND (4.6's base)
+    FEE_DOSSIER_PAID = 1 << 17  # … and paid online (4.6's numerator)
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    dossier_id: str
+    period: str
+    unit_code: str  # as of the judging instant; mapped to the valid unit at aggregation
+    procedure_code: str
+    flags: int
+    handling_days: int | None
+
+
+@lru_cache(maxsize=4096)
+def period_of(label: str) -> Period:
+    return parse_period(label)
+
+
+@lru_cache(maxsize=4096)
+def period_end(label: str) -> datetime:
+    return period_of(label).end
+
+
+def next_month_start(now: datetime) -> datetime:
+    d = local_date(now)
+    return start_of_day(d.replace(year=d.year + (d.month == 12), month=d.month % 12 + 1, day=1))
+
+
+_B = {f.name: int(f) for f in F}  # plain ints: IntFlag arithmetic cost ~70 µs a dossier
+
+
+def flags_of(v: DossierVerdict) -> int:
+    fee, zero = v.has_fee, v.payments_all_zero
+    b = _B
+    return (
+        (b["RECEIVED"] if v.received_in_period else 0)
+        | (b["HANDLED"] if v.handled_in_period else 0)
+        | (b["ON_TIME"] if v.on_time else 0)
+        | (b["SYNCED"] if v.synced else 0)
+        | (b["RESULT_DIGITIZED"] if v.result_digitized else 0)
+        | (b["DIGITISED_OK"] if v.digitised and v.electronic_result_ok else 0)
+        | (b["REUSED"] if v.reused else 0)
+        | (b["PERSONAL_STORE"] if v.personal_store else 0)
+        | (b["POPULATION"] if v.population_data_used else 0)
+        | (b["FOR_CITIZENS"] if v.for_citizens else 0)
+        | (b["CITIZEN_POPULATION"] if v.for_citizens and v.population_data_used else 0)
+        | (b["ONLINE"] if v.online else 0)
+        | (b["ONLINE_COUNTED"] if v.online_counted else 0)
+        | (b["HAS_FEE"] if fee else 0)
+        | (b["FEE_PAYMENT"] if fee and v.has_payment else 0)
+        | (b["FEE_PAID_IN_PERIOD"] if fee and v.paid_online_in_period else 0)
+        | (b["FEE_DOSSIER"] if fee and not zero else 0)
+        | (b["FEE_DOSSIER_PAID"] if fee and not zero and v.paid_online else 0)
+    )
+
+
+def fact_times(facts: DossierFacts) -> list[datetime]:
+    """Every instant whose becoming "known" can change a verdict."""
+    out = [facts.received_at]
+    out += [s.at for s in facts.steps]
+    out += [t.at for t in facts.transfers]
+    out += [d.at for d in facts.digitisations]
+    out += [p.at for p in facts.payments]
+    out += [o.at for o in facts.officers]
+    out += [t for t in (facts.synced_at, facts.finished_at) if t is not None]
+    return out
+
+
+def candidate_periods(facts: DossierFacts, now: datetime) -> tuple[list[Period], bool]:
+    """Periods the dossier may count in (as ``load_facts`` selects them), started by ``now``;
+    and whether it may later touch a period that has not started yet."""
+    end = facts.finished_at if facts.finished_at is not None else now
+    labels = months_between(facts.received_at, end)
+    started = [p for p in map(period_of, sorted(labels)) if p.start <= now]
+    may_grow = facts.finished_at is None or len(started) < len(labels)
+    return started, may_grow
+
+
+def contributions(
+    facts: DossierFacts, now: datetime, calendar: WorkingCalendar
+) -> tuple[list[Contribution], datetime | None]:
+    """The dossier's rows for every candidate period, and when it must be judged again."""
+    periods, may_grow = candidate_periods(facts, now)
+    times = fact_times(facts)
+    rows: list[Contribution] = []
+    recheck = next_month_start(now) if may_grow else None
+    for p in periods:
+        end = period_end(p.label)
+        judged_at = p.judged_at(now)
+        v = evaluate(facts, p, judged_at, calendar)
+        valid_until: datetime | None = None
+        if judged_at < end:
+            pending = [t for t in times if judged_at <= t < end]
+            if v.clock_end_at is None and v.due_at is not None and judged_at <= v.due_at < end:
+                pending.append(v.due_at)
+            valid_until = min(pending, default=None)
+        flags = flags_of(v) if facts.received_at < judged_at else 0
+        rows.append(
+            Contribution(facts.dossier_id, p.label, v.unit_code, v.procedure_code, flags, v.handling_working_days)
+        )
+        if valid_until is not None and (recheck is None or valid_until < recheck):
+            recheck = valid_until
+    return rows, recheck
+
+
+def changed_periods(old: Mapping[tuple[str, str], Contribution], new: Iterable[Contribution]) -> set[str]:
+    """Periods where a row appeared, vanished or changed (what must be re-aggregated)."""
+    seen: set[tuple[str, str]] = set()
+    out: set[str] = set()
+    for r in new:
+        k = (r.dossier_id, r.period)
+        seen.add(k)
+        o = old.get(k)
+        if o != r:
+            out.add(r.period)
+    out |= {k[1] for k in old.keys() - seen}
+    return out

@@ -1,0 +1,53 @@
+"""What scoring announces: one score-updated per changed unit and period, thresholds on their own."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from sqlalchemy import delete, select
+
+from services.scoring.adapters.tables import outbox
+from services.scoring.bootstrap import Scoring
+from shared.contracts.scoring import GradeChanged, ScoreDropped, ScoreUpdated
+
+from .helpers import apply_batches, compute, load_reference
+from .scenario import NOW, _ev, _received, dossier_events
+
+pytestmark = pytest.mark.integration
+
+
+async def published(app: Scoring) -> list[tuple[str, dict]]:
+    async with app.sessions() as s:
+        rows = (await s.execute(select(outbox.c.routing_key, outbox.c.body).order_by(outbox.c.created_at))).all()
+    return [(r.routing_key, orjson.loads(r.body)) for r in rows]
+
+
+async def test_updates_per_unit_and_thresholds(clean: Scoring) -> None:
+    await load_reference(clean, NOW)
+    await apply_batches(clean, [dossier_events()], NOW)
+    await compute(clean, "2026-10", NOW)
+    first = await published(clean)
+    updates = [b for k, b in first if k == ScoreUpdated.routing_key]
+    assert sorted(b["unit_code"] for b in updates) == ["CT", "P01", "P02"]  # one per unit, all methodologies
+    assert set(updates[0]["scores"]) == {"tax-2025", "portal-766"}
+    assert not [k for k, _ in first if k != ScoreUpdated.routing_key]  # a first computation crosses nothing
+
+    async with clean.uow() as uow:
+        await uow.session.execute(delete(outbox))
+    # P02 gets a dossier left open and overdue, offline and never synced: 90 → well below.
+    await apply_batches(
+        clean, [[_received(5, "B3", "P02", "counter"), _ev("paid", 5, "B3", amount_vnd=1, channel="counter")]], NOW
+    )
+    await compute(clean, "2026-10", NOW)
+    second = await published(clean)
+    assert {b["unit_code"] for k, b in second if k == ScoreUpdated.routing_key} == {"CT", "P02"}
+    drops = [b for k, b in second if k == ScoreDropped.routing_key]
+    assert {(b["unit_code"], b["methodology"]) for b in drops} >= {("P02", "tax-2025"), ("P02", "portal-766")}
+    assert all(float(b["previous_total"]) - float(b["total"]) >= 5 for b in drops)
+    grades = [b for k, b in second if k == GradeChanged.routing_key and b["unit_code"] == "P02"]
+    assert grades and grades[0]["previous_grade"] == "excellent"
+
+    async with clean.uow() as uow:
+        await uow.session.execute(delete(outbox))
+    await compute(clean, "2026-10", NOW)
+    assert await published(clean) == []  # nothing changed: nothing announced
