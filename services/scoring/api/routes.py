@@ -6,11 +6,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring import queries
 from services.scoring.bootstrap import DEFAULT_METHODOLOGY, Scoring
+from services.scoring.domain import Methodology, Period
 from services.scoring.domain.methodology import builtin_document
 from services.scoring.scoring_service import evaluate_live
+from services.scoring.stake import DEFAULT_WITHIN_WD, StakeItem, load_unit_stake
+from services.scoring.unit_history import AS_OF_PERIOD, TODAY, UnitMapping, mapped_rows
 from shared.web import ApiError, CurrentPrincipal, Staff
 
 router = APIRouter(prefix="/api/v1")
@@ -24,6 +28,33 @@ def get_app(request: Request) -> Scoring:
 App = Annotated[Scoring, Depends(get_app)]
 PeriodQ = Annotated[str | None, Query(description="2026-10, 2026-Q3, 2026 or 2026-10-01..2026-10-15")]
 PUBLIC_LEVELS = ("province", "local")
+MappingQ = Annotated[
+    UnitMapping,
+    Query(
+        description="as_of_period (default): the units valid in the period (đơn vị của thời kỳ); "
+        "today: the period's dossiers mapped onto today's units through the successor chain "
+        "(quy đổi sang đơn vị hiện nay)"
+    ),
+]
+
+
+def get_now() -> datetime:
+    """The judging instant of the running period (overridable in tests)."""
+    return datetime.now(UTC)
+
+
+Now = Annotated[datetime, Depends(get_now)]
+
+
+async def _rows(
+    app: Scoring, session: AsyncSession, p: Period, m: Methodology, mapping: UnitMapping
+) -> list[dict[str, Any]]:
+    """Stored (as-of) rows, or the rows mapped onto today's units when that mapping differs."""
+    if mapping == TODAY:
+        mapped = await mapped_rows(session, period=p, methodology=m, calendar=app.calendar)
+        if mapped is not None:
+            return mapped
+    return await queries.rows(app, session, p, m)
 
 
 @router.get("/scores", summary="Ranking (bảng xếp hạng)")
@@ -34,11 +65,12 @@ async def get_scores(
     level: Literal["province", "local"] | None = None,
     parent: str | None = None,
     methodology: str = DEFAULT_METHODOLOGY,
+    mapping: MappingQ = AS_OF_PERIOD,
 ) -> dict[str, Any]:
     p = queries.period_of(period, datetime.now(UTC))
     m = queries.methodology_of(app, methodology)
     async with app.sessions() as session:
-        rows = await queries.rows(app, session, p, m)
+        rows = await _rows(app, session, p, m, mapping)
     out = []
     for r in rows:
         pl = r["payload"]
@@ -62,18 +94,23 @@ async def get_scores(
             }
         )
     out.sort(key=lambda x: (x["level"], x["parent_code"] or "", x["rank"] or 0, x["unit_code"]))
-    return {"period": p.label, "methodology": m.id, "rows": out}
+    return {"period": p.label, "methodology": m.id, "mapping": mapping, "rows": out}
 
 
 @router.get("/scores/{unit_code}", summary="Breakdown of a unit's score (chi tiết điểm)")
 async def get_breakdown(
-    unit_code: str, app: App, principal: Staff, period: PeriodQ = None, methodology: str = DEFAULT_METHODOLOGY
+    unit_code: str,
+    app: App,
+    principal: Staff,
+    period: PeriodQ = None,
+    methodology: str = DEFAULT_METHODOLOGY,
+    mapping: MappingQ = AS_OF_PERIOD,
 ) -> dict[str, Any]:
     p = queries.period_of(period, datetime.now(UTC))
     m = queries.methodology_of(app, methodology)
     async with app.sessions() as session:
         await queries.check_scope(session, principal, unit_code)
-        rows = await queries.rows(app, session, p, m)
+        rows = await _rows(app, session, p, m, mapping)
     row = next((r for r in rows if r["unit_code"] == unit_code), None)
     if row is None:
         raise ApiError(404, f"no score for {unit_code} in {p.label}")
@@ -83,6 +120,7 @@ async def get_breakdown(
         "unit_name": pl["unit_name"],
         "period": p.label,
         "methodology": m.id,
+        "mapping": mapping,
         "methodology_version": pl["methodology_version"],
         "total": float(row["total"]),
         "max_total": pl["max_total"],
@@ -119,6 +157,123 @@ async def get_shortfall_dossiers(
         await queries.check_scope(session, principal, unit_code)
         ev = await evaluate_live(session, period=p, now=now, calendar=app.calendar)
     items = queries.shortfall_items(ev, unit_code, basis)
+    start = (page - 1) * page_size
+    return {"items": items[start : start + page_size], "page": page, "page_size": page_size, "total": len(items)}
+
+
+WithinQ = Annotated[
+    int, Query(ge=0, le=60, description="2.1: open dossiers due within this many working days (hồ sơ sắp đến hạn)")
+]
+
+
+def _stake_links(unit_code: str, item: StakeItem, period: str, methodology: str, within_wd: int) -> dict[str, str]:
+    q = f"period={period}&methodology={methodology}"
+    base = f"/api/v1/scores/{unit_code}"
+    return {
+        "dossiers_path": f"{base}/stake/{item.indicator_id}/dossiers?{q}&within_wd={within_wd}",
+        "shortfall_path": f"{base}/indicators/{item.indicator_id}/dossiers?{q}",
+    }
+
+
+def _f(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+@router.get("/scores/{unit_code}/stake", summary="Points at stake (điểm có thể giành được khi khắc phục)")
+async def get_stake(
+    unit_code: str,
+    app: App,
+    principal: Staff,
+    now: Now,
+    period: PeriodQ = None,
+    methodology: str = DEFAULT_METHODOLOGY,
+    within_wd: WithinQ = DEFAULT_WITHIN_WD,
+) -> dict[str, Any]:
+    """The unit's open, fixable shortfalls ranked by the points fixing each would gain.
+
+    Each item: the indicator (id, Vietnamese and English name), the action, the points gained
+    (exact: the unit rescored without and with the fix, rounded as the methodology says), the
+    number of dossiers, the indicators it moves, and the path of its dossier list. A closed period
+    cannot change: ``running`` is false and ``items`` empty.
+    """
+    p = queries.period_of(period, now)
+    m = queries.methodology_of(app, methodology)
+    async with app.sessions() as session:
+        await queries.check_scope(session, principal, unit_code)
+        st = await load_unit_stake(session, unit_code, m, period=p, now=now, calendar=app.calendar, within_wd=within_wd)
+    return {
+        "unit_code": unit_code,
+        "period": p.label,
+        "methodology": m.id,
+        "judged_at": st.judged_at.isoformat(),
+        "running": st.running,
+        "within_wd": within_wd,
+        "total": _f(st.total),
+        "items": [
+            {
+                "indicator_id": i.indicator_id,
+                "basis": i.basis,
+                "name_vi": i.name_vi,
+                "name_en": i.name_en,
+                "action_vi": i.action_vi,
+                "action_en": i.action_en,
+                "points": float(i.points),
+                "dossiers": i.dossiers,
+                "effects": [
+                    {
+                        "indicator_id": e.indicator_id,
+                        "denominator": e.denominator,
+                        "numerator_without": e.numerator_without,
+                        "numerator_with": e.numerator_with,
+                        "points_without": float(e.points_without),
+                        "points_with": float(e.points_with),
+                    }
+                    for e in i.effects
+                ],
+                **_stake_links(unit_code, i, p.label, m.id, within_wd),
+            }
+            for i in st.items
+        ],
+    }
+
+
+@router.get(
+    "/scores/{unit_code}/stake/{indicator_id}/dossiers",
+    summary="The dossiers behind a points-at-stake item (hồ sơ cần khắc phục)",
+)
+async def get_stake_dossiers(
+    unit_code: str,
+    indicator_id: str,
+    app: App,
+    principal: Staff,
+    now: Now,
+    period: PeriodQ = None,
+    methodology: str = DEFAULT_METHODOLOGY,
+    within_wd: WithinQ = DEFAULT_WITHIN_WD,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    p = queries.period_of(period, now)
+    m = queries.methodology_of(app, methodology)
+    basis = queries.basis_of(m, indicator_id)
+    async with app.sessions() as session:
+        await queries.check_scope(session, principal, unit_code)
+        st = await load_unit_stake(session, unit_code, m, period=p, now=now, calendar=app.calendar, within_wd=within_wd)
+    fix = st.fixes.get(basis)
+    verdicts = list(fix.dossiers) if fix else []
+    items = [
+        {
+            "dossier_id": v.dossier_id,
+            "unit_code": v.unit_code,
+            "procedure_code": v.procedure_code,
+            "received_at": v.received_at,
+            "due_at": v.due_at,
+            "officer_id": v.responsible_officer_id,
+            "receiving_officer_id": v.receiving_officer_id,
+            "reason": v.shortfalls.get(basis),
+        }
+        for v in verdicts
+    ]
     start = (page - 1) * page_size
     return {"items": items[start : start + page_size], "page": page, "page_size": page_size, "total": len(items)}
 
