@@ -18,6 +18,26 @@ the dossier at the end: the target of its last transfer) and per calendar month 
   count if the simulator emitted them at any time before the run's end (SQI's set semantics);
 - ``handled_rated_dissatisfied``, ``handled_petitioned``, ``handled_satisfaction_ok`` (5.4's
   numerator: not overdue, not rated dissatisfied, not named in a petition) — only with feedback.
+  A rating counts for the months judged after its ``rated_at`` (SQI: the latest rating before the
+  judging instant). Only IMPORTED ratings carry a simulated ``rated_at``; a rating or petition
+  sent through the citizen endpoint is dated by SQI at arrival (today), so in a back-filled
+  history it can never count for the simulated months and the key leaves it out:
+  ``handled_petitioned`` is therefore 0 for a back-fill, and 5.2/5.3 (petitions of the period) are
+  not in the key.
+
+Definitions compared with SQI (``tests/e2e/test_simulated_month.py`` compares them exactly):
+
+- 1.4 = ``handled_synced``, 2.1 = ``handled_on_time``, 3.1 = ``handled_result_digitized``,
+  3.2 = ``handled_digitized``, 3.3 = ``handled_reused``, 3.4 = ``handled_personal_store``,
+  3.5 = ``handled_population_data``, 5.4 = ``handled_satisfaction_ok``, each over ``handled``;
+  4.6 = ``paid_online`` / ``received_fee_payable`` (a 0 VND payment is always made at the counter,
+  so "all payments 0 VND" and "paid online" never meet); ``received`` is 4.3/4.6's base.
+- One difference, by design of the key: SQI judges a month with only what happened before the
+  month's end, while the key counts a property (synced, electronic result, digitised, payment …)
+  emitted at any time before the run's end. They agree for the LAST month of a run (the run ends
+  with it); for an earlier month of a longer run the key also counts what happened after that
+  month's end (a dossier received on the 30th and synced on the 2nd). Compare the last month.
+- ``completed``/``withdrawn`` are attributed by the month of the event (SQI shows no such count).
 
 ``subtree`` sums ``units`` over each unit's subtree (provinces and Cục Thuế).
 """
@@ -79,7 +99,8 @@ class DossierFacts:
     reused: bool = False
     personal_store: bool = False
     population_data: bool = False
-    rated_dissatisfied: bool = False
+    rated_dissatisfied: bool = False  # its (imported) rating is dissatisfied
+    rated_at: int | None = None  # when that rating was given (imported ratings only)
     petitioned: bool = False
 
     def due_at(self, t: int) -> int:
@@ -167,9 +188,11 @@ class AnswerKey:
             c["handled_reused"] += f.reused
             c["handled_personal_store"] += f.personal_store
             c["handled_population_data"] += f.population_data
-            c["handled_rated_dissatisfied"] += f.rated_dissatisfied
+            # A rating counts for a month judged after it was given.
+            dissatisfied = f.rated_dissatisfied and f.rated_at is not None and f.rated_at < end
+            c["handled_rated_dissatisfied"] += dissatisfied
             c["handled_petitioned"] += f.petitioned
-            c["handled_satisfaction_ok"] += on_time and not f.rated_dissatisfied and not f.petitioned
+            c["handled_satisfaction_ok"] += on_time and not dissatisfied and not f.petitioned
             if month >= last:
                 break
             month = self._month(end)

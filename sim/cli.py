@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rating-burst", type=int, default=40, help="very_satisfied ratings from one address")
     p.add_argument("--reopen-rate", type=float, default=0.001, help="share of completed dossiers reopened")
     p.add_argument("--no-silent-source", action="store_true", help="no source goes silent for a day")
+    p.add_argument(
+        "--catalogue",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="send the procedure catalogue (procedure.upserted; global: --no-catalogue keeps the platform's)",
+    )
+    p.add_argument(
+        "--citizen-writes",
+        type=int,
+        default=8,
+        help="at most N citizen-endpoint writes (petitions, reactions, a few ratings) in a back-fill (default 8)",
+    )
+    p.add_argument(
+        "--citizen-per-minute",
+        type=int,
+        default=6,
+        help="citizen writes a minute (the gateway allows 10 per address; default 6)",
+    )
+    p.add_argument(
+        "--settle-until",
+        type=date.fromisoformat,
+        help="after the history, send the rest of its dossiers' lifecycles up to the end of this day "
+        "(no new dossiers), so none is left open for later periods; the answer key stays the history's",
+    )
     return p
 
 
@@ -105,6 +130,7 @@ async def _run(args: argparse.Namespace) -> int:
             keys=keys,
             concurrency=args.concurrency,
             batch_size=args.batch_size,
+            citizen_per_minute=args.citizen_per_minute,
         )
     try:
         if sender is not None and sender.keys and not args.admin_token:
@@ -124,6 +150,7 @@ async def _run(args: argparse.Namespace) -> int:
                 scale=args.scale,
                 feedback=args.feedback,
                 anomalies=_anomalies(args),
+                catalogue=args.catalogue,
             )
             if args.out is not None:
                 with args.out.open("ab") as f:
@@ -149,6 +176,8 @@ async def _history(args: argparse.Namespace, world: Any, sender: Sender | None) 
         scale=args.scale,
         feedback=args.feedback,
         anomalies=_anomalies(args),
+        catalogue=args.catalogue,
+        citizen_writes=args.citizen_writes,
     )
     gen = Generator(world, cfg)
     progress = Progress(estimate_events(world, cfg, gen.clock))
@@ -181,6 +210,8 @@ async def _history(args: argparse.Namespace, world: Any, sender: Sender | None) 
             _log(f"simulate: sending {len(gen.feedback):,} ratings, petitions and reactions")
             await sender.send_feedback(world, gen.feedback)
             _log(f"simulate: {sender.stats.summary()}")
+    if args.settle_until is not None:
+        await _settle(args, world, sender, cfg)
     if args.answer_key is not None:
         meta = {
             "seed": args.seed,
@@ -190,6 +221,40 @@ async def _history(args: argparse.Namespace, world: Any, sender: Sender | None) 
             "offices": {o.code: o.traits() for o in world.offices},
         }
         args.answer_key.write_bytes(gen.key.to_json(meta))
+
+
+async def _settle(args: argparse.Namespace, world: Any, sender: Sender | None, cfg: Config) -> None:
+    """The history's continuation: the same dossiers' later events, up to --settle-until.
+
+    The same seed replays the window (every draw is per dossier, so the bytes are the same) and
+    emits only what happens after it; dossiers received in the window finish, none is left open
+    to be carried into every later period. Nothing new is received.
+    """
+    # Never past now: SQI refuses events more than a day in the future.
+    t_settle = min((day_of(args.settle_until) + 1) * DAY - 1, int(time.time()) + OFFSET)
+    if t_settle <= cfg.t_end:
+        return
+    cont = Generator(
+        world,
+        replace(
+            cfg,
+            t_end=t_settle,
+            t_receive_end=cfg.t_end,
+            t_emit_after=cfg.t_end,
+            feedback=False,
+            catalogue=False,
+        ),
+    )
+    _log(f"simulate: settling the history's dossiers until {cont.clock.fmt(t_settle)}")
+    if args.out is not None:
+        with args.out.open("ab") as f:
+            for _, line in cont.lines():
+                f.write(line)
+    else:
+        assert sender is not None
+        sender.progress = None
+        await sender.send_lines(cont.lines())
+        _log(f"simulate: {sender.stats.summary()}")
 
 
 def _interrupt(signum: int, frame: object) -> None:

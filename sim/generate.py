@@ -58,6 +58,16 @@ class Config:
     anomalies: Anomalies = field(default_factory=Anomalies)
     tag: str = "H"  # dossier-id namespace: history vs live
     t_receive_end: int | None = None  # last reception time (default t_end): live mode plans ahead
+    # Emit nothing at or before this instant (the continuation of a run already sent: --settle-until).
+    t_emit_after: int | None = None
+    # Send the procedure catalogue (procedure.upserted). The catalogue is global: a test platform
+    # shared with other tests keeps the reference seed's by switching this off.
+    catalogue: bool = True
+    # At most this many citizen-endpoint writes (petitions, reactions, citizen ratings; the rating
+    # burst aside): a back-fill must stay within the gateway's per-address limit. None = no bound
+    # (live mode, where the sender spreads them in time).
+    citizen_writes: int | None = None
+    citizen_rating_share: float = 0.02  # ratings sent through the citizen endpoint; the rest imported
 
 
 def estimate_events(world: World, cfg: Config, clock: Clock) -> int:
@@ -130,6 +140,19 @@ class Generator:
             }
         self._reopened: list[str] = []
         self._cum_offices: list[float] = []
+        # The citizen-write budget: half for ratings, the rest for petitions and reactions, so
+        # both paths are exercised however small it is.
+        n = cfg.citizen_writes
+        self._citizen_left: dict[str, int] | None = None if n is None else {"rating": n // 2, "petition": n - n // 2}
+
+    def take_citizen_write(self, kind: str = "petition") -> bool:
+        """One more citizen-endpoint write of ``kind`` (rating / petition), if the budget allows it."""
+        if self._citizen_left is None:
+            return True
+        if self._citizen_left[kind] <= 0:
+            return False
+        self._citizen_left[kind] -= 1
+        return True
 
     # -- output -------------------------------------------------------------------------------
     def _bucket(self, t: int, source: str, line: bytes) -> None:
@@ -139,7 +162,7 @@ class Generator:
         b.append((t, source, line))
 
     def _emit(self, t: int, source: str, etype: str, eid: str, data: dict[str, Any]) -> None:
-        if t > self.cfg.t_end:
+        if t > self.cfg.t_end or (self.cfg.t_emit_after is not None and t <= self.cfg.t_emit_after):
             return
         ev = {"event_id": eid, "type": etype, "occurred_at": self.clock.fmt(t), "source": source, "data": data}
         self.counts[etype] += 1
@@ -168,7 +191,8 @@ class Generator:
     # -- stream ---------------------------------------------------------------------------------
     def lines(self) -> Iterator[tuple[str, bytes]]:
         """(source, NDJSON line ending in a newline) in occurrence order, day by day."""
-        yield from self.catalogue()
+        if self.cfg.catalogue:
+            yield from self.catalogue()
         first, last = self.cfg.t_start // DAY, self.cfg.t_end // DAY
         for day in range(first, last + 1):
             self.generate_day(day)
@@ -451,6 +475,9 @@ class Generator:
                 officer = rng.choice(final.officers)
         if rnd() < 0.02:
             tw = bump(src, start + int((tc - start) * rnd()) + 60)
+            if final is not o:
+                # Withdrawn after the transfer: a transfer after a terminal event moves nothing.
+                tw = max(tw, tt + 60)
             if tw <= t_end:
                 f.finish, f.finish_kind = tw, "withdrawn"
                 emit(tw, src, "dossier.withdrawn", did + ":wd", {"dossier_id": did})

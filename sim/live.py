@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sim.clock import DAY, OFFSET
 from sim.generate import Anomalies, Config, Generator
@@ -35,6 +35,7 @@ class LiveOptions:
     feedback: bool = False
     # The history's anomaly settings: the continuation must make the same draws and bumps.
     anomalies: Anomalies = field(default_factory=Anomalies)
+    catalogue: bool = True  # send the procedure catalogue first (see Config.catalogue)
 
 
 def _now_local() -> int:
@@ -71,7 +72,7 @@ class LiveStream:
         )
         hist.sink = push
         # The catalogue's first version first: on a fresh platform dossiers need their procedures.
-        self.catalogue = [(src, line) for src, line in hist.catalogue()]
+        self.catalogue = [(src, line) for src, line in hist.catalogue()] if opts.catalogue else []
         for day in range(hist.cfg.t_start // DAY, now // DAY + 1):
             hist.generate_day(day)
         self.gen = Generator(
@@ -135,6 +136,7 @@ async def run_live(
         await sender.send_lines(stream.catalogue)
     start = time.monotonic()
     sent, carry, last_log = 0, 0.0, start
+    held_feedback: list[dict[str, Any]] = []
     try:
         while opts.duration is None or time.monotonic() - start < opts.duration:
             tick_start = time.monotonic()
@@ -149,10 +151,12 @@ async def run_live(
                 elif sender is not None:
                     await sender.send_lines(lines)
                     if opts.feedback:
-                        due = [i for i in stream.gen.feedback if i["t"] <= now_fn()]
+                        t_now = now_fn()
+                        due = held_feedback + [i for i in stream.gen.feedback if i["t"] <= t_now]
                         if due:
-                            stream.gen.feedback = [i for i in stream.gen.feedback if i["t"] > now_fn()]
-                            await sender.send_feedback(world, due)
+                            stream.gen.feedback = [i for i in stream.gen.feedback if i["t"] > t_now]
+                            # Citizen writes beyond the per-minute budget wait for a later tick.
+                            held_feedback = await sender.send_feedback(world, due, block=False)
                 sent += len(lines)
             if tick_start - last_log >= 10:
                 last_log = tick_start

@@ -1,5 +1,9 @@
 """Talks to SQI through the gateway only: creates the world, sends events, posts feedback.
 
+Feedback: most ratings are imported in bulk with the province source's key
+(``POST /api/v1/ratings/import``); petitions, reactions and a few ratings go through the citizen
+endpoints, paced to stay within the gateway's per-address limit.
+
 Resending is safe (``(source, event_id)`` is idempotent), so every 5xx, 429 or connection error is
 retried with exponential backoff; a 413 splits the batch. 401/403 stop the run: a wrong key will
 not fix itself.
@@ -9,17 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterable
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import orjson
 
+from sim.clock import Clock
+from sim.feedback import IMPORT_ORIGIN
 from sim.progress import Progress
 from sim.world import World
 
 BATCH_MAX = 5000
+IMPORT_MAX = 1000  # ratings per import request (the feedback service takes up to 5,000)
+#: Citizen writes a minute: below the gateway's 10 per address, leaving room for a person
+#: using the rating form from the same machine.
+CITIZEN_PER_MINUTE = 6
 VALID_FROM = "2025-07-01"
 
 
@@ -61,6 +73,7 @@ class Sender:
         max_attempts: int = 8,
         backoff: float = 0.5,
         progress: Progress | None = None,
+        citizen_per_minute: int = CITIZEN_PER_MINUTE,
     ) -> None:
         self.base = gateway.rstrip("/")
         self.admin_token = admin_token
@@ -72,6 +85,12 @@ class Sender:
         self.backoff = backoff
         self.progress = progress
         self.stats = Stats()
+        self.citizen_per_minute = citizen_per_minute
+        self.clock: Callable[[], float] = time.monotonic
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.fmt = Clock().fmt
+        self._citizen_times: deque[float] = deque()
+        self._petitions: dict[str, tuple[str, str]] = {}  # ref -> (petition id, access code)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -210,41 +229,125 @@ class Sender:
             self.stats.rating_codes[dossier_id] = code
         return code
 
-    async def send_feedback(self, world: World, items: list[dict[str, Any]]) -> None:
-        """Ratings, petitions and reactions, in time order (one at a time: citizens are few)."""
-        fb = self.stats.feedback
-        petitions: dict[str, tuple[str, str]] = {}
+    def _count(self, key: str, n: int = 1) -> None:
+        if n:
+            self.stats.feedback[key] = self.stats.feedback.get(key, 0) + n
+
+    async def citizen_slot(self, *, block: bool) -> bool:
+        """Room for one more citizen write within ``citizen_per_minute`` (a sliding minute)?
+
+        The gateway allows 10 citizen writes a minute per client address and the simulator is
+        one address (shared with whoever browses the platform from the same machine): it keeps
+        below its own, lower budget. ``block``: wait for room; else answer False at once.
+        """
+        while True:
+            now = self.clock()
+            while self._citizen_times and self._citizen_times[0] <= now - 60:
+                self._citizen_times.popleft()
+            if len(self._citizen_times) < self.citizen_per_minute:
+                self._citizen_times.append(now)
+                return True
+            if not block:
+                return False
+            await self.sleep(self._citizen_times[0] + 60 - now + 0.05)
+
+    async def import_ratings(self, source: str, records: list[dict[str, Any]]) -> None:
+        """Ratings collected elsewhere, imported with the province source's key (no per-address limit)."""
+        for i in range(0, len(records), IMPORT_MAX):
+            chunk = records[i : i + IMPORT_MAX]
+            r = await self._request(
+                "POST",
+                "/api/v1/ratings/import",
+                content=orjson.dumps(chunk),
+                headers={"Authorization": f"Bearer {self.keys[source]}", "Content-Type": "application/json"},
+            )
+            if r.status_code in (401, 403):
+                raise SendError(f"{source}: rating import refused ({r.status_code}): {r.text[:300]}")
+            if r.status_code not in (200, 422):
+                self._count(f"import_{r.status_code}", len(chunk))
+                continue
+            ans = r.json()
+            self._count("import_accepted", int(ans.get("accepted", 0)))
+            self._count("import_duplicates", int(ans.get("duplicates", 0)))
+            self._count("import_rejected", len(ans.get("rejected") or []))
+
+    async def send_feedback(
+        self, world: World, items: list[dict[str, Any]], *, block: bool = True
+    ) -> list[dict[str, Any]]:
+        """Ratings, petitions and reactions; answers the citizen items left for later.
+
+        Imported ratings go in bulk per source; citizen items (petitions, reactions, a few
+        ratings) one at a time in time order, within the citizen budget: ``block`` waits for
+        room (history), otherwise the rest is answered back to be sent on a later call (live).
+        The rating burst is sent as is, once each, to show the limit holding (429s expected).
+        """
+        imports: dict[str, list[dict[str, Any]]] = {}
+        citizen: list[dict[str, Any]] = []
+        burst: list[dict[str, Any]] = []
         for item in sorted(items, key=lambda i: i["t"]):
-            kind, body = item["kind"], dict(item["body"])
-            if kind == "rating":
-                code = await self.rating_code(world, body["dossier_id"])
-                if code is None:
-                    fb["rating_no_code"] = fb.get("rating_no_code", 0) + 1
-                    continue
-                body["rating_code"] = code
-                r = await self._request(
-                    "POST", "/api/v1/ratings", content=orjson.dumps(body), headers={"Content-Type": "application/json"}
+            if item["kind"] == "rating" and item.get("via") == "import":
+                source = item.get("source") or world.office(item["body"]["dossier_id"].split("-", 1)[0]).source
+                imports.setdefault(source, []).append(
+                    {
+                        "dossier_id": item["body"]["dossier_id"],
+                        "level": item["body"]["level"],
+                        "criteria": item["body"].get("criteria", {}),
+                        "rated_at": self.fmt(item["t"]),
+                        "origin": IMPORT_ORIGIN,
+                    }
                 )
-            elif kind == "petition":
-                r = await self._request(
-                    "POST",
-                    "/api/v1/petitions",
-                    content=orjson.dumps(body),
-                    headers={"Content-Type": "application/json"},
-                )
-                if r.status_code == 201:
-                    ans = r.json()
-                    petitions[item["ref"]] = (str(ans["petition_id"]), str(ans.get("access_code", "")))
+            elif item.get("burst"):
+                burst.append(item)
             else:
-                pid = petitions.get(item["ref"])
-                if pid is None:
-                    continue
-                body["access_code"] = pid[1]
-                r = await self._request(
-                    "POST",
-                    f"/api/v1/petitions/{pid[0]}/reaction",
-                    content=orjson.dumps(body),
-                    headers={"Content-Type": "application/json"},
-                )
-            key = f"{kind}_{r.status_code}"
-            fb[key] = fb.get(key, 0) + 1
+                citizen.append(item)
+        for source, records in sorted(imports.items()):
+            await self.import_ratings(source, records)
+        for i, item in enumerate(citizen):
+            if not await self.citizen_slot(block=block):
+                return citizen[i:]
+            await self._citizen_item(world, item)
+        for item in burst:
+            await self._burst_rating(world, item)
+        return []
+
+    async def _citizen_item(self, world: World, item: dict[str, Any]) -> None:
+        kind, body = item["kind"], dict(item["body"])
+        json_headers = {"Content-Type": "application/json"}
+        if kind == "rating":
+            code = await self.rating_code(world, body["dossier_id"])
+            if code is None:
+                self._count("rating_no_code")
+                return
+            body["rating_code"] = code
+            r = await self._request("POST", "/api/v1/ratings", content=orjson.dumps(body), headers=json_headers)
+        elif kind == "petition":
+            r = await self._request("POST", "/api/v1/petitions", content=orjson.dumps(body), headers=json_headers)
+            if r.status_code == 201:
+                ans = r.json()
+                self._petitions[item["ref"]] = (str(ans["petition_id"]), str(ans.get("access_code", "")))
+        else:
+            pid = self._petitions.get(item["ref"])
+            if pid is None:
+                self._count("reaction_no_petition")
+                return
+            body["access_code"] = pid[1]
+            r = await self._request(
+                "POST", f"/api/v1/petitions/{pid[0]}/reaction", content=orjson.dumps(body), headers=json_headers
+            )
+        self._count(f"{kind}_{r.status_code}")
+
+    async def _burst_rating(self, world: World, item: dict[str, Any]) -> None:
+        body = dict(item["body"])
+        code = await self.rating_code(world, body["dossier_id"])
+        if code is None:
+            self._count("burst_no_code")
+            return
+        body["rating_code"] = code
+        try:
+            r = await self.client.post(
+                self.base + "/api/v1/ratings", content=orjson.dumps(body), headers={"Content-Type": "application/json"}
+            )
+        except httpx.TransportError:
+            self._count("burst_error")
+            return
+        self._count(f"burst_{r.status_code}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,6 +26,10 @@ class FakeGateway:
         self.reject_every = reject_every
         self.too_large_over = too_large_over
         self.ratings: list[dict[str, Any]] = []
+        self.imported: list[tuple[str, dict[str, Any]]] = []
+        self.petitions = 0
+        self.citizen_at: list[float] = []
+        self.now: Callable[[], float] = lambda: 0.0
 
     def __call__(self, req: httpx.Request) -> httpx.Response:
         path = req.url.path
@@ -67,11 +72,20 @@ class FakeGateway:
             return httpx.Response(
                 status, json={"accepted": acc, "duplicates": dup, "rejected": rejected, "rating_codes": codes}
             )
+        if path == "/api/v1/ratings/import":
+            assert req.headers["authorization"].startswith("Bearer sqi_tms-")
+            records = orjson.loads(req.content)
+            assert all(set(r) == {"dossier_id", "level", "criteria", "rated_at", "origin"} for r in records)
+            self.imported += [(req.headers["authorization"].removeprefix("Bearer sqi_"), r) for r in records]
+            return httpx.Response(200, json={"accepted": len(records), "duplicates": 0, "rejected": []})
+        if path in ("/api/v1/ratings", "/api/v1/petitions") or path.endswith("/reaction"):
+            self.citizen_at.append(self.now())
         if path == "/api/v1/ratings":
             self.ratings.append(orjson.loads(req.content))
             return httpx.Response(201, json={})
         if path == "/api/v1/petitions":
-            return httpx.Response(201, json={"petition_id": "p1", "access_code": "AC"})
+            self.petitions += 1
+            return httpx.Response(201, json={"petition_id": f"p{self.petitions}", "access_code": "AC"})
         if path.endswith("/reaction"):
             return httpx.Response(200, json={})
         if path.endswith("/rating-code"):
@@ -79,9 +93,25 @@ class FakeGateway:
         return httpx.Response(404)
 
 
+class VirtualTime:
+    """A clock that only sleeping moves: pacing is checked without waiting for real minutes."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += max(0.0, seconds)
+
+
 def _sender(gw: FakeGateway, **kw: Any) -> Sender:
     client = httpx.AsyncClient(transport=httpx.MockTransport(gw))
-    return Sender("http://gw", admin_token="ADMIN", client=client, backoff=0.001, **kw)
+    s = Sender("http://gw", admin_token="ADMIN", client=client, backoff=0.001, **kw)
+    vt = VirtualTime()
+    s.clock, s.sleep, gw.now = vt, vt.sleep, vt
+    return s
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +148,40 @@ async def test_batches_per_source_retries_and_rating_codes(small: tuple[Generato
     assert len(stats.rating_codes) == received - len(gen.key.anomalies["reopened_dossiers"])
     again = await s.send_lines(lines)
     assert again.duplicates == len(lines)
-    await s.send_feedback(world, gen.feedback)
-    assert stats.feedback["rating_201"] == sum(1 for i in gen.feedback if i["kind"] == "rating")
+    assert await s.send_feedback(world, gen.feedback) == []
+    ratings = [i for i in gen.feedback if i["kind"] == "rating"]
+    via_import = [i for i in ratings if i["via"] == "import"]
+    citizen = [i for i in ratings if i["via"] == "citizen" and not i.get("burst")]
+    burst = [i for i in ratings if i.get("burst")]
+    assert via_import and citizen and burst and len(via_import) > 10 * len(citizen)
+    # Imported: every one, with its simulated time and under its province's source key.
+    assert stats.feedback["import_accepted"] == len(via_import) == len(gw.imported)
+    assert {r["dossier_id"] for _, r in gw.imported} == {i["body"]["dossier_id"] for i in via_import}
+    assert all(src == world.office(r["dossier_id"].split("-", 1)[0]).source for src, r in gw.imported)
+    assert all(r["origin"] == "national_portal" and r["rated_at"].endswith("+07:00") for _, r in gw.imported)
+    assert stats.feedback["rating_201"] == len(citizen)
+    assert stats.feedback["burst_201"] == len(burst)
+    assert stats.feedback["petition_201"] == sum(1 for i in gen.feedback if i["kind"] == "petition")
     assert all(r["rating_code"].startswith("CODE") for r in gw.ratings)
+
+
+async def test_citizen_writes_stay_within_the_budget_per_minute(small: tuple[Generator, list], world: World) -> None:
+    gen, lines = small
+    gw = FakeGateway()
+    s = _sender(gw, citizen_per_minute=4)
+    await s.ensure_world(world)
+    await s.send_lines(lines)
+    items = [i for i in gen.feedback if i["via"] == "citizen" and not i.get("burst")]
+    assert len(items) > 8
+    assert await s.send_feedback(world, items) == []
+    times = gw.citizen_at
+    assert len(times) == len(items)
+    assert all(b - a >= 60 for a, b in zip(times, times[4:], strict=False)), "more than 4 in a minute"
+    # Not blocking (live mode): what does not fit this minute is handed back, in order.
+    live = _sender(gw, citizen_per_minute=4)
+    live.stats.rating_codes = s.stats.rating_codes
+    left = await live.send_feedback(world, items, block=False)
+    assert len(left) == len(items) - 4 and left == sorted(items, key=lambda i: i["t"])[4:]
 
 
 async def test_rejections_are_counted_and_413_splits(small: tuple[Generator, list], world: World) -> None:
