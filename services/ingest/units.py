@@ -118,7 +118,9 @@ async def seed_units(csv_path: Path, *, uow: UnitOfWork) -> int:
                 "name": r["name"],
                 "level": r["level"],
                 "parent_code": r["parent_code"] or None,
-                "valid_from": REORGANISATION,
+                # The 34 provincial offices began with the merger; the central unit and the
+                # large-taxpayer office carry on across it.
+                "valid_from": REORGANISATION if r.get("merged_from") else None,
                 "merged_from": r.get("merged_from") or None,
             }
             for r in csv.DictReader(fh)

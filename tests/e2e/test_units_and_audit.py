@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 async def audit_rows(path: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(CommonSettings().asyncpg_dsn)
     try:
-        return await conn.fetch("SELECT actor, method, status FROM gateway.audit WHERE path = $1", path)
+        return await conn.fetch("SELECT actor, method, status FROM gateway.audit WHERE path = $1 ORDER BY id", path)
     finally:
         await conn.close()
 
