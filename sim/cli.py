@@ -91,8 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _window(args: argparse.Namespace) -> tuple[int, int]:
-    """(t_start, t_end) in local seconds: N months or days ending now or at the end of --end."""
-    t_end = (day_of(args.end) + 1) * DAY - 1 if args.end is not None else int(time.time()) + OFFSET
+    """(t_start, t_end) in local seconds: N months or days ending now (with --out: at the end of
+    yesterday) or at the end of --end."""
+    now = int(time.time()) + OFFSET
+    if args.end is not None:
+        t_end = (day_of(args.end) + 1) * DAY - 1
+    elif args.out:
+        # A file is a record: it ends at the end of yesterday, so the same seed gives the same
+        # bytes all day long, not only within the same second.
+        t_end = (now // DAY) * DAY - 1
+    else:
+        t_end = now
     end_day = date_of(t_end // DAY)
     if args.days is not None:
         start = end_day - timedelta(days=args.days - 1)

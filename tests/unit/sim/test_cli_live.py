@@ -38,3 +38,17 @@ def test_live_tick_sends_about_the_rate_with_some_duplicates(world: World) -> No
     ids = [orjson.loads(line)["event_id"] for _, line in sent]
     assert len(ids) > len(set(ids))  # duplicates
     assert all(orjson.loads(line)["occurred_at"] <= "2026-10-14T10:00:20+07:00" for _, line in sent)
+
+
+def test_out_without_end_gives_the_same_bytes_all_day(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """cli.md: --out with the same seed writes the same bytes, even hours apart on one day."""
+    import time as time_module
+
+    morning = 1_795_000_000.0 - (1_795_000_000 + 7 * 3600) % DAY + 2 * 3600  # 02:00 local
+    outputs = []
+    for at in (morning, morning + 9 * 3600):
+        monkeypatch.setattr(time_module, "time", lambda at=at: at)
+        out = tmp_path / f"{int(at)}.ndjson"
+        assert main(["--days", "2", "--scale", "0.01", "--seed", "9", "--out", str(out)]) == 0
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] and outputs[0]
