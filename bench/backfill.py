@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from bench.common import BenchPlatform, all_queues, cpu_seconds, print_table, queue_depths, say, scratch
+from bench.common import all_queues, bench_platform, cpu_seconds, print_table, queue_depths, say, scratch
 from shared.settings import CommonSettings
 
 
@@ -81,10 +81,11 @@ def main(argv: list[str]) -> int:
     ]
     with scratch("sqi_bench_backfill") as settings:
         queues = all_queues()
-        platform = BenchPlatform()
+        platform = bench_platform()
         platform.start()
         try:
-            platform.wait_ready()
+            if not platform.wait_ready(90):
+                raise RuntimeError("the platform did not become ready")
             token = mint_dev_token(GatewaySettings(), sub="bench", role="admin", unit="CT")
             env = {**os.environ, "SQI_ADMIN_TOKEN": token}
             cmd = [*sim_argv, "--gateway", platform.gateway]

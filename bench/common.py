@@ -5,26 +5,21 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import urlparse
 
 import aio_pika
-import asyncpg
-import httpx
 
-from shared.messaging.topology import RETRY_EXCHANGE
 from shared.settings import CommonSettings
+from sqi_cli.platform import SERVICES, Platform
+from sqi_cli.scratch import delete_broker_objects, drop_database, free_port_block, recreate_database
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "bench."
 EXCHANGES = ("ingest.events", "scoring.events", "feedback.events", "reporting.events")
-SERVICES = ("ingest", "scoring", "feedback", "reporting")
 
 
 def say(message: str) -> None:
@@ -40,42 +35,6 @@ def scratch_settings(name: str) -> CommonSettings:
     os.environ["SQI_BUS_PREFIX"] = PREFIX
     os.environ.setdefault("SQI_LOG_LEVEL", "WARNING")
     return CommonSettings()
-
-
-async def _admin_conn(dsn: str) -> asyncpg.Connection:
-    return await asyncpg.connect(urlparse(dsn)._replace(path="/postgres").geturl())
-
-
-async def recreate_database(dsn: str) -> None:
-    name = urlparse(dsn).path.lstrip("/")
-    conn = await _admin_conn(dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(dsn: str) -> None:
-    name = urlparse(dsn).path.lstrip("/")
-    conn = await _admin_conn(dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def delete_broker_objects(settings: CommonSettings, queues: Sequence[str], exchanges: Sequence[str]) -> None:
-    """Remove what a benchmark declared under its prefix (the broker is shared)."""
-    assert settings.bus_prefix, "refusing to delete unprefixed broker objects"
-    connection = await aio_pika.connect(settings.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        for queue in queues:
-            for name in (queue, f"{queue}.retry", f"{queue}.parking"):
-                await channel.queue_delete(settings.bus_prefix + name)
-        for exchange in [*exchanges, RETRY_EXCHANGE]:
-            await channel.exchange_delete(settings.bus_prefix + exchange)
 
 
 def all_queues() -> list[str]:
@@ -98,94 +57,9 @@ async def queue_depths(settings: CommonSettings, queues: Sequence[str]) -> dict[
     return out
 
 
-def free_port_block(size: int) -> int:
-    import socket
-
-    for base in range(28_000, 40_000, 10):
-        ok = True
-        for port in range(base, base + size):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free ports")
-
-
-class BenchPlatform:
-    """The gateway and the chosen services (API and worker), each in its own process group."""
-
-    def __init__(self, services: Sequence[str] = SERVICES, *, with_workers: Sequence[str] | None = None) -> None:
-        self.port = free_port_block(len(SERVICES) + 1)
-        self.services = tuple(services)
-        self.workers = tuple(with_workers if with_workers is not None else services)
-        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self.env = {
-            **os.environ,
-            **{f"SQI_{name.upper()}_URL": self.url_of(name) for name in SERVICES},
-        }
-
-    def url_of(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.port + SERVICES.index(service) + 1}"
-
-    @property
-    def gateway(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _spawn(self, name: str, argv: list[str]) -> None:
-        process = subprocess.Popen(argv, cwd=ROOT, env=self.env, start_new_session=True)
-        self.processes.append((name, process))
-
-    def start(self) -> None:
-        python = sys.executable
-        uvicorn = [python, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--log-level", "warning"]
-        for name in self.services:
-            if find_spec(f"services.{name}.api.app"):
-                port = self.port + SERVICES.index(name) + 1
-                self._spawn(f"{name}-api", [*uvicorn, "--port", str(port), f"services.{name}.api.app:create_app"])
-        for name in self.workers:
-            if find_spec(f"services.{name}.worker"):
-                self._spawn(f"{name}-worker", [python, "-m", f"services.{name}.worker"])
-        self._spawn("gateway", [*uvicorn, "--port", str(self.port), "gateway.app:create_app"])
-
-    def wait_ready(self, seconds: float = 90) -> None:
-        urls = [self.url_of(s) + "/readyz" for s in self.services] + [self.gateway + "/healthz"]
-        deadline = time.monotonic() + seconds
-        pending = list(urls)
-        while pending and time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                if httpx.get(pending[0], timeout=2).status_code == 200:
-                    pending.pop(0)
-                    continue
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        if pending:
-            raise RuntimeError(f"not ready in time: {pending}")
-
-    def check_alive(self) -> None:
-        for name, process in self.processes:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with status {process.returncode}")
-
-    def pids(self) -> dict[str, int]:
-        return {name: p.pid for name, p in self.processes}
-
-    def stop(self) -> None:
-        import signal
-
-        for _, process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for _, process in self.processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+def bench_platform(services: Sequence[str] = SERVICES, *, workers: Sequence[str] | None = None) -> Platform:
+    """The platform's own processes (as ``./sqi up`` runs them) on free ports."""
+    return Platform(free_port_block(len(SERVICES) + 1, start=28_000), services=services, workers=workers)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -20,7 +20,7 @@ from datetime import date
 import httpx
 import orjson
 
-from bench.common import BenchPlatform, cpu_seconds, percentile, print_table, say, scratch
+from bench.common import bench_platform, cpu_seconds, percentile, print_table, say, scratch
 from shared.identity import CLIENT_ADDRESS_HEADER, INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 from shared.settings import CommonSettings
 
@@ -166,10 +166,11 @@ def main(argv: list[str]) -> int:
     batches = batches[: args.requests]
     results: list[RunResult] = []
     with scratch("sqi_bench_ingest") as settings:
-        platform = BenchPlatform(services=("ingest",))
+        platform = bench_platform(services=("ingest",))
         platform.start()
         try:
-            platform.wait_ready()
+            if not platform.wait_ready(90):
+                raise RuntimeError("the platform did not become ready")
             keys = asyncio.run(prepare(platform.gateway, world, catalogue))
             common = CommonSettings()
             gw_headers = {

@@ -12,8 +12,8 @@ from gateway.jwt_auth import mint_dev_token
 from gateway.settings import GatewaySettings
 from shared.settings import CommonSettings
 from sqi_cli.migrate import migrate, subscriptions
-from sqi_cli.up import Platform
-from tests.support import delete_broker_objects, free_port_block, recreate_database
+from sqi_cli.platform import Platform
+from sqi_cli.scratch import delete_broker_objects, free_port_block, recreate_database
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import free_port_block
+from sqi_cli.scratch import free_port_block
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

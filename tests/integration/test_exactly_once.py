@@ -25,8 +25,8 @@ from shared.contracts import DossierEventsAccepted, RawEvent
 from shared.messaging.topology import declare_subscription
 from shared.migrations import upgrade
 from shared.settings import CommonSettings
+from sqi_cli.scratch import delete_broker_objects, recreate_database
 from tests.integration.bus_consumer import SUBSCRIPTION
-from tests.support import delete_broker_objects, recreate_database
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

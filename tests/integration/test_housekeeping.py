@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.ingest.adapters.tables import inbox, outbox
 from shared.messaging.housekeeping import purge_once
 from shared.migrations import upgrade
-from tests.support import recreate_database
+from sqi_cli.scratch import recreate_database
 
 pytestmark = pytest.mark.integration
 DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sqi_test_housekeeping"

@@ -8,7 +8,7 @@ import pytest
 
 from shared.migrations import check, upgrade
 from sqi_cli.migrate import migration_dirs
-from tests.support import recreate_database
+from sqi_cli.scratch import recreate_database
 
 pytestmark = pytest.mark.integration
 DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sqi_test_migrations"

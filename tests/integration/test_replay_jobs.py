@@ -18,7 +18,7 @@ from services.ingest.seed import seed
 from services.ingest.settings import IngestSettings
 from shared.identity import Principal
 from shared.migrations import upgrade
-from tests.support import recreate_database
+from sqi_cli.scratch import recreate_database
 
 pytestmark = pytest.mark.integration
 DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sqi_test_replay"

@@ -17,7 +17,7 @@ import pytest
 from shared.messaging.consumer import Consumer
 from shared.messaging.topology import IncomingMessage, Subscription
 from shared.settings import CommonSettings
-from tests.support import delete_broker_objects
+from sqi_cli.scratch import delete_broker_objects
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,7 @@ from shared.messaging.topology import IncomingMessage, Subscription
 from shared.migrations import upgrade
 from shared.telemetry import configure_telemetry
 from shared.unit_of_work import UnitOfWork
-from tests.support import delete_broker_objects, free_port_block, recreate_database
+from sqi_cli.scratch import delete_broker_objects, free_port_block, recreate_database
 
 pytestmark = pytest.mark.integration
 DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sqi_test_trace"

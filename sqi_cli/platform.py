@@ -1,0 +1,101 @@
+"""The platform's processes on one machine: each API and worker, and the gateway in front.
+
+Used by ``./sqi up``, the end-to-end tests and the benchmarks, so all three run the very
+same commands.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from importlib.util import find_spec
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("ingest", "scoring", "feedback", "reporting")
+
+
+class PlatformExited(RuntimeError):
+    """One of the platform's processes ended on its own."""
+
+
+class Platform:
+    """Starts each process in its own process group and stops them all, cleanly."""
+
+    def __init__(self, port: int, *, services: Sequence[str] = SERVICES, workers: Sequence[str] | None = None) -> None:
+        self.port = port
+        self.services = tuple(services)
+        self.workers = tuple(workers if workers is not None else services)
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.env = {**os.environ, **{f"SQI_{name.upper()}_URL": self.url_of(name) for name in SERVICES}}
+
+    @property
+    def gateway(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url_of(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.port + SERVICES.index(service) + 1}"
+
+    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(argv, cwd=ROOT, env=self.env, start_new_session=True)
+        self.processes.append((name, process))
+        return process
+
+    def start(self) -> None:
+        python = sys.executable
+        uvicorn = [python, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--log-level", "warning"]
+        for name in self.services:
+            if find_spec(f"services.{name}.api.app"):
+                port = self.port + SERVICES.index(name) + 1
+                self.spawn(f"{name}-api", [*uvicorn, "--port", str(port), f"services.{name}.api.app:create_app"])
+        for name in self.workers:
+            if find_spec(f"services.{name}.worker"):
+                self.spawn(f"{name}-worker", [python, "-m", f"services.{name}.worker"])
+        # The gateway decides the client address itself (citizen limits): no proxy headers.
+        self.spawn("gateway", [*uvicorn, "--no-proxy-headers", "--port", str(self.port), "gateway.app:create_app"])
+
+    def ready_urls(self) -> list[str]:
+        # With every service up the gateway's /readyz checks them all; with a subset, each one.
+        if set(self.services) == set(SERVICES):
+            return [f"{self.gateway}/readyz"]
+        return [f"{self.url_of(s)}/readyz" for s in self.services] + [f"{self.gateway}/healthz"]
+
+    def wait_ready(self, seconds: float = 60) -> bool:
+        pending = self.ready_urls()
+        deadline = time.monotonic() + seconds
+        while pending and time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if httpx.get(pending[0], timeout=2).status_code == 200:
+                    pending.pop(0)
+                    continue
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        return not pending
+
+    def check_alive(self, *, except_for: Sequence[str] = ()) -> None:
+        for name, process in self.processes:
+            if name not in except_for and process.poll() is not None:
+                raise PlatformExited(f"{name} exited with status {process.returncode}")
+
+    def pids(self) -> dict[str, int]:
+        return {name: p.pid for name, p in self.processes}
+
+    def stop(self) -> None:
+        for _, process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _, process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
