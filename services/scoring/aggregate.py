@@ -4,9 +4,11 @@ The same numbers as :func:`services.scoring.engine.evaluate_period` (the recompu
 judging a single dossier: per unit (as of the judging instant) one row of sums, per unit and
 procedure one ``bit_or`` of flags for the distinct-procedure indicators (3.6, 4.2, 4.4, 4.5).
 A parent's counts are built from the union of its subtree: additive counts add, procedure sets
-unite — never an average of children. 5.4 joins the current rating and the petitions at
-aggregation time (they change independently of the dossier). Petitions (G5) are few and judged
-here with the domain's code.
+unite — never an average of children. 5.4 joins, at aggregation time, each dossier's latest
+rating given before the period's judging instant (the domain's ``latest_rating``: by ``rated_at``,
+ties to the greater level) and the petitions received before it: they change independently of
+the dossier, and a closed period keeps the rating it was judged with when the dossier is rated
+again later. Petitions (G5) are few and judged here with the domain's code.
 """
 
 from __future__ import annotations
@@ -61,8 +63,11 @@ SELECT c.unit_code,
     count(*) FILTER (WHERE c.flags & {_ON_TIME} = {_ON_TIME} AND r.dossier_id IS NULL AND p.dossier_id IS NULL)
         AS satisfied
 FROM scoring.contribution c
-LEFT JOIN scoring.rating r
-    ON r.dossier_id = c.dossier_id AND r.level = 'dissatisfied' AND r.rated_at < $2
+LEFT JOIN (
+    SELECT DISTINCT ON (dossier_id) dossier_id, level FROM scoring.rating
+    WHERE rated_at < $2 AND dossier_id IN (SELECT dossier_id FROM scoring.contribution WHERE period = $1)
+    ORDER BY dossier_id, rated_at DESC, level COLLATE "C" DESC
+) r ON r.dossier_id = c.dossier_id AND r.level = 'dissatisfied'
 LEFT JOIN (
     SELECT DISTINCT data->>'dossier_id' AS dossier_id FROM scoring.petition
     WHERE received_at < $2 AND coalesce(data->>'dossier_id', '') <> ''

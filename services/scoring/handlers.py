@@ -205,7 +205,15 @@ async def apply_units(msg: UnitsChanged, uow: UnitOfWork, *, now: datetime) -> N
 
 
 async def apply_rating(msg: RatingSubmitted, uow: UnitOfWork, *, now: datetime) -> None:
-    """The current rating per dossier: latest (rated_at, rating_id) wins."""
+    """Keep every rating (a redelivery changes nothing): the history, never only the latest.
+
+    A period counts, per dossier, the latest rating given before its judging instant
+    (:mod:`services.scoring.aggregate`), so a rating given at ``t`` — however late it arrives,
+    older or newer than the dossier's current one — can change exactly the periods judged
+    after ``t``: the month of ``t`` to the running one, with their quarters and years. A month
+    that ended by ``t`` is judged at its end, before ``t``, and nothing is removed from the
+    history, so no earlier period can change.
+    """
     stmt = pg_insert(rating).values(
         dossier_id=msg.dossier_id,
         rating_id=msg.rating_id,
@@ -213,18 +221,13 @@ async def apply_rating(msg: RatingSubmitted, uow: UnitOfWork, *, now: datetime) 
         criteria=msg.criteria,
         rated_at=msg.rated_at,
     )
-    ex = stmt.excluded
-    await uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[rating.c.dossier_id],
-            set_={"rating_id": ex.rating_id, "level": ex.level, "criteria": ex.criteria, "rated_at": ex.rated_at},
-            where=or_(
-                rating.c.rated_at < ex.rated_at,
-                and_(rating.c.rated_at == ex.rated_at, rating.c.rating_id < ex.rating_id),
-            ),
+    stored = await uow.session.execute(
+        stmt.on_conflict_do_nothing(index_elements=[rating.c.dossier_id, rating.c.rating_id]).returning(
+            rating.c.rating_id
         )
     )
-    await mark_dirty(uow, months_between(msg.rated_at, now))
+    if stored.first() is not None:
+        await mark_dirty(uow, months_between(msg.rated_at, now))
 
 
 async def apply_petition(msg: PetitionChanged, uow: UnitOfWork, *, now: datetime) -> None:

@@ -3,7 +3,9 @@
 Rebuilds dossier facts and the catalogue from a given list of events with the same fold,
 evaluate and score code as the live path, into in-memory results, then lists every difference
 per (period, methodology, unit, indicator). Units, ratings and petitions are not in the raw
-dossier log: they are taken from the live tables.
+dossier log: they are taken from the live tables. Every rating is kept there, and the domain's
+``latest_rating`` picks, per dossier, the latest given before the period's judging instant — the
+rule the live aggregation applies in SQL, so the two agree.
 """
 
 from __future__ import annotations

@@ -16,10 +16,13 @@ RatingLevel = Literal["very_satisfied", "satisfied", "dissatisfied"]
 
 
 class RatingSubmitted(IntegrationEvent):
-    """A dossier's current rating (mức độ hài lòng) was set or replaced.
+    """A rating (mức độ hài lòng) of a dossier was accepted: one message for every rating.
 
-    One current rating per dossier: the latest ``rated_at`` wins; scoring keeps the latest
-    message per ``dossier_id`` by ``rated_at`` then ``rating_id``.
+    Every accepted rating is announced, including an imported one older than the dossier's
+    current rating (``current`` false: it went into the history only). One current rating per
+    dossier: the latest ``rated_at`` wins. Scoring keeps every message (keyed by ``dossier_id``
+    and ``rating_id``) and counts, for a period, the latest ``rated_at`` before its judging
+    instant, so it does not need ``current``.
     """
 
     routing_key: ClassVar[str] = "feedback.rating-submitted.v1"
@@ -31,8 +34,9 @@ class RatingSubmitted(IntegrationEvent):
     criteria: dict[str, int]
     origin: str  # "citizen" (our form/API) or the importing source, e.g. "national_portal"
     rated_at: datetime
-    replaced: bool  # an earlier rating of the dossier was replaced
+    replaced: bool  # an earlier rating of the dossier was replaced (false when not ``current``)
     previous_level: RatingLevel | None = None
+    current: bool = True  # it became the dossier's current rating (false: an older one, history only)
 
 
 class PetitionChanged(IntegrationEvent):

@@ -299,13 +299,6 @@ def test_dissatisfied_rating_and_petitions_move_group_five_exactly(
 # -- a closed period keeps the rating it was judged with ----------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="scoring keeps only each dossier's latest rating (services/scoring/handlers.py apply_rating, table "
-    "scoring.rating keyed by dossier_id) and feedback publishes no RatingSubmitted for an imported rating older "
-    "than the current one (services/feedback/handlers/ratings.py record_rating): a closed period recomputed "
-    "after a re-rating loses the rating it was judged with",
-    strict=False,
-)
 def test_a_closed_period_keeps_the_ratings_given_in_it(
     gateway: httpx.Client,
     make_key: Callable[[str, list[str]], str],

@@ -16,7 +16,7 @@ from services.feedback.domain import lockout
 from services.feedback.domain.ratings import becomes_current
 from services.feedback.domain.units import covers
 from shared.calendar import local_date
-from shared.contracts.feedback import RatingSubmitted
+from shared.contracts.feedback import RatingLevel, RatingSubmitted
 from shared.identity import Principal
 from shared.rating_code import RatingCodes
 from shared.unit_of_work import UnitOfWork
@@ -56,7 +56,8 @@ class LockPolicy:
 
 
 async def record_rating(new: NewRating, *, uow: UnitOfWork) -> Recorded:
-    """Keep the rating in the history; make it current unless a later one exists; announce it."""
+    """Keep the rating in the history; make it current unless a later one exists; announce it
+    either way (scoring counts each rating for the periods judged after it was given)."""
     session = uow.session
     rating_id = uuid.uuid4().hex
     inserted = (
@@ -82,7 +83,11 @@ async def record_rating(new: NewRating, *, uow: UnitOfWork) -> Recorded:
             select(rating.c.level, rating.c.rated_at).where(rating.c.dossier_id == new.dossier_id).with_for_update()
         )
     ).first()
+    unit_code = await repository.dossier_unit_code(session, new.dossier_id)
     if existing is not None and not becomes_current(new.rated_at, existing.rated_at):
+        # Older than the current one (an import of an earlier rating): history only, but still
+        # announced — the periods judged between it and the current rating count it.
+        uow.publish(_submitted(rating_id, new, unit_code, replaced=False, previous_level=None, current=False))
         return Recorded(rating_id=rating_id, replaced=False, current=False)
     values = {
         "rating_id": rating_id,
@@ -100,19 +105,40 @@ async def record_rating(new: NewRating, *, uow: UnitOfWork) -> Recorded:
         )
     )
     uow.publish(
-        RatingSubmitted(
-            rating_id=rating_id,
-            dossier_id=new.dossier_id,
-            unit_code=await repository.dossier_unit_code(session, new.dossier_id),
-            level=new.level,  # type: ignore[arg-type]
-            criteria=new.criteria,
-            origin=new.origin,
-            rated_at=new.rated_at,
+        _submitted(
+            rating_id,
+            new,
+            unit_code,
             replaced=existing is not None,
             previous_level=existing.level if existing is not None else None,
+            current=True,
         )
     )
     return Recorded(rating_id=rating_id, replaced=existing is not None, current=True)
+
+
+def _submitted(
+    rating_id: str,
+    new: NewRating,
+    unit_code: str | None,
+    *,
+    replaced: bool,
+    previous_level: RatingLevel | None,
+    current: bool,
+) -> RatingSubmitted:
+    """The announcement of an accepted rating: levels and criteria only, never the comment."""
+    return RatingSubmitted(
+        rating_id=rating_id,
+        dossier_id=new.dossier_id,
+        unit_code=unit_code,
+        level=new.level,  # type: ignore[arg-type]
+        criteria=new.criteria,
+        origin=new.origin,
+        rated_at=new.rated_at,
+        replaced=replaced,
+        previous_level=previous_level,
+        current=current,
+    )
 
 
 async def submit_rating(

@@ -96,15 +96,18 @@ contribution = Table(
     Index("ix_contribution_dossier_id", "dossier_id"),
 )
 
-# The current rating per dossier (mức độ hài lòng), from feedback.rating-submitted.v1.
+# Every rating of every dossier (mức độ hài lòng), from feedback.rating-submitted.v1: none is
+# overwritten. A period counts, per dossier, the latest one given before its judging instant (a
+# closed period keeps the rating it was judged with after the dossier is rated again).
 rating = Table(
     "rating",
     metadata,
-    Column("dossier_id", Text, primary_key=True),
+    Column("dossier_id", Text, nullable=False),
     Column("rating_id", Text, nullable=False),
     Column("level", Text, nullable=False),
     Column("criteria", JSONB, nullable=False),
     Column("rated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("dossier_id", "rating_id"),
 )
 
 # A petition's latest state (phản ánh, kiến nghị), from feedback.petition-changed.v1.

@@ -177,3 +177,32 @@ async def test_import_counts_with_origin_and_per_record_errors(
     ).status_code == 401
     all_bad = await client.post("/api/v1/ratings/import", json=records[2:3], headers=headers)
     assert all_bad.status_code == 422
+
+
+async def test_an_imported_older_rating_is_history_only_yet_announced(
+    client: httpx.AsyncClient, feedback: Feedback, settings: FeedbackSettings
+) -> None:
+    dossier = new_dossier()
+    await sql(feedback, "INSERT INTO feedback.dossier_unit VALUES (:d, 'P01', now())", d=dossier)
+    headers = gateway_headers(settings, integrator("P01"))
+
+    def record(level: str, rated_at: str) -> dict[str, object]:
+        return {"dossier_id": dossier, "level": level, "rated_at": rated_at, "origin": "national_portal"}
+
+    for level, rated_at in (("satisfied", "2026-03-15T09:00:00+07:00"), ("dissatisfied", "2026-02-20T09:00:00+07:00")):
+        answer = await client.post("/api/v1/ratings/import", json=[record(level, rated_at)], headers=headers)
+        assert answer.status_code == 200 and answer.json()["accepted"] == 1, answer.text
+    history = await sql(feedback, "SELECT level FROM feedback.rating_history WHERE dossier_id = :d", d=dossier)
+    current = await sql(feedback, "SELECT level, replacements FROM feedback.rating WHERE dossier_id = :d", d=dossier)
+    assert sorted(r.level for r in history) == ["dissatisfied", "satisfied"]
+    assert [(r.level, r.replacements) for r in current] == [("satisfied", 0)]
+    # Both are announced (scoring counts each for the periods judged after it was given); the
+    # older one says it did not become current and replaced nothing.
+    events = [e for e in await outbox_bodies(feedback, "feedback.rating-submitted.v1") if e["dossier_id"] == dossier]
+    assert [(e["level"], e["current"], e["replaced"], e["previous_level"]) for e in events] == [
+        ("satisfied", True, False, None),
+        ("dissatisfied", False, False, None),
+    ]
+    assert events[1]["rated_at"].startswith("2026-02-20") and events[1]["unit_code"] == "P01"
+    assert len({e["rating_id"] for e in events}) == 2
+    assert all("comment" not in e for e in events)

@@ -1,0 +1,159 @@
+"""A closed period keeps the ratings it was judged with: scoring keeps every rating.
+
+5.4 counts, per dossier, the latest rating given before the period's judging instant. Through the
+real handlers and refresher (incremental: contributions summed in SQL with the rating joined at
+aggregation time), checked against the recompute path (every dossier judged by the domain):
+
+* F1, received 24 Feb and completed 2 Mar (handled in February and in March), rated dissatisfied
+  on 27 Feb and satisfied on 12 Mar: February counts the dissatisfied rating, March does not.
+* F2, handled in February, rated satisfied on 15 Mar; then the portal's older rating of 20 Feb
+  (dissatisfied) arrives: it is not the current one, yet it counts for February.
+* F3, handled in March, rated twice at the same instant: SQL and the domain pick the same one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from services.scoring.adapters.tables import dirty_period, rating
+from services.scoring.bootstrap import Scoring
+from services.scoring.handlers import apply_rating
+from services.scoring.recompute import live_periods, recompute_and_compare
+from services.scoring.refresher import refresh_once
+from shared.calendar import VN_TZ
+from shared.contracts import RawEvent
+from shared.contracts.feedback import RatingLevel, RatingSubmitted
+
+from .helpers import apply_batches, compute, load_reference, score_table
+from .scenario import PROCEDURE
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 4, 6, 9, 0, tzinfo=VN_TZ)  # February, March and Q1 closed
+_ids = itertools.count(1)
+
+
+def at(month: int, day: int, hour: int = 9) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=VN_TZ)
+
+
+def handled(dossier_id: str, received: datetime, completed: datetime) -> list[RawEvent]:
+    def ev(kind: str, t: datetime, **data: Any) -> RawEvent:
+        return RawEvent(
+            source="tms",
+            event_id=f"{dossier_id}-{kind}-{next(_ids)}",
+            type=f"dossier.{kind}",
+            occurred_at=t.isoformat(),
+            data={"dossier_id": dossier_id, **data},
+        )
+
+    return [
+        ev("received", received, unit_code="P01", procedure_code="TAX1", channel="counter", officer_id="P01-o1"),
+        ev("completed", completed, outcome="approved", result_digitized=True, officer_id="P01-o2"),
+    ]
+
+
+EVENTS = [
+    *handled("F1", at(2, 24), at(3, 2)),
+    *handled("F2", at(2, 5), at(2, 6)),
+    *handled("F3", at(3, 9), at(3, 10)),
+]
+
+
+def rated(rating_id: str, dossier_id: str, level: RatingLevel, t: datetime, *, current: bool = True) -> RatingSubmitted:
+    return RatingSubmitted(
+        rating_id=rating_id,
+        dossier_id=dossier_id,
+        unit_code="P01",
+        level=level,
+        criteria={"conduct": 2},
+        origin="citizen" if current else "national_portal",
+        rated_at=t,
+        replaced=False,
+        current=current,
+    )
+
+
+async def receive(app: Scoring, msg: RatingSubmitted) -> None:
+    async with app.uow() as uow:
+        await apply_rating(msg, uow, now=NOW)
+
+
+async def satisfied(app: Scoring, label: str) -> tuple[float, int]:
+    """P01's 5.4 (numerator, denominator) as stored in the read model."""
+    row = (await score_table(app, label))[("tax-2025", "P01")]
+    ind = next(i for g in row["payload"]["groups"] for i in g["indicators"] if i["id"] == "5.4")
+    return ind["numerator"], ind["denominator"]
+
+
+async def dirty(app: Scoring) -> set[str]:
+    async with app.sessions() as s:
+        return set((await s.execute(select(dirty_period.c.period))).scalars())
+
+
+async def no_differences(app: Scoring) -> None:
+    async with app.sessions() as s:
+        diffs = await recompute_and_compare(
+            s,
+            events=[PROCEDURE, *EVENTS],
+            periods=await live_periods(s),
+            methodologies=list(app.methodologies.values()),
+            calendar=app.calendar,
+        )
+    assert [str(d) for d in diffs] == []
+
+
+async def test_a_closed_period_keeps_the_rating_it_was_judged_with(clean: Scoring) -> None:
+    await load_reference(clean, NOW)
+    await apply_batches(clean, [EVENTS], NOW)
+    await receive(clean, rated("r1", "F1", "dissatisfied", at(2, 27)))
+    await refresh_once(clean, now=NOW)
+    assert await satisfied(clean, "2026-02") == (1, 2)  # F2 satisfied, F1 rated dissatisfied
+    assert await satisfied(clean, "2026-03") == (1, 2)  # F1's latest rating before March's end
+
+    # Re-rated satisfied in March: only periods judged after 12 March can change.
+    assert await dirty(clean) == set()
+    await receive(clean, rated("r2", "F1", "satisfied", at(3, 12)))
+    assert await dirty(clean) == {"2026-03", "2026-04", "2026-Q1", "2026-Q2", "2026"}
+    await refresh_once(clean, now=NOW)
+    assert await satisfied(clean, "2026-03") == (2, 2)
+    assert await satisfied(clean, "2026-Q1") == (3, 3)
+    # February recomputed from scratch (a late dossier event would do the same): unchanged.
+    await compute(clean, "2026-02", NOW)
+    assert await satisfied(clean, "2026-02") == (1, 2)
+    async with clean.sessions() as s:
+        kept = (await s.execute(select(rating.c.rating_id).where(rating.c.dossier_id == "F1"))).scalars()
+        assert sorted(kept) == ["r1", "r2"]
+    await no_differences(clean)
+
+
+async def test_an_imported_older_rating_counts_for_its_own_period(clean: Scoring) -> None:
+    await load_reference(clean, NOW)
+    await apply_batches(clean, [EVENTS], NOW)
+    await receive(clean, rated("r3", "F2", "satisfied", at(3, 15)))
+    await refresh_once(clean, now=NOW)
+    assert await satisfied(clean, "2026-02") == (2, 2)
+    # The portal's February rating arrives after the current one: history only at feedback,
+    # yet February (and every period judged after it was given) counts it.
+    older = rated("r4", "F2", "dissatisfied", at(2, 20), current=False)
+    await receive(clean, older)
+    assert await dirty(clean) == {"2026-02", "2026-03", "2026-04", "2026-Q1", "2026-Q2", "2026"}
+    await refresh_once(clean, now=NOW)
+    assert await satisfied(clean, "2026-02") == (1, 2)
+    assert await satisfied(clean, "2026-Q1") == (3, 3)  # F2's latest before April is satisfied
+    # A redelivery changes nothing and marks nothing.
+    await receive(clean, older)
+    assert await dirty(clean) == set()
+    async with clean.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(rating).where(rating.c.dossier_id == "F2")) == 2
+    # Two ratings at one instant: the aggregation picks what the domain's latest_rating picks.
+    await receive(clean, rated("r5", "F3", "dissatisfied", at(3, 20)))
+    await receive(clean, rated("r6", "F3", "satisfied", at(3, 20)))
+    await refresh_once(clean, now=NOW)
+    assert await satisfied(clean, "2026-03") == (2, 2)  # (rated_at, level) ties: the greater level
+    await no_differences(clean)
