@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from services.ingest.adapters import repository
-from services.ingest.domain.units import Unit, covers
 from services.ingest.domain.validation import Rejection, ValidEvent, validate_record
 from services.ingest.reference import ReferenceData
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, RawEvent
 from shared.identity import Principal
 from shared.rating_code import RatingCodes
 from shared.unit_of_work import UnitOfWork
+from shared.unit_tree import covers
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 FORBIDDEN_REASON = "not permitted for this API key"
@@ -73,15 +73,15 @@ def body_hash(event: ValidEvent) -> bytes:
 class _Coverage:
     """``covers`` memoised for one request: thousands of events name a few dozen units."""
 
-    def __init__(self, tree: Mapping[str, Unit], roots: Sequence[str]) -> None:
-        self._tree = tree
+    def __init__(self, parents: Mapping[str, str | None], roots: Sequence[str]) -> None:
+        self._parents = parents
         self._roots = roots
         self._known: dict[str, bool] = {}
 
     def __call__(self, code: str) -> bool:
         known = self._known.get(code)
         if known is None:
-            known = self._known[code] = covers(self._tree, self._roots, code)
+            known = self._known[code] = covers(self._parents, self._roots, code)
         return known
 
 
@@ -98,7 +98,7 @@ def check_reference(
     }
     received_units = {e.dossier_id: str(e.data["unit_code"]) for e in events if e.type == "dossier.received"}
     units = reference.units
-    allowed = _Coverage(units, principal.units)
+    allowed = _Coverage(reference.parents, principal.units)
     catalogue_key: bool | None = None  # computed on the first procedure event only
     source = principal.source
     ok: list[ValidEvent] = []
@@ -129,7 +129,7 @@ def check_reference(
             forbidden.append({"field": field_name, "reason": f"{FORBIDDEN_REASON}: unit {unit}"})
         if e.type == "procedure.upserted":
             if catalogue_key is None:
-                catalogue_key = covers(units, principal.units, _root(reference))
+                catalogue_key = covers(reference.parents, principal.units, _root(reference))
             if not catalogue_key:
                 forbidden.append(
                     {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +21,11 @@ from services.ingest.domain.units import Unit
 class ReferenceData:
     units: dict[str, Unit] = field(default_factory=dict)
     procedures: set[str] = field(default_factory=set)
+
+    @cached_property
+    def parents(self) -> dict[str, str | None]:
+        """Unit code → parent code, the form shared.unit_tree reads."""
+        return {code: unit.parent_code for code, unit in self.units.items()}
 
 
 class ReferenceCache:

@@ -175,6 +175,11 @@ class ScoreRow:
     provisional: bool
     payload: dict[str, Any]
 
+    def as_read_row(self) -> dict[str, Any]:
+        """The fields a ranking row is built from (the read model's columns, without keys)."""
+        names = ("unit_code", "total", "grade", "rank", "rank_delta", "dossiers", "provisional", "payload")
+        return {k: getattr(self, k) for k in names}
+
     def comparable(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("total", "grade", "rank", "dossiers", "provisional")} | {
             "payload": self.payload

@@ -16,7 +16,7 @@ from services.scoring.adapters.repository import load_procedures, load_units, sc
 from services.scoring.aggregate import aggregate_period
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import Methodology, Period, parse_period, satisfaction_shortfall
-from services.scoring.engine import Evaluation, ScoreRow
+from services.scoring.engine import Evaluation
 from services.scoring.scoring_service import evaluate_live, rows_for
 from shared.calendar import local_date
 from shared.identity import Principal
@@ -42,19 +42,6 @@ def methodology_of(app: Scoring, methodology_id: str) -> Methodology:
     return m
 
 
-def _row_dict(r: ScoreRow) -> dict[str, Any]:
-    return {
-        "unit_code": r.unit_code,
-        "total": r.total,
-        "grade": r.grade,
-        "rank": r.rank,
-        "rank_delta": r.rank_delta,
-        "dossiers": r.dossiers,
-        "provisional": r.provisional,
-        "payload": r.payload,
-    }
-
-
 async def rows(app: Scoring, session: AsyncSession, period: Period, m: Methodology) -> list[dict[str, Any]]:
     """Stored rows, or the same computation on demand."""
     stored = await score_rows(session, period.label, m.id)
@@ -66,7 +53,7 @@ async def rows(app: Scoring, session: AsyncSession, period: Period, m: Methodolo
     else:  # a month/quarter/year never refreshed: sums over its contributions, no judging
         procedures = await load_procedures(session)
         ev = await aggregate_period(session, period=period, now=now, calendar=app.calendar, procedures=procedures)
-    return [_row_dict(r) for r in await rows_for(session, ev=ev, methodology=m)]
+    return [r.as_read_row() for r in await rows_for(session, ev=ev, methodology=m)]
 
 
 async def check_scope(session: AsyncSession, principal: Principal, unit_code: str) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.repository import load_inputs, load_units
 from services.scoring.domain import Methodology, Period, parse_period
-from services.scoring.engine import Evaluation, Inputs, ScoreRow, UnitRow, evaluate_period
+from services.scoring.engine import Evaluation, Inputs, UnitRow, evaluate_period
 from services.scoring.scoring_service import rows_for
 from shared.calendar import WorkingCalendar, local_date
 
@@ -106,19 +106,6 @@ async def evaluate_mapped(
     return evaluate_period(inputs, period, now, calendar)
 
 
-def _row_dict(r: ScoreRow) -> dict[str, Any]:
-    return {
-        "unit_code": r.unit_code,
-        "total": r.total,
-        "grade": r.grade,
-        "rank": r.rank,
-        "rank_delta": r.rank_delta,
-        "dossiers": r.dossiers,
-        "provisional": r.provisional,
-        "payload": r.payload,
-    }
-
-
 async def mapped_rows(
     session: AsyncSession,
     *,
@@ -137,4 +124,4 @@ async def mapped_rows(
     if is_identity(units, period, local_date(now)):
         return None
     ev = await evaluate_mapped(session, period=period, now=now, calendar=calendar, mapping=TODAY)
-    return [_row_dict(r) for r in await rows_for(session, ev=ev, methodology=methodology)]
+    return [r.as_read_row() for r in await rows_for(session, ev=ev, methodology=methodology)]

@@ -18,8 +18,8 @@ from services.feedback.api.deps import App, client_address, lock_policy, now
 from services.feedback.api.views import citizen_view, staff_view
 from services.feedback.domain.petition import Action
 from services.feedback.domain.ratings import criteria_errors
-from services.feedback.domain.units import covers, subtree
 from services.feedback.handlers import petitions, ratings
+from shared.unit_tree import covers, subtree
 from shared.web import ApiError, CurrentPrincipal, Integrator, Staff
 
 log = logging.getLogger(__name__)

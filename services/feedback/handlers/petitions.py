@@ -14,11 +14,11 @@ from services.feedback.adapters.tables import petition, petition_log, submission
 from services.feedback.domain import petition as lifecycle
 from services.feedback.domain.categories import classification
 from services.feedback.domain.petition import Action, PetitionState
-from services.feedback.domain.units import covers, subtree
 from shared.calendar import WorkingCalendar, local_date
 from shared.contracts.feedback import PetitionChanged
 from shared.identity import Principal
 from shared.unit_of_work import UnitOfWork
+from shared.unit_tree import covers, subtree
 from shared.web import ApiError
 
 PETITION_ID_CHARS = 10

@@ -14,12 +14,12 @@ from services.feedback.adapters import repository
 from services.feedback.adapters.tables import code_lock, rating, rating_history
 from services.feedback.domain import lockout
 from services.feedback.domain.ratings import becomes_current
-from services.feedback.domain.units import covers
 from shared.calendar import local_date
 from shared.contracts.feedback import RatingLevel, RatingSubmitted
 from shared.identity import Principal
 from shared.rating_code import RatingCodes
 from shared.unit_of_work import UnitOfWork
+from shared.unit_tree import covers
 
 CITIZEN = "citizen"
 

@@ -24,8 +24,8 @@ from services.ingest.api.schemas import (
     UnitOut,
 )
 from services.ingest.bootstrap import Ingest
-from services.ingest.domain.units import covers
 from services.ingest.replay import replay_status, request_replay
+from shared.unit_tree import covers
 from shared.web import Admin, ApiError, CurrentPrincipal, Integrator
 
 router = APIRouter(prefix="/api/v1")
@@ -97,7 +97,7 @@ async def rating_code(dossier_id: str, app: App, principal: Integrator) -> Ratin
     async with app.uow() as uow:
         unit_code = await repository.dossier_unit(uow.session, dossier_id)
     reference = await app.reference.get()
-    if unit_code is None or not covers(reference.units, principal.units, unit_code):
+    if unit_code is None or not covers(reference.parents, principal.units, unit_code):
         # The same answer for "unknown" and "not yours": no way to probe other units' dossiers.
         raise ApiError(404, "no dossier with this id among the units this key reports for")
     return RatingCodeAnswer(dossier_id=dossier_id, rating_code=app.rating_codes.issue(dossier_id))

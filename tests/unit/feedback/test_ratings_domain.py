@@ -7,7 +7,7 @@ from pathlib import Path
 
 from services.feedback.domain.categories import CATEGORIES, classification
 from services.feedback.domain.ratings import becomes_current, criteria_errors, load_criteria
-from services.feedback.domain.units import covers, subtree
+from shared.unit_tree import covers, subtree
 
 CSV = Path(__file__).resolve().parents[3] / "data" / "reference" / "rating_criteria.csv"
 

@@ -1,4 +1,5 @@
-"""The unit tree (cây đơn vị) as feedback keeps it: who covers whom, and subtrees."""
+"""The unit tree (cây đơn vị): who covers whom. Every service keeps its own copy of the tree;
+this is the one rule for reading it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ from collections.abc import Iterable, Mapping
 
 
 def covers(parents: Mapping[str, str | None], roots: Iterable[str], code: str) -> bool:
-    """True when ``code`` is one of ``roots`` or lies in the subtree of one of them."""
+    """True when ``code`` is one of ``roots`` or lies in the subtree of one of them.
+
+    ``parents`` maps each unit code to its parent's code (None at the top); a cycle in bad
+    data ends the walk instead of looping.
+    """
     allowed = set(roots)
     seen: set[str] = set()
     current: str | None = code
