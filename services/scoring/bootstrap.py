@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -33,6 +34,8 @@ class Scoring:
     sessions: async_sessionmaker[AsyncSession]
     calendar: WorkingCalendar = field(default_factory=CachedCalendar)
     methodologies: dict[str, Methodology] = field(default_factory=builtin_methodologies)
+    # The declared days ``calendar`` was built from (None: not loaded from the table yet).
+    calendar_days: frozenset[tuple[date, str]] | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)

@@ -19,6 +19,8 @@ import httpx
 import orjson
 
 from services.scoring.bootstrap import bootstrap
+from services.scoring.calendar_store import sync_calendar
+from services.scoring.methodology_store import sync_methodologies
 from services.scoring.recompute import live_periods, recompute_and_compare
 from shared.contracts import RawEvent, ReplayBatch, ReplayFinished, replay_routing_key
 
@@ -83,6 +85,9 @@ async def run(args: argparse.Namespace) -> int:
         return 2
     try:
         async with app.sessions() as session:
+            # The same methodology versions and declared days as the worker scores with.
+            await sync_methodologies(app, session)
+            await sync_calendar(app, session)
             periods = [args.period] if args.period else await live_periods(session)
             diffs = await recompute_and_compare(
                 session,

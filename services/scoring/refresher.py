@@ -23,8 +23,10 @@ from sqlalchemy import delete, select
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import dirty_period
 from services.scoring.bootstrap import Scoring
+from services.scoring.calendar_store import rejudge_everything, sync_calendar
 from services.scoring.domain import parse_period
 from services.scoring.judging import judge_chunk
+from services.scoring.methodology_store import sync_methodologies
 from services.scoring.scoring_service import compute_period
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,14 @@ async def refresh_once(app: Scoring, *, now: datetime | None = None) -> list[str
     One ``now`` for both steps: the contributions are exact at that instant when aggregated.
     """
     now = now or datetime.now(UTC)
+    async with app.sessions() as session:
+        await sync_methodologies(app, session)
+        calendar_changed = await sync_calendar(app, session)
+    if calendar_changed:
+        # Judged with the previous calendar possibly after the declaration flagged them: again.
+        log.info("working calendar changed; re-judging every dossier")
+        async with app.uow() as uow:
+            await rejudge_everything(uow.session)
     t0 = time.monotonic()
     judged = await judge_pending(app, now)
     if judged:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -145,6 +146,29 @@ dirty_period = Table(
     metadata,
     Column("period", Text, primary_key=True),
     Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Methodology versions uploaded by an admin (bộ chỉ số): immutable, scored beside the builtins.
+methodology = Table(
+    "methodology",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("document", JSONB, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Days declared by an admin (ngày nghỉ bổ sung, ngày làm bù): the working calendar is the holidays
+# package's Vietnamese holidays plus these; a change re-judges every dossier.
+calendar_day = Table(
+    "calendar_day",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("note", Text),
+    Column("declared_by", Text, nullable=False),
+    Column("declared_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("kind IN ('day_off', 'working_day')", name="kind"),
 )
 
 outbox = outbox_table(metadata)

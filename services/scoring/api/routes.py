@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring import queries
 from services.scoring.bootstrap import DEFAULT_METHODOLOGY, Scoring
+from services.scoring.calendar_store import KINDS, declare_day, sync_calendar, undeclare_day, year_calendar
 from services.scoring.domain import Methodology, Period
-from services.scoring.domain.methodology import builtin_document
+from services.scoring.domain.methodology import validate_methodology
+from services.scoring.methodology_store import add_methodology, error_details, stored_document, sync_methodologies
 from services.scoring.scoring_service import evaluate_live
 from services.scoring.stake import DEFAULT_WITHIN_WD, StakeItem, load_unit_stake
 from services.scoring.unit_history import AS_OF_PERIOD, TODAY, UnitMapping, mapped_rows
-from shared.web import ApiError, CurrentPrincipal, Staff
+from shared.web import Admin, ApiError, CurrentPrincipal, Staff
 
 router = APIRouter(prefix="/api/v1")
 
 
-def get_app(request: Request) -> Scoring:
+async def get_app(request: Request) -> Scoring:
+    """The app, its methodology versions in step with the table (an upload is seen at once)."""
     app: Scoring = request.app.state.scoring
+    async with app.sessions() as session:
+        await sync_methodologies(app, session)
+        await sync_calendar(app, session)
     return app
 
 
@@ -289,4 +297,71 @@ async def list_methodologies(app: App) -> list[dict[str, Any]]:
 @router.get("/methodologies/{methodology_id}", summary="A methodology: indicators, maxima, formulas, grades")
 async def get_methodology(methodology_id: str, app: App) -> dict[str, Any]:
     queries.methodology_of(app, methodology_id)
-    return builtin_document(methodology_id)
+    async with app.sessions() as session:
+        doc = await stored_document(session, methodology_id)
+    if doc is None:
+        raise ApiError(404, f"unknown methodology {methodology_id!r}")
+    return doc
+
+
+@router.post("/methodologies", status_code=201, summary="Upload a methodology version (admin)")
+async def post_methodology(
+    app: App, principal: Admin, document: Annotated[Any, Body(description="a methodology document")]
+) -> JSONResponse:
+    """Validated (422 listing every error), immutable (409 if the id exists, builtins included);
+    every period already scored is then computed for it beside the other versions."""
+    errors = validate_methodology(document)
+    if errors:
+        raise ApiError(422, "invalid methodology", details=error_details(errors))
+    now = datetime.now(UTC)
+    async with app.uow() as uow:
+        row = await add_methodology(uow.session, document, created_by=principal.sub or "admin", now=now)
+    if row is None:
+        raise ApiError(409, f"methodology {document['id']!r} exists; versions are immutable, upload a new id")
+    async with app.sessions() as session:
+        await sync_methodologies(app, session)
+    m = app.methodologies[document["id"]]
+    body = {
+        "id": m.id,
+        "version": m.version,
+        "name_vi": m.name_vi,
+        "name_en": m.name_en,
+        "max_total": float(m.max_total),
+        "created_by": row["created_by"],
+        "created_at": row["created_at"].isoformat(),
+        "document": document,
+    }
+    return JSONResponse(body, status_code=201)
+
+
+class CalendarDayIn(BaseModel):
+    kind: Literal["day_off", "working_day"] = Field(description="ngày nghỉ bổ sung or ngày làm bù")
+    note: str | None = Field(default=None, max_length=500)
+
+
+@router.get("/calendar", summary="The year's working calendar (lịch ngày làm việc)")
+async def get_calendar(app: App, year: Annotated[int, Query(ge=2000, le=2100)]) -> dict[str, Any]:
+    """Non-working weekdays (Vietnamese holidays and declared days off), working weekend days,
+    and the days declared by an admin."""
+    async with app.sessions() as session:
+        return await year_calendar(session, app.calendar, year)
+
+
+@router.put("/calendar/days/{day}", summary="Declare a day off or a make-up working day (admin)")
+async def put_calendar_day(day: date, body: CalendarDayIn, app: App, principal: Admin) -> JSONResponse:
+    """A change re-judges every dossier and recomputes every scored period at the next refresh."""
+    assert body.kind in KINDS
+    async with app.uow() as uow:
+        row, created = await declare_day(
+            uow.session, day, body.kind, body.note, declared_by=principal.sub or "admin", now=datetime.now(UTC)
+        )
+    out = {**row, "day": row["day"].isoformat(), "declared_at": row["declared_at"].isoformat()}
+    return JSONResponse(out, status_code=201 if created else 200)
+
+
+@router.delete("/calendar/days/{day}", status_code=204, summary="Withdraw a declared day (admin)")
+async def delete_calendar_day(day: date, app: App, _: Admin) -> None:
+    async with app.uow() as uow:
+        found = await undeclare_day(uow.session, day)
+    if not found:
+        raise ApiError(404, f"no declared day {day.isoformat()}")

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from services.scoring.bootstrap import Scoring, bootstrap
+from services.scoring.calendar_cache import CachedCalendar
 from services.scoring.settings import ScoringSettings
 from shared.migrations import upgrade
 
@@ -26,6 +27,8 @@ TABLES = (
     "petition",
     "score",
     "dirty_period",
+    "methodology",
+    "calendar_day",
     "outbox",
 )
 
@@ -58,4 +61,6 @@ async def scoring(settings: ScoringSettings) -> AsyncIterator[Scoring]:
 async def clean(scoring: Scoring) -> Scoring:
     async with scoring.uow() as uow:
         await uow.session.execute(text("TRUNCATE " + ", ".join(f"scoring.{t}" for t in TABLES)))
+    scoring.calendar = CachedCalendar()
+    scoring.calendar_days = None
     return scoring

@@ -1,0 +1,128 @@
+"""Admin-declared days (ngày nghỉ bổ sung, ngày làm bù) and the working calendar built from them.
+
+The worker and the API build their :class:`~services.scoring.calendar_cache.CachedCalendar` from
+``scoring.calendar_day`` and rebuild it when the declared set changes (:func:`sync_calendar`, a
+read of a small table, once per refresher tick or request). A change re-judges everything it can
+affect — the same path as changed dossiers: every dossier flagged ``recheck_at = EPOCH`` and every
+scored period marked dirty (:func:`rejudge_everything`). The transaction declaring a day does it;
+the refresher does it again when it sees its own calendar change, so a tick that judged with the
+previous calendar while the declaration committed is re-judged.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import holidays
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.adapters.tables import calendar_day, dossier
+from services.scoring.bootstrap import Scoring
+from services.scoring.calendar_cache import CachedCalendar
+from services.scoring.handlers import EPOCH
+from services.scoring.methodology_store import mark_all_scored_dirty
+from shared.calendar import WorkingCalendar
+
+DAY_OFF = "day_off"
+WORKING_DAY = "working_day"
+KINDS = (DAY_OFF, WORKING_DAY)
+
+
+def holiday_names(year: int) -> dict[date, str]:
+    """The holidays package's names of the year's Vietnamese holidays (for display)."""
+    return {d: str(n) for d, n in holidays.country_holidays("VN", years=year).items() if d.year == year}
+
+
+def build_calendar(days: frozenset[tuple[date, str]]) -> CachedCalendar:
+    return CachedCalendar(
+        extra_days_off=[d for d, k in days if k == DAY_OFF],
+        makeup_working_days=[d for d, k in days if k == WORKING_DAY],
+    )
+
+
+async def declared_days(session: AsyncSession) -> frozenset[tuple[date, str]]:
+    rows = await session.execute(select(calendar_day.c.day, calendar_day.c.kind))
+    return frozenset((r.day, r.kind) for r in rows)
+
+
+async def sync_calendar(app: Scoring, session: AsyncSession) -> bool:
+    """Rebuild ``app.calendar`` if the declared days changed; True when it changed after a load."""
+    days = await declared_days(session)
+    if days == app.calendar_days:
+        return False
+    first = app.calendar_days is None
+    app.calendar = build_calendar(days)
+    app.calendar_days = days
+    return not first
+
+
+async def rejudge_everything(session: AsyncSession) -> None:
+    """Flag every dossier for judging at the next refresh and mark every scored period dirty."""
+    await session.execute(update(dossier).values(recheck_at=EPOCH))
+    await mark_all_scored_dirty(session)
+
+
+async def declare_day(
+    session: AsyncSession, day: date, kind: str, note: str | None, *, declared_by: str, now: datetime
+) -> tuple[dict[str, Any], bool]:
+    """Upsert a declared day; returns the row and whether it is new. Re-judges when it changed."""
+    previous = (
+        await session.execute(select(calendar_day.c.kind).where(calendar_day.c.day == day).with_for_update())
+    ).scalar_one_or_none()
+    stmt = insert(calendar_day).values(day=day, kind=kind, note=note, declared_by=declared_by, declared_at=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["day"],
+        set_={"kind": kind, "note": note, "declared_by": declared_by, "declared_at": now},
+    )
+    await session.execute(stmt)
+    if previous != kind:
+        await rejudge_everything(session)
+    return {"day": day, "kind": kind, "note": note, "declared_by": declared_by, "declared_at": now}, previous is None
+
+
+async def undeclare_day(session: AsyncSession, day: date) -> bool:
+    gone = await session.execute(delete(calendar_day).where(calendar_day.c.day == day).returning(calendar_day.c.day))
+    if gone.first() is None:
+        return False
+    await rejudge_everything(session)
+    return True
+
+
+async def year_calendar(session: AsyncSession, calendar: WorkingCalendar, year: int) -> dict[str, Any]:
+    """The year's non-working weekdays (holidays and declared days off), its working weekend days,
+    and the declared days as declared."""
+    rows = await session.execute(
+        select(calendar_day)
+        .where(calendar_day.c.day >= date(year, 1, 1), calendar_day.c.day <= date(year, 12, 31))
+        .order_by(calendar_day.c.day)
+    )
+    declared = [
+        {
+            "day": r.day.isoformat(),
+            "kind": r.kind,
+            "note": r.note,
+            "declared_by": r.declared_by,
+            "declared_at": r.declared_at.isoformat(),
+        }
+        for r in rows
+    ]
+    by_day = {d["day"]: d for d in declared}
+    names = holiday_names(year)
+    days_off: list[dict[str, Any]] = []
+    working_weekend: list[dict[str, Any]] = []
+    d = date(year, 1, 1)
+    while d.year == year:
+        working = calendar.is_working_day(d)
+        iso = d.isoformat()
+        dec = by_day.get(iso)
+        if d.weekday() < 5 and not working:
+            source = "declared" if dec and dec["kind"] == DAY_OFF else "holiday"
+            days_off.append({"day": iso, "source": source, "name": dec["note"] if dec else names.get(d)})
+        elif d.weekday() >= 5 and working:
+            source = "declared" if dec and dec["kind"] == WORKING_DAY else "holiday"
+            working_weekend.append({"day": iso, "source": source, "name": dec["note"] if dec else names.get(d)})
+        d += timedelta(days=1)
+    return {"year": year, "days_off": days_off, "working_weekend_days": working_weekend, "declared": declared}
