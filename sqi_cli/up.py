@@ -36,7 +36,10 @@ def run_up(*, port: int, simulate: bool) -> int:
     _say("sqi: migrating…")
     migrate(settings)
     platform = Platform(port)
+    # Both, explicitly: a process started in the background by a script inherits SIGINT
+    # ignored, and Ctrl-C (or kill -INT) must still stop everything.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         platform.start()
         if not platform.wait_ready():
