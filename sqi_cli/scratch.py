@@ -26,8 +26,13 @@ def _free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _plain(dsn: str) -> str:
+    """SQLAlchemy's ``postgresql+asyncpg://`` or a plain DSN, as asyncpg reads it."""
+    return dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
 async def _admin_connection(dsn: str) -> asyncpg.Connection:
-    return await asyncpg.connect(urlparse(dsn)._replace(path="/postgres").geturl())
+    return await asyncpg.connect(urlparse(_plain(dsn))._replace(path="/postgres").geturl())
 
 
 async def drop_database(dsn: str) -> None:

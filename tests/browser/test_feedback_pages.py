@@ -7,9 +7,7 @@ axe-core checks every page for serious or critical accessibility violations.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from services.feedback.bootstrap import bootstrap
 from services.feedback.handlers.messages import seed_reference_units
 from services.feedback.settings import FeedbackSettings
 from shared.migrations import upgrade
+from sqi_cli.scratch import recreate_database
 
 pytestmark = pytest.mark.browser
 
@@ -44,16 +43,11 @@ ARGS = [
 ]
 
 
-def _psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    if not Path(CHROMIUM).exists() or shutil.which("psql") is None:
+    if not Path(CHROMIUM).exists():
         pytest.skip("needs /usr/bin/chromium and PostgreSQL")
-    _psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-    _psql(f"CREATE DATABASE {DB}")
+    asyncio.run(recreate_database(URL))
     upgrade(MIGRATIONS, URL)
     settings = FeedbackSettings(database_url=URL, environment="test")
 

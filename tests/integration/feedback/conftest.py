@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,20 +18,16 @@ from services.feedback.handlers.messages import seed_reference_units
 from services.feedback.settings import FeedbackSettings
 from shared.identity import CLIENT_ADDRESS_HEADER, INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 from shared.migrations import upgrade
+from sqi_cli.scratch import recreate_database
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "feedback" / "migrations"
 DB = "sqi_test_feedback"
 URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DB}"
 
 
-def psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-    psql(f"CREATE DATABASE {DB}")
+    asyncio.run(recreate_database(URL))
     upgrade(MIGRATIONS, URL)
     yield URL
 

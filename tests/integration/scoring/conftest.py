@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from services.scoring.bootstrap import Scoring, bootstrap
 from services.scoring.calendar_cache import CachedCalendar
 from services.scoring.settings import ScoringSettings
 from shared.migrations import upgrade
+from sqi_cli.scratch import recreate_database
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "scoring" / "migrations"
 DB = "sqi_test_scoring"
@@ -33,14 +34,9 @@ TABLES = (
 )
 
 
-def psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-    psql(f"CREATE DATABASE {DB}")
+    asyncio.run(recreate_database(URL))
     upgrade(MIGRATIONS, URL)
     yield URL
 
