@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -52,3 +53,17 @@ async def database_ready(engine: AsyncEngine) -> bool:
         return True
     except Exception:
         return False
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The session's asyncpg ``Connection``, inside the session's open transaction.
+
+    The one way to reach the driver (COPY, array binds). SQLAlchemy's asyncpg adapter begins
+    its transaction lazily on the first statement, so a raw statement sent before it would run
+    in autocommit, outside the unit of work, and survive a rollback: a no-op goes first.
+    """
+    conn = await session.connection()
+    raw: Any = (await conn.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction():
+        await session.execute(text("SELECT 1"))
+    return raw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Sequence
 from urllib.parse import urlparse
@@ -24,6 +25,15 @@ def free_port_block(size: int, *, start: int = 18_000) -> int:
 def _free(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def scratch_database_url(name: str) -> str:
+    """The DSN of a test database ``name``, suffixed with ``SQI_TEST_DB_SUFFIX``.
+
+    Two test runs on one machine (two work trees, say) set different suffixes and so never
+    drop each other's databases.
+    """
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}{os.environ.get('SQI_TEST_DB_SUFFIX', '')}"
 
 
 def _plain(dsn: str) -> str:

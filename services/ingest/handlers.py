@@ -22,6 +22,7 @@ from services.ingest.adapters import repository
 from services.ingest.domain.validation import Rejection, ValidEvent, validate_record
 from services.ingest.reference import ReferenceData
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, RawEvent
+from shared.db import driver_connection
 from shared.identity import Principal
 from shared.rating_code import RatingCodes
 from shared.unit_of_work import UnitOfWork
@@ -212,7 +213,7 @@ async def ingest_events(
             valid.append(checked)
         else:
             result.rejected.append(checked)
-    conn = await repository.driver_connection(uow.session)
+    conn = await driver_connection(uow.session)
     dossier_ids = [e.dossier_id for e in valid if e.dossier_id and e.type != "dossier.received"]
     known_units = await repository.dossier_units(conn, dossier_ids)
     valid, refused = check_reference(valid, principal=principal, reference=reference, dossier_units=known_units)

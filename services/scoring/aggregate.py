@@ -22,7 +22,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.raw import driver
 from services.scoring.adapters.repository import load_units, petition_facts
 from services.scoring.adapters.tables import petition
 from services.scoring.contributions import F
@@ -37,6 +36,7 @@ from services.scoring.domain import (
 )
 from services.scoring.engine import Evaluation, UnitRow, _resolve
 from shared.calendar import WorkingCalendar
+from shared.db import driver_connection as driver
 
 H, R = int(F.HANDLED), int(F.RECEIVED)
 # name → the flags a contribution must all carry to be counted.

@@ -18,7 +18,6 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.raw import driver
 from services.scoring.adapters.tables import (
     dirty_period,
     petition,
@@ -32,6 +31,7 @@ from services.scoring.domain import DomainEvent, fold_dossier
 from services.scoring.periods import months_between
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, RawEvent, UnitsChanged
 from shared.contracts.feedback import PetitionChanged, RatingSubmitted
+from shared.db import driver_connection as driver
 from shared.messaging.topology import IncomingMessage
 from shared.unit_of_work import UnitOfWork
 

@@ -22,11 +22,11 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.raw import driver
 from services.scoring.codec import facts_from_json
 from services.scoring.contributions import Contribution, changed_periods, contributions
 from services.scoring.domain import Procedure
 from shared.calendar import WorkingCalendar
+from shared.db import driver_connection as driver
 
 CHUNK = 250  # ~40 ms of judging: the row locks a consumer may wait for are held briefly
 

@@ -7,6 +7,7 @@ must publish a new version for any change of meaning.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -37,6 +38,8 @@ class DossierEventsAccepted(IntegrationEvent):
 
     routing_key: ClassVar[str] = "ingest.dossier-events.v1"
     events: list[RawEvent]
+    accepted_at: datetime | None = None
+    """When ingest accepted the batch (its commit): the start of the freshness clock."""
 
 
 class ProcedureEventsAccepted(IntegrationEvent):

@@ -21,15 +21,14 @@ from services.feedback.bootstrap import bootstrap
 from services.feedback.handlers.messages import seed_reference_units
 from services.feedback.settings import FeedbackSettings
 from shared.migrations import upgrade
-from sqi_cli.scratch import recreate_database
+from sqi_cli.scratch import recreate_database, scratch_database_url
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 MIGRATIONS = REPO / "services" / "feedback" / "migrations"
-DB = "sqi_test_feedback_browser"
-URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DB}"
+URL = scratch_database_url("sqi_test_feedback_browser")
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless",

@@ -25,12 +25,12 @@ from shared.contracts import DossierEventsAccepted, RawEvent
 from shared.messaging.topology import declare_subscription
 from shared.migrations import upgrade
 from shared.settings import CommonSettings
-from sqi_cli.scratch import delete_broker_objects, recreate_database
+from sqi_cli.scratch import delete_broker_objects, recreate_database, scratch_database_url
 from tests.integration.bus_consumer import SUBSCRIPTION
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sqi_test_bus"
+DB = scratch_database_url("sqi_test_bus")
 MESSAGES, PER_MESSAGE = 300, 5
 
 

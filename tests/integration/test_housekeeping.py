@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.ingest.adapters.tables import inbox, outbox
 from shared.messaging.housekeeping import purge_once
 from shared.migrations import upgrade
-from sqi_cli.scratch import recreate_database
+from sqi_cli.scratch import recreate_database, scratch_database_url
 
 pytestmark = pytest.mark.integration
-DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sqi_test_housekeeping"
+DB = scratch_database_url("sqi_test_housekeeping")
 
 
 def test_purge_keeps_pending_and_recent_rows() -> None:

@@ -8,10 +8,10 @@ import pytest
 
 from shared.migrations import check, upgrade
 from sqi_cli.migrate import migration_dirs
-from sqi_cli.scratch import recreate_database
+from sqi_cli.scratch import recreate_database, scratch_database_url
 
 pytestmark = pytest.mark.integration
-DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sqi_test_migrations"
+DB = scratch_database_url("sqi_test_migrations")
 
 
 def test_fresh_database_upgrades_and_alembic_check_finds_nothing() -> None:

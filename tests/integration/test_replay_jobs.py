@@ -18,10 +18,10 @@ from services.ingest.seed import seed
 from services.ingest.settings import IngestSettings
 from shared.identity import Principal
 from shared.migrations import upgrade
-from sqi_cli.scratch import recreate_database
+from sqi_cli.scratch import recreate_database, scratch_database_url
 
 pytestmark = pytest.mark.integration
-DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sqi_test_replay"
+DB = scratch_database_url("sqi_test_replay")
 
 
 def events(n: int) -> list[dict[str, object]]:

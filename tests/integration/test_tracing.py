@@ -29,10 +29,10 @@ from shared.messaging.topology import IncomingMessage, Subscription
 from shared.migrations import upgrade
 from shared.telemetry import configure_telemetry
 from shared.unit_of_work import UnitOfWork
-from sqi_cli.scratch import delete_broker_objects, free_port_block, recreate_database
+from sqi_cli.scratch import delete_broker_objects, free_port_block, recreate_database, scratch_database_url
 
 pytestmark = pytest.mark.integration
-DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/sqi_test_trace"
+DB = scratch_database_url("sqi_test_trace")
 
 
 async def serve(app: object, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:

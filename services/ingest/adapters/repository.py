@@ -14,13 +14,6 @@ from services.ingest.adapters.tables import SCHEMA, dossier, procedure, unit
 from services.ingest.domain.units import Unit
 
 
-async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session's transaction (for COPY and array binds)."""
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    return raw.driver_connection
-
-
 async def claim_event_keys(
     conn: asyncpg.Connection, source: str, event_ids: Sequence[str], hashes: Sequence[bytes]
 ) -> set[str]:

@@ -18,11 +18,10 @@ from services.feedback.handlers.messages import seed_reference_units
 from services.feedback.settings import FeedbackSettings
 from shared.identity import CLIENT_ADDRESS_HEADER, INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 from shared.migrations import upgrade
-from sqi_cli.scratch import recreate_database
+from sqi_cli.scratch import recreate_database, scratch_database_url
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "feedback" / "migrations"
-DB = "sqi_test_feedback"
-URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DB}"
+URL = scratch_database_url("sqi_test_feedback")
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,10 @@ from services.scoring.bootstrap import Scoring, bootstrap
 from services.scoring.calendar_cache import CachedCalendar
 from services.scoring.settings import ScoringSettings
 from shared.migrations import upgrade
-from sqi_cli.scratch import recreate_database
+from sqi_cli.scratch import recreate_database, scratch_database_url
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "scoring" / "migrations"
-DB = "sqi_test_scoring"
-URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DB}"
+URL = scratch_database_url("sqi_test_scoring")
 TABLES = (
     "unit",
     "procedure",

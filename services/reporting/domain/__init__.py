@@ -1,0 +1,1 @@
+"""Reporting's pure logic: no I/O (enforced by import-linter)."""
