@@ -67,7 +67,16 @@ async def post_events(request: Request, app: App, principal: Integrator) -> Resp
         for k in ("unit_code", "to_unit_code")
         if r["data"].get(k) is not None
     }
-    reference = await app.reference.get(units=names)
+    procedures = {
+        str(r["data"]["procedure_code"])
+        for r in records
+        if isinstance(r, dict)
+        and r.get("type") == "dossier.received"
+        and isinstance(r.get("data"), dict)
+        and r["data"].get("procedure_code") is not None
+    }
+    # A code this replica has not seen yet (another one may just have stored it) reloads the cache.
+    reference = await app.reference.get(units=names, procedures=procedures)
     now = datetime.now(UTC)
     async with app.uow() as uow:
         result = await handlers.ingest_events(

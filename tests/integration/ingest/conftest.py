@@ -1,0 +1,117 @@
+"""A fresh ``sqi_test_ingest`` database per session, migrated and seeded; the app driven in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from services.ingest.api.app import create_app
+from services.ingest.bootstrap import Ingest, bootstrap
+from services.ingest.seed import seed
+from services.ingest.settings import IngestSettings
+from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
+from shared.migrations import upgrade
+from sqi_cli.scratch import recreate_database, scratch_database_url
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
+URL = scratch_database_url("sqi_test_ingest")
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    asyncio.run(recreate_database(URL))
+    upgrade(MIGRATIONS, URL)
+    yield URL
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> IngestSettings:
+    return IngestSettings(database_url=database_url, environment="test")
+
+
+@pytest.fixture(scope="session")
+async def ingest(settings: IngestSettings) -> AsyncIterator[Ingest]:
+    app = bootstrap(settings)
+    await seed(app)
+    yield app
+    await app.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def client(ingest: Ingest) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(ingest)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as c:
+        yield c
+
+
+def integrator(source: str, *units: str) -> Principal:
+    return Principal(kind="integrator", sub=f"key-{source}", source=source, units=units)
+
+
+def admin() -> Principal:
+    return Principal(kind="staff", sub="admin-1", roles=("admin",), unit="CT")
+
+
+def headers(settings: IngestSettings, principal: Principal | None = None) -> dict[str, str]:
+    """What the gateway adds: the verified principal and its internal token."""
+    out = {INTERNAL_TOKEN_HEADER: settings.internal_token}
+    if principal is not None:
+        out[PRINCIPAL_HEADER] = encode_principal(principal)
+    return out
+
+
+def new_id(prefix: str = "HS") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12].upper()}"
+
+
+def received(
+    source: str,
+    dossier_id: str,
+    *,
+    unit: str = "P01",
+    at: str = "2026-10-05T08:31:00+07:00",
+    event_id: str | None = None,
+    **data: Any,
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id or f"{dossier_id}:rcv",
+        "type": "dossier.received",
+        "occurred_at": at,
+        "source": source,
+        "data": {
+            "dossier_id": dossier_id,
+            "procedure_code": "T.DKT.01",
+            "unit_code": unit,
+            "due_at": None,
+            "channel": "online",
+            "online_level": "full",
+            "applicant_type": "citizen",
+            **data,
+        },
+    }
+
+
+def lifecycle(
+    source: str, dossier_id: str, kind: str, *, at: str = "2026-10-06T08:31:00+07:00", **data: Any
+) -> dict[str, Any]:
+    return {
+        "event_id": f"{dossier_id}:{kind}:{at}",
+        "type": f"dossier.{kind}",
+        "occurred_at": at,
+        "source": source,
+        "data": {"dossier_id": dossier_id, **data},
+    }
+
+
+async def sql(ingest: Ingest, statement: str, **params: Any) -> list[Any]:
+    async with ingest.uow() as uow:
+        result = await uow.session.execute(text(statement), params)
+        return list(result.all()) if getattr(result, "returns_rows", False) else []

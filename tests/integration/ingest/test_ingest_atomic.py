@@ -1,0 +1,97 @@
+"""Item 1: a request's claim, raw-log COPY, dossier rows and outbox rows commit together or not at all."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from services.ingest import handlers
+from services.ingest.adapters import repository
+from services.ingest.bootstrap import Ingest
+from services.ingest.settings import IngestSettings
+from shared.unit_of_work import UnitOfWork
+from tests.integration.ingest.conftest import headers, integrator, new_id, received, sql
+
+pytestmark = pytest.mark.integration
+
+SOURCE = "tms-atomic"
+
+
+async def _traces(ingest: Ingest, dossier_id: str) -> dict[str, int]:
+    counts = {}
+    for table, column in (("event_key", "event_id"), ("event_log", "event_id"), ("dossier", "dossier_id")):
+        rows = await sql(ingest, f"SELECT count(*) AS n FROM ingest.{table} WHERE {column} LIKE :p", p=f"{dossier_id}%")
+        counts[table] = rows[0].n
+    rows = await sql(
+        ingest, "SELECT count(*) AS n FROM ingest.outbox WHERE convert_from(body, 'UTF8') LIKE :p", p=f"%{dossier_id}%"
+    )
+    counts["outbox"] = rows[0].n
+    return counts
+
+
+async def _ingest(ingest: Ingest, records: list[dict[str, Any]], uow: UnitOfWork) -> handlers.IngestResult:
+    return await handlers.ingest_events(
+        records,
+        principal=integrator(SOURCE, "P01"),
+        uow=uow,
+        reference=await ingest.reference.get(),
+        rating_codes=ingest.rating_codes,
+        now=datetime.now(UTC),
+    )
+
+
+async def test_a_failed_outbox_insert_claims_nothing_and_a_resend_is_accepted(
+    ingest: Ingest, client: httpx.AsyncClient, settings: IngestSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dossier = new_id()
+    before = await _traces(ingest, dossier)
+
+    async def broken_outbox(self: UnitOfWork) -> None:
+        raise RuntimeError("outbox insert failed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(UnitOfWork, "_flush_outbox", broken_outbox)
+        with pytest.raises(RuntimeError, match="outbox insert failed"):
+            async with ingest.uow() as uow:
+                await _ingest(ingest, [received(SOURCE, dossier)], uow)
+    assert await _traces(ingest, dossier) == before == {"event_key": 0, "event_log": 0, "dossier": 0, "outbox": 0}
+    resent = await client.post(
+        "/api/v1/events", json=[received(SOURCE, dossier)], headers=headers(settings, integrator(SOURCE, "P01"))
+    )
+    assert resent.status_code == 200, resent.text
+    assert resent.json()["accepted"] == 1 and resent.json()["duplicates"] == 0
+    assert await _traces(ingest, dossier) == {"event_key": 1, "event_log": 1, "dossier": 1, "outbox": 1}
+
+
+async def test_a_request_cancelled_after_the_claim_commits_nothing(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dossier = new_id()
+    claimed = asyncio.Event()
+    real_append = repository.append_events
+
+    async def slow_append(conn: Any, records: Any) -> None:
+        await real_append(conn, records)  # the COPY went through: now hang like a stuck client
+        claimed.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(repository, "append_events", slow_append)
+
+    async def request() -> None:
+        async with ingest.uow() as uow:
+            await _ingest(ingest, [received(SOURCE, dossier)], uow)
+
+    task = asyncio.create_task(request())
+    await asyncio.wait_for(claimed.wait(), timeout=30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    monkeypatch.setattr(repository, "append_events", real_append)
+    assert await _traces(ingest, dossier) == {"event_key": 0, "event_log": 0, "dossier": 0, "outbox": 0}
+    async with ingest.uow() as uow:
+        result = await _ingest(ingest, [received(SOURCE, dossier)], uow)
+    assert result.accepted == 1 and result.duplicates == 0
