@@ -83,7 +83,7 @@ class Gateway:
         return request.client.host if request.client else "unknown"
 
     def max_bytes(self, path: str, citizen: bool) -> int:
-        if path == "/api/v1/events":
+        if path in ("/api/v1/events", "/api/v1/ratings/import"):  # integrators' bulk routes
             return self.settings.events_max_bytes
         if citizen:
             return self.settings.citizen_max_bytes

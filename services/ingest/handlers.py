@@ -12,13 +12,15 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from services.ingest.adapters import repository
+from services.ingest.domain import reasons
+from services.ingest.domain.units import Unit
 from services.ingest.domain.validation import Rejection, ValidEvent, validate_record
 from services.ingest.reference import ReferenceData
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, RawEvent
@@ -29,7 +31,6 @@ from shared.unit_of_work import UnitOfWork
 from shared.unit_tree import covers
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-FORBIDDEN_REASON = "not permitted for this API key"
 _SORT_KEYS = orjson.OPT_SORT_KEYS
 _sha256 = hashlib.sha256
 
@@ -40,6 +41,8 @@ class IngestResult:
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     rating_codes: dict[str, str] = field(default_factory=dict)
+    # Rejection errors by metric label (``data.due_at:range``), for the metrics.
+    reason_labels: Counter[str] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -91,13 +94,21 @@ def check_reference(
     *,
     principal: Principal,
     reference: ReferenceData,
-    dossier_units: dict[str, str],
+    owners: Mapping[str, tuple[str, str]],
 ) -> tuple[list[ValidEvent], list[Rejection]]:
-    """Reject events naming unknown codes or falling outside the API key's source and units."""
+    """Reject events naming unknown codes or units closed on the day, events outside the API
+    key's source and units, and receipts of a dossier another source or unit received first.
+
+    ``owners`` maps the request's known dossiers to (unit, source) of their first receipt.
+    """
     procedures = reference.procedures | {
         str(e.data["procedure_code"]) for e in events if e.type == "procedure.upserted"
     }
-    received_units = {e.dossier_id: str(e.data["unit_code"]) for e in events if e.type == "dossier.received"}
+    # Receipts in this request claim their dossiers in order: the first one wins.
+    claims: dict[str, tuple[str, str]] = {}
+    for e in events:
+        if e.type == "dossier.received" and e.dossier_id and e.dossier_id not in owners:
+            claims.setdefault(e.dossier_id, (str(e.data["unit_code"]), e.source))
     units = reference.units
     allowed = _Coverage(reference.parents, principal.units)
     catalogue_key: bool | None = None  # computed on the first procedure event only
@@ -110,34 +121,36 @@ def check_reference(
         data = e.data
         received = e.type == "dossier.received"
         if e.source != source:
-            forbidden.append({"field": "source", "reason": f"{FORBIDDEN_REASON} (key's source is {source})"})
-        unit_code = data.get("unit_code")
-        if unit_code is not None and unit_code not in units:
-            errors.append({"field": "data.unit_code", "reason": f"unknown unit code {unit_code!r}"})
-        to_unit = data.get("to_unit_code")
-        if to_unit is not None and to_unit not in units:
-            errors.append({"field": "data.to_unit_code", "reason": f"unknown unit code {to_unit!r}"})
+            forbidden.append(reasons.FORBIDDEN_SOURCE.at("source", source=source))
+        for name in ("unit_code", "to_unit_code"):
+            code = data.get(name)
+            if code is None:
+                continue
+            unit = units.get(code)
+            if unit is None:
+                errors.append(reasons.UNKNOWN_UNIT.at(f"data.{name}", code=code))
+            else:
+                day = e.occurred_at.astimezone(VN).date()
+                if not unit.exists_on(day):
+                    errors.append(_validity(f"data.{name}", unit, day, reference))
         code = data.get("procedure_code")
         if received and code not in procedures:
-            errors.append({"field": "data.procedure_code", "reason": f"unknown procedure code {code!r}"})
-        unit = unit_code if received else None
-        if unit is None:
-            dossier_id = e.dossier_id
-            if dossier_id is not None:
-                unit = dossier_units.get(dossier_id) or received_units.get(dossier_id)
-        if unit in units and not allowed(str(unit)):
-            field_name = "data.unit_code" if received else "data.dossier_id"
-            forbidden.append({"field": field_name, "reason": f"{FORBIDDEN_REASON}: unit {unit}"})
+            errors.append(reasons.UNKNOWN_PROCEDURE.at("data.procedure_code", code=code))
+        dossier_id = e.dossier_id
+        owner = (owners.get(dossier_id) or claims.get(dossier_id)) if dossier_id is not None else None
+        if received:
+            unit_code = data.get("unit_code")
+            if owner is not None and owner != (unit_code, e.source):
+                errors.append(reasons.TAKEOVER.at("data.dossier_id"))
+            elif unit_code in units and not allowed(str(unit_code)):
+                forbidden.append(reasons.FORBIDDEN_UNIT.at("data.unit_code", code=unit_code))
+        elif owner is not None and owner[0] in units and not allowed(owner[0]):
+            forbidden.append(reasons.FORBIDDEN_DOSSIER.at("data.dossier_id"))
         if e.type == "procedure.upserted":
             if catalogue_key is None:
                 catalogue_key = covers(reference.parents, principal.units, _root(reference))
             if not catalogue_key:
-                forbidden.append(
-                    {
-                        "field": "type",
-                        "reason": f"{FORBIDDEN_REASON}: only a catalogue key may publish procedures",
-                    }
-                )
+                forbidden.append(reasons.FORBIDDEN_CATALOGUE.at("type"))
         if errors or forbidden:
             rejected.append(Rejection(e.index, e.event_id, errors + forbidden, forbidden=not errors))
         else:
@@ -145,15 +158,30 @@ def check_reference(
     return ok, rejected
 
 
+def _validity(field_name: str, unit: Unit, day: date, reference: ReferenceData) -> dict[str, str]:
+    """Which unit to name instead: the predecessors before the unit began, the successor after it closed."""
+    if unit.valid_from is not None and day < unit.valid_from:
+        before = sorted(reference.predecessors.get(unit.code, ()))
+        others = ", ".join(before) if before else "the unit then in charge"
+        valid = {"valid_from": unit.valid_from.isoformat()}
+        return reasons.UNIT_NOT_YET.at(field_name, code=unit.code, others=others, **valid)
+    assert unit.valid_to is not None
+    others = unit.successor_code or "the unit now in charge"
+    return reasons.UNIT_CLOSED.at(field_name, code=unit.code, valid_to=unit.valid_to.isoformat(), others=others)
+
+
 def _root(reference: ReferenceData) -> str:
     return next((c for c, u in reference.units.items() if u.parent_code is None), "")
 
 
-def _dedupe(events: Sequence[ValidEvent]) -> tuple[list[ValidEvent], dict[str, bytes], int, list[Rejection]]:
-    """First occurrence wins; also returns each kept event's body hash (computed once)."""
+def _dedupe(
+    events: Sequence[ValidEvent],
+) -> tuple[list[ValidEvent], dict[str, bytes], list[ValidEvent], list[Rejection]]:
+    """First occurrence wins; also returns each kept event's body hash (computed once) and the
+    identical repeats (duplicates)."""
     seen: dict[str, bytes] = {}
     unique: list[ValidEvent] = []
-    duplicates = 0
+    duplicates: list[ValidEvent] = []
     conflicts: list[Rejection] = []
     for e in events:
         digest = body_hash(e)
@@ -162,7 +190,7 @@ def _dedupe(events: Sequence[ValidEvent]) -> tuple[list[ValidEvent], dict[str, b
             seen[e.event_id] = digest
             unique.append(e)
         elif first == digest:
-            duplicates += 1
+            duplicates.append(e)
         else:
             conflicts.append(_conflict(e))
     return unique, seen, duplicates, conflicts
@@ -171,20 +199,11 @@ def _dedupe(events: Sequence[ValidEvent]) -> tuple[list[ValidEvent], dict[str, b
 def dedupe_within_request(events: Sequence[ValidEvent]) -> tuple[list[ValidEvent], int, list[Rejection]]:
     """First occurrence wins; an identical repeat is a duplicate, a changed one a conflict."""
     unique, _, duplicates, conflicts = _dedupe(events)
-    return unique, duplicates, conflicts
+    return unique, len(duplicates), conflicts
 
 
 def _conflict(e: ValidEvent) -> Rejection:
-    return Rejection(
-        e.index,
-        e.event_id,
-        [
-            {
-                "field": "event_id",
-                "reason": "conflict: this id was already accepted with a different body; the first version stays",
-            }
-        ],
-    )
+    return Rejection(e.index, e.event_id, [reasons.CONFLICT.at("event_id")])
 
 
 def chunks(items: Sequence[RawEvent], size: int) -> Iterator[list[RawEvent]]:
@@ -203,7 +222,11 @@ async def ingest_events(
     future_tolerance: timedelta = timedelta(days=1),
     message_batch: int = 500,
 ) -> IngestResult:
-    """Validate, dedupe and store a batch of events; announce the accepted ones."""
+    """Validate, dedupe and store a batch of events; announce the accepted ones.
+
+    Everything runs in ``uow``'s one transaction: the key claims, the raw log, the dossier
+    owners, the feed counters and the outbox rows commit together or not at all.
+    """
     result = IngestResult()
     valid: list[ValidEvent] = []
     latest = now + future_tolerance
@@ -214,12 +237,10 @@ async def ingest_events(
         else:
             result.rejected.append(checked)
     conn = await driver_connection(uow.session)
-    dossier_ids = [e.dossier_id for e in valid if e.dossier_id and e.type != "dossier.received"]
-    known_units = await repository.dossier_units(conn, dossier_ids)
-    valid, refused = check_reference(valid, principal=principal, reference=reference, dossier_units=known_units)
+    owners = await repository.dossier_owners(conn, [e.dossier_id for e in valid if e.dossier_id])
+    valid, refused = check_reference(valid, principal=principal, reference=reference, owners=owners)
     result.rejected += refused
-    unique, hashes, in_request_dups, conflicts = _dedupe(valid)
-    result.duplicates += in_request_dups
+    unique, hashes, duplicates, conflicts = _dedupe(valid)
     result.rejected += conflicts
     source = principal.source or ""
     if unique:
@@ -231,17 +252,22 @@ async def ingest_events(
             stored = await repository.known_hashes(conn, source, [e.event_id for e in old])
             for e in old:
                 if stored.get(e.event_id) == hashes[e.event_id]:
-                    result.duplicates += 1
+                    duplicates.append(e)
                 else:
                     result.rejected.append(_conflict(e))
             accepted = [e for e in unique if e.event_id in new_ids]
+        accepted = await _claim_dossiers(accepted, owners=owners, conn=conn, source=source, result=result)
         await _store(accepted, uow=uow, conn=conn, now=now, message_batch=message_batch)
         result.accepted = len(accepted)
+        # A resent receipt answers its code again: the first answer may have been lost.
         issue = rating_codes.issue
         result.rating_codes = {
-            e.dossier_id: issue(e.dossier_id) for e in accepted if e.type == "dossier.received" and e.dossier_id
+            e.dossier_id: issue(e.dossier_id, str(e.data["unit_code"]))
+            for e in (*accepted, *duplicates)
+            if e.type == "dossier.received" and e.dossier_id
         }
-    reasons = Counter(err["reason"].split(":")[0][:120] for r in result.rejected for err in r.errors)
+    result.duplicates = len(duplicates)
+    labels = Counter(reasons.label(err) for r in result.rejected for err in r.errors)
     await repository.record_feed(
         conn,
         source=source,
@@ -251,16 +277,58 @@ async def ingest_events(
         duplicates=result.duplicates,
         rejected=len(result.rejected),
         last_event_at=max((e.occurred_at for e in unique), default=None),
-        reasons=dict(reasons),
+        reasons=dict(labels),
     )
+    result.reason_labels = labels
     return result
 
 
-def _message_bodies(events: Sequence[dict[str, Any]], size: int) -> Iterator[bytes]:
+async def _claim_dossiers(
+    accepted: list[ValidEvent],
+    *,
+    owners: Mapping[str, tuple[str, str]],
+    conn: Any,
+    source: str,
+    result: IngestResult,
+) -> list[ValidEvent]:
+    """Record the owners of newly received dossiers; a receipt that lost the race against a
+    concurrent request for the same dossier from another unit becomes a conflict, and its
+    claimed event key is given back."""
+    receipts = [
+        (e.dossier_id, str(e.data["unit_code"]), e.source, e.occurred_at)
+        for e in accepted
+        if e.type == "dossier.received" and e.dossier_id and e.dossier_id not in owners
+    ]
+    if not receipts:
+        return accepted
+    recorded = await repository.record_dossiers(conn, receipts)
+    raced = {r[0] for r in receipts} - recorded
+    if not raced:
+        return accepted
+    winners = await repository.dossier_owners(conn, list(raced))
+    lost = [
+        e
+        for e in accepted
+        if e.type == "dossier.received"
+        and e.dossier_id in raced
+        and winners.get(e.dossier_id or "") != (e.data["unit_code"], e.source)
+    ]
+    if not lost:
+        return accepted
+    await repository.release_event_keys(conn, source, [e.event_id for e in lost])
+    result.rejected += [Rejection(e.index, e.event_id, [reasons.TAKEOVER.at("data.dossier_id")]) for e in lost]
+    lost_indexes = {e.index for e in lost}
+    return [e for e in accepted if e.index not in lost_indexes]
+
+
+def _message_bodies(
+    events: Sequence[dict[str, Any]], size: int, *, accepted_at: datetime | None = None
+) -> Iterator[bytes]:
     """``{"events": [RawEvent…]}`` per ``size`` events: the bytes ``orjson.dumps(contract.model_dump(mode="json"))``
     gives for the batch contracts, serialised directly (no pydantic model per event)."""
+    extra = {} if accepted_at is None else {"accepted_at": accepted_at}
     for start in range(0, len(events), size):
-        yield orjson.dumps({"events": events[start : start + size]})
+        yield orjson.dumps({"events": events[start : start + size], **extra})
 
 
 async def _store(
@@ -272,14 +340,6 @@ async def _store(
     await repository.append_events(
         conn,
         [(e.source, e.event_id, e.type, e.occurred_at, now, e.dossier_id, dumps(e.body).decode()) for e in accepted],
-    )
-    await repository.record_dossiers(
-        conn,
-        [
-            (e.dossier_id, str(e.data["unit_code"]), e.source, e.occurred_at)
-            for e in accepted
-            if e.type == "dossier.received" and e.dossier_id
-        ],
     )
     procedures = [e for e in accepted if e.type == "procedure.upserted"]
     await repository.upsert_procedures(
@@ -304,5 +364,6 @@ async def _store(
     # Procedures first: a consumer then knows the catalogue before the dossiers that use it.
     for body in _message_bodies(catalogue, message_batch):
         uow.publish_raw(routing_key=ProcedureEventsAccepted.routing_key, body=body)
-    for body in _message_bodies(lifecycle, message_batch):
+    # The freshness clock starts here, the last moment before the commit.
+    for body in _message_bodies(lifecycle, message_batch, accepted_at=datetime.now(UTC)):
         uow.publish_raw(routing_key=DossierEventsAccepted.routing_key, body=body)

@@ -27,6 +27,15 @@ class ReferenceData:
         """Unit code → parent code, the form shared.unit_tree reads."""
         return {code: unit.parent_code for code, unit in self.units.items()}
 
+    @cached_property
+    def predecessors(self) -> dict[str, list[str]]:
+        """Unit code → the units it succeeded (named in validity reasons)."""
+        out: dict[str, list[str]] = {}
+        for code, unit in self.units.items():
+            if unit.successor_code:
+                out.setdefault(unit.successor_code, []).append(code)
+        return out
+
 
 class ReferenceCache:
     def __init__(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from sqlalchemy import text
 
 from services.feedback.api.app import create_app
 from services.feedback.bootstrap import bootstrap
@@ -54,6 +55,10 @@ def base_url() -> Iterator[str]:
         app = bootstrap(settings)
         async with app.uow() as uow:
             await seed_reference_units(settings.reference_dir / "units.csv", uow=uow)
+            # The dossier the receipt link rates, as ingest's events make it known.
+            await uow.session.execute(
+                text("INSERT INTO feedback.dossier_unit VALUES ('HS-BROWSER-0001', 'P01', now(), 'P01')")
+            )
         await app.engine.dispose()
 
     asyncio.run(seed())
@@ -102,7 +107,7 @@ def assert_accessible(page, name: str) -> None:
 def test_citizen_rates_from_the_receipt_link(page) -> None:
     settings = FeedbackSettings(database_url=URL)
     dossier = "HS-BROWSER-0001"
-    code = bootstrap(settings).rating_codes.issue(dossier)
+    code = bootstrap(settings).rating_codes.issue(dossier, "P01")
     page.goto(f"/rate?d={dossier}&c={code}")
     assert page.locator("html").get_attribute("lang") == "vi"
     assert page.get_by_label("Mã hồ sơ").input_value() == dossier

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.adapters.tables import dossier_unit, petition, unit
@@ -37,6 +37,18 @@ async def unit_in_force(session: AsyncSession, code: str, today: date) -> bool:
         )
     )
     return (await session.execute(query)).first() is not None
+
+
+async def dossier_owners(session: AsyncSession, dossier_ids: list[str]) -> dict[str, str]:
+    """dossier id → the unit that received it (or, until its receipt arrives, the unit it was
+    transferred to): one query for a whole import."""
+    if not dossier_ids:
+        return {}
+    owner = func.coalesce(dossier_unit.c.owner_unit_code, dossier_unit.c.unit_code)
+    rows = await session.execute(
+        select(dossier_unit.c.dossier_id, owner.label("owner")).where(dossier_unit.c.dossier_id.in_(set(dossier_ids)))
+    )
+    return {r.dossier_id: r.owner for r in rows}
 
 
 async def dossier_unit_code(session: AsyncSession, dossier_id: str) -> str | None:

@@ -17,7 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from shared.db import service_metadata
 from shared.messaging.tables import inbox_table, outbox_table
@@ -40,12 +40,39 @@ unit = Table(
 )
 
 # Which unit answers for a dossier (from ingest's dossier events): staff see their units' ratings.
+# ``owner_unit_code`` is the unit that received it (ingest lets only one unit receive a dossier):
+# its rating code is bound to it, and imported ratings must come from a key covering it.
 dossier_unit = Table(
     "dossier_unit",
     metadata,
     Column("dossier_id", Text, primary_key=True),
     Column("unit_code", Text, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("owner_unit_code", Text),
+)
+
+# Imported ratings of dossiers feedback does not know yet (the import may overtake the dossier's
+# events). Applied when the dossier arrives if the importer's key covers its unit, else dropped;
+# the row stays as the audit trail (status held → applied | dropped).
+held_rating = Table(
+    "held_rating",
+    metadata,
+    Column("hold_id", Text, primary_key=True),
+    Column("dossier_id", Text, nullable=False),
+    Column("level", Text, nullable=False),
+    Column("criteria", JSONB, nullable=False),
+    Column("origin", Text, nullable=False),
+    Column("rated_at", DateTime(timezone=True), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("key_id", Text),
+    Column("key_units", ARRAY(Text), nullable=False),
+    Column("held_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("status", Text, nullable=False, server_default="held"),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolution", Text),
+    CheckConstraint("status IN ('held', 'applied', 'dropped')", name="status"),
+    UniqueConstraint("origin", "dossier_id", "rated_at"),
+    Index("ix_held_rating_dossier_id", "dossier_id"),
 )
 
 # Every rating ever given or imported (lịch sử đánh giá); ``rating`` points at the current one.

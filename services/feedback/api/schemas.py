@@ -71,6 +71,7 @@ class ImportedRating(Strict):
 class ImportAnswer(BaseModel):
     accepted: int
     duplicates: int
+    held: int = 0  # ratings of dossiers not known yet, applied when they arrive
     rejected: list[dict[str, object]]
 
 

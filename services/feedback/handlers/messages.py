@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from services.feedback.adapters import repository
 from services.feedback.adapters.tables import dossier_unit, unit
+from services.feedback.handlers.ratings import apply_held_ratings
 from shared.contracts import DossierEventsAccepted, UnitsChanged
 from shared.messaging.topology import IncomingMessage
 from shared.unit_of_work import UnitOfWork
@@ -56,10 +59,13 @@ async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
     """Keep dossier → unit (received at, or transferred to; the latest event wins)."""
     batch = DossierEventsAccepted.model_validate_json(message.body)
     latest: dict[str, tuple[datetime, str]] = {}
+    receivers: dict[str, str] = {}
     for e in batch.events:
         dossier_id = e.data.get("dossier_id")
         if e.type == "dossier.received":
             code = e.data.get("unit_code")
+            if isinstance(dossier_id, str) and isinstance(code, str):
+                receivers.setdefault(dossier_id, code)
         elif e.type == "dossier.transferred":
             code = e.data.get("to_unit_code")
         else:
@@ -71,11 +77,15 @@ async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
             latest[dossier_id] = (at, code)
     # Rows in one order (by dossier id): two batches upserting overlapping dossiers then lock
     # them in the same order and cannot deadlock.
-    rows = [{"dossier_id": d, "unit_code": c, "occurred_at": at} for d, (at, c) in sorted(latest.items())]
+    rows = [
+        {"dossier_id": d, "unit_code": c, "occurred_at": at, "owner_unit_code": receivers.get(d)}
+        for d, (at, c) in sorted(latest.items())
+    ]
     if not rows:
         return
+    session = uow.session
     stmt = pg_insert(dossier_unit).values(rows)
-    await uow.session.execute(
+    await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[dossier_unit.c.dossier_id],
             set_={"unit_code": stmt.excluded.unit_code, "occurred_at": stmt.excluded.occurred_at},
@@ -83,6 +93,17 @@ async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
             where=dossier_unit.c.occurred_at <= stmt.excluded.occurred_at,
         )
     )
+    if receivers:
+        # The receiving unit owns the dossier, whatever the order of its events (ingest lets
+        # only one unit receive a dossier, so the first value seen is the only one).
+        await session.execute(
+            update(dossier_unit)
+            .where(dossier_unit.c.dossier_id == bindparam("d"), dossier_unit.c.owner_unit_code.is_(None))
+            .values(owner_unit_code=bindparam("u")),
+            [{"d": d, "u": u} for d, u in sorted(receivers.items())],
+        )
+    owners = await repository.dossier_owners(session, sorted(latest))
+    await apply_held_ratings(owners, uow=uow, now=datetime.now(UTC))
 
 
 async def seed_reference_units(csv_path: Path, *, uow: UnitOfWork) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,7 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.feedback.adapters import repository
-from services.feedback.adapters.tables import code_lock, rating, rating_history
+from services.feedback.adapters.tables import code_lock, held_rating, rating, rating_history
 from services.feedback.domain import lockout
 from services.feedback.domain.ratings import becomes_current
 from shared.calendar import local_date
@@ -22,6 +23,7 @@ from shared.unit_of_work import UnitOfWork
 from shared.unit_tree import covers
 
 CITIZEN = "citizen"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,8 @@ async def submit_rating(
     state = lockout.LockState(row.failures, row.first_failure_at, row.locked_until)
     if state.is_locked(now):
         return RatingOutcome("locked", locked_until=state.locked_until)
-    if not codes.verify(new.dossier_id, code, today=local_date(now)):
+    owner = (await repository.dossier_owners(session, [new.dossier_id])).get(new.dossier_id)
+    if not codes.verify(new.dossier_id, owner, code, today=local_date(now)):
         after = lockout.after_failure(state, now, max_failures=policy.max_failures, lock_for=policy.lock_for)
         await session.execute(
             update(code_lock)
@@ -179,10 +182,14 @@ async def submit_rating(
 class ImportResult:
     accepted: int = 0
     duplicates: int = 0
+    held: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "held": self.held, "rejected": self.rejected}
+
+
+NOT_PERMITTED = "not permitted for this API key"
 
 
 async def import_ratings(
@@ -193,19 +200,26 @@ async def import_ratings(
 ) -> ImportResult:
     """Ratings collected elsewhere (the national portal): they count as citizens' own do.
 
-    A dossier known to belong to a unit outside the key's units is refused; a dossier not
-    known yet is accepted (its events may still be on the way) and joined later by id.
+    A dossier of a unit outside the key's units is refused. A dossier feedback does not know
+    yet is held (its events may still be on the way) and applied when it arrives, only if the
+    key covers the unit that received it (:func:`apply_held_ratings`).
     """
     result = ImportResult()
-    parents = await repository.unit_parents(uow.session)
+    session = uow.session
+    owners = await repository.dossier_owners(session, [new.dossier_id for _, new in records])
+    parents = await repository.unit_parents(session) if owners else {}
+    unknown: list[tuple[int, NewRating]] = []
     for index, new in records:
-        unit_code = await repository.dossier_unit_code(uow.session, new.dossier_id)
-        if unit_code is not None and not covers(parents, principal.units, unit_code):
+        unit_code = owners.get(new.dossier_id)
+        if unit_code is None:
+            unknown.append((index, new))
+            continue
+        if not covers(parents, principal.units, unit_code):
             result.rejected.append(
                 {
                     "index": index,
                     "dossier_id": new.dossier_id,
-                    "errors": [{"field": "dossier_id", "reason": "not permitted for this API key"}],
+                    "errors": [{"field": "dossier_id", "reason": NOT_PERMITTED}],
                 }
             )
             continue
@@ -214,4 +228,68 @@ async def import_ratings(
             result.duplicates += 1
         else:
             result.accepted += 1
+    if unknown:
+        held = await _hold(unknown, principal=principal, uow=uow)
+        result.held += held
+        result.duplicates += len(unknown) - held
     return result
+
+
+async def _hold(records: list[tuple[int, NewRating]], *, principal: Principal, uow: UnitOfWork) -> int:
+    """Keep ratings of unknown dossiers until their events arrive; the same record twice is a duplicate."""
+    rows = [
+        {
+            "hold_id": uuid.uuid4().hex,
+            "dossier_id": new.dossier_id,
+            "level": new.level,
+            "criteria": new.criteria,
+            "origin": new.origin,
+            "rated_at": new.rated_at,
+            "source": principal.source or "",
+            "key_id": principal.key_id,
+            "key_units": list(principal.units),
+        }
+        for _, new in records
+    ]
+    inserted = await uow.session.execute(
+        pg_insert(held_rating).values(rows).on_conflict_do_nothing().returning(held_rating.c.hold_id)
+    )
+    return len(inserted.all())
+
+
+async def apply_held_ratings(owners: dict[str, str], *, uow: UnitOfWork, now: datetime) -> tuple[int, int]:
+    """Ratings held for dossiers that just became known: applied when the importer's key covers
+    the dossier's unit, else dropped; either way the held row records what happened. (applied, dropped)"""
+    session = uow.session
+    held = (
+        await session.execute(
+            select(held_rating)
+            .where(held_rating.c.dossier_id.in_(list(owners)), held_rating.c.status == "held")
+            .order_by(held_rating.c.rated_at, held_rating.c.hold_id)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if not held:
+        return 0, 0
+    parents = await repository.unit_parents(session)
+    applied = dropped = 0
+    for row in held:
+        unit_code = owners[row.dossier_id]
+        if covers(parents, row.key_units, unit_code):
+            new = NewRating(row.dossier_id, row.level, dict(row.criteria), None, row.origin, row.rated_at)
+            await record_rating(new, uow=uow)
+            status, resolution = "applied", f"dossier received by {unit_code}"
+            applied += 1
+        else:
+            status, resolution = "dropped", f"{NOT_PERMITTED}: the dossier belongs to unit {unit_code}"
+            dropped += 1
+            log.warning(
+                "held rating dropped",
+                extra={"hold_id": row.hold_id, "source": row.source, "key_id": row.key_id, "unit_code": unit_code},
+            )
+        await session.execute(
+            update(held_rating)
+            .where(held_rating.c.hold_id == row.hold_id)
+            .values(status=status, resolution=resolution, resolved_at=now)
+        )
+    return applied, dropped

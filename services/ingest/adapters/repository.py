@@ -48,29 +48,49 @@ async def append_events(conn: asyncpg.Connection, records: Sequence[tuple[Any, .
     )
 
 
-async def record_dossiers(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, datetime]]) -> None:
+async def record_dossiers(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, datetime]]) -> set[str]:
+    """Record each dossier's owner (the first receipt wins); return the ids recorded now.
+
+    An id already recorded (or recorded meanwhile by a concurrent request, which this insert
+    waits for) is not returned: the caller checks that it is the same owner.
+    """
     if not rows:
-        return
-    ids, units, sources, times = zip(*rows, strict=True)
-    await conn.execute(
+        return set()
+    first: dict[str, tuple[str, str, str, datetime]] = {}
+    for row in rows:
+        first.setdefault(row[0], row)
+    ids, units, sources, times = zip(*first.values(), strict=True)
+    recorded = await conn.fetch(
         f"""INSERT INTO {SCHEMA}.dossier (dossier_id, unit_code, source, received_at)
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-            ON CONFLICT (dossier_id) DO NOTHING""",
+            ON CONFLICT (dossier_id) DO NOTHING RETURNING dossier_id""",
         list(ids),
         list(units),
         list(sources),
         list(times),
     )
+    return {r["dossier_id"] for r in recorded}
 
 
-async def dossier_units(conn: asyncpg.Connection, dossier_ids: Sequence[str]) -> dict[str, str]:
+async def dossier_owners(conn: asyncpg.Connection, dossier_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """dossier id → (unit code, source) of its first receipt: one query for a whole request."""
     if not dossier_ids:
         return {}
     rows = await conn.fetch(
-        f"SELECT dossier_id, unit_code FROM {SCHEMA}.dossier WHERE dossier_id = ANY($1::text[])",
+        f"SELECT dossier_id, unit_code, source FROM {SCHEMA}.dossier WHERE dossier_id = ANY($1::text[])",
         list(set(dossier_ids)),
     )
-    return {r["dossier_id"]: r["unit_code"] for r in rows}
+    return {r["dossier_id"]: (r["unit_code"], r["source"]) for r in rows}
+
+
+async def release_event_keys(conn: asyncpg.Connection, source: str, event_ids: Sequence[str]) -> None:
+    """Give back keys claimed in this transaction for events finally refused."""
+    if event_ids:
+        await conn.execute(
+            f"DELETE FROM {SCHEMA}.event_key WHERE source = $1 AND event_id = ANY($2::text[])",
+            source,
+            list(event_ids),
+        )
 
 
 async def upsert_procedures(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, datetime, str]]) -> None:
@@ -135,8 +155,22 @@ async def record_feed(
 
 
 async def load_units(session: AsyncSession) -> dict[str, Unit]:
-    rows = (await session.execute(select(unit.c.code, unit.c.name, unit.c.level, unit.c.parent_code))).all()
-    return {r.code: Unit(r.code, r.name, r.level, r.parent_code) for r in rows}
+    rows = (
+        await session.execute(
+            select(
+                unit.c.code,
+                unit.c.name,
+                unit.c.level,
+                unit.c.parent_code,
+                unit.c.valid_from,
+                unit.c.valid_to,
+                unit.c.successor_code,
+            )
+        )
+    ).all()
+    return {
+        r.code: Unit(r.code, r.name, r.level, r.parent_code, r.valid_from, r.valid_to, r.successor_code) for r in rows
+    }
 
 
 async def load_procedure_codes(session: AsyncSession) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -24,11 +25,28 @@ from services.ingest.api.schemas import (
     UnitOut,
 )
 from services.ingest.bootstrap import Ingest
+from services.ingest.domain import reasons
 from services.ingest.replay import replay_status, request_replay
+from shared.metrics import EVENTS, EVENTS_REJECTED
+from shared.rating_code import is_rateable_dossier_id
 from shared.unit_tree import covers
 from shared.web import Admin, ApiError, CurrentPrincipal, Integrator
 
-router = APIRouter(prefix="/api/v1")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+async def plain_path(request: Request) -> None:
+    """A control character in a path parameter is the caller's error (422), never a 500."""
+    bad = [name for name, value in request.path_params.items() if CONTROL.search(str(value))]
+    if bad:
+        raise ApiError(
+            422,
+            "the path is not valid",
+            details=[{"field": name, "reason": "must not contain control characters"} for name in bad],
+        )
+
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(plain_path)])
 
 
 def get_app(request: Request) -> Ingest:
@@ -89,6 +107,7 @@ async def post_events(request: Request, app: App, principal: Integrator) -> Resp
             future_tolerance=timedelta(hours=settings.ingest_future_tolerance_hours),
             message_batch=settings.ingest_message_batch,
         )
+    _observe(principal.source or "", result)
     status = 200
     if records and len(result.rejected) == len(records):
         status = 403 if result.all_forbidden else 422
@@ -97,19 +116,38 @@ async def post_events(request: Request, app: App, principal: Integrator) -> Resp
     return Response(orjson.dumps(result.as_json()), status_code=status, media_type="application/json")
 
 
+def _observe(source: str, result: handlers.IngestResult) -> None:
+    """One increment per outcome and per reason label for the whole request, not per event."""
+    for outcome, count in (
+        ("accepted", result.accepted),
+        ("duplicate", result.duplicates),
+        ("rejected", len(result.rejected)),
+    ):
+        if count:
+            EVENTS.labels(source=source, outcome=outcome).inc(count)
+    for label, count in result.reason_labels.items():
+        EVENTS_REJECTED.labels(source=source, reason=label).inc(count)
+
+
 @router.get(
     "/dossiers/{dossier_id}/rating-code",
     response_model=RatingCodeAnswer,
     summary="Reprint a dossier's rating code (mã đánh giá)",
 )
 async def rating_code(dossier_id: str, app: App, principal: Integrator) -> RatingCodeAnswer:
+    if not is_rateable_dossier_id(dossier_id):
+        raise ApiError(
+            422,
+            "the dossier id is not valid",
+            details=[{"field": "dossier_id", "reason": reasons.DOSSIER_ID.text}],
+        )
     async with app.uow() as uow:
         unit_code = await repository.dossier_unit(uow.session, dossier_id)
     reference = await app.reference.get()
     if unit_code is None or not covers(reference.parents, principal.units, unit_code):
         # The same answer for "unknown" and "not yours": no way to probe other units' dossiers.
         raise ApiError(404, "no dossier with this id among the units this key reports for")
-    return RatingCodeAnswer(dossier_id=dossier_id, rating_code=app.rating_codes.issue(dossier_id))
+    return RatingCodeAnswer(dossier_id=dossier_id, rating_code=app.rating_codes.issue(dossier_id, unit_code))
 
 
 @router.get("/units", response_model=list[UnitOut], summary="The unit tree (cây đơn vị)")

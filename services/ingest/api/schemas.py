@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# No control characters in names and codes (PostgreSQL cannot even store NUL).
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f-\x9f]+$"
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _sane_instant(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("must carry a UTC offset")
+    if not _EARLIEST <= value <= _LATEST:
+        raise ValueError("must lie between 2000 and 2100")
+    return value
+
+
+def _sane_date(value: date | None) -> date | None:
+    if value is not None and not date(2000, 1, 1) <= value <= date(2100, 1, 1):
+        raise ValueError("must lie between 2000 and 2100")
+    return value
+
+
+Instant = Annotated[datetime | None, AfterValidator(_sane_instant)]
+Day = Annotated[date | None, AfterValidator(_sane_date)]
 
 
 class EventError(BaseModel):
@@ -38,17 +63,23 @@ class UnitIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=300)
+    name: str = Field(min_length=1, max_length=300, pattern=PLAIN_TEXT)
     level: Literal["central", "province", "local"]
-    parent_code: str | None = Field(default=None, max_length=64)
-    valid_from: date | None = None
-    valid_to: date | None = None
-    successor_code: str | None = Field(default=None, max_length=64)
+    parent_code: str | None = Field(default=None, max_length=64, pattern=PLAIN_TEXT)
+    valid_from: Day = None
+    valid_to: Day = None
+    successor_code: str | None = Field(default=None, max_length=64, pattern=PLAIN_TEXT)
 
 
-class UnitOut(UnitIn):
+class UnitOut(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
+    name: str
+    level: Literal["central", "province", "local"]
+    parent_code: str | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    successor_code: str | None = None
     code: str
     merged_from: str | None = None
 
@@ -67,8 +98,8 @@ class ReplayIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     consumer: str = Field(pattern=r"^[a-z][a-z0-9.-]{1,80}$")
-    occurred_from: datetime | None = None
-    occurred_to: datetime | None = None
+    occurred_from: Instant = None
+    occurred_to: Instant = None
 
 
 class ReplayOut(BaseModel):

@@ -13,10 +13,28 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.ingest.domain import reasons as r
+from shared.rating_code import is_rateable_dossier_id
 
 EVENT_ID = re.compile(r"^[\x20-\x7e]{1,128}$")
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:\d{2})$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# C0 and C1 control characters and DEL; free text may keep tab and line breaks.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+# The documented time ranges (docs/integration.md, "Times"): nothing older than SQI's first
+# scored year reaches scoring, and no deadline years away can stall a refresh.
+EARLIEST_EVENT = datetime(2015, 1, 1, tzinfo=VN)
+EARLIEST_PROCEDURE_DATE = date(2000, 1, 1)
+MAX_DUE_YEARS = 5
+MAX_DUE_AHEAD = timedelta(days=365 * MAX_DUE_YEARS + 2)
+MAX_DATE_YEARS = 5
+# ``data`` (and any extra envelope field) may nest objects and arrays this deep at most.
+MAX_DEPTH = 16
 
 LEVELS = ("central", "province", "local")
 ONLINE_LEVELS = ("none", "partial", "full")
@@ -26,7 +44,9 @@ TARGETS = ("citizen", "business", "both")
 OUTCOMES = ("approved", "refused")
 PAYMENT_CHANNELS = ("national_portal", "gateway", "counter")
 
-Check = Callable[[Any], str | None]
+Problem = tuple[r.Reason, dict[str, Any]]
+Check = Callable[[Any], Problem | None]
+_NO_VALUES: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -36,37 +56,50 @@ class Field:
     nullable: bool = False
 
 
-def _str(max_len: int = 500) -> Check:
-    def check(v: Any) -> str | None:
+def _str(max_len: int = 500, *, text: bool = False) -> Check:
+    """A non-empty string; identifiers carry no control characters, free ``text`` keeps line breaks."""
+    control = CONTROL_IN_TEXT if text else CONTROL
+
+    def check(v: Any) -> Problem | None:
         if not isinstance(v, str):
-            return "must be a string"
+            return r.STRING, _NO_VALUES
         if not v.strip():
-            return "must not be empty"
+            return r.EMPTY, _NO_VALUES
         if len(v) > max_len:
-            return f"must be at most {max_len} characters"
+            return r.TOO_LONG, {"limit": max_len}
+        if control.search(v):
+            return r.CONTROL, _NO_VALUES
         return None
 
     return check
+
+
+def _dossier_id(v: Any) -> Problem | None:
+    if not isinstance(v, str):
+        return r.STRING, _NO_VALUES
+    return None if is_rateable_dossier_id(v) else (r.DOSSIER_ID, _NO_VALUES)
 
 
 def _int(minimum: int) -> Check:
-    def check(v: Any) -> str | None:
+    def check(v: Any) -> Problem | None:
         if isinstance(v, bool) or not isinstance(v, int):
-            return "must be an integer"
+            return r.INTEGER, _NO_VALUES
         if v < minimum:
-            return f"must be ≥ {minimum}"
+            return r.MINIMUM, {"minimum": minimum}
         return None
 
     return check
 
 
-def _bool(v: Any) -> str | None:
-    return None if isinstance(v, bool) else "must be true or false"
+def _bool(v: Any) -> Problem | None:
+    return None if isinstance(v, bool) else (r.BOOLEAN, _NO_VALUES)
 
 
 def _enum(*allowed: str) -> Check:
-    def check(v: Any) -> str | None:
-        return None if v in allowed else f"must be one of {', '.join(allowed)}"
+    values = {"allowed": ", ".join(allowed)}
+
+    def check(v: Any) -> Problem | None:
+        return None if v in allowed else (r.ENUM, values)
 
     return check
 
@@ -77,39 +110,41 @@ def parse_datetime(v: Any) -> datetime | None:
         return None
     try:
         return datetime.fromisoformat(v.replace("z", "Z"))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
-def _datetime(v: Any) -> str | None:
-    return None if parse_datetime(v) else "must be an RFC 3339 time with an offset, e.g. 2026-10-05T08:31:00+07:00"
-
-
-def _date(v: Any) -> str | None:
+def parse_date(v: Any) -> date | None:
     if isinstance(v, str) and DATE.match(v):
         try:
-            date.fromisoformat(v)
-            return None
+            return date.fromisoformat(v)
         except ValueError:
-            pass
-    return "must be a date YYYY-MM-DD"
+            return None
+    return None
 
 
-def _levels(v: Any) -> str | None:
-    if not isinstance(v, list) or not v:
-        return "must be a non-empty list of unit levels"
-    bad = [x for x in v if x not in LEVELS]
-    return f"unknown level(s) {bad}; allowed: {', '.join(LEVELS)}" if bad else None
+def _datetime(v: Any) -> Problem | None:
+    return None if parse_datetime(v) else (r.DATETIME, _NO_VALUES)
 
 
-DOSSIER_ID = Field(_str(128))
+def _date(v: Any) -> Problem | None:
+    return None if parse_date(v) else (r.DATE, _NO_VALUES)
+
+
+def _levels(v: Any) -> Problem | None:
+    if not isinstance(v, list) or not v or any(x not in LEVELS for x in v):
+        return r.LEVELS, {"allowed": ", ".join(LEVELS)}
+    return None
+
+
+DOSSIER_ID = Field(_dossier_id)
 OFFICER = Field(_str(128), required=False, nullable=True)
 
 SCHEMAS: dict[str, dict[str, Field]] = {
     "procedure.upserted": {
         "procedure_code": Field(_str(64)),
-        "name": Field(_str(1000)),
-        "field": Field(_str(200)),
+        "name": Field(_str(1000, text=True)),
+        "field": Field(_str(200, text=True)),
         "levels": Field(_levels),
         "time_limit_wd": Field(_int(0), nullable=True),
         "online_level_offered": Field(_enum(*ONLINE_LEVELS)),
@@ -135,7 +170,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     },
     "dossier.supplement_requested": {
         "dossier_id": DOSSIER_ID,
-        "reason": Field(_str(2000), required=False, nullable=True),
+        "reason": Field(_str(2000, text=True), required=False, nullable=True),
         "officer_id": OFFICER,
     },
     "dossier.supplement_received": {
@@ -198,7 +233,11 @@ class Rejection:
     forbidden: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {"index": self.index, "event_id": self.event_id, "errors": self.errors}
+        return {
+            "index": self.index,
+            "event_id": self.event_id,
+            "errors": [{"field": e["field"], "reason": e["reason"]} for e in self.errors],
+        }
 
 
 @dataclass(frozen=True)
@@ -214,6 +253,7 @@ _COMPILED: dict[str, tuple[tuple[str, str, Check, bool, bool], ...]] = {
     for t, schema in SCHEMAS.items()
 }
 _MISSING = object()
+_TIMED_TYPES = frozenset({"dossier.received", "dossier.supplement_received", "procedure.upserted"})
 
 
 def _fields_ok(fields: tuple[tuple[str, str, Check, bool, bool], ...], data: dict[str, Any]) -> bool:
@@ -228,6 +268,73 @@ def _fields_ok(fields: tuple[tuple[str, str, Check, bool, bool], ...], data: dic
         elif check(value) is not None:
             return False
     return True
+
+
+def _scan(value: Any, depth: int) -> r.Reason | None:
+    """NUL anywhere (PostgreSQL's jsonb cannot store it) or nesting beyond ``MAX_DEPTH``."""
+    cls = value.__class__
+    if cls is str:
+        return r.NUL if "\x00" in value else None
+    if cls is dict:
+        if depth > MAX_DEPTH:
+            return r.TOO_DEEP
+        for key, item in value.items():
+            if "\x00" in key:
+                return r.NUL
+            if item.__class__ in _SCANNED and (found := _scan(item, depth + 1)) is not None:
+                return found
+    elif cls is list:
+        if depth > MAX_DEPTH:
+            return r.TOO_DEEP
+        for item in value:
+            if item.__class__ in _SCANNED and (found := _scan(item, depth + 1)) is not None:
+                return found
+    return None
+
+
+_SCANNED = (str, dict, list)
+
+
+def _scan_record(record: dict[str, Any]) -> dict[str, str] | None:
+    """The first NUL or over-deep value of the record as sent (extra fields included)."""
+    for key, value in record.items():
+        if "\x00" in key:
+            return r.NUL.at("(record)")
+        if value.__class__ in _SCANNED and (found := _scan(value, 1)) is not None:
+            return found.at("data" if key == "data" else key if key in _ENVELOPE else "(record)", limit=MAX_DEPTH)
+    return None
+
+
+_ENVELOPE = frozenset({"event_id", "type", "occurred_at", "source", "data"})
+
+
+def _time_problems(event_type: str, occurred_at: datetime, data: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The documented ranges of the times and dates inside ``data`` (relative to occurred_at)."""
+    errors: list[dict[str, str]] = []
+    if event_type == "procedure.upserted":
+        last = occurred_at.astimezone(VN).date().replace(day=1)
+        last = last.replace(year=last.year + MAX_DATE_YEARS)
+        values = {"earliest": EARLIEST_PROCEDURE_DATE.isoformat(), "years": MAX_DATE_YEARS}
+        for name in ("legal_effective_date", "published_decision_date"):
+            day = parse_date(data.get(name))
+            if day is not None and not EARLIEST_PROCEDURE_DATE <= day <= last:
+                errors.append(r.DATE_RANGE.at(f"data.{name}", **values))
+        publicized = parse_datetime(data.get("publicized_at"))
+        if publicized is not None and not (
+            datetime(2000, 1, 1, tzinfo=VN) <= publicized <= occurred_at + timedelta(days=365 * MAX_DATE_YEARS)
+        ):
+            errors.append(r.DATE_RANGE.at("data.publicized_at", **values))
+        return errors
+    due = parse_datetime(data.get("due_at"))
+    if due is None:
+        return errors
+    if due > occurred_at + MAX_DUE_AHEAD:
+        errors.append(r.DUE_TOO_FAR.at("data.due_at", years=MAX_DUE_YEARS))
+    elif event_type == "dossier.received" and due < occurred_at:
+        errors.append(r.DUE_BEFORE_RECEIPT.at("data.due_at"))
+    elif due < EARLIEST_EVENT:
+        errors.append(r.TOO_EARLY.at("data.due_at", earliest=EARLIEST_EVENT.date().isoformat()))
+    return errors
 
 
 def validate_record(
@@ -253,13 +360,16 @@ def validate_record(
             and event_id.isprintable()
             and source.__class__ is str
             and source.strip()
+            and not CONTROL.search(source)
             and data.__class__ is dict
         ):
             occurred_at = parse_datetime(record.get("occurred_at"))
             if (
                 occurred_at is not None
-                and occurred_at <= (latest if latest is not None else now + future_tolerance)
+                and EARLIEST_EVENT <= occurred_at <= (latest if latest is not None else now + future_tolerance)
                 and _fields_ok(fields, data)
+                and (event_type not in _TIMED_TYPES or not _time_problems(event_type, occurred_at, data))
+                and _scan_record(record) is None
             ):
                 return ValidEvent(index, source, event_id, event_type, occurred_at, data, record)  # type: ignore[arg-type]
     return _validate_slowly(index, record, now=now, future_tolerance=future_tolerance)
@@ -268,33 +378,44 @@ def validate_record(
 def _validate_slowly(index: int, record: Any, *, now: datetime, future_tolerance: timedelta) -> ValidEvent | Rejection:
     """Check one record, collecting every problem as ``{field, reason}``."""
     if isinstance(record, UnparsableRecord):
-        return Rejection(index, None, [{"field": "(record)", "reason": record.reason}])
+        return Rejection(index, None, [r.UNPARSABLE.at("(record)", detail=record.reason)])
     if not isinstance(record, dict):
-        return Rejection(index, None, [{"field": "(record)", "reason": "must be a JSON object"}])
+        return Rejection(index, None, [r.NOT_OBJECT.at("(record)")])
     errors: list[dict[str, str]] = []
     event_id = record.get("event_id")
-    shown_id = event_id if isinstance(event_id, str) else None
-    if not isinstance(event_id, str) or not EVENT_ID.match(event_id):
-        errors.append({"field": "event_id", "reason": "must be 1–128 printable ASCII characters"})
-    if not isinstance(record.get("source"), str) or not record["source"].strip():
-        errors.append({"field": "source", "reason": "must be the sending system's name"})
+    valid_id = isinstance(event_id, str) and EVENT_ID.match(event_id) is not None and "\n" not in event_id
+    shown_id = event_id if valid_id else None
+    if not valid_id:
+        errors.append(r.EVENT_ID.at("event_id"))
+    source = record.get("source")
+    if not isinstance(source, str) or not source.strip() or CONTROL.search(source):
+        errors.append(r.SOURCE.at("source"))
     event_type = record.get("type")
     schema = SCHEMAS.get(event_type) if isinstance(event_type, str) else None
     if schema is None:
-        errors.append({"field": "type", "reason": f"unknown event type; known: {', '.join(EVENT_TYPES)}"})
+        errors.append(r.UNKNOWN_TYPE.at("type", known=", ".join(EVENT_TYPES)))
     occurred_at = parse_datetime(record.get("occurred_at"))
     if occurred_at is None:
-        errors.append({"field": "occurred_at", "reason": _datetime(record.get("occurred_at")) or "invalid"})
+        errors.append(r.DATETIME.at("occurred_at"))
     elif occurred_at > now + future_tolerance:
-        errors.append({"field": "occurred_at", "reason": "is more than a day in the future"})
+        errors.append(r.FUTURE.at("occurred_at"))
+    elif occurred_at < EARLIEST_EVENT:
+        errors.append(r.TOO_EARLY.at("occurred_at", earliest=EARLIEST_EVENT.date().isoformat()))
+        occurred_at = None
     data = record.get("data")
     if not isinstance(data, dict):
-        errors.append({"field": "data", "reason": "must be a JSON object"})
+        errors.append(r.NOT_OBJECT.at("data"))
     elif schema is not None:
-        errors += _check_fields(schema, data)
+        field_errors = _check_fields(schema, data)
+        errors += field_errors
+        if occurred_at is not None and not field_errors and event_type in _TIMED_TYPES:
+            errors += _time_problems(str(event_type), occurred_at, data)
+    deep = _scan_record(record)
+    if deep is not None and not any(e["field"] == deep["field"] and e["class"] == deep["class"] for e in errors):
+        errors.append(deep)
     if errors or occurred_at is None or schema is None or not isinstance(data, dict):
         return Rejection(index, shown_id, errors)
-    return ValidEvent(index, record["source"], str(event_id), str(event_type), occurred_at, data, record)
+    return ValidEvent(index, str(source), str(event_id), str(event_type), occurred_at, data, record)
 
 
 def _check_fields(schema: Mapping[str, Field], data: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -302,14 +423,15 @@ def _check_fields(schema: Mapping[str, Field], data: Mapping[str, Any]) -> list[
     for name, spec in schema.items():
         if name not in data:
             if spec.required:
-                errors.append({"field": f"data.{name}", "reason": "is required"})
+                errors.append(r.REQUIRED.at(f"data.{name}"))
             continue
         value = data[name]
         if value is None:
             if not spec.nullable:
-                errors.append({"field": f"data.{name}", "reason": "must not be null"})
+                errors.append(r.NOT_NULL.at(f"data.{name}"))
             continue
-        reason = spec.check(value)
-        if reason:
-            errors.append({"field": f"data.{name}", "reason": reason})
+        problem = spec.check(value)
+        if problem:
+            reason, values = problem
+            errors.append(reason.at(f"data.{name}", **values))
     return errors

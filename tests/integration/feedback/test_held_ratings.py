@@ -1,0 +1,120 @@
+"""Issue 10 items 5 and 6 at feedback: the rating code binds the dossier's owner unit, and an
+imported rating of an unknown dossier is held, then applied or dropped when the dossier arrives."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from services.feedback.bootstrap import Feedback
+from services.feedback.handlers.messages import on_dossier_events
+from services.feedback.settings import FeedbackSettings
+from shared.contracts import DossierEventsAccepted, RawEvent
+from shared.messaging.topology import IncomingMessage
+from tests.integration.feedback.conftest import gateway_headers, integrator, outbox_bodies, sql
+
+pytestmark = pytest.mark.integration
+
+
+def new_dossier() -> str:
+    return f"HS-{uuid.uuid4().hex[:12].upper()}"
+
+
+async def deliver(feedback: Feedback, *events: RawEvent) -> None:
+    body = DossierEventsAccepted(events=list(events)).model_dump_json().encode()
+    async with feedback.uow() as uow:
+        await on_dossier_events(IncomingMessage(uuid.uuid4().hex, DossierEventsAccepted.routing_key, body), uow)
+
+
+def receipt(dossier: str, unit: str, at: str = "2026-10-05T08:00:00+07:00") -> RawEvent:
+    data = {"dossier_id": dossier, "unit_code": unit, "procedure_code": "T.DKT.01"}
+    return RawEvent(source="s", event_id=f"{dossier}:rcv", type="dossier.received", occurred_at=at, data=data)
+
+
+def transfer(dossier: str, unit: str) -> RawEvent:
+    data = {"dossier_id": dossier, "to_unit_code": unit}
+    at = "2026-10-06T08:00:00+07:00"
+    return RawEvent(source="s", event_id=f"{dossier}:trf", type="dossier.transferred", occurred_at=at, data=data)
+
+
+def imported(dossier: str, level: str = "dissatisfied") -> dict[str, str]:
+    return {"dossier_id": dossier, "level": level, "rated_at": "2026-10-07T09:00:00+07:00", "origin": "national_portal"}
+
+
+async def test_the_code_is_bound_to_the_unit_that_received_the_dossier(
+    client: httpx.AsyncClient, feedback: Feedback, settings: FeedbackSettings
+) -> None:
+    dossier = new_dossier()
+    # The transfer arrives before the receipt: the owner is still the receiving unit.
+    await deliver(feedback, transfer(dossier, "P28"))
+    await deliver(feedback, receipt(dossier, "P29"))
+    rows = await sql(
+        feedback, "SELECT unit_code, owner_unit_code FROM feedback.dossier_unit WHERE dossier_id = :d", d=dossier
+    )
+    assert [(r.unit_code, r.owner_unit_code) for r in rows] == [("P28", "P29")]
+    body = {"dossier_id": dossier, "level": "satisfied"}
+    other_units = await client.post(
+        "/api/v1/ratings",
+        json={**body, "rating_code": feedback.rating_codes.issue(dossier, "P28")},
+        headers=gateway_headers(settings),
+    )
+    assert other_units.status_code == 403
+    owners = await client.post(
+        "/api/v1/ratings",
+        json={**body, "rating_code": feedback.rating_codes.issue(dossier, "P29")},
+        headers=gateway_headers(settings),
+    )
+    assert owners.status_code == 201, owners.text
+    unknown = new_dossier()
+    never_received = await client.post(
+        "/api/v1/ratings",
+        json={"dossier_id": unknown, "level": "satisfied", "rating_code": feedback.rating_codes.issue(unknown, "P01")},
+        headers=gateway_headers(settings),
+    )
+    assert never_received.status_code == 403
+
+
+async def test_a_held_rating_is_applied_when_its_dossier_arrives_at_a_unit_the_key_covers(
+    client: httpx.AsyncClient, feedback: Feedback, settings: FeedbackSettings
+) -> None:
+    dossier = new_dossier()
+    headers = gateway_headers(settings, integrator("P01"))
+    answer = await client.post("/api/v1/ratings/import", json=[imported(dossier)], headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"accepted": 0, "duplicates": 0, "held": 1, "rejected": []}
+    again = await client.post("/api/v1/ratings/import", json=[imported(dossier)], headers=headers)
+    assert again.json()["duplicates"] == 1 and again.json()["held"] == 0
+    assert await sql(feedback, "SELECT 1 FROM feedback.rating WHERE dossier_id = :d", d=dossier) == []
+    await deliver(feedback, receipt(dossier, "P01"))
+    current = await sql(feedback, "SELECT level, origin FROM feedback.rating WHERE dossier_id = :d", d=dossier)
+    assert [(r.level, r.origin) for r in current] == [("dissatisfied", "national_portal")]
+    events = [e for e in await outbox_bodies(feedback, "feedback.rating-submitted.v1") if e["dossier_id"] == dossier]
+    assert [e["unit_code"] for e in events] == ["P01"]
+    held = await sql(feedback, "SELECT status, resolution FROM feedback.held_rating WHERE dossier_id = :d", d=dossier)
+    assert [r.status for r in held] == ["applied"]
+    # Delivered again (a redelivery): nothing applied twice.
+    await deliver(feedback, receipt(dossier, "P01"))
+    assert len(await sql(feedback, "SELECT 1 FROM feedback.rating_history WHERE dossier_id = :d", d=dossier)) == 1
+
+
+async def test_a_planted_rating_is_dropped_with_an_audit_trail(
+    client: httpx.AsyncClient, feedback: Feedback, settings: FeedbackSettings
+) -> None:
+    dossier = new_dossier()
+    planted = await client.post(
+        "/api/v1/ratings/import", json=[imported(dossier)], headers=gateway_headers(settings, integrator("P28"))
+    )
+    assert planted.json()["held"] == 1
+    await deliver(feedback, receipt(dossier, "P29"))
+    assert await sql(feedback, "SELECT 1 FROM feedback.rating_history WHERE dossier_id = :d", d=dossier) == []
+    held = await sql(feedback, "SELECT status, resolution FROM feedback.held_rating WHERE dossier_id = :d", d=dossier)
+    assert [r.status for r in held] == ["dropped"] and "P29" in held[0].resolution
+    # Once the dossier is known, the same key is refused outright.
+    late = await client.post(
+        "/api/v1/ratings/import",
+        json=[imported(dossier, "satisfied")],
+        headers=gateway_headers(settings, integrator("P28")),
+    )
+    assert late.status_code == 422 and late.json()["rejected"][0]["errors"][0]["field"] == "dossier_id"
