@@ -14,6 +14,7 @@ judging instant — a citizen's rating posted today can move only today's period
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import time
@@ -23,18 +24,39 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from gateway.jwt_auth import mint_dev_token
 from gateway.settings import GatewaySettings
 from shared.calendar import VN_TZ
+from shared.settings import CommonSettings
 
 pytestmark = pytest.mark.e2e
 
 #: Source addresses no other test uses: 127.<pid-derived>.<n>.1, one per client.
 _ADDRESSES = (f"127.{100 + os.getpid() % 100}.{n}.1" for n in itertools.count(10))
 SCORE_TIMEOUT_S = 45.0
+
+
+def wait_until_feedback_knows(dossier_ids: list[str], timeout_s: float = SCORE_TIMEOUT_S) -> None:
+    """Poll feedback's table of dossiers until every id is there: a rating before the dossier's
+    events reach feedback is held (an import) or refused (a citizen's code), so tests wait."""
+
+    async def known() -> int:
+        conn = await asyncpg.connect(CommonSettings().asyncpg_dsn)
+        try:
+            query = "SELECT count(*) FROM feedback.dossier_unit WHERE dossier_id = ANY($1::text[])"
+            return int(await conn.fetchval(query, dossier_ids))
+        finally:
+            await conn.close()
+
+    deadline = time.monotonic() + timeout_s
+    while (count := asyncio.run(known())) < len(set(dossier_ids)):
+        if time.monotonic() > deadline:
+            pytest.fail(f"feedback knows {count} of {len(set(dossier_ids))} dossiers after {timeout_s} s")
+        time.sleep(0.2)
 
 
 def r2(x: float) -> float:
@@ -227,6 +249,7 @@ def test_dissatisfied_rating_and_petitions_move_group_five_exactly(
     assert before["dossiers"] == 10 and before["provisional"] is True  # < 30 dossiers
 
     person = citizen()
+    wait_until_feedback_knows(list(codes))
 
     def rate(i: int, level: str) -> None:
         d = f"{prefix}-D{i}"
@@ -366,6 +389,8 @@ def test_a_closed_period_keeps_the_ratings_given_in_it(
         assert counts(indicator) == expected
 
     assert gateway.post("/api/v1/events", json=dossier(0, 10) + dossier(1, 11), headers=auth).status_code == 200
+    # The import must find the dossiers known to feedback (else it is held, not accepted): wait for them.
+    wait_until_feedback_knows([f"{prefix}-D0", f"{prefix}-D1"])
     # The portal's form collected a dissatisfied rating of D0 in February.
     imported(0, "dissatisfied", "2025-02-20T10:00:00+07:00")
     wait("5.4", (1, 2))
@@ -380,3 +405,28 @@ def test_a_closed_period_keeps_the_ratings_given_in_it(
     wait("2.1", (3, 3))
     # Judged at February's end, D0's and D1's latest ratings before it are both dissatisfied.
     assert counts("5.4") == (1, 3)
+
+
+# -- an integrator's import is not a citizen's write ---------------------------------------------
+
+
+def test_an_import_of_five_thousand_ratings_passes_the_gateway(
+    gateway: httpx.Client, make_key: Callable[[str, list[str]], str]
+) -> None:
+    """The documented 5,000 records (~600 KB) are far above the citizen's 16 KB body limit."""
+    suffix = uuid.uuid4().hex[:8].upper()
+    records = [
+        {
+            "dossier_id": f"BULK-{suffix}-{i:04d}",
+            "level": "satisfied",
+            "criteria": {"conduct": 3},
+            "rated_at": "2026-10-05T09:00:00+07:00",
+            "origin": "national_portal",
+        }
+        for i in range(5000)
+    ]
+    key = make_key(f"tms-bulk-{suffix.lower()}", ["P01"])
+    answer = gateway.post("/api/v1/ratings/import", json=records, headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200, answer.text[:500]
+    # Nobody received these dossiers yet: every rating is held until its dossier arrives.
+    assert answer.json()["held"] == 5000 and answer.json()["rejected"] == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from typing import Any
 
@@ -142,6 +144,18 @@ BAD_RECORDS = [
     ("unknown unit", variant(data={"unit_code": "P99"}), "data.unit_code"),
     ("unknown procedure", variant(data={"procedure_code": "X.000"}), "data.procedure_code"),
     ("record not object", ["not", "an", "event"], "(record)"),
+    # Issue 10: times out of range, units outside their validity, hostile strings.
+    ("year one", variant(occurred_at="0001-01-01T00:00:00+07:00"), "occurred_at"),
+    ("before 2015", variant(occurred_at="1990-01-01T00:00:00+07:00"), "occurred_at"),
+    ("due in 9999", variant(data={"due_at": "9999-12-31T23:59:59-07:00"}), "data.due_at"),
+    ("due before receipt", variant(data={"due_at": "2026-10-01T00:00:00+07:00"}), "data.due_at"),
+    ("unit not yet valid", variant(occurred_at="2025-06-30T09:00:00+07:00"), "data.unit_code"),
+    ("NUL in dossier id", variant(data={"dossier_id": "HS\u0000-1"}), "data.dossier_id"),
+    ("NUL in officer id", variant(data={"officer_id": "O\u00001"}), "data.officer_id"),
+    ("NUL in an extra field", variant(data={"note": "a\u0000b"}), "data"),
+    ("space in dossier id", variant(data={"dossier_id": "HS 0001"}), "data.dossier_id"),
+    ("non-ASCII dossier id", variant(data={"dossier_id": "HỒ-SƠ-1"}), "data.dossier_id"),
+    ("deep data", variant(data={"note": orjson.loads("[" * 200 + "]" * 200)}), "data"),
 ]
 
 
@@ -235,3 +249,26 @@ def test_openapi_is_merged_and_docs_need_no_cdn(gateway: httpx.Client) -> None:
     docs = gateway.get("/docs").text
     assert "cdn" not in docs.lower() and "/docs/static/swagger-ui-bundle.js" in docs
     assert gateway.get("/docs/static/swagger-ui-bundle.js").status_code == 200
+
+
+def test_the_integration_guides_bash_examples_work(gateway: httpx.Client, make_key, platform: str) -> None:  # type: ignore[no-untyped-def]
+    """docs/integration.md's curl examples, run as written against the platform."""
+    from tests.integration.ingest.test_integration_doc import blocks
+
+    key = make_key("tms-p27", ["P27"])
+    examples = blocks("bash")
+    assert len(examples) >= 3
+    for _, script in examples:
+        run = subprocess.run(
+            ["bash", "-c", script],
+            env={**os.environ, "SQI": platform, "KEY": key},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        answer = orjson.loads(run.stdout)
+        assert "error" not in answer, (script, answer)
+        if "/api/v1/events" in script:
+            assert answer["accepted"] == 1 and set(answer["rating_codes"]) == {"HCM-000900"}, answer

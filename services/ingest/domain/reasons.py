@@ -66,8 +66,8 @@ DUE_TOO_FAR = _reason("range", "is more than {years} years after occurred_at")
 DATE_RANGE = _reason("range", "must lie between {earliest} and {years} years after occurred_at")
 
 # Reference data and rights (checked against the unit tree and the catalogue)
-UNKNOWN_UNIT = _reason("unknown", "unknown unit code {code!r}")
-UNKNOWN_PROCEDURE = _reason("unknown", "unknown procedure code {code!r}")
+UNKNOWN_UNIT = _reason("unknown", "unknown unit code '{code}'")
+UNKNOWN_PROCEDURE = _reason("unknown", "unknown procedure code '{code}'")
 UNIT_NOT_YET = _reason("validity", "unit {code} exists from {valid_from}; before that use {others}")
 UNIT_CLOSED = _reason("validity", "unit {code} exists until {valid_to}; after that use {others}")
 FORBIDDEN_SOURCE = _reason("forbidden", "not permitted for this API key (key's source is {source})")
@@ -85,3 +85,17 @@ CONFLICT = _reason("conflict", "conflict: this id was already accepted with a di
 def label(error: dict[str, str]) -> str:
     """The metric label of one error: its field and class (``data.due_at:range``), never a value."""
     return f"{error['field']}:{error.get('class', 'invalid')}"
+
+
+def markdown_table() -> str:
+    """The catalogue as docs/integration.md shows it (a test keeps the two equal).
+
+    Regenerate with ``.venv/bin/python -m services.ingest.domain.reasons``.
+    """
+    lines = ["| class | reason (`{…}` is filled in with the value at fault) |", "|---|---|"]
+    lines += [f"| `{r.cls}` | {r.text.replace('|', '/')} |" for r in CATALOGUE]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

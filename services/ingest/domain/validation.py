@@ -399,6 +399,7 @@ def _validate_slowly(index: int, record: Any, *, now: datetime, future_tolerance
         errors.append(r.DATETIME.at("occurred_at"))
     elif occurred_at > now + future_tolerance:
         errors.append(r.FUTURE.at("occurred_at"))
+        occurred_at = None  # no time arithmetic on it below (year 9999 would overflow)
     elif occurred_at < EARLIEST_EVENT:
         errors.append(r.TOO_EARLY.at("occurred_at", earliest=EARLIEST_EVENT.date().isoformat()))
         occurred_at = None
