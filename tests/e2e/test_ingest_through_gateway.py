@@ -77,7 +77,8 @@ def test_ten_thousand_events_once_then_duplicates_then_conflict(gateway: httpx.C
 
     again = gateway.post("/api/v1/events", content=ndjson(events), headers=auth).json()
     assert (again["accepted"], again["duplicates"], again["rejected"]) == (0, 10_000, [])
-    assert again["rating_codes"] == {}
+    # A resend answers the codes again: the first answer may never have reached the sender.
+    assert again["rating_codes"] == body["rating_codes"]
 
     changed = dict(events[3], data={**events[3]["data"], "result_digitized": False})
     conflict = gateway.post("/api/v1/events", json=[changed, events[0]], headers={"Authorization": f"Bearer {key}"})
@@ -239,7 +240,8 @@ def test_feeds_show_the_callers_own_source(gateway: httpx.Client, make_key) -> N
     [feed] = feeds.json()
     assert feed["source"] == "tms-feed"
     assert feed["events_today"] >= 1 and feed["rejected_today"] >= 1
-    assert feed["top_rejection_reasons"][0]["reason"].startswith("unknown event type")
+    # Reasons are counted by field and class (docs/integration.md), never by the values sent.
+    assert feed["top_rejection_reasons"][0]["reason"] == "type:unknown"
 
 
 def test_openapi_is_merged_and_docs_need_no_cdn(gateway: httpx.Client) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -17,6 +18,7 @@ from services.feedback.domain import lockout
 from services.feedback.domain.ratings import becomes_current
 from shared.calendar import local_date
 from shared.contracts.feedback import RatingLevel, RatingSubmitted
+from shared.db import driver_connection
 from shared.identity import Principal
 from shared.rating_code import RatingCodes
 from shared.unit_of_work import UnitOfWork
@@ -236,25 +238,28 @@ async def import_ratings(
 
 
 async def _hold(records: list[tuple[int, NewRating]], *, principal: Principal, uow: UnitOfWork) -> int:
-    """Keep ratings of unknown dossiers until their events arrive; the same record twice is a duplicate."""
-    rows = [
-        {
-            "hold_id": uuid.uuid4().hex,
-            "dossier_id": new.dossier_id,
-            "level": new.level,
-            "criteria": new.criteria,
-            "origin": new.origin,
-            "rated_at": new.rated_at,
-            "source": principal.source or "",
-            "key_id": principal.key_id,
-            "key_units": list(principal.units),
-        }
-        for _, new in records
-    ]
-    inserted = await uow.session.execute(
-        pg_insert(held_rating).values(rows).on_conflict_do_nothing().returning(held_rating.c.hold_id)
+    """Keep ratings of unknown dossiers until their events arrive (one statement for the whole
+    import); the same record twice is a duplicate."""
+    conn = await driver_connection(uow.session)
+    news = [new for _, new in records]
+    inserted = await conn.fetch(
+        """INSERT INTO feedback.held_rating
+             (hold_id, dossier_id, level, criteria, origin, rated_at, source, key_id, key_units)
+           SELECT h, d, l, c::jsonb, o, r, $7, $8, $9::text[]
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+             AS t(h, d, l, c, o, r)
+           ON CONFLICT DO NOTHING RETURNING hold_id""",
+        [uuid.uuid4().hex for _ in news],
+        [n.dossier_id for n in news],
+        [n.level for n in news],
+        [orjson.dumps(n.criteria).decode() for n in news],
+        [n.origin for n in news],
+        [n.rated_at for n in news],
+        principal.source or "",
+        principal.key_id,
+        list(principal.units),
     )
-    return len(inserted.all())
+    return len(inserted)
 
 
 async def apply_held_ratings(owners: dict[str, str], *, uow: UnitOfWork, now: datetime) -> tuple[int, int]:
