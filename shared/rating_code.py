@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -92,3 +93,11 @@ class RatingCodes:
             return False
         expected = ALPHABET[key.version] + _digest_chars(key, _message(dossier_id, unit_code), CODE_LENGTH - 1)
         return hmac.compare_digest(expected.encode(), code.encode())
+
+    def owner_of(self, dossier_id: str, code: str, candidates: Iterable[str], *, today: date) -> str | None:
+        """The unit among ``candidates`` for which ``code`` is the dossier's code, if any.
+
+        For a dossier whose events have not reached the verifier yet: ingest lets one unit only
+        receive a dossier, so a matching unit is its owner. One HMAC per candidate.
+        """
+        return next((u for u in candidates if self.verify(dossier_id, u, code, today=today)), None)

@@ -267,7 +267,8 @@ class Sender:
                 self._count(f"import_{r.status_code}", len(chunk))
                 continue
             ans = r.json()
-            self._count("import_accepted", int(ans.get("accepted", 0)))
+            # Held ratings (dossier not yet known to feedback) are applied when it arrives.
+            self._count("import_accepted", int(ans.get("accepted", 0)) + int(ans.get("held", 0)))
             self._count("import_duplicates", int(ans.get("duplicates", 0)))
             self._count("import_rejected", len(ans.get("rejected") or []))
 

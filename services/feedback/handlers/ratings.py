@@ -167,8 +167,12 @@ async def submit_rating(
     state = lockout.LockState(row.failures, row.first_failure_at, row.locked_until)
     if state.is_locked(now):
         return RatingOutcome("locked", locked_until=state.locked_until)
+    today = local_date(now)
     owner = (await repository.dossier_owners(session, [new.dossier_id])).get(new.dossier_id)
-    if not codes.verify(new.dossier_id, owner, code, today=local_date(now)):
+    if owner is None:
+        # The receipt's events may not have reached feedback yet: the code itself names its unit.
+        owner = codes.owner_of(new.dossier_id, code, await repository.unit_parents(session), today=today)
+    if not codes.verify(new.dossier_id, owner, code, today=today):
         after = lockout.after_failure(state, now, max_failures=policy.max_failures, lock_for=policy.lock_for)
         await session.execute(
             update(code_lock)

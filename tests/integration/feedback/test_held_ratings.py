@@ -67,13 +67,20 @@ async def test_the_code_is_bound_to_the_unit_that_received_the_dossier(
         headers=gateway_headers(settings),
     )
     assert owners.status_code == 201, owners.text
-    unknown = new_dossier()
-    never_received = await client.post(
+    # A citizen faster than the dossier's events: the code itself names the unit it was issued for.
+    early = new_dossier()
+    ahead = await client.post(
         "/api/v1/ratings",
-        json={"dossier_id": unknown, "level": "satisfied", "rating_code": feedback.rating_codes.issue(unknown, "P01")},
+        json={"dossier_id": early, "level": "satisfied", "rating_code": feedback.rating_codes.issue(early, "P01")},
         headers=gateway_headers(settings),
     )
-    assert never_received.status_code == 403
+    assert ahead.status_code == 201, ahead.text
+    made_up = await client.post(
+        "/api/v1/ratings",
+        json={"dossier_id": new_dossier(), "level": "satisfied", "rating_code": "ZZZZZZZZ"},
+        headers=gateway_headers(settings),
+    )
+    assert made_up.status_code == 403
 
 
 async def test_a_held_rating_is_applied_when_its_dossier_arrives_at_a_unit_the_key_covers(

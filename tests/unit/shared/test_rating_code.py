@@ -23,6 +23,8 @@ def test_the_code_binds_the_owner_unit() -> None:
     assert code != codes.issue("HCM-000123", "P28")
     assert not codes.verify("HCM-000123", "P28", code, today=date(2026, 11, 27))
     assert not codes.verify("HCM-000123", None, code, today=date(2026, 11, 27))  # owner not known yet
+    assert codes.owner_of("HCM-000123", code, ["P01", "P28", "P29"], today=date(2026, 11, 27)) == "P29"
+    assert codes.owner_of("HCM-000123", "ZZZZZZZZ", ["P01", "P28", "P29"], today=date(2026, 11, 27)) is None
 
 
 def test_rotation_keeps_old_codes_until_their_key_expires() -> None:
