@@ -270,37 +270,40 @@ def _fields_ok(fields: tuple[tuple[str, str, Check, bool, bool], ...], data: dic
     return True
 
 
-def _scan(value: Any, depth: int) -> r.Reason | None:
-    """NUL anywhere (PostgreSQL's jsonb cannot store it) or nesting beyond ``MAX_DEPTH``."""
-    cls = value.__class__
-    if cls is str:
-        return r.NUL if "\x00" in value else None
-    if cls is dict:
-        if depth > MAX_DEPTH:
-            return r.TOO_DEEP
-        for key, item in value.items():
+def _scan(container: Any, depth: int) -> r.Reason | None:
+    """NUL anywhere in a dict or list (PostgreSQL's jsonb cannot store it) or nesting beyond ``MAX_DEPTH``."""
+    if depth > MAX_DEPTH:
+        return r.TOO_DEEP
+    if container.__class__ is dict:
+        for key in container:
             if "\x00" in key:
                 return r.NUL
-            if item.__class__ in _SCANNED and (found := _scan(item, depth + 1)) is not None:
-                return found
-    elif cls is list:
-        if depth > MAX_DEPTH:
-            return r.TOO_DEEP
-        for item in value:
-            if item.__class__ in _SCANNED and (found := _scan(item, depth + 1)) is not None:
-                return found
+        items: Any = container.values()
+    else:
+        items = container
+    for item in items:
+        cls = item.__class__
+        if cls is str:
+            if "\x00" in item:
+                return r.NUL
+        elif (cls is dict or cls is list) and (found := _scan(item, depth + 1)) is not None:
+            return found
     return None
-
-
-_SCANNED = (str, dict, list)
 
 
 def _scan_record(record: dict[str, Any]) -> dict[str, str] | None:
     """The first NUL or over-deep value of the record as sent (extra fields included)."""
     for key, value in record.items():
+        cls = value.__class__
         if "\x00" in key:
             return r.NUL.at("(record)")
-        if value.__class__ in _SCANNED and (found := _scan(value, 1)) is not None:
+        if cls is str:
+            found = r.NUL if "\x00" in value else None
+        elif cls is dict or cls is list:
+            found = _scan(value, 1)
+        else:
+            continue
+        if found is not None:
             return found.at("data" if key == "data" else key if key in _ENVELOPE else "(record)", limit=MAX_DEPTH)
     return None
 
