@@ -190,6 +190,20 @@ async def test_hostile_input_gets_a_4xx_with_the_field(client: httpx.AsyncClient
     assert 400 <= bad_unit.status_code < 500, bad_unit.text
     replay = await client.get("/api/v1/replays/R%00X", headers=headers(settings, admin()))
     assert 400 <= replay.status_code < 500, replay.text
+    for body in (
+        {"name": "Thuế\u0000", "level": "local", "parent_code": "P01"},
+        {"name": "Thuế cơ sở", "level": "local", "parent_code": "P01", "valid_from": "0001-01-01"},
+    ):
+        unit = await client.put("/api/v1/units/P01.TEST", json=body, headers=headers(settings, admin()))
+        assert unit.status_code == 422, unit.text
+    year_one = await client.post(
+        "/api/v1/replays",
+        json={"consumer": "scoring", "occurred_from": "0001-01-01T00:00:00+07:00"},
+        headers=headers(settings, admin()),
+    )
+    assert year_one.status_code == 422, year_one.text
+    feeds = await client.get("/api/v1/feeds", headers=headers(settings, key))
+    assert feeds.status_code == 200
 
 
 def sample(name: str, **labels: str) -> float:
