@@ -50,7 +50,7 @@ class IngestAnswer(BaseModel):
     accepted: int
     duplicates: int
     rejected: list[RejectedEvent]
-    rating_codes: dict[str, str] = Field(description="rating code per newly received dossier")
+    rating_codes: dict[str, str] = Field(description="rating code per dossier received in the request, new or resent")
 
 
 class RatingCodeAnswer(BaseModel):
