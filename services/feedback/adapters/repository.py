@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.adapters.tables import dossier_unit, petition, unit
@@ -49,6 +49,23 @@ async def dossier_owners(session: AsyncSession, dossier_ids: list[str]) -> dict[
         select(dossier_unit.c.dossier_id, owner.label("owner")).where(dossier_unit.c.dossier_id.in_(set(dossier_ids)))
     )
     return {r.dossier_id: r.owner for r in rows}
+
+
+# Advisory-lock class of "a dossier's held ratings" (the second key is the id's hash).
+_HELD_LOCK = 7_310
+
+
+async def lock_dossiers(session: AsyncSession, dossier_ids: list[str]) -> None:
+    """Serialise holding and applying ratings per dossier (an import and the dossier's events
+    may race); taken in one order, so two batches cannot deadlock."""
+    if dossier_ids:
+        await session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(:c, h) FROM "
+                "(SELECT DISTINCT hashtext(d) AS h FROM unnest(CAST(:ids AS text[])) AS d ORDER BY h) AS k"
+            ),
+            {"c": _HELD_LOCK, "ids": dossier_ids},
+        )
 
 
 async def dossier_unit_code(session: AsyncSession, dossier_id: str) -> str | None:

@@ -235,6 +235,17 @@ async def import_ratings(
         else:
             result.accepted += 1
     if unknown:
+        # The dossier's events may be committing right now: with its lock held, look again.
+        await repository.lock_dossiers(session, sorted({new.dossier_id for _, new in unknown}))
+        arrived = await repository.dossier_owners(session, [new.dossier_id for _, new in unknown])
+        if arrived:
+            late = [(i, new) for i, new in unknown if new.dossier_id in arrived]
+            unknown = [(i, new) for i, new in unknown if new.dossier_id not in arrived]
+            late_result = await import_ratings(late, principal=principal, uow=uow)
+            result.accepted += late_result.accepted
+            result.duplicates += late_result.duplicates
+            result.rejected += late_result.rejected
+    if unknown:
         held = await _hold(unknown, principal=principal, uow=uow)
         result.held += held
         result.duplicates += len(unknown) - held
@@ -270,12 +281,13 @@ async def apply_held_ratings(owners: dict[str, str], *, uow: UnitOfWork, now: da
     """Ratings held for dossiers that just became known: applied when the importer's key covers
     the dossier's unit, else dropped; either way the held row records what happened. (applied, dropped)"""
     session = uow.session
+    await repository.lock_dossiers(session, sorted(owners))
     held = (
         await session.execute(
             select(held_rating)
             .where(held_rating.c.dossier_id.in_(list(owners)), held_rating.c.status == "held")
             .order_by(held_rating.c.rated_at, held_rating.c.hold_id)
-            .with_for_update(skip_locked=True)
+            .with_for_update()
         )
     ).all()
     if not held:

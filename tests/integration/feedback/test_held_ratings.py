@@ -125,3 +125,30 @@ async def test_a_planted_rating_is_dropped_with_an_audit_trail(
         headers=gateway_headers(settings, integrator("P28")),
     )
     assert late.status_code == 422 and late.json()["rejected"][0]["errors"][0]["field"] == "dossier_id"
+
+
+async def test_an_import_racing_the_dossiers_events_is_never_left_held(
+    client: httpx.AsyncClient, feedback: Feedback, settings: FeedbackSettings
+) -> None:
+    import asyncio
+
+    dossier = new_dossier()
+    body = DossierEventsAccepted(events=[receipt(dossier, "P01")]).model_dump_json().encode()
+    async with feedback.uow() as uow:
+        # The consumer has stored the dossier but not committed when the import arrives.
+        await on_dossier_events(IncomingMessage(uuid.uuid4().hex, DossierEventsAccepted.routing_key, body), uow)
+        pending = asyncio.create_task(
+            client.post(
+                "/api/v1/ratings/import", json=[imported(dossier)], headers=gateway_headers(settings, integrator("P01"))
+            )
+        )
+        # Wait (with a deadline) until the import is parked behind the dossier's lock.
+        deadline = asyncio.get_running_loop().time() + 30
+        waiting = "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = 7310 AND NOT granted"
+        while (await sql(feedback, waiting))[0].n == 0:
+            assert asyncio.get_running_loop().time() < deadline, "the import never waited for the dossier's lock"
+            await asyncio.sleep(0.05)
+        assert not pending.done()
+    answer = await asyncio.wait_for(pending, timeout=30)
+    assert answer.json()["accepted"] == 1 and answer.json()["held"] == 0, answer.text
+    assert len(await sql(feedback, "SELECT 1 FROM feedback.rating WHERE dossier_id = :d", d=dossier)) == 1
