@@ -144,7 +144,10 @@ async def test_an_import_racing_the_dossiers_events_is_never_left_held(
         )
         # Wait (with a deadline) until the import is parked behind the dossier's lock.
         deadline = asyncio.get_running_loop().time() + 30
-        waiting = "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = 7310 AND NOT granted"
+        waiting = (
+            "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = 7310 AND NOT granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         while (await sql(feedback, waiting))[0].n == 0:
             assert asyncio.get_running_loop().time() < deadline, "the import never waited for the dossier's lock"
             await asyncio.sleep(0.05)

@@ -95,3 +95,42 @@ async def test_a_request_cancelled_after_the_claim_commits_nothing(
     async with ingest.uow() as uow:
         result = await _ingest(ingest, [received(SOURCE, dossier)], uow)
     assert result.accepted == 1 and result.duplicates == 0
+
+
+async def test_two_units_racing_to_receive_one_dossier_leave_one_owner(ingest: Ingest) -> None:
+    """Both requests pass the owner check before either commits; the insert decides, and the
+    loser's receipt becomes a conflict whose event key is given back."""
+    dossier = new_id()
+    reference = await ingest.reference.get()
+
+    async def receive(uow: UnitOfWork, source: str, unit: str) -> handlers.IngestResult:
+        return await handlers.ingest_events(
+            [received(source, dossier, unit=unit, event_id=f"{source}:{dossier}")],
+            principal=integrator(source, unit),
+            uow=uow,
+            reference=reference,
+            rating_codes=ingest.rating_codes,
+            now=datetime.now(UTC),
+        )
+
+    async with ingest.uow() as first:
+        won = await receive(first, "tms-p29", "P29")
+
+        async def second() -> handlers.IngestResult:
+            async with ingest.uow() as uow:
+                return await receive(uow, "tms-p28", "P28")
+
+        racing = asyncio.create_task(second())
+        deadline = asyncio.get_running_loop().time() + 30
+        blocked = (
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        while (await sql(ingest, blocked))[0].n == 0:
+            assert asyncio.get_running_loop().time() < deadline, "the second receipt never waited for the first"
+            await asyncio.sleep(0.05)
+    lost = await asyncio.wait_for(racing, timeout=30)
+    assert won.accepted == 1 and lost.accepted == 0 and lost.rating_codes == {}
+    assert "conflict" in lost.rejected[0].errors[0]["reason"]
+    keys = await sql(ingest, "SELECT source FROM ingest.event_key WHERE event_id LIKE :p", p=f"%{dossier}")
+    logged = await sql(ingest, "SELECT source FROM ingest.event_log WHERE dossier_id = :d", d=dossier)
+    assert [r.source for r in keys] == [r.source for r in logged] == ["tms-p29"]
