@@ -96,6 +96,8 @@ class CommonSettings(BaseSettings):
     # Seconds a worker has, after SIGTERM, to finish the messages it holds and flush its outbox.
     # Keep it below the pod's terminationGracePeriodSeconds (k8s/ sets 60; tests check it).
     worker_shutdown_grace_s: float = Field(default=45.0, gt=0)
+    # How often a worker refreshes its outbox, consumer-lag and parking gauges.
+    worker_monitor_interval_s: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _production_guards(self) -> CommonSettings:

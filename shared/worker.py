@@ -116,6 +116,7 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
                     prefix=settings.bus_prefix,
                     service=service,
                     stop=stop,
+                    every_s=settings.worker_monitor_interval_s,
                 )
             ),
         ]

@@ -46,10 +46,13 @@ async def observe_queues(
     channel: aio_pika.abc.AbstractChannel, subscriptions: Sequence[Subscription], *, prefix: str, service: str
 ) -> None:
     """Set the consumer-lag and parking gauges from the broker's ready-message counts."""
+    # The underlying channel: aio-pika's robust channel answers a passive declare of a queue it
+    # already knows from its cache, with the count of the first declare.
+    raw = await channel.get_underlay_channel()
     for sub in subscriptions:
         for queue, gauge in ((sub.queue, CONSUMER_LAG), (f"{sub.queue}.parking", PARKED_MESSAGES)):
-            declared = await channel.declare_queue(prefix + queue, passive=True)
-            gauge.labels(service, queue).set(declared.declaration_result.message_count or 0)
+            declared = await raw.queue_declare(prefix + queue, passive=True)
+            gauge.labels(service, queue).set(declared.message_count or 0)
 
 
 async def run_monitor(
