@@ -16,6 +16,8 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.settings import CommonSettings
+
 
 def alembic_config(migrations_dir: Path, database_url: str) -> Config:
     cfg = Config()
@@ -50,7 +52,11 @@ def run_migrations(metadata: MetaData, schema: str) -> None:
             return False
         return True
 
+    role_prefix = CommonSettings().migrate_role_prefix
+
     def do_run(connection: Connection) -> None:
+        if role_prefix:  # production: the service's role owns what its migrations create
+            connection.execute(text(f'SET ROLE "{role_prefix}{schema}"'))
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         context.configure(
             connection=connection,

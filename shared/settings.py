@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -96,6 +96,9 @@ class CommonSettings(BaseSettings):
     # Seconds a worker has, after SIGTERM, to finish the messages it holds and flush its outbox.
     # Keep it below the pod's terminationGracePeriodSeconds (k8s/ sets 60; tests check it).
     worker_shutdown_grace_s: float = Field(default=45.0, gt=0)
+    # When set (production: "sqi_"), each service's migrations run under SET ROLE <prefix><schema>,
+    # so the service's own role owns its tables (the migration Job's role is a member of each).
+    migrate_role_prefix: str | None = None
     # How often a worker refreshes its outbox, consumer-lag and parking gauges.
     worker_monitor_interval_s: float = Field(default=10.0, gt=0)
 
@@ -132,8 +135,14 @@ class CommonSettings(BaseSettings):
 
     @cached_property
     def asyncpg_dsn(self) -> str:
-        """The same database URL in the form asyncpg and psql understand."""
-        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        """The same database URL in the form asyncpg and psql understand.
+
+        SQLAlchemy's asyncpg dialect takes ``?ssl=require``; a DSN says ``sslmode=require``
+        (asyncpg would send an unknown ``ssl`` parameter to the server as a setting).
+        """
+        parts = urlsplit(self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        query = [("sslmode" if key == "ssl" else key, value) for key, value in parse_qsl(parts.query)]
+        return urlunsplit(parts._replace(query=urlencode(query)))
 
     def exchange(self, name: str) -> str:
         return f"{self.bus_prefix}{name}"

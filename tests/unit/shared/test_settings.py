@@ -60,7 +60,7 @@ def test_passwords_from_operator_secrets_are_escaped_into_the_urls() -> None:
         amqp_password="a+b/c=",
     )
     assert settings.database_url == "postgresql+asyncpg://sqi_ingest:p%2Fw%40%3Ax@sqi-pg-rw:5432/sqi?ssl=require"
-    assert settings.asyncpg_dsn.startswith("postgresql://sqi_ingest:p%2Fw%40%3Ax@")
+    assert settings.asyncpg_dsn == "postgresql://sqi_ingest:p%2Fw%40%3Ax@sqi-pg-rw:5432/sqi?sslmode=require"
     assert settings.amqp_url == "amqps://sqi-ingest:a%2Bb%2Fc%3D@rabbitmq:5671/sqi"
     with pytest.raises(ValueError, match="user name"):
         with_credentials("amqp://host/", password="p")
