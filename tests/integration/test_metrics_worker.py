@@ -2,9 +2,9 @@
 
 Real PostgreSQL and RabbitMQ. A worker process (this module run with ``python -m``) consumes
 messages of which some always fail: the good ones are consumed, the bad ones are retried once
-and then parked. Unpublishable outbox rows (an exchange the relay may not use does not exist
-here, so rows are simply held back by a future ``next_attempt_at``) keep the outbox backlog
-visible. The test reads the worker's ``/metrics`` over HTTP, as Prometheus does.
+and then parked. Its outbox holds one row to publish and two held back by a later
+``next_attempt_at`` (as after failed publishes): a backlog that stays visible. The test reads
+the worker's ``/metrics`` over HTTP, as Prometheus does.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ EXPECTED = {
     "sqi_consumer_lag_messages": (f'queue="{QUEUE}",service="{SCHEMA}"', lambda v: v >= 0),
     "sqi_outbox_pending_rows": (f'service="{SCHEMA}"', lambda v: v == 2),
     "sqi_outbox_oldest_age_seconds": (f'service="{SCHEMA}"', lambda v: v >= 1),
+    "sqi_outbox_published_total": (f'service="{SCHEMA}"', lambda v: v == 1),
 }
 
 
@@ -107,13 +108,12 @@ def worker_env() -> Iterator[dict[str, str]]:
         async with engine.begin() as conn:
             await conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
             await conn.run_sync(metadata.create_all)
-            # Two rows the relay must not publish yet (a retry scheduled an hour ahead): a backlog.
-            for _ in range(2):
+            # One row to publish now; two the relay must not publish yet (a retry an hour ahead): a backlog.
+            for due in ("now()", "now() + interval '1 hour'", "now() + interval '1 hour'"):
                 await conn.execute(
                     text(
                         f"INSERT INTO {SCHEMA}.outbox (id, exchange, routing_key, body, created_at, next_attempt_at) "
-                        "VALUES (:id, 'metrics-test.out', 'x.v1', '\\x7b7d', now() - interval '5 seconds', "
-                        "now() + interval '1 hour')"
+                        f"VALUES (:id, 'metrics-test.out', 'x.v1', '\\x7b7d', now() - interval '5 seconds', {due})"
                     ),
                     {"id": uuid.uuid4()},
                 )
