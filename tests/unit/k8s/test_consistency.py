@@ -197,3 +197,19 @@ def test_the_collector_limits_memory_first_and_batches(rendered):
     (cfg,) = [c for c in of_kind(rendered["production"], "ConfigMap") if c["metadata"]["name"].startswith("sqi-config")]
     endpoint = cfg["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
     assert endpoint.startswith(f"http://{collector['metadata']['name']}-collector.sqi.svc"), endpoint
+
+
+def test_deploy_script_applies_every_phase_and_the_data_tier_first(rendered):
+    script = (K8S / "deploy.sh").read_text()
+    docs = rendered["production"]
+    phases = {d["metadata"].get("labels", {}).get("sqi.gov.vn/deploy-phase") for d in docs} - {None}
+    for phase in phases:
+        assert f"sqi.gov.vn/deploy-phase={phase}" in script, phase
+    operated = {"Cluster", "Pooler", "ScheduledBackup", "ObjectStore", "RabbitmqCluster", "Vhost", "User", "Permission"}
+    for d in docs:
+        if d["kind"] in operated:
+            assert d["metadata"]["labels"]["sqi.gov.vn/deploy-phase"] == "data", d["metadata"]["name"]
+    assert script.index("deploy-phase=data") < script.index("app.kubernetes.io/name=sqi-migrate")
+    # The Secrets the script requires are the ones the manifests use.
+    for secret in ("sqi-app-secrets", "sqi-jwt-public-keys", "sqi-backup-object-store", "sqi-pg-app"):
+        assert secret in script

@@ -574,6 +574,10 @@ def test_dockerfile_matches_the_manifests():
     assert "requirements.lock" in text
     users = re.findall(r"^USER\s+(\S+)", text, re.M)
     assert users and users[-1].split(":")[0] == "10001", "runtime USER must be the numeric uid 10001"
+    # Installed packages do not sit next to data/: the image says where the reference data is.
+    copied = re.search(r"^COPY .*\bdata (\S+)$", text, re.M)
+    assert copied and f"SQI_REFERENCE_DIR={copied.group(1)}/reference" in text
+    assert "PYTHONDONTWRITEBYTECODE=1" in text and "compileall" in text, "read-only root: no .pyc writes"
     # the uid the pods run as
     patch = yaml.safe_load((K8S / "base" / "patches" / "pod-defaults.yaml").read_text())
     assert patch["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 10001
