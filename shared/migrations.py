@@ -57,7 +57,11 @@ def run_migrations(metadata: MetaData, schema: str) -> None:
     def do_run(connection: Connection) -> None:
         if role_prefix:  # production: the service's role owns what its migrations create
             connection.execute(text(f'SET ROLE "{role_prefix}{schema}"'))
-        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        # Checked first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
+        # schema exists, which a service's role (owner of its schema only) does not have.
+        exists = connection.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}).first()
+        if exists is None:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
         context.configure(
             connection=connection,
             target_metadata=metadata,
