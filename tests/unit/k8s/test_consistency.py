@@ -213,3 +213,30 @@ def test_deploy_script_applies_every_phase_and_the_data_tier_first(rendered):
     # The Secrets the script requires are the ones the manifests use.
     for secret in ("sqi-app-secrets", "sqi-jwt-public-keys", "sqi-backup-object-store", "sqi-pg-app"):
         assert secret in script
+
+
+def test_the_recompute_job_is_valid_hardened_and_runs_the_cli(rendered):
+    import kubernetes_validate
+    import yaml
+
+    (job,) = yaml.safe_load_all((K8S / "jobs" / "recompute.yaml").read_text())
+    kubernetes_validate.validate(job, "1.30", strict=True)
+    spec = pod_spec(job)
+    (c,) = spec["containers"]
+    assert c["command"][:4] == ["python", "-m", "sqi_cli", "recompute"]
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"] and sc["capabilities"]["drop"] == ["ALL"]
+    assert spec["securityContext"]["runAsNonRoot"] and spec["automountServiceAccountToken"] is False
+    # The same database role and broker user as the scoring worker, and a policy to the gateway.
+    worker = {
+        e["name"]: e
+        for e in pod_spec(by_name(rendered["production"], "Deployment")["scoring-worker"])["containers"][0]["env"]
+    }
+    env = {e["name"]: e for e in c["env"]}
+    for name in ("SQI_DATABASE_URL", "SQI_DATABASE_PASSWORD", "SQI_AMQP_USERNAME", "SQI_AMQP_PASSWORD"):
+        assert env[name] == worker[name], name
+    policies = by_name(rendered["production"], "NetworkPolicy")
+    assert (
+        policies["recompute-to-gateway"]["spec"]["podSelector"]["matchLabels"].items()
+        <= job["metadata"]["labels"].items()
+    )
