@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from importlib.util import find_spec
 from pathlib import Path
 
 from prometheus_client import generate_latest
@@ -21,7 +22,7 @@ from prometheus_client.metrics import MetricWrapperBase
 import shared.metrics
 from sqi_cli.migrate import migration_dirs
 
-from .conftest import K8S, REPO
+from .conftest import K8S, PENDING_MODULES, REPO
 from .test_manifests import by_name, of_kind, pod_spec, workloads
 
 PROD = K8S / "overlays" / "production"
@@ -40,6 +41,11 @@ def code_processes() -> dict[str, list[str]]:
         svc = worker.parts[-2]
         processes[f"{svc}-worker"] = ["python", "-m", f"services.{svc}.worker"]
     return processes
+
+
+def test_pending_modules_are_really_pending():
+    for module, builder in PENDING_MODULES.items():
+        assert find_spec(module) is None, f"{module} exists now ({builder}): remove it from PENDING_MODULES"
 
 
 def test_every_process_in_the_code_has_its_workload(overlay):

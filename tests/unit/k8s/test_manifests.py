@@ -23,7 +23,7 @@ import yaml
 
 from sqi_cli.migrate import subscriptions
 
-from .conftest import K8S, REPO
+from .conftest import K8S, PENDING_MODULES, REPO
 
 # Oldest supported cluster version (PodSecurity labels, autoscaling/v2, policy/v1 …)
 # and the newest schema in the installed package, to catch removed APIs early.
@@ -53,17 +53,18 @@ API_PROCESSES = {
         for n in ("ingest", "scoring", "feedback", "reporting")
     },
 }
-# Only services that have a consumer process get a worker Deployment (reporting has none yet).
+# Services with a consumer process get a worker Deployment (reporting's may still be pending).
 WORKER_PROCESSES = {
     f"{n}-worker": ["python", "-m", f"services.{n}.worker"]
     for n in ("ingest", "scoring", "feedback", "reporting")
-    if find_spec(f"services.{n}.worker")
+    if find_spec(f"services.{n}.worker") or f"services.{n}.worker" in PENDING_MODULES
 }
 MIGRATE_COMMAND = ["python", "-m", "sqi_cli", "migrate"]
 # The consumer queue each KEDA-scaled worker is scaled on (must match the code's topology).
 WORKER_QUEUES = {
-    "scoring-worker": "scoring.dossier-events",
-    "feedback-worker": "feedback.dossier-units",
+    "scoring-worker": {"scoring.dossier-events"},
+    "feedback-worker": {"feedback.dossier-units"},
+    "reporting-worker": {"reporting.dossiers", "reporting.scores"},
 }
 CR_GROUPS = (
     "keda.sh/",
@@ -192,7 +193,7 @@ def test_keda_references(overlay):
         assert "replicas" not in deployments[target]["spec"], f"{target}: KEDA owns replicas; drop spec.replicas"
         for t in so["spec"]["triggers"]:
             assert t["authenticationRef"]["name"] in auths, ident(so)
-            queues[target] = t["metadata"]["queueName"]
+            queues.setdefault(target, set()).add(t["metadata"]["queueName"])
             # The broker's address comes from the worker's env, never with credentials in clear.
             assert "host" not in t["metadata"], ident(so)
             env_names = {e["name"] for e in pod_spec(deployments[target])["containers"][0].get("env", [])}
@@ -202,7 +203,13 @@ def test_keda_references(overlay):
         assert {r["parameter"] for r in ta["spec"]["secretTargetRef"]} == {"username", "password"}
     assert queues == WORKER_QUEUES
     declared = {sub.queue for sub in subscriptions()}
-    assert set(queues.values()) <= declared, f"KEDA watches queues the code does not declare: {queues}"
+    watched = {
+        q
+        for target, qs in queues.items()
+        if pod_spec(deployments[target])["containers"][0]["command"][2] not in PENDING_MODULES
+        for q in qs
+    }
+    assert watched <= declared, f"KEDA watches queues the code does not declare: {watched - declared}"
 
 
 # ---------------------------------------------------------------------------- policy
@@ -472,9 +479,12 @@ def test_default_deny(overlay):
     assert deny, "no default-deny NetworkPolicy"
 
 
+REPORTING_PODS = ["reporting-api", "reporting-worker"]
+
+
 def test_ingress_sources(overlay):
-    """Only the gateway takes traffic from the ingress controller; APIs only from the gateway;
-    workers from nobody but Prometheus."""
+    """Only the gateway takes traffic from the ingress controller; APIs only from the gateway
+    (and scoring's from reporting); workers from nobody but Prometheus."""
     _, docs = overlay
     deployments = by_name(docs, "Deployment")
     gateway_labels = pod_labels(deployments["gateway"])
@@ -495,6 +505,13 @@ def test_ingress_sources(overlay):
             assert "namespaceSelector" not in src, f"{name}: unexpected namespace source {src}"
             if name == "gateway" and src["podSelector"] == {"matchLabels": {"sqi.gov.vn/tool": "recompute"}}:
                 continue  # `sqi recompute` (k8s/jobs/recompute.yaml) asks the gateway for a replay
+            reporting = {
+                "key": "app.kubernetes.io/name",
+                "operator": "In",
+                "values": ["reporting-api", "reporting-worker"],
+            }
+            if name == "scoring-api" and src["podSelector"] == {"matchExpressions": [reporting]}:
+                continue  # reporting reads the methodology documents from scoring
             assert name.endswith("-api") and selector_matches(src["podSelector"], gateway_labels), (
                 f"{name}: reachable from {src}"
             )

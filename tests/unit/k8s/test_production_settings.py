@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import K8S, REPO
+from .conftest import K8S, PENDING_MODULES, REPO
 from .test_manifests import containers, pod_labels, pod_spec, selector_matches, workloads
 
 SAMPLE_FIELDS = {"metadata.name": "pod-0", "metadata.namespace": "sqi", "spec.nodeName": "node-0"}
@@ -133,6 +133,8 @@ def production_processes(rendered, tmp_path_factory) -> list[tuple[str, list[str
     processes = []
     for w in workloads(docs):
         for c in containers(w):
+            if any(part in PENDING_MODULES for part in c["command"]):
+                continue  # its module is not in this branch yet (conftest.PENDING_MODULES)
             processes.append((w["metadata"]["name"], c["command"], container_env(w, c, docs, secret_values, tmp)))
     return processes
 
@@ -165,6 +167,8 @@ def test_probe_and_scrape_paths_and_ports_match_the_app(rendered, production_pro
     monitors = [m for m in docs if m["kind"] == "PodMonitor"]
     for name, d in deployments.items():
         c = pod_spec(d)["containers"][0]
+        if name not in started:
+            continue  # pending module, see conftest.PENDING_MODULES
         paths = served_paths(started[name])
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
         command = c["command"]
