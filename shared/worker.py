@@ -67,10 +67,10 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
 
     Graceful stop, within ``settings.worker_shutdown_grace_s`` (below the pod's
     ``terminationGracePeriodSeconds``): take no new deliveries; let the handlers in progress
-    finish and ack; then let the relay publish what is still due in the outbox (including what
-    those handlers wrote); then stop the background jobs and close. Whatever could not finish in
-    time is safe anyway: an unacked message is redelivered and deduped by the inbox, an
-    unpublished outbox row is published by the next relay.
+    finish and ack; then let the background jobs end their round; then let the relay publish
+    what is still due in the outbox (including what the handlers and jobs just wrote); then
+    close. Whatever could not finish in time is safe anyway: an unacked message is redelivered
+    and deduped by the inbox, an unpublished outbox row is published by the next relay.
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -130,11 +130,13 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
         deadline = loop.time() + grace
         log.info("worker stopping: finishing deliveries in hand, then flushing the outbox", extra={"grace_s": grace})
         drained = await consumer.stop(within_s=grace) if consumer is not None else True
+        # Background jobs (the scoring refresher…) watch ``stop`` and end their current round, which
+        # may write outbox rows too; cancel the ones that do not end in half the time left.
+        await _finish_all(tasks, (deadline - loop.time()) / 2)
         relay_stop.set()
         await _finish(relay_task, deadline - loop.time())
-        # Background jobs watch ``stop`` and end their current round; cancel the ones that do not.
-        await _finish_all(tasks, deadline - loop.time())
-        log.info("worker stopped gracefully" if drained else "worker stopped; some deliveries will be redelivered")
+        if not drained:
+            log.warning("worker stopping with deliveries in hand: they will be redelivered (inbox dedupes)")
     finally:
         probes_stop.set()
         if probes is not None:
