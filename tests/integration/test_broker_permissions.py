@@ -43,22 +43,27 @@ def users() -> Iterator[dict[str, str]]:
         pytest.skip("rabbitmqctl is not installed: cannot create users on the local broker")
     docs = render(K8S / "overlays" / "production")
     tags = {u["metadata"]["name"]: u["spec"].get("tags", []) for u in docs if u["kind"] == "User"}
-    rabbitmqctl("add_vhost", VHOST)
+    created: list[str] = []
     urls = {}
-    for p in (d for d in docs if d["kind"] == "Permission"):
-        name = p["spec"]["userReference"]["name"]
-        user, password = f"{name}-{os.getpid()}", secrets.token_urlsafe(16)
-        perms = p["spec"]["permissions"]
-        rabbitmqctl("add_user", user, password)
-        rabbitmqctl("set_user_tags", user, *tags[name])
-        rabbitmqctl("set_permissions", "-p", VHOST, user, perms["configure"], perms["write"], perms["read"])
-        urls[name] = f"amqp://{user}:{quote(password, safe='')}@127.0.0.1:5672/{quote(VHOST, safe='')}"
     try:
+        rabbitmqctl("add_vhost", VHOST)
+        for p in (d for d in docs if d["kind"] == "Permission"):
+            name = p["spec"]["userReference"]["name"]
+            # Hex: a password starting with "-" would be read as an option by rabbitmqctl.
+            user, password = f"{name}-{os.getpid()}", secrets.token_hex(16)
+            perms = p["spec"]["permissions"]
+            rabbitmqctl("add_user", user, password)
+            created.append(user)
+            rabbitmqctl("set_user_tags", user, *tags[name])
+            rabbitmqctl("set_permissions", "-p", VHOST, user, perms["configure"], perms["write"], perms["read"])
+            urls[name] = f"amqp://{user}:{password}@127.0.0.1:5672/{quote(VHOST, safe='')}"
         yield urls
     finally:
-        rabbitmqctl("delete_vhost", VHOST)
-        for name in urls:
-            rabbitmqctl("delete_user", f"{name}-{os.getpid()}")
+        subprocess.run(
+            ["rabbitmqctl", "-q", "delete_vhost", VHOST], env=ENV, capture_output=True, timeout=60, check=False
+        )
+        for user in created:
+            rabbitmqctl("delete_user", user)
 
 
 async def as_user(url: str, action) -> None:  # type: ignore[no-untyped-def]
