@@ -7,7 +7,10 @@
 -- service role: the migration Job connects as sqi_owner and runs each service's migrations under
 -- SET ROLE <that service's role>, so every table is owned by its service's role.
 REVOKE ALL ON DATABASE sqi FROM PUBLIC;
-REVOKE ALL ON SCHEMA public FROM PUBLIC;
+-- Nobody creates objects in "public" (PostgreSQL >= 15's default, made explicit). USAGE stays: the
+-- Pooler's auth query calls public.user_search(), which CloudNativePG creates there and grants
+-- to cnpg_pooler_pgbouncer alone; SQI keeps nothing in "public".
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE sqi TO sqi_owner;
 
 CREATE ROLE sqi_gateway NOLOGIN;
