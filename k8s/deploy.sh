@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Ordered roll-out of one overlay with plain kubectl (no Argo CD):
 #   1. namespace, ServiceAccount, config, base NetworkPolicies  (label deploy-phase=pre-deploy)
-#   2. production: the data tier (label deploy-phase=data): PostgreSQL Cluster, Pooler, backups,
-#      RabbitmqCluster, vhost, users, permissions; wait until they are ready and the operators
-#      have generated their Secrets
+#   2. production: the data tier (label deploy-phase=data): the roles' generated passwords,
+#      PostgreSQL Cluster, Pooler, backups, RabbitmqCluster, vhost, users, permissions; wait
+#      until they are ready and the operators have generated their Secrets
 #   3. the migration Job, and wait until it completes
 #   4. everything else; wait for every Deployment to roll out
 # Usage: k8s/deploy.sh dev|production        (the Secrets you create must already exist,
@@ -23,8 +23,7 @@ services="gateway ingest scoring feedback reporting"
 created="sqi-app-secrets sqi-jwt-public-keys"
 generated="sqi-pg-app sqi-keda-user-credentials sqi-migrate-user-credentials"
 for svc in $services; do
-  created="$created sqi-pg-$svc"
-  generated="$generated sqi-$svc-user-credentials"
+  generated="$generated sqi-pg-$svc sqi-$svc-user-credentials"
 done
 if [[ "$overlay" == production ]]; then
   created="$created sqi-backup-object-store"
@@ -46,6 +45,7 @@ kubectl apply -f "$rendered" -l sqi.gov.vn/deploy-phase=pre-deploy
 if [[ "$overlay" == production ]]; then
   echo "==> data tier (CloudNativePG, RabbitMQ operators)"
   kubectl apply -f "$rendered" -l sqi.gov.vn/deploy-phase=data
+  kubectl -n "$ns" wait externalsecret.external-secrets.io --all --for=condition=Ready --timeout=5m
   kubectl -n "$ns" wait cluster/sqi-pg --for=condition=Ready --timeout=30m
   kubectl -n "$ns" wait rabbitmqcluster/sqi-rabbitmq --for=condition=AllReplicasReady --timeout=20m
   kubectl -n "$ns" wait user.rabbitmq.com --all --for=condition=Ready --timeout=5m

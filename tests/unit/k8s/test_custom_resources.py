@@ -37,6 +37,8 @@ CUSTOM_RESOURCES = {
     ("rabbitmq.com/v1beta1", "Permission"): "rabbitmq/permission.json",
     ("rabbitmq.com/v1beta1", "Vhost"): "rabbitmq/vhost.json",
     ("opentelemetry.io/v1beta1", "OpenTelemetryCollector"): "opentelemetry/opentelemetrycollector.json",
+    ("external-secrets.io/v1", "ExternalSecret"): "external-secrets/externalsecret.json",
+    ("generators.external-secrets.io/v1alpha1", "Password"): "external-secrets/password.json",
 }
 # The kinds the brief requires in production, each with its schema.
 REQUIRED_IN_PRODUCTION = {
@@ -52,6 +54,8 @@ REQUIRED_IN_PRODUCTION = {
     "PodMonitor",
     "PrometheusRule",
     "OpenTelemetryCollector",
+    "ExternalSecret",
+    "Password",
 }
 
 
@@ -119,6 +123,8 @@ def test_custom_resources_match_their_schemas(overlay):
         ("RabbitmqCluster", lambda d: d["spec"].update(replica=3)),
         ("Permission", lambda d: d["spec"].pop("vhost")),
         ("OpenTelemetryCollector", lambda d: d["spec"]["config"]["service"].pop("pipelines")),
+        ("ExternalSecret", lambda d: d["spec"].update(refreshPolicy="Once")),
+        ("Password", lambda d: d["spec"].pop("length")),
     ],
 )
 def test_schemas_reject_a_broken_resource(rendered, kind, mutate):

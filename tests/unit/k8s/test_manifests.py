@@ -73,6 +73,8 @@ CR_GROUPS = (
     "barmancloud.cnpg.io/",
     "rabbitmq.com/",
     "opentelemetry.io/",
+    "external-secrets.io/",
+    "generators.external-secrets.io/",
 )
 
 
@@ -579,8 +581,15 @@ def test_production_data_tier(rendered):
         for r in ta["spec"]["secretTargetRef"]
     }
     assert used <= users, used - users
-    # Nothing secret is committed: every Secret is generated or created out of band.
+    # Nothing secret is committed: every Secret is generated or created out of band; the roles'
+    # passwords are generated in the cluster, once, and never removed with their ExternalSecret.
     assert not of_kind(docs, "Secret")
+    generated = {e["spec"]["target"]["name"]: e for e in of_kind(docs, "ExternalSecret")}
+    for role in spec["managed"]["roles"]:
+        external = generated[role["passwordSecret"]["name"]]
+        assert external["spec"]["refreshPolicy"] == "CreatedOnce", role["name"]
+        assert external["spec"]["target"]["creationPolicy"] == "Orphan", role["name"]
+        assert external["spec"]["target"]["template"]["data"]["username"] == role["name"]
 
 
 # ---------------------------------------------------------------------------- Dockerfile
