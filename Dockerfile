@@ -84,6 +84,9 @@ ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    # The reference data copied above: the settings' default (next to the sources) does not
+    # exist once the packages are installed into the venv (feedback reads it at start-up).
+    SQI_REFERENCE_DIR=/app/data/reference \
     # Writable scratch lives on the /tmp emptyDir in Kubernetes.
     TMPDIR=/tmp \
     HOME=/tmp \

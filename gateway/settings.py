@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.settings import CommonSettings
 
@@ -27,3 +27,10 @@ class GatewaySettings(CommonSettings):
     # Only behind a trusted proxy may X-Forwarded-For name the client.
     trust_forwarded_for: bool = False
     api_key_cache_s: float = 30.0
+
+    @model_validator(mode="after")
+    def _production_needs_the_identity_provider_keys(self) -> GatewaySettings:
+        # Production accepts only RS256 staff tokens: without the provider's keys nobody could sign in.
+        if self.environment == "production" and self.jwt_public_keys_file is None:
+            raise ValueError("production requires SQI_JWT_PUBLIC_KEYS_FILE (the identity provider's RS256 keys)")
+        return self

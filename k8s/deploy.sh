@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Ordered roll-out of one overlay with plain kubectl (no Argo CD):
 #   1. namespace, ServiceAccount, config, base NetworkPolicies  (label deploy-phase=pre-deploy)
-#   2. the migration Job, and wait until it completes
-#   3. everything else; wait for every Deployment to roll out
-# Usage: k8s/deploy.sh dev|production        (Secrets must already exist)
+#   2. production: the data tier (label deploy-phase=data): the roles' generated passwords,
+#      PostgreSQL Cluster, Pooler, backups, RabbitmqCluster, vhost, users, permissions; wait
+#      until they are ready and the operators have generated their Secrets
+#   3. the migration Job, and wait until it completes
+#   4. everything else; wait for every Deployment to roll out
+# Usage: k8s/deploy.sh dev|production        (the Secrets you create must already exist,
+#        see k8s/examples/secrets.example.yaml and docs/deploy.md)
 set -euo pipefail
 
 overlay="${1:?usage: $0 dev|production}"
@@ -14,13 +18,41 @@ rendered="$(mktemp)"
 trap 'rm -f "$rendered"' EXIT
 kubectl kustomize "$here/overlays/$overlay" > "$rendered"
 
-for s in sqi-database sqi-amqp sqi-app-secrets sqi-jwt-public-keys; do
-  kubectl -n "$ns" get secret "$s" >/dev/null 2>&1 \
-    || { echo "missing Secret $ns/$s (see k8s/examples/secrets.example.yaml)" >&2; exit 1; }
+services="gateway ingest scoring feedback reporting"
+# Secrets a person (or External Secrets) creates; in dev also those the operators make in production.
+created="sqi-app-secrets sqi-jwt-public-keys"
+generated="sqi-pg-app sqi-keda-user-credentials sqi-migrate-user-credentials"
+for svc in $services; do
+  generated="$generated sqi-pg-$svc sqi-$svc-user-credentials"
 done
+if [[ "$overlay" == production ]]; then
+  created="$created sqi-backup-object-store"
+else
+  created="$created $generated"
+fi
+require_secrets() {
+  for s in "$@"; do
+    kubectl -n "$ns" get secret "$s" >/dev/null 2>&1 \
+      || { echo "missing Secret $ns/$s (see k8s/examples/secrets.example.yaml)" >&2; exit 1; }
+  done
+}
+# shellcheck disable=SC2086
+require_secrets $created
 
 echo "==> pre-deploy resources"
 kubectl apply -f "$rendered" -l sqi.gov.vn/deploy-phase=pre-deploy
+
+if [[ "$overlay" == production ]]; then
+  echo "==> data tier (CloudNativePG, RabbitMQ operators)"
+  kubectl apply -f "$rendered" -l sqi.gov.vn/deploy-phase=data
+  kubectl -n "$ns" wait externalsecret.external-secrets.io --all --for=condition=Ready --timeout=5m
+  kubectl -n "$ns" wait cluster/sqi-pg --for=condition=Ready --timeout=30m
+  kubectl -n "$ns" wait rabbitmqcluster/sqi-rabbitmq --for=condition=AllReplicasReady --timeout=20m
+  kubectl -n "$ns" wait user.rabbitmq.com --all --for=condition=Ready --timeout=5m
+  kubectl -n "$ns" wait permission.rabbitmq.com --all --for=condition=Ready --timeout=5m
+  # shellcheck disable=SC2086
+  require_secrets $generated
+fi
 
 echo "==> migrations"
 # Jobs are immutable: remove the previous run (its pod logs go with it).

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# Every HTTP app (gateway and service APIs), observed by shared.web
+HTTP_REQUESTS = Counter("sqi_http_requests_total", "HTTP requests", ["app", "method", "status"])
+HTTP_LATENCY = Histogram("sqi_http_request_seconds", "HTTP request latency", ["app", "method"])
+
 # Ingest (tiếp nhận sự kiện)
 EVENTS = Counter("sqi_events_total", "Events received by ingest, by outcome", ["source", "outcome"])
 """``outcome``: ``accepted``, ``duplicate`` or ``rejected``."""

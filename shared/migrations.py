@@ -16,6 +16,8 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.settings import CommonSettings
+
 
 def alembic_config(migrations_dir: Path, database_url: str) -> Config:
     cfg = Config()
@@ -50,8 +52,16 @@ def run_migrations(metadata: MetaData, schema: str) -> None:
             return False
         return True
 
+    role_prefix = CommonSettings().migrate_role_prefix
+
     def do_run(connection: Connection) -> None:
-        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        if role_prefix:  # production: the service's role owns what its migrations create
+            connection.execute(text(f'SET ROLE "{role_prefix}{schema}"'))
+        # Checked first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
+        # schema exists, which a service's role (owner of its schema only) does not have.
+        exists = connection.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}).first()
+        if exists is None:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
         context.configure(
             connection=connection,
             target_metadata=metadata,

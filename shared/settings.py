@@ -1,14 +1,21 @@
 """Settings common to every SQI process (pydantic-settings, env prefix ``SQI_``).
 
 Each service subclasses :class:`CommonSettings` and adds its own fields. Secrets have
-development defaults so that ``./sqi up`` works on a laptop, and a guard refuses to start
-with those defaults when ``SQI_ENVIRONMENT=production``.
+development defaults so that ``./sqi up`` works on a laptop. With ``SQI_ENVIRONMENT=production``
+a development default is refused *where it is used*: reading such a secret raises
+:class:`DevelopmentSecretRefused`. Every process reads the secrets it uses while it starts
+(the API factories read the internal token, ingest and feedback their rating-code keys,
+feedback its contact key), so a missing secret stops the process at start-up with a clear
+message, while a process that never uses a secret (a worker and the internal token, the
+migration Job and the rating-code keys, every process and the HS256 key, which production never
+accepts) need not be given it.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal
+from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,11 +25,39 @@ DEV_JWT_SECRET = "dev-jwt-secret-not-for-production-0123456789"  # noqa: S105 (r
 DEV_RATING_CODE_KEYS = "1:dev-rating-code-key-not-for-production"
 DEV_CONTACT_KEY = "ZGV2LWNvbnRhY3Qta2V5LW5vdC1mb3ItcHJvZHVjdGlvbg=="
 
-_DEV_SECRETS = {
-    "internal_token": DEV_INTERNAL_TOKEN,
-    "jwt_hs256_secret": DEV_JWT_SECRET,
-    "rating_code_keys": DEV_RATING_CODE_KEYS,
-}
+MIN_INTERNAL_TOKEN_CHARS = 32
+
+
+class DevelopmentSecretRefused(ValueError):
+    """A production process used a secret that still has its development default."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(
+            f"production refuses development secrets: {field} has its development default; "
+            f"set SQI_{field.upper()} (see k8s/examples/secrets.example.yaml)"
+        )
+        self.field = field
+
+
+def _is_development_value(value: object, dev: str) -> bool:
+    if not isinstance(value, str):
+        return False
+    # Comma-separated key lists (rotation) count as development if any entry is the dev default.
+    return value == dev or dev in value.split(",")
+
+
+def with_credentials(url: str, *, user: str | None = None, password: str | None = None) -> str:
+    """``url`` with its user and/or password replaced, percent-escaped (``/``, ``@``, ``:`` are safe)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    old_user, _, old_password = parts.netloc.rpartition("@")[0].partition(":")
+    new_user = quote(user, safe="") if user is not None else old_user
+    new_password = quote(password, safe="") if password is not None else old_password
+    if not new_user and new_password:
+        raise ValueError(f"a password needs a user name in the URL: {unquote(host)}")
+    credentials = new_user + (f":{new_password}" if new_password else "")
+    netloc = f"{credentials}@{host}" if credentials else host
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class CommonSettings(BaseSettings):
@@ -30,13 +65,27 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SQI_", extra="ignore")
 
+    # Secret field -> its development default; subclasses add their own (feedback's contact key).
+    development_secrets: ClassVar[dict[str, str]] = {
+        "internal_token": DEV_INTERNAL_TOKEN,
+        "jwt_hs256_secret": DEV_JWT_SECRET,
+        "rating_code_keys": DEV_RATING_CODE_KEYS,
+    }
+
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/sqi"
+    # Passwords kept apart from the URLs, as the operators' generated Secrets hold them
+    # (CloudNativePG role secrets, the RabbitMQ topology operator's user credentials). When set,
+    # they are put into the URL, escaped, so any character a generator picks is safe.
+    database_password: str | None = None
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_username: str | None = None
+    amqp_password: str | None = None
     # Prefix for every exchange and queue name: lets test runs use the shared broker
     # without touching the platform's own topology.
     bus_prefix: str = ""
     internal_token: str = DEV_INTERNAL_TOKEN
+    # Development tokens only: production never accepts HS256, so it never reads this key.
     jwt_hs256_secret: str = DEV_JWT_SECRET
     # "version:secret,version:secret[:valid_until ISO date]" — the highest version signs new codes.
     rating_code_keys: str = DEV_RATING_CODE_KEYS
@@ -44,21 +93,56 @@ class CommonSettings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     # Workers answer /healthz, /readyz and /metrics on this port when it is set (Kubernetes probes).
     worker_http_port: int | None = None
+    # Seconds a worker has, after SIGTERM, to finish the messages it holds and flush its outbox.
+    # Keep it below the pod's terminationGracePeriodSeconds (k8s/ sets 60; tests check it).
+    worker_shutdown_grace_s: float = Field(default=45.0, gt=0)
+    # When set (production: "sqi_"), each service's migrations run under SET ROLE <prefix><schema>,
+    # so the service's own role owns its tables (the migration Job's role is a member of each).
+    migrate_role_prefix: str | None = None
+    # How often a worker refreshes its outbox, consumer-lag and parking gauges.
+    worker_monitor_interval_s: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
-    def _refuse_default_secrets_in_production(self) -> CommonSettings:
+    def _production_guards(self) -> CommonSettings:
         if self.environment == "production":
-            weak = [name for name, dev in _DEV_SECRETS.items() if getattr(self, name) == dev]
-            if weak:
-                raise ValueError(f"production refuses development secrets: {', '.join(weak)}")
-            if len(self.internal_token) < 32:
-                raise ValueError("SQI_INTERNAL_TOKEN must be at least 32 characters in production")
+            token = self.__dict__["internal_token"]
+            if token != DEV_INTERNAL_TOKEN and len(token) < MIN_INTERNAL_TOKEN_CHARS:
+                raise ValueError(
+                    f"SQI_INTERNAL_TOKEN must be at least {MIN_INTERNAL_TOKEN_CHARS} characters in production"
+                )
+        if self.database_password is not None:
+            self.database_url = with_credentials(self.database_url, password=self.database_password)
+        if self.amqp_username is not None or self.amqp_password is not None:
+            self.amqp_url = with_credentials(self.amqp_url, user=self.amqp_username, password=self.amqp_password)
         return self
+
+    def __getattribute__(self, name: str) -> Any:
+        value = super().__getattribute__(name)
+        # Fast path first: only the few secret fields are checked, and only in production.
+        secrets = type(self).development_secrets
+        if (
+            name in secrets
+            and super().__getattribute__("environment") == "production"
+            and _is_development_value(value, secrets[name])
+        ):
+            raise DevelopmentSecretRefused(name)
+        return value
+
+    @property
+    def hs256_enabled(self) -> bool:
+        """Development tokens (HS256, ``./sqi token``) are accepted only outside production."""
+        return self.environment != "production"
 
     @cached_property
     def asyncpg_dsn(self) -> str:
-        """The same database URL in the form asyncpg and psql understand."""
-        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        """The same database URL in the form asyncpg and psql understand.
+
+        SQLAlchemy's asyncpg dialect takes ``?ssl=require``; a DSN says ``sslmode=require``
+        (asyncpg would send an unknown ``ssl`` parameter to the server as a setting).
+        """
+        parts = urlsplit(self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        query = [("sslmode" if key == "ssl" else key, value) for key, value in parse_qsl(parts.query)]
+        return urlunsplit(parts._replace(query=urlencode(query)))
 
     def exchange(self, name: str) -> str:
         return f"{self.bus_prefix}{name}"

@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.identity import (
@@ -20,12 +20,11 @@ from shared.identity import (
     Principal,
     decode_principal,
 )
+from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
-HTTP_REQUESTS = Counter("sqi_http_requests_total", "HTTP requests", ["app", "method", "status"])
-HTTP_LATENCY = Histogram("sqi_http_request_seconds", "HTTP request latency", ["app", "method"])
 
 _STATUS_CODES = {
     400: "bad_request",

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.db import database_ready
 from shared.messaging.consumer import Consumer
 from shared.messaging.housekeeping import run_housekeeping
+from shared.messaging.monitor import run_monitor
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import Subscription
 from shared.settings import CommonSettings
@@ -62,6 +63,15 @@ async def serve_probes(
 
 
 async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> None:
+    """Consume, relay and run the background jobs until SIGTERM (or ``stop``), then stop gracefully.
+
+    Graceful stop, within ``settings.worker_shutdown_grace_s`` (below the pod's
+    ``terminationGracePeriodSeconds``): take no new deliveries; let the handlers in progress
+    finish and ack; then let the background jobs end their round; then let the relay publish
+    what is still due in the outbox (including what the handlers and jobs just wrote); then
+    close. Whatever could not finish in time is safe anyway: an unacked message is redelivered
+    and deduped by the inbox, an unpublished outbox row is published by the next relay.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -69,7 +79,12 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     settings = parts.settings
+    service = parts.outbox.schema or "worker"
     connection = await aio_pika.connect_robust(settings.amqp_url)
+    consumer: Consumer | None = None
+    relay_stop = asyncio.Event()
+    probes_stop = asyncio.Event()
+    probes: asyncio.Task[None] | None = None
     try:
         if parts.subscriptions:
             channel = await connection.channel()
@@ -78,6 +93,7 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
                 inbox=parts.inbox,
                 prefix=settings.bus_prefix,
                 prefetch=parts.prefetch,
+                service=service,
             )
             await consumer.start(channel, list(parts.subscriptions))
         relay = OutboxRelay(
@@ -87,23 +103,61 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
             listen_dsn=settings.asyncpg_dsn,
             prefix=settings.bus_prefix,
         )
+        grace = settings.worker_shutdown_grace_s
+        relay_task = asyncio.create_task(relay.run(relay_stop, flush_s=grace))
         tasks = [
-            asyncio.create_task(relay.run(stop)),
             asyncio.create_task(run_housekeeping(parts.engine, outbox=parts.outbox, inbox=parts.inbox, stop=stop)),
+            asyncio.create_task(
+                run_monitor(
+                    engine=parts.engine,
+                    outbox=parts.outbox,
+                    connection=connection,
+                    subscriptions=list(parts.subscriptions),
+                    prefix=settings.bus_prefix,
+                    service=service,
+                    stop=stop,
+                    every_s=settings.worker_monitor_interval_s,
+                )
+            ),
         ]
         tasks += [asyncio.ensure_future(job(stop)) for job in parts.background]
         if settings.worker_http_port:
-            tasks.append(
-                asyncio.create_task(
-                    serve_probes(settings.worker_http_port, engine=parts.engine, connection=connection, stop=stop)
-                )
+            probes = asyncio.create_task(
+                serve_probes(settings.worker_http_port, engine=parts.engine, connection=connection, stop=probes_stop)
             )
         log.info("worker started")
         await stop.wait()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        deadline = loop.time() + grace
+        log.info("worker stopping: finishing deliveries in hand, then flushing the outbox", extra={"grace_s": grace})
+        drained = await consumer.stop(within_s=grace) if consumer is not None else True
+        # Background jobs (the scoring refresher…) watch ``stop`` and end their current round, which
+        # may write outbox rows too; cancel the ones that do not end in half the time left.
+        await _finish_all(tasks, (deadline - loop.time()) / 2)
+        relay_stop.set()
+        await _finish(relay_task, deadline - loop.time())
+        if not drained:
+            log.warning("worker stopping with deliveries in hand: they will be redelivered (inbox dedupes)")
     finally:
+        probes_stop.set()
+        if probes is not None:
+            await _finish(probes, 5)
         await connection.close()
         await parts.engine.dispose()
         log.info("worker stopped")
+
+
+async def _finish(task: asyncio.Future[None], within_s: float) -> None:
+    await _finish_all([task], within_s)
+
+
+async def _finish_all(tasks: Sequence[asyncio.Future[None]], within_s: float) -> None:
+    """Wait up to ``within_s`` seconds for ``tasks`` to end by themselves, then cancel the rest."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=max(within_s, 0.1))
+    for task in pending:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception):
+            log.warning("worker task ended with an error", extra={"error": repr(result)})

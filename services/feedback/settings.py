@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import DEV_CONTACT_KEY, CommonSettings
@@ -14,6 +15,11 @@ REFERENCE_DIR = Path(__file__).resolve().parents[2] / "data" / "reference"
 
 class FeedbackSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="SQI_", extra="ignore")
+    # Production refuses the development contact key where it is used (bootstrap builds the sealer).
+    development_secrets: ClassVar[dict[str, str]] = {
+        **CommonSettings.development_secrets,
+        "feedback_contact_key": DEV_CONTACT_KEY,
+    }
 
     # Encrypts petitioners' contact details at rest (Fernet). Comma-separated for rotation:
     # the first key encrypts, all decrypt. Any string works; it is stretched with SHA-256.
@@ -24,12 +30,6 @@ class FeedbackSettings(CommonSettings):
     feedback_duplicate_window_s: int = Field(default=60, ge=1)
     feedback_import_max_records: int = Field(default=5_000, ge=1)
     reference_dir: Path = REFERENCE_DIR
-
-    @model_validator(mode="after")
-    def _refuse_dev_contact_key_in_production(self) -> FeedbackSettings:
-        if self.environment == "production" and DEV_CONTACT_KEY in self.feedback_contact_key.split(","):
-            raise ValueError("production refuses development secrets: feedback_contact_key")
-        return self
 
     @property
     def cookie_secure(self) -> bool:

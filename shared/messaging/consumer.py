@@ -8,15 +8,17 @@ retry queue and, after ``max_attempts``, to the parking queue.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared.messaging.topology import IncomingMessage, Subscription, declare_subscription
+from shared.metrics import MESSAGES_CONSUMED, MESSAGES_PARKED, MESSAGES_RETRIED
 from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -52,23 +54,64 @@ class Consumer:
         inbox: Table,
         prefix: str = "",
         prefetch: int = 8,
+        service: str = "",
     ) -> None:
         self._uow_factory = uow_factory
         self._inbox = inbox
         self._prefix = prefix
         self._prefetch = prefetch
+        self._service = service or (inbox.schema or "")
+        self._consuming: list[tuple[AbstractQueue, str]] = []
+        # Deliveries being handled right now: a graceful stop waits for them to be acked.
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
 
     async def start(self, channel: AbstractChannel, subscriptions: list[Subscription]) -> None:
         await channel.set_qos(prefetch_count=self._prefetch)
         for sub in subscriptions:
             queue = await declare_subscription(channel, sub, prefix=self._prefix)
             # queue.consume(callback) keeps the handler inside the consumer span (tracing).
-            await queue.consume(self._callback(channel, sub, queue.name))
+            tag = await queue.consume(self._callback(channel, sub, queue.name))
+            self._consuming.append((queue, tag))
+
+    async def stop(self, within_s: float) -> bool:
+        """Take no new deliveries, then wait (at most ``within_s`` seconds) for the ones being handled.
+
+        True when every delivery in hand was handled and acked (or rejected) in time. Messages
+        prefetched but not started stay unacked and go back to the queue when the channel closes.
+        """
+        for queue, tag in self._consuming:
+            try:
+                await queue.cancel(tag)
+            except Exception as exc:  # a closed channel: nothing more can arrive anyway
+                log.warning("consumer cancel failed", extra={"queue": queue.name, "error": repr(exc)})
+        self._consuming.clear()
+        try:
+            await asyncio.wait_for(self._idle.wait(), within_s)
+        except TimeoutError:
+            log.warning("graceful stop: deliveries still in hand", extra={"in_flight": self._in_flight})
+            return False
+        return True
 
     def _callback(
         self, channel: AbstractChannel, sub: Subscription, queue_name: str
     ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:
+            self._in_flight += 1
+            self._idle.clear()
+            try:
+                await handle(message)
+            finally:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.set()
+
+        async def handle(message: AbstractIncomingMessage) -> None:
             message_id = message.message_id or ""
             try:
                 await self.apply(sub, IncomingMessage(message_id, original_routing_key(message), message.body))
@@ -90,10 +133,13 @@ class Consumer:
                         routing_key=f"{queue_name}.parking",
                     )
                     await message.ack()
+                    MESSAGES_PARKED.labels(self._service, sub.queue).inc()
                 else:
                     await message.reject(requeue=False)
+                    MESSAGES_RETRIED.labels(self._service, sub.queue).inc()
                 return
             await message.ack()
+            MESSAGES_CONSUMED.labels(self._service, sub.queue).inc()
 
         return on_message
 

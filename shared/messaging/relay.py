@@ -9,7 +9,6 @@ id. Failed rows are retried with exponential backoff.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +19,7 @@ from sqlalchemy import Table, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.messaging.topology import declare_exchange
+from shared.metrics import OUTBOX_PUBLISHED
 from shared.unit_of_work import outbox_channel
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,14 @@ class OutboxRelay:
         self._batch = batch
         self._wake = asyncio.Event()
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+        self._service = outbox.schema or ""
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, *, flush_s: float = 0.0) -> None:
+        """Publish until ``stop``; then, for at most ``flush_s`` seconds, publish what is still due.
+
+        The worker sets ``stop`` only after its consumers handed back their last deliveries, so
+        the final flush also carries the messages those handlers wrote (graceful SIGTERM).
+        """
         channel = await self._connection.channel(publisher_confirms=True)
         listener = await self._listen()
         try:
@@ -60,12 +66,33 @@ class OutboxRelay:
                 published = await self.publish_pending(channel)
                 if published < self._batch:
                     self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+                    # Wake on NOTIFY, on the poll interval, or at once when asked to stop.
+                    waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+                    await asyncio.wait(waits, timeout=self._idle_poll_s, return_when=asyncio.FIRST_COMPLETED)
+                    for w in waits:
+                        w.cancel()
+            if flush_s > 0:
+                await self.flush(channel, flush_s)
         finally:
             if listener is not None:
                 await listener.close()
             await channel.close()
+
+    async def flush(self, channel: aio_pika.abc.AbstractChannel, seconds: float) -> int:
+        """Publish every due row, batch after batch, for at most ``seconds``; returns rows published."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        total = 0
+        while loop.time() < deadline:
+            try:
+                published = await asyncio.wait_for(self.publish_pending(channel), deadline - loop.time())
+            except TimeoutError:
+                break
+            total += published
+            if published == 0:
+                break
+        log.info("outbox flushed before stopping", extra={"rows": total})
+        return total
 
     async def _listen(self) -> asyncpg.Connection | None:
         try:
@@ -114,7 +141,10 @@ class OutboxRelay:
                             last_error=repr(res)[:1000],
                         )
                     )
-            return len(ok)
+        # Counted once the marks are committed: a row counts once however often it is re-published.
+        if ok:
+            OUTBOX_PUBLISHED.labels(self._service).inc(len(ok))
+        return len(ok)
 
     async def _publish_one(self, channel: aio_pika.abc.AbstractChannel, row: object) -> None:
         exchange = await self._exchange(channel, row.exchange)  # type: ignore[attr-defined]

@@ -14,6 +14,11 @@ REPO = Path(__file__).resolve().parents[3]
 K8S = REPO / "k8s"
 OVERLAYS = ("dev", "production")
 
+# Processes whose workload is in the manifests before their module reaches this branch: module ->
+# who builds it. Their start-up and queues are checked once the module exists; an entry whose
+# module exists is stale and fails test_pending_modules_are_really_pending (delete it then).
+PENDING_MODULES = {"services.reporting.worker": "H3, branch reporting"}
+
 
 def render(path: Path) -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
