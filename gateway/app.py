@@ -36,6 +36,7 @@ from shared.web import ApiError, ReadyCheck, error_response, principal_from
 from shared.web import create_app as create_base_app
 
 SERVICE = "gateway"
+STAFF_SESSION_COOKIE = "sqi_session"  # set by the dashboard's sign-in (reporting)
 
 
 class Gateway:
@@ -58,6 +59,13 @@ class Gateway:
         bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         if auth and bearer is None:
             raise ApiError(401, "use 'Authorization: Bearer <key or token>'")
+        if not auth and not presented_key and (cookie := request.cookies.get(STAFF_SESSION_COOKIE)):
+            # Pages opened in a browser (the dashboard) carry the staff token in the cookie the
+            # sign-in set; an expired one is no sign-in, so public pages still answer.
+            try:
+                return self.tokens.verify(cookie)
+            except TokenError:
+                return ANONYMOUS
         if presented_key or (bearer and bearer.startswith("sqi_")):
             principal = await self.keys.verify(presented_key or bearer or "")
             if principal is None:
