@@ -115,6 +115,7 @@ def briefing_html(briefing: Briefing) -> str:
         "top_warnings": _top_warnings(briefing.warnings, TOP_WARNINGS),
         "unit_warning_counts": _warning_counts(briefing.unit.warnings) if briefing.unit else [],
         "trend": trend_chart(briefing.unit.trend) if briefing.unit else None,
+        "unit_names": {r.unit_code: r.unit_name for r in briefing.ranking},
         "unit_warnings": _top_warnings(briefing.unit.warnings, len(briefing.unit.warnings)) if briefing.unit else [],
     }
     return _environment().get_template("briefing.html").render(context)
