@@ -108,15 +108,16 @@ def ensure_chromium() -> str | None:
     return shutil.which("chromium")
 
 
-# What the PDF briefing needs from Debian: Pango for WeasyPrint, fonts with every Vietnamese
-# glyph (DejaVu Sans and its condensed cut), and poppler-utils (pdftoppm) to look at the result.
+# What the PDF briefing needs from Debian: Pango for WeasyPrint and fonts with every Vietnamese
+# glyph (DejaVu Sans and its condensed cut); the tests also use poppler-utils (pdftoppm) to turn
+# a page into a picture.
 PDF_PACKAGES = {
     "libpango-1.0-0": lambda: _has_library("pango-1.0"),
     "libpangoft2-1.0-0": lambda: _has_library("pangoft2-1.0"),
     "fonts-dejavu-core": lambda: os.path.exists("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
     "fonts-dejavu-extra": lambda: os.path.exists("/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed.ttf"),
-    "poppler-utils": lambda: shutil.which("pdftoppm") is not None,
 }
+PDF_TEST_PACKAGES = {"poppler-utils": lambda: shutil.which("pdftoppm") is not None}
 
 
 def _has_library(name: str) -> bool:
@@ -125,9 +126,10 @@ def _has_library(name: str) -> bool:
     return ctypes.util.find_library(name) is not None
 
 
-def ensure_pdf_typesetting() -> bool:
+def ensure_pdf_typesetting(*, for_tests: bool = False) -> bool:
     """WeasyPrint's Pango and the Vietnamese fonts of the PDF briefing; install what is missing."""
-    missing = [package for package, present in PDF_PACKAGES.items() if not present()]
+    wanted = {**PDF_PACKAGES, **(PDF_TEST_PACKAGES if for_tests else {})}
+    missing = [package for package, present in wanted.items() if not present()]
     if not missing:
         return True
     try:

@@ -39,7 +39,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     ensure_postgres(settings.database_url)
     ensure_rabbitmq(settings.amqp_url)
     chromium = ensure_chromium()
-    ensure_pdf_typesetting()
+    ensure_pdf_typesetting(for_tests=True)
     env = {**os.environ, "SQI_CHROMIUM": chromium or ""}
     bin_dir = Path(sys.executable).parent
     steps = [
