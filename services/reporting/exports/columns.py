@@ -34,8 +34,11 @@ def ranking_columns(groups: Sequence[GroupLabel]) -> list[Column]:
 
 
 def group_header(group: GroupLabel) -> str:
-    """ "G1. Công khai, minh bạch (tối đa 20)": the group (nhóm tiêu chí) and its maximum."""
-    return f"{group.group_id}. {group.name_vi} (tối đa {format(group.max_points.normalize(), 'f')})"
+    """ "G1. Công khai, minh bạch (tối đa 20)": the group (nhóm tiêu chí) and its maximum, when known."""
+    header = group.group_id if group.name_vi in ("", group.group_id) else f"{group.group_id}. {group.name_vi}"
+    if group.max_points > 0:
+        header += f" (tối đa {format(group.max_points.normalize(), 'f')})"
+    return header
 
 
 def ranking_cells(row: RankingRow, groups: Sequence[GroupLabel]) -> list[Cell]:

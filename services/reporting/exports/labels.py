@@ -89,6 +89,29 @@ def number_vi(value: Decimal | int | None, places: int = 2) -> str:
     return text.replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
 
 
+def count_vi(value: Decimal | int | float | None) -> str:
+    """A count or a sum as written: "1.187"; a fractional one keeps its decimals: "4.026,5"."""
+    if value is None:
+        return "—"
+    exact = Decimal(str(value))
+    if exact == exact.to_integral_value():
+        return number_vi(int(exact), 0)
+    places = min(max(-exact.normalize().as_tuple().exponent, 1), 2)  # type: ignore[operator]
+    return number_vi(exact, places)
+
+
+def ratio_vi(ratio: Decimal | None, numerator: Decimal | int | float | None, denominator: int | None) -> str:
+    """The ratio scoring shows beside an indicator: a percentage ``r2(100 × n / d)`` ("88,45%"),
+    or, for an average such as 2.2's working days, ``n / d`` itself ("3,39")."""
+    if ratio is None:
+        return "—"
+    if numerator is not None and denominator:
+        average = Decimal(str(numerator)) / Decimal(denominator)
+        if abs(ratio - average) <= Decimal("0.01") and abs(ratio - 100 * average) > Decimal("0.01"):
+            return number_vi(ratio)
+    return number_vi(ratio) + "%"
+
+
 def signed_vi(value: Decimal | int | None, places: int = 2) -> str:
     """A change with its sign: "+3,25", "−1,50" (true minus sign), "0"."""
     if value is None:

@@ -58,6 +58,7 @@ def _environment() -> Environment:
         moment=labels.datetime_vi,
         when=labels.date_vi,
         kind=labels.warning_kind_vi,
+        count=labels.count_vi,
     )
     return env
 
@@ -114,6 +115,7 @@ def briefing_html(briefing: Briefing) -> str:
         "warning_counts": _warning_counts(briefing.warnings),
         "top_warnings": _top_warnings(briefing.warnings, TOP_WARNINGS),
         "unit_warning_counts": _warning_counts(briefing.unit.warnings) if briefing.unit else [],
+        "ratio": labels.ratio_vi,
         "trend": trend_chart(briefing.unit.trend) if briefing.unit else None,
         "unit_names": {r.unit_code: r.unit_name for r in briefing.ranking},
         "unit_warnings": _top_warnings(briefing.unit.warnings, len(briefing.unit.warnings)) if briefing.unit else [],

@@ -11,8 +11,9 @@ from decimal import Decimal
 
 import openpyxl
 
+from services.reporting.domain.briefing import GroupLabel
 from services.reporting.exports import ranking_csv, ranking_xlsx
-from services.reporting.exports.labels import number_vi, period_vi, plain_number, signed_vi
+from services.reporting.exports.labels import count_vi, number_vi, period_vi, plain_number, ratio_vi, signed_vi
 from tests.unit.reporting.exports_sample import GROUPS, ranking_rows
 
 HEADERS = [
@@ -84,6 +85,11 @@ def test_csv_of_no_rows_is_the_header_only() -> None:
     assert read_csv(ranking_csv([], groups=GROUPS)) == [HEADERS]
 
 
+def test_group_without_methodology_names_is_headed_by_its_id() -> None:
+    bare = [GroupLabel(g.group_id, g.group_id, g.group_id, Decimal(0)) for g in GROUPS]
+    assert read_csv(ranking_csv(ranking_rows(), groups=bare))[0][6:11] == ["G1", "G2", "G3", "G4", "G5"]
+
+
 def test_xlsx_has_title_headers_numbers_frozen_header_and_filter() -> None:
     data = ranking_xlsx(ranking_rows(), groups=GROUPS, title="Xếp hạng Thuế tỉnh, thành phố — tháng 10/2026")
     book = openpyxl.load_workbook(io.BytesIO(data))
@@ -120,6 +126,10 @@ def test_labels_write_numbers_and_periods_the_vietnamese_way() -> None:
     assert number_vi(Decimal("12840.5")) == "12.840,50"
     assert number_vi(12840, 0) == "12.840"
     assert number_vi(None) == "—"
+    assert count_vi(1187) == "1.187" and count_vi(4026.5) == "4.026,5" and count_vi(12.0) == "12"
+    assert ratio_vi(Decimal("88.45"), 1187, 1342) == "88,45%"
+    assert ratio_vi(Decimal("3.39"), 4023, 1187) == "3,39"  # 2.2: average working days
+    assert ratio_vi(Decimal("100.00"), 1, 1) == "100,00%" and ratio_vi(None, None, None) == "—"
     assert signed_vi(Decimal("-6.2")) == "\u22126,20" and signed_vi(Decimal("3.45")) == "+3,45"
     assert plain_number(Decimal("1E+1")) == "10" and plain_number(Decimal("-0.00")) == "0"
     assert period_vi("2026-10") == "tháng 10/2026"

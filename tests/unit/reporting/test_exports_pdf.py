@@ -93,7 +93,8 @@ def test_briefing_is_a4_with_page_numbers_and_the_unit_pages(unit_briefing: tupl
     last_page = unicodedata.normalize("NFC", reader.pages[-1].extract_text())
     assert "Đơn vị: Thuế tỉnh Đắk Lắk" in last_page
     assert "Chỉ tiêu: tử số, mẫu số, điểm so với tối đa" in last_page
-    assert re.search(r"1\.187\s+1\.342\s+88,4%", last_page), "numerator, denominator, ratio of indicator 2.1"
+    assert re.search(r"1\.187\s+1\.342\s+88,45%\s+8,85\s+10,00\s+1,15", last_page), "2.1: n, d, ratio, points"
+    assert re.search(r"4\.023\s+1\.187\s+3,39\s", last_page), "2.2: an average in working days, not a percentage"
     assert "Không áp dụng trong kỳ" in last_page
     assert "Xu hướng tổng điểm" in last_page and "2026-05" in last_page
     assert "HS-0002" in last_page and "CB-021" in last_page
