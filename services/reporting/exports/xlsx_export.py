@@ -16,7 +16,11 @@ from services.reporting.domain.briefing import GroupLabel, RankingRow
 from services.reporting.exports.columns import ranking_cells, ranking_columns
 
 NUMBER_FORMATS = {"points": "0.00", "integer": "0", "signed": "+0;-0;0"}
-HEADER_ROW = 3  # 1: title, 2: blank, 3: headers, 4…: units
+HEADER_ROW = 3  # 1: title, 2: how to read it, 3: headers, 4…: units
+READING_NOTE = (
+    "Điểm theo thang 100. Đơn vị tạm tính (chưa đủ số hồ sơ để đánh giá công bằng) không được xếp hạng. "
+    "Thay đổi hạng: so với kỳ trước (+ tăng, − giảm)."
+)
 # Light fills, dark enough text: the grade is also written, never shown by colour alone.
 GRADE_FILLS = {
     "Xuất sắc": "C6EFCE",
@@ -39,6 +43,7 @@ def ranking_xlsx(rows: Sequence[RankingRow], *, groups: Sequence[GroupLabel], ti
     sheet.title = "Xếp hạng"
     sheet.cell(row=1, column=1, value=_text(title)).font = Font(bold=True, size=14)
     sheet.cell(row=1, column=1).data_type = "s"
+    sheet.cell(row=2, column=1, value=READING_NOTE).font = Font(italic=True, color="555555")
     sheet.row_dimensions[HEADER_ROW].height = 45
 
     thin = Side(style="thin", color="A6A6A6")

@@ -97,6 +97,7 @@ def test_xlsx_has_title_headers_numbers_frozen_header_and_filter() -> None:
     assert sheet is not None
     assert sheet.title == "Xếp hạng"
     assert sheet["A1"].value == "Xếp hạng Thuế tỉnh, thành phố — tháng 10/2026"
+    assert "không được xếp hạng" in str(sheet["A2"].value)
     assert [c.value for c in sheet[3]] == HEADERS
     assert sheet.freeze_panes == "C4"
     assert sheet.auto_filter.ref == f"A3:M{3 + len(ranking_rows())}"
