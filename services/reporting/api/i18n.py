@@ -78,6 +78,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "forbidden": "Bạn không có quyền xem đơn vị này.",
         "sort_by": "Sắp xếp",
         "live": "Tự động cập nhật khi điểm thay đổi",
+        "own_overdue": "Hồ sơ đang quá hạn (dữ liệu của báo cáo)",
     },
     "en": {
         "site": "Taxpayer service quality index",
@@ -152,6 +153,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "forbidden": "You may not see this unit.",
         "sort_by": "Sort by",
         "live": "Refreshes when scores change",
+        "own_overdue": "Dossiers overdue now (reporting's own data)",
     },
 }
 

@@ -90,6 +90,7 @@ def apply(
             explicit = _dt(d.get("due_at"))
             if explicit is not None and not s.due_explicit:
                 s = replace(s, due_at=explicit, due_explicit=True)
+            s = _with_computed_due(s, time_limits, calendar)
         elif e.type == "dossier.transferred":
             unit = _str(d.get("to_unit_code"))
             if unit and _later(t, s.unit_at):
@@ -108,9 +109,16 @@ def apply(
                 s = replace(s, paused_at=None)
         elif e.type in TERMINAL and (s.finished_at is None or t < s.finished_at):
             s = replace(s, finished_at=t, finish_kind=TERMINAL[e.type])
+    # A procedure unknown when the dossier arrived may be known now.
+    return _with_computed_due(s, time_limits, calendar)
+
+
+def _with_computed_due(
+    s: DossierState, time_limits: Mapping[str, int | None], calendar: WorkingCalendar
+) -> DossierState:
     code = s.procedure_code
     if s.due_at is None and s.received_at is not None and code is not None and code in time_limits:
-        s = replace(s, due_at=computed_due(s.received_at, time_limits[code], calendar))
+        return replace(s, due_at=computed_due(s.received_at, time_limits[code], calendar))
     return s
 
 
