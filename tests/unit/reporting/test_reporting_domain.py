@@ -97,7 +97,7 @@ def test_warning_texts_and_windows() -> None:
     assert silence_limit(3600, factor=3, min_s=900, default_s=86400) == timedelta(hours=3)
 
 
-def test_trend_chart_is_an_accessible_svg_with_gaps() -> None:
+def test_trend_chart_is_an_accessible_svg_without_script() -> None:
     svg = trend_svg([("2026-08", Decimal(80)), ("2026-09", None), ("2026-10", Decimal("85.5"))], title="Xu hướng")
-    assert svg.startswith("<svg") and 'role="img"' in svg and "<title>Xu hướng</title>" in svg
-    assert svg.count("<circle") == 2 and "<polyline" not in svg  # a gap splits the line
+    assert svg.startswith("<svg") and 'role="img"' in svg and 'aria-label="Xu hướng"' in svg
+    assert "<script" not in svg and "2026-10" in svg
