@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from services.reporting.api.deps import App, Model, require_within_scope
@@ -148,7 +149,7 @@ async def get_ranking_xlsx(
     rows, groups, label, mid = await _ranking(app, model, principal, period, level, parent, methodology)
     title = f"Bảng xếp hạng chỉ số chất lượng phục vụ — {periods.display(label, 'vi')}"
     return Response(
-        ranking_xlsx(rows, groups=groups, title=title),
+        await run_in_threadpool(lambda: ranking_xlsx(rows, groups=groups, title=title)),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": f'attachment; filename="sqi-ranking-{mid}-{label}.xlsx"'},
     )
@@ -175,8 +176,9 @@ async def get_briefing_pdf(
             session, root=root, period=label, methodology_id=mid, unit_code=unit, now=utcnow()
         )
     name = f"sqi-briefing-{label}{'-' + unit if unit else ''}.pdf"
+    # Typesetting takes seconds of CPU: off the event loop, so other requests keep answering.
     return Response(
-        briefing_pdf(briefing),
+        await run_in_threadpool(briefing_pdf, briefing),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
