@@ -238,3 +238,29 @@ async def test_ranking_exports(client: httpx.AsyncClient, settings: ReportingSet
     assert refused.status_code == 403
     bad = await client.get("/api/v1/reports/ranking.csv", params={"period": "nope"}, headers=as_staff(settings, "CT"))
     assert bad.status_code == 422
+
+
+async def test_finished_dossiers_are_dropped_after_the_keep_period(reporting: Reporting) -> None:
+    from sqlalchemy import select
+
+    from services.reporting.adapters.tables import dossier as dossier_table
+    from services.reporting.worker import drop_finished_dossiers
+
+    old, recent = f"HS-{uuid.uuid4().hex[:10]}", f"HS-{uuid.uuid4().hex[:10]}"
+    long_ago = datetime.now(VN_TZ) - timedelta(days=90)
+    events = [
+        {"type": "dossier.received", "at": long_ago.isoformat(), "data": {"dossier_id": old, "unit_code": "P06"}},
+        {"type": "dossier.withdrawn", "at": (long_ago + timedelta(days=1)).isoformat(), "data": {"dossier_id": old}},
+        {"type": "dossier.received", "at": long_ago.isoformat(), "data": {"dossier_id": recent, "unit_code": "P06"}},
+    ]
+    await apply(reporting, on_dossier_events, message("ingest.dossier-events.v1", dossier_batch(events)))
+    assert await drop_finished_dossiers(reporting, datetime.now(UTC)) >= 1
+    async with reporting.sessions() as session:
+        left = set(
+            (
+                await session.execute(
+                    select(dossier_table.c.dossier_id).where(dossier_table.c.dossier_id.in_([old, recent]))
+                )
+            ).scalars()
+        )
+    assert left == {recent}  # an open dossier stays, however old
