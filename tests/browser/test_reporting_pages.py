@@ -272,7 +272,7 @@ def test_leader_drills_down_to_overdue_dossiers_and_downloads(browser, gateway_u
         page.get_by_role("link", name="XLSX").click()
     from openpyxl import load_workbook
 
-    sheet = load_workbook(info.value.path()).active
+    sheet = load_workbook(io.BytesIO(Path(info.value.path()).read_bytes())).active
     assert sheet is not None
     assert any(c.value == "Thuế Thành phố Hà Nội" for row in sheet.iter_rows() for c in row)
     with page.expect_download() as info:
