@@ -79,6 +79,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "sort_by": "Sắp xếp",
         "live": "Tự động cập nhật khi điểm thay đổi",
         "own_overdue": "Hồ sơ đang quá hạn (dữ liệu của báo cáo)",
+        "events": "Số sự kiện",
     },
     "en": {
         "site": "Taxpayer service quality index",
@@ -154,6 +155,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "sort_by": "Sort by",
         "live": "Refreshes when scores change",
         "own_overdue": "Dossiers overdue now (reporting's own data)",
+        "events": "Events",
     },
 }
 

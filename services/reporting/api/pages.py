@@ -41,7 +41,13 @@ ON_TIME_INDICATORS = {"2.1", "DOSSIER_ON_TIME"}  # handled on time: its shortfal
 
 
 def _local(at: datetime | None) -> str:
-    return at.astimezone(VN_TZ).strftime("%H:%M %d/%m/%Y") if at else ""
+    if at is None:
+        return ""
+    local = at.astimezone(VN_TZ)
+    if (local.hour, local.minute, local.second) == (0, 0, 0):
+        # A computed due time is the next local midnight: the end of the previous day.
+        return (local - timedelta(days=1)).strftime("24:00 %d/%m/%Y")
+    return local.strftime("%H:%M %d/%m/%Y")
 
 
 def _url(path: str, lang: str, **params: str | None) -> str:
