@@ -47,10 +47,35 @@ class ReadCache:
     loaded_at: float
 
 
+SHORT_CACHE_S = 2.0  # the period list and the latest computation time: read on every page
+
+
 class ReadModel:
     def __init__(self, app: Reporting) -> None:
         self.app = app
         self._cache: ReadCache | None = None
+        self._short: dict[str, tuple[float, Any]] = {}
+
+    async def _short_lived(self, key: str, load: Any) -> Any:
+        hit = self._short.get(key)
+        if hit is not None and time.monotonic() - hit[0] < SHORT_CACHE_S:
+            return hit[1]
+        value = await load()
+        self._short[key] = (time.monotonic(), value)
+        return value
+
+    async def periods(self, session: AsyncSession, methodology_id: str) -> list[str]:
+        """Scored periods, newest first."""
+        return list(
+            await self._short_lived(
+                f"periods:{methodology_id}",
+                lambda: repo.available_periods(session, methodology_id=methodology_id),
+            )
+        )
+
+    async def latest_computed_at(self, session: AsyncSession) -> datetime | None:
+        value: datetime | None = await self._short_lived("latest", lambda: repo.latest_computed_at(session))
+        return value
 
     async def units(self, session: AsyncSession) -> dict[str, UnitInfo]:
         return (await self._fresh(session)).units
@@ -147,7 +172,7 @@ class ReadModel:
         return lines
 
     async def latest_month(self, session: AsyncSession, methodology_id: str, now: datetime) -> str | None:
-        labels = await repo.available_periods(session, methodology_id=methodology_id)
+        labels = await self.periods(session, methodology_id)
         return periods.latest_closed_month(labels, local_date(now))
 
     # --- warnings -------------------------------------------------------------------------

@@ -98,9 +98,9 @@ async def _pick_period(model: Model, app: App, methodology: str, period: str | N
         return await model.latest_month(session, methodology, now)
 
 
-async def _period_options(app: App, methodology: str) -> list[str]:
+async def _period_options(app: App, model: Model, methodology: str) -> list[str]:
     async with app.sessions() as session:
-        return await repo.available_periods(session, methodology_id=methodology)
+        return await model.periods(session, methodology)
 
 
 # --- public -----------------------------------------------------------------------------------
@@ -122,13 +122,13 @@ async def public_ranking(
                 session, methodology_id=mid, period=label, level="province", parent=None
             )
         groups = await model.groups(session, mid, rows)
-        latest = await repo.latest_computed_at(session)
+        latest = await model.latest_computed_at(session)
     return render(
         request,
         "public_ranking.html",
         lang,
         period=label,
-        options=await _period_options(app, mid),
+        options=await _period_options(app, model, mid),
         ranked=[r for r in rows if not r.provisional],
         provisional=[r for r in rows if r.provisional],
         groups=groups,
@@ -173,7 +173,7 @@ async def public_unit(
         lang,
         unit=units[unit_code],
         period=label,
-        options=await _period_options(app, mid),
+        options=await _period_options(app, model, mid),
         record=record,
         lines=lines,
         groups=groups,
@@ -294,7 +294,7 @@ async def dashboard(
             rows = sort_rows(rows, sort, bool(desc))
         groups = await model.groups(session, mid, rows)
         warnings = await model.warnings(session, root=root, now=now, methodology_id=mid)
-        latest = await repo.latest_computed_at(session)
+        latest = await model.latest_computed_at(session)
     return render(
         request,
         "dashboard.html",
@@ -305,7 +305,7 @@ async def dashboard(
         level=chosen_level,
         methodology=mid,
         methodologies=["tax-2025", "portal-766"],
-        options=await _period_options(app, mid),
+        options=await _period_options(app, model, mid),
         rows=rows,
         groups=groups,
         sort=sort,
@@ -329,12 +329,12 @@ async def dashboard(
 
 
 @router.get("/dashboard/version")
-async def dashboard_version(app: App, principal: CurrentPrincipal) -> JSONResponse:
+async def dashboard_version(app: App, model: Model, principal: CurrentPrincipal) -> JSONResponse:
     """What the page polls: it reloads itself when the latest computation changes."""
     if not principal.is_staff:
         raise ApiError(401, "a staff token is required")
     async with app.sessions() as session:
-        latest = await repo.latest_computed_at(session)
+        latest = await model.latest_computed_at(session)
     return JSONResponse({"computed_at": latest.isoformat() if latest else None})
 
 
@@ -388,7 +388,7 @@ async def dashboard_unit(
         unit=units[unit_code],
         period=label,
         methodology=mid,
-        options=await _period_options(app, mid),
+        options=await _period_options(app, model, mid),
         record=record,
         lines=sorted(lines, key=lambda x: -x.points_lost),
         groups=groups,
