@@ -211,6 +211,7 @@ async def test_dashboard_scope_sign_in_and_drill_down(
         "/dashboard/units/P01", params={"period": PERIOD}, headers=as_staff(settings, "P01", "unit_head")
     )
     assert mine.status_code == 200 and "<svg" in mine.text
+    assert "Điểm bị mất" in mine.text and ">0.15<" in mine.text  # 1.4: 5.85 of 6 points
     refused = await client.get("/dashboard/units/P02", headers=as_staff(settings, "P01", "unit_head"))
     assert refused.status_code == 403
     drill = await client.get(
