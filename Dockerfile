@@ -76,6 +76,11 @@ RUN groupadd --system --gid ${SQI_UID} sqi \
  && useradd --system --uid ${SQI_UID} --gid sqi --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin sqi
 
+# The PDF briefing: WeasyPrint's Pango and fonts with every Vietnamese glyph (DejaVu).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-dejavu-extra \
+ && rm -rf /var/lib/apt/lists/*
+
 COPY --from=build /opt/venv /opt/venv
 # Reference data (units, procedures, rating criteria) loaded by the CLI/seeding.
 COPY --chown=root:root data /app/data

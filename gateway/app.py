@@ -13,9 +13,7 @@ from typing import Any
 
 import aio_pika
 import httpx
-import swagger_ui_bundle
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import insert
@@ -23,7 +21,7 @@ from sqlalchemy import insert
 from gateway.api_keys import router as keys_router
 from gateway.jwt_auth import TokenError, TokenVerifier
 from gateway.keys import KeyVerifier
-from gateway.openapi import MergedOpenApi
+from gateway.openapi import DOCS_STATIC, MergedOpenApi, docs_page
 from gateway.proxy import forward
 from gateway.ratelimit import RateLimiter
 from gateway.routing import match, upstreams
@@ -36,6 +34,7 @@ from shared.web import ApiError, ReadyCheck, error_response, principal_from
 from shared.web import create_app as create_base_app
 
 SERVICE = "gateway"
+STAFF_SESSION_COOKIE = "sqi_session"  # set by the dashboard's sign-in (reporting)
 
 
 class Gateway:
@@ -58,6 +57,13 @@ class Gateway:
         bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         if auth and bearer is None:
             raise ApiError(401, "use 'Authorization: Bearer <key or token>'")
+        if not auth and not presented_key and (cookie := request.cookies.get(STAFF_SESSION_COOKIE)):
+            # Pages opened in a browser (the dashboard) carry the staff token in the cookie the
+            # sign-in set; an expired one is no sign-in, so public pages still answer.
+            try:
+                return self.tokens.verify(cookie)
+            except TokenError:
+                return ANONYMOUS
         if presented_key or (bearer and bearer.startswith("sqi_")):
             principal = await self.keys.verify(presented_key or bearer or "")
             if principal is None:
@@ -148,7 +154,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app.dependency_overrides[principal_from] = gateway_principal
     merged = MergedOpenApi(gw.client, gw.upstreams, app.openapi())
-    app.mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
+    app.mount("/docs/static", StaticFiles(directory=DOCS_STATIC), name="docs-static")
 
     @app.get("/api/v1/openapi.json", include_in_schema=False)
     async def openapi_document() -> JSONResponse:
@@ -156,13 +162,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/api/v1/openapi.json",
-            title="SQI API",
-            swagger_js_url="/docs/static/swagger-ui-bundle.js",
-            swagger_css_url="/docs/static/swagger-ui.css",
-            swagger_favicon_url="/docs/static/favicon-32x32.png",
-        )
+        return docs_page("/api/v1/openapi.json")
 
     @app.api_route(
         "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False

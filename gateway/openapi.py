@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 import httpx
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+
+# Swagger UI 5 (reads OpenAPI 3.1), as the fastapi-offline wheel ships it: served from our own
+# files, never a CDN (government networks are closed).
+DOCS_STATIC = Path(fastapi_offline.__file__).resolve().parent / "static"
+
+
+def docs_page(openapi_url: str, *, static_prefix: str = "/docs/static") -> HTMLResponse:
+    """The interactive docs page (``/docs``) for the merged document at ``openapi_url``."""
+    return get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title="SQI API — tài liệu / reference",
+        swagger_js_url=f"{static_prefix}/swagger-ui-bundle.js",
+        swagger_css_url=f"{static_prefix}/swagger-ui.css",
+        swagger_favicon_url=f"{static_prefix}/favicon.png",
+        swagger_ui_parameters={"docExpansion": "list", "defaultModelsExpandDepth": 0, "tryItOutEnabled": False},
+    )
 
 
 class MergedOpenApi:

@@ -32,6 +32,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/warnings", "reporting"),
     Route("/api/v1/reports", "reporting"),
     Route("/dashboard", "reporting"),
+    Route("/ranking", "reporting"),  # the public ranking's province pages and methodology
     Route("/static/reporting/", "reporting"),
     Route("/", "reporting", exact=True),
 )

@@ -37,13 +37,14 @@ def _say(message: str) -> None:
     print(f"sqi: {message}", file=sys.stderr, flush=True)
 
 
-def _apt_install(package: str) -> None:
+def _apt_install(*packages: str) -> None:
+    names = " ".join(packages)
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise SystemExit(f"sqi: {package} is not installed and cannot be installed here (needs root and apt-get)")
-    _say(f"installing {package} with apt-get…")
+        raise SystemExit(f"sqi: {names} is not installed and cannot be installed here (needs root and apt-get)")
+    _say(f"installing {names} with apt-get…")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
 
 
 def ensure_postgres(url: str) -> None:
@@ -105,3 +106,35 @@ def ensure_chromium() -> str | None:
         _say(f"Chromium unavailable, browser tests will be skipped: {exc}")
         return None
     return shutil.which("chromium")
+
+
+# What the PDF briefing needs from Debian: Pango for WeasyPrint and fonts with every Vietnamese
+# glyph (DejaVu Sans and its condensed cut); the tests also use poppler-utils (pdftoppm) to turn
+# a page into a picture.
+PDF_PACKAGES = {
+    "libpango-1.0-0": lambda: _has_library("pango-1.0"),
+    "libpangoft2-1.0-0": lambda: _has_library("pangoft2-1.0"),
+    "fonts-dejavu-core": lambda: os.path.exists("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+    "fonts-dejavu-extra": lambda: os.path.exists("/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed.ttf"),
+}
+PDF_TEST_PACKAGES = {"poppler-utils": lambda: shutil.which("pdftoppm") is not None}
+
+
+def _has_library(name: str) -> bool:
+    import ctypes.util
+
+    return ctypes.util.find_library(name) is not None
+
+
+def ensure_pdf_typesetting(*, for_tests: bool = False) -> bool:
+    """WeasyPrint's Pango and the Vietnamese fonts of the PDF briefing; install what is missing."""
+    wanted = {**PDF_PACKAGES, **(PDF_TEST_PACKAGES if for_tests else {})}
+    missing = [package for package, present in wanted.items() if not present()]
+    if not missing:
+        return True
+    try:
+        _apt_install(*missing)
+    except (SystemExit, subprocess.CalledProcessError) as exc:
+        _say(f"PDF briefing unavailable (missing {' '.join(missing)}): {exc}")
+        return False
+    return True

@@ -33,12 +33,13 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     from shared.settings import CommonSettings
-    from sqi_cli.infra import ensure_chromium, ensure_postgres, ensure_rabbitmq
+    from sqi_cli.infra import ensure_chromium, ensure_pdf_typesetting, ensure_postgres, ensure_rabbitmq
 
     settings = CommonSettings()
     ensure_postgres(settings.database_url)
     ensure_rabbitmq(settings.amqp_url)
     chromium = ensure_chromium()
+    ensure_pdf_typesetting(for_tests=True)
     env = {**os.environ, "SQI_CHROMIUM": chromium or ""}
     bin_dir = Path(sys.executable).parent
     steps = [

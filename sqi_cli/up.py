@@ -10,7 +10,7 @@ from importlib.util import find_spec
 from gateway.jwt_auth import mint_dev_token
 from gateway.settings import GatewaySettings
 from shared.settings import CommonSettings
-from sqi_cli.infra import ensure_postgres, ensure_rabbitmq
+from sqi_cli.infra import ensure_pdf_typesetting, ensure_postgres, ensure_rabbitmq
 from sqi_cli.migrate import migrate
 from sqi_cli.platform import Platform, PlatformExited
 
@@ -33,6 +33,7 @@ def run_up(*, port: int, simulate: bool) -> int:
     settings = CommonSettings()
     ensure_postgres(settings.database_url)
     ensure_rabbitmq(settings.amqp_url)
+    ensure_pdf_typesetting()
     _say("sqi: migrating…")
     migrate(settings)
     platform = Platform(port)

@@ -17,7 +17,7 @@ DB = scratch_database_url("sqi_test_migrations")
 def test_fresh_database_upgrades_and_alembic_check_finds_nothing() -> None:
     asyncio.run(recreate_database(DB.replace("+asyncpg", "")))
     dirs = migration_dirs()
-    assert {d.parent.name for d in dirs} >= {"gateway", "ingest", "scoring", "feedback"}
+    assert {d.parent.name for d in dirs} >= {"gateway", "ingest", "scoring", "feedback", "reporting"}
     for path in dirs:
         upgrade(path, DB)
     for path in dirs:

@@ -1,43 +1,69 @@
-"""The reporting API (dashboards, warnings, exports): a placeholder that answers health checks.
+"""The reporting app: ``uvicorn services.reporting.api.app:create_app --factory``.
 
-Reporting is built in a later issue; until then it starts, answers /healthz and /readyz,
-and says so on its pages instead of pretending.
+Public ranking (``/``, ``/ranking/…``), the staff dashboard (``/dashboard…``), warnings and
+reports (``/api/v1/warnings``, ``/api/v1/reports/…``), all read from reporting's own schema.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
-from shared.db import create_engine, database_ready
-from shared.settings import CommonSettings
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from services.reporting.api.pages import router as pages_router
+from services.reporting.api.routes import router
+from services.reporting.bootstrap import SERVICE, Reporting, bootstrap
+from services.reporting.views import ReadModel, refresh_methodologies
+from shared.db import database_ready
 from shared.telemetry import configure_telemetry
 from shared.web import create_app as create_service_app
 
-SERVICE = "reporting"
+STATIC_DIR = Path(__file__).parent / "static"
 
 
-def create_app() -> FastAPI:
-    settings = CommonSettings()
-    configure_telemetry(SERVICE, log_level=settings.log_level)
-    engine = create_engine(settings, application_name=SERVICE)
+async def _keep_methodologies(app: Reporting, model: ReadModel) -> None:
+    while True:
+        if await refresh_methodologies(app):
+            model.invalidate()
+            await asyncio.sleep(app.settings.reporting_methodology_refresh_s)
+        else:  # scoring not up yet (or down): try again soon, pages answer from the cache
+            await asyncio.sleep(5)
+
+
+def create_app(reporting: Reporting | None = None, *, telemetry: bool = True) -> FastAPI:
+    reporting = reporting or bootstrap()
+    if telemetry:
+        configure_telemetry(SERVICE, log_level=reporting.settings.log_level)
+    model = ReadModel(reporting)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_keep_methodologies(reporting, model))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await reporting.engine.dispose()
 
     async def db_ready() -> bool:
-        return await database_ready(engine)
+        return await database_ready(reporting.engine)
 
-    app = create_service_app(SERVICE, title="SQI reporting", checks={"database": db_ready})
-    app.state.internal_token = settings.internal_token
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def home() -> str:
-        return (
-            '<!doctype html><html lang="vi"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            "<title>SQI — Chỉ số chất lượng phục vụ</title></head><body>"
-            "<h1>SQI — Chỉ số chất lượng phục vụ người nộp thuế</h1>"
-            "<p>Bảng xếp hạng công khai đang được xây dựng. / The public ranking page is being built.</p>"
-            '<p><a href="/docs">API</a> · <a href="/rate">Đánh giá hồ sơ / Rate a dossier</a> · '
-            '<a href="/petition">Phản ánh, kiến nghị / Petition</a></p></body></html>'
-        )
-
+    app = create_service_app(
+        SERVICE,
+        title="SQI reporting",
+        description="Public ranking, leadership dashboard, warnings (cảnh báo) and reports (báo cáo).",
+        checks={"database": db_ready},
+        lifespan=lifespan,
+    )
+    app.state.reporting = reporting
+    app.state.read_model = model
+    app.state.internal_token = reporting.settings.internal_token
+    app.include_router(router)
+    app.include_router(pages_router)
+    app.mount("/static/reporting", StaticFiles(directory=STATIC_DIR), name="reporting-static")
     return app

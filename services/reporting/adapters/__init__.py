@@ -1,0 +1,1 @@
+"""Reporting's storage: its own read model in the ``reporting`` schema."""

@@ -1,0 +1,153 @@
+"""Reads of the read model: rankings, a unit's history, warnings' raw material, feeds."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.adapters.tables import dossier, feed, methodology, score, score_alert, unit
+from services.reporting.domain.briefing import RankingRow
+
+
+@dataclass(frozen=True)
+class UnitInfo:
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """One stored score with everything a page shows."""
+
+    row: RankingRow
+    period: str
+    indicators: list[dict[str, Any]]
+    computed_at: datetime
+
+
+async def load_units(session: AsyncSession) -> dict[str, UnitInfo]:
+    rows = await session.execute(
+        select(unit.c.code, unit.c.name, unit.c.level, unit.c.parent_code).where(unit.c.valid_to.is_(None))
+    )
+    return {r.code: UnitInfo(r.code, r.name, r.level, r.parent_code) for r in rows}
+
+
+def _record(r: Any, units: dict[str, UnitInfo]) -> ScoreRecord:
+    info = units.get(r.unit_code)
+    return ScoreRecord(
+        row=RankingRow(
+            unit_code=r.unit_code,
+            unit_name=r.unit_name or (info.name if info else r.unit_code),
+            level=r.level or (info.level if info else "local"),
+            parent_code=r.parent_code or (info.parent_code if info else None),
+            total=Decimal(r.total),
+            grade=r.grade,
+            rank=None if r.provisional else r.rank,
+            rank_delta=None if r.provisional else r.rank_delta,
+            groups={g: Decimal(p) for g, p in (r.groups or {}).items()},
+            dossiers=r.dossiers,
+            provisional=r.provisional,
+        ),
+        period=r.period,
+        indicators=list(r.indicators or []),
+        computed_at=r.computed_at,
+    )
+
+
+async def period_scores(
+    session: AsyncSession, *, methodology_id: str, period: str, units: dict[str, UnitInfo]
+) -> list[ScoreRecord]:
+    rows = await session.execute(select(score).where(score.c.methodology == methodology_id, score.c.period == period))
+    return [_record(r, units) for r in rows]
+
+
+async def unit_history(
+    session: AsyncSession, *, methodology_id: str, unit_code: str, labels: Collection[str], units: dict[str, UnitInfo]
+) -> dict[str, ScoreRecord]:
+    rows = await session.execute(
+        select(score).where(
+            score.c.methodology == methodology_id, score.c.unit_code == unit_code, score.c.period.in_(list(labels))
+        )
+    )
+    return {r.period: _record(r, units) for r in rows}
+
+
+async def available_periods(session: AsyncSession, *, methodology_id: str) -> list[str]:
+    rows = await session.execute(
+        select(score.c.period).where(score.c.methodology == methodology_id).group_by(score.c.period)
+    )
+    return sorted((r.period for r in rows), reverse=True)
+
+
+async def latest_computed_at(session: AsyncSession) -> datetime | None:
+    return (await session.execute(select(func.max(score.c.computed_at)))).scalar()
+
+
+async def open_dossiers(
+    session: AsyncSession, *, unit_codes: Collection[str], due_before: datetime, limit: int = 5_000
+) -> list[Any]:
+    """Unfinished, not paused dossiers of these units due before ``due_before`` (overdue included)."""
+    rows = await session.execute(
+        select(dossier.c.dossier_id, dossier.c.unit_code, dossier.c.officer_id, dossier.c.due_at, dossier.c.received_at)
+        .where(
+            dossier.c.finished_at.is_(None),
+            dossier.c.paused_at.is_(None),
+            dossier.c.unit_code.in_(list(unit_codes)),
+            dossier.c.due_at < due_before,
+        )
+        .order_by(dossier.c.due_at, dossier.c.dossier_id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def recent_alerts(
+    session: AsyncSession, *, unit_codes: Collection[str], since: datetime, methodology_id: str
+) -> list[Any]:
+    rows = await session.execute(
+        select(score_alert)
+        .where(
+            score_alert.c.unit_code.in_(list(unit_codes)),
+            score_alert.c.computed_at >= since,
+            score_alert.c.methodology == methodology_id,
+        )
+        .order_by(score_alert.c.computed_at.desc())
+    )
+    return list(rows)
+
+
+async def feeds(session: AsyncSession, *, unit_codes: Collection[str]) -> list[Any]:
+    rows = await session.execute(
+        select(feed).where(feed.c.unit_code.in_(list(unit_codes))).order_by(feed.c.source, feed.c.unit_code)
+    )
+    return list(rows)
+
+
+async def cached_methodology(session: AsyncSession, methodology_id: str) -> dict[str, Any] | None:
+    row = (
+        await session.execute(select(methodology.c.document).where(methodology.c.methodology_id == methodology_id))
+    ).first()
+    return dict(row.document) if row else None
+
+
+async def store_methodology(session: AsyncSession, methodology_id: str, document: dict[str, Any]) -> None:
+    stmt = pg_insert(methodology).values(methodology_id=methodology_id, document=document)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[methodology.c.methodology_id],
+            set_={"document": stmt.excluded.document, "fetched_at": func.now()},
+        )
+    )
+
+
+def previous_ranks(records: list[ScoreRecord]) -> dict[str, int | None]:
+    return {r.row.unit_code: r.row.rank for r in records}

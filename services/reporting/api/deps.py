@@ -1,0 +1,40 @@
+"""Request dependencies: the app, the read model, the staff scope check."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.bootstrap import Reporting
+from services.reporting.views import ReadModel
+from shared.identity import Principal
+from shared.unit_tree import covers
+from shared.web import ApiError
+
+
+def get_app(request: Request) -> Reporting:
+    return request.app.state.reporting
+
+
+def get_read_model(request: Request) -> ReadModel:
+    return request.app.state.read_model
+
+
+App = Annotated[Reporting, Depends(get_app)]
+Model = Annotated[ReadModel, Depends(get_read_model)]
+
+
+async def require_within_scope(model: ReadModel, session: AsyncSession, principal: Principal, unit_code: str) -> None:
+    """403 unless ``unit_code`` lies in the staff member's subtree (an unknown unit: 404)."""
+    units = await model.units(session)
+    if unit_code not in units:
+        raise ApiError(404, f"unknown unit {unit_code!r}", details=[{"field": "unit", "reason": "unknown unit"}])
+    root = principal.unit or ""
+    if not covers(model.parents(units), [root], unit_code):
+        raise ApiError(
+            403,
+            f"unit {unit_code} is outside your scope ({root})",
+            details=[{"field": "unit", "reason": "outside the caller's unit subtree"}],
+        )

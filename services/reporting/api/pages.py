@@ -1,0 +1,481 @@
+"""HTML pages: the public ranking (no sign-in, no script) and the staff dashboard.
+
+Public pages show totals, grades, groups and per-indicator figures only: never a dossier or an
+officer. Dashboard pages need a staff identity (the gateway's Authorization header, or the
+``sqi_session`` cookie the development sign-in sets) and show only the identity's subtree.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import httpx
+import jwt
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from services.reporting.adapters import repository as repo
+from services.reporting.api.deps import App, Model, require_within_scope
+from services.reporting.api.i18n import KIND_NAMES, TEXTS, pick
+from services.reporting.domain import periods
+from services.reporting.domain.charts import trend_svg
+from services.reporting.domain.ranking import grade_name, select_rows, sort_rows
+from services.reporting.views import utcnow
+from shared.calendar import VN_TZ
+from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
+from shared.web import ApiError, CurrentPrincipal
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+SESSION_COOKIE = "sqi_session"
+Lang = Annotated[str | None, Query(max_length=5)]
+PeriodQ = Annotated[str | None, Query(max_length=16)]
+STALE_AFTER = timedelta(hours=1)
+ON_TIME_INDICATORS = {"2.1", "DOSSIER_ON_TIME"}  # handled on time: its shortfall includes the overdue
+
+
+def _local(at: datetime | None) -> str:
+    if at is None:
+        return ""
+    local = at.astimezone(VN_TZ)
+    if (local.hour, local.minute, local.second) == (0, 0, 0):
+        # A computed due time is the next local midnight: the end of the previous day.
+        return (local - timedelta(days=1)).strftime("24:00 %d/%m/%Y")
+    return local.strftime("%H:%M %d/%m/%Y")
+
+
+def _url(path: str, lang: str, **params: str | None) -> str:
+    query = {k: v for k, v in params.items() if v} | ({"lang": lang} if lang != "vi" else {})
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def _num(x: Decimal | float | int | None) -> str:
+    if x is None:
+        return "—"
+    return f"{Decimal(str(x)):.2f}".rstrip("0").rstrip(".") if isinstance(x, (Decimal, float)) else str(x)
+
+
+def render(request: Request, name: str, lang: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    other = "en" if lang == "vi" else "vi"
+    params = {k: v for k, v in request.query_params.items() if k != "lang"}
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "lang": lang,
+            "t": TEXTS[lang],
+            "switch_url": _url(request.url.path, other, **params),
+            "url": lambda path, **p: _url(path, lang, **p),
+            "num": _num,
+            "local": _local,
+            "grade_name": lambda g: grade_name(g, lang),
+            "kind_name": lambda k: KIND_NAMES.get(k, (k, k))[1 if lang == "en" else 0],
+            "period_name": lambda p: periods.display(p, lang),
+            **ctx,
+        },
+        status_code=status,
+    )
+
+
+def _freshness(computed_at: datetime | None, now: datetime) -> dict[str, Any]:
+    return {
+        "computed_at": computed_at,
+        "stale": computed_at is not None and now - computed_at > STALE_AFTER,
+        "age_hours": round((now - computed_at).total_seconds() / 3600, 1) if computed_at else None,
+    }
+
+
+async def _pick_period(model: Model, app: App, methodology: str, period: str | None, now: datetime) -> str | None:
+    if period and periods.kind_of(period):
+        return period
+    async with app.sessions() as session:
+        return await model.latest_month(session, methodology, now)
+
+
+async def _period_options(app: App, model: Model, methodology: str) -> list[str]:
+    async with app.sessions() as session:
+        return await model.periods(session, methodology)
+
+
+# --- public -----------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+async def public_ranking(
+    request: Request, app: App, model: Model, lang: Lang = None, period: PeriodQ = None
+) -> Response:
+    lang = pick(lang)
+    now = utcnow()
+    mid = app.settings.reporting_default_methodology
+    label = await _pick_period(model, app, mid, period, now)
+    rows: list[Any] = []
+    computed = None
+    async with app.sessions() as session:
+        if label:
+            rows, computed = await model.ranking(
+                session, methodology_id=mid, period=label, level="province", parent=None
+            )
+        groups = await model.groups(session, mid, rows)
+        latest = await model.latest_computed_at(session)
+    return render(
+        request,
+        "public_ranking.html",
+        lang,
+        period=label,
+        options=await _period_options(app, model, mid),
+        ranked=[r for r in rows if not r.provisional],
+        provisional=[r for r in rows if r.provisional],
+        groups=groups,
+        link=lambda code: _url(f"/ranking/{code}", lang, period=label),
+        **_freshness(computed or latest, now),
+    )
+
+
+@router.get("/ranking/methodology", response_class=HTMLResponse)
+async def public_methodology(request: Request, app: App, model: Model, lang: Lang = None) -> Response:
+    lang = pick(lang)
+    mid = app.settings.reporting_default_methodology
+    async with app.sessions() as session:
+        doc = await model.document(session, mid)
+    return render(request, "methodology.html", lang, document=doc)
+
+
+@router.get("/ranking/{unit_code}", response_class=HTMLResponse)
+async def public_unit(
+    request: Request, unit_code: str, app: App, model: Model, lang: Lang = None, period: PeriodQ = None
+) -> Response:
+    lang = pick(lang)
+    now = utcnow()
+    mid = app.settings.reporting_default_methodology
+    label = await _pick_period(model, app, mid, period, now)
+    async with app.sessions() as session:
+        units = await model.units(session)
+        if unit_code not in units:
+            raise ApiError(404, f"unknown unit {unit_code!r}")
+        record = None
+        children: list[Any] = []
+        lines: list[Any] = []
+        if label:
+            record = await model.unit_record(session, methodology_id=mid, unit_code=unit_code, period=label)
+            children, _ = await model.ranking(session, methodology_id=mid, period=label, level=None, parent=unit_code)
+            if record is not None:
+                lines = await model.indicator_lines(session, mid, record)
+        groups = await model.groups(session, mid, [record.row] if record else children)
+    return render(
+        request,
+        "public_unit.html",
+        lang,
+        unit=units[unit_code],
+        period=label,
+        options=await _period_options(app, model, mid),
+        record=record,
+        lines=lines,
+        groups=groups,
+        ranked=[r for r in children if not r.provisional],
+        provisional=[r for r in children if r.provisional],
+        link=lambda code: _url(f"/ranking/{code}", lang, period=label),
+        **_freshness(record.computed_at if record else None, now),
+    )
+
+
+# --- staff: sign-in ---------------------------------------------------------------------------
+
+
+async def _demo_identities(app: App, model: Model) -> list[dict[str, str]]:
+    async with app.sessions() as session:
+        units = await model.units(session)
+    local = sorted(c for c, u in units.items() if u.level == "local" and u.parent_code == "P01")
+    people = [
+        {"sub": "lanh-dao-ct", "role": "leader", "unit": "CT", "label": "Lãnh đạo Cục Thuế / National leader (CT)"},
+        {"sub": "truong-p01", "role": "unit_head", "unit": "P01", "label": "Trưởng Thuế TP Hà Nội / Head of P01"},
+    ]
+    if local:
+        people.append(
+            {
+                "sub": "truong-co-so",
+                "role": "unit_head",
+                "unit": local[0],
+                "label": f"Trưởng Thuế cơ sở / Local head ({local[0]})",
+            }
+        )
+    return people
+
+
+@router.get("/dashboard/sign-in", response_class=HTMLResponse)
+async def sign_in_page(request: Request, app: App, model: Model, lang: Lang = None) -> Response:
+    lang = pick(lang)
+    if not app.settings.dev_sign_in_enabled:
+        raise ApiError(404, "the development sign-in is not available in production")
+    return render(request, "sign_in.html", lang, people=await _demo_identities(app, model))
+
+
+@router.post("/dashboard/sign-in")
+async def sign_in(app: App, model: Model, sub: Annotated[str, Form(max_length=64)], lang: Lang = None) -> Response:
+    if not app.settings.dev_sign_in_enabled:
+        raise ApiError(404, "the development sign-in is not available in production")
+    person = next((p for p in await _demo_identities(app, model) if p["sub"] == sub), None)
+    if person is None:
+        raise ApiError(422, "unknown demo identity", details=[{"field": "sub", "reason": "not a demo identity"}])
+    s = app.settings
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "roles": [person["role"]],
+        "unit": person["unit"],
+        "iat": now,
+        "exp": now + 12 * 3600,
+    }
+    if s.jwt_audience:
+        claims["aud"] = s.jwt_audience
+    if s.jwt_issuer:
+        claims["iss"] = s.jwt_issuer
+    token = jwt.encode(claims, s.jwt_hs256_secret, algorithm="HS256")
+    response = RedirectResponse(_url("/dashboard", pick(lang)), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, token, httponly=True, samesite="lax", secure=s.cookie_secure, max_age=12 * 3600, path="/"
+    )
+    return response
+
+
+@router.post("/dashboard/sign-out")
+async def sign_out(lang: Lang = None) -> Response:
+    response = RedirectResponse(_url("/dashboard/sign-in", pick(lang)), status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _staff_or_redirect(principal: Principal, lang: str) -> Response | None:
+    if principal.is_staff:
+        return None
+    return RedirectResponse(_url("/dashboard/sign-in", lang), status_code=303)
+
+
+# --- staff: the dashboard ---------------------------------------------------------------------
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+async def dashboard(
+    request: Request,
+    app: App,
+    model: Model,
+    principal: CurrentPrincipal,
+    lang: Lang = None,
+    period: PeriodQ = None,
+    level: Annotated[str | None, Query(max_length=16)] = None,
+    methodology: Annotated[str | None, Query(max_length=64)] = None,
+    sort: Annotated[str | None, Query(max_length=16)] = None,
+    desc: Annotated[int, Query(ge=0, le=1)] = 1,
+) -> Response:
+    lang = pick(lang)
+    if (redirect := _staff_or_redirect(principal, lang)) is not None:
+        return redirect
+    now = utcnow()
+    mid = methodology or app.settings.reporting_default_methodology
+    label = await _pick_period(model, app, mid, period, now)
+    root = principal.unit or ""
+    async with app.sessions() as session:
+        units = await model.units(session)
+        codes = await model.scope(session, root)
+        root_level = units[root].level if root in units else "local"
+        chosen_level = level if level in ("province", "local") else ("province" if root_level == "central" else "local")
+        rows: list[Any] = []
+        computed = None
+        if label:
+            rows, computed = await model.ranking(
+                session, methodology_id=mid, period=label, level=chosen_level, parent=None, codes=codes
+            )
+        if sort:
+            rows = sort_rows(rows, sort, bool(desc))
+        groups = await model.groups(session, mid, rows)
+        warnings = await model.warnings(session, root=root, now=now, methodology_id=mid)
+        latest = await model.latest_computed_at(session)
+    return render(
+        request,
+        "dashboard.html",
+        lang,
+        principal=principal,
+        scope=units.get(root),
+        period=label,
+        level=chosen_level,
+        methodology=mid,
+        methodologies=["tax-2025", "portal-766"],
+        options=await _period_options(app, model, mid),
+        rows=rows,
+        groups=groups,
+        sort=sort,
+        desc=desc,
+        warnings=warnings[:50],
+        warning_count=len(warnings),
+        link=lambda code: _url(f"/dashboard/units/{code}", lang, period=label, methodology=mid),
+        sort_link=lambda key: _url(
+            "/dashboard",
+            lang,
+            period=label,
+            level=chosen_level,
+            methodology=mid,
+            sort=key,
+            desc="0" if sort == key and desc else "1",
+        ),
+        export=lambda kind: _url(f"/api/v1/reports/{kind}", "vi", period=label, level=chosen_level, methodology=mid),
+        briefing=_url("/api/v1/reports/briefing.pdf", "vi", period=label, methodology=mid),
+        **_freshness(computed or latest, now),
+    )
+
+
+@router.get("/dashboard/version")
+async def dashboard_version(app: App, model: Model, principal: CurrentPrincipal) -> JSONResponse:
+    """What the page polls: it reloads itself when the latest computation changes."""
+    if not principal.is_staff:
+        raise ApiError(401, "a staff token is required")
+    async with app.sessions() as session:
+        latest = await model.latest_computed_at(session)
+    return JSONResponse({"computed_at": latest.isoformat() if latest else None})
+
+
+@router.get("/dashboard/units/{unit_code}", response_class=HTMLResponse)
+async def dashboard_unit(
+    request: Request,
+    unit_code: str,
+    app: App,
+    model: Model,
+    principal: CurrentPrincipal,
+    lang: Lang = None,
+    period: PeriodQ = None,
+    methodology: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    lang = pick(lang)
+    if (redirect := _staff_or_redirect(principal, lang)) is not None:
+        return redirect
+    now = utcnow()
+    mid = methodology or app.settings.reporting_default_methodology
+    label = await _pick_period(model, app, mid, period, now)
+    async with app.sessions() as session:
+        try:
+            await require_within_scope(model, session, principal, unit_code)
+        except ApiError as exc:
+            if exc.status == 403:
+                return render(request, "forbidden.html", lang, status=403)
+            raise
+        units = await model.units(session)
+        record = None
+        lines: list[Any] = []
+        children: list[Any] = []
+        trend: list[Any] = []
+        if label:
+            record = await model.unit_record(session, methodology_id=mid, unit_code=unit_code, period=label)
+            if record is not None:
+                lines = await model.indicator_lines(session, mid, record)
+            children, _ = await model.ranking(session, methodology_id=mid, period=label, level=None, parent=unit_code)
+            trend = await model.trend(session, methodology_id=mid, unit_code=unit_code, period=label)
+        groups = await model.groups(session, mid, [record.row] if record else children)
+        warnings = await model.warnings(session, root=unit_code, now=now, methodology_id=mid)
+        feeds = await repo.feeds(session, unit_codes=await model.scope(session, unit_code))
+    chart = trend_svg(
+        [(p[-5:] if len(p) > 4 else p, v) for p, v in trend],
+        title=f"{TEXTS[lang]['trend']}: {units[unit_code].name}",
+    )
+    return render(
+        request,
+        "dashboard_unit.html",
+        lang,
+        principal=principal,
+        unit=units[unit_code],
+        period=label,
+        methodology=mid,
+        options=await _period_options(app, model, mid),
+        record=record,
+        lines=sorted(lines, key=lambda x: -x.points_lost),
+        groups=groups,
+        children=select_rows(children),
+        trend=trend,
+        chart=chart,
+        warnings=warnings[:100],
+        feeds=feeds[:50],
+        link=lambda code: _url(f"/dashboard/units/{code}", lang, period=label, methodology=mid),
+        indicator_link=lambda iid: _url(
+            f"/dashboard/units/{unit_code}/indicators/{iid}", lang, period=label, methodology=mid
+        ),
+        **_freshness(record.computed_at if record else None, now),
+    )
+
+
+@router.get("/dashboard/units/{unit_code}/indicators/{indicator_id}", response_class=HTMLResponse)
+async def dashboard_indicator(
+    request: Request,
+    unit_code: str,
+    indicator_id: str,
+    app: App,
+    model: Model,
+    principal: CurrentPrincipal,
+    lang: Lang = None,
+    period: PeriodQ = None,
+    methodology: Annotated[str | None, Query(max_length=64)] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
+    """The dossiers behind an indicator's shortfall, from scoring's contract API at request time."""
+    lang = pick(lang)
+    if (redirect := _staff_or_redirect(principal, lang)) is not None:
+        return redirect
+    now = utcnow()
+    mid = methodology or app.settings.reporting_default_methodology
+    label = await _pick_period(model, app, mid, period, now)
+    async with app.sessions() as session:
+        try:
+            await require_within_scope(model, session, principal, unit_code)
+        except ApiError as exc:
+            if exc.status == 403:
+                return render(request, "forbidden.html", lang, status=403)
+            raise
+        units = await model.units(session)
+        record = (
+            await model.unit_record(session, methodology_id=mid, unit_code=unit_code, period=label) if label else None
+        )
+        lines = await model.indicator_lines(session, mid, record) if record else []
+    line = next((x for x in lines if x.indicator_id == indicator_id), None)
+    listing: dict[str, Any] | None = None
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            r = await client.get(
+                f"{app.settings.scoring_url.rstrip('/')}/api/v1/scores/{unit_code}/indicators/{indicator_id}/dossiers",
+                params={"period": label or "", "methodology": mid, "page": page, "page_size": 50},
+                headers={
+                    INTERNAL_TOKEN_HEADER: app.settings.internal_token,
+                    PRINCIPAL_HEADER: encode_principal(principal),
+                },
+            )
+        if r.status_code == 200:
+            listing = r.json()
+    except httpx.HTTPError:
+        listing = None
+    own: list[Any] = []
+    if listing is None and indicator_id in ON_TIME_INDICATORS:
+        # Scoring is down: the open overdue dossiers (with officers) still come from our model.
+        async with app.sessions() as session:
+            codes = await model.scope(session, unit_code)
+            own = await repo.open_dossiers(session, unit_codes=codes, due_before=now, limit=200)
+    return render(
+        request,
+        "dashboard_indicator.html",
+        lang,
+        unit=units[unit_code],
+        indicator_id=indicator_id,
+        line=line,
+        period=label,
+        listing=listing,
+        own=own,
+        page=page,
+        back=_url(f"/dashboard/units/{unit_code}", lang, period=label, methodology=mid),
+        next_link=_url(
+            f"/dashboard/units/{unit_code}/indicators/{indicator_id}",
+            lang,
+            period=label,
+            methodology=mid,
+            page=str(page + 1),
+        ),
+    )

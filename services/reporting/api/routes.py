@@ -1,0 +1,184 @@
+"""JSON and file routes: warnings (contract), ranking reports (contract), the briefing PDF."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from services.reporting.api.deps import App, Model, require_within_scope
+from services.reporting.domain import periods
+from services.reporting.views import utcnow
+from shared.web import ApiError, Staff
+
+router = APIRouter(prefix="/api/v1")
+
+Period = Annotated[
+    str | None, Query(max_length=16, description="2026-10, 2026-Q3 or 2026; default: latest closed month")
+]
+Methodology = Annotated[str | None, Query(max_length=64)]
+Level = Annotated[Literal["province", "local"] | None, Query()]
+UnitCode = Annotated[str | None, Query(max_length=64)]
+
+
+@router.get("/warnings", summary="Warnings (cảnh báo) for a unit's subtree")
+async def get_warnings(app: App, model: Model, principal: Staff, unit: UnitCode = None) -> dict[str, Any]:
+    code = unit or principal.unit or ""
+    async with app.sessions() as session:
+        await require_within_scope(model, session, principal, code)
+        items = await model.warnings(session, root=code, now=utcnow())
+    return {
+        "items": [
+            {
+                "kind": i.kind,
+                "unit_code": i.unit_code,
+                "dossier_id": i.dossier_id,
+                "officer_id": i.officer_id,
+                "due_at": i.due_at.isoformat() if i.due_at else None,
+                "detail": i.detail,
+            }
+            for i in items
+        ]
+    }
+
+
+async def _period(model: Model, app: App, methodology: str, period: str | None) -> str:
+    if period is None:
+        async with app.sessions() as session:
+            latest = await model.latest_month(session, methodology, utcnow())
+        if latest is None:
+            raise ApiError(404, "no scores yet", details=[{"field": "period", "reason": "no scored period"}])
+        return latest
+    if periods.kind_of(period) is None:
+        raise ApiError(
+            422, f"bad period {period!r}", details=[{"field": "period", "reason": "use 2026-10, 2026-Q3 or 2026"}]
+        )
+    return period
+
+
+async def _ranking(
+    app: App,
+    model: Model,
+    principal: Any,
+    period: str | None,
+    level: str | None,
+    parent: str | None,
+    methodology: str | None,
+) -> tuple[list[Any], list[Any], str, str]:
+    mid = methodology or app.settings.reporting_default_methodology
+    label = await _period(model, app, mid, period)
+    async with app.sessions() as session:
+        root = principal.unit or ""
+        if parent:
+            await require_within_scope(model, session, principal, parent)
+        codes = await model.scope(session, root)
+        rows, _ = await model.ranking(
+            session, methodology_id=mid, period=label, level=level, parent=parent, codes=codes
+        )
+        groups = await model.groups(session, mid, rows)
+    return rows, groups, label, mid
+
+
+@router.get("/reports/ranking", summary="The ranking from reporting's read model (JSON)")
+async def get_ranking(
+    app: App,
+    model: Model,
+    principal: Staff,
+    period: Period = None,
+    level: Level = None,
+    parent: UnitCode = None,
+    methodology: Methodology = None,
+) -> dict[str, Any]:
+    rows, groups, label, mid = await _ranking(app, model, principal, period, level, parent, methodology)
+    return {
+        "period": label,
+        "methodology": mid,
+        "groups": [{"id": g.group_id, "name_vi": g.name_vi, "name_en": g.name_en} for g in groups],
+        "items": [
+            {
+                "unit_code": r.unit_code,
+                "unit_name": r.unit_name,
+                "level": r.level,
+                "total": float(r.total),
+                "grade": r.grade,
+                "rank": r.rank,
+                "rank_delta": r.rank_delta,
+                "groups": {k: float(v) for k, v in r.groups.items()},
+                "dossiers": r.dossiers,
+                "provisional": r.provisional,
+            }
+            for r in rows
+        ],
+    }
+
+
+@router.get("/reports/ranking.csv", summary="The ranking as CSV (UTF-8 with BOM)")
+async def get_ranking_csv(
+    app: App,
+    model: Model,
+    principal: Staff,
+    period: Period = None,
+    level: Level = None,
+    parent: UnitCode = None,
+    methodology: Methodology = None,
+) -> Response:
+    from services.reporting.exports import ranking_csv
+
+    rows, groups, label, mid = await _ranking(app, model, principal, period, level, parent, methodology)
+    return Response(
+        ranking_csv(rows, groups=groups),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="sqi-ranking-{mid}-{label}.csv"'},
+    )
+
+
+@router.get("/reports/ranking.xlsx", summary="The ranking as an Excel workbook")
+async def get_ranking_xlsx(
+    app: App,
+    model: Model,
+    principal: Staff,
+    period: Period = None,
+    level: Level = None,
+    parent: UnitCode = None,
+    methodology: Methodology = None,
+) -> Response:
+    from services.reporting.exports import ranking_xlsx
+
+    rows, groups, label, mid = await _ranking(app, model, principal, period, level, parent, methodology)
+    title = f"Bảng xếp hạng chỉ số chất lượng phục vụ — {periods.display(label, 'vi')}"
+    return Response(
+        await run_in_threadpool(lambda: ranking_xlsx(rows, groups=groups, title=title)),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="sqi-ranking-{mid}-{label}.xlsx"'},
+    )
+
+
+@router.get("/reports/briefing.pdf", summary="The monthly briefing (báo cáo tóm tắt) as PDF")
+async def get_briefing_pdf(
+    app: App,
+    model: Model,
+    principal: Staff,
+    period: Period = None,
+    unit: UnitCode = None,
+    methodology: Methodology = None,
+) -> Response:
+    from services.reporting.exports import briefing_pdf
+
+    mid = methodology or app.settings.reporting_default_methodology
+    label = await _period(model, app, mid, period)
+    async with app.sessions() as session:
+        root = principal.unit or ""
+        if unit:
+            await require_within_scope(model, session, principal, unit)
+        briefing = await model.briefing(
+            session, root=root, period=label, methodology_id=mid, unit_code=unit, now=utcnow()
+        )
+    name = f"sqi-briefing-{label}{'-' + unit if unit else ''}.pdf"
+    # Typesetting takes seconds of CPU: off the event loop, so other requests keep answering.
+    return Response(
+        await run_in_threadpool(briefing_pdf, briefing),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,48 @@
+"""Reporting's composition root: engine, unit of work, calendar, worker parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.reporting.adapters.tables import inbox, outbox
+from services.reporting.settings import ReportingSettings
+from shared.calendar import WorkingCalendar
+from shared.db import create_engine, session_factory
+from shared.unit_of_work import UnitOfWork
+from shared.worker import WorkerParts
+
+SERVICE = "reporting"
+EXCHANGE = "reporting.events"
+
+
+@dataclass
+class Reporting:
+    settings: ReportingSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    calendar: WorkingCalendar
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)
+
+
+def bootstrap(settings: ReportingSettings | None = None) -> Reporting:
+    settings = settings or ReportingSettings()
+    engine = create_engine(settings, application_name=SERVICE)
+    return Reporting(settings=settings, engine=engine, sessions=session_factory(engine), calendar=WorkingCalendar())
+
+
+def worker_parts(app: Reporting) -> WorkerParts:
+    from services.reporting.subscriptions import SUBSCRIPTIONS
+
+    return WorkerParts(
+        settings=app.settings,
+        engine=app.engine,
+        outbox=outbox,
+        inbox=inbox,
+        uow_factory=partial(app.uow),
+        subscriptions=SUBSCRIPTIONS,
+    )

@@ -1,0 +1,95 @@
+"""A ranking (bảng xếp hạng) as people read it: ranked units first, provisional ones apart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from services.reporting.domain.briefing import GroupLabel, RankingRow
+
+GRADES: dict[str, tuple[str, str]] = {
+    "excellent": ("Xuất sắc", "Excellent"),
+    "good": ("Tốt", "Good"),
+    "fair": ("Khá", "Fair"),
+    "average": ("Trung bình", "Average"),
+    "weak": ("Yếu", "Weak"),
+}
+
+
+def grade_name(grade: str, lang: str) -> str:
+    vi, en = GRADES.get(grade, (grade, grade))
+    return en if lang == "en" else vi
+
+
+def select_rows(
+    rows: Iterable[RankingRow],
+    *,
+    level: str | None = None,
+    parent: str | None = None,
+    codes: set[str] | None = None,
+    previous_ranks: Mapping[str, int | None] | None = None,
+) -> list[RankingRow]:
+    """Rows of ``level`` under ``parent`` (and within ``codes``), best first, provisional last.
+
+    ``rank_delta`` missing from scoring is derived from ``previous_ranks`` (positive = moved up).
+    """
+    out = []
+    for r in rows:
+        if level and r.level != level:
+            continue
+        if parent and r.parent_code != parent:
+            continue
+        if codes is not None and r.unit_code not in codes:
+            continue
+        if r.rank_delta is None and r.rank is not None and previous_ranks:
+            before = previous_ranks.get(r.unit_code)
+            if before is not None:
+                r = replace(r, rank_delta=before - r.rank)
+        out.append(r)
+    return sorted(out, key=_order)
+
+
+def _order(r: RankingRow) -> tuple[int, int, Decimal, str]:
+    return (1 if r.provisional else 0, r.rank if r.rank is not None else 10**6, -r.total, r.unit_code)
+
+
+def sort_rows(rows: Sequence[RankingRow], key: str, descending: bool) -> list[RankingRow]:
+    """Sort for the dashboard's sortable columns (unknown keys keep the ranking order)."""
+    getters: dict[str, Any] = {
+        "total": lambda r: r.total,
+        "name": lambda r: r.unit_name,
+        "dossiers": lambda r: r.dossiers,
+        "rank_delta": lambda r: r.rank_delta if r.rank_delta is not None else 0,
+    }
+    if key.startswith("G") and key not in getters:
+        return sorted(rows, key=lambda r: r.groups.get(key, Decimal(0)), reverse=descending)
+    getter = getters.get(key)
+    if getter is None:
+        return list(rows)
+    return sorted(rows, key=getter, reverse=descending)
+
+
+def group_labels(document: Mapping[str, Any] | None, group_ids: Iterable[str] = ()) -> list[GroupLabel]:
+    """Groups from a methodology document; without one, the ids seen in the scores."""
+    if document and isinstance(document.get("groups"), list):
+        return [
+            GroupLabel(
+                group_id=str(g["id"]),
+                name_vi=str(g.get("name_vi", g["id"])),
+                name_en=str(g.get("name_en", g["id"])),
+                max_points=Decimal(str(g.get("max_points", 0))),
+            )
+            for g in document["groups"]
+        ]
+    return [GroupLabel(g, g, g, Decimal(0)) for g in sorted(set(group_ids))]
+
+
+def indicator_names(document: Mapping[str, Any] | None) -> dict[str, tuple[str, str, str]]:
+    """indicator id → (Vietnamese name, English name, group id)."""
+    out: dict[str, tuple[str, str, str]] = {}
+    for g in (document or {}).get("groups", []) or []:
+        for i in g.get("indicators", []) or []:
+            out[str(i["id"])] = (str(i.get("name_vi", i["id"])), str(i.get("name_en", i["id"])), str(g["id"]))
+    return out

@@ -1,0 +1,395 @@
+"""What reporting consumes, each message applied as one batch in one transaction.
+
+- scoring's ``score-updated`` (every methodology of one unit × period), ``grade-changed`` and
+  ``score-dropped``;
+- ingest's dossier events (open dossiers, due times, officers; feed activity per source),
+  procedure events (legal time limits) and unit changes.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from services.reporting.adapters.tables import dossier, feed, procedure, score, score_alert, unit
+from services.reporting.domain import periods
+from services.reporting.domain.dossiers import DossierEvent, DossierState, apply, parse_event
+from shared.calendar import WorkingCalendar
+from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, UnitsChanged
+from shared.contracts.scoring import GradeChanged, ScoreDropped
+from shared.db import driver_connection
+from shared.messaging.topology import IncomingMessage
+from shared.unit_of_work import UnitOfWork
+
+REORGANISATION = date(2025, 7, 1)  # the reference tree holds from the 2025 merger
+
+
+# --- scores ---------------------------------------------------------------------------------
+
+
+class IndicatorFigures(BaseModel):
+    """One indicator as scoring announces it (tolerant: every field may be absent)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    numerator: int | None = None
+    denominator: int | None = None
+    ratio: Decimal | None = None
+    points: Decimal = Decimal(0)
+    max_points: Decimal = Decimal(0)
+    applicable: bool = True
+
+
+class MethodologyFigures(BaseModel):
+    """``ScoreUpdated.scores[m]``, read tolerantly: v2 fields being added are optional here."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    total: Decimal
+    grade: str
+    rank: int | None = None
+    dossiers: int = 0
+    groups: dict[str, Decimal] = Field(default_factory=dict)
+    rank_delta: int | None = None
+    provisional: bool = False
+    unit_name: str | None = None
+    level: str | None = None
+    parent_code: str | None = None
+    indicators: list[IndicatorFigures] = Field(default_factory=list)
+
+
+class ScoreUpdate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    period: str
+    unit_code: str
+    scores: dict[str, MethodologyFigures]
+    computed_at: datetime
+
+
+async def on_score_updated(message: IncomingMessage, uow: UnitOfWork) -> None:
+    update = ScoreUpdate.model_validate_json(message.body)
+    kind = periods.kind_of(update.period)
+    if kind is None:  # custom ranges are computed on request, never kept
+        return
+    rows = [
+        {
+            "methodology": m,
+            "period": update.period,
+            "unit_code": update.unit_code,
+            "period_kind": kind,
+            "total": s.total,
+            "grade": s.grade,
+            # A provisional unit is never ranked, whatever an older producer sent.
+            "rank": None if s.provisional else s.rank,
+            "rank_delta": None if s.provisional else s.rank_delta,
+            "dossiers": s.dossiers,
+            "provisional": s.provisional,
+            "groups": {g: str(p) for g, p in s.groups.items()},
+            "indicators": [i.model_dump(mode="json") for i in s.indicators],
+            "unit_name": s.unit_name,
+            "level": s.level,
+            "parent_code": s.parent_code,
+            "computed_at": update.computed_at,
+        }
+        for m, s in sorted(update.scores.items())
+    ]
+    if not rows:
+        return
+    stmt = pg_insert(score).values(rows)
+    keep = ("methodology", "period", "unit_code")
+    await uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[score.c.methodology, score.c.period, score.c.unit_code],
+            set_={c.name: stmt.excluded[c.name] for c in score.columns if c.name not in keep}
+            | {"received_at": func.now()},
+            # An older computation delivered late never overwrites a newer one.
+            where=score.c.computed_at <= stmt.excluded.computed_at,
+        )
+    )
+
+
+async def _alert(uow: UnitOfWork, row: dict[str, Any]) -> None:
+    stmt = pg_insert(score_alert).values(row)
+    await uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[
+                score_alert.c.kind,
+                score_alert.c.methodology,
+                score_alert.c.period,
+                score_alert.c.unit_code,
+            ],
+            set_={
+                "previous": stmt.excluded.previous,
+                "current": stmt.excluded.current,
+                "computed_at": stmt.excluded.computed_at,
+            },
+            where=score_alert.c.computed_at <= stmt.excluded.computed_at,
+        )
+    )
+
+
+async def on_grade_changed(message: IncomingMessage, uow: UnitOfWork) -> None:
+    e = GradeChanged.model_validate_json(message.body)
+    await _alert(
+        uow,
+        {
+            "kind": "grade_change",
+            "methodology": e.methodology,
+            "period": e.period,
+            "unit_code": e.unit_code,
+            "previous": e.previous_grade,
+            "current": e.grade,
+            "computed_at": e.computed_at,
+        },
+    )
+
+
+async def on_score_dropped(message: IncomingMessage, uow: UnitOfWork) -> None:
+    e = ScoreDropped.model_validate_json(message.body)
+    await _alert(
+        uow,
+        {
+            "kind": "score_drop",
+            "methodology": e.methodology,
+            "period": e.period,
+            "unit_code": e.unit_code,
+            "previous": str(e.previous_total),
+            "current": str(e.total),
+            "computed_at": e.computed_at,
+        },
+    )
+
+
+async def on_score_alert(message: IncomingMessage, uow: UnitOfWork) -> None:
+    if message.routing_key == GradeChanged.routing_key:
+        await on_grade_changed(message, uow)
+    elif message.routing_key == ScoreDropped.routing_key:
+        await on_score_dropped(message, uow)
+
+
+# --- dossiers and feeds ---------------------------------------------------------------------
+
+STATE_COLUMNS = tuple(f for f in DossierState.__dataclass_fields__ if f != "dossier_id")
+
+
+async def _time_limits(uow: UnitOfWork, codes: set[str]) -> dict[str, int | None]:
+    if not codes:
+        return {}
+    rows = await uow.session.execute(
+        select(procedure.c.procedure_code, procedure.c.time_limit_wd).where(procedure.c.procedure_code.in_(codes))
+    )
+    return {r.procedure_code: r.time_limit_wd for r in rows}
+
+
+async def apply_dossier_events(
+    events: list[DossierEvent], *, uow: UnitOfWork, calendar: WorkingCalendar
+) -> dict[str, str | None]:
+    """Fold a batch into the dossiers it touches; returns each dossier's unit afterwards."""
+    by_dossier: dict[str, list[DossierEvent]] = defaultdict(list)
+    for e in events:
+        by_dossier[e.dossier_id].append(e)
+    ids = sorted(by_dossier)
+    if not ids:
+        return {}
+    conn = await driver_connection(uow.session)
+    # Two batches touching the same dossier take turns (locks in one order: no deadlock).
+    await conn.execute(
+        "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT hashtext(d) AS h FROM unnest($1::text[]) d ORDER BY 1) s",
+        ids,
+    )
+    existing = await uow.session.execute(select(dossier).where(dossier.c.dossier_id.in_(ids)))
+    states = {
+        r.dossier_id: DossierState(**{k: getattr(r, k) for k in ("dossier_id", *STATE_COLUMNS)}) for r in existing
+    }
+    codes = {str(e.data["procedure_code"]) for e in events if isinstance(e.data.get("procedure_code"), str)}
+    codes |= {s.procedure_code for s in states.values() if s.procedure_code and s.due_at is None}
+    limits = await _time_limits(uow, codes)
+    rows = []
+    for d in ids:
+        state = apply(states.get(d, DossierState(dossier_id=d)), by_dossier[d], time_limits=limits, calendar=calendar)
+        rows.append(asdict(state))
+    stmt = pg_insert(dossier).values(rows)
+    await uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[dossier.c.dossier_id],
+            set_={c: stmt.excluded[c] for c in STATE_COLUMNS} | {"updated_at": func.now()},
+        )
+    )
+    return {r["dossier_id"]: r["unit_code"] for r in rows}
+
+
+async def record_feed_activity(
+    raw: list[tuple[str, DossierEvent]], units: dict[str, str | None], accepted_at: datetime, *, uow: UnitOfWork
+) -> None:
+    """Per (source, unit): last accepted batch, last event time, a running usual gap."""
+    activity: dict[tuple[str, str], tuple[int, datetime]] = {}
+    for source, e in raw:
+        code = units.get(e.dossier_id)
+        if code is None:
+            continue
+        count, latest = activity.get((source, code), (0, e.occurred_at))
+        activity[(source, code)] = (count + 1, max(latest, e.occurred_at))
+    if not activity:
+        return
+    rows = [
+        {
+            "source": s,
+            "unit_code": u,
+            "last_accepted_at": accepted_at,
+            "last_occurred_at": at,
+            "batches": 1,
+            "events": n,
+        }
+        for (s, u), (n, at) in sorted(activity.items())
+    ]
+    stmt = pg_insert(feed).values(rows)
+    await uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[feed.c.source, feed.c.unit_code],
+            set_={
+                "last_accepted_at": func.greatest(feed.c.last_accepted_at, stmt.excluded.last_accepted_at),
+                "last_occurred_at": func.greatest(feed.c.last_occurred_at, stmt.excluded.last_occurred_at),
+                # Gaps under a second belong to one burst; the usual gap weighs new gaps by 1/5.
+                "usual_gap_s": text(
+                    "CASE WHEN EXTRACT(EPOCH FROM excluded.last_accepted_at - reporting.feed.last_accepted_at) < 1 "
+                    "THEN reporting.feed.usual_gap_s "
+                    "WHEN reporting.feed.usual_gap_s IS NULL "
+                    "THEN EXTRACT(EPOCH FROM excluded.last_accepted_at - reporting.feed.last_accepted_at) "
+                    "ELSE 0.8 * reporting.feed.usual_gap_s "
+                    "+ 0.2 * EXTRACT(EPOCH FROM excluded.last_accepted_at - reporting.feed.last_accepted_at) END"
+                ),
+                "batches": feed.c.batches + 1,
+                "events": feed.c.events + stmt.excluded.events,
+            },
+        )
+    )
+
+
+# Working days as the package and the law define them (admin-declared days are scoring's; a
+# due time computed here may differ from scoring's by such a day: warnings only, never scores).
+CALENDAR = WorkingCalendar()
+
+
+async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
+    batch = DossierEventsAccepted.model_validate_json(message.body)
+    raw: list[tuple[str, DossierEvent]] = []
+    for r in batch.events:
+        e = parse_event(r.type, r.occurred_at, r.data)
+        if e is not None:
+            raw.append((r.source, e))
+    units = await apply_dossier_events([e for _, e in raw], uow=uow, calendar=CALENDAR)
+    await record_feed_activity(raw, units, batch.accepted_at or datetime.now(UTC), uow=uow)
+
+
+# --- reference data: procedures and units ---------------------------------------------------
+
+
+async def upsert_procedures(rows: list[dict[str, Any]], *, uow: UnitOfWork, overwrite: bool = True) -> None:
+    if not rows:
+        return
+    stmt = pg_insert(procedure).values(rows)
+    if overwrite:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[procedure.c.procedure_code],
+            set_={c: stmt.excluded[c] for c in ("name", "time_limit_wd", "occurred_at")},
+            # The latest version by occurred_at wins (events.md); the seed has no time and loses.
+            where=func.coalesce(procedure.c.occurred_at, text("'-infinity'::timestamptz")) <= stmt.excluded.occurred_at,
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing()
+    await uow.session.execute(stmt)
+
+
+async def on_procedure_events(message: IncomingMessage, uow: UnitOfWork) -> None:
+    batch = ProcedureEventsAccepted.model_validate_json(message.body)
+    latest: dict[str, dict[str, Any]] = {}
+    for r in batch.events:
+        code, at = r.data.get("procedure_code"), datetime.fromisoformat(r.occurred_at)
+        if not isinstance(code, str):
+            continue
+        limit = r.data.get("time_limit_wd")
+        row = {
+            "procedure_code": code,
+            "name": str(r.data.get("name") or code),
+            "time_limit_wd": limit if isinstance(limit, int) else None,
+            "occurred_at": at,
+        }
+        if code not in latest or latest[code]["occurred_at"] <= at:
+            latest[code] = row
+    await upsert_procedures([latest[c] for c in sorted(latest)], uow=uow)
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value[:10]) if value else None
+
+
+async def upsert_units(rows: list[dict[str, Any]], *, uow: UnitOfWork, overwrite: bool = True) -> None:
+    if not rows:
+        return
+    stmt = pg_insert(unit).values(rows)
+    if overwrite:
+        cols = ("name", "level", "parent_code", "valid_from", "valid_to", "successor_code")
+        stmt = stmt.on_conflict_do_update(index_elements=[unit.c.code], set_={c: stmt.excluded[c] for c in cols})
+    else:
+        stmt = stmt.on_conflict_do_nothing()
+    await uow.session.execute(stmt)
+
+
+async def on_units_changed(message: IncomingMessage, uow: UnitOfWork) -> None:
+    event = UnitsChanged.model_validate_json(message.body)
+    await upsert_units(
+        [
+            {
+                "code": u.code,
+                "name": u.name,
+                "level": u.level,
+                "parent_code": u.parent_code,
+                "valid_from": _date(u.valid_from),
+                "valid_to": _date(u.valid_to),
+                "successor_code": u.successor_code,
+            }
+            for u in sorted(event.units, key=lambda u: u.code)
+        ],
+        uow=uow,
+    )
+
+
+async def seed_reference(reference_dir: Path, *, uow: UnitOfWork) -> None:
+    """Insert reference units and procedures that are missing, so pages and due times work
+    before ingest's first messages arrive; what ingest sends later wins."""
+    with (reference_dir / "units.csv").open(encoding="utf-8") as fh:
+        units = [
+            {
+                "code": r["code"],
+                "name": r["name"],
+                "level": r["level"],
+                "parent_code": r["parent_code"] or None,
+                "valid_from": REORGANISATION,
+                "valid_to": None,
+                "successor_code": None,
+            }
+            for r in csv.DictReader(fh)
+        ]
+    await upsert_units(units, uow=uow, overwrite=False)
+    with (reference_dir / "procedures.csv").open(encoding="utf-8") as fh:
+        procedures = [
+            {
+                "procedure_code": r["procedure_code"],
+                "name": r["name"],
+                "time_limit_wd": int(r["time_limit_wd"]) if r["time_limit_wd"] else None,
+                "occurred_at": None,
+            }
+            for r in csv.DictReader(fh)
+        ]
+    await upsert_procedures(procedures, uow=uow, overwrite=False)

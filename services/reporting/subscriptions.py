@@ -1,0 +1,50 @@
+"""Reporting's explicit subscriptions (inbox-deduped by the consumer)."""
+
+from __future__ import annotations
+
+from services.reporting.handlers.messages import (
+    on_dossier_events,
+    on_procedure_events,
+    on_score_alert,
+    on_score_updated,
+    on_units_changed,
+)
+from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, UnitsChanged
+from shared.contracts.scoring import GradeChanged, ScoreDropped, ScoreUpdated
+from shared.messaging.topology import Subscription
+
+INGEST_EXCHANGE = "ingest.events"
+SCORING_EXCHANGE = "scoring.events"
+
+SUBSCRIPTIONS: list[Subscription] = [
+    Subscription(
+        queue="reporting.scores",
+        exchange=SCORING_EXCHANGE,
+        routing_keys=[ScoreUpdated.routing_key],
+        handler=on_score_updated,
+    ),
+    Subscription(
+        queue="reporting.score-alerts",
+        exchange=SCORING_EXCHANGE,
+        routing_keys=[GradeChanged.routing_key, ScoreDropped.routing_key],
+        handler=on_score_alert,
+    ),
+    Subscription(
+        queue="reporting.dossiers",
+        exchange=INGEST_EXCHANGE,
+        routing_keys=[DossierEventsAccepted.routing_key],
+        handler=on_dossier_events,
+    ),
+    Subscription(
+        queue="reporting.procedures",
+        exchange=INGEST_EXCHANGE,
+        routing_keys=[ProcedureEventsAccepted.routing_key],
+        handler=on_procedure_events,
+    ),
+    Subscription(
+        queue="reporting.units",
+        exchange=INGEST_EXCHANGE,
+        routing_keys=[UnitsChanged.routing_key],
+        handler=on_units_changed,
+    ),
+]

@@ -1,0 +1,103 @@
+"""Reporting's pure rules: the dossier fold, periods, ranking order, warning texts, charts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from itertools import permutations
+
+from services.reporting.domain import periods
+from services.reporting.domain.briefing import RankingRow
+from services.reporting.domain.charts import trend_svg
+from services.reporting.domain.dossiers import DossierEvent, DossierState, apply
+from services.reporting.domain.ranking import select_rows
+from services.reporting.domain.warnings import alert_warning, dossier_warning, due_window_end, silence_limit
+from shared.calendar import VN_TZ, WorkingCalendar
+
+CAL = WorkingCalendar()
+T0 = datetime(2026, 10, 5, 9, 0, tzinfo=VN_TZ)  # a Monday
+
+
+def ev(kind: str, hours: float, **data: object) -> DossierEvent:
+    return DossierEvent("HS-1", f"dossier.{kind}", T0 + timedelta(hours=hours), {"dossier_id": "HS-1", **data})
+
+
+def fold(events: list[DossierEvent]) -> DossierState:
+    return apply(DossierState("HS-1"), events, time_limits={"T.DKT.01": 3, "NOW": None}, calendar=CAL)
+
+
+def test_due_time_from_the_procedure_and_answered_on_receipt() -> None:
+    s = fold([ev("received", 0, unit_code="P01", procedure_code="T.DKT.01", officer_id="a")])
+    assert s.due_at == datetime(2026, 10, 9, 0, 0, tzinfo=VN_TZ)  # end of Thursday, 3 working days on
+    assert s.unit_code == "P01" and s.officer_id == "a" and s.finished_at is None
+    same_day = fold([ev("received", 0, unit_code="P01", procedure_code="NOW")])
+    assert same_day.due_at == datetime(2026, 10, 6, 0, 0, tzinfo=VN_TZ)
+    unknown = fold([ev("received", 0, unit_code="P01", procedure_code="X")])
+    assert unknown.due_at is None
+
+
+def test_any_order_gives_the_same_state_and_terminal_wins() -> None:
+    events = [
+        ev("received", 0, unit_code="P01", procedure_code="T.DKT.01", officer_id="a"),
+        ev("transferred", 5, to_unit_code="P01.L02", officer_id="b"),
+        ev("completed", 30, outcome="approved", officer_id="c"),
+        ev("received", 0, unit_code="P01", procedure_code="T.DKT.01", officer_id="a"),  # a duplicate
+    ]
+    states = set()
+    for order in permutations(events):
+        s = fold(list(order[:2]))
+        s = apply(s, order[2:], time_limits={"T.DKT.01": 3}, calendar=CAL)
+        states.add(s)
+    assert len(states) == 1
+    (s,) = states
+    assert s.unit_code == "P01.L02" and s.officer_id == "c" and s.finish_kind == "completed"
+
+
+def test_supplement_pauses_then_moves_the_due_time() -> None:
+    received = ev("received", 0, unit_code="P01", procedure_code="T.DKT.01")
+    asked = ev("supplement_requested", 1, reason="thiếu tờ khai")
+    paused = fold([received, asked])
+    assert paused.paused_at is not None and paused.supplement_reason == "thiếu tờ khai"
+    answered = fold([received, asked, ev("supplement_received", 48)])  # Wednesday: 2 working days paused
+    assert answered.paused_at is None
+    assert answered.due_at == datetime(2026, 10, 13, 0, 0, tzinfo=VN_TZ)
+
+
+def test_periods() -> None:
+    assert periods.previous("2026-01") == "2025-12" and periods.previous("2026-Q1") == "2025-Q4"
+    assert periods.last_n("2026-02", 3) == ["2025-12", "2026-01", "2026-02"]
+    assert periods.kind_of("2026-13") is None and periods.kind_of("2026") == "year"
+    assert periods.latest_closed_month(["2026-10", "2026-11", "2026-Q4"], datetime(2026, 11, 20).date()) == "2026-10"
+    assert periods.display("2026-10", "vi") == "Tháng 10/2026" and periods.display("2026-Q3", "en") == "Q3 2026"
+
+
+def row(code: str, total: str, rank: int | None, provisional: bool = False) -> RankingRow:
+    return RankingRow(code, code, "province", "CT", Decimal(total), "good", rank, None, {}, 50, provisional)
+
+
+def test_ranking_puts_provisional_units_last_and_derives_rank_delta() -> None:
+    rows = select_rows(
+        [row("P03", "70", None, provisional=True), row("P02", "80", 2), row("P01", "90", 1)],
+        previous_ranks={"P02": 1, "P01": 2},
+    )
+    assert [r.unit_code for r in rows] == ["P01", "P02", "P03"]
+    assert rows[0].rank_delta == 1 and rows[1].rank_delta == -1 and rows[2].rank_delta is None
+
+
+def test_warning_texts_and_windows() -> None:
+    now = T0
+    soon = dossier_warning(dossier_id="d", unit_code="P01", officer_id="o", due_at=now + timedelta(hours=5), now=now)
+    late = dossier_warning(dossier_id="d", unit_code="P01", officer_id="o", due_at=now - timedelta(hours=5), now=now)
+    assert soon.kind == "due_soon" and late.kind == "overdue" and "quá hạn" in late.detail
+    assert due_window_end(T0, 2, CAL) == datetime(2026, 10, 8, 0, 0, tzinfo=VN_TZ)
+    drop = alert_warning(kind="score_drop", unit_code="P01", period="2026-10", previous="88.50", current="80.00")
+    assert "8.50" in drop.detail
+    assert silence_limit(None, factor=3, min_s=900, default_s=86400) == timedelta(days=1)
+    assert silence_limit(60, factor=3, min_s=900, default_s=86400) == timedelta(seconds=900)
+    assert silence_limit(3600, factor=3, min_s=900, default_s=86400) == timedelta(hours=3)
+
+
+def test_trend_chart_is_an_accessible_svg_without_script() -> None:
+    svg = trend_svg([("2026-08", Decimal(80)), ("2026-09", None), ("2026-10", Decimal("85.5"))], title="Xu hướng")
+    assert svg.startswith("<svg") and 'role="img"' in svg and 'aria-label="Xu hướng"' in svg
+    assert "<script" not in svg and "2026-10" in svg
