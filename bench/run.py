@@ -10,7 +10,12 @@ BENCHMARKS: dict[str, str] = {
     "ingest": "POST /api/v1/events with 5,000-event batches, 1/2/4 concurrent, gateway vs direct",
     "relay": "outbox rows published per second with publisher confirms",
     "backfill": "the simulator's whole-country month through the gateway (≥ 1 M events)",
+    "bare": "the bare pipeline (batches → COPY → publish → consume): the yardstick for end to end",
+    "live": "a loaded month, then 500/2,000/5,000 events/s with 20 readers: freshness, reads, ratio to bare",
+    "chaos": "kill and restart every process (and the broker, the database) under a stream; nothing lost",
 }
+#: Benchmarks whose module is not ``bench.<name>``.
+MODULES: dict[str, str] = {"bare": "bare_pipeline"}
 
 
 def _usage() -> str:
@@ -32,6 +37,6 @@ def main(argv: list[str]) -> int:
     rest = argv[1:]
     status = 0
     for name in names:
-        run: Callable[[list[str]], int] = import_module(f"bench.{name}").main
+        run: Callable[[list[str]], int] = import_module(f"bench.{MODULES.get(name, name)}").main
         status = status or run(rest)
     return status
