@@ -366,11 +366,11 @@ async def verify(dsn: str, stats: SendStats, drain_timeout: float) -> dict[str, 
     }
 
 
-def recompute(gateway: str, timeout: float) -> dict[str, Any]:
-    """``./sqi recompute --gateway …``: replay, rebuild, compare. Exit 0 = 0 differences."""
+def recompute(platform: Platform, timeout: float) -> dict[str, Any]:
+    """``./sqi recompute --gateway …`` with the platform's database and bus: exit 0 = 0 differences."""
     t0 = time.monotonic()
-    argv = [sys.executable, "-m", "sqi_cli", "recompute", "--gateway", gateway, "--timeout", str(timeout)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 60)
+    argv = [sys.executable, "-m", "sqi_cli", "recompute", "--gateway", platform.gateway, "--timeout", str(timeout)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 60, env=platform.env)
     tail = (done.stderr.strip().splitlines() or [""])[-1]
     return {"status": done.returncode, "summary": tail, "seconds": time.monotonic() - t0, "diffs": done.stdout[-2000:]}
 
@@ -406,7 +406,7 @@ async def chaos(platform: ChaosPlatform, settings: CommonSettings, opts: ChaosOp
     }
     if opts.recompute:
         say("chaos: ./sqi recompute…")
-        report["recompute"] = recompute(platform.gateway, opts.recompute_timeout)
+        report["recompute"] = recompute(platform, opts.recompute_timeout)
     report["ok"] = is_ok(report)
     return report
 
