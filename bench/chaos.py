@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import glob
 import os
 import signal
@@ -35,13 +36,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
 import orjson
 
 from bench.common import print_table, say, scratch
+from bench.private_servers import private_servers
 from bench.probes import VN
 from shared.settings import CommonSettings
 from sqi_cli.platform import SERVICES, Platform
@@ -232,6 +234,18 @@ def _wait_port(port: int, seconds: float) -> bool:
     return False
 
 
+class SharedServers:
+    """The machine's own RabbitMQ and PostgreSQL (everyone's: restart them once a day at most)."""
+
+    @staticmethod
+    def restart_broker() -> float:
+        return restart_broker()
+
+    @staticmethod
+    def restart_database() -> float:
+        return restart_database()
+
+
 def restart_broker() -> float:
     """``rabbitmqctl stop_app`` then ``start_app`` (epmd kept on loopback); seconds until AMQP answers."""
     env = {**os.environ, "ERL_EPMD_ADDRESS": "127.0.0.1"}
@@ -288,7 +302,11 @@ async def prepare(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
 
 
 async def _schedule(
-    platform: ChaosPlatform, opts: ChaosOptions, client: httpx.AsyncClient, log: list[dict[str, Any]]
+    platform: ChaosPlatform,
+    opts: ChaosOptions,
+    client: httpx.AsyncClient,
+    log: list[dict[str, Any]],
+    servers: Servers,
 ) -> None:
     await asyncio.sleep(opts.steady)
     for name in opts.kills or tuple(platform.names()):
@@ -302,8 +320,8 @@ async def _schedule(
         await _steady(platform, opts, log)
         say(f"chaos: {name} back after {time.monotonic() - t0:.1f} s")
     for flag, what, action in (
-        (opts.broker, "restart RabbitMQ", restart_broker),
-        (opts.database, "restart PostgreSQL", restart_database),
+        (opts.broker, "restart RabbitMQ", servers.restart_broker),
+        (opts.database, "restart PostgreSQL", servers.restart_database),
     ):
         if flag:
             say(f"chaos: {what}")
@@ -375,7 +393,15 @@ def recompute(platform: Platform, timeout: float) -> dict[str, Any]:
     return {"status": done.returncode, "summary": tail, "seconds": time.monotonic() - t0, "diffs": done.stdout[-2000:]}
 
 
-async def chaos(platform: ChaosPlatform, settings: CommonSettings, opts: ChaosOptions) -> dict[str, Any]:
+class Servers(Protocol):
+    def restart_broker(self) -> float: ...
+
+    def restart_database(self) -> float: ...
+
+
+async def chaos(
+    platform: ChaosPlatform, settings: CommonSettings, opts: ChaosOptions, servers: Servers | None = None
+) -> dict[str, Any]:
     """The stream, the schedule, the checks. Answers the report (``ok``: every check held)."""
     from gateway.jwt_auth import mint_dev_token
     from gateway.settings import GatewaySettings
@@ -388,7 +414,7 @@ async def chaos(platform: ChaosPlatform, settings: CommonSettings, opts: ChaosOp
         sender = asyncio.create_task(stream.run_until_stopped())
         t0 = time.monotonic()
         try:
-            await _schedule(platform, opts, client, log)
+            await _schedule(platform, opts, client, log, servers or SharedServers())
         finally:
             stream.stop.set()
             await sender
@@ -475,30 +501,53 @@ def main(argv: list[str]) -> int:
     p.add_argument("--kill", action="append", default=[], help="only this process (repeatable; default: all)")
     p.add_argument("--down", type=float, default=d.down, help=f"seconds a killed process stays down ({d.down})")
     p.add_argument("--steady", type=float, default=d.steady, help=f"seconds of stream between steps ({d.steady})")
-    p.add_argument("--with-broker", action="store_true", help="also restart the machine's RabbitMQ (shared!)")
-    p.add_argument("--with-database", action="store_true", help="also restart the machine's PostgreSQL (shared!)")
+    p.add_argument(
+        "--shared-servers",
+        action="store_true",
+        help="use the machine's RabbitMQ and PostgreSQL (default: private ones started for the run)",
+    )
+    p.add_argument(
+        "--broker",
+        action=argparse.BooleanOptionalAction,
+        help="restart RabbitMQ (default: yes with private servers, no with shared ones)",
+    )
+    p.add_argument(
+        "--database",
+        action=argparse.BooleanOptionalAction,
+        help="restart PostgreSQL (default: yes with private servers, no with shared ones)",
+    )
     p.add_argument("--no-recompute", action="store_true")
     p.add_argument("--drain-timeout", type=float, default=d.drain_timeout)
     args = p.parse_args(argv)
+    private = not args.shared_servers
     opts = ChaosOptions(
         rate=args.rate,
         kills=tuple(args.kill),
         down=args.down,
         steady=args.steady,
-        broker=args.with_broker,
-        database=args.with_database,
+        broker=private if args.broker is None else args.broker,
+        database=private if args.database is None else args.database,
         drain_timeout=args.drain_timeout,
         recompute=not args.no_recompute,
     )
-    with scratch(f"sqi_bench_chaos{os.environ.get('SQI_TEST_DB_SUFFIX', '')}") as settings:
+    with contextlib.ExitStack() as stack:
+        servers: Servers = SharedServers()
+        if private:
+            own = stack.enter_context(private_servers())
+            say(f"chaos: private PostgreSQL on :{own.pg_port}, RabbitMQ on :{own.amqp_port}")
+            os.environ["SQI_DATABASE_URL"] = own.database_url
+            os.environ["SQI_AMQP_URL"] = own.amqp_url
+            servers = own
+        settings = stack.enter_context(scratch(f"sqi_bench_chaos{os.environ.get('SQI_TEST_DB_SUFFIX', '')}"))
         platform = chaos_platform()
         platform.start()
         try:
             if not platform.wait_ready(120):
                 raise RuntimeError("the platform did not become ready")
-            report = asyncio.run(chaos(platform, settings, opts))
+            report = asyncio.run(chaos(platform, settings, opts, servers))
         finally:
             platform.stop()
+    report["servers"] = "private" if private else "shared"
     report["date"] = datetime.now(UTC).isoformat(timespec="seconds")
     report["command"] = "./sqi bench chaos " + " ".join(argv)
     print_report(report)

@@ -21,14 +21,15 @@ pytestmark = pytest.mark.e2e
 EXCHANGES = ("ingest.events", "scoring.events", "feedback.events", "reporting.events")
 
 
-def test_killed_worker_api_and_gateway_lose_nothing_and_apply_nothing_twice() -> None:
-    settings = CommonSettings(
-        database_url=scratch_database_url("sqi_chaos"), bus_prefix=f"{os.environ['SQI_BUS_PREFIX']}chaos."
-    )
+def test_killed_worker_api_and_gateway_lose_nothing_and_apply_nothing_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its own database and bus prefix, for this process (migrate's seeding reads the environment)
+    # and for the platform's processes, which inherit it.
+    monkeypatch.setenv("SQI_DATABASE_URL", scratch_database_url("sqi_chaos"))
+    monkeypatch.setenv("SQI_BUS_PREFIX", f"{os.environ['SQI_BUS_PREFIX']}chaos.")
+    settings = CommonSettings()
     asyncio.run(recreate_database(settings.asyncpg_dsn))
     migrate(settings)
     platform = chaos_platform()
-    platform.env.update(SQI_DATABASE_URL=settings.database_url, SQI_BUS_PREFIX=settings.bus_prefix)
     platform.start()
     try:
         assert platform.wait_ready(90), "the platform did not become ready"
