@@ -189,7 +189,11 @@ class Live:
     async def _phase(self, rate: float, probe: MarkerProbe, mix: dict[str, int]) -> dict[str, Any]:
         a = self.args
         launched = datetime.now(UTC)
-        argv = [*self.sim_argv(), "--rate", str(rate), "--duration", str(a.phase_seconds), "--scale", str(a.scale)]
+        argv = [
+            *self.sim_argv(),
+            *("--rate", str(rate), "--duration", str(a.phase_seconds)),
+            *("--scale", str(a.scale), "--concurrency", str(a.concurrency)),
+        ]
         sim = SimProcess([*argv, "--no-catalogue"])
         try:
             async with self.client() as client:
@@ -357,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=28, help="history days ending now (default 28)")
     p.add_argument("--scale", type=float, default=1.0, help="simulator scale (default 1 ≈ 1 M events a month)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--concurrency", type=int, default=4, help="the history load's concurrent requests")
+    p.add_argument("--concurrency", type=int, default=4, help="the simulator's concurrent requests (4)")
     p.add_argument("--skip-load", action="store_true", help="the platform is loaded already (with --url)")
     p.add_argument(
         "--rates",
