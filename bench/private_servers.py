@@ -116,7 +116,7 @@ def private_servers() -> Iterator[PrivateServers]:
     """Start both; stop them and remove their folder whatever happens."""
     root = Path(tempfile.mkdtemp(prefix="sqi-private-"))
     root.chmod(0o755)
-    base = free_port_block(4, start=55_400)
+    base = free_port_block(4, start=39_000)
     servers = PrivateServers(root, pg_port=base, amqp_port=base + 2, node=f"sqi{base}@localhost")
     (root / "pg").mkdir()
     (root / "rmq").mkdir()
