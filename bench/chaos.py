@@ -3,9 +3,11 @@
 While a sender streams dossier events through the gateway (``--rate`` events/s, source
 ``bench-chaos``, units ``Pnn.CHAOS``), each process of the platform in turn — the gateway, every
 API, every worker — is killed with SIGKILL, left down ``--down`` seconds, restarted and given
-``--steady`` seconds; then, if asked, RabbitMQ is restarted (``rabbitmqctl stop_app/start_app``,
-``--with-broker``) and PostgreSQL (``pg_ctlcluster … restart``, ``--with-database``). Both are the
-machine's shared servers: run this under ``flock /tmp/sqi-heavy.lock`` and not twice a day.
+``--steady`` seconds; then RabbitMQ is restarted (``rabbitmqctl stop_app/start_app``) and
+PostgreSQL (``pg_ctl restart -m fast``). By default these are a private PostgreSQL and RabbitMQ
+started for the run (``bench/private_servers.py``), so nobody else is disturbed;
+``--shared-servers`` uses the machine's (then ``--broker``/``--database`` must be asked for: run
+it under ``flock /tmp/sqi-heavy.lock`` and not twice a day).
 
 The sender behaves as a dossier system should: every request that fails (connection error, 5xx,
 429) is resent unchanged until it gets an answer, so a request whose 200 was lost comes back as
