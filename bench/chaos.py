@@ -104,9 +104,9 @@ class ChaosOptions:
     steady: float = 8.0
     broker: bool = False
     database: bool = False
-    drain_timeout: float = 300.0
+    drain_timeout: float = 120.0
     recompute: bool = True
-    recompute_timeout: float = 600.0
+    recompute_timeout: float = 180.0
 
 
 @dataclass
@@ -390,7 +390,11 @@ def recompute(platform: Platform, timeout: float) -> dict[str, Any]:
     """``./sqi recompute --gateway …`` with the platform's database and bus: exit 0 = 0 differences."""
     t0 = time.monotonic()
     argv = [sys.executable, "-m", "sqi_cli", "recompute", "--gateway", platform.gateway, "--timeout", str(timeout)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 60, env=platform.env)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30, env=platform.env)
+    except subprocess.TimeoutExpired:
+        summary = f"no answer within {timeout + 30:.0f} s (replay never served?)"
+        return {"status": -1, "summary": summary, "seconds": time.monotonic() - t0, "diffs": ""}
     tail = (done.stderr.strip().splitlines() or [""])[-1]
     return {"status": done.returncode, "summary": tail, "seconds": time.monotonic() - t0, "diffs": done.stdout[-2000:]}
 
@@ -490,6 +494,10 @@ def print_report(report: dict[str, Any]) -> None:
     print(orjson.dumps(report, default=str).decode())
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def chaos_platform(services: Sequence[str] = SERVICES) -> ChaosPlatform:
     return ChaosPlatform(free_port_block(len(SERVICES) + 1, start=28_100), services=services)
 
@@ -521,6 +529,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--no-recompute", action="store_true")
     p.add_argument("--drain-timeout", type=float, default=d.drain_timeout)
     args = p.parse_args(argv)
+    # ``timeout`` and Ctrl-C alike: unwind, so the platform and the private servers are stopped.
+    signal.signal(signal.SIGTERM, _terminate)
     private = not args.shared_servers
     opts = ChaosOptions(
         rate=args.rate,

@@ -114,19 +114,19 @@ def available() -> bool:
 @contextmanager
 def private_servers() -> Iterator[PrivateServers]:
     """Start both; stop them and remove their folder whatever happens."""
+    base = free_port_block(4, start=39_000)
     root = Path(tempfile.mkdtemp(prefix="sqi-private-"))
     root.chmod(0o755)
-    base = free_port_block(4, start=39_000)
     servers = PrivateServers(root, pg_port=base, amqp_port=base + 2, node=f"sqi{base}@localhost")
-    (root / "pg").mkdir()
-    (root / "rmq").mkdir()
-    (root / "rmq" / "enabled_plugins").write_text("[].\n")
-    if os.geteuid() == 0:
-        shutil.chown(root / "pg", "postgres")
-        for path in (root / "rmq", root / "rmq" / "enabled_plugins"):
-            shutil.chown(path, "rabbitmq")
     pg_started = rabbit_started = False
     try:
+        (root / "pg").mkdir()
+        (root / "rmq").mkdir()
+        (root / "rmq" / "enabled_plugins").write_text("[].\n")
+        if os.geteuid() == 0:
+            shutil.chown(root / "pg", "postgres")
+            for path in (root / "rmq", root / "rmq" / "enabled_plugins"):
+                shutil.chown(path, "rabbitmq")
         _as("postgres", [str(_pg_bin() / "initdb"), "-D", str(root / "pg" / "data"), "-A", "trust", "-U", "postgres"])
         servers._pg("start", *servers._pg_options())
         pg_started = True
