@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from bench.chaos import SOURCE, Stream
+from bench.chaos import SOURCE, Stream, is_ok
 from bench.live import parse_summary
 from bench.probes import MARKER_SOURCE, MARKER_UNIT, Pending, marker_lines, parse_mix, resolve
 
@@ -57,3 +57,37 @@ def test_the_chaos_stream_completes_dossiers_a_few_seconds_after_receiving_them(
     assert [e["type"] for e in later[:4]] == ["dossier.completed", "dossier.synced"] * 2
     ids = [e["event_id"] for e in first + later]
     assert len(ids) == len(set(ids)) and all(e["source"] == SOURCE for e in first)
+
+
+def _report(**changes: object) -> dict[str, object]:
+    checks = {"lost": 0, "raw_more_than_once": 0, "raw_not_sent": 0, "dossiers_differing": 0}
+    sender = {"gave_up": 0, "rejected": 0}
+    report: dict[str, object] = {
+        "checks": checks,
+        "sender": sender,
+        "steps": [{"what": "SIGKILL gateway"}],
+        "recompute": {"status": 0},
+    }
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        if name:
+            report[section][name] = value  # type: ignore[index]
+        else:
+            report[section] = value
+    return report
+
+
+@pytest.mark.parametrize(
+    ("changes", "ok"),
+    [
+        ({}, True),
+        ({"checks__lost": 1}, False),
+        ({"checks__raw_more_than_once": 2}, False),
+        ({"checks__dossiers_differing": 1}, False),
+        ({"sender__gave_up": 1}, False),
+        ({"recompute": {"status": -1}}, False),
+        ({"steps": [{"what": "scoring-worker exited by itself"}]}, False),
+    ],
+)
+def test_a_chaos_run_passes_only_when_every_check_holds(changes: dict[str, object], ok: bool) -> None:
+    assert is_ok(_report(**changes)) is ok
