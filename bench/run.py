@@ -11,7 +11,12 @@ BENCHMARKS: dict[str, str] = {
     "relay": "outbox rows published per second with publisher confirms",
     "backfill": "the simulator's whole-country month through the gateway (≥ 1 M events)",
     "reporting": "p50/p99 of GET / and the ranking API with a whole-country month loaded, events streaming",
+    "bare": "the bare pipeline (batches → COPY → publish → consume): the yardstick for end to end",
+    "live": "a loaded month, then 500/2,000/5,000 events/s with 20 readers: freshness, reads, ratio to bare",
+    "chaos": "kill and restart every process (and the broker, the database) under a stream; nothing lost",
 }
+#: Benchmarks whose module is not ``bench.<name>``.
+MODULES: dict[str, str] = {"bare": "bare_pipeline", "reporting": "reporting_reads"}
 
 
 def _usage() -> str:
@@ -33,7 +38,6 @@ def main(argv: list[str]) -> int:
     rest = argv[1:]
     status = 0
     for name in names:
-        module = "reporting_reads" if name == "reporting" else name
-        run: Callable[[list[str]], int] = import_module(f"bench.{module}").main
+        run: Callable[[list[str]], int] = import_module(f"bench.{MODULES.get(name, name)}").main
         status = status or run(rest)
     return status

@@ -1,0 +1,413 @@
+"""``./sqi bench live``: a whole-country month loaded, then live load with readers, seen from outside.
+
+1. Starts the platform (gateway, every API and worker, as ``./sqi up --no-sim`` runs them) on a
+   scratch database (``sqi_bench_live`` + ``SQI_TEST_DB_SUFFIX``) and the ``bench.`` bus prefix —
+   or uses a running one with ``--url``.
+2. Loads history: ``python -m sim.cli --days 28 --scale 1`` ending now (``--days``/``--scale`` shrink
+   it), through the gateway. **End to end** = events accepted / (the simulator's first request →
+   the score counts a marker sent after the last one *and* the scoring queues are empty).
+3. Runs the **bare pipeline** (``bench/bare_pipeline.py``) on the same Postgres and RabbitMQ, the
+   platform idle, and prints end to end as a share of it.
+4. For each rate (500, 2,000, 5,000 events/s by default) streams ``sim.cli --rate R`` for
+   ``--phase-seconds`` while 20 readers loop on the ranking, a breakdown, a shortfall dossier list
+   and the public page (``--mix``), and a marker probe measures **freshness**: HTTP 200 of an event
+   → the score that counts it (``bench/probes.py`` says exactly what is observed and how).
+
+Everything is bounded: each phase, the settle after it, the load and the catch-up have deadlines.
+Output: tables, then one JSON line (``{"bench": "live", …}``) for ``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform as host
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from bench.bare_pipeline import BareOptions, BareResult, run_bare
+from bench.common import bench_platform, print_table, queue_depths, say, scratch
+from bench.probes import DEFAULT_MIX, MarkerProbe, Readers, ensure_marker_unit, parse_mix, period_now, summarise_reads
+from shared.settings import CommonSettings
+
+SUMMARY = re.compile(r"sent ([\d,]+) events: accepted ([\d,]+), duplicates ([\d,]+), rejected ([\d,]+)")
+
+
+def parse_summary(lines: list[str]) -> dict[str, int]:
+    """The simulator's last ``sent … accepted … duplicates … rejected`` figures (zeros if none)."""
+    for line in reversed(lines):
+        if m := SUMMARY.search(line):
+            sent, accepted, dups, rejected = (int(g.replace(",", "")) for g in m.groups())
+            return {"sent": sent, "accepted": accepted, "duplicates": dups, "rejected": rejected}
+    return {"sent": 0, "accepted": 0, "duplicates": 0, "rejected": 0}
+
+
+class SimProcess:
+    """``python -m sim.cli …`` in its own process group; stderr followed, first-history mark kept."""
+
+    def __init__(self, argv: list[str]) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "SQI_ADMIN_TOKEN"}  # keys only: no world set-up
+        self.argv = [sys.executable, "-m", "sim.cli", *argv]
+        self.started = time.monotonic()
+        self.history_at: float | None = None
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(self.argv, env=env, stderr=subprocess.PIPE, start_new_session=True)
+        self._reader = threading.Thread(target=self._follow, daemon=True)
+        self._reader.start()
+
+    def _follow(self) -> None:
+        stream = self.process.stderr
+        assert stream is not None
+        buf = b""
+        while chunk := stream.read1(4096):  # type: ignore[attr-defined]
+            buf += chunk
+            *done, buf = re.split(rb"[\r\n]", buf)
+            for raw in done:
+                line = raw.decode(errors="replace").strip()
+                if line.startswith("simulate: history") and self.history_at is None:
+                    self.history_at = time.monotonic()
+                if line:
+                    self.lines.append(line)
+                    del self.lines[:-200]
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # the simulator prints its summary on SIGTERM
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._reader.join(5)
+
+
+class Live:
+    def __init__(self, args: argparse.Namespace, gateway: str, settings: CommonSettings | None) -> None:
+        from gateway.jwt_auth import mint_dev_token
+        from gateway.settings import GatewaySettings
+
+        self.args, self.gateway, self.settings = args, gateway, settings
+        admin = args.admin_token or mint_dev_token(GatewaySettings(), sub="bench", role="admin", unit="CT")
+        staff = args.staff_token or mint_dev_token(GatewaySettings(), sub="bench-leader", role="leader", unit="CT")
+        self.admin = {"Authorization": f"Bearer {admin}"}
+        self.staff = {"Authorization": f"Bearer {staff}"}
+        self.admin_token = admin
+        self.keys_file = Path(tempfile.mkstemp(prefix="sqi-bench-keys-", suffix=".json")[1])
+        self.period = period_now()
+        self.report: dict[str, Any] = {"bench": "live"}
+
+    def client(self) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        return httpx.AsyncClient(base_url=self.gateway, timeout=self.args.read_timeout, limits=limits)
+
+    # -- set-up ------------------------------------------------------------------------------------
+    async def prepare(self) -> str:
+        """The simulator's offices and keys (written for its ``--keys``), the marker unit and key."""
+        from sim.send import Sender
+        from sim.world import build_world
+
+        sender = Sender(self.gateway, admin_token=self.admin_token, concurrency=4)
+        try:
+            await sender.ensure_world(build_world(self.args.seed))
+        finally:
+            await sender.aclose()
+        self.keys_file.write_bytes(orjson.dumps(sender.keys))
+        async with self.client() as client:
+            return await ensure_marker_unit(client, self.admin)
+
+    def sim_argv(self) -> list[str]:
+        return ["--gateway", self.gateway, "--keys", str(self.keys_file), "--seed", str(self.args.seed)]
+
+    async def caught_up(self, probe: MarkerProbe, deadline: float) -> float | None:
+        """Monotonic time when a fresh marker is counted and the scoring queues are empty."""
+        async with self.client() as client:
+            probe.client = client
+            while time.monotonic() < deadline:
+                if await probe.wait_visible(self.period, max(1.0, deadline - time.monotonic())) is None:
+                    return None
+                seen = time.monotonic()
+                if self.settings is None:
+                    return seen
+                depths = await queue_depths(self.settings, [q for q in _scoring_queues()])
+                if not any(d > 0 for d in depths.values()):
+                    return seen
+                await asyncio.sleep(1)
+        return None
+
+    # -- steps -------------------------------------------------------------------------------------
+    def load(self, probe: MarkerProbe) -> None:
+        a = self.args
+        argv = [*self.sim_argv(), "--days", str(a.days), "--scale", str(a.scale), "--concurrency", str(a.concurrency)]
+        say(f"bench live: loading history: python -m sim.cli {' '.join(argv)}")
+        sim = SimProcess(argv)
+        status = sim.wait(a.load_timeout)
+        sent_done = time.monotonic()
+        if status != 0:
+            raise SystemExit("the simulator failed:\n" + "\n".join(sim.lines[-20:]))
+        figures = parse_summary(sim.lines)
+        t0 = sim.history_at or sim.started
+        say(f"bench live: history sent ({figures['accepted']:,} accepted); waiting for the scores to catch up…")
+        caught = asyncio.run(self.caught_up(probe, time.monotonic() + a.catchup_timeout))
+        probe.take()
+        sending = sent_done - t0
+        self.report["load"] = {
+            "command": "python -m sim.cli " + " ".join(argv[4:]),
+            **figures,
+            "send_seconds": sending,
+            "accepted_per_s": figures["accepted"] / sending if sending > 0 else 0.0,
+            "caught_up_seconds": (caught - t0) if caught else None,
+            "end_to_end_per_s": figures["accepted"] / (caught - t0) if caught else None,
+        }
+
+    def bare(self) -> BareResult:
+        say(f"bench live: bare pipeline, {self.args.bare_events:,} events…")
+        result = run_bare(BareOptions(events=self.args.bare_events))
+        self.report["bare"] = asdict(result)
+        return result
+
+    async def _phase(self, rate: float, probe: MarkerProbe, mix: dict[str, int]) -> dict[str, Any]:
+        a = self.args
+        launched = datetime.now(UTC)
+        argv = [
+            *self.sim_argv(),
+            *("--rate", str(rate), "--duration", str(a.phase_seconds)),
+            *("--scale", str(a.scale), "--concurrency", str(a.concurrency)),
+        ]
+        sim = SimProcess([*argv, "--no-catalogue"])
+        try:
+            async with self.client() as client:
+                probe.client = client
+                if not await _sim_started(client, self.admin, launched, time.monotonic() + a.start_timeout, sim):
+                    raise RuntimeError(f"the live simulator sent nothing within {a.start_timeout:.0f} s")
+                t0 = time.monotonic()
+                readers = Readers(client, self.staff, mix, self.period)
+                await asyncio.gather(
+                    readers.run(a.phase_seconds), probe.measure(self.period, a.phase_seconds, a.settle)
+                )
+                elapsed = time.monotonic() - t0
+            # It stops by itself after --duration (counted from its first tick): a little later.
+            await asyncio.to_thread(_wait_quietly, sim.process, 60.0)
+        finally:
+            sim.stop()
+        figures = parse_summary(sim.lines)
+        return {
+            "rate": rate,
+            "phase_seconds": a.phase_seconds,
+            "measured_seconds": elapsed,
+            **figures,
+            "accepted_per_s": figures["accepted"] / a.phase_seconds,
+            "freshness": probe.take(),
+            "reads": summarise_reads(readers),
+        }
+
+    def phases(self, probe: MarkerProbe) -> None:
+        mix = parse_mix(self.args.mix)
+        out = []
+        for rate in self.args.rates:
+            readers = sum(mix.values())
+            say(f"bench live: {rate:,.0f} events/s for {self.args.phase_seconds:.0f} s with {readers} readers…")
+            out.append(asyncio.run(self._phase(rate, probe, mix)))
+        self.report["phases"] = out
+
+    def run(self) -> dict[str, Any]:
+        a = self.args
+        marker_key = asyncio.run(self.prepare())
+        probe = MarkerProbe(None, marker_key, self.staff, interval=a.marker_interval, poll=a.poll)
+        if not a.skip_load:
+            self.load(probe)
+        if a.bare_events > 0:
+            self.bare()
+        self.phases(probe)
+        load, bare = self.report.get("load"), self.report.get("bare")
+        if load and bare and load.get("end_to_end_per_s"):
+            self.report["ratio_end_to_end_to_bare"] = load["end_to_end_per_s"] / bare["events_per_s"]
+        self.keys_file.unlink(missing_ok=True)
+        return self.report
+
+
+def _wait_quietly(process: subprocess.Popen[bytes], seconds: float) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(seconds)
+
+
+def _scoring_queues() -> list[str]:
+    from sqi_cli.migrate import subscriptions
+
+    return [s.queue for s in subscriptions() if s.queue.startswith("scoring.")]
+
+
+async def _sim_started(
+    client: httpx.AsyncClient, admin: dict[str, str], launched: datetime, deadline: float, sim: SimProcess
+) -> bool:
+    """Poll ``GET /api/v1/feeds`` until a simulator source made a request after ``launched``.
+
+    The live simulator first regenerates the last 20 days to continue them (tens of seconds at
+    scale 1): the readers and markers start when its events do.
+    """
+    from bench.probes import MARKER_SOURCE
+
+    while time.monotonic() < deadline:
+        if sim.process.poll() is not None:
+            raise RuntimeError("the live simulator ended early:\n" + "\n".join(sim.lines[-20:]))
+        r = await client.get("/api/v1/feeds", headers=admin)
+        if r.status_code == 200:
+            times = [f["last_request_at"] for f in r.json() if f["source"] != MARKER_SOURCE and f["last_request_at"]]
+            if times and max(datetime.fromisoformat(t) for t in times) > launched:
+                return True
+        await asyncio.sleep(0.5)
+    return False
+
+
+def _f(x: object, unit: str = "") -> str:
+    if isinstance(x, float) and x != x:  # NaN
+        return "–"
+    if isinstance(x, float):
+        return f"{x:,.2f}{unit}" if abs(x) < 100 else f"{x:,.0f}{unit}"
+    return "–" if x is None else f"{x}{unit}"
+
+
+def print_report(report: dict[str, Any]) -> None:
+    rows: list[list[object]] = []
+    load, bare = report.get("load"), report.get("bare")
+    if load:
+        rows += [
+            ["history load", load["command"]],
+            ["accepted (duplicates, rejected)", f"{load['accepted']:,} ({load['duplicates']:,}, {load['rejected']:,})"],
+            ["ingest: accepted events/s", _f(load["accepted_per_s"])],
+            ["first request → scores caught up", _f(load["caught_up_seconds"], " s")],
+            ["end to end events/s (accept → scores updated)", _f(load["end_to_end_per_s"])],
+        ]
+    if bare:
+        rows.append(
+            [
+                "bare pipeline events/s (same run)",
+                f"{bare['events_per_s']:,.0f} (batch p99 {bare['batch_p99_ms']:,.0f} ms)",
+            ]
+        )
+    if "ratio_end_to_end_to_bare" in report:
+        rows.append(["end to end / bare", f"{report['ratio_end_to_end_to_bare']:.0%} (must reach ≥ 50 %)"])
+    if rows:
+        print_table("bench live: load, end to end, bare pipeline", ["what", "figure"], rows)
+    phase_rows = []
+    for p in report.get("phases", []):
+        fr, rd = p["freshness"], p["reads"]
+
+        def pair(kind: str, rd: dict[str, Any] = rd) -> str:
+            s = rd.get(kind)
+            if not s:
+                return "–"
+            errs = sum(s["errors"].values())
+            return f"{_f(s['p50_ms'])} / {_f(s['p99_ms'])}" + (f" ({errs} err)" if errs else "")
+
+        phase_rows.append(
+            [
+                f"{p['rate']:,.0f}",
+                f"{p['accepted_per_s']:,.0f}",
+                f"{_f(fr['p50_s'])} / {_f(fr['p95_s'])} / {_f(fr['p99_s'])}",
+                f"{fr['seen']}/{fr['markers']}",
+                pair("ranking"),
+                pair("breakdown"),
+                pair("dossiers"),
+                pair("public"),
+            ]
+        )
+    if phase_rows:
+        print_table(
+            "bench live: per rate (freshness s; reads ms p50 / p99 with the readers running)",
+            [
+                "target ev/s",
+                "accepted ev/s",
+                "freshness p50/p95/p99",
+                "markers seen",
+                "ranking",
+                "breakdown",
+                "drill-down",
+                "GET /",
+            ],
+            phase_rows,
+        )
+    print(orjson.dumps(report).decode())  # NaN becomes null
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="./sqi bench live", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--url", help="use this running platform's gateway instead of starting one")
+    p.add_argument("--bus-prefix", help="with --url: its SQI_BUS_PREFIX, to also wait for empty scoring queues")
+    p.add_argument("--admin-token", help="admin JWT (default: a development token)")
+    p.add_argument("--staff-token", help="the readers' JWT (default: a development leader token)")
+    p.add_argument("--days", type=int, default=28, help="history days ending now (default 28)")
+    p.add_argument("--scale", type=float, default=1.0, help="simulator scale (default 1 ≈ 1 M events a month)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--concurrency", type=int, default=4, help="the simulator's concurrent requests (4)")
+    p.add_argument("--skip-load", action="store_true", help="the platform is loaded already (with --url)")
+    p.add_argument(
+        "--rates",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=[500.0, 2000.0, 5000.0],
+        help="events/s per phase (default 500,2000,5000)",
+    )
+    p.add_argument("--phase-seconds", type=float, default=60.0, help="each phase (default 60)")
+    p.add_argument("--settle", type=float, default=60.0, help="after a phase, wait at most this for markers")
+    p.add_argument("--mix", default=DEFAULT_MIX, help=f"readers per kind (default {DEFAULT_MIX})")
+    p.add_argument("--marker-interval", type=float, default=1.0, help="a marker every N s (default 1)")
+    p.add_argument("--poll", type=float, default=0.1, help="the marker unit's score polled every N s (0.1)")
+    p.add_argument("--read-timeout", type=float, default=60.0, help="per request (default 60 s)")
+    p.add_argument("--bare-events", type=int, default=200_000, help="bare pipeline size; 0 skips it")
+    p.add_argument("--load-timeout", type=float, default=1800.0)
+    p.add_argument("--catchup-timeout", type=float, default=900.0)
+    p.add_argument("--start-timeout", type=float, default=300.0, help="for the live simulator's first request")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    parse_mix(args.mix)  # fail before starting anything
+    started = datetime.now(UTC)
+    if args.url:
+        settings = None
+        if args.bus_prefix is not None:
+            os.environ["SQI_BUS_PREFIX"] = args.bus_prefix
+            settings = CommonSettings()
+        report = Live(args, args.url.rstrip("/"), settings).run()
+    else:
+        with scratch(f"sqi_bench_live{os.environ.get('SQI_TEST_DB_SUFFIX', '')}") as settings:
+            running = bench_platform()
+            running.start()
+            try:
+                if not running.wait_ready(120):
+                    raise RuntimeError("the platform did not become ready")
+                report = Live(args, running.gateway, settings).run()
+            finally:
+                running.stop()
+    report.update(
+        {
+            "date": started.isoformat(timespec="seconds"),
+            "machine": f"{host.node()} {os.cpu_count()} CPU, load {os.getloadavg()[0]:.1f}",
+            "command": "./sqi bench live " + " ".join(argv),
+        }
+    )
+    print_report(report)
+    return 0

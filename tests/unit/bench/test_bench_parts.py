@@ -1,0 +1,93 @@
+"""The pure parts of ``bench live`` and ``bench chaos``: what they send and how they read answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from bench.chaos import SOURCE, Stream, is_ok
+from bench.live import parse_summary
+from bench.probes import MARKER_SOURCE, MARKER_UNIT, Pending, marker_lines, parse_mix, resolve
+
+
+def test_a_count_resolves_every_marker_it_covers_and_keeps_the_rest() -> None:
+    pending = [Pending(11, 1.0), Pending(12, 2.0), Pending(13, 3.0)]
+    done, left = resolve(pending, 12, 5.0)
+    assert done == [4.0, 3.0]
+    assert left == [Pending(13, 3.0)]
+    assert resolve(left, -1, 9.0) == ([], left)  # a failed poll (-1) resolves nothing
+
+
+def test_a_marker_is_a_received_and_a_completed_dossier_in_the_marker_unit() -> None:
+    lines = marker_lines("r1", 7, datetime(2026, 11, 20, 3, 0, tzinfo=UTC)).splitlines()
+    received, completed = (orjson.loads(x) for x in lines)
+    assert received["source"] == completed["source"] == MARKER_SOURCE
+    assert received["type"] == "dossier.received" and completed["type"] == "dossier.completed"
+    assert received["data"]["unit_code"] == MARKER_UNIT
+    assert received["data"]["dossier_id"] == completed["data"]["dossier_id"] == "BENCH-r1-000007"
+    assert received["occurred_at"] == "2026-11-20T09:59:00+07:00"  # a minute before, Vietnam time
+    assert completed["occurred_at"] == "2026-11-20T10:00:00+07:00"
+
+
+def test_the_reader_mix_names_known_reads_only() -> None:
+    assert parse_mix("ranking=8, breakdown=6,public=0") == {"ranking": 8, "breakdown": 6, "public": 0}
+    with pytest.raises(ValueError):
+        parse_mix("rankings=3")
+    with pytest.raises(ValueError):
+        parse_mix("ranking=x")
+
+
+def test_the_simulators_last_summary_line_is_read() -> None:
+    lines = [
+        "simulate: sent 10 events: accepted 9, duplicates 1, rejected 0, retries 0",
+        "live: 12,345 events; sent 12,400 events: accepted 12,000, duplicates 390, rejected 10, retries 2",
+    ]
+    assert parse_summary(lines) == {"sent": 12_400, "accepted": 12_000, "duplicates": 390, "rejected": 10}
+    assert parse_summary(["nothing"])["accepted"] == 0
+
+
+def test_the_chaos_stream_completes_dossiers_a_few_seconds_after_receiving_them() -> None:
+    stream = Stream(client=None, key="k", rate=100, run="t")  # type: ignore[arg-type]
+    first = stream.events(10, now=100.0)
+    assert [e["type"] for e in first] == ["dossier.received"] * 10
+    assert stream.events(4, now=101.0)[0]["type"] == "dossier.received"  # too early to complete
+    later = stream.events(6, now=104.0)
+    assert [e["type"] for e in later[:4]] == ["dossier.completed", "dossier.synced"] * 2
+    ids = [e["event_id"] for e in first + later]
+    assert len(ids) == len(set(ids)) and all(e["source"] == SOURCE for e in first)
+
+
+def _report(**changes: object) -> dict[str, object]:
+    checks = {"lost": 0, "raw_more_than_once": 0, "raw_not_sent": 0, "dossiers_differing": 0}
+    sender = {"gave_up": 0, "rejected": 0}
+    report: dict[str, object] = {
+        "checks": checks,
+        "sender": sender,
+        "steps": [{"what": "SIGKILL gateway"}],
+        "recompute": {"status": 0},
+    }
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        if name:
+            report[section][name] = value  # type: ignore[index]
+        else:
+            report[section] = value
+    return report
+
+
+@pytest.mark.parametrize(
+    ("changes", "ok"),
+    [
+        ({}, True),
+        ({"checks__lost": 1}, False),
+        ({"checks__raw_more_than_once": 2}, False),
+        ({"checks__dossiers_differing": 1}, False),
+        ({"sender__gave_up": 1}, False),
+        ({"recompute": {"status": -1}}, False),
+        ({"steps": [{"what": "scoring-worker exited by itself"}]}, False),
+    ],
+)
+def test_a_chaos_run_passes_only_when_every_check_holds(changes: dict[str, object], ok: bool) -> None:
+    assert is_ok(_report(**changes)) is ok
