@@ -26,6 +26,12 @@ OUTBOX_OLDEST_AGE = Gauge(
 )
 OUTBOX_PUBLISHED = Counter("sqi_outbox_published_total", "Outbox rows published and confirmed", ["service"])
 
+WORKER_TASK_RESTARTS = Counter(
+    "sqi_worker_task_restarts_total",
+    "A worker's long-lived job failed or ended early and was restarted",
+    ["service", "task"],
+)
+
 # Consumers
 MESSAGES_CONSUMED = Counter("sqi_messages_consumed_total", "Messages handled and acked", ["service", "queue"])
 MESSAGES_RETRIED = Counter("sqi_messages_retried_total", "Messages sent to the delayed retry", ["service", "queue"])

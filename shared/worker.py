@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import aio_pika
 import uvicorn
@@ -20,6 +21,7 @@ from shared.messaging.housekeeping import run_housekeeping
 from shared.messaging.monitor import run_monitor
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import Subscription
+from shared.metrics import WORKER_TASK_RESTARTS
 from shared.settings import CommonSettings
 from shared.unit_of_work import UnitOfWork
 from shared.web import create_app
@@ -104,23 +106,40 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
             prefix=settings.bus_prefix,
         )
         grace = settings.worker_shutdown_grace_s
-        relay_task = asyncio.create_task(relay.run(relay_stop, flush_s=grace))
+        relay_task = asyncio.create_task(
+            supervise("relay", lambda: relay.run(relay_stop, flush_s=grace), stop=relay_stop, service=service)
+        )
         tasks = [
-            asyncio.create_task(run_housekeeping(parts.engine, outbox=parts.outbox, inbox=parts.inbox, stop=stop)),
             asyncio.create_task(
-                run_monitor(
-                    engine=parts.engine,
-                    outbox=parts.outbox,
-                    connection=connection,
-                    subscriptions=list(parts.subscriptions),
-                    prefix=settings.bus_prefix,
-                    service=service,
+                supervise(
+                    "housekeeping",
+                    lambda: run_housekeeping(parts.engine, outbox=parts.outbox, inbox=parts.inbox, stop=stop),
                     stop=stop,
-                    every_s=settings.worker_monitor_interval_s,
+                    service=service,
+                )
+            ),
+            asyncio.create_task(
+                supervise(
+                    "monitor",
+                    lambda: run_monitor(
+                        engine=parts.engine,
+                        outbox=parts.outbox,
+                        connection=connection,
+                        subscriptions=list(parts.subscriptions),
+                        prefix=settings.bus_prefix,
+                        service=service,
+                        stop=stop,
+                        every_s=settings.worker_monitor_interval_s,
+                    ),
+                    stop=stop,
+                    service=service,
                 )
             ),
         ]
-        tasks += [asyncio.ensure_future(job(stop)) for job in parts.background]
+        tasks += [
+            asyncio.create_task(supervise(_job_name(job), partial(job, stop), stop=stop, service=service))
+            for job in parts.background
+        ]
         if settings.worker_http_port:
             probes = asyncio.create_task(
                 serve_probes(settings.worker_http_port, engine=parts.engine, connection=connection, stop=probes_stop)
@@ -144,6 +163,49 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
         await connection.close()
         await parts.engine.dispose()
         log.info("worker stopped")
+
+
+async def supervise(
+    name: str,
+    run: Callable[[], Awaitable[None]],
+    *,
+    stop: asyncio.Event,
+    service: str,
+    first_backoff_s: float = 1.0,
+    max_backoff_s: float = 30.0,
+) -> None:
+    """Run one of the worker's long-lived jobs until ``stop``, restarting it whenever it fails.
+
+    A job (the outbox relay, the replay loop, the scoring refresher …) that dies on a passing
+    error — PostgreSQL restarting, a dropped connection — must not leave the process alive but
+    deaf: accepted events would then wait in the outbox forever. So a failure is logged, counted
+    (``sqi_worker_task_restarts_total``) and retried after a backoff that grows while the job keeps
+    failing quickly and starts again from one second once it has run for a minute.
+    """
+    loop = asyncio.get_running_loop()
+    backoff = first_backoff_s
+    while not stop.is_set():
+        started = loop.time()
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker task failed; restarting it", extra={"task": name})
+        else:
+            if stop.is_set():
+                return
+            log.warning("worker task ended before the worker stopped; restarting it", extra={"task": name})
+        WORKER_TASK_RESTARTS.labels(service=service, task=name).inc()
+        if loop.time() - started > 60:
+            backoff = first_backoff_s
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=backoff)
+        backoff = min(backoff * 2, max_backoff_s)
+
+
+def _job_name(job: Callable[..., object]) -> str:
+    return getattr(job, "__qualname__", None) or getattr(job, "__name__", None) or repr(job)
 
 
 async def _finish(task: asyncio.Future[None], within_s: float) -> None:
