@@ -8,6 +8,7 @@ A parent's counts come from the union of its subtree's verdicts (never an averag
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from services.scoring.domain import (
     score,
 )
 from shared.calendar import WorkingCalendar
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +118,11 @@ def evaluate_period(inputs: Inputs, period: Period, now: datetime, calendar: Wor
     for facts in inputs.facts:
         if facts.received_at >= judged_at:
             continue
-        v = evaluate(facts, period, judged_at, calendar)
+        try:
+            v = evaluate(facts, period, judged_at, calendar)
+        except Exception:  # unjudgeable: set aside, as the live path does (judging.py)
+            log.debug("dossier cannot be judged; left out", extra={"dossier_id": facts.dossier_id})
+            continue
         if not (v.handled_in_period or v.received_in_period):
             continue
         code = _resolve(v.unit_code, valid, every)
@@ -247,7 +254,8 @@ def score_period(
     for code, u in ev.units.items():
         scores[code] = score(methodology, ev.counts[code], None if u.level == "central" else inherited)
     ranks = rank(
-        [RankInput(c, ev.units[c].level, ev.units[c].parent_code, s.total) for c, s in scores.items()], previous
+        [RankInput(c, ev.units[c].level, ev.units[c].parent_code, s.total, s.provisional) for c, s in scores.items()],
+        previous,
     )
     return [
         ScoreRow(
@@ -256,8 +264,8 @@ def score_period(
             unit_code=code,
             total=s.total,
             grade=s.grade,
-            rank=ranks[code].rank,
-            rank_delta=ranks[code].rank_delta,
+            rank=ranks[code].rank if code in ranks else None,
+            rank_delta=ranks[code].rank_delta if code in ranks else None,
             dossiers=s.dossiers,
             provisional=s.provisional,
             payload=unit_score_json(s, ev.units[code]),

@@ -28,7 +28,7 @@ from services.scoring.adapters.tables import (
 )
 from services.scoring.codec import facts_to_json
 from services.scoring.domain import DomainEvent, fold_dossier
-from services.scoring.periods import months_between
+from services.scoring.periods import history_floor, months_between
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, RawEvent, UnitsChanged
 from shared.contracts.feedback import PetitionChanged, RatingSubmitted
 from shared.db import driver_connection as driver
@@ -94,7 +94,7 @@ SELECT i, u, p, r, f, x::jsonb, $7
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[]) AS v(i, u, p, r, f, x)
 ON CONFLICT (dossier_id) DO UPDATE SET
     unit_code = excluded.unit_code, procedure_code = excluded.procedure_code, received_at = excluded.received_at,
-    finished_at = excluded.finished_at, facts = excluded.facts, recheck_at = excluded.recheck_at
+    finished_at = excluded.finished_at, facts = excluded.facts, recheck_at = excluded.recheck_at, unjudgeable = NULL
 WHERE d.facts IS DISTINCT FROM excluded.facts
 """
 
@@ -227,7 +227,7 @@ async def apply_rating(msg: RatingSubmitted, uow: UnitOfWork, *, now: datetime) 
         )
     )
     if stored.first() is not None:
-        await mark_dirty(uow, months_between(msg.rated_at, now))
+        await mark_dirty(uow, months_between(msg.rated_at, now, since=history_floor(now)))
 
 
 async def apply_petition(msg: PetitionChanged, uow: UnitOfWork, *, now: datetime) -> None:
@@ -247,7 +247,7 @@ async def apply_petition(msg: PetitionChanged, uow: UnitOfWork, *, now: datetime
             where=petition.c.version < ex.version,
         )
     )
-    await mark_dirty(uow, months_between(msg.received_at, now))
+    await mark_dirty(uow, months_between(msg.received_at, now, since=history_floor(now)))
 
 
 async def on_message(message: IncomingMessage, uow: UnitOfWork) -> None:

@@ -35,11 +35,41 @@ def period_of(text: str | None, now: datetime) -> Period:
         raise ApiError(422, str(exc), details=[{"field": "period", "reason": str(exc)}]) from None
 
 
+MAX_CODE_LENGTH = 64
+
+
+def checked_code(value: str, field: str) -> str:
+    """A unit code, indicator or methodology id from a path or query: printable, bounded.
+
+    A control character (``%00``–``%1F``) or an overlong value is a 422 naming the field, never
+    a database error (PostgreSQL refuses NUL in text).
+    """
+    if len(value) > MAX_CODE_LENGTH:
+        reason = f"at most {MAX_CODE_LENGTH} characters"
+    elif any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        reason = "control characters are not allowed"
+    elif not value.strip():
+        reason = "must not be empty"
+    else:
+        return value
+    raise ApiError(422, f"invalid {field}: {reason}", details=[{"field": field, "reason": reason}])
+
+
 def methodology_of(app: Scoring, methodology_id: str) -> Methodology:
-    m = app.methodologies.get(methodology_id)
+    m = app.methodologies.get(checked_code(methodology_id, "methodology"))
     if m is None:
-        raise ApiError(404, f"unknown methodology {methodology_id!r}")
+        reason = f"unknown methodology; known: {', '.join(sorted(app.methodologies))}"
+        raise ApiError(
+            404, f"unknown methodology {methodology_id!r}", details=[{"field": "methodology", "reason": reason}]
+        )
     return m
+
+
+def computed_at(rows: list[dict[str, Any]], now: datetime) -> datetime:
+    """When the figures were computed (dữ liệu tính đến): the stored rows' latest computation, or
+    ``now`` for rows computed on demand."""
+    stamps = [r["computed_at"] for r in rows if r.get("computed_at") is not None]
+    return max(stamps, default=now)
 
 
 async def rows(app: Scoring, session: AsyncSession, period: Period, m: Methodology) -> list[dict[str, Any]]:
@@ -58,9 +88,10 @@ async def rows(app: Scoring, session: AsyncSession, period: Period, m: Methodolo
 
 async def check_scope(session: AsyncSession, principal: Principal, unit_code: str) -> None:
     """Staff see their unit's subtree (principal.unit is the unit or an ancestor); admins see all."""
+    checked_code(unit_code, "unit_code")
     units = {u.code: u for u in await load_units(session)}
     if unit_code not in units:
-        raise ApiError(404, f"unknown unit {unit_code!r}")
+        raise ApiError(404, f"unknown unit {unit_code!r}", details=[{"field": "unit_code", "reason": "unknown unit"}])
     if principal.is_admin:
         return
     code: str | None = unit_code
@@ -74,10 +105,16 @@ async def check_scope(session: AsyncSession, principal: Principal, unit_code: st
 
 
 def basis_of(m: Methodology, indicator_id: str) -> str:
+    checked_code(indicator_id, "indicator_id")
     for ind in m.indicators:
         if ind.id == indicator_id and ind.basis:
             return ind.basis
-    raise ApiError(404, f"methodology {m.id} has no dossier indicator {indicator_id!r}")
+    reason = f"not a dossier indicator of {m.id}"
+    raise ApiError(
+        404,
+        f"methodology {m.id} has no dossier indicator {indicator_id!r}",
+        details=[{"field": "indicator_id", "reason": reason}],
+    )
 
 
 def shortfall_items(ev: Evaluation, unit_code: str, basis: str) -> list[dict[str, Any]]:

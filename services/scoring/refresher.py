@@ -28,6 +28,7 @@ from services.scoring.domain import parse_period
 from services.scoring.judging import judge_chunk
 from services.scoring.methodology_store import sync_methodologies
 from services.scoring.scoring_service import compute_period
+from shared.metrics import REFRESH_FAILURES, REFRESH_SECONDS
 
 log = logging.getLogger(__name__)
 JUDGE_BUDGET_S = 15.0
@@ -74,39 +75,56 @@ async def refresh_once(app: Scoring, *, now: datetime | None = None) -> list[str
     done: list[str] = []
     for label in labels:
         t0 = time.monotonic()
-        async with app.uow() as uow:
-            claimed = await uow.session.execute(
-                delete(dirty_period).where(dirty_period.c.period == label).returning(dirty_period.c.period)
-            )
-            if claimed.first() is None:
-                continue
-            try:
-                period = parse_period(label)
-            except ValueError:
-                log.warning("dropping unparseable dirty period", extra={"period": label})
-                continue
-            await compute_period(
-                uow,
-                period=period,
-                methodologies=list(app.methodologies.values()),
-                now=now,
-                calendar=app.calendar,
-                judge=False,
-            )
-        log.info("period recomputed", extra={"period": label, "seconds": round(time.monotonic() - t0, 3)})
-        done.append(label)
+        try:
+            recomputed = await _recompute_claimed(app, label, now)
+        except Exception:
+            # One period failing (rolled back: still marked dirty) never stops the others.
+            log.exception("period recomputation failed; retrying next tick", extra={"period": label})
+            REFRESH_FAILURES.inc()
+            continue
+        if recomputed:
+            log.info("period recomputed", extra={"period": label, "seconds": round(time.monotonic() - t0, 3)})
+            done.append(label)
     return done
+
+
+async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> bool:
+    """Claim ``label`` and recompute it in one transaction; False when another took it first."""
+    async with app.uow() as uow:
+        claimed = await uow.session.execute(
+            delete(dirty_period).where(dirty_period.c.period == label).returning(dirty_period.c.period)
+        )
+        if claimed.first() is None:
+            return False
+        try:
+            period = parse_period(label)
+        except ValueError:
+            log.warning("dropping unparseable dirty period", extra={"period": label})
+            return False
+        await compute_period(
+            uow,
+            period=period,
+            methodologies=list(app.methodologies.values()),
+            now=now,
+            calendar=app.calendar,
+            judge=False,
+        )
+    return True
 
 
 def make_refresher(app: Scoring) -> Callable[[asyncio.Event], Awaitable[None]]:
     async def refresher(stop: asyncio.Event) -> None:
         while not stop.is_set():
+            t0 = time.monotonic()
             try:
                 done = await refresh_once(app)
                 if done:
                     log.info("scores refreshed", extra={"periods": done})
             except Exception:
                 log.exception("refresh failed; retrying next tick")
+                REFRESH_FAILURES.inc()
+            else:
+                REFRESH_SECONDS.observe(time.monotonic() - t0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=app.settings.scoring_refresh_seconds)
 

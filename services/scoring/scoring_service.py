@@ -26,7 +26,7 @@ from services.scoring.engine import Evaluation, ScoreRow, evaluate_period, score
 from services.scoring.judging import judge_due
 from shared.calendar import WorkingCalendar
 from shared.contracts import IntegrationEvent
-from shared.contracts.scoring import GradeChanged, MethodologyScore, ScoreDropped, ScoreUpdated
+from shared.contracts.scoring import GradeChanged, IndicatorFigures, MethodologyScore, ScoreDropped, ScoreUpdated
 from shared.unit_of_work import UnitOfWork
 
 
@@ -68,6 +68,36 @@ def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return all(old.get(k) == new.get(k) for k in keys)
 
 
+def methodology_score(row: dict[str, Any]) -> MethodologyScore:
+    """A read-model row as the event carries it: everything a ranking row or unit page shows."""
+    pl = row["payload"]
+    return MethodologyScore(
+        total=row["total"],
+        grade=row["grade"],
+        rank=row["rank"],
+        dossiers=row["dossiers"],
+        rank_delta=row["rank_delta"],
+        provisional=row["provisional"],
+        groups={g["id"]: g["points"] for g in pl["groups"]},
+        indicators=[
+            IndicatorFigures(
+                id=i["id"],
+                numerator=i["numerator"],
+                denominator=i["denominator"],
+                ratio=i["ratio"],
+                points=i["points"],
+                max_points=i["max_points"],
+                applicable=i["applicable"],
+            )
+            for g in pl["groups"]
+            for i in g["indicators"]
+        ],
+        unit_name=pl["unit_name"],
+        level=pl["level"],
+        parent_code=pl["parent_code"],
+    )
+
+
 def announcements(
     period: str, old: dict[str, dict[str, dict[str, Any]]], new: dict[str, dict[str, dict[str, Any]]], now: datetime
 ) -> list[IntegrationEvent]:
@@ -84,9 +114,7 @@ def announcements(
             prev = before.get(code)
             if prev is not None and _same(prev, r):
                 continue
-            changed.setdefault(code, {})[m] = MethodologyScore(
-                total=r["total"], grade=r["grade"], rank=r["rank"], dossiers=r["dossiers"]
-            )
+            changed.setdefault(code, {})[m] = methodology_score(r)
             if prev is None:
                 continue
             if prev["grade"] != r["grade"]:

@@ -11,18 +11,46 @@ from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import IntegrationEvent
 
 
+class IndicatorFigures(BaseModel):
+    """One indicator (chỉ số) of a unit's score: the figures a ranking or unit page draws."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    numerator: float | None = None  # 4.3's numerator is a product with the sync rate: not whole
+    denominator: int | None = None
+    ratio: Decimal | None = None  # r2(100 × n / d), None without data
+    points: Decimal
+    max_points: Decimal
+    applicable: bool = True
+
+
 class MethodologyScore(BaseModel):
+    """A unit's figures under one methodology (bộ chỉ số).
+
+    ``rank`` and ``rank_delta`` are None for a provisional unit (too few dossiers to rank
+    fairly). The fields after ``dossiers`` were added later (optional, with defaults): a
+    reporting read model can draw a ranking and a unit page from them without calling scoring.
+    """
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     total: Decimal
     grade: str
     rank: int | None
     dossiers: int
+    rank_delta: int | None = None
+    provisional: bool = False
+    groups: dict[str, Decimal] = Field(default_factory=dict)  # group id → points
+    indicators: list[IndicatorFigures] = Field(default_factory=list)
+    unit_name: str | None = None
+    level: str | None = None  # central / province / local
+    parent_code: str | None = None
 
 
 class ScoreUpdated(IntegrationEvent):

@@ -76,10 +76,13 @@ dossier = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("facts", JSONB, nullable=False),
     Column("recheck_at", DateTime(timezone=True)),
+    # Why the dossier could not be judged (set aside, counted nowhere) until its facts change.
+    Column("unjudgeable", Text),
     Index("ix_dossier_received_at", "received_at"),
     Index("ix_dossier_finished_at", "finished_at"),
     Index("ix_dossier_procedure_code", "procedure_code"),
     Index("ix_dossier_recheck_at", "recheck_at", postgresql_where=text("recheck_at IS NOT NULL")),
+    Index("ix_dossier_unjudgeable", "dossier_id", postgresql_where=text("unjudgeable IS NOT NULL")),
 )
 
 # What each dossier contributes to each period it touches (bit flags of its verdict, see

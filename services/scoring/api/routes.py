@@ -75,8 +75,11 @@ async def get_scores(
     methodology: str = DEFAULT_METHODOLOGY,
     mapping: MappingQ = AS_OF_PERIOD,
 ) -> dict[str, Any]:
-    p = queries.period_of(period, datetime.now(UTC))
+    now = datetime.now(UTC)
+    p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
+    if parent is not None:
+        queries.checked_code(parent, "parent")
     async with app.sessions() as session:
         rows = await _rows(app, session, p, m, mapping)
     out = []
@@ -101,8 +104,24 @@ async def get_scores(
                 "provisional": r["provisional"],
             }
         )
-    out.sort(key=lambda x: (x["level"], x["parent_code"] or "", x["rank"] or 0, x["unit_code"]))
-    return {"period": p.label, "methodology": m.id, "mapping": mapping, "rows": out}
+    # Ranked units by rank, then the provisional ones (rank null) by total.
+    out.sort(
+        key=lambda x: (
+            x["level"],
+            x["parent_code"] or "",
+            x["rank"] is None,
+            x["rank"] or 0,
+            -x["total"],
+            x["unit_code"],
+        )
+    )
+    return {
+        "period": p.label,
+        "methodology": m.id,
+        "mapping": mapping,
+        "computed_at": queries.computed_at(rows, now).isoformat(),
+        "rows": out,
+    }
 
 
 @router.get("/scores/{unit_code}", summary="Breakdown of a unit's score (chi tiết điểm)")
@@ -114,14 +133,17 @@ async def get_breakdown(
     methodology: str = DEFAULT_METHODOLOGY,
     mapping: MappingQ = AS_OF_PERIOD,
 ) -> dict[str, Any]:
-    p = queries.period_of(period, datetime.now(UTC))
+    now = datetime.now(UTC)
+    p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
     async with app.sessions() as session:
         await queries.check_scope(session, principal, unit_code)
         rows = await _rows(app, session, p, m, mapping)
     row = next((r for r in rows if r["unit_code"] == unit_code), None)
     if row is None:
-        raise ApiError(404, f"no score for {unit_code} in {p.label}")
+        reason = f"the unit has no score in {p.label} (not valid in that period)"
+        details = [{"field": "unit_code", "reason": reason}]
+        raise ApiError(404, f"no score for {unit_code} in {p.label}", details=details)
     pl = row["payload"]
     return {
         "unit_code": unit_code,
@@ -139,6 +161,7 @@ async def get_breakdown(
         "rank_delta": row["rank_delta"],
         "dossiers": row["dossiers"],
         "provisional": row["provisional"],
+        "computed_at": queries.computed_at([row], now).isoformat(),
         "groups": pl["groups"],
     }
 
