@@ -1,15 +1,16 @@
-"""A period's counts from the contributions: SQL sums per unit, roll-up over subtrees in Python.
+"""A period's counts from the stored counters: a few rows per unit, roll-up over subtrees in Python.
 
 The same numbers as :func:`services.scoring.engine.evaluate_period` (the recompute path), without
-judging a single dossier: per unit (as of the judging instant) one row of sums, per unit and
-procedure one ``bit_or`` of flags for the distinct-procedure indicators (3.6, 4.2, 4.4, 4.5).
+judging a single dossier or reading the period's contributions: per unit (as of the judging
+instant) one row of counters, per unit and procedure one row of bit counts for the
+distinct-procedure indicators (3.6, 4.2, 4.4, 4.5), both kept by :mod:`services.scoring.tallies`.
 A parent's counts are built from the union of its subtree: additive counts add, procedure sets
-unite — never an average of children. 5.4 joins, at aggregation time, each dossier's latest
-rating given before the period's judging instant (the domain's ``latest_rating``: by ``rated_at``,
-ties to the greater level) and the petitions received before it: they change independently of
-the dossier, and a closed period keeps the rating it was judged with when the dossier is rated
-again later. Petitions (G5) are few and judged here with the domain's code.
-"""
+unite — never an average of children. 5.4 subtracts, at aggregation time, the on-time dossiers
+whose latest rating given before the period's judging instant (the domain's ``latest_rating``:
+by ``rated_at``, ties to the greater level) is dissatisfied or that a petition received before
+it names: they change independently of the dossier, and a closed period keeps the rating it was
+judged with when the dossier is rated again later. Petitions (G5) are few and judged here with
+the domain's code."""
 
 from __future__ import annotations
 
@@ -35,51 +36,31 @@ from services.scoring.domain import (
     evaluate_petition,
 )
 from services.scoring.engine import Evaluation, UnitRow, _resolve
+from services.scoring.tallies import PROCEDURE_SQL, UNIT_COLUMNS, UNIT_SQL, H, procedure_flags
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
 
-H, R = int(F.HANDLED), int(F.RECEIVED)
-# name → the flags a contribution must all carry to be counted.
-SUMS: dict[str, int] = {
-    "h": H,
-    "r": R,
-    "synced": H | F.SYNCED,
-    "on_time": H | F.ON_TIME,
-    "result": H | F.RESULT_DIGITIZED,
-    "dig_ok": H | F.DIGITISED_OK,
-    "reused": H | F.REUSED,
-    "personal": H | F.PERSONAL_STORE,
-    "population": H | F.POPULATION,
-    "online_counted": R | F.ONLINE_COUNTED,
-    "fee_dossier": R | F.FEE_DOSSIER,
-    "fee_paid": R | F.FEE_DOSSIER_PAID,
-}
 _ON_TIME = H | F.ON_TIME
-_UNIT_SQL = f"""
-SELECT c.unit_code,
-    {", ".join(f"count(*) FILTER (WHERE c.flags & {m} = {m}) AS {n}" for n, m in SUMS.items())},
-    count(c.handling_days) FILTER (WHERE c.flags & {H} <> 0) AS ended,
-    coalesce(sum(c.handling_days) FILTER (WHERE c.flags & {H} <> 0), 0) AS ended_days,
-    count(*) FILTER (WHERE c.flags & {_ON_TIME} = {_ON_TIME} AND r.dossier_id IS NULL AND p.dossier_id IS NULL)
-        AS satisfied
-FROM scoring.contribution c
-LEFT JOIN (
-    SELECT DISTINCT ON (dossier_id) dossier_id, level FROM scoring.rating
-    WHERE rated_at < $2 AND dossier_id IN (SELECT dossier_id FROM scoring.contribution WHERE period = $1)
-    ORDER BY dossier_id, rated_at DESC, level COLLATE "C" DESC
-) r ON r.dossier_id = c.dossier_id AND r.level = 'dissatisfied'
-LEFT JOIN (
-    SELECT DISTINCT data->>'dossier_id' AS dossier_id FROM scoring.petition
+# 5.4's exceptions: dossiers whose latest rating before the judging instant is dissatisfied
+# (only dossiers ever rated dissatisfied are read, through a partial index) or that a petition
+# received before it names; the on-time handled ones among them are not satisfied.
+_UNSATISFIED_SQL = f"""
+WITH bad AS (
+    SELECT l.dossier_id FROM (
+        SELECT DISTINCT ON (dossier_id) dossier_id, level FROM scoring.rating
+        WHERE rated_at < $2 AND dossier_id IN (
+            SELECT dossier_id FROM scoring.rating WHERE level = 'dissatisfied' AND rated_at < $2
+        )
+        ORDER BY dossier_id, rated_at DESC, level COLLATE "C" DESC
+    ) l WHERE l.level = 'dissatisfied'
+    UNION
+    SELECT data->>'dossier_id' FROM scoring.petition
     WHERE received_at < $2 AND coalesce(data->>'dossier_id', '') <> ''
-) p ON p.dossier_id = c.dossier_id
-WHERE c.period = $1 AND c.flags & {H | R} <> 0
-GROUP BY c.unit_code
+)
+SELECT c.unit_code, c.dossier_id FROM bad JOIN scoring.contribution c ON c.period = $1 AND c.dossier_id = bad.dossier_id
+WHERE c.flags & {_ON_TIME} = {_ON_TIME}
 """
-_PROC_SQL = f"""
-SELECT unit_code, procedure_code, bit_or(flags) FROM scoring.contribution
-WHERE period = $1 AND flags & {H} <> 0 GROUP BY unit_code, procedure_code
-"""
-KEYS = (*SUMS, "ended", "ended_days", "satisfied")
+KEYS = (*UNIT_COLUMNS, "satisfied")
 
 
 @dataclass
@@ -132,12 +113,17 @@ def counts_of(
 
 
 async def _tallies(session: AsyncSession, period: Period, judged_at: datetime) -> dict[str, Tally]:
+    """The period's stored counters per unit (as judged); 5.4's exceptions read on the side."""
     conn: Any = await driver(session)
     out: dict[str, Tally] = defaultdict(Tally)
-    for r in await conn.fetch(_UNIT_SQL, period.label, judged_at):
-        out[r[0]].sums = {k: int(r[k]) for k in KEYS}
-    for r in await conn.fetch(_PROC_SQL, period.label):
-        out[r[0]].procs[r[1]] = int(r[2])
+    for r in await conn.fetch(UNIT_SQL, period.label):
+        t = out[r[0]]
+        t.sums = {k: int(r[k]) for k in UNIT_COLUMNS}
+        t.sums["satisfied"] = t.sums["on_time"]
+    for r in await conn.fetch(_UNSATISFIED_SQL, period.label, judged_at):
+        out[r[0]].sums["satisfied"] -= 1
+    for r in await conn.fetch(PROCEDURE_SQL, period.label):
+        out[r[0]].procs[r[1]] = procedure_flags(r)
     return out
 
 

@@ -9,7 +9,8 @@ is passed only after ``t``), and ``<=`` would re-judge it forever within one tic
 Each chunk: claim rows ``FOR UPDATE SKIP LOCKED`` (the consumer waits for a chunk's
 rows, the refresher never waits for the consumer: no deadlock), judge in a worker thread (the
 event loop keeps consuming), write only the rows that changed, mark their periods dirty — all
-in the caller's transaction.
+in the caller's transaction, with the difference applied to the per-unit counters
+(:mod:`services.scoring.tallies`).
 
 A dossier that cannot be judged (facts the domain cannot evaluate, e.g. a due time in year 1
 that overflows the calendar) is set aside, never allowed to fail the chunk: its contributions
@@ -36,6 +37,7 @@ from services.scoring.codec import facts_from_json
 from services.scoring.contributions import Contribution, changed_periods, contributions, period_of
 from services.scoring.domain import Procedure
 from services.scoring.periods import history_floor
+from services.scoring.tallies import apply_deltas
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
 from shared.metrics import DOSSIERS_UNJUDGEABLE
@@ -126,6 +128,7 @@ async def judge_chunk(
     if stale:
         await conn.execute(_DELETE, [k[0] for k in stale], [k[1] for k in stale])
     writes = [c for k, c in fresh.items() if old.get(k) != c]
+    await apply_deltas(conn, [old[k] for k in stale], writes)  # the counters move with the verdicts
     if writes:
         await conn.copy_records_to_table(
             "contribution",

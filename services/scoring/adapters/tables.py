@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -98,6 +99,59 @@ contribution = Table(
     Column("handling_days", Integer),
     PrimaryKeyConstraint("period", "dossier_id"),
     Index("ix_contribution_dossier_id", "dossier_id"),
+    Index("ix_contribution_period_unit", "period", "unit_code"),  # drill-down: one unit's dossiers
+)
+
+# Counters per (period, unit as judged), kept by verdict differences in the judging transaction
+# (services/scoring/tallies.py): a refresh reads these, not the period's contributions.
+unit_tally = Table(
+    "unit_tally",
+    metadata,
+    Column("period", Text, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    *(
+        Column(name, BigInteger, nullable=False, server_default="0")
+        for name in (
+            "h",
+            "r",
+            "synced",
+            "on_time",
+            "result",
+            "dig_ok",
+            "reused",
+            "personal",
+            "population",
+            "online_counted",
+            "fee_dossier",
+            "fee_paid",
+            "ended",
+            "ended_days",
+        )
+    ),
+    PrimaryKeyConstraint("period", "unit_code"),
+)
+
+# Handled dossiers per (period, unit, procedure) carrying each bit the distinct-procedure
+# indicators (3.6, 4.2, 4.4, 4.5) read.
+unit_procedure_tally = Table(
+    "unit_procedure_tally",
+    metadata,
+    Column("period", Text, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    Column("procedure_code", Text, nullable=False),
+    *(
+        Column(name, BigInteger, nullable=False, server_default="0")
+        for name in (
+            "handled",
+            "for_citizens",
+            "citizen_population",
+            "online",
+            "has_fee",
+            "fee_payment",
+            "fee_paid_in_period",
+        )
+    ),
+    PrimaryKeyConstraint("period", "unit_code", "procedure_code"),
 )
 
 # Every rating of every dossier (mức độ hài lòng), from feedback.rating-submitted.v1: none is
@@ -112,6 +166,8 @@ rating = Table(
     Column("criteria", JSONB, nullable=False),
     Column("rated_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("dossier_id", "rating_id"),
+    # 5.4 reads the dossiers ever rated dissatisfied, not every rating.
+    Index("ix_rating_dissatisfied", "rated_at", postgresql_where=text("level = 'dissatisfied'")),
 )
 
 # A petition's latest state (phản ánh, kiến nghị), from feedback.petition-changed.v1.

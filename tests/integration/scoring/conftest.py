@@ -23,6 +23,8 @@ TABLES = (
     "dossier_event",
     "dossier",
     "contribution",
+    "unit_tally",
+    "unit_procedure_tally",
     "rating",
     "petition",
     "score",

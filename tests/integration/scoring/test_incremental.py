@@ -21,14 +21,16 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from services.scoring.adapters.tables import contribution, dossier, score
+from services.scoring.adapters.tables import contribution, dossier, score, unit_tally
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain.scoring import competition_ranks
 from services.scoring.handlers import apply_dossier_events, apply_procedure_events, apply_units
 from services.scoring.recompute import live_periods, recompute_and_compare
 from services.scoring.refresher import refresh_once
+from services.scoring.tallies import drift
 from shared.calendar import VN_TZ
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged
+from shared.db import driver_connection
 from sim.world import build_world
 
 pytestmark = pytest.mark.integration
@@ -120,6 +122,13 @@ async def assert_ranked_fairly(app: Scoring) -> None:
             assert r["rank"] == ranks[(r["methodology"], r["period"], r["unit_code"])]
 
 
+async def assert_no_drift(app: Scoring) -> None:
+    """The counters kept by verdict differences equal the sums over the stored verdicts."""
+    async with app.sessions() as s:
+        assert await drift(await driver_connection(s)) == []
+        assert (await s.scalar(select(func.count()).select_from(unit_tally)) or 0) > 0
+
+
 async def differences(app: Scoring, events: list[RawEvent]) -> tuple[list[str], list[str]]:
     async with app.sessions() as s:
         periods = await live_periods(s)
@@ -142,6 +151,7 @@ async def test_generated_month_equals_recompute(clean: Scoring, month_events: li
     assert {"2026-10", "2026-Q4", "2026"} <= set(periods)
     assert diffs == []
     await assert_ranked_fairly(clean)
+    await assert_no_drift(clean)
     async with clean.sessions() as s:
         assert (await s.scalar(select(func.count()).select_from(contribution)) or 0) > 0
         assert await s.scalar(select(func.count()).where(dossier.c.recheck_at < now)) == 0
@@ -156,3 +166,4 @@ async def test_time_passing_in_a_running_month(clean: Scoring, month_events: lis
     assert "2026-10" in await refresh_until_judged(clean, later)  # dossiers fell due meanwhile
     _, diffs = await differences(clean, month_events)
     assert diffs == []
+    await assert_no_drift(clean)
