@@ -11,10 +11,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring import queries
+from services.scoring.adapters.repository import load_procedures
 from services.scoring.bootstrap import DEFAULT_METHODOLOGY, Scoring
 from services.scoring.calendar_store import KINDS, declare_day, sync_calendar, undeclare_day, year_calendar
 from services.scoring.domain import Methodology, Period
 from services.scoring.domain.methodology import validate_methodology
+from services.scoring.drilldown import shortfall_page
 from services.scoring.methodology_store import add_methodology, error_details, stored_document, sync_methodologies
 from services.scoring.scoring_service import evaluate_live
 from services.scoring.stake import DEFAULT_WITHIN_WD, StakeItem, load_unit_stake
@@ -184,12 +186,26 @@ async def get_shortfall_dossiers(
     p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
     basis = queries.basis_of(m, indicator_id)
+    start = (page - 1) * page_size
     async with app.sessions() as session:
         await queries.check_scope(session, principal, unit_code)
-        ev = await evaluate_live(session, period=p, now=now, calendar=app.calendar)
-    items = queries.shortfall_items(ev, unit_code, basis)
-    start = (page - 1) * page_size
-    return {"items": items[start : start + page_size], "page": page, "page_size": page_size, "total": len(items)}
+        if p.kind == "range":  # no stored verdicts for a custom range: judged on demand
+            ev = await evaluate_live(session, period=p, now=now, calendar=app.calendar)
+            every = queries.shortfall_items(ev, unit_code, basis)
+            items, total = every[start : start + page_size], len(every)
+        else:  # one indexed read of the stored verdicts; only the page is judged for its details
+            items, total = await shortfall_page(
+                session,
+                unit_code=unit_code,
+                basis=basis,
+                period=p,
+                now=now,
+                calendar=app.calendar,
+                procedures=await load_procedures(session),
+                offset=start,
+                limit=page_size,
+            )
+    return {"items": items, "page": page, "page_size": page_size, "total": total}
 
 
 WithinQ = Annotated[

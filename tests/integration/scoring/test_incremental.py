@@ -21,12 +21,17 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import contribution, dossier, score, unit_tally
 from services.scoring.bootstrap import Scoring
+from services.scoring.domain import parse_period
 from services.scoring.domain.scoring import competition_ranks
+from services.scoring.drilldown import SHORTFALL_FLAGS, shortfall_page
 from services.scoring.handlers import apply_dossier_events, apply_procedure_events, apply_units
+from services.scoring.queries import shortfall_items
 from services.scoring.recompute import live_periods, recompute_and_compare
 from services.scoring.refresher import refresh_once
+from services.scoring.scoring_service import evaluate_live
 from services.scoring.tallies import drift
 from shared.calendar import VN_TZ
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged
@@ -129,6 +134,43 @@ async def assert_no_drift(app: Scoring) -> None:
         assert (await s.scalar(select(func.count()).select_from(unit_tally)) or 0) > 0
 
 
+async def assert_drilldown_equals_judging(app: Scoring, now: datetime) -> None:
+    """The shortfall lists read from the stored verdicts equal those of judging every dossier."""
+    period = parse_period("2026-10")
+    async with app.sessions() as s:
+        ev = await evaluate_live(s, period=period, now=now, calendar=app.calendar)
+        procedures = await load_procedures(s)
+        provinces = sorted(c for c, u in ev.units.items() if u.level == "province")
+        locals_ = sorted(c for c, u in ev.units.items() if u.level == "local")
+        for unit_code in ["CT", provinces[0], provinces[-1], locals_[0]]:
+            for basis in [*SHORTFALL_FLAGS, "5.4"]:
+                judged = shortfall_items(ev, unit_code, basis)
+                page, total = await shortfall_page(
+                    s,
+                    unit_code=unit_code,
+                    basis=basis,
+                    period=period,
+                    now=now,
+                    calendar=app.calendar,
+                    procedures=procedures,
+                    offset=0,
+                    limit=10**6,
+                )
+                assert total == len(judged) and page == judged, (unit_code, basis)
+                second, _ = await shortfall_page(
+                    s,
+                    unit_code=unit_code,
+                    basis=basis,
+                    period=period,
+                    now=now,
+                    calendar=app.calendar,
+                    procedures=procedures,
+                    offset=5,
+                    limit=3,
+                )
+                assert second == judged[5:8]
+
+
 async def differences(app: Scoring, events: list[RawEvent]) -> tuple[list[str], list[str]]:
     async with app.sessions() as s:
         periods = await live_periods(s)
@@ -152,6 +194,7 @@ async def test_generated_month_equals_recompute(clean: Scoring, month_events: li
     assert diffs == []
     await assert_ranked_fairly(clean)
     await assert_no_drift(clean)
+    await assert_drilldown_equals_judging(clean, now)
     async with clean.sessions() as s:
         assert (await s.scalar(select(func.count()).select_from(contribution)) or 0) > 0
         assert await s.scalar(select(func.count()).where(dossier.c.recheck_at < now)) == 0
