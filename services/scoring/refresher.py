@@ -4,9 +4,15 @@ At most once a second. First every dossier due for judging is judged into contri
 (:mod:`services.scoring.judging`), which marks the periods whose contributions changed.
 
 Handlers mark periods dirty in their own transaction (locking the mark). Each tick the refresher
-claims every dirty period one at a time — ``DELETE … RETURNING`` in the same transaction as the
-recomputation — so many batches arriving within a tick cost one recomputation (coalescing), and
-a batch committed during a recomputation re-marks the period for the next tick.
+claims every dirty period one at a time — ``DELETE … RETURNING`` of the row locked ``FOR UPDATE
+SKIP LOCKED``, in the same transaction as the recomputation — so many batches arriving within a
+tick cost one recomputation (coalescing), and a batch committed during a recomputation re-marks
+the period for the next tick.
+
+Scale-out: any number of workers may run this loop. Judging claims dossiers ``SKIP LOCKED`` and
+periods are claimed the same way, so each piece of work is done by one worker at a time and
+none waits for another; a marked period locked by a consumer's open transaction is skipped and
+taken next tick. A worker that dies holds nothing: its transaction aborts with its connection.
 """
 
 from __future__ import annotations
@@ -91,8 +97,14 @@ async def refresh_once(app: Scoring, *, now: datetime | None = None) -> list[str
 async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> bool:
     """Claim ``label`` and recompute it in one transaction; False when another took it first."""
     async with app.uow() as uow:
+        # A lease through Postgres: the row lock held until this transaction ends. Another worker
+        # skips a period being computed (never waits, never computes it twice); a worker that dies
+        # loses its connection, the transaction aborts and the mark is there for the next tick.
+        mine = select(dirty_period.c.period).where(dirty_period.c.period == label).with_for_update(skip_locked=True)
         claimed = await uow.session.execute(
-            delete(dirty_period).where(dirty_period.c.period == label).returning(dirty_period.c.period)
+            delete(dirty_period)
+            .where(dirty_period.c.period.in_(mine.scalar_subquery()))
+            .returning(dirty_period.c.period)
         )
         if claimed.first() is None:
             return False
