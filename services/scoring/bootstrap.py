@@ -36,6 +36,8 @@ class Scoring:
     methodologies: dict[str, Methodology] = field(default_factory=builtin_methodologies)
     # The declared days ``calendar`` was built from (None: not loaded from the table yet).
     calendar_days: frozenset[tuple[date, str]] | None = None
+    # When the API last checked methodologies and calendar against their tables (monotonic s).
+    synced_at: float = float("-inf")
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)

@@ -10,6 +10,7 @@ shortfall lists and the recompute check.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -33,7 +34,10 @@ from shared.unit_of_work import UnitOfWork
 async def evaluate_live(
     session: AsyncSession, *, period: Period, now: datetime, calendar: WorkingCalendar
 ) -> Evaluation:
-    return evaluate_period(await load_inputs(session, period), period, now, calendar)
+    """Judge every dossier of ``period`` (custom ranges, recompute): in a worker thread, so the
+    API's event loop keeps answering reads meanwhile."""
+    inputs = await load_inputs(session, period)
+    return await asyncio.to_thread(evaluate_period, inputs, period, now, calendar)
 
 
 async def rows_for(
@@ -60,6 +64,12 @@ def _as_db(row: ScoreRow, computed_at: datetime) -> dict[str, Any]:
         "provisional": row.provisional,
         "payload": row.payload,
         "computed_at": computed_at,
+        "level": row.payload["level"],
+        "parent_code": row.payload["parent_code"],
+        "summary": {
+            "unit_name": row.payload["unit_name"],
+            "groups": {g["id"]: g["points"] for g in row.payload["groups"]},
+        },
     }
 
 

@@ -29,6 +29,7 @@ Petitions (5.2, 5.3) are not covered yet.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -330,7 +331,7 @@ async def load_unit_stake(
 ) -> UnitStake:
     """Load the period's inputs, evaluate them with the engine and compute the unit's stake."""
     inputs = await load_inputs(session, period)
-    ev = evaluate_period(inputs, period, now, calendar)
+    ev = await asyncio.to_thread(evaluate_period, inputs, period, now, calendar)  # off the event loop
     judged_at = ev.judged_at
     open_ids = {f.dossier_id for f in inputs.facts if f.finished_at is None or f.finished_at >= judged_at}
     withdrawn_ids = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -94,3 +95,46 @@ async def score_rows(session: AsyncSession, period_label: str, methodology: str)
         select(score).where(score.c.period == period_label, score.c.methodology == methodology)
     )
     return [dict(r) for r in rows.mappings()]
+
+
+RANKING_COLUMNS = (
+    score.c.unit_code,
+    score.c.total,
+    score.c.grade,
+    score.c.rank,
+    score.c.rank_delta,
+    score.c.dossiers,
+    score.c.provisional,
+    score.c.computed_at,
+    score.c.level,
+    score.c.parent_code,
+    score.c.summary,
+)
+
+
+async def ranking_rows(
+    session: AsyncSession, period_label: str, methodology: str, levels: Sequence[str], parent: str | None
+) -> list[dict[str, Any]]:
+    """The ranking's columns of the stored rows (no payload), filtered by level and parent in SQL."""
+    stmt = select(*RANKING_COLUMNS).where(
+        score.c.period == period_label, score.c.methodology == methodology, score.c.level.in_(levels)
+    )
+    if parent is not None:
+        stmt = stmt.where(score.c.parent_code == parent)
+    return [dict(r) for r in (await session.execute(stmt)).mappings()]
+
+
+async def score_row(
+    session: AsyncSession, period_label: str, methodology: str, unit_code: str
+) -> dict[str, Any] | None:
+    """One stored row by its key (a breakdown), or None."""
+    stmt = select(score).where(
+        score.c.period == period_label, score.c.methodology == methodology, score.c.unit_code == unit_code
+    )
+    row = (await session.execute(stmt)).mappings().first()
+    return None if row is None else dict(row)
+
+
+async def period_stored(session: AsyncSession, period_label: str, methodology: str) -> bool:
+    stmt = select(score.c.unit_code).where(score.c.period == period_label, score.c.methodology == methodology).limit(1)
+    return (await session.execute(stmt)).first() is not None

@@ -196,6 +196,11 @@ score = Table(
     Column("provisional", Boolean, nullable=False),
     Column("payload", JSONB, nullable=False),
     Column("computed_at", DateTime(timezone=True), nullable=False),
+    # What a ranking row shows beside the columns above, so a ranking never reads the payloads
+    # (the full breakdowns): the unit's level and parent (filtered in SQL), name and group points.
+    Column("level", Text),
+    Column("parent_code", Text),
+    Column("summary", JSONB),
     PrimaryKeyConstraint("methodology", "period", "unit_code"),
 )
 

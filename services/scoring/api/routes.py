@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring import queries
-from services.scoring.adapters.repository import load_procedures
+from services.scoring.adapters.repository import load_procedures, period_stored, ranking_rows, score_row
 from services.scoring.bootstrap import DEFAULT_METHODOLOGY, Scoring
 from services.scoring.calendar_store import KINDS, declare_day, sync_calendar, undeclare_day, year_calendar
 from services.scoring.domain import Methodology, Period
@@ -26,12 +27,22 @@ from shared.web import Admin, ApiError, CurrentPrincipal, Staff
 router = APIRouter(prefix="/api/v1")
 
 
-async def get_app(request: Request) -> Scoring:
-    """The app, its methodology versions in step with the table (an upload is seen at once)."""
-    app: Scoring = request.app.state.scoring
+SYNC_SECONDS = 1.0  # how stale another process's methodology upload or calendar change may be
+
+
+async def sync_caches(app: Scoring) -> None:
     async with app.sessions() as session:
         await sync_methodologies(app, session)
         await sync_calendar(app, session)
+    app.synced_at = time.monotonic()
+
+
+async def get_app(request: Request) -> Scoring:
+    """The app with its cached methodology versions and calendar, checked against their tables at
+    most once a second (a read costs no query for them); this process's own changes apply at once."""
+    app: Scoring = request.app.state.scoring
+    if time.monotonic() - app.synced_at >= SYNC_SECONDS:
+        await sync_caches(app)
     return app
 
 
@@ -67,6 +78,17 @@ async def _rows(
     return await queries.rows(app, session, p, m)
 
 
+def _light(row: dict[str, Any]) -> dict[str, Any]:
+    """A full read row (with its payload) in the shape of the stored ranking columns."""
+    pl = row["payload"]
+    return {
+        **row,
+        "level": pl["level"],
+        "parent_code": pl["parent_code"],
+        "summary": {"unit_name": pl["unit_name"], "groups": {g["id"]: g["points"] for g in pl["groups"]}},
+    }
+
+
 @router.get("/scores", summary="Ranking (bảng xếp hạng)")
 async def get_scores(
     app: App,
@@ -82,30 +104,30 @@ async def get_scores(
     m = queries.methodology_of(app, methodology)
     if parent is not None:
         queries.checked_code(parent, "parent")
+    levels = [level] if level else list(PUBLIC_LEVELS)
     async with app.sessions() as session:
-        rows = await _rows(app, session, p, m, mapping)
-    out = []
-    for r in rows:
-        pl = r["payload"]
-        if pl["level"] not in PUBLIC_LEVELS or (level and pl["level"] != level):
-            continue
-        if parent and pl["parent_code"] != parent:
-            continue
-        out.append(
-            {
-                "unit_code": r["unit_code"],
-                "unit_name": pl["unit_name"],
-                "level": pl["level"],
-                "parent_code": pl["parent_code"],
-                "total": float(r["total"]),
-                "grade": r["grade"],
-                "rank": r["rank"],
-                "rank_delta": r["rank_delta"],
-                "groups": {g["id"]: g["points"] for g in pl["groups"]},
-                "dossiers": r["dossiers"],
-                "provisional": r["provisional"],
-            }
-        )
+        rows: list[dict[str, Any]] = []
+        if mapping == AS_OF_PERIOD:  # the common case: one indexed read of the ranking columns
+            rows = await ranking_rows(session, p.label, m.id, levels, parent)
+        if not rows and (mapping != AS_OF_PERIOD or not await period_stored(session, p.label, m.id)):
+            rows = [_light(r) for r in await _rows(app, session, p, m, mapping)]
+    out = [
+        {
+            "unit_code": r["unit_code"],
+            "unit_name": r["summary"]["unit_name"],
+            "level": r["level"],
+            "parent_code": r["parent_code"],
+            "total": float(r["total"]),
+            "grade": r["grade"],
+            "rank": r["rank"],
+            "rank_delta": r["rank_delta"],
+            "groups": r["summary"]["groups"],
+            "dossiers": r["dossiers"],
+            "provisional": r["provisional"],
+        }
+        for r in rows
+        if r["level"] in levels and (parent is None or r["parent_code"] == parent)
+    ]
     # Ranked units by rank, then the provisional ones (rank null) by total.
     out.sort(
         key=lambda x: (
@@ -140,8 +162,10 @@ async def get_breakdown(
     m = queries.methodology_of(app, methodology)
     async with app.sessions() as session:
         await queries.check_scope(session, principal, unit_code)
-        rows = await _rows(app, session, p, m, mapping)
-    row = next((r for r in rows if r["unit_code"] == unit_code), None)
+        row = await score_row(session, p.label, m.id, unit_code) if mapping == AS_OF_PERIOD else None
+        if row is None and (mapping != AS_OF_PERIOD or not await period_stored(session, p.label, m.id)):
+            rows = await _rows(app, session, p, m, mapping)
+            row = next((r for r in rows if r["unit_code"] == unit_code), None)
     if row is None:
         reason = f"the unit has no score in {p.label} (not valid in that period)"
         details = [{"field": "unit_code", "reason": reason}]
@@ -394,6 +418,7 @@ async def put_calendar_day(day: date, body: CalendarDayIn, app: App, principal: 
         row, created = await declare_day(
             uow.session, day, body.kind, body.note, declared_by=principal.sub or "admin", now=datetime.now(UTC)
         )
+    await sync_caches(app)
     out = {**row, "day": row["day"].isoformat(), "declared_at": row["declared_at"].isoformat()}
     return JSONResponse(out, status_code=201 if created else 200)
 
@@ -402,5 +427,6 @@ async def put_calendar_day(day: date, body: CalendarDayIn, app: App, principal: 
 async def delete_calendar_day(day: date, app: App, _: Admin) -> None:
     async with app.uow() as uow:
         found = await undeclare_day(uow.session, day)
+    await sync_caches(app)
     if not found:
         raise ApiError(404, f"no declared day {day.isoformat()}")

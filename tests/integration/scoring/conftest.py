@@ -60,4 +60,5 @@ async def clean(scoring: Scoring) -> Scoring:
         await uow.session.execute(text("TRUNCATE " + ", ".join(f"scoring.{t}" for t in TABLES)))
     scoring.calendar = CachedCalendar()
     scoring.calendar_days = None
+    scoring.synced_at = float("-inf")  # the API checks its caches against the emptied tables
     return scoring
