@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -38,6 +38,8 @@ class Scoring:
     calendar_days: frozenset[tuple[date, str]] | None = None
     # When the API last checked methodologies and calendar against their tables (monotonic s).
     synced_at: float = float("-inf")
+    # Batch acceptance times whose freshness was observed already (insertion-ordered, bounded).
+    freshness_seen: dict[datetime, None] = field(default_factory=dict)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)

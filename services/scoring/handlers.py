@@ -89,17 +89,21 @@ FROM scoring.dossier_event WHERE dossier_id = ANY($1::text[])
 """
 # Facts unchanged (a duplicate, an event that changes nothing): no write, no re-judging.
 _UPSERT_DOSSIERS = """
-INSERT INTO scoring.dossier AS d (dossier_id, unit_code, procedure_code, received_at, finished_at, facts, recheck_at)
-SELECT i, u, p, r, f, x::jsonb, $7
+INSERT INTO scoring.dossier AS d
+    (dossier_id, unit_code, procedure_code, received_at, finished_at, facts, recheck_at, accepted_at)
+SELECT i, u, p, r, f, x::jsonb, $7, $8
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[]) AS v(i, u, p, r, f, x)
 ON CONFLICT (dossier_id) DO UPDATE SET
     unit_code = excluded.unit_code, procedure_code = excluded.procedure_code, received_at = excluded.received_at,
-    finished_at = excluded.finished_at, facts = excluded.facts, recheck_at = excluded.recheck_at, unjudgeable = NULL
+    finished_at = excluded.finished_at, facts = excluded.facts, recheck_at = excluded.recheck_at, unjudgeable = NULL,
+    accepted_at = least(d.accepted_at, excluded.accepted_at)
 WHERE d.facts IS DISTINCT FROM excluded.facts
 """
 
 
-async def apply_dossier_events(events: list[RawEvent], uow: UnitOfWork, *, now: datetime) -> set[str]:
+async def apply_dossier_events(
+    events: list[RawEvent], uow: UnitOfWork, *, now: datetime, accepted_at: datetime | None = None
+) -> set[str]:
     """Store a batch, refold the dossiers it touches, flag them for judging (one transaction).
 
     Three bulk statements per batch (insert, read back every event of the touched dossiers,
@@ -143,7 +147,7 @@ async def apply_dossier_events(events: list[RawEvent], uow: UnitOfWork, *, now: 
         ):
             col.append(v)
     if cols[0]:
-        await conn.execute(_UPSERT_DOSSIERS, *cols, EPOCH)
+        await conn.execute(_UPSERT_DOSSIERS, *cols, EPOCH, accepted_at)
     return set(cols[0])
 
 
@@ -256,7 +260,8 @@ async def on_message(message: IncomingMessage, uow: UnitOfWork) -> None:
     now = datetime.now(UTC)
     key = message.routing_key
     if key == DossierEventsAccepted.routing_key:
-        await apply_dossier_events(DossierEventsAccepted.model_validate(body).events, uow, now=now)
+        batch = DossierEventsAccepted.model_validate(body)
+        await apply_dossier_events(batch.events, uow, now=now, accepted_at=batch.accepted_at)
     elif key == ProcedureEventsAccepted.routing_key:
         await apply_procedure_events(ProcedureEventsAccepted.model_validate(body).events, uow, now=now)
     elif key == UnitsChanged.routing_key:

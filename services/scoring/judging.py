@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 CHUNK = 250  # ~40 ms of judging: the row locks a consumer may wait for are held briefly
 
 _CLAIM = """
-SELECT dossier_id, facts::text FROM scoring.dossier
+SELECT dossier_id, facts::text, accepted_at FROM scoring.dossier
 WHERE recheck_at < $1 ORDER BY recheck_at LIMIT $2 FOR UPDATE SKIP LOCKED
 """
 _OLD = """
@@ -59,16 +59,19 @@ DELETE FROM scoring.contribution c USING unnest($1::text[], $2::text[]) AS k(d, 
 WHERE c.dossier_id = k.d AND c.period = k.p
 """
 _RECHECK = """
-UPDATE scoring.dossier d SET recheck_at = k.r
+UPDATE scoring.dossier d SET recheck_at = k.r, accepted_at = NULL
 FROM unnest($1::text[], $2::timestamptz[]) AS k(i, r) WHERE d.dossier_id = k.i
 """
 _SET_ASIDE = """
-UPDATE scoring.dossier d SET recheck_at = NULL, unjudgeable = k.r
+UPDATE scoring.dossier d SET recheck_at = NULL, unjudgeable = k.r, accepted_at = NULL
 FROM unnest($1::text[], $2::text[]) AS k(i, r) WHERE d.dossier_id = k.i
 """
+# ``accepted_at``: when ingest accepted the batches whose changes the period now counts (the
+# freshness clock, observed when the period's recomputation commits).
 _MARK = """
-INSERT INTO scoring.dirty_period (period) SELECT unnest($1::text[])
-ON CONFLICT (period) DO UPDATE SET marked_at = now()
+INSERT INTO scoring.dirty_period AS d (period, accepted_at) SELECT unnest($1::text[]), $2::timestamptz[]
+ON CONFLICT (period) DO UPDATE SET marked_at = now(),
+    accepted_at = (SELECT array_agg(DISTINCT t) FROM unnest(d.accepted_at || excluded.accepted_at) AS t)
 """
 COLUMNS = ("period", "dossier_id", "unit_code", "procedure_code", "flags", "handling_days")
 
@@ -111,7 +114,9 @@ async def judge_chunk(
 ) -> int:
     """Judge up to ``limit`` due dossiers; returns how many were claimed (0: none left)."""
     conn: Any = await driver(session)
-    claimed = [(r[0], r[1]) for r in await conn.fetch(_CLAIM, now, limit)]
+    rows = await conn.fetch(_CLAIM, now, limit)
+    claimed = [(r[0], r[1]) for r in rows]
+    accepted = sorted({r[2] for r in rows if r[2] is not None})
     if not claimed:
         return 0
     ids = [d for d, _ in claimed]
@@ -145,7 +150,7 @@ async def judge_chunk(
             DOSSIERS_UNJUDGEABLE.labels(reason=reason.split(":", 1)[0]).inc()
     periods = sorted(changed_periods(old, new))
     if periods:
-        await conn.execute(_MARK, periods)
+        await conn.execute(_MARK, periods, accepted)
     return len(claimed)
 
 

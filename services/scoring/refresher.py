@@ -34,7 +34,7 @@ from services.scoring.domain import parse_period
 from services.scoring.judging import judge_chunk
 from services.scoring.methodology_store import sync_methodologies
 from services.scoring.scoring_service import compute_period
-from shared.metrics import REFRESH_FAILURES, REFRESH_SECONDS
+from shared.metrics import FRESHNESS_SECONDS, REFRESH_FAILURES, REFRESH_SECONDS
 
 log = logging.getLogger(__name__)
 JUDGE_BUDGET_S = 15.0
@@ -88,31 +88,51 @@ async def refresh_once(app: Scoring, *, now: datetime | None = None) -> list[str
             log.exception("period recomputation failed; retrying next tick", extra={"period": label})
             REFRESH_FAILURES.inc()
             continue
-        if recomputed:
+        if recomputed is not None:
+            observe_freshness(app, recomputed)
             log.info("period recomputed", extra={"period": label, "seconds": round(time.monotonic() - t0, 3)})
             done.append(label)
     return done
 
 
-async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> bool:
-    """Claim ``label`` and recompute it in one transaction; False when another took it first."""
+FRESHNESS_MEMORY = 10_000  # acceptance times already observed (a batch counts once, at its first period)
+
+
+def observe_freshness(app: Scoring, accepted: list[datetime]) -> None:
+    """``sqi_freshness_seconds``: from a batch's acceptance by ingest to the first committed
+    recomputation that counts it (batches share one acceptance time: one observation each)."""
+    now = datetime.now(UTC)
+    for t in accepted:
+        if t in app.freshness_seen:
+            continue
+        app.freshness_seen[t] = None
+        FRESHNESS_SECONDS.observe(max(0.0, (now - t).total_seconds()))
+    while len(app.freshness_seen) > FRESHNESS_MEMORY:
+        app.freshness_seen.pop(next(iter(app.freshness_seen)))
+
+
+async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> list[datetime] | None:
+    """Claim ``label`` and recompute it in one transaction; None when another took it first, else
+    the acceptance times of the batches it now counts."""
     async with app.uow() as uow:
         # A lease through Postgres: the row lock held until this transaction ends. Another worker
         # skips a period being computed (never waits, never computes it twice); a worker that dies
         # loses its connection, the transaction aborts and the mark is there for the next tick.
         mine = select(dirty_period.c.period).where(dirty_period.c.period == label).with_for_update(skip_locked=True)
-        claimed = await uow.session.execute(
-            delete(dirty_period)
-            .where(dirty_period.c.period.in_(mine.scalar_subquery()))
-            .returning(dirty_period.c.period)
-        )
-        if claimed.first() is None:
-            return False
+        claimed = (
+            await uow.session.execute(
+                delete(dirty_period)
+                .where(dirty_period.c.period.in_(mine.scalar_subquery()))
+                .returning(dirty_period.c.period, dirty_period.c.accepted_at)
+            )
+        ).first()
+        if claimed is None:
+            return None
         try:
             period = parse_period(label)
         except ValueError:
             log.warning("dropping unparseable dirty period", extra={"period": label})
-            return False
+            return None
         await compute_period(
             uow,
             period=period,
@@ -121,7 +141,7 @@ async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> bool:
             calendar=app.calendar,
             judge=False,
         )
-    return True
+    return list(claimed.accepted_at or [])
 
 
 def make_refresher(app: Scoring) -> Callable[[asyncio.Event], Awaitable[None]]:

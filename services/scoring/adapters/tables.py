@@ -18,7 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from shared.db import service_metadata
 from shared.messaging.tables import inbox_table, outbox_table
@@ -79,6 +79,8 @@ dossier = Table(
     Column("recheck_at", DateTime(timezone=True)),
     # Why the dossier could not be judged (set aside, counted nowhere) until its facts change.
     Column("unjudgeable", Text),
+    # When ingest accepted the earliest batch whose change is not judged yet (freshness clock).
+    Column("accepted_at", DateTime(timezone=True)),
     Index("ix_dossier_received_at", "received_at"),
     Index("ix_dossier_finished_at", "finished_at"),
     Index("ix_dossier_procedure_code", "procedure_code"),
@@ -210,6 +212,8 @@ dirty_period = Table(
     metadata,
     Column("period", Text, primary_key=True),
     Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Acceptance times of the batches counted by the next recomputation (sqi_freshness_seconds).
+    Column("accepted_at", ARRAY(DateTime(timezone=True))),
 )
 
 # Methodology versions uploaded by an admin (bộ chỉ số): immutable, scored beside the builtins.
