@@ -11,15 +11,18 @@ shortfall lists and the recompute check.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert
+import orjson
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.repository import load_inputs, load_procedures, previous_ranks, score_rows
+from services.scoring.adapters.repository import load_inputs, load_procedures, previous_ranks
 from services.scoring.adapters.tables import score
 from services.scoring.aggregate import aggregate_period
 from services.scoring.domain import Methodology, Period, previous_period
@@ -64,6 +67,7 @@ def _as_db(row: ScoreRow, computed_at: datetime) -> dict[str, Any]:
         "provisional": row.provisional,
         "payload": row.payload,
         "computed_at": computed_at,
+        "digest": payload_digest(row.payload),
         "level": row.payload["level"],
         "parent_code": row.payload["parent_code"],
         "summary": {
@@ -73,9 +77,29 @@ def _as_db(row: ScoreRow, computed_at: datetime) -> dict[str, Any]:
     }
 
 
+def payload_digest(payload: dict[str, Any]) -> str:
+    """A fingerprint of a breakdown: a refresh compares it instead of reading the stored payloads."""
+    return hashlib.blake2b(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
 def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    keys = ("total", "grade", "rank", "rank_delta", "dossiers", "provisional", "payload")
+    keys = ("total", "grade", "rank", "rank_delta", "dossiers", "provisional", "digest")
     return all(old.get(k) == new.get(k) for k in keys)
+
+
+WRITE_CHUNK = 500  # rows per upsert statement (16 parameters a row, far below the driver's limit)
+
+# The stored columns a refresh compares with (never the payloads).
+_COMPARED = (
+    score.c.unit_code,
+    score.c.total,
+    score.c.grade,
+    score.c.rank,
+    score.c.rank_delta,
+    score.c.dossiers,
+    score.c.provisional,
+    score.c.digest,
+)
 
 
 def methodology_score(row: dict[str, Any]) -> MethodologyScore:
@@ -191,15 +215,24 @@ async def compute_period(
     news: dict[str, dict[str, dict[str, Any]]] = {}
     for m in methodologies:
         new = [_as_db(r, now) for r in await rows_for(s, ev=ev, methodology=m)]
-        old = {r["unit_code"]: r for r in await score_rows(s, period.label, m.id)}
-        units = sorted(
-            {r["unit_code"] for r in new if r["unit_code"] not in old or not _same(old[r["unit_code"]], r)}
-            | (old.keys() - {r["unit_code"] for r in new})
-        )
-        await s.execute(delete(score).where(score.c.period == period.label, score.c.methodology == m.id))
-        if new:
-            await s.execute(insert(score), new)
-        changed[m.id] = units
+        mine = (score.c.period == period.label, score.c.methodology == m.id)
+        old = {r["unit_code"]: dict(r) for r in (await s.execute(select(*_COMPARED).where(*mine))).mappings()}
+        moved = [r for r in new if r["unit_code"] not in old or not _same(old[r["unit_code"]], r)]
+        gone = sorted(old.keys() - {r["unit_code"] for r in new})
+        # Only moved rows are written; the others are still exact: their computed_at moves on.
+        if gone:
+            await s.execute(delete(score).where(*mine, score.c.unit_code.in_(gone)))
+        await s.execute(update(score).where(*mine).values(computed_at=now))
+        for i in range(0, len(moved), WRITE_CHUNK):
+            stmt = pg_insert(score).values(moved[i : i + WRITE_CHUNK])
+            keep = {"methodology", "period", "unit_code"}
+            await s.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[score.c.methodology, score.c.period, score.c.unit_code],
+                    set_={c.name: stmt.excluded[c.name] for c in score.columns if c.name not in keep},
+                )
+            )
+        changed[m.id] = sorted({r["unit_code"] for r in moved} | set(gone))
         olds[m.id], news[m.id] = old, {r["unit_code"]: r for r in new}
     uow.publish_many(announcements(period.label, olds, news, now))
     return changed

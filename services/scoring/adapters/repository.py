@@ -83,11 +83,11 @@ async def load_inputs(session: AsyncSession, period: Period, *, with_facts: bool
 
 async def previous_ranks(session: AsyncSession, period_label: str, methodology: str) -> list[RankInput]:
     rows = await session.execute(
-        select(score.c.unit_code, score.c.total, score.c.provisional, score.c.payload).where(
+        select(score.c.unit_code, score.c.total, score.c.provisional, score.c.level, score.c.parent_code).where(
             score.c.period == period_label, score.c.methodology == methodology
         )
     )
-    return [RankInput(r.unit_code, r.payload["level"], r.payload["parent_code"], r.total, r.provisional) for r in rows]
+    return [RankInput(r.unit_code, r.level, r.parent_code, r.total, r.provisional) for r in rows]
 
 
 async def score_rows(session: AsyncSession, period_label: str, methodology: str) -> list[dict[str, Any]]:

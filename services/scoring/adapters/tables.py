@@ -203,6 +203,7 @@ score = Table(
     Column("level", Text),
     Column("parent_code", Text),
     Column("summary", JSONB),
+    Column("digest", Text),  # fingerprint of the payload: a refresh compares it, not the payloads
     PrimaryKeyConstraint("methodology", "period", "unit_code"),
 )
 
