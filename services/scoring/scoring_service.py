@@ -11,13 +11,11 @@ shortfall lists and the recompute check.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +24,7 @@ from services.scoring.adapters.repository import load_inputs, load_procedures, p
 from services.scoring.adapters.tables import score
 from services.scoring.aggregate import aggregate_period
 from services.scoring.domain import Methodology, Period, previous_period
-from services.scoring.engine import Evaluation, ScoreRow, evaluate_period, score_period
+from services.scoring.engine import Evaluation, ScoreRow, evaluate_period, payload_digest, score_period
 from services.scoring.judging import judge_due
 from shared.calendar import WorkingCalendar
 from shared.contracts import IntegrationEvent
@@ -67,7 +65,7 @@ def _as_db(row: ScoreRow, computed_at: datetime) -> dict[str, Any]:
         "provisional": row.provisional,
         "payload": row.payload,
         "computed_at": computed_at,
-        "digest": payload_digest(row.payload),
+        "digest": row.digest or payload_digest(row.payload),
         "level": row.payload["level"],
         "parent_code": row.payload["parent_code"],
         "summary": {
@@ -77,17 +75,18 @@ def _as_db(row: ScoreRow, computed_at: datetime) -> dict[str, Any]:
     }
 
 
-def payload_digest(payload: dict[str, Any]) -> str:
-    """A fingerprint of a breakdown: a refresh compares it instead of reading the stored payloads."""
-    return hashlib.blake2b(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
-
-
 def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
     keys = ("total", "grade", "rank", "rank_delta", "dossiers", "provisional", "digest")
     return all(old.get(k) == new.get(k) for k in keys)
 
 
-WRITE_CHUNK = 500  # rows per upsert statement (16 parameters a row, far below the driver's limit)
+_INSERT = pg_insert(score)
+_UPSERT = _INSERT.on_conflict_do_update(
+    index_elements=[score.c.methodology, score.c.period, score.c.unit_code],
+    set_={
+        c.name: _INSERT.excluded[c.name] for c in score.columns if c.name not in ("methodology", "period", "unit_code")
+    },
+)
 
 # The stored columns a refresh compares with (never the payloads).
 _COMPARED = (
@@ -223,15 +222,8 @@ async def compute_period(
         if gone:
             await s.execute(delete(score).where(*mine, score.c.unit_code.in_(gone)))
         await s.execute(update(score).where(*mine).values(computed_at=now))
-        for i in range(0, len(moved), WRITE_CHUNK):
-            stmt = pg_insert(score).values(moved[i : i + WRITE_CHUNK])
-            keep = {"methodology", "period", "unit_code"}
-            await s.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[score.c.methodology, score.c.period, score.c.unit_code],
-                    set_={c.name: stmt.excluded[c.name] for c in score.columns if c.name not in keep},
-                )
-            )
+        if moved:  # executemany of one cached statement (batched by the driver)
+            await s.execute(_UPSERT, moved)
         changed[m.id] = sorted({r["unit_code"] for r in moved} | set(gone))
         olds[m.id], news[m.id] = old, {r["unit_code"]: r for r in new}
     uow.publish_many(announcements(period.label, olds, news, now))
