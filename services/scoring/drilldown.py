@@ -160,3 +160,17 @@ async def shortfall_page(
             }
         )
     return items, total
+
+
+async def subtree_dossier_ids(session: AsyncSession, unit_code: str, period: Period) -> list[str]:
+    """The dossiers with a stored verdict in ``period`` that count towards ``unit_code``'s subtree."""
+    codes = member_codes(await load_units(session), unit_code, period)
+    if not codes:
+        return []
+    conn: Any = await driver(session)
+    rows = await conn.fetch(
+        "SELECT dossier_id FROM scoring.contribution WHERE period = $1 AND unit_code = ANY($2::text[])",
+        period.label,
+        codes,
+    )
+    return [r[0] for r in rows]

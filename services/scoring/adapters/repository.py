@@ -42,6 +42,14 @@ async def load_facts(session: AsyncSession, period: Period, procedures: dict[str
     return [facts_from_json(f, procedures) for f in (await session.execute(stmt)).scalars()]
 
 
+async def load_facts_of(
+    session: AsyncSession, dossier_ids: Sequence[str], procedures: dict[str, Procedure]
+) -> list[DossierFacts]:
+    """The facts of the given dossiers (a unit's subtree, found through the stored verdicts)."""
+    stmt = select(dossier.c.facts).where(dossier.c.dossier_id.in_(list(dossier_ids)))
+    return [facts_from_json(f, procedures) for f in (await session.execute(stmt)).scalars()]
+
+
 def petition_facts(d: dict[str, Any]) -> PetitionFacts:
     """Map a ``feedback.petition-changed.v1`` body onto the domain's petition facts."""
 
