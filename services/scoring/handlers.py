@@ -14,16 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, or_, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.dirty_periods import mark_periods, mark_scored_periods
 from services.scoring.adapters.tables import (
-    dirty_period,
     petition,
     procedure,
     rating,
-    score,
     unit,
 )
 from services.scoring.codec import facts_to_json
@@ -41,20 +40,12 @@ def _domain(e: RawEvent) -> DomainEvent:
 
 
 async def mark_dirty(uow: UnitOfWork, periods: Iterable[str]) -> None:
-    rows = [{"period": p} for p in sorted(set(periods))]
-    if rows:
-        # DO UPDATE (not NOTHING) locks the row: a refresher claiming the period waits for this
-        # transaction, so it never reads the facts from before it and drops the mark.
-        stmt = pg_insert(dirty_period).values(rows)
-        await uow.session.execute(
-            stmt.on_conflict_do_update(index_elements=[dirty_period.c.period], set_={"marked_at": func.now()})
-        )
+    await mark_periods(uow.session, periods)
 
 
 async def mark_all_scored_dirty(uow: UnitOfWork, now: datetime) -> None:
     """A catalogue or unit-tree change touches every period already scored, and the running one."""
-    labels = (await uow.session.execute(select(score.c.period).distinct())).scalars().all()
-    await mark_dirty(uow, [*labels, *months_between(now, now)])
+    await mark_scored_periods(uow.session, also=months_between(now, now))
 
 
 async def lock_dossiers(session: AsyncSession, dossier_ids: list[str]) -> None:

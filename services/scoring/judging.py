@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.dirty_periods import mark_periods
 from services.scoring.codec import facts_from_json
 from services.scoring.contributions import Contribution, changed_periods, contributions, period_of
 from services.scoring.domain import Procedure
@@ -65,13 +66,6 @@ FROM unnest($1::text[], $2::timestamptz[]) AS k(i, r) WHERE d.dossier_id = k.i
 _SET_ASIDE = """
 UPDATE scoring.dossier d SET recheck_at = NULL, unjudgeable = k.r, accepted_at = NULL
 FROM unnest($1::text[], $2::text[]) AS k(i, r) WHERE d.dossier_id = k.i
-"""
-# ``accepted_at``: when ingest accepted the batches whose changes the period now counts (the
-# freshness clock, observed when the period's recomputation commits).
-_MARK = """
-INSERT INTO scoring.dirty_period AS d (period, accepted_at) SELECT unnest($1::text[]), $2::timestamptz[]
-ON CONFLICT (period) DO UPDATE SET marked_at = now(),
-    accepted_at = (SELECT array_agg(DISTINCT t) FROM unnest(d.accepted_at || excluded.accepted_at) AS t)
 """
 COLUMNS = ("period", "dossier_id", "unit_code", "procedure_code", "flags", "handling_days")
 
@@ -150,7 +144,7 @@ async def judge_chunk(
             DOSSIERS_UNJUDGEABLE.labels(reason=reason.split(":", 1)[0]).inc()
     periods = sorted(changed_periods(old, new))
     if periods:
-        await conn.execute(_MARK, periods, accepted)
+        await mark_periods(session, periods, accepted)
     return len(claimed)
 
 
