@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from services.scoring.contributions import Contribution, F
@@ -58,20 +59,19 @@ UnitKey = tuple[str, str]  # period, unit_code
 ProcedureKey = tuple[str, str, str]  # period, unit_code, procedure_code
 
 
-def unit_vector(c: Contribution) -> list[int]:
-    handled = c.flags & H != 0
-    ended = handled and c.handling_days is not None
-    return [
-        *(1 if c.flags & m == m else 0 for m in SUMS.values()),
-        1 if ended else 0,
-        (c.handling_days or 0) if ended else 0,
-    ]
+@lru_cache(maxsize=65536)
+def _unit_flags(flags: int) -> tuple[int, ...]:
+    """Indices of the :data:`SUMS` a contribution with ``flags`` counts in (few distinct flags)."""
+    return tuple(i for i, m in enumerate(SUMS.values()) if flags & m == m)
 
 
-def procedure_vector(c: Contribution) -> list[int] | None:
-    if not c.flags & H:
-        return None
-    return [1, *(1 if c.flags & b else 0 for b in PROCEDURE_BITS.values())]
+@lru_cache(maxsize=65536)
+def _procedure_flags(flags: int) -> tuple[int, ...]:
+    """Indices of :data:`PROCEDURE_COLUMNS` a handled contribution with ``flags`` counts in."""
+    return (0, *(i + 1 for i, b in enumerate(PROCEDURE_BITS.values()) if flags & b))
+
+
+_ENDED, _DAYS = len(SUMS), len(SUMS) + 1
 
 
 def deltas(
@@ -83,13 +83,15 @@ def deltas(
     for sign, rows in ((-1, removed), (1, added)):
         for c in rows:
             u = units[(c.period, c.unit_code)]
-            for i, x in enumerate(unit_vector(c)):
-                u[i] += sign * x
-            pv = procedure_vector(c)
-            if pv is not None:
+            for i in _unit_flags(c.flags):
+                u[i] += sign
+            if c.flags & H:
+                if c.handling_days is not None:
+                    u[_ENDED] += sign
+                    u[_DAYS] += sign * c.handling_days
                 p = procs[(c.period, c.unit_code, c.procedure_code)]
-                for i, x in enumerate(pv):
-                    p[i] += sign * x
+                for i in _procedure_flags(c.flags):
+                    p[i] += sign
     return (
         {k: v for k, v in units.items() if any(v)},
         {k: v for k, v in procs.items() if any(v)},
