@@ -1,7 +1,8 @@
 """The background refresher: judges changed dossiers, recomputes dirty periods (kỳ cần tính lại).
 
-At most once a second. First every dossier due for judging is judged into contributions
-(:mod:`services.scoring.judging`), which marks the periods whose contributions changed.
+At most once per tick (``scoring_refresh_seconds``). First every dossier due for judging is
+judged into contributions (:mod:`services.scoring.judging`), which marks the periods whose
+contributions changed.
 
 Handlers mark periods dirty in their own transaction (locking the mark). Each tick the refresher
 claims every dirty period one at a time — ``DELETE … RETURNING`` of the row locked ``FOR UPDATE

@@ -1,7 +1,8 @@
 """Integration events of the scoring service (exchange ``scoring.events``).
 
-Coalesced: the refresher recomputes a period at most once a second, so each (unit, period)
-gets at most one ``score-updated`` per second, however many events changed it. Crossing a
+Coalesced: the refresher recomputes a period at most once per tick (``SQI_SCORING_REFRESH_SECONDS``,
+0.25 s by default), so each (unit, period) gets at most one ``score-updated`` per tick, however
+many events changed it. Crossing a
 threshold is announced as its own event, beside the update.
 """
 
