@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from opentelemetry import propagate
 from sqlalchemy import and_, or_, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,13 @@ from shared.contracts.feedback import PetitionChanged, RatingSubmitted
 from shared.db import driver_connection as driver
 from shared.messaging.topology import IncomingMessage
 from shared.unit_of_work import UnitOfWork
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the current span (the consumer's, inside a trace from ingest)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
 
 
 def _domain(e: RawEvent) -> DomainEvent:
@@ -81,13 +89,14 @@ FROM scoring.dossier_event WHERE dossier_id = ANY($1::text[])
 # Facts unchanged (a duplicate, an event that changes nothing): no write, no re-judging.
 _UPSERT_DOSSIERS = """
 INSERT INTO scoring.dossier AS d
-    (dossier_id, unit_code, procedure_code, received_at, finished_at, facts, recheck_at, accepted_at)
-SELECT i, u, p, r, f, x::jsonb, $7, $8
+    (dossier_id, unit_code, procedure_code, received_at, finished_at, facts, recheck_at, accepted_at, traceparent)
+SELECT i, u, p, r, f, x::jsonb, $7, $8, $9
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[]) AS v(i, u, p, r, f, x)
 ON CONFLICT (dossier_id) DO UPDATE SET
     unit_code = excluded.unit_code, procedure_code = excluded.procedure_code, received_at = excluded.received_at,
     finished_at = excluded.finished_at, facts = excluded.facts, recheck_at = excluded.recheck_at, unjudgeable = NULL,
-    accepted_at = least(d.accepted_at, excluded.accepted_at)
+    accepted_at = least(d.accepted_at, excluded.accepted_at),
+    traceparent = coalesce(excluded.traceparent, d.traceparent)
 WHERE d.facts IS DISTINCT FROM excluded.facts
 """
 
@@ -138,7 +147,7 @@ async def apply_dossier_events(
         ):
             col.append(v)
     if cols[0]:
-        await conn.execute(_UPSERT_DOSSIERS, *cols, EPOCH, accepted_at)
+        await conn.execute(_UPSERT_DOSSIERS, *cols, EPOCH, accepted_at, current_traceparent())
     return set(cols[0])
 
 

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 CHUNK = 250  # ~40 ms of judging: the row locks a consumer may wait for are held briefly
 
 _CLAIM = """
-SELECT dossier_id, facts::text, accepted_at FROM scoring.dossier
+SELECT dossier_id, facts::text, accepted_at, traceparent FROM scoring.dossier
 WHERE recheck_at < $1 ORDER BY recheck_at LIMIT $2 FOR UPDATE SKIP LOCKED
 """
 _OLD = """
@@ -60,11 +60,11 @@ DELETE FROM scoring.contribution c USING unnest($1::text[], $2::text[]) AS k(d, 
 WHERE c.dossier_id = k.d AND c.period = k.p
 """
 _RECHECK = """
-UPDATE scoring.dossier d SET recheck_at = k.r, accepted_at = NULL
+UPDATE scoring.dossier d SET recheck_at = k.r, accepted_at = NULL, traceparent = NULL
 FROM unnest($1::text[], $2::timestamptz[]) AS k(i, r) WHERE d.dossier_id = k.i
 """
 _SET_ASIDE = """
-UPDATE scoring.dossier d SET recheck_at = NULL, unjudgeable = k.r, accepted_at = NULL
+UPDATE scoring.dossier d SET recheck_at = NULL, unjudgeable = k.r, accepted_at = NULL, traceparent = NULL
 FROM unnest($1::text[], $2::text[]) AS k(i, r) WHERE d.dossier_id = k.i
 """
 COLUMNS = ("period", "dossier_id", "unit_code", "procedure_code", "flags", "handling_days")
@@ -111,6 +111,7 @@ async def judge_chunk(
     rows = await conn.fetch(_CLAIM, now, limit)
     claimed = [(r[0], r[1]) for r in rows]
     accepted = sorted({r[2] for r in rows if r[2] is not None})
+    traces = sorted({r[3] for r in rows if r[3]})
     if not claimed:
         return 0
     ids = [d for d, _ in claimed]
@@ -144,7 +145,7 @@ async def judge_chunk(
             DOSSIERS_UNJUDGEABLE.labels(reason=reason.split(":", 1)[0]).inc()
     periods = sorted(changed_periods(old, new))
     if periods:
-        await mark_periods(session, periods, accepted)
+        await mark_periods(session, periods, accepted, traces)
     return len(claimed)
 
 

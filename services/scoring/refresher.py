@@ -25,6 +25,8 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy import delete, select
 
 from services.scoring.adapters.repository import load_procedures
@@ -38,6 +40,8 @@ from services.scoring.scoring_service import compute_period
 from shared.metrics import FRESHNESS_SECONDS, REFRESH_FAILURES, REFRESH_SECONDS
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+_W3C = TraceContextTextMapPropagator()
 JUDGE_BUDGET_S = 15.0
 
 
@@ -124,7 +128,7 @@ async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> list[da
             await uow.session.execute(
                 delete(dirty_period)
                 .where(dirty_period.c.period.in_(mine.scalar_subquery()))
-                .returning(dirty_period.c.period, dirty_period.c.accepted_at)
+                .returning(dirty_period.c.period, dirty_period.c.accepted_at, dirty_period.c.traceparents)
             )
         ).first()
         if claimed is None:
@@ -134,15 +138,32 @@ async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> list[da
         except ValueError:
             log.warning("dropping unparseable dirty period", extra={"period": label})
             return None
-        await compute_period(
-            uow,
-            period=period,
-            methodologies=list(app.methodologies.values()),
-            now=now,
-            calendar=app.calendar,
-            judge=False,
-        )
+        # One span per recomputation, linked to the traces of the changes it counts: a trace from
+        # an integrator's request leads to the score update (whose events carry this span's context).
+        with tracer.start_as_current_span(
+            "scoring refresh",
+            links=links_of(claimed.traceparents or []),
+            attributes={"sqi.period": label},
+        ):
+            await compute_period(
+                uow,
+                period=period,
+                methodologies=list(app.methodologies.values()),
+                now=now,
+                calendar=app.calendar,
+                judge=False,
+            )
     return list(claimed.accepted_at or [])
+
+
+def links_of(traceparents: list[str]) -> list[trace.Link]:
+    """Span links to the (valid) W3C traceparents given."""
+    out: list[trace.Link] = []
+    for tp in traceparents:
+        ctx = trace.get_current_span(_W3C.extract({"traceparent": tp})).get_span_context()
+        if ctx.is_valid:
+            out.append(trace.Link(ctx))
+    return out
 
 
 def make_refresher(app: Scoring) -> Callable[[asyncio.Event], Awaitable[None]]:

@@ -6,7 +6,8 @@ marks through these two functions, inside its own transaction. ``ON CONFLICT DO 
 ``FOR UPDATE SKIP LOCKED``, so it skips a period whose new facts are not committed yet and takes
 it at the next tick, never reading the facts from before them and dropping the mark.
 ``accepted_at``: when ingest accepted the batches the next recomputation will count (the
-freshness clock, ``sqi_freshness_seconds``); the marks keep the union.
+freshness clock, ``sqi_freshness_seconds``); the marks keep the union. ``traceparents``: the
+traces of those changes, which the recomputation's span links to (at most ``MAX_LINKS``).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import driver_connection
 
-_MARK = """
-INSERT INTO scoring.dirty_period AS d (period, accepted_at)
-SELECT p, $2::timestamptz[] FROM unnest($1::text[]) AS p ORDER BY p
+MAX_LINKS = 64  # traces a refresh span links to, at most (the latest changes' first)
+_MARK = f"""
+INSERT INTO scoring.dirty_period AS d (period, accepted_at, traceparents)
+SELECT p, $2::timestamptz[], $3::text[] FROM unnest($1::text[]) AS p ORDER BY p
 ON CONFLICT (period) DO UPDATE SET marked_at = now(),
-    accepted_at = (SELECT array_agg(DISTINCT t) FROM unnest(d.accepted_at || excluded.accepted_at) AS t)
+    accepted_at = (SELECT array_agg(DISTINCT t) FROM unnest(d.accepted_at || excluded.accepted_at) AS t),
+    traceparents = (excluded.traceparents || coalesce(d.traceparents, '{{}}'))[1:{MAX_LINKS}]
 """
 _MARK_SCORED = """
 INSERT INTO scoring.dirty_period (period)
@@ -32,12 +35,18 @@ ON CONFLICT (period) DO UPDATE SET marked_at = now()
 """
 
 
-async def mark_periods(session: AsyncSession, periods: Iterable[str], accepted_at: Sequence[datetime] = ()) -> None:
-    """Mark ``periods`` dirty (in the caller's transaction), with the batches they will count."""
+async def mark_periods(
+    session: AsyncSession,
+    periods: Iterable[str],
+    accepted_at: Sequence[datetime] = (),
+    traceparents: Sequence[str] = (),
+) -> None:
+    """Mark ``periods`` dirty (in the caller's transaction), with the batches they will count and
+    the traces of those changes."""
     labels = sorted(set(periods))
     if labels:
         conn: Any = await driver_connection(session)
-        await conn.execute(_MARK, labels, list(accepted_at))
+        await conn.execute(_MARK, labels, list(accepted_at), list(traceparents)[:MAX_LINKS])
 
 
 async def mark_scored_periods(session: AsyncSession, also: Iterable[str] = ()) -> None:

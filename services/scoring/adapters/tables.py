@@ -81,6 +81,8 @@ dossier = Table(
     Column("unjudgeable", Text),
     # When ingest accepted the earliest batch whose change is not judged yet (freshness clock).
     Column("accepted_at", DateTime(timezone=True)),
+    # W3C traceparent of the consumer span that last changed it (the refresh span links to it).
+    Column("traceparent", Text),
     Index("ix_dossier_received_at", "received_at"),
     Index("ix_dossier_finished_at", "finished_at"),
     Index("ix_dossier_procedure_code", "procedure_code"),
@@ -215,6 +217,8 @@ dirty_period = Table(
     Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Acceptance times of the batches counted by the next recomputation (sqi_freshness_seconds).
     Column("accepted_at", ARRAY(DateTime(timezone=True))),
+    # Traces of the changes the next recomputation counts: its span links to them.
+    Column("traceparents", ARRAY(Text)),
 )
 
 # Methodology versions uploaded by an admin (bộ chỉ số): immutable, scored beside the builtins.
