@@ -36,7 +36,7 @@ from services.scoring.domain import (
     evaluate_petition,
 )
 from services.scoring.engine import Evaluation, UnitRow, _resolve
-from services.scoring.tallies import PROCEDURE_SQL, UNIT_COLUMNS, UNIT_SQL, H, procedure_flags
+from services.scoring.tallies import DOSSIER_RATIOS, PROCEDURE_SQL, UNIT_COLUMNS, UNIT_SQL, H, procedure_flags
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
 
@@ -99,23 +99,17 @@ def counts_of(
         if key not in cache:
             cache[key] = compute_counts([], procedures, levels, petitions=[])
         c = dict(cache[key])
-    c["1.4"] = Count(s["synced"], h)
-    c["2.1"] = Count(s["on_time"], h)
+    for basis, (numerator, denominator) in DOSSIER_RATIOS.items():
+        c[basis] = Count(s[numerator], s[denominator])
     c["2.2"] = Count(s["ended_days"], s["ended"])
-    c["3.1"] = Count(s["result"], h)
-    c["3.2"] = Count(s["dig_ok"], h)
-    c["3.3"] = Count(s["reused"], h)
-    c["3.4"] = Count(s["personal"], h)
-    c["3.5"] = Count(s["population"], h)
     c["3.6"] = Count(len(t.with_flag(F.CITIZEN_POPULATION)), len(t.with_flag(F.FOR_CITIZENS)))
     online_procs = {p.procedure_code for p in procedures.values() if p.levels & levels and p.offered_online}
     c["4.2"] = Count(len(t.with_flag(F.ONLINE) & online_procs), len(online_procs))
     sync_rate = s["synced"] / h if h else 0.0
-    c["4.3"] = Count(s["online_counted"] * sync_rate, s["r"])
+    c["4.3"] = Count(s["online_counted"] * sync_rate, s["r"])  # scaled by 1.4's ratio
     fee_procs = t.with_flag(F.HAS_FEE)
     c["4.4"] = Count(len(t.with_flag(F.FEE_PAYMENT)), len(fee_procs))
     c["4.5"] = Count(len(t.with_flag(F.FEE_PAID_IN_PERIOD)), len(fee_procs))
-    c["4.6"] = Count(s["fee_paid"], s["fee_dossier"])
     c["5.4"] = Count(s["satisfied"], h)
     return c
 

@@ -25,23 +25,13 @@ from services.scoring.codec import facts_from_json
 from services.scoring.contributions import F
 from services.scoring.domain import Period, Procedure, RatingFacts, evaluate, latest_rating, satisfaction_shortfall
 from services.scoring.engine import UnitRow, _resolve
+from services.scoring.tallies import DOSSIER_RATIOS, shortfall_flags
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
 
 H, R = int(F.HANDLED), int(F.RECEIVED)
-# basis → (flags the contribution must carry, flags it must lack): the domain's shortfalls
-# (services/scoring/domain/verdict.py ``_shortfalls``) as conditions on the stored flags.
-SHORTFALL_FLAGS: dict[str, tuple[int, int]] = {
-    "1.4": (H, int(F.SYNCED)),
-    "2.1": (H, int(F.ON_TIME)),
-    "3.1": (H, int(F.RESULT_DIGITIZED)),
-    "3.2": (H, int(F.DIGITISED_OK)),
-    "3.3": (H, int(F.REUSED)),
-    "3.4": (H, int(F.PERSONAL_STORE)),
-    "3.5": (H, int(F.POPULATION)),
-    "4.3": (R, int(F.ONLINE_COUNTED)),
-    "4.6": (R | F.FEE_DOSSIER, int(F.FEE_DOSSIER_PAID)),
-}
+# The dossier indicators whose shortfall is a condition on the stored flags (tallies.py).
+SHORTFALL_BASES = tuple(DOSSIER_RATIOS)
 _ON_TIME = H | int(F.ON_TIME)
 # 5.4: overdue, or on time but rated dissatisfied (latest rating before the judging instant)
 # or named in a petition received before it.
@@ -63,7 +53,7 @@ c.flags & {H} <> 0 AND (c.flags & {_ON_TIME} <> {_ON_TIME} OR c.dossier_id IN (
 def _condition(basis: str) -> str | None:
     if basis == "5.4":
         return _UNSATISFIED
-    flags = SHORTFALL_FLAGS.get(basis)
+    flags = shortfall_flags(basis)
     if flags is None:
         return None  # not a per-dossier shortfall (procedure-level or not scored): no dossier list
     need, lack = flags

@@ -44,6 +44,36 @@ SUMS: dict[str, int] = {
     "fee_paid": R | F.FEE_DOSSIER_PAID,
 }
 UNIT_COLUMNS = (*SUMS, "ended", "ended_days")
+
+# The dossier-count indicators as one declaration: basis → (numerator sum, denominator sum).
+# The stored path derives everything from it — the counts (``aggregate.counts_of``) and the
+# shortfall condition of the dossier lists (``drilldown``: in the denominator, not in the
+# numerator). 4.3's numerator is further scaled by 1.4's ratio (the sync rate); 5.4's numerator
+# ``satisfied`` is ``on_time`` minus the rated-dissatisfied or petitioned (read at aggregation).
+# The recompute path (domain/indicators.py ``compute_counts``) is the independent reference
+# they are checked against.
+DOSSIER_RATIOS: dict[str, tuple[str, str]] = {
+    "1.4": ("synced", "h"),
+    "2.1": ("on_time", "h"),
+    "3.1": ("result", "h"),
+    "3.2": ("dig_ok", "h"),
+    "3.3": ("reused", "h"),
+    "3.4": ("personal", "h"),
+    "3.5": ("population", "h"),
+    "4.3": ("online_counted", "r"),
+    "4.6": ("fee_paid", "fee_dossier"),
+}
+
+
+def shortfall_flags(basis: str) -> tuple[int, int] | None:
+    """(flags a contribution must carry, flags it must lack) to cost points on ``basis``."""
+    ratio = DOSSIER_RATIOS.get(basis)
+    if ratio is None:
+        return None
+    numerator, denominator = SUMS[ratio[0]], SUMS[ratio[1]]
+    return denominator, numerator & ~denominator
+
+
 # Bits a handled contribution may carry that the distinct-procedure indicators read.
 PROCEDURE_BITS: dict[str, int] = {
     "for_citizens": int(F.FOR_CITIZENS),

@@ -26,7 +26,7 @@ from services.scoring.adapters.tables import contribution, dossier, score, unit_
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import parse_period
 from services.scoring.domain.scoring import competition_ranks
-from services.scoring.drilldown import SHORTFALL_FLAGS, shortfall_page
+from services.scoring.drilldown import SHORTFALL_BASES, shortfall_page
 from services.scoring.handlers import apply_dossier_events, apply_procedure_events, apply_units
 from services.scoring.queries import shortfall_items
 from services.scoring.recompute import live_periods, recompute_and_compare
@@ -143,7 +143,7 @@ async def assert_drilldown_equals_judging(app: Scoring, now: datetime) -> None:
         provinces = sorted(c for c, u in ev.units.items() if u.level == "province")
         locals_ = sorted(c for c, u in ev.units.items() if u.level == "local")
         for unit_code in ["CT", provinces[0], provinces[-1], locals_[0]]:
-            for basis in [*SHORTFALL_FLAGS, "5.4"]:
+            for basis in [*SHORTFALL_BASES, "5.4"]:
                 judged = shortfall_items(ev, unit_code, basis)
                 page, total = await shortfall_page(
                     s,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from services.scoring.contributions import Contribution
-from services.scoring.tallies import PROCEDURE_BITS, SUMS, UNIT_COLUMNS, H, deltas
+from services.scoring.contributions import Contribution, F
+from services.scoring.tallies import PROCEDURE_BITS, SUMS, UNIT_COLUMNS, H, deltas, shortfall_flags
 
 
 def _random_rows(rng: random.Random, n: int) -> list[Contribution]:
@@ -43,3 +43,14 @@ def test_replacing_rows_by_themselves_moves_nothing() -> None:
     units, _ = deltas(rows, half)  # removing the other half: negative counts of exactly it
     back, _ = deltas([], rows[100:])
     assert {k: [-x for x in v] for k, v in back.items()} == units
+
+
+def test_shortfall_conditions_derive_from_the_ratio_declaration() -> None:
+    # In the denominator, not in the numerator: the domain's reasons (verdict._shortfalls).
+    hd, rc = int(F.HANDLED), int(F.RECEIVED)
+    assert shortfall_flags("2.1") == (hd, int(F.ON_TIME))
+    assert shortfall_flags("1.4") == (hd, int(F.SYNCED))
+    assert shortfall_flags("3.2") == (hd, int(F.DIGITISED_OK))
+    assert shortfall_flags("4.3") == (rc, int(F.ONLINE_COUNTED))
+    assert shortfall_flags("4.6") == (rc | F.FEE_DOSSIER, int(F.FEE_DOSSIER_PAID))
+    assert shortfall_flags("4.2") is None  # a procedure-level indicator: no dossier list
