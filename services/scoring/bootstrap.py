@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -16,6 +17,9 @@ from shared.calendar import WorkingCalendar
 from shared.db import create_engine, session_factory
 from shared.unit_of_work import UnitOfWork
 from shared.worker import WorkerParts
+
+if TYPE_CHECKING:
+    from services.scoring.engine import UnitRow
 
 SERVICE = "scoring"
 EXCHANGE = "scoring.events"
@@ -38,6 +42,9 @@ class Scoring:
     calendar_days: frozenset[tuple[date, str]] | None = None
     # When the API last checked methodologies and calendar against their tables (monotonic s).
     synced_at: float = float("-inf")
+    # The API's copy of the unit tree and when it was read (services.scoring.queries.unit_tree).
+    units: list[UnitRow] | None = None
+    units_loaded_at: float = float("-inf")
     # Batch acceptance times whose freshness was observed already (insertion-ordered, bounded).
     freshness_seen: dict[datetime, None] = field(default_factory=dict)
 

@@ -90,12 +90,13 @@ async def shortfall_page(
     procedures: Mapping[str, Procedure],
     offset: int,
     limit: int,
+    units: list[UnitRow] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of the shortfall dossiers of ``unit_code``'s subtree, and how many there are."""
     condition = _condition(basis)
     if condition is None:
         return [], 0
-    codes = member_codes(await load_units(session), unit_code, period)
+    codes = member_codes(units if units is not None else await load_units(session), unit_code, period)
     if not codes:
         return [], 0
     judged_at = period.judged_at(now)

@@ -7,6 +7,7 @@ stored.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from services.scoring.adapters.repository import load_procedures, load_units, sc
 from services.scoring.aggregate import aggregate_period
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import Methodology, Period, parse_period, satisfaction_shortfall
-from services.scoring.engine import Evaluation
+from services.scoring.engine import Evaluation, UnitRow
 from services.scoring.scoring_service import evaluate_live, rows_for
 from shared.calendar import local_date
 from shared.identity import Principal
@@ -86,10 +87,21 @@ async def rows(app: Scoring, session: AsyncSession, period: Period, m: Methodolo
     return [r.as_read_row() for r in await rows_for(session, ev=ev, methodology=m)]
 
 
-async def check_scope(session: AsyncSession, principal: Principal, unit_code: str) -> None:
+UNITS_SECONDS = 1.0  # how stale the API's copy of the unit tree may be (the worker applies changes)
+
+
+async def unit_tree(app: Scoring, session: AsyncSession) -> list[UnitRow]:
+    """The unit tree (cây đơn vị), read from its table at most once a second per process."""
+    if app.units is None or time.monotonic() - app.units_loaded_at >= UNITS_SECONDS:
+        app.units = await load_units(session)
+        app.units_loaded_at = time.monotonic()
+    return app.units
+
+
+async def check_scope(app: Scoring, session: AsyncSession, principal: Principal, unit_code: str) -> None:
     """Staff see their unit's subtree (principal.unit is the unit or an ancestor); admins see all."""
     checked_code(unit_code, "unit_code")
-    units = {u.code: u for u in await load_units(session)}
+    units = {u.code: u for u in await unit_tree(app, session)}
     if unit_code not in units:
         raise ApiError(404, f"unknown unit {unit_code!r}", details=[{"field": "unit_code", "reason": "unknown unit"}])
     if principal.is_admin:

@@ -161,7 +161,7 @@ async def get_breakdown(
     p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
     async with app.sessions() as session:
-        await queries.check_scope(session, principal, unit_code)
+        await queries.check_scope(app, session, principal, unit_code)
         row = await score_row(session, p.label, m.id, unit_code) if mapping == AS_OF_PERIOD else None
         if row is None and (mapping != AS_OF_PERIOD or not await period_stored(session, p.label, m.id)):
             rows = await _rows(app, session, p, m, mapping)
@@ -212,7 +212,7 @@ async def get_shortfall_dossiers(
     basis = queries.basis_of(m, indicator_id)
     start = (page - 1) * page_size
     async with app.sessions() as session:
-        await queries.check_scope(session, principal, unit_code)
+        await queries.check_scope(app, session, principal, unit_code)
         if p.kind == "range":  # no stored verdicts for a custom range: judged on demand
             ev = await evaluate_live(session, period=p, now=now, calendar=app.calendar)
             every = queries.shortfall_items(ev, unit_code, basis)
@@ -220,6 +220,7 @@ async def get_shortfall_dossiers(
         else:  # one indexed read of the stored verdicts; only the page is judged for its details
             items, total = await shortfall_page(
                 session,
+                units=await queries.unit_tree(app, session),
                 unit_code=unit_code,
                 basis=basis,
                 period=p,
@@ -270,7 +271,7 @@ async def get_stake(
     p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
     async with app.sessions() as session:
-        await queries.check_scope(session, principal, unit_code)
+        await queries.check_scope(app, session, principal, unit_code)
         st = await load_unit_stake(session, unit_code, m, period=p, now=now, calendar=app.calendar, within_wd=within_wd)
     return {
         "unit_code": unit_code,
@@ -328,7 +329,7 @@ async def get_stake_dossiers(
     m = queries.methodology_of(app, methodology)
     basis = queries.basis_of(m, indicator_id)
     async with app.sessions() as session:
-        await queries.check_scope(session, principal, unit_code)
+        await queries.check_scope(app, session, principal, unit_code)
         st = await load_unit_stake(session, unit_code, m, period=p, now=now, calendar=app.calendar, within_wd=within_wd)
     fix = st.fixes.get(basis)
     verdicts = list(fix.dossiers) if fix else []

@@ -61,4 +61,5 @@ async def clean(scoring: Scoring) -> Scoring:
     scoring.calendar = CachedCalendar()
     scoring.calendar_days = None
     scoring.synced_at = float("-inf")  # the API checks its caches against the emptied tables
+    scoring.units = None
     return scoring
