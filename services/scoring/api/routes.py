@@ -49,6 +49,7 @@ async def get_app(request: Request) -> Scoring:
 App = Annotated[Scoring, Depends(get_app)]
 PeriodQ = Annotated[str | None, Query(description="2026-10, 2026-Q3, 2026 or 2026-10-01..2026-10-15")]
 PUBLIC_LEVELS = ("province", "local")
+MAX_PAGE = 1_000_000  # a page number beyond any list (and the offset within a 64-bit integer)
 MappingQ = Annotated[
     UnitMapping,
     Query(
@@ -203,7 +204,7 @@ async def get_shortfall_dossiers(
     principal: Staff,
     period: PeriodQ = None,
     methodology: str = DEFAULT_METHODOLOGY,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
@@ -322,7 +323,7 @@ async def get_stake_dossiers(
     period: PeriodQ = None,
     methodology: str = DEFAULT_METHODOLOGY,
     within_wd: WithinQ = DEFAULT_WITHIN_WD,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     p = queries.period_of(period, now)

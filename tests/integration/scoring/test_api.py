@@ -107,6 +107,8 @@ async def test_methodologies(client: httpx.AsyncClient) -> None:
         ("/api/v1/scores/P01/stake/2.1%00/dossiers", {}, 422, "indicator_id"),
         ("/api/v1/methodologies/%00", {}, 422, "methodology"),
         ("/api/v1/methodologies/nope", {}, 404, "methodology"),
+        ("/api/v1/scores/P01/indicators/2.1/dossiers", {"period": "2026-10", "page": str(10**20)}, 422, "page"),
+        ("/api/v1/scores/P01/stake/2.1/dossiers", {"page": "0"}, 422, "page"),
     ],
 )
 async def test_bad_input_is_a_4xx_naming_the_field(
