@@ -80,6 +80,15 @@ class Judged:
     unjudgeable: dict[str, str] = field(default_factory=dict)
 
 
+def in_window(label: str, floor: datetime) -> bool:
+    """Whether a stored period label starts at or after the history floor (a label no longer
+    accepted, e.g. ``1990-01`` stored before the bounds existed, is history: left alone)."""
+    try:
+        return period_of(label).start >= floor
+    except ValueError:
+        return False
+
+
 def judge_rows(
     rows: list[tuple[str, str]], procedures: Mapping[str, Procedure], now: datetime, calendar: WorkingCalendar
 ) -> Judged:
@@ -121,7 +130,7 @@ async def judge_chunk(
     old = {
         (r[0], r[1]): Contribution(r[0], r[1], r[2], r[3], r[4], r[5])
         for r in await conn.fetch(_OLD, ids)
-        if period_of(r[1]).start >= floor  # older periods keep their figures
+        if in_window(r[1], floor)  # older periods keep their figures
     }
     fresh = {(c.dossier_id, c.period): c for c in new}
     stale = [k for k, o in old.items() if fresh.get(k) != o]
