@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.scoring.adapters.tables import inbox, outbox
+from services.scoring.adapters.tables import outbox
 from services.scoring.calendar_cache import CachedCalendar
 from services.scoring.domain import Methodology, load_builtin
 from services.scoring.settings import ScoringSettings
 from shared.calendar import WorkingCalendar
 from shared.db import create_engine, session_factory
 from shared.unit_of_work import UnitOfWork
-from shared.worker import WorkerParts
 
 if TYPE_CHECKING:
     from services.scoring.engine import UnitRow
@@ -56,18 +54,3 @@ def bootstrap(settings: ScoringSettings | None = None) -> Scoring:
     settings = settings or ScoringSettings()
     engine = create_engine(settings, application_name=SERVICE)
     return Scoring(settings=settings, engine=engine, sessions=session_factory(engine))
-
-
-def worker_parts(app: Scoring) -> WorkerParts:
-    from services.scoring.refresher import make_refresher
-    from services.scoring.subscriptions import SUBSCRIPTIONS
-
-    return WorkerParts(
-        settings=app.settings,
-        engine=app.engine,
-        outbox=outbox,
-        inbox=inbox,
-        uow_factory=partial(app.uow),
-        subscriptions=SUBSCRIPTIONS,
-        background=[make_refresher(app)],
-    )
