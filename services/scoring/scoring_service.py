@@ -101,25 +101,34 @@ _COMPARED = (
 )
 
 
+def _dec(x: Any) -> Decimal | None:
+    """A payload number as the contract's Decimal (as pydantic would convert the float)."""
+    return None if x is None else Decimal(str(x))
+
+
 def methodology_score(row: dict[str, Any]) -> MethodologyScore:
-    """A read-model row as the event carries it: everything a ranking row or unit page shows."""
+    """A read-model row as the event carries it: everything a ranking row or unit page shows.
+
+    Built with ``model_construct`` from values already typed as the contract says (a refresh that
+    moves every unit announces hundreds of these, each with every indicator): no validation pass.
+    """
     pl = row["payload"]
-    return MethodologyScore(
-        total=row["total"],
+    return MethodologyScore.model_construct(
+        total=Decimal(row["total"]),
         grade=row["grade"],
         rank=row["rank"],
         dossiers=row["dossiers"],
         rank_delta=row["rank_delta"],
         provisional=row["provisional"],
-        groups={g["id"]: g["points"] for g in pl["groups"]},
+        groups={g["id"]: _dec(g["points"]) for g in pl["groups"]},
         indicators=[
-            IndicatorFigures(
+            IndicatorFigures.model_construct(
                 id=i["id"],
-                numerator=i["numerator"],
+                numerator=None if i["numerator"] is None else float(i["numerator"]),
                 denominator=i["denominator"],
-                ratio=i["ratio"],
-                points=i["points"],
-                max_points=i["max_points"],
+                ratio=_dec(i["ratio"]),
+                points=_dec(i["points"]),
+                max_points=_dec(i["max_points"]),
                 applicable=i["applicable"],
             )
             for g in pl["groups"]
