@@ -23,7 +23,15 @@ from services.scoring.bootstrap import Scoring
 from services.scoring.domain import parse_period
 from services.scoring.engine import UnitRow
 from services.scoring.handlers import apply_procedure_events, apply_units
-from services.scoring.unit_history import is_identity, successor_target, units_mapped_to_today
+from services.scoring.scoring_service import rows_for
+from services.scoring.unit_history import (
+    TODAY,
+    evaluate_mapped,
+    is_identity,
+    mapped_rows,
+    successor_target,
+    units_mapped_to_today,
+)
 from shared.calendar import VN_TZ
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged
 
@@ -176,3 +184,15 @@ async def test_mapping_today_is_the_stored_ranking_when_nothing_changed(client: 
     a = (await client.get("/api/v1/scores", params={"period": "2026-10"})).json()["rows"]
     b = (await client.get("/api/v1/scores", params={"period": "2026-10", "mapping": "today"})).json()["rows"]
     assert a == b
+
+
+async def test_mapped_counters_equal_judging_every_dossier(clean: Scoring, client: httpx.AsyncClient) -> None:
+    """mapping=today from the stored counters equals evaluating every dossier onto today's units."""
+    period = parse_period(MAY)
+    now = datetime.now(VN_TZ)
+    async with clean.sessions() as s:
+        for m in clean.methodologies.values():
+            fast = await mapped_rows(s, period=period, methodology=m, calendar=clean.calendar, now=now)
+            ev = await evaluate_mapped(s, period=period, now=now, calendar=clean.calendar, mapping=TODAY)
+            judged = [r.as_read_row() for r in await rows_for(s, ev=ev, methodology=m)]
+            assert fast is not None and fast == judged
