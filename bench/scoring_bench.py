@@ -64,6 +64,50 @@ def units_of(seed: int) -> UnitsChanged:
     return UnitsChanged(units=rows)
 
 
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * q))] * 1000
+
+
+async def time_reads(app: Scoring, n: int, now: datetime, readers: int = 1) -> None:
+    """p50/p99 of the API's reads in-process (ASGI, no HTTP server, one reader): ranking,
+    breakdown, a shortfall dossier list — of the month just refreshed."""
+    import httpx
+
+    from services.scoring.api import routes
+    from services.scoring.api.app import create_app
+    from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
+
+    api = create_app(app)
+    api.dependency_overrides[routes.get_now] = lambda: now
+    admin = Principal(kind="staff", roles=("admin",), unit="CT", sub="bench")
+    headers = {PRINCIPAL_HEADER: encode_principal(admin), INTERNAL_TOKEN_HEADER: app.settings.internal_token}
+    period = {"period": "2026-10"}
+    reads = {
+        "ranking (province)": ("/api/v1/scores", {**period, "level": "province"}),
+        "ranking (local, one province)": ("/api/v1/scores", {**period, "level": "local", "parent": "P01"}),
+        "breakdown P01": ("/api/v1/scores/P01", period),
+        "drill-down P01 2.1 (first page)": ("/api/v1/scores/P01/indicators/2.1/dossiers", period),
+        "drill-down CT 2.1 (first page)": ("/api/v1/scores/CT/indicators/2.1/dossiers", period),
+    }
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://scoring") as client:
+        for name, (path, params) in reads.items():
+            lat: list[float] = []
+
+            async def reader(path: str = path, params: dict[str, str] = params, lat: list[float] = lat) -> None:
+                for _ in range(n):
+                    t = time.perf_counter()
+                    r = await client.get(path, params=params, headers=headers)
+                    lat.append(time.perf_counter() - t)
+                    assert r.status_code == 200, (path, r.status_code, r.text[:300])
+
+            await asyncio.gather(*(reader() for _ in range(readers)))
+            print(
+                f"read {name}: p50 {_pct(lat, 0.5):.1f} ms, p99 {_pct(lat, 0.99):.1f} ms "
+                f"({readers} readers × {n} requests, one API process)"
+            )
+
+
 async def run(args: argparse.Namespace) -> None:
     raw = args.raw
     procedures = [RawEvent(**e) for e in raw if e["type"].startswith("procedure.")]
@@ -103,6 +147,8 @@ async def run(args: argparse.Namespace) -> None:
             t = time.perf_counter()
             await refresh_once(app, now=now)
             print(f"refresh of {label} alone (marked dirty, nothing new): {time.perf_counter() - t:.2f} s")
+        if args.reads:
+            await time_reads(app, args.reads, now, args.readers)
         if args.check:
             async with app.sessions() as s:
                 periods = await live_periods(s)
@@ -131,6 +177,8 @@ def main() -> None:
     p.add_argument("--now", help="judging instant (ISO); default the wall clock")
     p.add_argument("--check", action="store_true", help="also recompute from scratch and count differences")
     p.add_argument("--force", nargs="*", default=["2026-10"], help="periods to refresh alone afterwards")
+    p.add_argument("--reads", type=int, default=0, help="then time N of each API read in-process")
+    p.add_argument("--readers", type=int, default=1, help="concurrent readers for --reads")
     p.add_argument("--db", default=DB, help="scratch database (dropped and created)")
     p.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = p.parse_args()

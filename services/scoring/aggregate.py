@@ -1,15 +1,16 @@
-"""A period's counts from the contributions: SQL sums per unit, roll-up over subtrees in Python.
+"""A period's counts from the stored counters: a few rows per unit, roll-up over subtrees in Python.
 
 The same numbers as :func:`services.scoring.engine.evaluate_period` (the recompute path), without
-judging a single dossier: per unit (as of the judging instant) one row of sums, per unit and
-procedure one ``bit_or`` of flags for the distinct-procedure indicators (3.6, 4.2, 4.4, 4.5).
+judging a single dossier or reading the period's contributions: per unit (as of the judging
+instant) one row of counters, per unit and procedure one row of bit counts for the
+distinct-procedure indicators (3.6, 4.2, 4.4, 4.5), both kept by :mod:`services.scoring.tallies`.
 A parent's counts are built from the union of its subtree: additive counts add, procedure sets
-unite — never an average of children. 5.4 joins, at aggregation time, each dossier's latest
-rating given before the period's judging instant (the domain's ``latest_rating``: by ``rated_at``,
-ties to the greater level) and the petitions received before it: they change independently of
-the dossier, and a closed period keeps the rating it was judged with when the dossier is rated
-again later. Petitions (G5) are few and judged here with the domain's code.
-"""
+unite — never an average of children. 5.4 subtracts, at aggregation time, the on-time dossiers
+whose latest rating given before the period's judging instant (the domain's ``latest_rating``:
+by ``rated_at``, ties to the greater level) is dissatisfied or that a petition received before
+it names: they change independently of the dossier, and a closed period keeps the rating it was
+judged with when the dossier is rated again later. Petitions (G5) are few and judged here with
+the domain's code."""
 
 from __future__ import annotations
 
@@ -35,51 +36,31 @@ from services.scoring.domain import (
     evaluate_petition,
 )
 from services.scoring.engine import Evaluation, UnitRow, _resolve
+from services.scoring.tallies import DOSSIER_RATIOS, PROCEDURE_SQL, UNIT_COLUMNS, UNIT_SQL, H, procedure_flags
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
 
-H, R = int(F.HANDLED), int(F.RECEIVED)
-# name → the flags a contribution must all carry to be counted.
-SUMS: dict[str, int] = {
-    "h": H,
-    "r": R,
-    "synced": H | F.SYNCED,
-    "on_time": H | F.ON_TIME,
-    "result": H | F.RESULT_DIGITIZED,
-    "dig_ok": H | F.DIGITISED_OK,
-    "reused": H | F.REUSED,
-    "personal": H | F.PERSONAL_STORE,
-    "population": H | F.POPULATION,
-    "online_counted": R | F.ONLINE_COUNTED,
-    "fee_dossier": R | F.FEE_DOSSIER,
-    "fee_paid": R | F.FEE_DOSSIER_PAID,
-}
 _ON_TIME = H | F.ON_TIME
-_UNIT_SQL = f"""
-SELECT c.unit_code,
-    {", ".join(f"count(*) FILTER (WHERE c.flags & {m} = {m}) AS {n}" for n, m in SUMS.items())},
-    count(c.handling_days) FILTER (WHERE c.flags & {H} <> 0) AS ended,
-    coalesce(sum(c.handling_days) FILTER (WHERE c.flags & {H} <> 0), 0) AS ended_days,
-    count(*) FILTER (WHERE c.flags & {_ON_TIME} = {_ON_TIME} AND r.dossier_id IS NULL AND p.dossier_id IS NULL)
-        AS satisfied
-FROM scoring.contribution c
-LEFT JOIN (
-    SELECT DISTINCT ON (dossier_id) dossier_id, level FROM scoring.rating
-    WHERE rated_at < $2 AND dossier_id IN (SELECT dossier_id FROM scoring.contribution WHERE period = $1)
-    ORDER BY dossier_id, rated_at DESC, level COLLATE "C" DESC
-) r ON r.dossier_id = c.dossier_id AND r.level = 'dissatisfied'
-LEFT JOIN (
-    SELECT DISTINCT data->>'dossier_id' AS dossier_id FROM scoring.petition
+# 5.4's exceptions: dossiers whose latest rating before the judging instant is dissatisfied
+# (only dossiers ever rated dissatisfied are read, through a partial index) or that a petition
+# received before it names; the on-time handled ones among them are not satisfied.
+_UNSATISFIED_SQL = f"""
+WITH bad AS (
+    SELECT l.dossier_id FROM (
+        SELECT DISTINCT ON (dossier_id) dossier_id, level FROM scoring.rating
+        WHERE rated_at < $2 AND dossier_id IN (
+            SELECT dossier_id FROM scoring.rating WHERE level = 'dissatisfied' AND rated_at < $2
+        )
+        ORDER BY dossier_id, rated_at DESC, level COLLATE "C" DESC
+    ) l WHERE l.level = 'dissatisfied'
+    UNION
+    SELECT data->>'dossier_id' FROM scoring.petition
     WHERE received_at < $2 AND coalesce(data->>'dossier_id', '') <> ''
-) p ON p.dossier_id = c.dossier_id
-WHERE c.period = $1 AND c.flags & {H | R} <> 0
-GROUP BY c.unit_code
+)
+SELECT c.unit_code, c.dossier_id FROM bad JOIN scoring.contribution c ON c.period = $1 AND c.dossier_id = bad.dossier_id
+WHERE c.flags & {_ON_TIME} = {_ON_TIME}
 """
-_PROC_SQL = f"""
-SELECT unit_code, procedure_code, bit_or(flags) FROM scoring.contribution
-WHERE period = $1 AND flags & {H} <> 0 GROUP BY unit_code, procedure_code
-"""
-KEYS = (*SUMS, "ended", "ended_days", "satisfied")
+KEYS = (*UNIT_COLUMNS, "satisfied")
 
 
 @dataclass
@@ -96,7 +77,8 @@ class Tally:
             self.procs[code] = self.procs.get(code, 0) | f
 
     def with_flag(self, bit: int) -> set[str]:
-        return {code for code, f in self.procs.items() if f & bit}
+        b = int(bit)  # plain int: IntFlag arithmetic is ~10× slower per procedure
+        return {code for code, f in self.procs.items() if f & b}
 
 
 def counts_of(
@@ -104,40 +86,46 @@ def counts_of(
     procedures: Mapping[str, Procedure],
     levels: set[str],
     petitions: list[PetitionVerdict],
+    cache: dict[frozenset[str], dict[str, Count]] | None = None,
 ) -> dict[str, Count]:
     """compute_counts' formulas over sums (same expressions, so the same doubles)."""
     s = t.sums
     h = s["h"]
     # Catalogue-based 4.1 and petitions' 5.1–5.3 straight from the domain (no dossier needed).
-    c = compute_counts([], procedures, levels, petitions=petitions)
-    c["1.4"] = Count(s["synced"], h)
-    c["2.1"] = Count(s["on_time"], h)
+    if petitions or cache is None:
+        c = compute_counts([], procedures, levels, petitions=petitions)
+    else:  # the same for every unit of these levels without petitions: computed once per aggregation
+        key = frozenset(levels)
+        if key not in cache:
+            cache[key] = compute_counts([], procedures, levels, petitions=[])
+        c = dict(cache[key])
+    for basis, (numerator, denominator) in DOSSIER_RATIOS.items():
+        c[basis] = Count(s[numerator], s[denominator])
     c["2.2"] = Count(s["ended_days"], s["ended"])
-    c["3.1"] = Count(s["result"], h)
-    c["3.2"] = Count(s["dig_ok"], h)
-    c["3.3"] = Count(s["reused"], h)
-    c["3.4"] = Count(s["personal"], h)
-    c["3.5"] = Count(s["population"], h)
     c["3.6"] = Count(len(t.with_flag(F.CITIZEN_POPULATION)), len(t.with_flag(F.FOR_CITIZENS)))
     online_procs = {p.procedure_code for p in procedures.values() if p.levels & levels and p.offered_online}
     c["4.2"] = Count(len(t.with_flag(F.ONLINE) & online_procs), len(online_procs))
     sync_rate = s["synced"] / h if h else 0.0
-    c["4.3"] = Count(s["online_counted"] * sync_rate, s["r"])
+    c["4.3"] = Count(s["online_counted"] * sync_rate, s["r"])  # scaled by 1.4's ratio
     fee_procs = t.with_flag(F.HAS_FEE)
     c["4.4"] = Count(len(t.with_flag(F.FEE_PAYMENT)), len(fee_procs))
     c["4.5"] = Count(len(t.with_flag(F.FEE_PAID_IN_PERIOD)), len(fee_procs))
-    c["4.6"] = Count(s["fee_paid"], s["fee_dossier"])
     c["5.4"] = Count(s["satisfied"], h)
     return c
 
 
 async def _tallies(session: AsyncSession, period: Period, judged_at: datetime) -> dict[str, Tally]:
+    """The period's stored counters per unit (as judged); 5.4's exceptions read on the side."""
     conn: Any = await driver(session)
     out: dict[str, Tally] = defaultdict(Tally)
-    for r in await conn.fetch(_UNIT_SQL, period.label, judged_at):
-        out[r[0]].sums = {k: int(r[k]) for k in KEYS}
-    for r in await conn.fetch(_PROC_SQL, period.label):
-        out[r[0]].procs[r[1]] = int(r[2])
+    for r in await conn.fetch(UNIT_SQL, period.label):
+        t = out[r[0]]
+        t.sums = {k: int(r[k]) for k in UNIT_COLUMNS}
+        t.sums["satisfied"] = t.sums["on_time"]
+    for r in await conn.fetch(_UNSATISFIED_SQL, period.label, judged_at):
+        out[r[0]].sums["satisfied"] -= 1
+    for r in await conn.fetch(PROCEDURE_SQL, period.label):
+        out[r[0]].procs[r[1]] = procedure_flags(r)
     return out
 
 
@@ -184,6 +172,7 @@ async def aggregate_period(
         if code is not None:
             own_p[code].append(pv)
     ev = Evaluation(period, judged_at, valid, dict(children), {}, dict(own_p), {}, set())
+    cache: dict[frozenset[str], dict[str, Count]] = {}
     for code in valid:
         tree = ev.subtree(code)
         total = Tally()
@@ -191,7 +180,7 @@ async def aggregate_period(
             if member in own:
                 total.add(own[member])
         ev.counts[code] = counts_of(
-            total, procedures, {valid[u].level for u in tree}, [p for u in tree for p in own_p.get(u, ())]
+            total, procedures, {valid[u].level for u in tree}, [p for u in tree for p in own_p.get(u, ())], cache
         )
     catalogue = compute_catalogue_counts(procedures, period, calendar)
     for code, u in valid.items():

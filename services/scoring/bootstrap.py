@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
-from functools import partial
+from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.scoring.adapters.tables import inbox, outbox
+from services.scoring.adapters.tables import outbox
 from services.scoring.calendar_cache import CachedCalendar
 from services.scoring.domain import Methodology, load_builtin
 from services.scoring.settings import ScoringSettings
 from shared.calendar import WorkingCalendar
 from shared.db import create_engine, session_factory
 from shared.unit_of_work import UnitOfWork
-from shared.worker import WorkerParts
+
+if TYPE_CHECKING:
+    from services.scoring.engine import UnitRow
 
 SERVICE = "scoring"
 EXCHANGE = "scoring.events"
@@ -36,6 +38,13 @@ class Scoring:
     methodologies: dict[str, Methodology] = field(default_factory=builtin_methodologies)
     # The declared days ``calendar`` was built from (None: not loaded from the table yet).
     calendar_days: frozenset[tuple[date, str]] | None = None
+    # When the API last checked methodologies and calendar against their tables (monotonic s).
+    synced_at: float = float("-inf")
+    # The API's copy of the unit tree and when it was read (services.scoring.queries.unit_tree).
+    units: list[UnitRow] | None = None
+    units_loaded_at: float = float("-inf")
+    # Batch acceptance times whose freshness was observed already (insertion-ordered, bounded).
+    freshness_seen: dict[datetime, None] = field(default_factory=dict)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)
@@ -45,18 +54,3 @@ def bootstrap(settings: ScoringSettings | None = None) -> Scoring:
     settings = settings or ScoringSettings()
     engine = create_engine(settings, application_name=SERVICE)
     return Scoring(settings=settings, engine=engine, sessions=session_factory(engine))
-
-
-def worker_parts(app: Scoring) -> WorkerParts:
-    from services.scoring.refresher import make_refresher
-    from services.scoring.subscriptions import SUBSCRIPTIONS
-
-    return WorkerParts(
-        settings=app.settings,
-        engine=app.engine,
-        outbox=outbox,
-        inbox=inbox,
-        uow_factory=partial(app.uow),
-        subscriptions=SUBSCRIPTIONS,
-        background=[make_refresher(app)],
-    )

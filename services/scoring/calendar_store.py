@@ -19,11 +19,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.dirty_periods import mark_scored_periods
 from services.scoring.adapters.tables import calendar_day, dossier
 from services.scoring.bootstrap import Scoring
 from services.scoring.calendar_cache import CachedCalendar
 from services.scoring.handlers import EPOCH
-from services.scoring.methodology_store import mark_all_scored_dirty
 from shared.calendar import WorkingCalendar
 
 DAY_OFF = "day_off"
@@ -62,7 +62,7 @@ async def sync_calendar(app: Scoring, session: AsyncSession) -> bool:
 async def rejudge_everything(session: AsyncSession) -> None:
     """Flag every dossier for judging at the next refresh and mark every scored period dirty."""
     await session.execute(update(dossier).values(recheck_at=EPOCH))
-    await mark_all_scored_dirty(session)
+    await mark_scored_periods(session)
 
 
 async def declare_day(

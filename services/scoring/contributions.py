@@ -23,7 +23,7 @@ from functools import lru_cache
 
 from services.scoring.domain import DossierFacts, Period, evaluate, parse_period
 from services.scoring.domain.verdict import DossierVerdict
-from services.scoring.periods import months_between
+from services.scoring.periods import history_floor, months_between
 from shared.calendar import WorkingCalendar, local_date, start_of_day
 
 
@@ -119,7 +119,7 @@ def candidate_periods(facts: DossierFacts, now: datetime) -> tuple[list[Period],
     """Periods the dossier may count in (as ``load_facts`` selects them), started by ``now``;
     and whether it may later touch a period that has not started yet."""
     end = facts.finished_at if facts.finished_at is not None else now
-    labels = months_between(facts.received_at, end)
+    labels = months_between(facts.received_at, end, since=history_floor(now))
     started = [p for p in map(period_of, sorted(labels)) if p.start <= now]
     may_grow = facts.finished_at is None or len(started) < len(labels)
     return started, may_grow

@@ -8,12 +8,16 @@ A parent's counts come from the union of its subtree's verdicts (never an averag
 
 from __future__ import annotations
 
-from collections import defaultdict
+import hashlib
+import logging
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from services.scoring.domain import (
     Count,
@@ -36,7 +40,10 @@ from services.scoring.domain import (
     rank,
     score,
 )
+from services.scoring.domain.scoring import IndicatorScore
 from shared.calendar import WorkingCalendar
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +122,11 @@ def evaluate_period(inputs: Inputs, period: Period, now: datetime, calendar: Wor
     for facts in inputs.facts:
         if facts.received_at >= judged_at:
             continue
-        v = evaluate(facts, period, judged_at, calendar)
+        try:
+            v = evaluate(facts, period, judged_at, calendar)
+        except Exception:  # unjudgeable: set aside, as the live path does (judging.py)
+            log.debug("dossier cannot be judged; left out", extra={"dossier_id": facts.dossier_id})
+            continue
         if not (v.handled_in_period or v.received_in_period):
             continue
         code = _resolve(v.unit_code, valid, every)
@@ -174,6 +185,7 @@ class ScoreRow:
     dossiers: int
     provisional: bool
     payload: dict[str, Any]
+    digest: str = ""  # fingerprint of the payload (services.scoring.engine.payload_digest)
 
     def as_read_row(self) -> dict[str, Any]:
         """The fields a ranking row is built from (the read model's columns, without keys)."""
@@ -232,6 +244,44 @@ def unit_score_json(s: UnitScore, u: UnitRow) -> dict[str, Any]:
     }
 
 
+# Scores of units whose counts did not move since the last refresh are reused: a unit's score
+# and breakdown are a pure function of the methodology, the unit, its counts and the central
+# unit's counts it inherits 1.1–1.3 from. A refresh scores only the units whose counters moved
+# (and, their counts being unions of subtrees, their ancestors). Bounded, least recently used.
+_MEMO_SIZE = 50_000
+_memo: OrderedDict[tuple[Any, ...], tuple[UnitScore, dict[str, Any], str]] = OrderedDict()
+
+
+def payload_digest(payload: dict[str, Any]) -> str:
+    """A fingerprint of a breakdown: a refresh compares it instead of reading the stored payloads."""
+    return hashlib.blake2b(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
+def _counts_key(counts: Mapping[str, Count]) -> tuple[tuple[str, float, int], ...]:
+    return tuple(sorted((k, c.numerator, c.denominator) for k, c in counts.items()))
+
+
+def _scored(
+    methodology: Methodology,
+    unit: UnitRow,
+    counts: Mapping[str, Count],
+    inherited: Mapping[str, IndicatorScore] | None,
+    inherited_key: tuple[Any, ...] | None,
+) -> tuple[UnitScore, dict[str, Any], str]:
+    key = (methodology.id, methodology.version, unit, _counts_key(counts), inherited_key)
+    hit = _memo.get(key)
+    if hit is not None:
+        _memo.move_to_end(key)
+        return hit
+    s = score(methodology, counts, inherited)
+    payload = unit_score_json(s, unit)
+    out = (s, payload, payload_digest(payload))
+    _memo[key] = out
+    if len(_memo) > _MEMO_SIZE:
+        _memo.popitem(last=False)
+    return out
+
+
 def score_period(
     ev: Evaluation,
     methodology: Methodology,
@@ -239,15 +289,19 @@ def score_period(
 ) -> list[ScoreRow]:
     """Score every valid unit under ``methodology``; central first, the others inherit 1.1–1.3."""
     centrals = [c for c, u in ev.units.items() if u.level == "central"]
-    if centrals:
-        inherited = central_inheritance(score(methodology, ev.counts[sorted(centrals)[0]]))
-    else:
-        inherited = central_inheritance(score(methodology, ev.counts["__catalogue__"]))
-    scores: dict[str, UnitScore] = {}
+    source = ev.counts[sorted(centrals)[0]] if centrals else ev.counts["__catalogue__"]
+    inherited = central_inheritance(score(methodology, source))
+    inherited_key = _counts_key(source)
+    scored: dict[str, tuple[UnitScore, dict[str, Any], str]] = {}
     for code, u in ev.units.items():
-        scores[code] = score(methodology, ev.counts[code], None if u.level == "central" else inherited)
+        central = u.level == "central"
+        scored[code] = _scored(
+            methodology, u, ev.counts[code], None if central else inherited, None if central else inherited_key
+        )
+    scores = {code: x[0] for code, x in scored.items()}
     ranks = rank(
-        [RankInput(c, ev.units[c].level, ev.units[c].parent_code, s.total) for c, s in scores.items()], previous
+        [RankInput(c, ev.units[c].level, ev.units[c].parent_code, s.total, s.provisional) for c, s in scores.items()],
+        previous,
     )
     return [
         ScoreRow(
@@ -256,11 +310,12 @@ def score_period(
             unit_code=code,
             total=s.total,
             grade=s.grade,
-            rank=ranks[code].rank,
-            rank_delta=ranks[code].rank_delta,
+            rank=ranks[code].rank if code in ranks else None,
+            rank_delta=ranks[code].rank_delta if code in ranks else None,
             dossiers=s.dossiers,
             provisional=s.provisional,
-            payload=unit_score_json(s, ev.units[code]),
+            payload=scored[code][1],
+            digest=scored[code][2],
         )
         for code, s in sorted(scores.items())
     ]

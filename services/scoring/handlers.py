@@ -14,21 +14,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, or_, select, text
+from opentelemetry import propagate
+from sqlalchemy import and_, or_, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.dirty_periods import mark_periods, mark_scored_periods
 from services.scoring.adapters.tables import (
-    dirty_period,
     petition,
     procedure,
     rating,
-    score,
     unit,
 )
 from services.scoring.codec import facts_to_json
 from services.scoring.domain import DomainEvent, fold_dossier
-from services.scoring.periods import months_between
+from services.scoring.periods import history_floor, months_between
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, RawEvent, UnitsChanged
 from shared.contracts.feedback import PetitionChanged, RatingSubmitted
 from shared.db import driver_connection as driver
@@ -36,25 +36,24 @@ from shared.messaging.topology import IncomingMessage
 from shared.unit_of_work import UnitOfWork
 
 
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the current span (the consumer's, inside a trace from ingest)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
 def _domain(e: RawEvent) -> DomainEvent:
     return DomainEvent(e.source, e.event_id, e.type, datetime.fromisoformat(e.occurred_at), e.data)
 
 
 async def mark_dirty(uow: UnitOfWork, periods: Iterable[str]) -> None:
-    rows = [{"period": p} for p in sorted(set(periods))]
-    if rows:
-        # DO UPDATE (not NOTHING) locks the row: a refresher claiming the period waits for this
-        # transaction, so it never reads the facts from before it and drops the mark.
-        stmt = pg_insert(dirty_period).values(rows)
-        await uow.session.execute(
-            stmt.on_conflict_do_update(index_elements=[dirty_period.c.period], set_={"marked_at": func.now()})
-        )
+    await mark_periods(uow.session, periods)
 
 
 async def mark_all_scored_dirty(uow: UnitOfWork, now: datetime) -> None:
     """A catalogue or unit-tree change touches every period already scored, and the running one."""
-    labels = (await uow.session.execute(select(score.c.period).distinct())).scalars().all()
-    await mark_dirty(uow, [*labels, *months_between(now, now)])
+    await mark_scored_periods(uow.session, also=months_between(now, now))
 
 
 async def lock_dossiers(session: AsyncSession, dossier_ids: list[str]) -> None:
@@ -89,17 +88,22 @@ FROM scoring.dossier_event WHERE dossier_id = ANY($1::text[])
 """
 # Facts unchanged (a duplicate, an event that changes nothing): no write, no re-judging.
 _UPSERT_DOSSIERS = """
-INSERT INTO scoring.dossier AS d (dossier_id, unit_code, procedure_code, received_at, finished_at, facts, recheck_at)
-SELECT i, u, p, r, f, x::jsonb, $7
+INSERT INTO scoring.dossier AS d
+    (dossier_id, unit_code, procedure_code, received_at, finished_at, facts, recheck_at, accepted_at, traceparent)
+SELECT i, u, p, r, f, x::jsonb, $7, $8, $9
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[]) AS v(i, u, p, r, f, x)
 ON CONFLICT (dossier_id) DO UPDATE SET
     unit_code = excluded.unit_code, procedure_code = excluded.procedure_code, received_at = excluded.received_at,
-    finished_at = excluded.finished_at, facts = excluded.facts, recheck_at = excluded.recheck_at
+    finished_at = excluded.finished_at, facts = excluded.facts, recheck_at = excluded.recheck_at, unjudgeable = NULL,
+    accepted_at = least(d.accepted_at, excluded.accepted_at),
+    traceparent = coalesce(excluded.traceparent, d.traceparent)
 WHERE d.facts IS DISTINCT FROM excluded.facts
 """
 
 
-async def apply_dossier_events(events: list[RawEvent], uow: UnitOfWork, *, now: datetime) -> set[str]:
+async def apply_dossier_events(
+    events: list[RawEvent], uow: UnitOfWork, *, now: datetime, accepted_at: datetime | None = None
+) -> set[str]:
     """Store a batch, refold the dossiers it touches, flag them for judging (one transaction).
 
     Three bulk statements per batch (insert, read back every event of the touched dossiers,
@@ -143,7 +147,7 @@ async def apply_dossier_events(events: list[RawEvent], uow: UnitOfWork, *, now: 
         ):
             col.append(v)
     if cols[0]:
-        await conn.execute(_UPSERT_DOSSIERS, *cols, EPOCH)
+        await conn.execute(_UPSERT_DOSSIERS, *cols, EPOCH, accepted_at, current_traceparent())
     return set(cols[0])
 
 
@@ -227,7 +231,7 @@ async def apply_rating(msg: RatingSubmitted, uow: UnitOfWork, *, now: datetime) 
         )
     )
     if stored.first() is not None:
-        await mark_dirty(uow, months_between(msg.rated_at, now))
+        await mark_dirty(uow, months_between(msg.rated_at, now, since=history_floor(now)))
 
 
 async def apply_petition(msg: PetitionChanged, uow: UnitOfWork, *, now: datetime) -> None:
@@ -247,7 +251,7 @@ async def apply_petition(msg: PetitionChanged, uow: UnitOfWork, *, now: datetime
             where=petition.c.version < ex.version,
         )
     )
-    await mark_dirty(uow, months_between(msg.received_at, now))
+    await mark_dirty(uow, months_between(msg.received_at, now, since=history_floor(now)))
 
 
 async def on_message(message: IncomingMessage, uow: UnitOfWork) -> None:
@@ -256,7 +260,8 @@ async def on_message(message: IncomingMessage, uow: UnitOfWork) -> None:
     now = datetime.now(UTC)
     key = message.routing_key
     if key == DossierEventsAccepted.routing_key:
-        await apply_dossier_events(DossierEventsAccepted.model_validate(body).events, uow, now=now)
+        batch = DossierEventsAccepted.model_validate(body)
+        await apply_dossier_events(batch.events, uow, now=now, accepted_at=batch.accepted_at)
     elif key == ProcedureEventsAccepted.routing_key:
         await apply_procedure_events(ProcedureEventsAccepted.model_validate(body).events, uow, now=now)
     elif key == UnitsChanged.routing_key:

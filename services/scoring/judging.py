@@ -9,29 +9,46 @@ is passed only after ``t``), and ``<=`` would re-judge it forever within one tic
 Each chunk: claim rows ``FOR UPDATE SKIP LOCKED`` (the consumer waits for a chunk's
 rows, the refresher never waits for the consumer: no deadlock), judge in a worker thread (the
 event loop keeps consuming), write only the rows that changed, mark their periods dirty — all
-in the caller's transaction.
+in the caller's transaction, with the difference applied to the per-unit counters
+(:mod:`services.scoring.tallies`).
+
+A dossier that cannot be judged (facts the domain cannot evaluate, e.g. a due time in year 1
+that overflows the calendar) is set aside, never allowed to fail the chunk: its contributions
+are removed, the reason is stored in ``dossier.unjudgeable`` (hồ sơ không chấm được), it is
+logged and counted in ``sqi_dossiers_unjudgeable_total``; the next event that changes its
+facts clears the mark and it is judged again. The recompute path skips it the same way.
+Contributions of periods before the history floor (:mod:`services.scoring.periods`) are
+left as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.dirty_periods import mark_periods
 from services.scoring.codec import facts_from_json
-from services.scoring.contributions import Contribution, changed_periods, contributions
+from services.scoring.contributions import Contribution, changed_periods, contributions, period_of
 from services.scoring.domain import Procedure
+from services.scoring.periods import history_floor
+from services.scoring.tallies import apply_deltas
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
+from shared.metrics import DOSSIERS_UNJUDGEABLE
+
+log = logging.getLogger(__name__)
 
 CHUNK = 250  # ~40 ms of judging: the row locks a consumer may wait for are held briefly
 
 _CLAIM = """
-SELECT dossier_id, facts::text FROM scoring.dossier
+SELECT dossier_id, facts::text, accepted_at, traceparent FROM scoring.dossier
 WHERE recheck_at < $1 ORDER BY recheck_at LIMIT $2 FOR UPDATE SKIP LOCKED
 """
 _OLD = """
@@ -43,28 +60,51 @@ DELETE FROM scoring.contribution c USING unnest($1::text[], $2::text[]) AS k(d, 
 WHERE c.dossier_id = k.d AND c.period = k.p
 """
 _RECHECK = """
-UPDATE scoring.dossier d SET recheck_at = k.r
+UPDATE scoring.dossier d SET recheck_at = k.r, accepted_at = NULL, traceparent = NULL
 FROM unnest($1::text[], $2::timestamptz[]) AS k(i, r) WHERE d.dossier_id = k.i
 """
-_MARK = """
-INSERT INTO scoring.dirty_period (period) SELECT unnest($1::text[])
-ON CONFLICT (period) DO UPDATE SET marked_at = now()
+_SET_ASIDE = """
+UPDATE scoring.dossier d SET recheck_at = NULL, unjudgeable = k.r, accepted_at = NULL, traceparent = NULL
+FROM unnest($1::text[], $2::text[]) AS k(i, r) WHERE d.dossier_id = k.i
 """
 COLUMNS = ("period", "dossier_id", "unit_code", "procedure_code", "flags", "handling_days")
 
 
+@dataclass
+class Judged:
+    """A chunk's outcome: contributions and recheck instants of the judged dossiers, and the
+    dossiers set aside with the reason."""
+
+    contributions: list[Contribution] = field(default_factory=list)
+    rechecks: dict[str, datetime | None] = field(default_factory=dict)
+    unjudgeable: dict[str, str] = field(default_factory=dict)
+
+
+def in_window(label: str, floor: datetime) -> bool:
+    """Whether a stored period label starts at or after the history floor (a label no longer
+    accepted, e.g. ``1990-01`` stored before the bounds existed, is history: left alone)."""
+    try:
+        return period_of(label).start >= floor
+    except ValueError:
+        return False
+
+
 def judge_rows(
     rows: list[tuple[str, str]], procedures: Mapping[str, Procedure], now: datetime, calendar: WorkingCalendar
-) -> tuple[list[Contribution], list[datetime | None]]:
-    """CPU only (runs in a thread): facts → contributions and recheck instants."""
-    out: list[Contribution] = []
-    rechecks: list[datetime | None] = []
+) -> Judged:
+    """CPU only (runs in a thread): facts → contributions and recheck instants, per dossier
+    isolated (one that fails is set aside, the others are judged)."""
+    out = Judged()
     procs = dict(procedures)
-    for _, facts_text in rows:
-        cs, recheck = contributions(facts_from_json(orjson.loads(facts_text), procs), now, calendar)
-        out += cs
-        rechecks.append(recheck)
-    return out, rechecks
+    for dossier_id, facts_text in rows:
+        try:
+            cs, recheck = contributions(facts_from_json(orjson.loads(facts_text), procs), now, calendar)
+        except Exception as exc:  # a poison dossier must not stop the whole country's scores
+            out.unjudgeable[dossier_id] = f"{type(exc).__name__}: {exc}"[:500]
+            continue
+        out.contributions += cs
+        out.rechecks[dossier_id] = recheck
+    return out
 
 
 async def judge_chunk(
@@ -77,17 +117,27 @@ async def judge_chunk(
 ) -> int:
     """Judge up to ``limit`` due dossiers; returns how many were claimed (0: none left)."""
     conn: Any = await driver(session)
-    claimed = [(r[0], r[1]) for r in await conn.fetch(_CLAIM, now, limit)]
+    rows = await conn.fetch(_CLAIM, now, limit)
+    claimed = [(r[0], r[1]) for r in rows]
+    accepted = sorted({r[2] for r in rows if r[2] is not None})
+    traces = sorted({r[3] for r in rows if r[3]})
     if not claimed:
         return 0
     ids = [d for d, _ in claimed]
-    new, rechecks = await asyncio.to_thread(judge_rows, claimed, procedures, now, calendar)
-    old = {(r[0], r[1]): Contribution(r[0], r[1], r[2], r[3], r[4], r[5]) for r in await conn.fetch(_OLD, ids)}
+    judged = await asyncio.to_thread(judge_rows, claimed, procedures, now, calendar)
+    new = judged.contributions
+    floor = history_floor(now)
+    old = {
+        (r[0], r[1]): Contribution(r[0], r[1], r[2], r[3], r[4], r[5])
+        for r in await conn.fetch(_OLD, ids)
+        if in_window(r[1], floor)  # older periods keep their figures
+    }
     fresh = {(c.dossier_id, c.period): c for c in new}
     stale = [k for k, o in old.items() if fresh.get(k) != o]
     if stale:
         await conn.execute(_DELETE, [k[0] for k in stale], [k[1] for k in stale])
     writes = [c for k, c in fresh.items() if old.get(k) != c]
+    await apply_deltas(conn, [old[k] for k in stale], writes)  # the counters move with the verdicts
     if writes:
         await conn.copy_records_to_table(
             "contribution",
@@ -95,10 +145,16 @@ async def judge_chunk(
             columns=COLUMNS,
             records=[(c.period, c.dossier_id, c.unit_code, c.procedure_code, c.flags, c.handling_days) for c in writes],
         )
-    await conn.execute(_RECHECK, ids, rechecks)
+    if judged.rechecks:
+        await conn.execute(_RECHECK, list(judged.rechecks), list(judged.rechecks.values()))
+    if judged.unjudgeable:
+        await conn.execute(_SET_ASIDE, list(judged.unjudgeable), list(judged.unjudgeable.values()))
+        for dossier_id, reason in judged.unjudgeable.items():
+            log.warning("dossier set aside: cannot be judged", extra={"dossier_id": dossier_id, "reason": reason})
+            DOSSIERS_UNJUDGEABLE.labels(reason=reason.split(":", 1)[0]).inc()
     periods = sorted(changed_periods(old, new))
     if periods:
-        await conn.execute(_MARK, periods)
+        await mark_periods(session, periods, accepted, traces)
     return len(claimed)
 
 

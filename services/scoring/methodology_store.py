@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.tables import dirty_period, methodology, score
+from services.scoring.adapters.dirty_periods import mark_scored_periods
+from services.scoring.adapters.tables import methodology
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import methodology_from_dict
 from services.scoring.domain.methodology import BUILTIN_IDS, builtin_document
@@ -69,15 +70,5 @@ async def add_methodology(
     row = inserted.mappings().first()
     if row is None:
         return None
-    await mark_all_scored_dirty(session)
+    await mark_scored_periods(session)
     return dict(row)
-
-
-async def mark_all_scored_dirty(session: AsyncSession) -> None:
-    """Every period with stored scores is recomputed at the next refresh."""
-    scored = select(score.c.period).distinct()
-    await session.execute(
-        insert(dirty_period)
-        .from_select([dirty_period.c.period], scored)
-        .on_conflict_do_nothing(index_elements=["period"])
-    )

@@ -7,6 +7,7 @@ stored.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from services.scoring.adapters.repository import load_procedures, load_units, sc
 from services.scoring.aggregate import aggregate_period
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import Methodology, Period, parse_period, satisfaction_shortfall
-from services.scoring.engine import Evaluation
+from services.scoring.engine import Evaluation, UnitRow
 from services.scoring.scoring_service import evaluate_live, rows_for
 from shared.calendar import local_date
 from shared.identity import Principal
@@ -35,11 +36,41 @@ def period_of(text: str | None, now: datetime) -> Period:
         raise ApiError(422, str(exc), details=[{"field": "period", "reason": str(exc)}]) from None
 
 
+MAX_CODE_LENGTH = 64
+
+
+def checked_code(value: str, field: str) -> str:
+    """A unit code, indicator or methodology id from a path or query: printable, bounded.
+
+    A control character (``%00``–``%1F``) or an overlong value is a 422 naming the field, never
+    a database error (PostgreSQL refuses NUL in text).
+    """
+    if len(value) > MAX_CODE_LENGTH:
+        reason = f"at most {MAX_CODE_LENGTH} characters"
+    elif any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        reason = "control characters are not allowed"
+    elif not value.strip():
+        reason = "must not be empty"
+    else:
+        return value
+    raise ApiError(422, f"invalid {field}: {reason}", details=[{"field": field, "reason": reason}])
+
+
 def methodology_of(app: Scoring, methodology_id: str) -> Methodology:
-    m = app.methodologies.get(methodology_id)
+    m = app.methodologies.get(checked_code(methodology_id, "methodology"))
     if m is None:
-        raise ApiError(404, f"unknown methodology {methodology_id!r}")
+        reason = f"unknown methodology; known: {', '.join(sorted(app.methodologies))}"
+        raise ApiError(
+            404, f"unknown methodology {methodology_id!r}", details=[{"field": "methodology", "reason": reason}]
+        )
     return m
+
+
+def computed_at(rows: list[dict[str, Any]], now: datetime) -> datetime:
+    """When the figures were computed (dữ liệu tính đến): the stored rows' latest computation, or
+    ``now`` for rows computed on demand."""
+    stamps = [r["computed_at"] for r in rows if r.get("computed_at") is not None]
+    return max(stamps, default=now)
 
 
 async def rows(app: Scoring, session: AsyncSession, period: Period, m: Methodology) -> list[dict[str, Any]]:
@@ -56,11 +87,23 @@ async def rows(app: Scoring, session: AsyncSession, period: Period, m: Methodolo
     return [r.as_read_row() for r in await rows_for(session, ev=ev, methodology=m)]
 
 
-async def check_scope(session: AsyncSession, principal: Principal, unit_code: str) -> None:
+UNITS_SECONDS = 1.0  # how stale the API's copy of the unit tree may be (the worker applies changes)
+
+
+async def unit_tree(app: Scoring, session: AsyncSession) -> list[UnitRow]:
+    """The unit tree (cây đơn vị), read from its table at most once a second per process."""
+    if app.units is None or time.monotonic() - app.units_loaded_at >= UNITS_SECONDS:
+        app.units = await load_units(session)
+        app.units_loaded_at = time.monotonic()
+    return app.units
+
+
+async def check_scope(app: Scoring, session: AsyncSession, principal: Principal, unit_code: str) -> None:
     """Staff see their unit's subtree (principal.unit is the unit or an ancestor); admins see all."""
-    units = {u.code: u for u in await load_units(session)}
+    checked_code(unit_code, "unit_code")
+    units = {u.code: u for u in await unit_tree(app, session)}
     if unit_code not in units:
-        raise ApiError(404, f"unknown unit {unit_code!r}")
+        raise ApiError(404, f"unknown unit {unit_code!r}", details=[{"field": "unit_code", "reason": "unknown unit"}])
     if principal.is_admin:
         return
     code: str | None = unit_code
@@ -74,10 +117,16 @@ async def check_scope(session: AsyncSession, principal: Principal, unit_code: st
 
 
 def basis_of(m: Methodology, indicator_id: str) -> str:
+    checked_code(indicator_id, "indicator_id")
     for ind in m.indicators:
         if ind.id == indicator_id and ind.basis:
             return ind.basis
-    raise ApiError(404, f"methodology {m.id} has no dossier indicator {indicator_id!r}")
+    reason = f"not a dossier indicator of {m.id}"
+    raise ApiError(
+        404,
+        f"methodology {m.id} has no dossier indicator {indicator_id!r}",
+        details=[{"field": "indicator_id", "reason": reason}],
+    )
 
 
 def shortfall_items(ev: Evaluation, unit_code: str, basis: str) -> list[dict[str, Any]]:

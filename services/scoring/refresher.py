@@ -1,12 +1,19 @@
 """The background refresher: judges changed dossiers, recomputes dirty periods (kỳ cần tính lại).
 
-At most once a second. First every dossier due for judging is judged into contributions
-(:mod:`services.scoring.judging`), which marks the periods whose contributions changed.
+At most once per tick (``scoring_refresh_seconds``). First every dossier due for judging is
+judged into contributions (:mod:`services.scoring.judging`), which marks the periods whose
+contributions changed.
 
 Handlers mark periods dirty in their own transaction (locking the mark). Each tick the refresher
-claims every dirty period one at a time — ``DELETE … RETURNING`` in the same transaction as the
-recomputation — so many batches arriving within a tick cost one recomputation (coalescing), and
-a batch committed during a recomputation re-marks the period for the next tick.
+claims every dirty period one at a time — ``DELETE … RETURNING`` of the row locked ``FOR UPDATE
+SKIP LOCKED``, in the same transaction as the recomputation — so many batches arriving within a
+tick cost one recomputation (coalescing), and a batch committed during a recomputation re-marks
+the period for the next tick.
+
+Scale-out: any number of workers may run this loop. Judging claims dossiers ``SKIP LOCKED`` and
+periods are claimed the same way, so each piece of work is done by one worker at a time and
+none waits for another; a marked period locked by a consumer's open transaction is skipped and
+taken next tick. A worker that dies holds nothing: its transaction aborts with its connection.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy import delete, select
 
 from services.scoring.adapters.repository import load_procedures
@@ -28,8 +37,11 @@ from services.scoring.domain import parse_period
 from services.scoring.judging import judge_chunk
 from services.scoring.methodology_store import sync_methodologies
 from services.scoring.scoring_service import compute_period
+from shared.metrics import FRESHNESS_SECONDS, REFRESH_FAILURES, REFRESH_SECONDS
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+_W3C = TraceContextTextMapPropagator()
 JUDGE_BUDGET_S = 15.0
 
 
@@ -74,17 +86,65 @@ async def refresh_once(app: Scoring, *, now: datetime | None = None) -> list[str
     done: list[str] = []
     for label in labels:
         t0 = time.monotonic()
-        async with app.uow() as uow:
-            claimed = await uow.session.execute(
-                delete(dirty_period).where(dirty_period.c.period == label).returning(dirty_period.c.period)
+        try:
+            recomputed = await _recompute_claimed(app, label, now)
+        except Exception:
+            # One period failing (rolled back: still marked dirty) never stops the others.
+            log.exception("period recomputation failed; retrying next tick", extra={"period": label})
+            REFRESH_FAILURES.inc()
+            continue
+        if recomputed is not None:
+            observe_freshness(app, recomputed)
+            log.info("period recomputed", extra={"period": label, "seconds": round(time.monotonic() - t0, 3)})
+            done.append(label)
+    return done
+
+
+FRESHNESS_MEMORY = 10_000  # acceptance times already observed (a batch counts once, at its first period)
+
+
+def observe_freshness(app: Scoring, accepted: list[datetime]) -> None:
+    """``sqi_freshness_seconds``: from a batch's acceptance by ingest to the first committed
+    recomputation that counts it (batches share one acceptance time: one observation each)."""
+    now = datetime.now(UTC)
+    for t in accepted:
+        if t in app.freshness_seen:
+            continue
+        app.freshness_seen[t] = None
+        FRESHNESS_SECONDS.observe(max(0.0, (now - t).total_seconds()))
+    while len(app.freshness_seen) > FRESHNESS_MEMORY:
+        app.freshness_seen.pop(next(iter(app.freshness_seen)))
+
+
+async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> list[datetime] | None:
+    """Claim ``label`` and recompute it in one transaction; None when another took it first, else
+    the acceptance times of the batches it now counts."""
+    async with app.uow() as uow:
+        # A lease through Postgres: the row lock held until this transaction ends. Another worker
+        # skips a period being computed (never waits, never computes it twice); a worker that dies
+        # loses its connection, the transaction aborts and the mark is there for the next tick.
+        mine = select(dirty_period.c.period).where(dirty_period.c.period == label).with_for_update(skip_locked=True)
+        claimed = (
+            await uow.session.execute(
+                delete(dirty_period)
+                .where(dirty_period.c.period.in_(mine.scalar_subquery()))
+                .returning(dirty_period.c.period, dirty_period.c.accepted_at, dirty_period.c.traceparents)
             )
-            if claimed.first() is None:
-                continue
-            try:
-                period = parse_period(label)
-            except ValueError:
-                log.warning("dropping unparseable dirty period", extra={"period": label})
-                continue
+        ).first()
+        if claimed is None:
+            return None
+        try:
+            period = parse_period(label)
+        except ValueError:
+            log.warning("dropping unparseable dirty period", extra={"period": label})
+            return None
+        # One span per recomputation, linked to the traces of the changes it counts: a trace from
+        # an integrator's request leads to the score update (whose events carry this span's context).
+        with tracer.start_as_current_span(
+            "scoring refresh",
+            links=links_of(claimed.traceparents or []),
+            attributes={"sqi.period": label},
+        ):
             await compute_period(
                 uow,
                 period=period,
@@ -93,20 +153,32 @@ async def refresh_once(app: Scoring, *, now: datetime | None = None) -> list[str
                 calendar=app.calendar,
                 judge=False,
             )
-        log.info("period recomputed", extra={"period": label, "seconds": round(time.monotonic() - t0, 3)})
-        done.append(label)
-    return done
+    return list(claimed.accepted_at or [])
+
+
+def links_of(traceparents: list[str]) -> list[trace.Link]:
+    """Span links to the (valid) W3C traceparents given."""
+    out: list[trace.Link] = []
+    for tp in traceparents:
+        ctx = trace.get_current_span(_W3C.extract({"traceparent": tp})).get_span_context()
+        if ctx.is_valid:
+            out.append(trace.Link(ctx))
+    return out
 
 
 def make_refresher(app: Scoring) -> Callable[[asyncio.Event], Awaitable[None]]:
     async def refresher(stop: asyncio.Event) -> None:
         while not stop.is_set():
+            t0 = time.monotonic()
             try:
                 done = await refresh_once(app)
                 if done:
                     log.info("scores refreshed", extra={"periods": done})
             except Exception:
                 log.exception("refresh failed; retrying next tick")
+                REFRESH_FAILURES.inc()
+            else:
+                REFRESH_SECONDS.observe(time.monotonic() - t0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=app.settings.scoring_refresh_seconds)
 

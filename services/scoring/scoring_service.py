@@ -10,30 +10,35 @@ shortfall lists and the recompute check.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.repository import load_inputs, load_procedures, previous_ranks, score_rows
+from services.scoring.adapters.repository import load_inputs, load_procedures, previous_ranks
 from services.scoring.adapters.tables import score
 from services.scoring.aggregate import aggregate_period
 from services.scoring.domain import Methodology, Period, previous_period
-from services.scoring.engine import Evaluation, ScoreRow, evaluate_period, score_period
+from services.scoring.engine import Evaluation, ScoreRow, evaluate_period, payload_digest, score_period
 from services.scoring.judging import judge_due
 from shared.calendar import WorkingCalendar
 from shared.contracts import IntegrationEvent
-from shared.contracts.scoring import GradeChanged, MethodologyScore, ScoreDropped, ScoreUpdated
+from shared.contracts.scoring import GradeChanged, IndicatorFigures, MethodologyScore, ScoreDropped, ScoreUpdated
 from shared.unit_of_work import UnitOfWork
 
 
 async def evaluate_live(
     session: AsyncSession, *, period: Period, now: datetime, calendar: WorkingCalendar
 ) -> Evaluation:
-    return evaluate_period(await load_inputs(session, period), period, now, calendar)
+    """Judge every dossier of ``period`` (custom ranges, recompute): in a worker thread, so the
+    API's event loop keeps answering reads meanwhile."""
+    inputs = await load_inputs(session, period)
+    return await asyncio.to_thread(evaluate_period, inputs, period, now, calendar)
 
 
 async def rows_for(
@@ -60,12 +65,79 @@ def _as_db(row: ScoreRow, computed_at: datetime) -> dict[str, Any]:
         "provisional": row.provisional,
         "payload": row.payload,
         "computed_at": computed_at,
+        "digest": row.digest or payload_digest(row.payload),
+        "level": row.payload["level"],
+        "parent_code": row.payload["parent_code"],
+        "summary": {
+            "unit_name": row.payload["unit_name"],
+            "groups": {g["id"]: g["points"] for g in row.payload["groups"]},
+        },
     }
 
 
 def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    keys = ("total", "grade", "rank", "rank_delta", "dossiers", "provisional", "payload")
+    keys = ("total", "grade", "rank", "rank_delta", "dossiers", "provisional", "digest")
     return all(old.get(k) == new.get(k) for k in keys)
+
+
+_INSERT = pg_insert(score)
+_UPSERT = _INSERT.on_conflict_do_update(
+    index_elements=[score.c.methodology, score.c.period, score.c.unit_code],
+    set_={
+        c.name: _INSERT.excluded[c.name] for c in score.columns if c.name not in ("methodology", "period", "unit_code")
+    },
+)
+
+# The stored columns a refresh compares with (never the payloads).
+_COMPARED = (
+    score.c.unit_code,
+    score.c.total,
+    score.c.grade,
+    score.c.rank,
+    score.c.rank_delta,
+    score.c.dossiers,
+    score.c.provisional,
+    score.c.digest,
+)
+
+
+def _dec(x: Any) -> Decimal | None:
+    """A payload number as the contract's Decimal (as pydantic would convert the float)."""
+    return None if x is None else Decimal(str(x))
+
+
+def methodology_score(row: dict[str, Any]) -> MethodologyScore:
+    """A read-model row as the event carries it: everything a ranking row or unit page shows.
+
+    Built with ``model_construct`` from values already typed as the contract says (a refresh that
+    moves every unit announces hundreds of these, each with every indicator): no validation pass.
+    """
+    pl = row["payload"]
+    return MethodologyScore.model_construct(
+        total=Decimal(row["total"]),
+        grade=row["grade"],
+        rank=row["rank"],
+        dossiers=row["dossiers"],
+        rank_delta=row["rank_delta"],
+        provisional=row["provisional"],
+        groups={g["id"]: _dec(g["points"]) for g in pl["groups"]},
+        indicators=[
+            IndicatorFigures.model_construct(
+                id=i["id"],
+                numerator=None if i["numerator"] is None else float(i["numerator"]),
+                denominator=i["denominator"],
+                ratio=_dec(i["ratio"]),
+                points=_dec(i["points"]),
+                max_points=_dec(i["max_points"]),
+                applicable=i["applicable"],
+            )
+            for g in pl["groups"]
+            for i in g["indicators"]
+        ],
+        unit_name=pl["unit_name"],
+        level=pl["level"],
+        parent_code=pl["parent_code"],
+    )
 
 
 def announcements(
@@ -84,9 +156,7 @@ def announcements(
             prev = before.get(code)
             if prev is not None and _same(prev, r):
                 continue
-            changed.setdefault(code, {})[m] = MethodologyScore(
-                total=r["total"], grade=r["grade"], rank=r["rank"], dossiers=r["dossiers"]
-            )
+            changed.setdefault(code, {})[m] = methodology_score(r)
             if prev is None:
                 continue
             if prev["grade"] != r["grade"]:
@@ -153,15 +223,17 @@ async def compute_period(
     news: dict[str, dict[str, dict[str, Any]]] = {}
     for m in methodologies:
         new = [_as_db(r, now) for r in await rows_for(s, ev=ev, methodology=m)]
-        old = {r["unit_code"]: r for r in await score_rows(s, period.label, m.id)}
-        units = sorted(
-            {r["unit_code"] for r in new if r["unit_code"] not in old or not _same(old[r["unit_code"]], r)}
-            | (old.keys() - {r["unit_code"] for r in new})
-        )
-        await s.execute(delete(score).where(score.c.period == period.label, score.c.methodology == m.id))
-        if new:
-            await s.execute(insert(score), new)
-        changed[m.id] = units
+        mine = (score.c.period == period.label, score.c.methodology == m.id)
+        old = {r["unit_code"]: dict(r) for r in (await s.execute(select(*_COMPARED).where(*mine))).mappings()}
+        moved = [r for r in new if r["unit_code"] not in old or not _same(old[r["unit_code"]], r)]
+        gone = sorted(old.keys() - {r["unit_code"] for r in new})
+        # Only moved rows are written; the others are still exact: their computed_at moves on.
+        if gone:
+            await s.execute(delete(score).where(*mine, score.c.unit_code.in_(gone)))
+        await s.execute(update(score).where(*mine).values(computed_at=now))
+        if moved:  # executemany of one cached statement (batched by the driver)
+            await s.execute(_UPSERT, moved)
+        changed[m.id] = sorted({r["unit_code"] for r in moved} | set(gone))
         olds[m.id], news[m.id] = old, {r["unit_code"]: r for r in new}
     uow.publish_many(announcements(period.label, olds, news, now))
     return changed

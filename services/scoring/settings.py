@@ -11,5 +11,7 @@ from shared.settings import CommonSettings
 class ScoringSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="SQI_", extra="ignore")
 
-    # The refresher recomputes dirty periods (kỳ cần tính lại) at most this often.
-    scoring_refresh_seconds: float = Field(default=1.0, gt=0)
+    # The refresher recomputes dirty periods (kỳ cần tính lại) at most this often. A refresh reads
+    # stored counters (its cost no longer grows with the period's dossiers), so a short tick buys
+    # freshness: an event is in the scores a tick plus one judging and recomputation after it.
+    scoring_refresh_seconds: float = Field(default=0.25, gt=0)

@@ -29,6 +29,7 @@ Petitions (5.2, 5.3) are not covered yet.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -37,7 +38,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.repository import load_inputs
+from services.scoring.adapters.repository import load_facts_of, load_inputs
 from services.scoring.domain import (
     Count,
     DossierVerdict,
@@ -51,6 +52,7 @@ from services.scoring.domain import (
     compute_counts,
     score,
 )
+from services.scoring.drilldown import subtree_dossier_ids
 from services.scoring.engine import Evaluation, evaluate_period
 from shared.calendar import WorkingCalendar
 
@@ -328,9 +330,18 @@ async def load_unit_stake(
     calendar: WorkingCalendar,
     within_wd: int = DEFAULT_WITHIN_WD,
 ) -> UnitStake:
-    """Load the period's inputs, evaluate them with the engine and compute the unit's stake."""
-    inputs = await load_inputs(session, period)
-    ev = evaluate_period(inputs, period, now, calendar)
+    """Load the unit's inputs, evaluate them with the engine and compute the unit's stake.
+
+    Only the dossiers of the unit's subtree are judged (found through the stored verdicts of the
+    period; a custom range has none, so all of its dossiers are): the subtree's verdicts, hence
+    the stake, are the same as when every dossier of the country is judged."""
+    if period.kind == "range":
+        inputs = await load_inputs(session, period)
+    else:
+        inputs = await load_inputs(session, period, with_facts=False)
+        ids = await subtree_dossier_ids(session, unit_code, period)
+        inputs = replace(inputs, facts=await load_facts_of(session, ids, dict(inputs.procedures)))
+    ev = await asyncio.to_thread(evaluate_period, inputs, period, now, calendar)  # off the event loop
     judged_at = ev.judged_at
     open_ids = {f.dossier_id for f in inputs.facts if f.finished_at is None or f.finished_at >= judged_at}
     withdrawn_ids = {

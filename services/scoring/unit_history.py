@@ -19,6 +19,7 @@ does for units dissolved inside a period.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -26,7 +27,8 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.repository import load_inputs, load_units
+from services.scoring.adapters.repository import load_inputs, load_procedures, load_units
+from services.scoring.aggregate import aggregate_period
 from services.scoring.domain import Methodology, Period, parse_period
 from services.scoring.engine import Evaluation, Inputs, UnitRow, evaluate_period
 from services.scoring.scoring_service import rows_for
@@ -103,7 +105,7 @@ async def evaluate_mapped(
             petitions=inputs.petitions,
             ratings=inputs.ratings,
         )
-    return evaluate_period(inputs, period, now, calendar)
+    return await asyncio.to_thread(evaluate_period, inputs, period, now, calendar)  # off the event loop
 
 
 async def mapped_rows(
@@ -123,5 +125,15 @@ async def mapped_rows(
     units = await load_units(session)
     if is_identity(units, period, local_date(now)):
         return None
-    ev = await evaluate_mapped(session, period=period, now=now, calendar=calendar, mapping=TODAY)
+    if period.kind == "range":  # no stored verdicts for a custom range: judged on demand
+        ev = await evaluate_mapped(session, period=period, now=now, calendar=calendar, mapping=TODAY)
+    else:  # the stored counters, resolved onto today's units: no dossier judged
+        ev = await aggregate_period(
+            session,
+            period=period,
+            now=now,
+            calendar=calendar,
+            procedures=await load_procedures(session),
+            units=units_mapped_to_today(units, period, local_date(now)),
+        )
     return [r.as_read_row() for r in await rows_for(session, ev=ev, methodology=methodology)]

@@ -1,12 +1,32 @@
-"""``python -m services.scoring.worker``: consumer, outbox relay and score refresher."""
+"""``python -m services.scoring.worker``: consumer, outbox relay and score refresher.
+
+The worker's composition lives here, not in :mod:`services.scoring.bootstrap`, so the
+composition root does not import the refresher (which imports it): no import cycle.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
-from services.scoring.bootstrap import SERVICE, bootstrap, worker_parts
+from services.scoring.adapters.tables import inbox, outbox
+from services.scoring.bootstrap import SERVICE, Scoring, bootstrap
+from services.scoring.refresher import make_refresher
+from services.scoring.subscriptions import SUBSCRIPTIONS
 from shared.telemetry import configure_telemetry
-from shared.worker import run_worker
+from shared.worker import WorkerParts, run_worker
+
+
+def worker_parts(app: Scoring) -> WorkerParts:
+    return WorkerParts(
+        settings=app.settings,
+        engine=app.engine,
+        outbox=outbox,
+        inbox=inbox,
+        uow_factory=partial(app.uow),
+        subscriptions=SUBSCRIPTIONS,
+        background=[make_refresher(app)],
+    )
 
 
 def main() -> None:

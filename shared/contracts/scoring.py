@@ -1,7 +1,8 @@
 """Integration events of the scoring service (exchange ``scoring.events``).
 
-Coalesced: the refresher recomputes a period at most once a second, so each (unit, period)
-gets at most one ``score-updated`` per second, however many events changed it. Crossing a
+Coalesced: the refresher recomputes a period at most once per tick (``SQI_SCORING_REFRESH_SECONDS``,
+0.25 s by default), so each (unit, period) gets at most one ``score-updated`` per tick, however
+many events changed it. Crossing a
 threshold is announced as its own event, beside the update.
 """
 
@@ -11,18 +12,46 @@ from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import IntegrationEvent
 
 
+class IndicatorFigures(BaseModel):
+    """One indicator (chỉ số) of a unit's score: the figures a ranking or unit page draws."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    numerator: float | None = None  # 4.3's numerator is a product with the sync rate: not whole
+    denominator: int | None = None
+    ratio: Decimal | None = None  # r2(100 × n / d), None without data
+    points: Decimal
+    max_points: Decimal
+    applicable: bool = True
+
+
 class MethodologyScore(BaseModel):
+    """A unit's figures under one methodology (bộ chỉ số).
+
+    ``rank`` and ``rank_delta`` are None for a provisional unit (too few dossiers to rank
+    fairly). The fields after ``dossiers`` were added later (optional, with defaults): a
+    reporting read model can draw a ranking and a unit page from them without calling scoring.
+    """
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     total: Decimal
     grade: str
     rank: int | None
     dossiers: int
+    rank_delta: int | None = None
+    provisional: bool = False
+    groups: dict[str, Decimal] = Field(default_factory=dict)  # group id → points
+    indicators: list[IndicatorFigures] = Field(default_factory=list)
+    unit_name: str | None = None
+    level: str | None = None  # central / province / local
+    parent_code: str | None = None
 
 
 class ScoreUpdated(IntegrationEvent):

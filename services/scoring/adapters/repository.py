@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,14 @@ async def load_facts(session: AsyncSession, period: Period, procedures: dict[str
         dossier.c.received_at < period.end,
         or_(dossier.c.finished_at.is_(None), dossier.c.finished_at >= period.start),
     )
+    return [facts_from_json(f, procedures) for f in (await session.execute(stmt)).scalars()]
+
+
+async def load_facts_of(
+    session: AsyncSession, dossier_ids: Sequence[str], procedures: dict[str, Procedure]
+) -> list[DossierFacts]:
+    """The facts of the given dossiers (a unit's subtree, found through the stored verdicts)."""
+    stmt = select(dossier.c.facts).where(dossier.c.dossier_id.in_(list(dossier_ids)))
     return [facts_from_json(f, procedures) for f in (await session.execute(stmt)).scalars()]
 
 
@@ -82,11 +91,11 @@ async def load_inputs(session: AsyncSession, period: Period, *, with_facts: bool
 
 async def previous_ranks(session: AsyncSession, period_label: str, methodology: str) -> list[RankInput]:
     rows = await session.execute(
-        select(score.c.unit_code, score.c.total, score.c.payload).where(
+        select(score.c.unit_code, score.c.total, score.c.provisional, score.c.level, score.c.parent_code).where(
             score.c.period == period_label, score.c.methodology == methodology
         )
     )
-    return [RankInput(r.unit_code, r.payload["level"], r.payload["parent_code"], r.total) for r in rows]
+    return [RankInput(r.unit_code, r.level, r.parent_code, r.total, r.provisional) for r in rows]
 
 
 async def score_rows(session: AsyncSession, period_label: str, methodology: str) -> list[dict[str, Any]]:
@@ -94,3 +103,46 @@ async def score_rows(session: AsyncSession, period_label: str, methodology: str)
         select(score).where(score.c.period == period_label, score.c.methodology == methodology)
     )
     return [dict(r) for r in rows.mappings()]
+
+
+RANKING_COLUMNS = (
+    score.c.unit_code,
+    score.c.total,
+    score.c.grade,
+    score.c.rank,
+    score.c.rank_delta,
+    score.c.dossiers,
+    score.c.provisional,
+    score.c.computed_at,
+    score.c.level,
+    score.c.parent_code,
+    score.c.summary,
+)
+
+
+async def ranking_rows(
+    session: AsyncSession, period_label: str, methodology: str, levels: Sequence[str], parent: str | None
+) -> list[dict[str, Any]]:
+    """The ranking's columns of the stored rows (no payload), filtered by level and parent in SQL."""
+    stmt = select(*RANKING_COLUMNS).where(
+        score.c.period == period_label, score.c.methodology == methodology, score.c.level.in_(levels)
+    )
+    if parent is not None:
+        stmt = stmt.where(score.c.parent_code == parent)
+    return [dict(r) for r in (await session.execute(stmt)).mappings()]
+
+
+async def score_row(
+    session: AsyncSession, period_label: str, methodology: str, unit_code: str
+) -> dict[str, Any] | None:
+    """One stored row by its key (a breakdown), or None."""
+    stmt = select(score).where(
+        score.c.period == period_label, score.c.methodology == methodology, score.c.unit_code == unit_code
+    )
+    row = (await session.execute(stmt)).mappings().first()
+    return None if row is None else dict(row)
+
+
+async def period_stored(session: AsyncSession, period_label: str, methodology: str) -> bool:
+    stmt = select(score.c.unit_code).where(score.c.period == period_label, score.c.methodology == methodology).limit(1)
+    return (await session.execute(stmt)).first() is not None

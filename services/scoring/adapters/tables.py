@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -17,7 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from shared.db import service_metadata
 from shared.messaging.tables import inbox_table, outbox_table
@@ -76,10 +77,17 @@ dossier = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("facts", JSONB, nullable=False),
     Column("recheck_at", DateTime(timezone=True)),
+    # Why the dossier could not be judged (set aside, counted nowhere) until its facts change.
+    Column("unjudgeable", Text),
+    # When ingest accepted the earliest batch whose change is not judged yet (freshness clock).
+    Column("accepted_at", DateTime(timezone=True)),
+    # W3C traceparent of the consumer span that last changed it (the refresh span links to it).
+    Column("traceparent", Text),
     Index("ix_dossier_received_at", "received_at"),
     Index("ix_dossier_finished_at", "finished_at"),
     Index("ix_dossier_procedure_code", "procedure_code"),
     Index("ix_dossier_recheck_at", "recheck_at", postgresql_where=text("recheck_at IS NOT NULL")),
+    Index("ix_dossier_unjudgeable", "dossier_id", postgresql_where=text("unjudgeable IS NOT NULL")),
 )
 
 # What each dossier contributes to each period it touches (bit flags of its verdict, see
@@ -95,6 +103,59 @@ contribution = Table(
     Column("handling_days", Integer),
     PrimaryKeyConstraint("period", "dossier_id"),
     Index("ix_contribution_dossier_id", "dossier_id"),
+    Index("ix_contribution_period_unit", "period", "unit_code"),  # drill-down: one unit's dossiers
+)
+
+# Counters per (period, unit as judged), kept by verdict differences in the judging transaction
+# (services/scoring/tallies.py): a refresh reads these, not the period's contributions.
+unit_tally = Table(
+    "unit_tally",
+    metadata,
+    Column("period", Text, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    *(
+        Column(name, BigInteger, nullable=False, server_default="0")
+        for name in (
+            "h",
+            "r",
+            "synced",
+            "on_time",
+            "result",
+            "dig_ok",
+            "reused",
+            "personal",
+            "population",
+            "online_counted",
+            "fee_dossier",
+            "fee_paid",
+            "ended",
+            "ended_days",
+        )
+    ),
+    PrimaryKeyConstraint("period", "unit_code"),
+)
+
+# Handled dossiers per (period, unit, procedure) carrying each bit the distinct-procedure
+# indicators (3.6, 4.2, 4.4, 4.5) read.
+unit_procedure_tally = Table(
+    "unit_procedure_tally",
+    metadata,
+    Column("period", Text, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    Column("procedure_code", Text, nullable=False),
+    *(
+        Column(name, BigInteger, nullable=False, server_default="0")
+        for name in (
+            "handled",
+            "for_citizens",
+            "citizen_population",
+            "online",
+            "has_fee",
+            "fee_payment",
+            "fee_paid_in_period",
+        )
+    ),
+    PrimaryKeyConstraint("period", "unit_code", "procedure_code"),
 )
 
 # Every rating of every dossier (mức độ hài lòng), from feedback.rating-submitted.v1: none is
@@ -109,6 +170,8 @@ rating = Table(
     Column("criteria", JSONB, nullable=False),
     Column("rated_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("dossier_id", "rating_id"),
+    # 5.4 reads the dossiers ever rated dissatisfied, not every rating.
+    Index("ix_rating_dissatisfied", "rated_at", postgresql_where=text("level = 'dissatisfied'")),
 )
 
 # A petition's latest state (phản ánh, kiến nghị), from feedback.petition-changed.v1.
@@ -137,6 +200,12 @@ score = Table(
     Column("provisional", Boolean, nullable=False),
     Column("payload", JSONB, nullable=False),
     Column("computed_at", DateTime(timezone=True), nullable=False),
+    # What a ranking row shows beside the columns above, so a ranking never reads the payloads
+    # (the full breakdowns): the unit's level and parent (filtered in SQL), name and group points.
+    Column("level", Text),
+    Column("parent_code", Text),
+    Column("summary", JSONB),
+    Column("digest", Text),  # fingerprint of the payload: a refresh compares it, not the payloads
     PrimaryKeyConstraint("methodology", "period", "unit_code"),
 )
 
@@ -146,6 +215,10 @@ dirty_period = Table(
     metadata,
     Column("period", Text, primary_key=True),
     Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Acceptance times of the batches counted by the next recomputation (sqi_freshness_seconds).
+    Column("accepted_at", ARRAY(DateTime(timezone=True))),
+    # Traces of the changes the next recomputation counts: its span links to them.
+    Column("traceparents", ARRAY(Text)),
 )
 
 # Methodology versions uploaded by an admin (bộ chỉ số): immutable, scored beside the builtins.

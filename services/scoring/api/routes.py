@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -11,10 +12,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring import queries
+from services.scoring.adapters.repository import load_procedures, period_stored, ranking_rows, score_row
 from services.scoring.bootstrap import DEFAULT_METHODOLOGY, Scoring
 from services.scoring.calendar_store import KINDS, declare_day, sync_calendar, undeclare_day, year_calendar
 from services.scoring.domain import Methodology, Period
 from services.scoring.domain.methodology import validate_methodology
+from services.scoring.drilldown import shortfall_page
 from services.scoring.methodology_store import add_methodology, error_details, stored_document, sync_methodologies
 from services.scoring.scoring_service import evaluate_live
 from services.scoring.stake import DEFAULT_WITHIN_WD, StakeItem, load_unit_stake
@@ -24,18 +27,29 @@ from shared.web import Admin, ApiError, CurrentPrincipal, Staff
 router = APIRouter(prefix="/api/v1")
 
 
-async def get_app(request: Request) -> Scoring:
-    """The app, its methodology versions in step with the table (an upload is seen at once)."""
-    app: Scoring = request.app.state.scoring
+SYNC_SECONDS = 1.0  # how stale another process's methodology upload or calendar change may be
+
+
+async def sync_caches(app: Scoring) -> None:
     async with app.sessions() as session:
         await sync_methodologies(app, session)
         await sync_calendar(app, session)
+    app.synced_at = time.monotonic()
+
+
+async def get_app(request: Request) -> Scoring:
+    """The app with its cached methodology versions and calendar, checked against their tables at
+    most once a second (a read costs no query for them); this process's own changes apply at once."""
+    app: Scoring = request.app.state.scoring
+    if time.monotonic() - app.synced_at >= SYNC_SECONDS:
+        await sync_caches(app)
     return app
 
 
 App = Annotated[Scoring, Depends(get_app)]
 PeriodQ = Annotated[str | None, Query(description="2026-10, 2026-Q3, 2026 or 2026-10-01..2026-10-15")]
 PUBLIC_LEVELS = ("province", "local")
+MAX_PAGE = 1_000_000  # a page number beyond any list (and the offset within a 64-bit integer)
 MappingQ = Annotated[
     UnitMapping,
     Query(
@@ -65,6 +79,17 @@ async def _rows(
     return await queries.rows(app, session, p, m)
 
 
+def _light(row: dict[str, Any]) -> dict[str, Any]:
+    """A full read row (with its payload) in the shape of the stored ranking columns."""
+    pl = row["payload"]
+    return {
+        **row,
+        "level": pl["level"],
+        "parent_code": pl["parent_code"],
+        "summary": {"unit_name": pl["unit_name"], "groups": {g["id"]: g["points"] for g in pl["groups"]}},
+    }
+
+
 @router.get("/scores", summary="Ranking (bảng xếp hạng)")
 async def get_scores(
     app: App,
@@ -75,34 +100,53 @@ async def get_scores(
     methodology: str = DEFAULT_METHODOLOGY,
     mapping: MappingQ = AS_OF_PERIOD,
 ) -> dict[str, Any]:
-    p = queries.period_of(period, datetime.now(UTC))
+    now = datetime.now(UTC)
+    p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
+    if parent is not None:
+        queries.checked_code(parent, "parent")
+    levels = [level] if level else list(PUBLIC_LEVELS)
     async with app.sessions() as session:
-        rows = await _rows(app, session, p, m, mapping)
-    out = []
-    for r in rows:
-        pl = r["payload"]
-        if pl["level"] not in PUBLIC_LEVELS or (level and pl["level"] != level):
-            continue
-        if parent and pl["parent_code"] != parent:
-            continue
-        out.append(
-            {
-                "unit_code": r["unit_code"],
-                "unit_name": pl["unit_name"],
-                "level": pl["level"],
-                "parent_code": pl["parent_code"],
-                "total": float(r["total"]),
-                "grade": r["grade"],
-                "rank": r["rank"],
-                "rank_delta": r["rank_delta"],
-                "groups": {g["id"]: g["points"] for g in pl["groups"]},
-                "dossiers": r["dossiers"],
-                "provisional": r["provisional"],
-            }
+        rows: list[dict[str, Any]] = []
+        if mapping == AS_OF_PERIOD:  # the common case: one indexed read of the ranking columns
+            rows = await ranking_rows(session, p.label, m.id, levels, parent)
+        if not rows and (mapping != AS_OF_PERIOD or not await period_stored(session, p.label, m.id)):
+            rows = [_light(r) for r in await _rows(app, session, p, m, mapping)]
+    out = [
+        {
+            "unit_code": r["unit_code"],
+            "unit_name": r["summary"]["unit_name"],
+            "level": r["level"],
+            "parent_code": r["parent_code"],
+            "total": float(r["total"]),
+            "grade": r["grade"],
+            "rank": r["rank"],
+            "rank_delta": r["rank_delta"],
+            "groups": r["summary"]["groups"],
+            "dossiers": r["dossiers"],
+            "provisional": r["provisional"],
+        }
+        for r in rows
+        if r["level"] in levels and (parent is None or r["parent_code"] == parent)
+    ]
+    # Ranked units by rank, then the provisional ones (rank null) by total.
+    out.sort(
+        key=lambda x: (
+            x["level"],
+            x["parent_code"] or "",
+            x["rank"] is None,
+            x["rank"] or 0,
+            -x["total"],
+            x["unit_code"],
         )
-    out.sort(key=lambda x: (x["level"], x["parent_code"] or "", x["rank"] or 0, x["unit_code"]))
-    return {"period": p.label, "methodology": m.id, "mapping": mapping, "rows": out}
+    )
+    return {
+        "period": p.label,
+        "methodology": m.id,
+        "mapping": mapping,
+        "computed_at": queries.computed_at(rows, now).isoformat(),
+        "rows": out,
+    }
 
 
 @router.get("/scores/{unit_code}", summary="Breakdown of a unit's score (chi tiết điểm)")
@@ -114,14 +158,19 @@ async def get_breakdown(
     methodology: str = DEFAULT_METHODOLOGY,
     mapping: MappingQ = AS_OF_PERIOD,
 ) -> dict[str, Any]:
-    p = queries.period_of(period, datetime.now(UTC))
+    now = datetime.now(UTC)
+    p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
     async with app.sessions() as session:
-        await queries.check_scope(session, principal, unit_code)
-        rows = await _rows(app, session, p, m, mapping)
-    row = next((r for r in rows if r["unit_code"] == unit_code), None)
+        await queries.check_scope(app, session, principal, unit_code)
+        row = await score_row(session, p.label, m.id, unit_code) if mapping == AS_OF_PERIOD else None
+        if row is None and (mapping != AS_OF_PERIOD or not await period_stored(session, p.label, m.id)):
+            rows = await _rows(app, session, p, m, mapping)
+            row = next((r for r in rows if r["unit_code"] == unit_code), None)
     if row is None:
-        raise ApiError(404, f"no score for {unit_code} in {p.label}")
+        reason = f"the unit has no score in {p.label} (not valid in that period)"
+        details = [{"field": "unit_code", "reason": reason}]
+        raise ApiError(404, f"no score for {unit_code} in {p.label}", details=details)
     pl = row["payload"]
     return {
         "unit_code": unit_code,
@@ -139,6 +188,7 @@ async def get_breakdown(
         "rank_delta": row["rank_delta"],
         "dossiers": row["dossiers"],
         "provisional": row["provisional"],
+        "computed_at": queries.computed_at([row], now).isoformat(),
         "groups": pl["groups"],
     }
 
@@ -154,19 +204,34 @@ async def get_shortfall_dossiers(
     principal: Staff,
     period: PeriodQ = None,
     methodology: str = DEFAULT_METHODOLOGY,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
     basis = queries.basis_of(m, indicator_id)
-    async with app.sessions() as session:
-        await queries.check_scope(session, principal, unit_code)
-        ev = await evaluate_live(session, period=p, now=now, calendar=app.calendar)
-    items = queries.shortfall_items(ev, unit_code, basis)
     start = (page - 1) * page_size
-    return {"items": items[start : start + page_size], "page": page, "page_size": page_size, "total": len(items)}
+    async with app.sessions() as session:
+        await queries.check_scope(app, session, principal, unit_code)
+        if p.kind == "range":  # no stored verdicts for a custom range: judged on demand
+            ev = await evaluate_live(session, period=p, now=now, calendar=app.calendar)
+            every = queries.shortfall_items(ev, unit_code, basis)
+            items, total = every[start : start + page_size], len(every)
+        else:  # one indexed read of the stored verdicts; only the page is judged for its details
+            items, total = await shortfall_page(
+                session,
+                units=await queries.unit_tree(app, session),
+                unit_code=unit_code,
+                basis=basis,
+                period=p,
+                now=now,
+                calendar=app.calendar,
+                procedures=await load_procedures(session),
+                offset=start,
+                limit=page_size,
+            )
+    return {"items": items, "page": page, "page_size": page_size, "total": total}
 
 
 WithinQ = Annotated[
@@ -207,7 +272,7 @@ async def get_stake(
     p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
     async with app.sessions() as session:
-        await queries.check_scope(session, principal, unit_code)
+        await queries.check_scope(app, session, principal, unit_code)
         st = await load_unit_stake(session, unit_code, m, period=p, now=now, calendar=app.calendar, within_wd=within_wd)
     return {
         "unit_code": unit_code,
@@ -258,14 +323,14 @@ async def get_stake_dossiers(
     period: PeriodQ = None,
     methodology: str = DEFAULT_METHODOLOGY,
     within_wd: WithinQ = DEFAULT_WITHIN_WD,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
     basis = queries.basis_of(m, indicator_id)
     async with app.sessions() as session:
-        await queries.check_scope(session, principal, unit_code)
+        await queries.check_scope(app, session, principal, unit_code)
         st = await load_unit_stake(session, unit_code, m, period=p, now=now, calendar=app.calendar, within_wd=within_wd)
     fix = st.fixes.get(basis)
     verdicts = list(fix.dossiers) if fix else []
@@ -355,6 +420,7 @@ async def put_calendar_day(day: date, body: CalendarDayIn, app: App, principal: 
         row, created = await declare_day(
             uow.session, day, body.kind, body.note, declared_by=principal.sub or "admin", now=datetime.now(UTC)
         )
+    await sync_caches(app)
     out = {**row, "day": row["day"].isoformat(), "declared_at": row["declared_at"].isoformat()}
     return JSONResponse(out, status_code=201 if created else 200)
 
@@ -363,5 +429,6 @@ async def put_calendar_day(day: date, body: CalendarDayIn, app: App, principal: 
 async def delete_calendar_day(day: date, app: App, _: Admin) -> None:
     async with app.uow() as uow:
         found = await undeclare_day(uow.session, day)
+    await sync_caches(app)
     if not found:
         raise ApiError(404, f"no declared day {day.isoformat()}")

@@ -65,6 +65,20 @@ def date_range(first: date, last: date) -> Period:
     return Period("range", first, last, f"{first.isoformat()}..{last.isoformat()}")
 
 
+# Periods SQI can score: the national index began in 2022; a year outside these bounds is a
+# typing error (``9999``, ``0001-01``), answered with a 422, never a date overflow.
+MIN_YEAR, MAX_YEAR = 2000, 2100
+MAX_RANGE_DAYS = 366  # a custom range is at most a year; longer spans: the year periods
+
+
+def _checked(p: Period, text: str) -> Period:
+    if p.first_day.year < MIN_YEAR or p.last_day.year > MAX_YEAR:
+        raise ValueError(f"period {text!r} is outside the years {MIN_YEAR}–{MAX_YEAR}")
+    if p.kind == "range" and (p.last_day - p.first_day).days + 1 > MAX_RANGE_DAYS:
+        raise ValueError(f"a custom range spans at most {MAX_RANGE_DAYS} days: {text!r}")
+    return p
+
+
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
 _YEAR = re.compile(r"^(\d{4})$")
@@ -72,7 +86,15 @@ _RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
 
 
 def parse_period(text: str) -> Period:
-    """Parse ``2026-10``, ``2026-Q3``, ``2026`` or ``2026-10-01..2026-10-15`` (both days included)."""
+    """Parse ``2026-10``, ``2026-Q3``, ``2026`` or ``2026-10-01..2026-10-15`` (both days included).
+
+    Years outside ``MIN_YEAR``–``MAX_YEAR`` and ranges longer than ``MAX_RANGE_DAYS`` are refused
+    (ValueError), so no period reaches a date overflow.
+    """
+    return _checked(_parse(text), text)
+
+
+def _parse(text: str) -> Period:
     s = text.strip()
     if m := _MONTH.match(s):
         mm = int(m.group(2))

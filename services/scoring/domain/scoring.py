@@ -234,6 +234,7 @@ class RankInput:
     level: str
     parent_code: str | None
     total: Decimal
+    provisional: bool = False  # too few dossiers to rank fairly: listed, never ranked
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,11 +256,18 @@ def competition_ranks(totals: Mapping[str, Decimal]) -> dict[str, int]:
 
 
 def rank(units_scores: Iterable[RankInput], previous: Iterable[RankInput] = ()) -> dict[str, Rank]:
-    """Rank units among those of the same level and parent; delta against the previous period."""
+    """Rank units among those of the same level and parent; delta against the previous period.
+
+    Provisional units (xếp hạng tạm: fewer dossiers than ``min_dossiers``) get no rank and are
+    absent from the result, in this period and in the previous one, so the ranked units of a
+    peer group are numbered 1..n without gaps (ties share a rank, competition style).
+    """
 
     def by_peer(rows: Iterable[RankInput]) -> dict[str, int]:
         peers: dict[tuple[str, str | None], dict[str, Decimal]] = {}
         for r in rows:
+            if r.provisional:
+                continue
             peers.setdefault((r.level, r.parent_code), {})[r.unit_code] = r.total
         out: dict[str, int] = {}
         for totals in peers.values():

@@ -23,6 +23,8 @@ TABLES = (
     "dossier_event",
     "dossier",
     "contribution",
+    "unit_tally",
+    "unit_procedure_tally",
     "rating",
     "petition",
     "score",
@@ -58,4 +60,6 @@ async def clean(scoring: Scoring) -> Scoring:
         await uow.session.execute(text("TRUNCATE " + ", ".join(f"scoring.{t}" for t in TABLES)))
     scoring.calendar = CachedCalendar()
     scoring.calendar_days = None
+    scoring.synced_at = float("-inf")  # the API checks its caches against the emptied tables
+    scoring.units = None
     return scoring

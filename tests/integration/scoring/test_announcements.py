@@ -30,6 +30,14 @@ async def test_updates_per_unit_and_thresholds(clean: Scoring) -> None:
     updates = [b for k, b in first if k == ScoreUpdated.routing_key]
     assert sorted(b["unit_code"] for b in updates) == ["CT", "P01", "P02"]  # one per unit, all methodologies
     assert set(updates[0]["scores"]) == {"tax-2025", "portal-766"}
+    # Everything a reporting read model needs to draw a ranking row and a unit page.
+    p01 = ScoreUpdated.model_validate(next(b for b in updates if b["unit_code"] == "P01")).scores["tax-2025"]
+    assert (p01.unit_name, p01.level, p01.parent_code) == ("Thuế Thành phố Hà Nội", "province", "CT")
+    assert p01.provisional is True and p01.rank is None and p01.rank_delta is None
+    assert set(p01.groups) == {"G1", "G2", "G3", "G4", "G5"} and sum(p01.groups.values()) == p01.total
+    on_time = next(i for i in p01.indicators if i.id == "2.1")
+    assert (on_time.numerator, on_time.denominator, float(on_time.points), on_time.applicable) == (2, 4, 10.0, True)
+    assert float(on_time.max_points) == 20.0 and float(on_time.ratio or 0) == 50.0
     assert not [k for k, _ in first if k != ScoreUpdated.routing_key]  # a first computation crosses nothing
 
     async with clean.uow() as uow:

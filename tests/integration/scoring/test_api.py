@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -37,9 +38,13 @@ def as_staff(app: Scoring, unit: str, role: str = "unit_head") -> dict[str, str]
 async def test_public_ranking(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/scores", params={"period": "2026-10", "level": "province"})
     assert r.status_code == 200
-    rows = r.json()["rows"]
-    assert [(x["unit_code"], x["rank"], x["total"]) for x in rows] == [("P02", 1, 90.0), ("P01", 2, 53.21)]
+    body = r.json()
+    rows = body["rows"]
+    # Both have fewer than 30 dossiers: listed with their figures (best first), not ranked.
+    assert [(x["unit_code"], x["rank"], x["total"]) for x in rows] == [("P02", None, 90.0), ("P01", None, 53.21)]
+    assert all(x["provisional"] and x["rank_delta"] is None for x in rows)
     assert set(rows[0]) >= {"unit_name", "grade", "rank_delta", "groups", "dossiers", "provisional"}
+    assert datetime.fromisoformat(body["computed_at"]) == NOW  # dữ liệu tính đến: the refresh's instant
     assert rows[0]["groups"]["G2"] == 20.0
 
 
@@ -76,3 +81,48 @@ async def test_methodologies(client: httpx.AsyncClient) -> None:
     assert {m["id"] for m in r.json()} == {"tax-2025", "portal-766"}
     assert (await client.get("/api/v1/methodologies/portal-766")).json()["id"] == "portal-766"
     assert (await client.get("/api/v1/methodologies/nope")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "field"),
+    [
+        ("/api/v1/scores", {"period": "9999"}, 422, "period"),
+        ("/api/v1/scores", {"period": "0001-01"}, 422, "period"),
+        ("/api/v1/scores", {"period": "0001-01-01..0001-01-02"}, 422, "period"),
+        ("/api/v1/scores", {"period": "2024-01-01..2026-01-01"}, 422, "period"),  # > a year
+        ("/api/v1/scores", {"period": "2026-10\x00"}, 422, "period"),
+        ("/api/v1/scores", {"methodology": "nope"}, 404, "methodology"),
+        ("/api/v1/scores", {"methodology": "tax\x01"}, 422, "methodology"),
+        ("/api/v1/scores", {"parent": "P0\x001"}, 422, "parent"),
+        ("/api/v1/scores/P0%001", {"period": "2026-10"}, 422, "unit_code"),
+        ("/api/v1/scores/%1F", {"period": "2026-10"}, 422, "unit_code"),
+        ("/api/v1/scores/" + "X" * 65, {"period": "2026-10"}, 422, "unit_code"),
+        ("/api/v1/scores/NOPE", {"period": "2026-10"}, 404, "unit_code"),
+        ("/api/v1/scores/P01", {"period": "9999"}, 422, "period"),
+        ("/api/v1/scores/P01/indicators/2.1%00/dossiers", {"period": "2026-10"}, 422, "indicator_id"),
+        ("/api/v1/scores/P01/indicators/9.9/dossiers", {"period": "2026-10"}, 404, "indicator_id"),
+        ("/api/v1/scores/P0%0A1/indicators/2.1/dossiers", {"period": "2026-10"}, 422, "unit_code"),
+        ("/api/v1/scores/P01/stake", {"period": "0001-01"}, 422, "period"),
+        ("/api/v1/scores/P%001/stake", {}, 422, "unit_code"),
+        ("/api/v1/scores/P01/stake/2.1%00/dossiers", {}, 422, "indicator_id"),
+        ("/api/v1/methodologies/%00", {}, 422, "methodology"),
+        ("/api/v1/methodologies/nope", {}, 404, "methodology"),
+        ("/api/v1/scores/P01/indicators/2.1/dossiers", {"period": "2026-10", "page": str(10**20)}, 422, "page"),
+        ("/api/v1/scores/P01/stake/2.1/dossiers", {"page": "0"}, 422, "page"),
+    ],
+)
+async def test_bad_input_is_a_4xx_naming_the_field(
+    clean: Scoring, client: httpx.AsyncClient, path: str, params: dict[str, str], status: int, field: str
+) -> None:
+    r = await client.get(path, params=params, headers=as_staff(clean, "CT", role="admin"))
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert error["message"] and field in {d["field"] for d in error["details"]}, error
+
+
+async def test_breakdown_says_when_it_was_computed(clean: Scoring, client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/scores/P01", params={"period": "2026-10"}, headers=as_staff(clean, "P01"))
+    assert datetime.fromisoformat(r.json()["computed_at"]) == NOW
+    # A custom range is computed on demand: its figures are as of now.
+    r = await client.get("/api/v1/scores", params={"period": "2026-10-01..2026-10-06"})
+    assert datetime.fromisoformat(r.json()["computed_at"]) > NOW

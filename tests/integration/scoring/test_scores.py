@@ -45,7 +45,8 @@ async def test_scripted_month_both_methodologies(clean: Scoring) -> None:
                 got = float(row["total"]) if key == "total" else _points(row["payload"], key)
                 assert got == pytest.approx(value, abs=1e-9), (methodology, unit_code, key)
     p01, p02 = rows[("tax-2025", "P01")], rows[("tax-2025", "P02")]
-    assert (p01["rank"], p02["rank"], rows[("tax-2025", "CT")]["rank"]) == (2, 1, 1)
+    # Too few dossiers (< 30) everywhere: provisional, so not ranked (xếp hạng tạm).
+    assert (p01["rank"], p02["rank"], rows[("tax-2025", "CT")]["rank"]) == (None, None, None)
     assert p01["dossiers"] == 4 and p01["provisional"] is True
     assert p02["grade"] == "excellent" and p01["grade"] == "average"
     # Recomputing with nothing new changes nothing and announces nothing.

@@ -23,7 +23,15 @@ from services.scoring.bootstrap import Scoring
 from services.scoring.domain import parse_period
 from services.scoring.engine import UnitRow
 from services.scoring.handlers import apply_procedure_events, apply_units
-from services.scoring.unit_history import is_identity, successor_target, units_mapped_to_today
+from services.scoring.scoring_service import rows_for
+from services.scoring.unit_history import (
+    TODAY,
+    evaluate_mapped,
+    is_identity,
+    mapped_rows,
+    successor_target,
+    units_mapped_to_today,
+)
 from shared.calendar import VN_TZ
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged
 
@@ -144,7 +152,7 @@ async def test_as_of_period_and_mapped_to_today(clean: Scoring, client: httpx.As
     assert {c: rows[c]["dossiers"] for c in rows} == {"P01": 1, "OLD_A": 3, "OLD_B": 1}
     # 2.1: OLD_A 2/3 → 20 × 66.666… / 100 = 13.33; OLD_B and P01 1/1 → 20
     assert rows["OLD_A"]["groups"]["G2"] == 13.33 and rows["OLD_B"]["groups"]["G2"] == 20.0
-    assert rows["OLD_A"]["rank"] == 3
+    assert rows["OLD_A"]["rank"] is None and rows["OLD_A"]["provisional"]  # 3 dossiers: not ranked
 
     today = (await client.get("/api/v1/scores", params={**q, "mapping": "today"})).json()
     assert today["mapping"] == "today"
@@ -152,7 +160,8 @@ async def test_as_of_period_and_mapped_to_today(clean: Scoring, client: httpx.As
     assert set(trows) == {"P01", "P12"}
     # P12 = OLD_A ∪ OLD_B ∪ OLD_C: 3 of 4 on time → 20 × 75 / 100 = 15.00
     assert trows["P12"]["dossiers"] == 4 and trows["P12"]["groups"]["G2"] == 15.0
-    assert (trows["P01"]["rank"], trows["P12"]["rank"]) == (1, 2)
+    assert (trows["P01"]["rank"], trows["P12"]["rank"]) == (None, None)  # provisional
+    assert [r["unit_code"] for r in today["rows"]] == ["P01", "P12"]  # best total first
     assert trows["P01"]["total"] == rows["P01"]["total"]  # unchanged units score the same
 
     ct = as_staff(clean, "CT", role="leader")
@@ -175,3 +184,15 @@ async def test_mapping_today_is_the_stored_ranking_when_nothing_changed(client: 
     a = (await client.get("/api/v1/scores", params={"period": "2026-10"})).json()["rows"]
     b = (await client.get("/api/v1/scores", params={"period": "2026-10", "mapping": "today"})).json()["rows"]
     assert a == b
+
+
+async def test_mapped_counters_equal_judging_every_dossier(clean: Scoring, client: httpx.AsyncClient) -> None:
+    """mapping=today from the stored counters equals evaluating every dossier onto today's units."""
+    period = parse_period(MAY)
+    now = datetime.now(VN_TZ)
+    async with clean.sessions() as s:
+        for m in clean.methodologies.values():
+            fast = await mapped_rows(s, period=period, methodology=m, calendar=clean.calendar, now=now)
+            ev = await evaluate_mapped(s, period=period, now=now, calendar=clean.calendar, mapping=TODAY)
+            judged = [r.as_read_row() for r in await rows_for(s, ev=ev, methodology=m)]
+            assert fast is not None and fast == judged

@@ -116,3 +116,22 @@ def test_rank_competition_within_peers() -> None:
     r = rank(rows, prev)
     assert (r["B"].rank, r["A"].rank, r["C"].rank, r["D"].rank, r["E"].rank) == (1, 2, 2, 4, 1)
     assert r["A"].rank_delta == -1 and r["D"].rank_delta == -2 and r["B"].rank_delta is None
+
+
+def test_provisional_units_are_listed_not_ranked() -> None:
+    rows = [
+        RankInput("A", "province", "CT", Decimal("90")),
+        RankInput("B", "province", "CT", Decimal("99"), provisional=True),  # best total, too few dossiers
+        RankInput("C", "province", "CT", Decimal("80")),
+        RankInput("D", "province", "CT", Decimal("80")),
+        RankInput("E", "province", "CT", Decimal("70")),
+    ]
+    prev = [
+        RankInput("A", "province", "CT", Decimal("50"), provisional=True),  # not ranked before: no delta
+        RankInput("E", "province", "CT", Decimal("95")),
+        RankInput("B", "province", "CT", Decimal("10")),
+    ]
+    r = rank(rows, prev)
+    assert "B" not in r  # rank and rank_delta are null for it
+    assert {c: x.rank for c, x in r.items()} == {"A": 1, "C": 2, "D": 2, "E": 4}  # no gap for B
+    assert r["A"].rank_delta is None and r["E"].rank_delta == -3

@@ -1,0 +1,69 @@
+"""Freshness: from a batch's acceptance by ingest to the first committed score that counts it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import Histogram
+from sqlalchemy import select
+
+from services.scoring.adapters.tables import outbox
+from services.scoring.bootstrap import Scoring
+from services.scoring.handlers import on_message
+from services.scoring.refresher import refresh_once
+from shared.contracts import DossierEventsAccepted
+from shared.messaging.topology import IncomingMessage
+from shared.metrics import FRESHNESS_SECONDS
+from shared.telemetry import configure_telemetry
+
+from .helpers import load_reference
+from .scenario import NOW, dossier_events
+
+pytestmark = pytest.mark.integration
+
+
+def observed(h: Histogram) -> tuple[float, float]:
+    samples = {s.name: s.value for m in h.collect() for s in m.samples}
+    return samples["sqi_freshness_seconds_count"], samples["sqi_freshness_seconds_sum"]
+
+
+async def test_each_batch_is_observed_once_when_first_counted(clean: Scoring) -> None:
+    await load_reference(clean, NOW)
+    accepted = datetime.now(UTC) - timedelta(seconds=3)
+    events = dossier_events()
+    for n, half in enumerate((events[: len(events) // 2], events[len(events) // 2 :])):
+        body = orjson.dumps({"events": [e.model_dump() for e in half], "accepted_at": accepted.isoformat()})
+        async with clean.uow() as uow:
+            await on_message(IncomingMessage(f"m{n}", DossierEventsAccepted.routing_key, body), uow)
+    count0, sum0 = observed(FRESHNESS_SECONDS)
+    done = await refresh_once(clean, now=NOW)
+    assert {"2026-10", "2026-Q4", "2026"} <= set(done)
+    count1, sum1 = observed(FRESHNESS_SECONDS)
+    # Both messages share one acceptance time (one ingest batch): one observation, ≥ 3 s.
+    assert count1 == count0 + 1 and sum1 - sum0 >= 3
+    assert await refresh_once(clean, now=NOW) == [] and observed(FRESHNESS_SECONDS)[0] == count1
+
+
+async def test_the_refresh_span_links_to_the_traces_it_counted(clean: Scoring) -> None:
+    exporter = InMemorySpanExporter()
+    configure_telemetry("scoring-test", exporter=exporter, logs=False)
+    tracer = trace.get_tracer("test")
+    await load_reference(clean, NOW)
+    body = orjson.dumps({"events": [e.model_dump() for e in dossier_events()]})
+    with tracer.start_as_current_span("consume ingest batch") as consumer:
+        async with clean.uow() as uow:
+            await on_message(IncomingMessage("t1", DossierEventsAccepted.routing_key, body), uow)
+    trace_id = consumer.get_span_context().trace_id
+    await refresh_once(clean, now=NOW)
+    refreshes = [s for s in exporter.get_finished_spans() if s.name == "scoring refresh"]
+    assert {s.attributes["sqi.period"] for s in refreshes} >= {"2026-10", "2026-Q4", "2026"}
+    assert all(any(link.context.trace_id == trace_id for link in s.links) for s in refreshes)
+    # The score events leave inside the refresh span: the trace goes on to their consumers.
+    async with clean.sessions() as s:
+        headers = (await s.scalars(select(outbox.c.trace_headers))).all()
+    refresh_traces = {f"{s.context.trace_id:032x}" for s in refreshes}
+    assert headers and all(h and h["traceparent"].split("-")[1] in refresh_traces for h in headers)

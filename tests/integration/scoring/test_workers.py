@@ -1,0 +1,88 @@
+"""Two scoring workers at once: work shared through Postgres, never done twice, never stalled.
+
+Each worker is its own process in production (own engine, own connections); here two
+:class:`Scoring` apps on the same database stand for them. Judging claims dossiers and the
+refresher claims periods ``FOR UPDATE SKIP LOCKED`` inside the transaction that does the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select, text
+
+from services.scoring.adapters.tables import dirty_period, dossier
+from services.scoring.bootstrap import Scoring, bootstrap
+from services.scoring.refresher import judge_pending, refresh_once
+from services.scoring.settings import ScoringSettings
+from services.scoring.tallies import drift
+from shared.db import driver_connection
+
+from .helpers import apply_batches, load_reference, score_table
+from .scenario import NOW, _ev, _received, dossier_events
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def second(clean: Scoring, settings: ScoringSettings) -> AsyncIterator[Scoring]:
+    app = bootstrap(settings)
+    yield app
+    await app.engine.dispose()
+
+
+def many_dossiers(n: int) -> list:
+    out = []
+    for i in range(n):
+        d = f"W-{i:04d}"
+        out += [_received(1 + i % 20, d, "P01" if i % 2 else "P02", "online")]
+        if i % 3:
+            out += [_ev("completed", 2 + i % 20, d, outcome="approved", result_digitized=bool(i % 5))]
+    return out
+
+
+async def test_two_workers_share_the_work(clean: Scoring, second: Scoring) -> None:
+    await load_reference(clean, NOW)
+    await apply_batches(clean, [dossier_events(), many_dossiers(1200)], NOW)
+    # Judging in parallel: each dossier judged once, the counters exact.
+    judged = await asyncio.gather(judge_pending(clean, NOW), judge_pending(second, NOW))
+    async with clean.sessions() as s:
+        total = await s.scalar(select(func.count()).select_from(dossier))
+        assert await s.scalar(select(func.count()).where(dossier.c.recheck_at < NOW)) == 0
+        assert await drift(await driver_connection(s)) == []
+    assert sum(judged) == total
+    # Refreshing in parallel: every dirty period computed, by exactly one worker.
+    async with clean.sessions() as s:
+        dirty = set((await s.scalars(select(dirty_period.c.period))).all())
+    a, b = await asyncio.gather(refresh_once(clean, now=NOW), refresh_once(second, now=NOW))
+    assert set(a) | set(b) == dirty and not set(a) & set(b)
+    alone = await score_table(clean, "2026-10")
+    assert alone[("tax-2025", "P01")]["dossiers"] == 4 + 600
+
+
+async def test_a_dead_worker_stalls_nothing(clean: Scoring, second: Scoring) -> None:
+    await load_reference(clean, NOW)
+    await apply_batches(clean, [dossier_events()], NOW)
+    await judge_pending(clean, NOW)
+    # Worker A claims 2026-10 and hangs mid-computation (its transaction stays open).
+    conn = await clean.engine.connect()
+    await conn.begin()
+    await conn.execute(text("SELECT period FROM scoring.dirty_period WHERE period = '2026-10' FOR UPDATE"))
+    pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+    try:
+        done = await asyncio.wait_for(refresh_once(second, now=NOW), timeout=60)  # B never waits for A
+        assert "2026-10" not in done and {"2026-Q4", "2026"} <= set(done)
+        # A dies: its connection goes, its transaction aborts, the period is B's next tick.
+        async with second.sessions() as s:
+            await s.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        deadline = asyncio.get_running_loop().time() + 60
+        while "2026-10" not in await refresh_once(second, now=NOW):
+            assert asyncio.get_running_loop().time() < deadline, "the dead worker's period was never taken"
+            await asyncio.sleep(0.1)
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.close()
+    assert (await score_table(second, "2026-10"))[("tax-2025", "P01")]["dossiers"] == 4
