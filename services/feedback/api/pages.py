@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from services.feedback.adapters import repository
 from services.feedback.api import schemas as s
-from services.feedback.api.deps import App
+from services.feedback.api.deps import App, access_guard
 from services.feedback.api.i18n import TEXTS, pick
 from services.feedback.api.routes import file, rate
 from services.feedback.api.views import citizen_view
@@ -268,7 +268,7 @@ async def petition_follow(request: Request, app: App, lang: Lang = None) -> Resp
     if not errors:
         try:
             async with app.uow() as uow:
-                await petitions.citizen_petition(uow, petition_id, code)
+                await petitions.citizen_petition(uow, petition_id, code, access_guard(request, app))
         except ApiError:
             errors.append({"field": "access_code", "message": t["err_not_found"]})
     if errors:
@@ -288,7 +288,7 @@ async def petition_status(request: Request, petition_id: str, app: App, lang: La
         return render(request, "petition_follow.html", lang, follow={"petition_id": petition_id}, follow_errors=[])
     try:
         async with app.uow() as uow:
-            row = await petitions.citizen_petition(uow, petition_id, code)
+            row = await petitions.citizen_petition(uow, petition_id, code, access_guard(request, app))
     except ApiError:
         return render(request, "petition_follow.html", lang, follow={"petition_id": petition_id}, follow_errors=[])
     return render(request, "petition_status.html", lang, p=citizen_view(row), access_code=code if new == "1" else None)
@@ -302,7 +302,9 @@ async def petition_reaction(request: Request, petition_id: str, app: App, lang: 
     if code is not None and reaction in ("like", "dislike"):
         try:
             async with app.uow() as uow:
-                await petitions.react(petition_id, code, reaction, uow=uow, now=datetime.now(VN_TZ))
+                await petitions.react(
+                    petition_id, code, reaction, uow=uow, guard=access_guard(request, app), now=datetime.now(VN_TZ)
+                )
         except ApiError:
             pass  # not published yet, or the cookie expired: the status page says which
     return RedirectResponse(_url(f"/petition/{petition_id}", lang), status_code=303)
