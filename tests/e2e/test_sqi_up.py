@@ -80,6 +80,4 @@ def test_up_is_ready_then_ctrl_c_stops_every_process(platform: str, tmp_path: Pa
     assert not [line for line in shown.splitlines() if line.lstrip().startswith("{")], shown[-2000:]
     names = {p.stem for p in log_dir.glob("*.log")}
     assert {"gateway", "ingest-api", "scoring-api", "feedback-api", "ingest-worker"} <= names, names
-    assert any(line.startswith("{") for line in (log_dir / "feedback-api.log").read_text().splitlines()) or any(
-        (log_dir / f"{n}.log").stat().st_size > 0 for n in names
-    )
+    assert any((log_dir / f"{n}.log").stat().st_size > 0 for n in names)
