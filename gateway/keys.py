@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections import OrderedDict
@@ -29,9 +30,12 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+_KEY_ID = re.compile(r"[0-9a-f]{1,32}")
+
+
 def parse_key(presented: str) -> tuple[str, str] | None:
     parts = presented.split("_")
-    if len(parts) != 3 or parts[0] != "sqi" or not parts[1] or not parts[2]:
+    if len(parts) != 3 or parts[0] != "sqi" or not _KEY_ID.fullmatch(parts[1]) or not parts[2]:
         return None
     return parts[1], parts[2]
 
@@ -57,7 +61,6 @@ async def revoke_key(session: AsyncSession, key_id: str) -> bool:
 # A cached lookup: (valid until, secret hash, principal), or (valid until, None, None) for an
 # unknown or revoked key id.
 _Entry = tuple[float, str | None, Principal | None]
-KEY_ID_MAX_CHARS = 32
 
 
 class KeyVerifier:
@@ -86,7 +89,7 @@ class KeyVerifier:
 
     async def verify(self, presented: str) -> Principal | None:
         parsed = parse_key(presented)
-        if parsed is None or len(parsed[0]) > KEY_ID_MAX_CHARS:
+        if parsed is None:
             return None
         key_id, secret = parsed
         cached = self._cache.get(key_id)

@@ -76,5 +76,7 @@ def check_query(raw_query: bytes) -> None:
     """Control characters in a query string are never meaningful to SQI and cannot be stored."""
     if any(b < 0x20 or b == 0x7F for b in raw_query):
         raise BadPath("control characters are not allowed in the query", field="query")
+    if any(b >= 0x80 for b in raw_query):
+        raise BadPath("the query must be ASCII (percent-encode other characters)", field="query")
     if any(b < 0x20 or b == 0x7F for b in unquote_to_bytes(raw_query)):
         raise BadPath("control characters (%00–%1F, %7F) are not allowed in the query", field="query")

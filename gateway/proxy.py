@@ -57,6 +57,10 @@ async def forward(
         try:
             upstream = await client.request(request.method, url, content=body, headers=headers)
             break
+        except httpx.InvalidURL:
+            return error_response(
+                400, "the request URL cannot be forwarded", details=[{"field": "path", "reason": "not a valid URL"}]
+            )
         except httpx.TimeoutException:
             if attempt + 1 == attempts:
                 return error_response(504, "the service did not answer in time")

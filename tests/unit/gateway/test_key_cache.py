@@ -34,14 +34,21 @@ async def test_random_key_ids_are_bounded_and_forgotten() -> None:
 async def test_unknown_ids_are_cached_briefly_then_looked_up_again() -> None:
     verifier = CountingVerifier(cache_s=30, max_entries=10)
     for _ in range(3):
-        assert await verifier.verify("sqi_nope_x") is None
+        assert await verifier.verify("sqi_0000dead_x") is None
     assert verifier.loads == 1
     verifier.now += 31
-    assert await verifier.verify("sqi_nope_x") is None
+    assert await verifier.verify("sqi_0000dead_x") is None
     assert verifier.loads == 2
 
 
 async def test_overlong_key_ids_are_not_looked_up() -> None:
     verifier = CountingVerifier(cache_s=30)
     assert await verifier.verify("sqi_" + "a" * 3000 + "_x") is None
+    assert verifier.loads == 0 and len(verifier) == 0
+
+
+async def test_key_ids_that_are_not_hex_are_not_looked_up() -> None:
+    verifier = CountingVerifier(cache_s=30)
+    for presented in ("sqi_ab\u00e9_x", "sqi_../_x", "sqi_ABC_x", "sqi__x"):
+        assert await verifier.verify(presented) is None
     assert verifier.loads == 0 and len(verifier) == 0

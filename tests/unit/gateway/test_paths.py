@@ -172,3 +172,34 @@ async def test_behind_the_ingress_only_in_cluster_scrapes_see_metrics() -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
         assert (await client.get("/metrics")).status_code == 200  # Prometheus, straight to the pod
         assert (await client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})).status_code == 404
+
+
+async def test_raw_non_ascii_in_the_query_is_a_400_not_a_500(gateway: tuple[httpx.AsyncClient, Upstream]) -> None:
+    client, upstream = gateway
+    app = client._transport.app  # type: ignore[attr-defined]
+    scope_query = "unit=Hà".encode()
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/v1/scores",
+        "raw_path": b"/api/v1/scores",
+        "query_string": scope_query,
+        "headers": [(b"host", b"gw")],
+        "client": ("198.51.100.9", 1),
+        "server": ("gw", 80),
+        "root_path": "",
+    }
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 400
+    assert upstream.urls == []
