@@ -133,7 +133,8 @@ def ensure_admin_token(sub: str) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from sim.cli import main as sim_main
 
-    if "--out" not in args.rest:
+    if "--out" not in args.rest and not {"-h", "--help"} & set(args.rest):
+        require_gateway(_option(args.rest, "--gateway") or os.environ.get("SQI_GATEWAY") or gateway_url())
         ensure_admin_token("simulator")
     return int(sim_main(args.rest) or 0)
 

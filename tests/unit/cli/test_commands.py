@@ -94,3 +94,9 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
         main(["--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "3 PostgreSQL, RabbitMQ or the gateway unreachable" in out and "1 differences found" in out
+
+
+def test_simulate_without_a_platform(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--days", "1", "--gateway", NO_GATEWAY]) == EXIT_UNREACHABLE
+    line = one_line(capsys.readouterr().err)
+    assert "gateway at http://127.0.0.2:1 does not answer" in line and "./sqi up" in line
