@@ -97,15 +97,15 @@ class LogFollower(threading.Thread):
         self.shown = 0
         self._offsets: dict[Path, int] = {}
         self._partial: dict[Path, str] = {}
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         self.join(timeout=5)
         self.poll()
 
     def run(self) -> None:
-        while not self._stop.wait(self.poll_s):
+        while not self._stopping.wait(self.poll_s):
             self.poll()
 
     def poll(self) -> None:

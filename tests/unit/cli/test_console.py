@@ -52,3 +52,13 @@ def test_without_a_terminal_the_status_is_a_plain_line_now_and_then() -> None:
     for n in range(100):
         console.status(f"sqi: up {n}")
     assert out.getvalue() == "sqi: up 0\n"
+
+
+def test_the_follower_thread_starts_and_stops(tmp_path: Path) -> None:
+    out = io.StringIO()
+    follower = LogFollower(tmp_path, Console(out, tty=False), poll_s=0.05)
+    follower.start()
+    (tmp_path / "ingest-api.log").write_text(record("ERROR", "late"))
+    follower.stop()  # reads what is left before returning
+    assert not follower.is_alive()
+    assert out.getvalue() == "ingest-api: ERROR late\n"
