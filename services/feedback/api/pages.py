@@ -261,6 +261,7 @@ async def petition_follow(request: Request, app: App, lang: Lang = None) -> Resp
     petition_id = form.get("petition_id", "").strip().upper()[:32]
     code = form.get("access_code", "").strip().upper()[:32]
     errors = []
+    locked = False
     if not petition_id:
         errors.append({"field": "petition_id", "message": t["err_required"].format(field=t["petition_id"].lower())})
     if not code:
@@ -269,12 +270,12 @@ async def petition_follow(request: Request, app: App, lang: Lang = None) -> Resp
         try:
             async with app.uow() as uow:
                 await petitions.citizen_petition(uow, petition_id, code, access_guard(request, app))
-        except ApiError:
-            errors.append({"field": "access_code", "message": t["err_not_found"]})
+        except ApiError as exc:
+            locked = exc.status == 423
+            errors.append({"field": "access_code", "message": t["err_locked"] if locked else t["err_not_found"]})
     if errors:
-        return await _petition_form(
-            request, app, lang, status=404 if len(errors) == 1 and code else 422, follow=form, follow_errors=errors
-        )
+        status = 423 if locked else 404 if len(errors) == 1 and code else 422
+        return await _petition_form(request, app, lang, status=status, follow=form, follow_errors=errors)
     return _with_cookie(
         RedirectResponse(_url(f"/petition/{petition_id}", lang), status_code=303), app, petition_id, code
     )

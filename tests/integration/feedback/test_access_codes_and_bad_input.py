@@ -158,3 +158,18 @@ async def test_odd_petition_ids_in_the_path_are_a_422(
     for method, suffix, body in (("GET", "", None), ("POST", "/answer", {"answer": "ok"}), ("POST", "/publish", None)):
         response = await client.request(method, f"/api/v1/petitions/{pid}{suffix}", json=body, headers=officer)
         assert response.status_code == 422, (method, suffix, response.text)
+
+
+async def test_the_follow_form_says_when_the_petition_is_locked(
+    client: httpx.AsyncClient, settings: FeedbackSettings
+) -> None:
+    created = await file(client, settings)
+    at = address()
+    form = {"petition_id": created["petition_id"], "access_code": "WRONGWRG"}
+    for _ in range(5):
+        wrong = await client.post("/petition/follow", data=form, headers=gateway_headers(settings, address=at))
+        assert wrong.status_code == 404
+    right = {**form, "access_code": created["access_code"]}
+    locked = await client.post("/petition/follow", data=right, headers=gateway_headers(settings, address=at))
+    assert locked.status_code == 423
+    assert "quá nhiều lần" in locked.text
