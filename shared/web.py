@@ -102,8 +102,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "the request is not valid", details=field_errors(exc))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The request id is a short safe token (request_id_of), fit for the log as it is.
+        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
         return error_response(500, "internal error; the request id identifies it in the logs", code="internal")
 
 
