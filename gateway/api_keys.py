@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 
 from gateway import keys
@@ -14,12 +15,15 @@ from shared.web import Admin, ApiError
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 
+UnitCode = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+KeyId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$", description="the key id")]
+
 
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="the sending system, e.g. tms-p01")
-    units: list[str] = Field(min_length=1, max_length=500, description="units (with subtrees) it may report for")
+    units: list[UnitCode] = Field(min_length=1, max_length=500, description="units (with subtrees) it may report for")
 
 
 class KeyOut(BaseModel):
@@ -55,7 +59,7 @@ async def list_keys(request: Request, _: Admin) -> list[KeyInfo]:
 
 
 @router.delete("/{key_id}", status_code=204, summary="Revoke an API key (admin)")
-async def revoke(key_id: str, request: Request, _: Admin) -> None:
+async def revoke(key_id: KeyId, request: Request, _: Admin) -> None:
     gw = request.app.state.gateway
     async with gw.sessions() as session, session.begin():
         if not await keys.revoke_key(session, key_id):

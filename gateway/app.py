@@ -22,13 +22,15 @@ from gateway.api_keys import router as keys_router
 from gateway.jwt_auth import TokenError, TokenVerifier
 from gateway.keys import KeyVerifier
 from gateway.openapi import DOCS_STATIC, MergedOpenApi, docs_page
+from gateway.paths import BadPath, check_query, normalise
 from gateway.proxy import forward
 from gateway.ratelimit import RateLimiter
 from gateway.routing import match, upstreams
 from gateway.settings import GatewaySettings
 from gateway.tables import audit
 from shared.db import create_engine, database_ready, session_factory
-from shared.identity import ANONYMOUS, Principal
+from shared.identity import ANONYMOUS, INTERNAL_TOKEN_HEADER, Principal, from_gateway
+from shared.metrics import CITIZEN_WRITES_REFUSED
 from shared.telemetry import configure_telemetry
 from shared.web import ApiError, ReadyCheck, error_response, principal_from
 from shared.web import create_app as create_base_app
@@ -42,7 +44,9 @@ class Gateway:
         self.settings = settings
         self.engine = create_engine(settings, application_name=SERVICE)
         self.sessions = session_factory(self.engine)
-        self.keys = KeyVerifier(self.sessions, cache_s=settings.api_key_cache_s)
+        self.keys = KeyVerifier(
+            self.sessions, cache_s=settings.api_key_cache_s, max_entries=settings.api_key_cache_size
+        )
         self.tokens = TokenVerifier(settings)
         self.limiter = RateLimiter(settings.citizen_writes_per_minute)
         self.upstreams = upstreams(settings)
@@ -88,12 +92,40 @@ class Gateway:
             return forwarded.split(",")[-1].strip()
         return request.client.host if request.client else "unknown"
 
+    def metrics_allowed(self, request: Request) -> bool:
+        """``/metrics`` is for Prometheus, not for the public (docs/decisions.md, gateway).
+
+        Allowed with the internal token (header or bearer); and, behind the ingress
+        (``SQI_TRUST_FORWARDED_FOR``), to in-cluster scrapes, which carry no X-Forwarded-For —
+        every request through the ingress does.
+        """
+        auth = request.headers.get("authorization", "")
+        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        token = request.headers.get(INTERNAL_TOKEN_HEADER) or bearer
+        if from_gateway(token, self.settings.internal_token):
+            return True
+        return self.settings.trust_forwarded_for and "x-forwarded-for" not in request.headers
+
     def max_bytes(self, path: str, citizen: bool) -> int:
         if path in ("/api/v1/events", "/api/v1/ratings/import"):  # integrators' bulk routes
             return self.settings.events_max_bytes
         if citizen:
             return self.settings.citizen_max_bytes
         return self.settings.default_max_bytes
+
+
+def refuse_bad_paths(request: Request) -> Response | None:
+    """Normalise the path once (gateway.paths); routing and forwarding see only that form."""
+    try:
+        normal = normalise(request.scope.get("raw_path") or request.scope["path"].encode())
+        check_query(request.scope.get("query_string", b""))
+    except BadPath as exc:
+        return error_response(
+            400, "the request path is not acceptable", details=[{"field": exc.field, "reason": exc.reason}]
+        )
+    request.scope["path"] = normal.decoded
+    request.scope["raw_path"] = normal.encoded.encode("ascii")
+    return None
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -143,7 +175,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     checks: dict[str, ReadyCheck] = {"database": db_ready, "broker": broker_ready}
     checks.update({name: service_ready(base) for name, base in gw.upstreams.items()})
-    app = create_base_app(SERVICE, title="SQI gateway", checks=checks, lifespan=lifespan)
+    app = create_base_app(
+        SERVICE,
+        title="SQI gateway",
+        checks=checks,
+        lifespan=lifespan,
+        guard=refuse_bad_paths,
+        metrics_allowed=gw.metrics_allowed,
+    )
     app.state.gateway = gw
     app.state.internal_token = settings.internal_token
     app.include_router(keys_router)
@@ -168,17 +207,20 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False
     )
     async def proxy(request: Request, path: str) -> Response:
-        route = match(request.url.path)
+        # The normalised path (refuse_bad_paths), not request.url.path, which re-parses it.
+        routed_path: str = request.scope["path"]
+        route = match(routed_path)
         if route is None:
             raise ApiError(404, "no such path")
         principal = await gw.authenticate(request)
         is_write = request.method in ("POST", "PUT", "PATCH", "DELETE")
         citizen_write = route.citizen_writes and is_write and principal.kind == "anonymous"
-        body = await read_body(request, gw.max_bytes(request.url.path, route.citizen_writes and is_write))
+        body = await read_body(request, gw.max_bytes(routed_path, route.citizen_writes and is_write))
         address = gw.client_address(request)
         if citizen_write:
             allowed, retry_after = gw.limiter.allow(address)
             if not allowed:
+                CITIZEN_WRITES_REFUSED.labels(route.prefix).inc()
                 return error_response(
                     429,
                     f"too many writes from this address; at most {settings.citizen_writes_per_minute} a minute",
@@ -205,7 +247,7 @@ async def record_audit(gw: Gateway, principal: Principal, request: Request, stat
     values: dict[str, Any] = {
         "actor": principal.sub,
         "method": request.method,
-        "path": request.url.path,
+        "path": request.scope["path"],
         "status": status,
         "request_id": request.state.request_id,
     }

@@ -14,6 +14,8 @@ from jwt.algorithms import RSAAlgorithm
 from gateway.settings import GatewaySettings
 from shared.identity import STAFF_ROLES, Principal
 
+CLOCK_SKEW_S = 60
+
 
 class TokenError(Exception):
     pass
@@ -41,8 +43,12 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise TokenError("malformed token") from exc
-        options: jwt.types.Options = {"require": ["exp", "sub"]}
-        kwargs: dict[str, Any] = {"audience": self._settings.jwt_audience, "issuer": self._settings.jwt_issuer}
+        options: jwt.types.Options = {"require": ["exp", "iat", "sub", "aud", "iss"]}
+        kwargs: dict[str, Any] = {
+            "audience": self._settings.jwt_audience,
+            "issuer": self._settings.jwt_issuer,
+            "leeway": CLOCK_SKEW_S,
+        }
         claims: dict[str, Any] | None = None
         if header.get("alg") == "RS256":
             for key in self._rsa_keys:
@@ -60,6 +66,7 @@ class TokenVerifier:
                 raise TokenError(str(exc)) from exc
         if claims is None:
             raise TokenError("signature not verified by any configured key")
+        self._check_lifetime(claims)
         roles = claims.get("roles") or []
         if isinstance(roles, str):
             roles = [roles]
@@ -71,17 +78,32 @@ class TokenVerifier:
             raise TokenError("the token names no unit")
         return Principal(kind="staff", sub=str(claims["sub"]), roles=roles, unit=unit)
 
+    def _check_lifetime(self, claims: dict[str, Any]) -> None:
+        """A stolen long-lived token is a standing key: refuse any that lives too long."""
+        issued, expires = claims.get("iat"), claims.get("exp")
+        if not isinstance(issued, int | float) or not isinstance(expires, int | float):
+            raise TokenError("iat and exp must be numbers")
+        if issued > time.time() + CLOCK_SKEW_S:
+            raise TokenError("the token is issued in the future")
+        if expires - issued > self._settings.jwt_max_lifetime_seconds:
+            raise TokenError(f"the token lives longer than {self._settings.jwt_max_lifetime_seconds} seconds")
 
-def mint_dev_token(settings: GatewaySettings, *, sub: str, role: str, unit: str, ttl_s: int = 12 * 3600) -> str:
+
+def mint_dev_token(settings: GatewaySettings, *, sub: str, role: str, unit: str, ttl_s: int | None = None) -> str:
     """A staff token signed with the development key (``./sqi token``); refused in production."""
     if settings.environment == "production":
         raise TokenError("development tokens are refused with production settings")
     if role not in STAFF_ROLES:
         raise TokenError(f"role must be one of {', '.join(STAFF_ROLES)}")
     now = int(time.time())
-    claims = {"sub": sub, "roles": [role], "unit": unit, "iat": now, "exp": now + ttl_s}
-    if settings.jwt_audience:
-        claims["aud"] = settings.jwt_audience
-    if settings.jwt_issuer:
-        claims["iss"] = settings.jwt_issuer
+    lifetime = min(ttl_s or settings.jwt_max_lifetime_seconds, settings.jwt_max_lifetime_seconds)
+    claims = {
+        "sub": sub,
+        "roles": [role],
+        "unit": unit,
+        "iat": now,
+        "exp": now + lifetime,
+        "aud": settings.jwt_audience,
+        "iss": settings.jwt_issuer,
+    }
     return jwt.encode(claims, settings.jwt_hs256_secret, algorithm="HS256")

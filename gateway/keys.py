@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
@@ -28,9 +30,12 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+_KEY_ID = re.compile(r"[0-9a-f]{1,32}")
+
+
 def parse_key(presented: str) -> tuple[str, str] | None:
     parts = presented.split("_")
-    if len(parts) != 3 or parts[0] != "sqi" or not parts[1] or not parts[2]:
+    if len(parts) != 3 or parts[0] != "sqi" or not _KEY_ID.fullmatch(parts[1]) or not parts[2]:
         return None
     return parts[1], parts[2]
 
@@ -53,13 +58,34 @@ async def revoke_key(session: AsyncSession, key_id: str) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-class KeyVerifier:
-    """Checks presented keys; caches rows briefly so a burst of requests costs one lookup."""
+# A cached lookup: (valid until, secret hash, principal), or (valid until, None, None) for an
+# unknown or revoked key id.
+_Entry = tuple[float, str | None, Principal | None]
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, cache_s: float) -> None:
+
+class KeyVerifier:
+    """Checks presented keys; caches rows briefly so a burst of requests costs one lookup.
+
+    The cache is bounded (least recently used out first) and unknown ids expire like known
+    ones: random key ids sent by an attacker cannot grow the gateway's memory.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        cache_s: float,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sessions = sessions
         self._cache_s = cache_s
-        self._cache: dict[str, tuple[float, str, Principal] | None] = {}
+        self._max_entries = max_entries
+        self._clock = clock
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
     async def verify(self, presented: str) -> Principal | None:
         parsed = parse_key(presented)
@@ -67,14 +93,16 @@ class KeyVerifier:
             return None
         key_id, secret = parsed
         cached = self._cache.get(key_id)
-        if cached is None or cached[0] < time.monotonic():
+        if cached is None or cached[0] < self._clock():
             row = await self._load(key_id)
-            entry = (time.monotonic() + self._cache_s, row[0], row[1]) if row else None
-            self._cache[key_id] = entry
-            if entry is None:
-                return None
-            cached = entry
+            cached = (self._clock() + self._cache_s, *row) if row else (self._clock() + self._cache_s, None, None)
+            self._cache[key_id] = cached
+            while len(self._cache) > self._max_entries:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key_id)
         _, expected, principal = cached
+        if expected is None or principal is None:
+            return None
         return principal if hmac.compare_digest(expected, _hash(secret)) else None
 
     async def _load(self, key_id: str) -> tuple[str, Principal] | None:

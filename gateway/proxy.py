@@ -47,14 +47,20 @@ async def forward(
     headers[INTERNAL_TOKEN_HEADER] = internal_token
     headers[CLIENT_ADDRESS_HEADER] = client_address
     headers[REQUEST_ID_HEADER] = request.state.request_id
-    url = base_url.rstrip("/") + request.url.path
+    # Exactly the path the gateway routed on (gateway.paths), encoded, and the query as sent.
+    url = base_url.rstrip("/") + request.scope["raw_path"].decode("ascii")
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    if query:
+        url += "?" + query
     attempts = 3 if request.method in IDEMPOTENT else 1
     for attempt in range(attempts):
         try:
-            upstream = await client.request(
-                request.method, url, params=request.url.query, content=body, headers=headers
-            )
+            upstream = await client.request(request.method, url, content=body, headers=headers)
             break
+        except httpx.InvalidURL:
+            return error_response(
+                400, "the request URL cannot be forwarded", details=[{"field": "path", "reason": "not a valid URL"}]
+            )
         except httpx.TimeoutException:
             if attempt + 1 == attempts:
                 return error_response(504, "the service did not answer in time")

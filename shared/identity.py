@@ -50,9 +50,14 @@ def encode_principal(principal: Principal) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(principal.model_dump())).decode()
 
 
+def from_gateway(token: str | None, expected_token: str) -> bool:
+    """Whether a request carries the internal token that only the gateway holds."""
+    return bool(token) and hmac.compare_digest(str(token).encode(), expected_token.encode())
+
+
 def decode_principal(header: str | None, token: str | None, expected_token: str) -> Principal:
     """The forwarded principal, or anonymous when the internal token is absent or wrong."""
-    if not header or not token or not hmac.compare_digest(token.encode(), expected_token.encode()):
+    if not header or not from_gateway(token, expected_token):
         return ANONYMOUS
     try:
         return Principal.model_validate(orjson.loads(base64.urlsafe_b64decode(header.encode())))

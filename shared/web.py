@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
@@ -15,16 +16,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.identity import (
+    CLIENT_ADDRESS_HEADER,
     INTERNAL_TOKEN_HEADER,
     PRINCIPAL_HEADER,
     Principal,
     decode_principal,
+    from_gateway,
 )
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# A client's request id is kept only when it is a short, log-safe token; otherwise replaced.
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -96,18 +101,31 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "the request is not valid", details=field_errors(exc))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The request id is a short safe token (request_id_of), fit for the log as it is.
+        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
         return error_response(500, "internal error; the request id identifies it in the logs", code="internal")
 
 
-def install_request_id(app: FastAPI, app_name: str) -> None:
+def request_id_of(presented: str | None) -> str:
+    """The client's ``X-Request-ID`` if it is a short safe token, else a fresh one."""
+    if presented and _SAFE_REQUEST_ID.fullmatch(presented):
+        return presented
+    return uuid.uuid4().hex
+
+
+RequestGuard = Callable[[Request], Response | None]
+"""Runs before routing; a response it returns is the answer (e.g. a path the app refuses)."""
+
+
+def install_request_id(app: FastAPI, app_name: str, guard: RequestGuard | None = None) -> None:
     @app.middleware("http")
     async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        request_id = request_id_of(request.headers.get(REQUEST_ID_HEADER))
         request.state.request_id = request_id
         with HTTP_LATENCY.labels(app_name, request.method).time():
-            response = await call_next(request)
+            refused = guard(request) if guard else None
+            response = refused if refused is not None else await call_next(request)
         response.headers[REQUEST_ID_HEADER] = request_id
         HTTP_REQUESTS.labels(app_name, request.method, str(response.status_code)).inc()
         return response
@@ -116,7 +134,9 @@ def install_request_id(app: FastAPI, app_name: str) -> None:
 ReadyCheck = Callable[[], Awaitable[bool]]
 
 
-def install_health(app: FastAPI, checks: Mapping[str, ReadyCheck]) -> None:
+def install_health(
+    app: FastAPI, checks: Mapping[str, ReadyCheck], metrics_allowed: Callable[[Request], bool] | None = None
+) -> None:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -130,18 +150,27 @@ def install_health(app: FastAPI, checks: Mapping[str, ReadyCheck]) -> None:
         )
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if metrics_allowed is not None and not metrics_allowed(request):
+            return error_response(404, "no such path")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(
-    name: str, *, title: str, checks: Mapping[str, ReadyCheck], lifespan: Any = None, description: str = ""
+    name: str,
+    *,
+    title: str,
+    checks: Mapping[str, ReadyCheck],
+    lifespan: Any = None,
+    description: str = "",
+    guard: RequestGuard | None = None,
+    metrics_allowed: Callable[[Request], bool] | None = None,
 ) -> FastAPI:
     """A FastAPI app with SQI's error body, request ids, health, metrics and tracing."""
     app = FastAPI(title=title, description=description, lifespan=lifespan, docs_url=None, redoc_url=None)
     install_error_handlers(app)
-    install_request_id(app, name)
-    install_health(app, checks)
+    install_request_id(app, name, guard)
+    install_health(app, checks, metrics_allowed)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app
 
@@ -150,6 +179,18 @@ def principal_from(request: Request) -> Principal:
     """The caller as the gateway verified it (anonymous if the request did not come through it)."""
     expected = request.app.state.internal_token
     return decode_principal(request.headers.get(PRINCIPAL_HEADER), request.headers.get(INTERNAL_TOKEN_HEADER), expected)
+
+
+def client_address(request: Request) -> str:
+    """The client address the gateway saw; trusted only with the internal token, else the peer.
+
+    Without the check anyone who reaches a service directly could name any address and
+    escape the per-address limits (or frame another address).
+    """
+    forwarded = request.headers.get(CLIENT_ADDRESS_HEADER)
+    if forwarded and from_gateway(request.headers.get(INTERNAL_TOKEN_HEADER), request.app.state.internal_token):
+        return forwarded
+    return request.client.host if request.client else "unknown"
 
 
 CurrentPrincipal = Annotated[Principal, Depends(principal_from)]

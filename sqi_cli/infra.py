@@ -13,6 +13,8 @@ from urllib.parse import urlparse
 
 import asyncpg
 
+from sqi_cli.preflight import Unreachable
+
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -40,7 +42,7 @@ def _say(message: str) -> None:
 def _apt_install(*packages: str) -> None:
     names = " ".join(packages)
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise SystemExit(f"sqi: {names} is not installed and cannot be installed here (needs root and apt-get)")
+        raise Unreachable(f"{names} is not installed and cannot be installed here (needs root and apt-get)")
     _say(f"installing {names} with apt-get…")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
@@ -53,16 +55,16 @@ def ensure_postgres(url: str) -> None:
     if reachable(host, port):
         return
     if host not in LOOPBACK:
-        raise SystemExit(f"sqi: PostgreSQL at {host}:{port} does not answer")
+        raise Unreachable(f"PostgreSQL at {host}:{port} does not answer — start it or set SQI_DATABASE_URL")
     if not shutil.which("pg_ctlcluster"):
         _apt_install("postgresql")
     versions = sorted(os.path.basename(p) for p in glob.glob("/etc/postgresql/*"))
     if not versions:
-        raise SystemExit("sqi: no PostgreSQL cluster found under /etc/postgresql")
+        raise Unreachable("no PostgreSQL cluster found under /etc/postgresql — install one or set SQI_DATABASE_URL")
     _say(f"starting PostgreSQL {versions[-1]}…")
     subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"], check=False)
     if not _wait(host, port, 30):
-        raise SystemExit("sqi: PostgreSQL did not start")
+        raise Unreachable(f"PostgreSQL at {host}:{port} did not start — see its log, or set SQI_DATABASE_URL")
 
 
 def ensure_rabbitmq(url: str) -> None:
@@ -71,7 +73,7 @@ def ensure_rabbitmq(url: str) -> None:
     if reachable(host, port):
         return
     if host not in LOOPBACK:
-        raise SystemExit(f"sqi: RabbitMQ at {host}:{port} does not answer")
+        raise Unreachable(f"RabbitMQ at {host}:{port} does not answer — start it or set SQI_AMQP_URL")
     if not shutil.which("rabbitmq-server"):
         _apt_install("rabbitmq-server")
     _say("starting RabbitMQ…")
@@ -79,7 +81,7 @@ def ensure_rabbitmq(url: str) -> None:
     env = {**os.environ, "ERL_EPMD_ADDRESS": "127.0.0.1", "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1"}
     subprocess.run(["rabbitmq-server", "-detached"], check=False, env=env)
     if not _wait(host, port, 60):
-        raise SystemExit("sqi: RabbitMQ did not start")
+        raise Unreachable(f"RabbitMQ at {host}:{port} did not start — see its log, or set SQI_AMQP_URL")
 
 
 async def ensure_database(dsn: str) -> None:
@@ -102,7 +104,7 @@ def ensure_chromium() -> str | None:
         return path
     try:
         _apt_install("chromium")
-    except (SystemExit, subprocess.CalledProcessError) as exc:
+    except (Unreachable, subprocess.CalledProcessError) as exc:
         _say(f"Chromium unavailable, browser tests will be skipped: {exc}")
         return None
     return shutil.which("chromium")

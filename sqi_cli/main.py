@@ -9,7 +9,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqi_cli.preflight import (
+    EXIT_CODES_HELP,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    Unreachable,
+    require_gateway,
+    require_postgres,
+    require_rabbitmq,
+    unknown_units,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def gateway_url() -> str:
+    """Where operator tools find the running platform."""
+    return os.environ.get("SQI_GATEWAY_URL", "http://127.0.0.1:8000")
+
+
+def _refuse(command: str, message: str) -> int:
+    print(f"sqi {command}: {message}", file=sys.stderr)
+    return EXIT_REFUSED
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -57,19 +78,28 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_key(args: argparse.Namespace) -> int:
+    import re
+
     from gateway.keys import create_key
     from gateway.settings import GatewaySettings
     from shared.db import create_engine, session_factory
 
+    units = [u.strip() for u in args.units.split(",") if u.strip()]
+    if not units:
+        return _refuse("key create", "--units names no unit")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", args.source):
+        return _refuse("key create", "--source must be lower-case letters, digits, '.', '_' or '-' (e.g. tms-p01)")
+    if problem := unknown_units(units, gateway_url()):
+        return _refuse("key create", problem)
+    settings = GatewaySettings()
+    require_postgres(settings.database_url)
+
     async def run() -> str:
-        engine = create_engine(GatewaySettings(), application_name="sqi-cli")
+        engine = create_engine(settings, application_name="sqi-cli")
         try:
             async with session_factory(engine)() as session, session.begin():
                 issued = await create_key(
-                    session,
-                    source=args.source,
-                    units=[u.strip() for u in args.units.split(",") if u.strip()],
-                    created_by=f"cli:{os.environ.get('USER', 'root')}",
+                    session, source=args.source, units=units, created_by=f"cli:{os.environ.get('USER', 'root')}"
                 )
             return issued.key
         finally:
@@ -83,11 +113,12 @@ def cmd_token(args: argparse.Namespace) -> int:
     from gateway.jwt_auth import TokenError, mint_dev_token
     from gateway.settings import GatewaySettings
 
+    if problem := unknown_units([args.unit], gateway_url()):
+        return _refuse("token", problem)
     try:
         print(mint_dev_token(GatewaySettings(), sub=args.sub, role=args.role, unit=args.unit))
     except TokenError as exc:
-        print(f"sqi token: {exc}", file=sys.stderr)
-        return 2
+        return _refuse("token", str(exc))
     return 0
 
 
@@ -103,16 +134,35 @@ def ensure_admin_token(sub: str) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from sim.cli import main as sim_main
 
-    if "--out" not in args.rest:
+    if "--out" not in args.rest and not {"-h", "--help"} & set(args.rest):
+        require_gateway(_option(args.rest, "--gateway") or os.environ.get("SQI_GATEWAY") or gateway_url())
         ensure_admin_token("simulator")
     return int(sim_main(args.rest) or 0)
 
 
 def cmd_recompute(args: argparse.Namespace) -> int:
+    from shared.settings import CommonSettings
+
+    settings = CommonSettings()
+    gateway = _option(args.rest, "--gateway") or gateway_url()
+    # Everything the replay needs, checked before it starts (else: a traceback minutes later).
+    require_postgres(settings.database_url)
+    require_rabbitmq(settings.amqp_url)
+    require_gateway(gateway)
+    print(f"sqi recompute: database, broker and gateway ({gateway}) answer; replaying the raw log…", file=sys.stderr)
     from services.scoring.recompute_cli import main as recompute_main  # the scoring service's own tool
 
     ensure_admin_token("recompute")
     return int(recompute_main(args.rest) or 0)
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == name and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -123,7 +173,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="./sqi", description="SQI — the service-quality index of the tax administration"
+        prog="./sqi", description="SQI — the service-quality index of the tax administration", epilog=EXIT_CODES_HELP
     )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the whole platform (with simulated data unless --no-sim)")
@@ -162,4 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             args.rest = [*unknown, *args.rest]
         else:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except Unreachable as exc:
+        print(f"sqi: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE

@@ -28,8 +28,17 @@ class PlatformExited(RuntimeError):
 class Platform:
     """Starts each process in its own process group and stops them all, cleanly."""
 
-    def __init__(self, port: int, *, services: Sequence[str] = SERVICES, workers: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        *,
+        services: Sequence[str] = SERVICES,
+        workers: Sequence[str] | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
         self.port = port
+        # With a log directory every process writes stdout and stderr to <log_dir>/<name>.log.
+        self.log_dir = log_dir
         self.services = tuple(services)
         self.workers = tuple(workers if workers is not None else services)
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -43,7 +52,15 @@ class Platform:
         return f"http://127.0.0.1:{self.port + SERVICES.index(service) + 1}"
 
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(argv, cwd=ROOT, env=self.env, start_new_session=True)
+        if self.log_dir is None:
+            process = subprocess.Popen(argv, cwd=ROOT, env=self.env, start_new_session=True)
+        else:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            with (self.log_dir / f"{name}.log").open("ab") as log:
+                env = {**self.env, "PYTHONUNBUFFERED": "1"}
+                process = subprocess.Popen(
+                    argv, cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+                )
         self.processes.append((name, process))
         return process
 

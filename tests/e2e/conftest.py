@@ -16,6 +16,11 @@ from sqi_cli.platform import Platform
 from sqi_cli.scratch import delete_broker_objects, free_port_block, recreate_database
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The schemathesis run writes random units, keys and days off: it goes last."""
+    items.sort(key=lambda item: "test_schemathesis.py" in item.nodeid)
+
+
 @pytest.fixture(scope="session")
 def platform() -> Iterator[str]:
     settings = CommonSettings()

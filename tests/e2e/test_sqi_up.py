@@ -1,4 +1,4 @@
-"""`./sqi up --no-sim` brings the gateway's /readyz to 200, and Ctrl-C leaves nothing behind."""
+"""`./sqi up --no-sim`: /readyz answers 200, the console stays readable, Ctrl-C leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -25,16 +25,29 @@ def listening(port: int) -> bool:
         return False
 
 
-def test_up_is_ready_then_ctrl_c_stops_every_process(platform: str) -> None:
+def wait_for_text(path: Path, text: str, seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        content = path.read_text(encoding="utf-8", errors="replace")
+        if text in content:
+            return content
+        time.sleep(0.3)
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def test_up_is_ready_then_ctrl_c_stops_every_process(platform: str, tmp_path: Path) -> None:
     port = free_port_block(5) + 100
-    process = subprocess.Popen(
-        [str(ROOT / "sqi"), "up", "--no-sim", "--port", str(port)],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log_dir = tmp_path / "logs"
+    console = tmp_path / "console.txt"
+    with console.open("wb") as out:
+        process = subprocess.Popen(
+            [str(ROOT / "sqi"), "up", "--no-sim", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "SQI_LOG_DIR": str(log_dir), "SQI_LOG_LEVEL": "INFO"},
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 120
         ready = False
@@ -46,7 +59,11 @@ def test_up_is_ready_then_ctrl_c_stops_every_process(platform: str) -> None:
             if ready:
                 break
             time.sleep(0.5)
-        assert ready, process.stderr.read().decode()[-2000:] if process.poll() is not None else "not ready"
+        assert ready, console.read_text()[-2000:]
+        # Traffic that logs at INFO in the processes: it must stay in the files.
+        for _ in range(5):
+            httpx.get(f"http://127.0.0.1:{port}/api/v1/units", timeout=10)
+        shown = wait_for_text(console, "Ctrl-C stops everything", 30)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
@@ -55,3 +72,12 @@ def test_up_is_ready_then_ctrl_c_stops_every_process(platform: str) -> None:
     assert not any(listening(port + i) for i in range(5)), "a process is still listening"
     leftover = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True).stdout.strip()
     assert leftover == ""
+
+    shown = console.read_text(encoding="utf-8")
+    assert f"http://127.0.0.1:{port}/dashboard" in shown and f"http://127.0.0.1:{port}/docs" in shown
+    assert f"Logs: {log_dir}" in shown
+    # No process's JSON log line reaches the console; each process has its own full log file.
+    assert not [line for line in shown.splitlines() if line.lstrip().startswith("{")], shown[-2000:]
+    names = {p.stem for p in log_dir.glob("*.log")}
+    assert {"gateway", "ingest-api", "scoring-api", "feedback-api", "ingest-worker"} <= names, names
+    assert any((log_dir / f"{n}.log").stat().st_size > 0 for n in names)

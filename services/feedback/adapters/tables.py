@@ -115,6 +115,16 @@ code_lock = Table(
     Column("locked_until", DateTime(timezone=True)),
 )
 
+# Wrong petition access codes, per petition and per client address (domain.petition_access).
+access_lock = Table(
+    "access_lock",
+    metadata,
+    Column("lock_key", Text, primary_key=True),  # "petition:<id>" or "address:<keyed hash>"
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("first_failure_at", DateTime(timezone=True)),
+    Column("locked_until", DateTime(timezone=True)),
+)
+
 petition = Table(
     "petition",
     metadata,

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.feedback.bootstrap import Feedback
+from services.feedback.handlers.petitions import AccessGuard
 from services.feedback.handlers.ratings import LockPolicy
-from shared.identity import CLIENT_ADDRESS_HEADER
+from shared import web
 
 
 def get_app(request: Request) -> Feedback:
@@ -20,11 +21,13 @@ App = Annotated[Feedback, Depends(get_app)]
 
 
 def client_address(request: Request) -> str:
-    """The address the gateway saw (it overwrites any client-sent value); else the peer."""
-    forwarded = request.headers.get(CLIENT_ADDRESS_HEADER)
-    if forwarded:
-        return forwarded
-    return request.client.host if request.client else "unknown"
+    """The address the gateway saw (with its internal token); else the peer."""
+    return web.client_address(request)
+
+
+def access_guard(request: Request, app: Feedback) -> AccessGuard:
+    """Counts this caller's petition access-code attempts (per petition and per address)."""
+    return AccessGuard(engine=app.engine, sealer=app.sealer, client_address=client_address(request), now=now())
 
 
 def now() -> datetime:

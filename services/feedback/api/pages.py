@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from services.feedback.adapters import repository
 from services.feedback.api import schemas as s
-from services.feedback.api.deps import App
+from services.feedback.api.deps import App, access_guard
 from services.feedback.api.i18n import TEXTS, pick
 from services.feedback.api.routes import file, rate
 from services.feedback.api.views import citizen_view
@@ -261,6 +261,7 @@ async def petition_follow(request: Request, app: App, lang: Lang = None) -> Resp
     petition_id = form.get("petition_id", "").strip().upper()[:32]
     code = form.get("access_code", "").strip().upper()[:32]
     errors = []
+    locked = False
     if not petition_id:
         errors.append({"field": "petition_id", "message": t["err_required"].format(field=t["petition_id"].lower())})
     if not code:
@@ -268,13 +269,13 @@ async def petition_follow(request: Request, app: App, lang: Lang = None) -> Resp
     if not errors:
         try:
             async with app.uow() as uow:
-                await petitions.citizen_petition(uow, petition_id, code)
-        except ApiError:
-            errors.append({"field": "access_code", "message": t["err_not_found"]})
+                await petitions.citizen_petition(uow, petition_id, code, access_guard(request, app))
+        except ApiError as exc:
+            locked = exc.status == 423
+            errors.append({"field": "access_code", "message": t["err_locked"] if locked else t["err_not_found"]})
     if errors:
-        return await _petition_form(
-            request, app, lang, status=404 if len(errors) == 1 and code else 422, follow=form, follow_errors=errors
-        )
+        status = 423 if locked else 404 if len(errors) == 1 and code else 422
+        return await _petition_form(request, app, lang, status=status, follow=form, follow_errors=errors)
     return _with_cookie(
         RedirectResponse(_url(f"/petition/{petition_id}", lang), status_code=303), app, petition_id, code
     )
@@ -288,7 +289,7 @@ async def petition_status(request: Request, petition_id: str, app: App, lang: La
         return render(request, "petition_follow.html", lang, follow={"petition_id": petition_id}, follow_errors=[])
     try:
         async with app.uow() as uow:
-            row = await petitions.citizen_petition(uow, petition_id, code)
+            row = await petitions.citizen_petition(uow, petition_id, code, access_guard(request, app))
     except ApiError:
         return render(request, "petition_follow.html", lang, follow={"petition_id": petition_id}, follow_errors=[])
     return render(request, "petition_status.html", lang, p=citizen_view(row), access_code=code if new == "1" else None)
@@ -302,7 +303,9 @@ async def petition_reaction(request: Request, petition_id: str, app: App, lang: 
     if code is not None and reaction in ("like", "dislike"):
         try:
             async with app.uow() as uow:
-                await petitions.react(petition_id, code, reaction, uow=uow, now=datetime.now(VN_TZ))
+                await petitions.react(
+                    petition_id, code, reaction, uow=uow, guard=access_guard(request, app), now=datetime.now(VN_TZ)
+                )
         except ApiError:
             pass  # not published yet, or the cookie expired: the status page says which
     return RedirectResponse(_url(f"/petition/{petition_id}", lang), status_code=303)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from services.feedback.adapters import repository
 from services.feedback.adapters.tables import dossier_unit, rating
 from services.feedback.api import schemas as s
-from services.feedback.api.deps import App, client_address, lock_policy, now
+from services.feedback.api.deps import App, access_guard, client_address, lock_policy, now
 from services.feedback.api.views import citizen_view, staff_view
 from services.feedback.domain.petition import Action
 from services.feedback.domain.ratings import criteria_errors
@@ -140,10 +140,10 @@ async def import_ratings(request: Request, app: App, principal: Integrator) -> J
 async def list_ratings(
     app: App,
     principal: Staff,
-    unit: Annotated[str | None, Query(max_length=64)] = None,
+    unit: Annotated[s.UnitCode | None, Query(max_length=64)] = None,
     level: s.Level | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=s.MAX_OFFSET)] = 0,
 ) -> list[s.StaffRating]:
     async with app.uow() as uow:
         parents = await repository.unit_parents(uow.session)
@@ -208,10 +208,10 @@ async def file(body: s.PetitionIn, request: Request, app: App) -> s.PetitionCrea
 async def list_petitions(
     app: App,
     principal: Staff,
-    unit: Annotated[str | None, Query(max_length=64)] = None,
-    status: Annotated[str | None, Query(max_length=32)] = None,
+    unit: Annotated[s.UnitCode | None, Query(max_length=64)] = None,
+    status: Annotated[s.Name | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=s.MAX_OFFSET)] = 0,
 ) -> s.PetitionPage:
     async with app.uow() as uow:
         total, rows = await petitions.list_for_staff(
@@ -227,17 +227,18 @@ async def list_petitions(
     description="Citizens give `access_code`; staff of the petition's unit see the full record without it.",
 )
 async def get_petition(
-    petition_id: str,
+    petition_id: s.PetitionIdPath,
+    request: Request,
     app: App,
     principal: CurrentPrincipal,
-    access_code: Annotated[str | None, Query(max_length=32)] = None,
+    access_code: Annotated[s.Code | None, Query(max_length=32)] = None,
 ) -> s.CitizenPetition | s.StaffPetition:
     async with app.uow() as uow:
         if access_code is None and principal.is_staff:
             return staff_view(await petitions.staff_petition(uow, petition_id, principal), app.sealer)
         if access_code is None:
             raise ApiError(404, petitions.NOT_FOUND)
-        return citizen_view(await petitions.citizen_petition(uow, petition_id, access_code))
+        return citizen_view(await petitions.citizen_petition(uow, petition_id, access_code, access_guard(request, app)))
 
 
 @router.post(
@@ -247,9 +248,13 @@ async def get_petition(
     responses={404: {}, 409: {}},
     dependencies=[SmallBody],
 )
-async def post_reaction(petition_id: str, body: s.ReactionIn, app: App) -> s.CitizenPetition:
+async def post_reaction(
+    petition_id: s.PetitionIdPath, body: s.ReactionIn, request: Request, app: App
+) -> s.CitizenPetition:
     async with app.uow() as uow:
-        row = await petitions.react(petition_id, body.access_code, body.reaction, uow=uow, now=now())
+        row = await petitions.react(
+            petition_id, body.access_code, body.reaction, uow=uow, guard=access_guard(request, app), now=now()
+        )
     return citizen_view(row)
 
 
@@ -260,10 +265,18 @@ async def post_reaction(petition_id: str, body: s.ReactionIn, app: App) -> s.Cit
     responses={404: {}, 409: {}},
     dependencies=[SmallBody],
 )
-async def post_information(petition_id: str, body: s.InformationIn, app: App) -> s.CitizenPetition:
+async def post_information(
+    petition_id: s.PetitionIdPath, body: s.InformationIn, request: Request, app: App
+) -> s.CitizenPetition:
     async with app.uow() as uow:
         row = await petitions.add_information(
-            petition_id, body.access_code, body.information, uow=uow, calendar=app.calendar, now=now()
+            petition_id,
+            body.access_code,
+            body.information,
+            uow=uow,
+            guard=access_guard(request, app),
+            calendar=app.calendar,
+            now=now(),
         )
     return citizen_view(row)
 
@@ -290,30 +303,32 @@ STAFF_RESPONSES: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 404: {}, 4
 
 
 @router.post("/petitions/{petition_id}/refuse", response_model=s.StaffPetition, responses=STAFF_RESPONSES)
-async def refuse(petition_id: str, body: s.RefuseIn, app: App, principal: Staff) -> s.StaffPetition:
+async def refuse(petition_id: s.PetitionIdPath, body: s.RefuseIn, app: App, principal: Staff) -> s.StaffPetition:
     """Refuse to handle it (từ chối tiếp nhận), within 2 working days."""
     return await _staff(petition_id, Action.REFUSE, app, principal, text=body.reason)
 
 
 @router.post("/petitions/{petition_id}/request-info", response_model=s.StaffPetition, responses=STAFF_RESPONSES)
-async def request_info(petition_id: str, body: s.QuestionIn, app: App, principal: Staff) -> s.StaffPetition:
+async def request_info(
+    petition_id: s.PetitionIdPath, body: s.QuestionIn, app: App, principal: Staff
+) -> s.StaffPetition:
     """Ask the petitioner for more information, within 5 working days."""
     return await _staff(petition_id, Action.REQUEST_INFO, app, principal, text=body.question)
 
 
 @router.post("/petitions/{petition_id}/answer", response_model=s.StaffPetition, responses=STAFF_RESPONSES)
-async def answer(petition_id: str, body: s.AnswerIn, app: App, principal: Staff) -> s.StaffPetition:
+async def answer(petition_id: s.PetitionIdPath, body: s.AnswerIn, app: App, principal: Staff) -> s.StaffPetition:
     """The answer is ready (within 15 working days); the citizen sees it once published."""
     return await _staff(petition_id, Action.ANSWER, app, principal, text=body.answer)
 
 
 @router.post("/petitions/{petition_id}/publish", response_model=s.StaffPetition, responses=STAFF_RESPONSES)
-async def publish(petition_id: str, app: App, principal: Staff) -> s.StaffPetition:
+async def publish(petition_id: s.PetitionIdPath, app: App, principal: Staff) -> s.StaffPetition:
     """Publish the answer (công khai), within 2 working days of it being ready."""
     return await _staff(petition_id, Action.PUBLISH, app, principal)
 
 
 @router.post("/petitions/{petition_id}/transfer", response_model=s.StaffPetition, responses=STAFF_RESPONSES)
-async def transfer(petition_id: str, body: s.TransferIn, app: App, principal: Staff) -> s.StaffPetition:
+async def transfer(petition_id: s.PetitionIdPath, body: s.TransferIn, app: App, principal: Staff) -> s.StaffPetition:
     """Hand it to the competent unit (chuyển xử lý); its deadlines restart there."""
     return await _staff(petition_id, Action.TRANSFER, app, principal, to=body.to_unit_code)

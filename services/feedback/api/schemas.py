@@ -5,22 +5,49 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.feedback.domain.categories import CATEGORY_CODES
+
+
+def _single_line(value: str) -> str:
+    """No control characters at all: NUL cannot even be stored (PostgreSQL refuses it)."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("must not contain control characters (U+0000–U+001F, U+007F)")
+    return value
+
+
+def _text(value: str) -> str:
+    """Free text keeps tabs and line breaks, nothing else below U+0020."""
+    if any((ord(c) < 0x20 and c not in "\t\n\r") or ord(c) == 0x7F for c in value):
+        raise ValueError("must not contain control characters other than tab and line breaks (no U+0000)")
+    return value
+
+
+Line = AfterValidator(_single_line)
+Text = AfterValidator(_text)
+
+# Lists are paginated; PostgreSQL's OFFSET is a 64-bit integer and a deep offset is a slow scan.
+MAX_OFFSET = 1_000_000
 
 Level = Literal["very_satisfied", "satisfied", "dissatisfied"]
 DossierId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
 ]
-UnitCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=200)]
-Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=5_000)]
-Contact = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-StaffText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000)]
+UnitCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Line]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32), Line]
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000), Text]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=200), Line]
+Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=5_000), Text]
+Contact = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Line]
+StaffText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000), Text]
 Origin = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")]
+CriterionId = Annotated[str, StringConstraints(max_length=64), Line]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z_]+$")]
+PetitionIdPath = Annotated[
+    str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9]+$", description="the petition id, e.g. PA7K2M9QX4RT")
+]
 
 
 def _category(value: str) -> str:
@@ -45,9 +72,7 @@ class RatingIn(Strict):
     dossier_id: DossierId
     rating_code: Code
     level: Level
-    criteria: dict[Annotated[str, StringConstraints(max_length=64)], Annotated[int, Field(ge=1, le=3)]] = Field(
-        default_factory=dict, max_length=32
-    )
+    criteria: dict[CriterionId, Annotated[int, Field(ge=1, le=3)]] = Field(default_factory=dict, max_length=32)
     comment: Comment | None = None
 
 
@@ -61,9 +86,7 @@ class RatingOut(BaseModel):
 class ImportedRating(Strict):
     dossier_id: DossierId
     level: Level
-    criteria: dict[Annotated[str, StringConstraints(max_length=64)], Annotated[int, Field(ge=1, le=3)]] = Field(
-        default_factory=dict, max_length=32
-    )
+    criteria: dict[CriterionId, Annotated[int, Field(ge=1, le=3)]] = Field(default_factory=dict, max_length=32)
     rated_at: Annotated[datetime, AfterValidator(_aware)]
     origin: Origin
 

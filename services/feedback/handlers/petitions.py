@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select, text, update
+from sqlalchemy import delete, exists, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.feedback.adapters import repository
-from services.feedback.adapters.crypto import Sealer, access_code_matches, hash_access_code, new_token
-from services.feedback.adapters.tables import petition, petition_log, submission
+from services.feedback.adapters.crypto import Sealer, new_token
+from services.feedback.adapters.tables import access_lock, petition, petition_log, submission
+from services.feedback.domain import lockout
 from services.feedback.domain import petition as lifecycle
 from services.feedback.domain.categories import classification
 from services.feedback.domain.petition import Action, PetitionState
+from services.feedback.domain.petition_access import AccessPolicy, address_key, petition_key
 from shared.calendar import WorkingCalendar, local_date
 from shared.contracts.feedback import PetitionChanged
 from shared.identity import Principal
@@ -24,6 +28,9 @@ from shared.web import ApiError
 PETITION_ID_CHARS = 10
 ACCESS_CODE_CHARS = 8
 NOT_FOUND = "no petition with this id and access code"
+LOCKED = "too many wrong access codes; try again in an hour"
+# Attempt counters untouched for this long are forgotten.
+ACCESS_LOCK_RETENTION = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,7 @@ async def file_petition(
     await session.execute(
         insert(petition).values(
             petition_id=petition_id,
-            access_code_hash=hash_access_code(access_code),
+            access_code_hash=sealer.access_code_hash(petition_id, access_code),
             dossier_id=new.dossier_id,
             category=new.category,
             title=new.title,
@@ -148,10 +155,78 @@ async def file_petition(
     return petition_id, access_code
 
 
-async def citizen_petition(uow: UnitOfWork, petition_id: str, access_code: str, *, for_update: bool = False) -> Any:
-    """The petition if the access code matches; one answer for unknown id and wrong code."""
+@dataclass(frozen=True)
+class AccessGuard:
+    """Checks and counts a citizen's access-code attempts (domain.petition_access).
+
+    Counting happens in a transaction of its own, so a wrong code is counted although the
+    request that carried it fails and rolls back.
+    """
+
+    engine: AsyncEngine
+    sealer: Sealer
+    client_address: str
+    now: datetime
+    policy: AccessPolicy = field(default_factory=AccessPolicy)
+
+    def _limits(self, petition_id: str) -> dict[str, int]:
+        address = self.sealer.fingerprint("petition-access", self.client_address)
+        return {
+            petition_key(petition_id): self.policy.petition_max_failures,
+            address_key(address): self.policy.address_max_failures,
+        }
+
+    async def locked(self, petition_id: str) -> bool:
+        keys = list(self._limits(petition_id))
+        async with self.engine.connect() as connection:
+            query = select(access_lock.c.lock_key).where(
+                access_lock.c.lock_key.in_(keys), access_lock.c.locked_until > self.now
+            )
+            return (await connection.execute(query)).first() is not None
+
+    async def count_failure(self, petition_id: str) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                delete(access_lock).where(
+                    or_(access_lock.c.locked_until.is_(None), access_lock.c.locked_until < self.now),
+                    access_lock.c.first_failure_at < self.now - ACCESS_LOCK_RETENTION,
+                )
+            )
+            # Always in key order: two requests never wait on each other's rows crosswise.
+            for key, max_failures in sorted(self._limits(petition_id).items()):
+                await connection.execute(pg_insert(access_lock).values(lock_key=key).on_conflict_do_nothing())
+                row = (
+                    await connection.execute(select(access_lock).where(access_lock.c.lock_key == key).with_for_update())
+                ).one()
+                after = lockout.after_failure(
+                    lockout.LockState(row.failures, row.first_failure_at, row.locked_until),
+                    self.now,
+                    max_failures=max_failures,
+                    lock_for=self.policy.lock_for,
+                )
+                await connection.execute(
+                    update(access_lock)
+                    .where(access_lock.c.lock_key == key)
+                    .values(
+                        failures=after.failures,
+                        first_failure_at=after.first_failure_at,
+                        locked_until=after.locked_until,
+                    )
+                )
+
+
+async def citizen_petition(
+    uow: UnitOfWork, petition_id: str, access_code: str, guard: AccessGuard, *, for_update: bool = False
+) -> Any:
+    """The petition if the access code matches; one answer for unknown id and wrong code.
+
+    423 while the petition or the caller's address is locked for too many wrong codes.
+    """
+    if await guard.locked(petition_id):
+        raise ApiError(423, LOCKED)
     row = await repository.load_petition(uow.session, petition_id, for_update=for_update)
-    if row is None or not access_code_matches(access_code, row.access_code_hash):
+    if row is None or not guard.sealer.access_code_matches(petition_id, access_code, row.access_code_hash):
+        await guard.count_failure(petition_id)
         raise ApiError(404, NOT_FOUND)
     return row
 
@@ -216,8 +291,10 @@ async def staff_action(
     return await repository.load_petition(uow.session, petition_id)
 
 
-async def react(petition_id: str, access_code: str, reaction: str, *, uow: UnitOfWork, now: datetime) -> Any:
-    row = await citizen_petition(uow, petition_id, access_code, for_update=True)
+async def react(
+    petition_id: str, access_code: str, reaction: str, *, uow: UnitOfWork, guard: AccessGuard, now: datetime
+) -> Any:
+    row = await citizen_petition(uow, petition_id, access_code, guard, for_update=True)
     state = repository.state_of(row)
     new_state = _transition(state, Action.REACT, lifecycle.react, reaction)
     if new_state is not state:
@@ -231,11 +308,12 @@ async def add_information(
     information: str,
     *,
     uow: UnitOfWork,
+    guard: AccessGuard,
     calendar: WorkingCalendar,
     now: datetime,
 ) -> Any:
     """The citizen answers the unit's question: the petition is received again."""
-    row = await citizen_petition(uow, petition_id, access_code, for_update=True)
+    row = await citizen_petition(uow, petition_id, access_code, guard, for_update=True)
     state = repository.state_of(row)
     new_state = _transition(state, Action.SUPPLEMENT, lifecycle.supplement, now, calendar)
     await _record(uow, row, new_state, Action.SUPPLEMENT.value, "citizen", now, supplement=information)

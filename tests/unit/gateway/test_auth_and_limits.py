@@ -25,7 +25,17 @@ def rs256_setup(tmp_path):  # type: ignore[no-untyped-def]
 
 
 def claims(**extra):  # type: ignore[no-untyped-def]
-    return {"sub": "u1", "roles": ["unit_head"], "unit": "P01", "exp": int(time.time()) + 60, **extra}
+    now = int(time.time())
+    return {
+        "sub": "u1",
+        "roles": ["unit_head"],
+        "unit": "P01",
+        "iat": now,
+        "exp": now + 60,
+        "aud": "sqi-api",
+        "iss": "sqi-dev",
+        **extra,
+    }
 
 
 def test_rs256_token_from_the_identity_provider_is_accepted(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -49,7 +59,7 @@ def test_dev_token_round_trip_and_bad_tokens() -> None:
     verifier = TokenVerifier(settings)
     assert verifier.verify(mint_dev_token(settings, sub="a", role="leader", unit="CT")).roles == ("leader",)
     with pytest.raises(TokenError):
-        verifier.verify(jwt.encode(claims(exp=int(time.time()) - 10), settings.jwt_hs256_secret, algorithm="HS256"))
+        verifier.verify(jwt.encode(claims(exp=int(time.time()) - 120), settings.jwt_hs256_secret, algorithm="HS256"))
     with pytest.raises(TokenError, match="no SQI role"):
         verifier.verify(jwt.encode(claims(roles=["root"]), settings.jwt_hs256_secret, algorithm="HS256"))
     with pytest.raises(TokenError):
