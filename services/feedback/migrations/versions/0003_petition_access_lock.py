@@ -1,7 +1,7 @@
 """petition access-code attempts are limited per petition and per client address
 
-Revision ID: 0002_access_lock
-Revises: 0001
+Revision ID: 0003_access_lock
+Revises: 0002
 Create Date: 2026-11-29 17:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_access_lock"
-down_revision: str | None = "0001"
+revision: str = "0003_access_lock"
+down_revision: str | None = "0002"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
