@@ -2,7 +2,8 @@
 
 checkov pins many libraries that would fight the application's, so it lives in a tool virtual
 environment of its own (``.sqi/tools/checkov-<version>``, git-ignored), created on first use with
-``uv`` from PyPI. The test is skipped, saying why, only when that environment cannot be created
+``uv`` (a dev dependency, so it is in the project's own ``.venv``) from PyPI. The test is
+skipped, saying why, only when that environment cannot be created
 (no network to the package index and no earlier copy).
 """
 
@@ -12,6 +13,7 @@ import fcntl
 import json
 import shutil
 import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -29,7 +31,8 @@ def checkov_executable() -> Path:
     executable = TOOL_DIR / "bin" / "checkov"
     if executable.exists():
         return executable
-    uv = shutil.which("uv")
+    beside = Path(sys.executable).parent / "uv"
+    uv = str(beside) if beside.exists() else shutil.which("uv")
     if uv is None:
         pytest.skip("checkov needs its tool venv and `uv` is not installed to create it")
     TOOL_DIR.parent.mkdir(parents=True, exist_ok=True)
