@@ -12,13 +12,12 @@ import jwt.types
 from jwt.algorithms import RSAAlgorithm
 
 from gateway.settings import GatewaySettings
+from shared.dev_tokens import TokenError, mint_dev_token
 from shared.identity import STAFF_ROLES, Principal
 
+__all__ = ["TokenError", "TokenVerifier", "load_public_keys", "mint_dev_token"]
+
 CLOCK_SKEW_S = 60
-
-
-class TokenError(Exception):
-    pass
 
 
 def load_public_keys(path: Path | None) -> list[Any]:
@@ -87,23 +86,3 @@ class TokenVerifier:
             raise TokenError("the token is issued in the future")
         if expires - issued > self._settings.jwt_max_lifetime_seconds:
             raise TokenError(f"the token lives longer than {self._settings.jwt_max_lifetime_seconds} seconds")
-
-
-def mint_dev_token(settings: GatewaySettings, *, sub: str, role: str, unit: str, ttl_s: int | None = None) -> str:
-    """A staff token signed with the development key (``./sqi token``); refused in production."""
-    if settings.environment == "production":
-        raise TokenError("development tokens are refused with production settings")
-    if role not in STAFF_ROLES:
-        raise TokenError(f"role must be one of {', '.join(STAFF_ROLES)}")
-    now = int(time.time())
-    lifetime = min(ttl_s or settings.jwt_max_lifetime_seconds, settings.jwt_max_lifetime_seconds)
-    claims = {
-        "sub": sub,
-        "roles": [role],
-        "unit": unit,
-        "iat": now,
-        "exp": now + lifetime,
-        "aud": settings.jwt_audience,
-        "iss": settings.jwt_issuer,
-    }
-    return jwt.encode(claims, settings.jwt_hs256_secret, algorithm="HS256")

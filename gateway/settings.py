@@ -16,12 +16,6 @@ class GatewaySettings(CommonSettings):
     reporting_url: str = "http://127.0.0.1:8004"
     # RS256 public keys of the department's identity provider: a JWKS or PEM file.
     jwt_public_keys_file: Path | None = None
-    # Staff tokens must name this audience and issuer (SQI_JWT_AUDIENCE, SQI_JWT_ISSUER) and
-    # live at most SQI_JWT_MAX_LIFETIME_SECONDS from iat to exp. Production sets the identity
-    # provider's values; the defaults match the development tokens of ``./sqi token``.
-    jwt_audience: str = Field(default="sqi-api", min_length=1)
-    jwt_issuer: str = Field(default="sqi-dev", min_length=1)
-    jwt_max_lifetime_seconds: int = Field(default=12 * 3600, ge=60)
     # Citizen writes per client address per minute (api.md default 10).
     citizen_writes_per_minute: int = Field(default=10, ge=1)
     citizen_max_bytes: int = 16 * 1024

@@ -87,6 +87,12 @@ class CommonSettings(BaseSettings):
     internal_token: str = DEV_INTERNAL_TOKEN
     # Development tokens only: production never accepts HS256, so it never reads this key.
     jwt_hs256_secret: str = DEV_JWT_SECRET
+    # Staff tokens must name this audience and issuer (SQI_JWT_AUDIENCE, SQI_JWT_ISSUER) and
+    # live at most SQI_JWT_MAX_LIFETIME_SECONDS from iat to exp. Production sets the identity
+    # provider's values; the defaults match the development tokens of ``./sqi token``.
+    jwt_audience: str = Field(default="sqi-api", min_length=1)
+    jwt_issuer: str = Field(default="sqi-dev", min_length=1)
+    jwt_max_lifetime_seconds: int = Field(default=12 * 3600, ge=60)
     # "version:secret,version:secret[:valid_until ISO date]" — the highest version signs new codes.
     rating_code_keys: str = DEV_RATING_CODE_KEYS
     log_level: str = "INFO"

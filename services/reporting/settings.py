@@ -31,9 +31,6 @@ class ReportingSettings(CommonSettings):
     # Finished dossiers are kept this long (a late event must not reopen them), then dropped.
     reporting_finished_keep_days: int = Field(default=45, ge=1)
     reference_dir: Path = REFERENCE_DIR
-    # The development sign-in mints tokens the gateway accepts: same audience and issuer.
-    jwt_audience: str | None = None
-    jwt_issuer: str | None = None
     # How often the API refreshes its cached methodology documents from scoring.
     reporting_methodology_refresh_s: int = Field(default=300, ge=5)
 

@@ -7,7 +7,6 @@ officer. Dashboard pages need a staff identity (the gateway's Authorization head
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import httpx
-import jwt
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -28,6 +26,7 @@ from services.reporting.domain.charts import trend_svg
 from services.reporting.domain.ranking import grade_name, select_rows, sort_rows
 from services.reporting.views import utcnow
 from shared.calendar import VN_TZ
+from shared.dev_tokens import mint_dev_token
 from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 from shared.web import ApiError, CurrentPrincipal
 
@@ -223,22 +222,16 @@ async def sign_in(app: App, model: Model, sub: Annotated[str, Form(max_length=64
     if person is None:
         raise ApiError(422, "unknown demo identity", details=[{"field": "sub", "reason": "not a demo identity"}])
     s = app.settings
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "sub": sub,
-        "roles": [person["role"]],
-        "unit": person["unit"],
-        "iat": now,
-        "exp": now + 12 * 3600,
-    }
-    if s.jwt_audience:
-        claims["aud"] = s.jwt_audience
-    if s.jwt_issuer:
-        claims["iss"] = s.jwt_issuer
-    token = jwt.encode(claims, s.jwt_hs256_secret, algorithm="HS256")
+    token = mint_dev_token(s, sub=sub, role=person["role"], unit=person["unit"])
     response = RedirectResponse(_url("/dashboard", pick(lang)), status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, token, httponly=True, samesite="lax", secure=s.cookie_secure, max_age=12 * 3600, path="/"
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=s.cookie_secure,
+        max_age=s.jwt_max_lifetime_seconds,
+        path="/",
     )
     return response
 
