@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 import aio_pika
@@ -54,6 +55,7 @@ async def collect_replay(amqp_url: str, prefix: str, gateway: str, token: str, w
             replay_id = r.json()["replay_id"]
         batches: dict[int, list[RawEvent]] = {}
         finished: ReplayFinished | None = None
+        progress = Progress()
         async with asyncio.timeout(wait_s), queue.iterator() as it:
             async for message in it:
                 async with message.process():
@@ -63,11 +65,34 @@ async def collect_replay(amqp_url: str, prefix: str, gateway: str, token: str, w
                     if "batch_no" in body:
                         b = ReplayBatch.model_validate(body)
                         batches[b.batch_no] = b.events
+                        progress.show(batches, finished)
                     else:
                         finished = ReplayFinished.model_validate(body)
                 if finished is not None and len(batches) >= finished.batches:
                     break
+        progress.show(batches, finished, final=True)
     return [e for n in sorted(batches) for e in batches[n]]
+
+
+class Progress:
+    """One line on stderr while the raw log streams in: rewritten in place on a terminal,
+    a plain line every few seconds otherwise (logs, CI)."""
+
+    def __init__(self, every_s: float = 2.0) -> None:
+        self.every_s = every_s
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def show(self, batches: dict[int, list[RawEvent]], finished: ReplayFinished | None, *, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.last < (0.2 if self.tty else self.every_s):
+            return
+        self.last = now
+        events = sum(len(b) for b in batches.values())
+        of = f" of {finished.events:,}" if finished is not None else ""
+        line = f"recompute: replay {events:,}{of} events ({len(batches):,} batches)"
+        end = "\n" if final or not self.tty else ""
+        print(("\r" if self.tty else "") + line, end=end, file=sys.stderr, flush=True)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -89,6 +114,7 @@ async def run(args: argparse.Namespace) -> int:
             await sync_methodologies(app, session)
             await sync_calendar(app, session)
             periods = [args.period] if args.period else await live_periods(session)
+            print(f"recompute: judging {len(events):,} events into {len(periods)} period(s)…", file=sys.stderr)
             diffs = await recompute_and_compare(
                 session,
                 events=events,
