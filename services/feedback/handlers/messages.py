@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -13,46 +12,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from services.feedback.adapters import repository
 from services.feedback.adapters.tables import dossier_unit, unit
 from services.feedback.handlers.ratings import apply_held_ratings
-from shared.contracts import DossierEventsAccepted, UnitsChanged
+from shared.contracts import DossierEventsAccepted
 from shared.messaging.topology import IncomingMessage
+from shared.unit_copy import units_changed_handler, upsert_units
 from shared.unit_of_work import UnitOfWork
 
 REORGANISATION = date(2025, 7, 1)  # the reference tree holds from the 2025 merger
 
 
-def _date(value: str | None) -> date | None:
-    return date.fromisoformat(value[:10]) if value else None
-
-
-async def upsert_units(rows: list[dict[str, Any]], *, uow: UnitOfWork, overwrite: bool = True) -> None:
-    if not rows:
-        return
-    stmt = pg_insert(unit).values(rows)
-    if overwrite:
-        cols = ("name", "level", "parent_code", "valid_from", "valid_to", "successor_code")
-        stmt = stmt.on_conflict_do_update(index_elements=[unit.c.code], set_={c: stmt.excluded[c] for c in cols})
-    else:
-        stmt = stmt.on_conflict_do_nothing()
-    await uow.session.execute(stmt)
-
-
-async def on_units_changed(message: IncomingMessage, uow: UnitOfWork) -> None:
-    event = UnitsChanged.model_validate_json(message.body)
-    await upsert_units(
-        [
-            {
-                "code": u.code,
-                "name": u.name,
-                "level": u.level,
-                "parent_code": u.parent_code,
-                "valid_from": _date(u.valid_from),
-                "valid_to": _date(u.valid_to),
-                "successor_code": u.successor_code,
-            }
-            for u in event.units
-        ],
-        uow=uow,
-    )
+on_units_changed = units_changed_handler(unit)
 
 
 async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
@@ -122,4 +90,4 @@ async def seed_reference_units(csv_path: Path, *, uow: UnitOfWork) -> None:
             }
             for r in csv.DictReader(fh)
         ]
-    await upsert_units(rows, uow=uow, overwrite=False)
+    await upsert_units(unit, rows, uow=uow, overwrite=False)

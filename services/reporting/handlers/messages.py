@@ -24,10 +24,11 @@ from services.reporting.adapters.tables import dossier, feed, procedure, score, 
 from services.reporting.domain import periods
 from services.reporting.domain.dossiers import DossierEvent, DossierState, apply, parse_event
 from shared.calendar import WorkingCalendar
-from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, UnitsChanged
+from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted
 from shared.contracts.scoring import GradeChanged, ScoreDropped
 from shared.db import driver_connection
 from shared.messaging.topology import IncomingMessage
+from shared.unit_copy import units_changed_handler, upsert_units
 from shared.unit_of_work import UnitOfWork
 
 REORGANISATION = date(2025, 7, 1)  # the reference tree holds from the 2025 merger
@@ -330,39 +331,7 @@ async def on_procedure_events(message: IncomingMessage, uow: UnitOfWork) -> None
     await upsert_procedures([latest[c] for c in sorted(latest)], uow=uow)
 
 
-def _date(value: str | None) -> date | None:
-    return date.fromisoformat(value[:10]) if value else None
-
-
-async def upsert_units(rows: list[dict[str, Any]], *, uow: UnitOfWork, overwrite: bool = True) -> None:
-    if not rows:
-        return
-    stmt = pg_insert(unit).values(rows)
-    if overwrite:
-        cols = ("name", "level", "parent_code", "valid_from", "valid_to", "successor_code")
-        stmt = stmt.on_conflict_do_update(index_elements=[unit.c.code], set_={c: stmt.excluded[c] for c in cols})
-    else:
-        stmt = stmt.on_conflict_do_nothing()
-    await uow.session.execute(stmt)
-
-
-async def on_units_changed(message: IncomingMessage, uow: UnitOfWork) -> None:
-    event = UnitsChanged.model_validate_json(message.body)
-    await upsert_units(
-        [
-            {
-                "code": u.code,
-                "name": u.name,
-                "level": u.level,
-                "parent_code": u.parent_code,
-                "valid_from": _date(u.valid_from),
-                "valid_to": _date(u.valid_to),
-                "successor_code": u.successor_code,
-            }
-            for u in sorted(event.units, key=lambda u: u.code)
-        ],
-        uow=uow,
-    )
+on_units_changed = units_changed_handler(unit)
 
 
 async def seed_reference(reference_dir: Path, *, uow: UnitOfWork) -> None:
@@ -381,7 +350,7 @@ async def seed_reference(reference_dir: Path, *, uow: UnitOfWork) -> None:
             }
             for r in csv.DictReader(fh)
         ]
-    await upsert_units(units, uow=uow, overwrite=False)
+    await upsert_units(unit, units, uow=uow, overwrite=False)
     with (reference_dir / "procedures.csv").open(encoding="utf-8") as fh:
         procedures = [
             {
