@@ -60,8 +60,8 @@ class IndicatorLine:
     indicator_id: str
     name_vi: str
     name_en: str
-    numerator: int | None
-    denominator: int | None
+    numerator: float | None  # not always whole (2.2: working days; 4.3: × the sync rate)
+    denominator: float | None
     ratio: Decimal | None
     points: Decimal
     max_points: Decimal

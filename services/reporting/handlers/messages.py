@@ -43,8 +43,9 @@ class IndicatorFigures(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: str
-    numerator: int | None = None
-    denominator: int | None = None
+    # Not always whole: 2.2's numerator is a sum of working days, 4.3's a product with the sync rate.
+    numerator: float | None = None
+    denominator: float | None = None
     ratio: Decimal | None = None
     points: Decimal = Decimal(0)
     max_points: Decimal = Decimal(0)
