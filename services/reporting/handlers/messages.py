@@ -12,11 +12,9 @@ import csv
 from collections import defaultdict
 from dataclasses import asdict
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -25,7 +23,7 @@ from services.reporting.domain import periods
 from services.reporting.domain.dossiers import DossierEvent, DossierState, apply, parse_event
 from shared.calendar import WorkingCalendar
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted
-from shared.contracts.scoring import GradeChanged, ScoreDropped
+from shared.contracts.scoring import GradeChanged, ScoreDropped, ScoreUpdated
 from shared.db import driver_connection
 from shared.messaging.topology import IncomingMessage
 from shared.unit_copy import units_changed_handler, upsert_units
@@ -37,50 +35,8 @@ REORGANISATION = date(2025, 7, 1)  # the reference tree holds from the 2025 merg
 # --- scores ---------------------------------------------------------------------------------
 
 
-class IndicatorFigures(BaseModel):
-    """One indicator as scoring announces it (tolerant: every field may be absent)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    # Not always whole: 2.2's numerator is a sum of working days, 4.3's a product with the sync rate.
-    numerator: float | None = None
-    denominator: float | None = None
-    ratio: Decimal | None = None
-    points: Decimal = Decimal(0)
-    max_points: Decimal = Decimal(0)
-    applicable: bool = True
-
-
-class MethodologyFigures(BaseModel):
-    """``ScoreUpdated.scores[m]``, read tolerantly: v2 fields being added are optional here."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    total: Decimal
-    grade: str
-    rank: int | None = None
-    dossiers: int = 0
-    groups: dict[str, Decimal] = Field(default_factory=dict)
-    rank_delta: int | None = None
-    provisional: bool = False
-    unit_name: str | None = None
-    level: str | None = None
-    parent_code: str | None = None
-    indicators: list[IndicatorFigures] = Field(default_factory=list)
-
-
-class ScoreUpdate(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    period: str
-    unit_code: str
-    scores: dict[str, MethodologyFigures]
-    computed_at: datetime
-
-
 async def on_score_updated(message: IncomingMessage, uow: UnitOfWork) -> None:
-    update = ScoreUpdate.model_validate_json(message.body)
+    update = ScoreUpdated.model_validate_json(message.body)
     kind = periods.kind_of(update.period)
     if kind is None:  # custom ranges are computed on request, never kept
         return

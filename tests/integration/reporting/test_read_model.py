@@ -49,7 +49,14 @@ def score_body(
                     {"id": "2.1", "numerator": 380, "denominator": 400, "ratio": 95, "points": 19, "max_points": 20},
                     {"id": "1.4", "numerator": 390, "denominator": 400, "ratio": 97.5, "points": 5.85, "max_points": 6},
                     # 2.2's numerator is a sum of working days, 4.3's a product with the sync rate.
-                    {"id": "2.2", "numerator": 1097.4535196131112, "denominator": 400, "ratio": 2.74, "points": 0},
+                    {
+                        "id": "2.2",
+                        "numerator": 1097.4535196131112,
+                        "denominator": 400,
+                        "ratio": 2.74,
+                        "points": 0,
+                        "max_points": 0,
+                    },
                 ],
             }
         },
