@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from services.reporting.api.deps import App, Model, require_within_scope
 from services.reporting.domain import periods
+from services.reporting.exports import briefing_pdf, ranking_csv, ranking_xlsx
 from services.reporting.views import utcnow
 from shared.web import ApiError, Staff
 
@@ -124,8 +125,6 @@ async def get_ranking_csv(
     parent: UnitCode = None,
     methodology: Methodology = None,
 ) -> Response:
-    from services.reporting.exports import ranking_csv
-
     rows, groups, label, mid = await _ranking(app, model, principal, period, level, parent, methodology)
     return Response(
         ranking_csv(rows, groups=groups),
@@ -144,8 +143,6 @@ async def get_ranking_xlsx(
     parent: UnitCode = None,
     methodology: Methodology = None,
 ) -> Response:
-    from services.reporting.exports import ranking_xlsx
-
     rows, groups, label, mid = await _ranking(app, model, principal, period, level, parent, methodology)
     title = f"Bảng xếp hạng chỉ số chất lượng phục vụ — {periods.display(label, 'vi')}"
     return Response(
@@ -164,8 +161,6 @@ async def get_briefing_pdf(
     unit: UnitCode = None,
     methodology: Methodology = None,
 ) -> Response:
-    from services.reporting.exports import briefing_pdf
-
     mid = methodology or app.settings.reporting_default_methodology
     label = await _period(model, app, mid, period)
     async with app.sessions() as session:
