@@ -331,6 +331,19 @@ async def dashboard_version(app: App, model: Model, principal: CurrentPrincipal)
     return JSONResponse({"computed_at": latest.isoformat() if latest else None})
 
 
+async def _outside_scope(
+    request: Request, model: Any, session: Any, principal: Principal, unit_code: str, lang: str
+) -> Response | None:
+    """The "forbidden" page when ``unit_code`` lies outside the identity's subtree, else None."""
+    try:
+        await require_within_scope(model, session, principal, unit_code)
+    except ApiError as exc:
+        if exc.status == 403:
+            return render(request, "forbidden.html", lang, status=403)
+        raise
+    return None
+
+
 @router.get("/dashboard/units/{unit_code}", response_class=HTMLResponse)
 async def dashboard_unit(
     request: Request,
@@ -349,12 +362,8 @@ async def dashboard_unit(
     mid = methodology or app.settings.reporting_default_methodology
     label = await _pick_period(model, app, mid, period, now)
     async with app.sessions() as session:
-        try:
-            await require_within_scope(model, session, principal, unit_code)
-        except ApiError as exc:
-            if exc.status == 403:
-                return render(request, "forbidden.html", lang, status=403)
-            raise
+        if (forbidden := await _outside_scope(request, model, session, principal, unit_code, lang)) is not None:
+            return forbidden
         units = await model.units(session)
         record = None
         lines: list[Any] = []
@@ -419,12 +428,8 @@ async def dashboard_indicator(
     mid = methodology or app.settings.reporting_default_methodology
     label = await _pick_period(model, app, mid, period, now)
     async with app.sessions() as session:
-        try:
-            await require_within_scope(model, session, principal, unit_code)
-        except ApiError as exc:
-            if exc.status == 403:
-                return render(request, "forbidden.html", lang, status=403)
-            raise
+        if (forbidden := await _outside_scope(request, model, session, principal, unit_code, lang)) is not None:
+            return forbidden
         units = await model.units(session)
         record = (
             await model.unit_record(session, methodology_id=mid, unit_code=unit_code, period=label) if label else None
