@@ -22,7 +22,7 @@ from enum import IntFlag
 from functools import lru_cache
 
 from services.scoring.domain import DossierFacts, Period, evaluate, parse_period
-from services.scoring.domain.verdict import DossierVerdict
+from services.scoring.domain.verdict import AsOf, DossierVerdict, as_of
 from services.scoring.periods import history_floor, months_between
 from shared.calendar import WorkingCalendar, local_date, start_of_day
 
@@ -133,10 +133,14 @@ def contributions(
     times = fact_times(facts)
     rows: list[Contribution] = []
     recheck = next_month_start(now) if may_grow else None
+    instants: dict[datetime, AsOf] = {}  # shared by the periods judged at one instant (month, quarter, year)
     for p in periods:
         end = period_end(p.label)
         judged_at = p.judged_at(now)
-        v = evaluate(facts, p, judged_at, calendar)
+        at = instants.get(judged_at)
+        if at is None:
+            at = instants[judged_at] = as_of(facts, judged_at, calendar)
+        v = evaluate(facts, p, judged_at, calendar, at)
         valid_until: datetime | None = None
         if judged_at < end:
             pending = [t for t in times if judged_at <= t < end]

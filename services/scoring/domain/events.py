@@ -51,17 +51,20 @@ def dedupe_and_sort(events: Iterable[DomainEvent]) -> list[DomainEvent]:
     """Keep one event per ``(source, event_id)`` and sort deterministically.
 
     Ingest rejects a conflicting body for a known id, so duplicates here are identical; should two
-    differ anyway, the one with the smaller sort key wins, so the result still depends only on
-    the set.
+    differ anyway, the one with the smaller full key (type, then payload) wins, so the result still
+    depends only on the set. After deduplication ``sort_key`` is unique (it ends with the
+    identity), so the payload is compared only between duplicates — never for the sort, which
+    was the fold's main cost.
     """
     best: dict[tuple[str, str], DomainEvent] = {}
     for e in events:
         if e.occurred_at.tzinfo is None:
             raise ValueError(f"event {e.key}: occurred_at must be timezone-aware")
-        cur = best.get(e.key)
-        if cur is None or _full_key(e) < _full_key(cur):
-            best[e.key] = e
-    return sorted(best.values(), key=_full_key)
+        key = (e.source, e.event_id)
+        cur = best.get(key)
+        if cur is None or (cur is not e and _full_key(e) < _full_key(cur)):
+            best[key] = e
+    return sorted(best.values(), key=DomainEvent.sort_key)
 
 
 def _full_key(e: DomainEvent) -> tuple[datetime, int, str, str, str, str]:

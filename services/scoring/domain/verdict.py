@@ -13,7 +13,7 @@ from datetime import datetime
 
 from shared.calendar import WorkingCalendar, local_date
 
-from .dossier import ClockState, DossierFacts, clock_as_of
+from .dossier import ClockState, DossierFacts, Payment, clock_as_of
 from .period import Period
 
 
@@ -73,66 +73,107 @@ def _late_text(n: int) -> str:
     return f"quá hạn {n} ngày làm việc / overdue by {n} working days"
 
 
-def evaluate(facts: DossierFacts, period: Period, judged_at: datetime, calendar: WorkingCalendar) -> DossierVerdict:
-    """Judge a dossier for ``period`` as of ``judged_at`` (period end, or now when running)."""
+@dataclass(frozen=True, slots=True)
+class AsOf:
+    """What a dossier's verdict takes from the judging instant alone (the same for every period
+    judged at that instant: a running month, its quarter and its year share one)."""
+
+    judged_at: datetime
+    clock: ClockState
+    completed: bool
+    on_time: bool
+    working_days_late: int
+    handling_working_days: int | None  # if the clock ended: received → end, minus the pauses
+    unit_code: str
+    payments: tuple[Payment, ...]  # known at the instant
+    digitised: bool
+    reused: bool
+    personal_store: bool
+    synced: bool
+    result_digitized: bool
+    officer_ids: tuple[tuple[str, str], ...]
+
+
+def as_of(facts: DossierFacts, judged_at: datetime, calendar: WorkingCalendar) -> AsOf:
+    """The period-independent half of :func:`evaluate` (replays the clock once)."""
     clock: ClockState = clock_as_of(facts, judged_at, calendar)
-
-    def known(t: datetime) -> bool:
-        return t < judged_at
-
-    received_in = period.start <= facts.received_at < period.end and known(facts.received_at)
-    open_at_start = clock.clock_end_at is None or clock.clock_end_at >= period.start
-    handled = received_in or (facts.received_at < period.start and open_at_start)
-    finished = clock.clock_end_at is not None
-    completed = facts.terminal_kind == "completed" and facts.finished_at is not None and known(facts.finished_at)
+    completed = facts.terminal_kind == "completed" and facts.finished_at is not None and facts.finished_at < judged_at
     on_time = clock.on_time(judged_at)
     late = 0
     if not on_time and clock.due_at is not None:
         late = calendar.working_days_late(clock.due_at, clock.clock_end_at or judged_at)
     handling_days: int | None = None
-    if clock.clock_end_at is not None and period.start <= clock.clock_end_at < period.end:
+    if clock.clock_end_at is not None:
         span = calendar.working_days_between(local_date(facts.received_at), local_date(clock.clock_end_at))
         handling_days = max(0, span - clock.paused_working_days)
+    digits = [d for d in facts.digitisations if d.at < judged_at]
+    return AsOf(
+        judged_at=judged_at,
+        clock=clock,
+        completed=completed,
+        on_time=on_time,
+        working_days_late=late,
+        handling_working_days=handling_days,
+        unit_code=facts.unit_as_of(judged_at),
+        payments=tuple(p for p in facts.payments if p.at < judged_at),
+        digitised=sum(d.components for d in digits) > 0,
+        reused=sum(d.reused for d in digits) > 0,
+        personal_store=facts.personal_store_used or any(d.from_personal_store > 0 for d in digits),
+        synced=facts.synced_at is not None and facts.synced_at < judged_at,
+        result_digitized=completed and facts.result_digitized,
+        officer_ids=tuple((o.event_type, o.officer_id) for o in facts.officers if o.at < judged_at),
+    )
 
+
+def evaluate(
+    facts: DossierFacts, period: Period, judged_at: datetime, calendar: WorkingCalendar, at: AsOf | None = None
+) -> DossierVerdict:
+    """Judge a dossier for ``period`` as of ``judged_at`` (period end, or now when running).
+
+    ``at``: :func:`as_of` of the same facts and instant, when the caller judges several periods
+    at one instant (computed here otherwise).
+    """
+    if at is None or at.judged_at != judged_at:
+        at = as_of(facts, judged_at, calendar)
+    clock = at.clock
+    start, end = period.start, period.end
+    received_in = start <= facts.received_at < end and facts.received_at < judged_at
+    open_at_start = clock.clock_end_at is None or clock.clock_end_at >= start
+    handled = received_in or (facts.received_at < start and open_at_start)
+    ended_in = clock.clock_end_at is not None and start <= clock.clock_end_at < end
     proc = facts.procedure
-    digits = [d for d in facts.digitisations if known(d.at)]
-    pays = [p for p in facts.payments if known(p.at)]
-    officers = [o for o in facts.officers if known(o.at)]
-    synced = facts.synced_at is not None and known(facts.synced_at)
-    result_digitized = completed and facts.result_digitized
-    returns_document = bool(proc and proc.returns_document)
-    personal_store = facts.personal_store_used or any(d.from_personal_store > 0 for d in digits)
+    pays = at.payments
     verdict = DossierVerdict(
         dossier_id=facts.dossier_id,
-        unit_code=facts.unit_as_of(judged_at),
+        unit_code=at.unit_code,
         procedure_code=facts.procedure_code,
         received_at=facts.received_at,
         received_in_period=received_in,
         handled_in_period=handled,
-        finished=finished,
-        completed=completed,
-        on_time=on_time,
+        finished=clock.clock_end_at is not None,
+        completed=at.completed,
+        on_time=at.on_time,
         due_at=clock.due_at,
         clock_end_at=clock.clock_end_at,
-        working_days_late=late,
-        handling_working_days=handling_days,
-        synced=synced,
-        result_digitized=result_digitized,
-        digitised=sum(d.components for d in digits) > 0,
-        reused=sum(d.reused for d in digits) > 0,
-        personal_store=personal_store,
+        working_days_late=at.working_days_late,
+        handling_working_days=at.handling_working_days if ended_in else None,
+        synced=at.synced,
+        result_digitized=at.result_digitized,
+        digitised=at.digitised,
+        reused=at.reused,
+        personal_store=at.personal_store,
         population_data_used=facts.population_data_used,
         online=facts.channel == "online",
-        returns_document=returns_document,
+        returns_document=bool(proc and proc.returns_document),
         has_fee=bool(proc and proc.has_fee),
         for_citizens=bool(proc and proc.for_citizens),
         has_payment=bool(pays),
         paid_online=any(p.online for p in pays),
-        paid_online_in_period=any(p.online and period.contains(p.at) for p in pays),
+        paid_online_in_period=any(p.online and start <= p.at < end for p in pays),
         payments_all_zero=bool(pays) and all(p.amount_vnd == 0 for p in pays),
         receiving_officer_id=facts.receiving_officer_id,
-        responsible_officer_id=officers[-1].officer_id if officers else None,
-        officer_ids=tuple((o.event_type, o.officer_id) for o in officers),
+        responsible_officer_id=at.officer_ids[-1][1] if at.officer_ids else None,
+        officer_ids=at.officer_ids,
         due_unknown=clock.due_at is None,
     )
     verdict.shortfalls.update(_shortfalls(verdict, clock))
