@@ -3,7 +3,7 @@
 The same numbers as :func:`services.scoring.engine.evaluate_period` (the recompute path), without
 judging a single dossier or reading the period's contributions: per unit (as of the judging
 instant) one row of counters, per unit and procedure one row of bit counts for the
-distinct-procedure indicators (3.6, 4.2, 4.4, 4.5), both kept by :mod:`services.scoring.tallies`.
+distinct-procedure indicators (3.6, 4.2, 4.4, 4.5), both kept by :mod:`services.scoring.adapters.tallies`.
 A parent's counts are built from the union of its subtree: additive counts add, procedure sets
 unite — never an average of children. 5.4 subtracts, at aggregation time, the on-time dossiers
 whose latest rating given before the period's judging instant (the domain's ``latest_rating``:
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.repository import load_units, petition_facts
 from services.scoring.adapters.tables import petition
-from services.scoring.contributions import F
+from services.scoring.adapters.tallies import DOSSIER_RATIOS, PROCEDURE_SQL, UNIT_COLUMNS, UNIT_SQL, H, procedure_flags
 from services.scoring.domain import (
     Count,
     Period,
@@ -35,8 +35,8 @@ from services.scoring.domain import (
     compute_counts,
     evaluate_petition,
 )
-from services.scoring.engine import Evaluation, UnitRow, _resolve
-from services.scoring.tallies import DOSSIER_RATIOS, PROCEDURE_SQL, UNIT_COLUMNS, UNIT_SQL, H, procedure_flags
+from services.scoring.domain.contributions import F
+from services.scoring.domain.engine import Evaluation, UnitRow, _resolve
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
 

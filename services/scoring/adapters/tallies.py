@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from services.scoring.contributions import Contribution, F
+from services.scoring.domain.contributions import Contribution, F
 
 H, R = int(F.HANDLED), int(F.RECEIVED)
 # name → the flags a contribution must all carry to be counted.

@@ -3,7 +3,7 @@
 Scoring a period used to judge every one of its dossiers on every refresh. Instead, each dossier
 is judged once per period when it changes (with the domain's own :func:`evaluate`), and the
 verdict is kept as one row of bit flags; a period's counts are then SQL sums over those rows
-(:mod:`services.scoring.aggregate`).
+(:mod:`services.scoring.application.aggregate`).
 
 A row judged at ``now`` stays exact until the earliest instant at or after the judging instant,
 before the period ends, at which the verdict could change by the passing of time alone (a
@@ -22,8 +22,8 @@ from enum import IntFlag
 from functools import lru_cache
 
 from services.scoring.domain import DossierFacts, Period, evaluate, parse_period
+from services.scoring.domain.period_labels import history_floor, months_between
 from services.scoring.domain.verdict import DossierVerdict
-from services.scoring.periods import history_floor, months_between
 from shared.calendar import WorkingCalendar, local_date, start_of_day
 
 

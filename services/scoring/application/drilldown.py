@@ -20,12 +20,12 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.codec import facts_from_json
 from services.scoring.adapters.repository import load_units
-from services.scoring.codec import facts_from_json
-from services.scoring.contributions import F
+from services.scoring.adapters.tallies import DOSSIER_RATIOS, shortfall_flags
 from services.scoring.domain import Period, Procedure, RatingFacts, evaluate, latest_rating, satisfaction_shortfall
-from services.scoring.engine import UnitRow, _resolve
-from services.scoring.tallies import DOSSIER_RATIOS, shortfall_flags
+from services.scoring.domain.contributions import F
+from services.scoring.domain.engine import UnitRow, _resolve
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
 
