@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from services.scoring.adapters.tables import inbox  # noqa: E402
+from services.scoring.application.recompute import live_periods, recompute_and_compare  # noqa: E402
+from services.scoring.application.refresher import judge_pending, refresh_once  # noqa: E402
 from services.scoring.bootstrap import Scoring, bootstrap  # noqa: E402
-from services.scoring.handlers import apply_procedure_events, apply_units, mark_dirty  # noqa: E402
-from services.scoring.recompute import live_periods, recompute_and_compare  # noqa: E402
-from services.scoring.refresher import judge_pending, refresh_once  # noqa: E402
+from services.scoring.handlers.messages import apply_procedure_events, apply_units, mark_dirty  # noqa: E402
 from services.scoring.settings import ScoringSettings  # noqa: E402
 from services.scoring.subscriptions import SUBSCRIPTIONS  # noqa: E402
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged  # noqa: E402

@@ -1,53 +1,19 @@
-"""Scoring's composition root: engine, unit of work, calendar, methodologies, worker parts."""
+"""Scoring's composition root: settings → database engine → the process state the use cases share.
+
+The worker's parts are composed in :mod:`services.scoring.worker`, the API's in
+:mod:`services.scoring.api.app`; both start here.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import TYPE_CHECKING
-
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
-from services.scoring.adapters.tables import outbox
-from services.scoring.calendar_cache import CachedCalendar
-from services.scoring.domain import Methodology, load_builtin
+from services.scoring.application.context import EXCHANGE, Scoring
+from services.scoring.domain.methodology import DEFAULT_METHODOLOGY
 from services.scoring.settings import ScoringSettings
-from shared.calendar import WorkingCalendar
 from shared.db import create_engine, session_factory
-from shared.unit_of_work import UnitOfWork
 
-if TYPE_CHECKING:
-    from services.scoring.engine import UnitRow
+__all__ = ["DEFAULT_METHODOLOGY", "EXCHANGE", "SERVICE", "Scoring", "bootstrap"]
 
 SERVICE = "scoring"
-EXCHANGE = "scoring.events"
-METHODOLOGY_IDS = ("tax-2025", "portal-766")
-DEFAULT_METHODOLOGY = "tax-2025"
-
-
-def builtin_methodologies() -> dict[str, Methodology]:
-    return {m: load_builtin(m) for m in METHODOLOGY_IDS}
-
-
-@dataclass
-class Scoring:
-    settings: ScoringSettings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    calendar: WorkingCalendar = field(default_factory=CachedCalendar)
-    methodologies: dict[str, Methodology] = field(default_factory=builtin_methodologies)
-    # The declared days ``calendar`` was built from (None: not loaded from the table yet).
-    calendar_days: frozenset[tuple[date, str]] | None = None
-    # When the API last checked methodologies and calendar against their tables (monotonic s).
-    synced_at: float = float("-inf")
-    # The API's copy of the unit tree and when it was read (services.scoring.queries.unit_tree).
-    units: list[UnitRow] | None = None
-    units_loaded_at: float = float("-inf")
-    # Batch acceptance times whose freshness was observed already (insertion-ordered, bounded).
-    freshness_seen: dict[datetime, None] = field(default_factory=dict)
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)
 
 
 def bootstrap(settings: ScoringSettings | None = None) -> Scoring:

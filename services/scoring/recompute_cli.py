@@ -19,10 +19,9 @@ import aio_pika
 import httpx
 import orjson
 
+from services.scoring.application.caches import sync_calendar, sync_methodologies
+from services.scoring.application.recompute import live_periods, recompute_and_compare
 from services.scoring.bootstrap import bootstrap
-from services.scoring.calendar_store import sync_calendar
-from services.scoring.methodology_store import sync_methodologies
-from services.scoring.recompute import live_periods, recompute_and_compare
 from shared.contracts import RawEvent, ReplayBatch, ReplayFinished, replay_routing_key
 
 CONSUMER = "scoring-recompute"

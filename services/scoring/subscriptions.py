@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.scoring.handlers import on_message
+from services.scoring.handlers.messages import on_message
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, UnitsChanged
 from shared.contracts.feedback import PetitionChanged, RatingSubmitted
 from shared.messaging.topology import Subscription

@@ -1,7 +1,7 @@
 """``python -m services.scoring.worker``: consumer, outbox relay and score refresher.
 
-The worker's composition lives here, not in :mod:`services.scoring.bootstrap`, so the
-composition root does not import the refresher (which imports it): no import cycle.
+The worker's composition lives here, not in :mod:`services.scoring.bootstrap`: the API and
+``./sqi recompute`` start from the same root without importing the refresher.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import asyncio
 from functools import partial
 
 from services.scoring.adapters.tables import inbox, outbox
+from services.scoring.application.refresher import make_refresher
 from services.scoring.bootstrap import SERVICE, Scoring, bootstrap
-from services.scoring.refresher import make_refresher
 from services.scoring.subscriptions import SUBSCRIPTIONS
 from shared.telemetry import configure_telemetry
 from shared.worker import WorkerParts, run_worker

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.codec import facts_from_json
 from services.scoring.adapters.tables import dossier, petition, procedure, rating, score, unit
-from services.scoring.codec import facts_from_json
 from services.scoring.domain import (
     DossierFacts,
     Period,
@@ -20,7 +20,7 @@ from services.scoring.domain import (
     RatingFacts,
     procedure_from_data,
 )
-from services.scoring.engine import Inputs, UnitRow
+from services.scoring.domain.engine import Inputs, UnitRow
 
 
 async def load_units(session: AsyncSession) -> list[UnitRow]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -89,9 +91,10 @@ dossier = Table(
     Index("ix_dossier_recheck_at", "recheck_at", postgresql_where=text("recheck_at IS NOT NULL")),
     Index("ix_dossier_unjudgeable", "dossier_id", postgresql_where=text("unjudgeable IS NOT NULL")),
 )
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # recheck_at for "changed: judge at the next refresh"
 
 # What each dossier contributes to each period it touches (bit flags of its verdict, see
-# services/scoring/contributions.py): a period's counts are SQL sums over its rows.
+# services/scoring/domain/contributions.py): a period's counts are SQL sums over its rows.
 contribution = Table(
     "contribution",
     metadata,
@@ -107,7 +110,7 @@ contribution = Table(
 )
 
 # Counters per (period, unit as judged), kept by verdict differences in the judging transaction
-# (services/scoring/tallies.py): a refresh reads these, not the period's contributions.
+# (services/scoring/adapters/tallies.py): a refresh reads these, not the period's contributions.
 unit_tally = Table(
     "unit_tally",
     metadata,

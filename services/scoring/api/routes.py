@@ -11,17 +11,18 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring import queries
+from services.scoring.adapters.calendar_store import KINDS, declare_day, undeclare_day, year_calendar
+from services.scoring.adapters.methodology_store import add_methodology, error_details, stored_document
 from services.scoring.adapters.repository import load_procedures, period_stored, ranking_rows, score_row
-from services.scoring.bootstrap import DEFAULT_METHODOLOGY, Scoring
-from services.scoring.calendar_store import KINDS, declare_day, sync_calendar, undeclare_day, year_calendar
+from services.scoring.application import queries
+from services.scoring.application.caches import sync_calendar, sync_methodologies
+from services.scoring.application.context import Scoring
+from services.scoring.application.drilldown import shortfall_page
+from services.scoring.application.scoring_service import evaluate_live
+from services.scoring.application.stake import DEFAULT_WITHIN_WD, StakeItem, load_unit_stake
+from services.scoring.application.unit_history import AS_OF_PERIOD, TODAY, UnitMapping, mapped_rows
 from services.scoring.domain import Methodology, Period
-from services.scoring.domain.methodology import validate_methodology
-from services.scoring.drilldown import shortfall_page
-from services.scoring.methodology_store import add_methodology, error_details, stored_document, sync_methodologies
-from services.scoring.scoring_service import evaluate_live
-from services.scoring.stake import DEFAULT_WITHIN_WD, StakeItem, load_unit_stake
-from services.scoring.unit_history import AS_OF_PERIOD, TODAY, UnitMapping, mapped_rows
+from services.scoring.domain.methodology import DEFAULT_METHODOLOGY, validate_methodology
 from shared.web import Admin, ApiError, CurrentPrincipal, Staff
 
 router = APIRouter(prefix="/api/v1")

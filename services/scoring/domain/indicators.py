@@ -1,5 +1,8 @@
 """Numerators and denominators of every tax-2025 computation (1.1 … 5.4) for one unit or subtree.
 
+What each computation counts is declared once in :mod:`.definitions`; here are the formulas by
+kind, and the catalogue ones (1.1–1.3).
+
 The caller passes the verdicts of the unit's dossiers (for a parent: the union of its subtree's,
 never an average of children). Readings chosen where methodology.md is terse:
 
@@ -25,11 +28,24 @@ never an average of children). Readings chosen where methodology.md is terse:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from shared.calendar import WorkingCalendar, local_date
 
+from .definitions import (
+    DEFINITIONS,
+    DOSSIER_RATIOS,
+    ENDED,
+    ENDED_DAYS,
+    HANDLED,
+    SATISFIED,
+    SUMS,
+    Counter,
+    Flag,
+    Kind,
+    flags_of,
+)
 from .events import Procedure
 from .feedback import PetitionVerdict, RatingFacts
 from .period import Period
@@ -42,10 +58,6 @@ class Count:
 
     numerator: float
     denominator: int
-
-
-def _procs(codes: Iterable[str]) -> set[str]:
-    return set(codes)
 
 
 def compute_catalogue_counts(
@@ -87,58 +99,98 @@ def compute_counts(
     ratings: Mapping[str, RatingFacts] | None = None,
     petitioned_dossiers: Collection[str] = (),
 ) -> dict[str, Count]:
-    """Counts of 1.4, 2.1, 2.2, 3.1–3.6, 4.1–4.6, 5.1–5.4 for one unit or subtree.
+    """Counts of 1.4, 2.1, 2.2, 3.1–3.6, 4.1–4.6, 5.1–5.4 for one unit or subtree, from scratch.
 
-    ``ratings``: the latest rating per dossier before the judging instant; ``petitioned_dossiers``:
-    dossier ids named in any petition received before it (petitions of any unit).
+    The verdicts are tallied as the stored counters tally their flags, then counted by the same
+    :func:`tally_counts` as the live refresh. ``ratings``: the latest rating per dossier before
+    the judging instant; ``petitioned_dossiers``: dossier ids named in any petition received
+    before it (petitions of any unit).
     """
     vs = list(verdicts)
-    handled = [v for v in vs if v.handled_in_period]
-    received = [v for v in vs if v.received_in_period]
+    sums, procs = dossier_tally(vs)
     ratings = ratings or {}
     named = set(petitioned_dossiers)
-    c: dict[str, Count] = {}
-    h = len(handled)
+    sums[SATISFIED] = sum(dossier_satisfied(v, ratings, named) for v in vs if v.handled_in_period)
+    return tally_counts(sums, procs, procedures, unit_levels, petitions)
 
-    synced = sum(v.synced for v in handled)
-    c["1.4"] = Count(synced, h)
-    c["2.1"] = Count(sum(v.on_time for v in handled), h)
-    ended = [v.handling_working_days for v in handled if v.handling_working_days is not None]
-    c["2.2"] = Count(sum(ended), len(ended))
 
-    c["3.1"] = Count(sum(v.result_digitized for v in handled), h)
-    c["3.2"] = Count(sum(v.digitised and v.electronic_result_ok for v in handled), h)
-    c["3.3"] = Count(sum(v.reused for v in handled), h)
-    c["3.4"] = Count(sum(v.personal_store for v in handled), h)
-    c["3.5"] = Count(sum(v.population_data_used for v in handled), h)
-    citizen_procs = _procs(v.procedure_code for v in handled if v.for_citizens)
-    citizen_pop = _procs(v.procedure_code for v in handled if v.for_citizens and v.population_data_used)
-    c["3.6"] = Count(len(citizen_pop), len(citizen_procs))
+def dossier_tally(verdicts: Sequence[DossierVerdict]) -> tuple[dict[str, int], dict[str, int]]:
+    """The verdicts' counters (:data:`SUMS`, ended, ended days) and, per procedure, the OR of
+    its handled dossiers' flags — what the stored counters hold for the same verdicts."""
+    flags = [flags_of(v) for v in verdicts]
+    sums = {name: sum(1 for f in flags if f & m == m) for name, m in SUMS.items()}
+    h = HANDLED.mask
+    ended = [
+        v.handling_working_days
+        for v, f in zip(verdicts, flags, strict=True)
+        if f & h and v.handling_working_days is not None
+    ]
+    sums[ENDED], sums[ENDED_DAYS] = len(ended), sum(ended)
+    procs: dict[str, int] = {}
+    for v, f in zip(verdicts, flags, strict=True):
+        if f & h:
+            procs[v.procedure_code] = procs.get(v.procedure_code, 0) | f
+    return sums, procs
 
-    levels = set(unit_levels)
-    unit_procs = [p for p in procedures.values() if p.levels & levels]
-    online_procs = {p.procedure_code for p in unit_procs if p.offered_online}
-    c["4.1"] = Count(len(online_procs), len(unit_procs))
-    used_online = _procs(v.procedure_code for v in handled if v.online) & online_procs
-    c["4.2"] = Count(len(used_online), len(online_procs))
-    sync_rate = synced / h if h else 0.0
-    online_received = sum(v.online_counted for v in received)
-    c["4.3"] = Count(online_received * sync_rate, len(received))
-    fee_procs = _procs(v.procedure_code for v in handled if v.has_fee)
-    with_payment = _procs(v.procedure_code for v in handled if v.has_fee and v.has_payment)
-    paid_online = _procs(v.procedure_code for v in handled if v.has_fee and v.paid_online_in_period)
-    c["4.4"] = Count(len(with_payment), len(fee_procs))
-    c["4.5"] = Count(len(paid_online), len(fee_procs))
-    fee_dossiers = [v for v in received if v.has_fee and not v.payments_all_zero]
-    c["4.6"] = Count(sum(v.paid_online for v in fee_dossiers), len(fee_dossiers))
 
+# Per set of unit levels: the catalogue procedures of those levels, and those offered online.
+CatalogueCache = dict[frozenset[str], tuple[int, frozenset[str]]]
+
+
+def _catalogue(
+    procedures: Mapping[str, Procedure], levels: frozenset[str], cache: CatalogueCache | None
+) -> tuple[int, frozenset[str]]:
+    hit = cache.get(levels) if cache is not None else None
+    if hit is None:
+        unit_procs = [p for p in procedures.values() if p.levels & levels]
+        hit = (len(unit_procs), frozenset(p.procedure_code for p in unit_procs if p.offered_online))
+        if cache is not None:
+            cache[levels] = hit
+    return hit
+
+
+def tally_counts(
+    sums: Mapping[str, int],
+    procs: Mapping[str, int],
+    procedures: Mapping[str, Procedure],
+    unit_levels: Collection[str],
+    petitions: Iterable[PetitionVerdict] = (),
+    cache: CatalogueCache | None = None,
+) -> dict[str, Count]:
+    """Every computation but 1.1–1.3 (:func:`compute_catalogue_counts`), by its declaration.
+
+    ``sums``: the :data:`SUMS` counters, ended, ended days and ``satisfied`` (5.4's numerator);
+    ``procs``: per procedure with a handled dossier, the OR of those dossiers' flags. Live
+    (stored counters) and from scratch (:func:`compute_counts`) alike, so the same doubles.
+    """
+    n_unit_procs, online_procs = _catalogue(procedures, frozenset(unit_levels), cache)
     ps = list(petitions)
-    p_received = [p for p in ps if p.received_in_period]
-    p_handled = [p for p in ps if p.handled_in_period]
-    c["5.1"] = Count(sum(p.classified for p in p_received), len(p_received))
-    c["5.2"] = Count(sum(p.on_time for p in p_handled), len(p_handled))
-    c["5.3"] = Count(sum(p.satisfied for p in p_received), len(p_received))
-    c["5.4"] = Count(sum(dossier_satisfied(v, ratings, named) for v in handled), h)
+    c: dict[str, Count] = {}
+    for d in DEFINITIONS.values():
+        num, den = d.numerator, d.denominator
+        if d.kind is Kind.DOSSIER_RATIO and isinstance(num, Counter) and isinstance(den, Counter):
+            n: float = sums[num.column]
+            if d.scaled_by is not None:
+                by = DOSSIER_RATIOS[d.scaled_by]
+                by_d = sums[by[1]]
+                n = n * (sums[by[0]] / by_d if by_d else 0.0)
+            c[d.id] = Count(n, sums[den.column])
+        elif d.kind is Kind.DOSSIER_AVERAGE:
+            c[d.id] = Count(sums[ENDED_DAYS], sums[ENDED])
+        elif d.kind is Kind.PROCEDURE_RATIO and isinstance(num, Flag):
+            with_num = {code for code, f in procs.items() if f & num.mask}
+            if d.online_catalogue:
+                c[d.id] = Count(len(with_num & online_procs), len(online_procs))
+            elif isinstance(den, Flag):
+                c[d.id] = Count(len(with_num), sum(1 for f in procs.values() if f & den.mask))
+        elif d.kind is Kind.UNIT_CATALOGUE:
+            c[d.id] = Count(len(online_procs), n_unit_procs)
+        elif d.kind is Kind.PETITION and d.petition is not None:
+            base, prop = d.petition
+            counted = [p for p in ps if getattr(p, base)]
+            c[d.id] = Count(sum(bool(getattr(p, prop)) for p in counted), len(counted))
+        elif d.kind is Kind.RATING and isinstance(den, Counter):
+            c[d.id] = Count(sums[SATISFIED], sums[den.column])
     return c
 
 

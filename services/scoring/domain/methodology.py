@@ -20,17 +20,14 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any, Literal
 
+from .definitions import DEFINITIONS
+
 Conversion = Literal["linear", "threshold", "constant"]
 ZeroRule = Literal["zero", "full", "null"]
 MeasuredAt = Literal["central", "unit"]
 
 #: The computations SQI knows how to count (tax-2025 ids). ``2.2`` and ``5.1`` are shown only.
-KNOWN_BASES: frozenset[str] = frozenset(
-    ["1.1", "1.2", "1.3", "1.4", "2.1", "2.2"]
-    + [f"3.{i}" for i in range(1, 7)]
-    + [f"4.{i}" for i in range(1, 7)]
-    + ["5.1", "5.2", "5.3", "5.4"]
-)
+KNOWN_BASES: frozenset[str] = frozenset(DEFINITIONS)  # one declaration each (definitions.py)
 BUILTIN_IDS = ("tax-2025", "portal-766")
 DEFAULT_METHODOLOGY = "tax-2025"
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from .definitions import DEFINITIONS
 from .indicators import Count
 from .methodology import Indicator, Methodology
 from .rounding import ZERO, percent, points_for, r2, ratio_shown
@@ -86,8 +87,13 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+# What each computation counts, from its declaration: "tử số / mẫu số (numerator / denominator). ".
+DEFINED_AS = {basis: f"{d.vi} ({d.en}). " for basis, d in DEFINITIONS.items()}
+
+
 def score_indicator(ind: Indicator, count: Count | None, inherited: IndicatorScore | None = None) -> IndicatorScore:
-    """Points of one indicator, with an explanation of how they were computed."""
+    """Points of one indicator, with an explanation of how they were computed (what the
+    computation counts, then the formula)."""
     base = dict(id=ind.id, basis=ind.basis, name_vi=ind.name_vi, name_en=ind.name_en, scored=ind.scored)
     if inherited is not None:
         return IndicatorScore(
@@ -114,6 +120,7 @@ def score_indicator(ind: Indicator, count: Count | None, inherited: IndicatorSco
             inherited=False,
             explanation=f"không áp dụng cho ngành Thuế, luôn đạt tối đa / not a tax service: always {ind.max_points}",
         )
+    defined = DEFINED_AS.get(ind.basis or "", "")
     n = count.numerator if count else 0
     d = count.denominator if count else 0
     if d == 0:
@@ -133,7 +140,7 @@ def score_indicator(ind: Indicator, count: Count | None, inherited: IndicatorSco
             max_points=ind.max_points,
             applicable=rule != "null",
             inherited=False,
-            explanation=text,
+            explanation=defined + text,
         )
     if ind.basis == "2.2":
         avg = r2(n / d)
@@ -146,7 +153,8 @@ def score_indicator(ind: Indicator, count: Count | None, inherited: IndicatorSco
             max_points=ind.max_points,
             applicable=True,
             inherited=False,
-            explanation=f"trung bình {_fmt(n)} / {d} = {avg} ngày làm việc / average {avg} working days (shown)",
+            explanation=defined
+            + f"trung bình {_fmt(n)} / {d} = {avg} ngày làm việc / average {avg} working days (shown)",
         )
     ratio = ratio_shown(n, d)
     if not ind.scored:
@@ -170,7 +178,7 @@ def score_indicator(ind: Indicator, count: Count | None, inherited: IndicatorSco
         max_points=ind.max_points,
         applicable=True,
         inherited=False,
-        explanation=how,
+        explanation=defined + how,
     )
 
 

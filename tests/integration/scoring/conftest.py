@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from services.scoring.bootstrap import Scoring, bootstrap
-from services.scoring.calendar_cache import CachedCalendar
+from services.scoring.domain.calendar_cache import CachedCalendar
 from services.scoring.settings import ScoringSettings
 from shared.migrations import upgrade
 from sqi_cli.scratch import recreate_database, scratch_database_url

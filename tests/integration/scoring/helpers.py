@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import select
 
 from services.scoring.adapters.tables import score
+from services.scoring.application.scoring_service import compute_period
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import parse_period
-from services.scoring.handlers import apply_dossier_events, apply_procedure_events, apply_units
-from services.scoring.scoring_service import compute_period
+from services.scoring.handlers.messages import apply_dossier_events, apply_procedure_events, apply_units
 from shared.contracts import RawEvent
 
 from .scenario import PROCEDURE, UNITS

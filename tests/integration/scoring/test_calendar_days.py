@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from services.scoring.api.app import create_app
+from services.scoring.application.recompute import recompute_and_compare
+from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
-from services.scoring.recompute import recompute_and_compare
-from services.scoring.refresher import refresh_once
 from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 
 from .helpers import apply_batches, load_reference

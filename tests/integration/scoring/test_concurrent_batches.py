@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from services.scoring.adapters.tables import dossier
 from services.scoring.bootstrap import Scoring
-from services.scoring.handlers import apply_dossier_events
+from services.scoring.handlers.messages import apply_dossier_events
 
 from .helpers import load_reference
 from .scenario import NOW, _ev, _received

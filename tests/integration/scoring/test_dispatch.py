@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from services.scoring.adapters.tables import dossier_event
 from services.scoring.bootstrap import Scoring
-from services.scoring.handlers import on_message
+from services.scoring.handlers.messages import on_message
 from shared.contracts import DossierEventsAccepted
 from shared.messaging.topology import IncomingMessage
 

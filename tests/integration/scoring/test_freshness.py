@@ -12,9 +12,9 @@ from prometheus_client import Histogram
 from sqlalchemy import select
 
 from services.scoring.adapters.tables import outbox
+from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
-from services.scoring.handlers import on_message
-from services.scoring.refresher import refresh_once
+from services.scoring.handlers.messages import on_message
 from shared.contracts import DossierEventsAccepted
 from shared.messaging.topology import IncomingMessage
 from shared.metrics import FRESHNESS_SECONDS

@@ -23,16 +23,16 @@ from sqlalchemy import func, select
 
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import contribution, dossier, score, unit_tally
+from services.scoring.adapters.tallies import drift
+from services.scoring.application.drilldown import SHORTFALL_BASES, shortfall_page
+from services.scoring.application.queries import shortfall_items
+from services.scoring.application.recompute import live_periods, recompute_and_compare
+from services.scoring.application.refresher import refresh_once
+from services.scoring.application.scoring_service import evaluate_live
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import parse_period
 from services.scoring.domain.scoring import competition_ranks
-from services.scoring.drilldown import SHORTFALL_BASES, shortfall_page
-from services.scoring.handlers import apply_dossier_events, apply_procedure_events, apply_units
-from services.scoring.queries import shortfall_items
-from services.scoring.recompute import live_periods, recompute_and_compare
-from services.scoring.refresher import refresh_once
-from services.scoring.scoring_service import evaluate_live
-from services.scoring.tallies import drift
+from services.scoring.handlers.messages import apply_dossier_events, apply_procedure_events, apply_units
 from shared.calendar import VN_TZ
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged
 from shared.db import driver_connection

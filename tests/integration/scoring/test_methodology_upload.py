@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from services.scoring.adapters.tables import score
 from services.scoring.api.app import create_app
+from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain.methodology import builtin_document
-from services.scoring.refresher import refresh_once
 from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 
 from .helpers import apply_batches, load_reference

@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import func, select
 
 from services.scoring.adapters.tables import dirty_period, rating
+from services.scoring.application.recompute import live_periods, recompute_and_compare
+from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
-from services.scoring.handlers import apply_rating
-from services.scoring.recompute import live_periods, recompute_and_compare
-from services.scoring.refresher import refresh_once
+from services.scoring.handlers.messages import apply_rating
 from shared.calendar import VN_TZ
 from shared.contracts import RawEvent
 from shared.contracts.feedback import RatingLevel, RatingSubmitted

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 
+from services.scoring.application.recompute import recompute_and_compare
 from services.scoring.bootstrap import Scoring
-from services.scoring.handlers import apply_rating
-from services.scoring.recompute import recompute_and_compare
+from services.scoring.handlers.messages import apply_rating
 from shared.calendar import VN_TZ
 from shared.contracts.feedback import RatingSubmitted
 

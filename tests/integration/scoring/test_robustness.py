@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from services.scoring.adapters.tables import contribution, dossier
+from services.scoring.application.recompute import live_periods, recompute_and_compare
+from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
-from services.scoring.periods import history_floor
-from services.scoring.recompute import live_periods, recompute_and_compare
-from services.scoring.refresher import refresh_once
+from services.scoring.domain.period_labels import history_floor
 from shared.contracts import RawEvent
 from shared.metrics import DOSSIERS_UNJUDGEABLE
 

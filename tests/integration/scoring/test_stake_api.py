@@ -14,7 +14,7 @@ import pytest
 from services.scoring.api.app import create_app
 from services.scoring.api.routes import get_now
 from services.scoring.bootstrap import Scoring
-from services.scoring.handlers import apply_procedure_events, apply_units
+from services.scoring.handlers.messages import apply_procedure_events, apply_units
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged
 from tests.unit.scoring.test_stake import NOW, events
 

@@ -19,12 +19,8 @@ import httpx
 import pytest
 
 from services.scoring.api.app import create_app
-from services.scoring.bootstrap import Scoring
-from services.scoring.domain import parse_period
-from services.scoring.engine import UnitRow
-from services.scoring.handlers import apply_procedure_events, apply_units
-from services.scoring.scoring_service import rows_for
-from services.scoring.unit_history import (
+from services.scoring.application.scoring_service import rows_for
+from services.scoring.application.unit_history import (
     TODAY,
     evaluate_mapped,
     is_identity,
@@ -32,6 +28,10 @@ from services.scoring.unit_history import (
     successor_target,
     units_mapped_to_today,
 )
+from services.scoring.bootstrap import Scoring
+from services.scoring.domain import parse_period
+from services.scoring.domain.engine import UnitRow
+from services.scoring.handlers.messages import apply_procedure_events, apply_units
 from shared.calendar import VN_TZ
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged
 

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.scoring.adapters.tables import dirty_period, dossier
+from services.scoring.adapters.tallies import drift
+from services.scoring.application.refresher import judge_pending, refresh_once
 from services.scoring.bootstrap import Scoring, bootstrap
-from services.scoring.refresher import judge_pending, refresh_once
 from services.scoring.settings import ScoringSettings
-from services.scoring.tallies import drift
 from shared.db import driver_connection
 
 from .helpers import apply_batches, load_reference, score_table

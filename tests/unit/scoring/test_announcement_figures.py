@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from services.scoring.scoring_service import methodology_score
+from services.scoring.application.scoring_service import methodology_score
 from shared.contracts.scoring import IndicatorFigures, MethodologyScore, ScoreUpdated
 
 KEYS = ("id", "numerator", "denominator", "ratio", "points", "max_points", "applicable")

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from services.scoring.domain import parse_period
-from services.scoring.periods import history_floor, months_between
+from services.scoring.domain.period_labels import history_floor, months_between
 from shared.calendar import VN_TZ
 
 

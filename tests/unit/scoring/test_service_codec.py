@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.scoring.codec import facts_from_json, facts_to_json
+from services.scoring.adapters.codec import facts_from_json, facts_to_json
 from services.scoring.domain import fold_dossier
-from services.scoring.periods import months_between
+from services.scoring.domain.period_labels import months_between
 
 from .helpers import PROCS, completed, ev, received, t
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from services.scoring.application.stake import find_fixes, points_at_stake, unit_stake
 from services.scoring.domain import (
     DomainEvent,
     DossierFacts,
@@ -36,8 +37,7 @@ from services.scoring.domain import (
     parse_period,
     procedure_from_data,
 )
-from services.scoring.engine import Inputs, UnitRow, evaluate_period, score_period
-from services.scoring.stake import find_fixes, points_at_stake, unit_stake
+from services.scoring.domain.engine import Inputs, UnitRow, evaluate_period, score_period
 
 from .helpers import CAL, completed, ev, received, t
 

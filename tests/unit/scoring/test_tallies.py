@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from services.scoring.contributions import Contribution, F
-from services.scoring.tallies import PROCEDURE_BITS, SUMS, UNIT_COLUMNS, H, deltas, shortfall_flags
+from services.scoring.adapters.tallies import PROCEDURE_BITS, SUMS, UNIT_COLUMNS, H, deltas, shortfall_flags
+from services.scoring.domain.contributions import Contribution, F
 
 
 def _random_rows(rng: random.Random, n: int) -> list[Contribution]:

@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.repository import load_procedures, load_units, score_rows
-from services.scoring.aggregate import aggregate_period
-from services.scoring.bootstrap import Scoring
+from services.scoring.application.aggregate import aggregate_period
+from services.scoring.application.context import Scoring
+from services.scoring.application.scoring_service import evaluate_live, rows_for
 from services.scoring.domain import Methodology, Period, parse_period, satisfaction_shortfall
-from services.scoring.engine import Evaluation, UnitRow
-from services.scoring.scoring_service import evaluate_live, rows_for
+from services.scoring.domain.engine import Evaluation, UnitRow
 from shared.calendar import local_date
 from shared.identity import Principal
 from shared.web import ApiError

@@ -2,8 +2,9 @@
 
 Scoring a period used to judge every one of its dossiers on every refresh. Instead, each dossier
 is judged once per period when it changes (with the domain's own :func:`evaluate`), and the
-verdict is kept as one row of bit flags; a period's counts are then SQL sums over those rows
-(:mod:`services.scoring.aggregate`).
+verdict is kept as one row of bit flags (:func:`flags_of`, from the indicator declarations in
+:mod:`.definitions`); a period's counts are then sums over those rows
+(:mod:`services.scoring.application.aggregate`).
 
 A row judged at ``now`` stays exact until the earliest instant at or after the judging instant,
 before the period ends, at which the verdict could change by the passing of time alone (a
@@ -18,36 +19,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import IntFlag
 from functools import lru_cache
 
 from services.scoring.domain import DossierFacts, Period, evaluate, parse_period
-from services.scoring.domain.verdict import AsOf, DossierVerdict, as_of
-from services.scoring.periods import history_floor, months_between
+from services.scoring.domain.definitions import F as F  # the stored bits (re-exported)
+from services.scoring.domain.definitions import flags_of
+from services.scoring.domain.period_labels import history_floor, months_between
+from services.scoring.domain.verdict import AsOf, as_of
 from shared.calendar import WorkingCalendar, local_date, start_of_day
-
-
-class F(IntFlag):
-    """One bit per verdict property a count needs (composites where a count needs a conjunction)."""
-
-    RECEIVED = 1 << 0  # received in the period (and known at the judging instant)
-    HANDLED = 1 << 1
-    ON_TIME = 1 << 2
-    SYNCED = 1 << 3
-    RESULT_DIGITIZED = 1 << 4
-    DIGITISED_OK = 1 << 5  # ≥ 1 component digitised and the electronic result where required
-    REUSED = 1 << 6
-    PERSONAL_STORE = 1 << 7
-    POPULATION = 1 << 8
-    FOR_CITIZENS = 1 << 9
-    CITIZEN_POPULATION = 1 << 10  # for citizens and population data used
-    ONLINE = 1 << 11
-    ONLINE_COUNTED = 1 << 12  # 4.3's numerator condition
-    HAS_FEE = 1 << 13
-    FEE_PAYMENT = 1 << 14  # fee-bearing with a payment record (4.4)
-    FEE_PAID_IN_PERIOD = 1 << 15  # fee-bearing, paid online in the period (4.5)
-    FEE_DOSSIER = 1 << 16  # fee-bearing and not paid wholly in 0 VND (4.6's base)
-    FEE_DOSSIER_PAID = 1 << 17  # … and paid online (4.6's numerator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,34 +52,6 @@ def period_end(label: str) -> datetime:
 def next_month_start(now: datetime) -> datetime:
     d = local_date(now)
     return start_of_day(d.replace(year=d.year + (d.month == 12), month=d.month % 12 + 1, day=1))
-
-
-_B = {f.name: int(f) for f in F}  # plain ints: IntFlag arithmetic cost ~70 µs a dossier
-
-
-def flags_of(v: DossierVerdict) -> int:
-    fee, zero = v.has_fee, v.payments_all_zero
-    b = _B
-    return (
-        (b["RECEIVED"] if v.received_in_period else 0)
-        | (b["HANDLED"] if v.handled_in_period else 0)
-        | (b["ON_TIME"] if v.on_time else 0)
-        | (b["SYNCED"] if v.synced else 0)
-        | (b["RESULT_DIGITIZED"] if v.result_digitized else 0)
-        | (b["DIGITISED_OK"] if v.digitised and v.electronic_result_ok else 0)
-        | (b["REUSED"] if v.reused else 0)
-        | (b["PERSONAL_STORE"] if v.personal_store else 0)
-        | (b["POPULATION"] if v.population_data_used else 0)
-        | (b["FOR_CITIZENS"] if v.for_citizens else 0)
-        | (b["CITIZEN_POPULATION"] if v.for_citizens and v.population_data_used else 0)
-        | (b["ONLINE"] if v.online else 0)
-        | (b["ONLINE_COUNTED"] if v.online_counted else 0)
-        | (b["HAS_FEE"] if fee else 0)
-        | (b["FEE_PAYMENT"] if fee and v.has_payment else 0)
-        | (b["FEE_PAID_IN_PERIOD"] if fee and v.paid_online_in_period else 0)
-        | (b["FEE_DOSSIER"] if fee and not zero else 0)
-        | (b["FEE_DOSSIER_PAID"] if fee and not zero and v.paid_online else 0)
-    )
 
 
 def fact_times(facts: DossierFacts) -> list[datetime]:

@@ -1,8 +1,8 @@
 """The pure scoring pipeline for one period: facts → verdicts → counts per subtree → scores → ranks.
 
-No I/O. The recompute check (:mod:`services.scoring.recompute`), custom ranges and the shortfall
+No I/O. The recompute check (:mod:`services.scoring.application.recompute`), custom ranges and the shortfall
 lists call :func:`evaluate_period`; the live refresh takes the same counts from SQL sums over the
-contributions (:mod:`services.scoring.aggregate`). Both score with :func:`score_period`.
+contributions (:mod:`services.scoring.application.aggregate`). Both score with :func:`score_period`.
 A parent's counts come from the union of its subtree's verdicts (never an average of children).
 """
 

@@ -20,19 +20,19 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.codec import facts_from_json
 from services.scoring.adapters.repository import load_units
-from services.scoring.codec import facts_from_json
-from services.scoring.contributions import F
+from services.scoring.adapters.tallies import DOSSIER_RATIOS, shortfall_flags
 from services.scoring.domain import Period, Procedure, RatingFacts, evaluate, latest_rating, satisfaction_shortfall
-from services.scoring.engine import UnitRow, _resolve
-from services.scoring.tallies import DOSSIER_RATIOS, shortfall_flags
+from services.scoring.domain.definitions import HANDLED, ON_TIME_COUNT, RECEIVED
+from services.scoring.domain.engine import UnitRow, _resolve
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
 
-H, R = int(F.HANDLED), int(F.RECEIVED)
-# The dossier indicators whose shortfall is a condition on the stored flags (tallies.py).
+H, R = HANDLED.mask, RECEIVED.mask
+# The dossier indicators whose shortfall is a condition on the stored flags (domain/definitions.py).
 SHORTFALL_BASES = tuple(DOSSIER_RATIOS)
-_ON_TIME = H | int(F.ON_TIME)
+_ON_TIME = ON_TIME_COUNT.mask
 # 5.4: overdue, or on time but rated dissatisfied (latest rating before the judging instant)
 # or named in a petition received before it.
 _UNSATISFIED = f"""

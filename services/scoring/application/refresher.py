@@ -1,7 +1,7 @@
 """The background refresher: judges changed dossiers, recomputes dirty periods (kỳ cần tính lại).
 
 At most once per tick (``scoring_refresh_seconds``). First every dossier due for judging is
-judged into contributions (:mod:`services.scoring.judging`), which marks the periods whose
+judged into contributions (:mod:`services.scoring.application.judging`), which marks the periods whose
 contributions changed.
 
 Handlers mark periods dirty in their own transaction (locking the mark). Each tick the refresher
@@ -29,14 +29,14 @@ from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy import delete, select
 
+from services.scoring.adapters.calendar_store import rejudge_everything
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import dirty_period
-from services.scoring.bootstrap import Scoring
-from services.scoring.calendar_store import rejudge_everything, sync_calendar
+from services.scoring.application.caches import sync_calendar, sync_methodologies
+from services.scoring.application.context import Scoring
+from services.scoring.application.judging import judge_chunk
+from services.scoring.application.scoring_service import compute_period
 from services.scoring.domain import parse_period
-from services.scoring.judging import judge_chunk
-from services.scoring.methodology_store import sync_methodologies
-from services.scoring.scoring_service import compute_period
 from shared.metrics import FRESHNESS_SECONDS, REFRESH_FAILURES, REFRESH_SECONDS
 
 log = logging.getLogger(__name__)

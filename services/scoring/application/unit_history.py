@@ -28,10 +28,10 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.repository import load_inputs, load_procedures, load_units
-from services.scoring.aggregate import aggregate_period
+from services.scoring.application.aggregate import aggregate_period
+from services.scoring.application.scoring_service import rows_for
 from services.scoring.domain import Methodology, Period, parse_period
-from services.scoring.engine import Evaluation, Inputs, UnitRow, evaluate_period
-from services.scoring.scoring_service import rows_for
+from services.scoring.domain.engine import Evaluation, Inputs, UnitRow, evaluate_period
 from shared.calendar import WorkingCalendar, local_date
 
 UnitMapping = Literal["as_of_period", "today"]

@@ -3,11 +3,13 @@
 A version is immutable: an id (builtins included) is taken once. Adding one marks every period
 already scored dirty, so the refresher computes it beside the others; no existing row of another
 methodology changes. The worker and the API pick new versions up from the table without restart
-(:func:`sync_methodologies` reads the ids, and a document only when it is new).
+(:func:`services.scoring.application.caches.sync_methodologies` reads the ids, and a document
+only when it is new).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.dirty_periods import mark_scored_periods
 from services.scoring.adapters.tables import methodology
-from services.scoring.bootstrap import Scoring
-from services.scoring.domain import methodology_from_dict
+from services.scoring.domain import Methodology, methodology_from_dict
 from services.scoring.domain.methodology import BUILTIN_IDS, builtin_document
 
 
@@ -31,18 +32,15 @@ def error_details(errors: list[str]) -> list[dict[str, str]]:
     return out
 
 
-async def sync_methodologies(app: Scoring, session: AsyncSession) -> None:
-    """Bring ``app.methodologies`` in step with the table: the builtins plus every uploaded version
-    (one query of the ids; a document is read only when it is new)."""
-    ids = set((await session.execute(select(methodology.c.id))).scalars().all())
-    for gone in set(app.methodologies) - ids - set(BUILTIN_IDS):
-        del app.methodologies[gone]
-    new = ids - set(app.methodologies)
-    if not new:
-        return
-    rows = await session.execute(select(methodology.c.id, methodology.c.document).where(methodology.c.id.in_(new)))
-    for mid, doc in rows.all():
-        app.methodologies[mid] = methodology_from_dict(doc)
+async def stored_ids(session: AsyncSession) -> set[str]:
+    """The ids of the uploaded versions."""
+    return set((await session.execute(select(methodology.c.id))).scalars().all())
+
+
+async def stored_methodologies(session: AsyncSession, ids: Collection[str]) -> dict[str, Methodology]:
+    """The uploaded versions ``ids``, loaded."""
+    rows = await session.execute(select(methodology.c.id, methodology.c.document).where(methodology.c.id.in_(ids)))
+    return {mid: methodology_from_dict(doc) for mid, doc in rows.all()}
 
 
 async def stored_document(session: AsyncSession, methodology_id: str) -> dict[str, Any] | None:

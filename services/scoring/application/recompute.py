@@ -32,7 +32,7 @@ from services.scoring.domain import (
     parse_period,
     previous_period,
 )
-from services.scoring.engine import Inputs, evaluate_period, score_period
+from services.scoring.domain.engine import Inputs, evaluate_period, score_period
 from shared.calendar import WorkingCalendar
 from shared.contracts import RawEvent
 

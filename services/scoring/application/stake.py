@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.repository import load_facts_of, load_inputs
+from services.scoring.application.drilldown import subtree_dossier_ids
 from services.scoring.domain import (
     Count,
     DossierVerdict,
@@ -52,8 +53,7 @@ from services.scoring.domain import (
     compute_counts,
     score,
 )
-from services.scoring.drilldown import subtree_dossier_ids
-from services.scoring.engine import Evaluation, evaluate_period
+from services.scoring.domain.engine import Evaluation, evaluate_period
 from shared.calendar import WorkingCalendar
 
 #: The fixable computations, in the order shown when their gains tie.

@@ -25,44 +25,21 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from services.scoring.contributions import Contribution, F
+from services.scoring.domain.contributions import Contribution
+from services.scoring.domain.definitions import (
+    DOSSIER_RATIOS,
+    ENDED,
+    ENDED_DAYS,
+    HANDLED,
+    PROCEDURE_BITS,
+    RECEIVED,
+    SUMS,
+)
 
-H, R = int(F.HANDLED), int(F.RECEIVED)
-# name → the flags a contribution must all carry to be counted.
-SUMS: dict[str, int] = {
-    "h": H,
-    "r": R,
-    "synced": H | F.SYNCED,
-    "on_time": H | F.ON_TIME,
-    "result": H | F.RESULT_DIGITIZED,
-    "dig_ok": H | F.DIGITISED_OK,
-    "reused": H | F.REUSED,
-    "personal": H | F.PERSONAL_STORE,
-    "population": H | F.POPULATION,
-    "online_counted": R | F.ONLINE_COUNTED,
-    "fee_dossier": R | F.FEE_DOSSIER,
-    "fee_paid": R | F.FEE_DOSSIER_PAID,
-}
-UNIT_COLUMNS = (*SUMS, "ended", "ended_days")
-
-# The dossier-count indicators as one declaration: basis → (numerator sum, denominator sum).
-# The stored path derives everything from it — the counts (``aggregate.counts_of``) and the
-# shortfall condition of the dossier lists (``drilldown``: in the denominator, not in the
-# numerator). 4.3's numerator is further scaled by 1.4's ratio (the sync rate); 5.4's numerator
-# ``satisfied`` is ``on_time`` minus the rated-dissatisfied or petitioned (read at aggregation).
-# The recompute path (domain/indicators.py ``compute_counts``) is the independent reference
-# they are checked against.
-DOSSIER_RATIOS: dict[str, tuple[str, str]] = {
-    "1.4": ("synced", "h"),
-    "2.1": ("on_time", "h"),
-    "3.1": ("result", "h"),
-    "3.2": ("dig_ok", "h"),
-    "3.3": ("reused", "h"),
-    "3.4": ("personal", "h"),
-    "3.5": ("population", "h"),
-    "4.3": ("online_counted", "r"),
-    "4.6": ("fee_paid", "fee_dossier"),
-}
+H, R = HANDLED.mask, RECEIVED.mask
+# The counters, the dossier-count computations and the procedure bits, all derived from the
+# indicator declarations (domain/definitions.py): name → the flags a contribution must all carry.
+UNIT_COLUMNS = (*SUMS, ENDED, ENDED_DAYS)
 
 
 def shortfall_flags(basis: str) -> tuple[int, int] | None:
@@ -74,15 +51,6 @@ def shortfall_flags(basis: str) -> tuple[int, int] | None:
     return denominator, numerator & ~denominator
 
 
-# Bits a handled contribution may carry that the distinct-procedure indicators read.
-PROCEDURE_BITS: dict[str, int] = {
-    "for_citizens": int(F.FOR_CITIZENS),
-    "citizen_population": int(F.CITIZEN_POPULATION),
-    "online": int(F.ONLINE),
-    "has_fee": int(F.HAS_FEE),
-    "fee_payment": int(F.FEE_PAYMENT),
-    "fee_paid_in_period": int(F.FEE_PAID_IN_PERIOD),
-}
 PROCEDURE_COLUMNS = ("handled", *PROCEDURE_BITS)
 
 UnitKey = tuple[str, str]  # period, unit_code

@@ -3,7 +3,7 @@
 Every effect depends only on the SET of events received: a dossier is refolded from all its
 stored events each time one of them arrives, the catalogue keeps the latest ``occurred_at``.
 A refolded dossier (or one whose procedure changed) is flagged ``recheck_at = EPOCH``; the
-refresher judges it into per-period contributions (:mod:`services.scoring.contributions`).
+refresher judges it into per-period contributions (:mod:`services.scoring.domain.contributions`).
 """
 
 from __future__ import annotations
@@ -19,16 +19,17 @@ from sqlalchemy import and_, or_, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.codec import facts_to_json
 from services.scoring.adapters.dirty_periods import mark_periods, mark_scored_periods
 from services.scoring.adapters.tables import (
+    EPOCH,
     petition,
     procedure,
     rating,
     unit,
 )
-from services.scoring.codec import facts_to_json
 from services.scoring.domain import DomainEvent, fold_dossier
-from services.scoring.periods import history_floor, months_between
+from services.scoring.domain.period_labels import history_floor, months_between
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, RawEvent, UnitsChanged
 from shared.contracts.feedback import PetitionChanged, RatingSubmitted
 from shared.db import driver_connection as driver
@@ -73,8 +74,6 @@ async def lock_dossiers(session: AsyncSession, dossier_ids: list[str]) -> None:
         {"ids": dossier_ids},
     )
 
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # recheck_at for "changed: judge at the next refresh"
 
 _INSERT_EVENTS = """
 INSERT INTO scoring.dossier_event (source, event_id, dossier_id, type, occurred_at, data)
@@ -212,7 +211,7 @@ async def apply_rating(msg: RatingSubmitted, uow: UnitOfWork, *, now: datetime) 
     """Keep every rating (a redelivery changes nothing): the history, never only the latest.
 
     A period counts, per dossier, the latest rating given before its judging instant
-    (:mod:`services.scoring.aggregate`), so a rating given at ``t`` — however late it arrives,
+    (:mod:`services.scoring.application.aggregate`), so a rating given at ``t`` — however late it arrives,
     older or newer than the dossier's current one — can change exactly the periods judged
     after ``t``: the month of ``t`` to the running one, with their quarters and years. A month
     that ended by ``t`` is judged at its end, before ``t``, and nothing is removed from the

@@ -1,7 +1,7 @@
 """Judging flagged dossiers into contributions, in bounded chunks, off the event loop.
 
 A dossier is due for judging when ``recheck_at < now``: the consumer sets the epoch when it
-refolds one (the catalogue handler for a changed procedure); :mod:`services.scoring.contributions`
+refolds one (the catalogue handler for a changed procedure); :mod:`services.scoring.domain.contributions`
 sets the next instant time alone changes a verdict. Strictly before: a verdict judged at a
 threshold ``t`` is still exact at ``t`` (a fact at ``t`` is known only after ``t``, a due time ``t``
 is passed only after ``t``), and ``<=`` would re-judge it forever within one tick.
@@ -10,14 +10,14 @@ Each chunk: claim rows ``FOR UPDATE SKIP LOCKED`` (the consumer waits for a chun
 rows, the refresher never waits for the consumer: no deadlock), judge in a worker thread (the
 event loop keeps consuming), write only the rows that changed, mark their periods dirty — all
 in the caller's transaction, with the difference applied to the per-unit counters
-(:mod:`services.scoring.tallies`).
+(:mod:`services.scoring.adapters.tallies`).
 
 A dossier that cannot be judged (facts the domain cannot evaluate, e.g. a due time in year 1
 that overflows the calendar) is set aside, never allowed to fail the chunk: its contributions
 are removed, the reason is stored in ``dossier.unjudgeable`` (hồ sơ không chấm được), it is
 logged and counted in ``sqi_dossiers_unjudgeable_total``; the next event that changes its
 facts clears the mark and it is judged again. The recompute path skips it the same way.
-Contributions of periods before the history floor (:mod:`services.scoring.periods`) are
+Contributions of periods before the history floor (:mod:`services.scoring.domain.period_labels`) are
 left as they are.
 """
 
@@ -33,12 +33,12 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.codec import facts_from_json
 from services.scoring.adapters.dirty_periods import mark_periods
-from services.scoring.codec import facts_from_json
-from services.scoring.contributions import Contribution, changed_periods, contributions, period_of
+from services.scoring.adapters.tallies import apply_deltas
 from services.scoring.domain import Procedure
-from services.scoring.periods import history_floor
-from services.scoring.tallies import apply_deltas
+from services.scoring.domain.contributions import Contribution, changed_periods, contributions, period_of
+from services.scoring.domain.period_labels import history_floor
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
 from shared.metrics import DOSSIERS_UNJUDGEABLE

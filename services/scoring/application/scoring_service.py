@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.repository import load_inputs, load_procedures, previous_ranks
 from services.scoring.adapters.tables import score
-from services.scoring.aggregate import aggregate_period
+from services.scoring.application.aggregate import aggregate_period
+from services.scoring.application.judging import judge_due
 from services.scoring.domain import Methodology, Period, previous_period
-from services.scoring.engine import Evaluation, ScoreRow, evaluate_period, payload_digest, score_period
-from services.scoring.judging import judge_due
+from services.scoring.domain.engine import Evaluation, ScoreRow, evaluate_period, payload_digest, score_period
 from shared.calendar import WorkingCalendar
 from shared.contracts import IntegrationEvent
 from shared.contracts.scoring import GradeChanged, IndicatorFigures, MethodologyScore, ScoreDropped, ScoreUpdated

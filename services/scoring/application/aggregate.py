@@ -3,7 +3,7 @@
 The same numbers as :func:`services.scoring.engine.evaluate_period` (the recompute path), without
 judging a single dossier or reading the period's contributions: per unit (as of the judging
 instant) one row of counters, per unit and procedure one row of bit counts for the
-distinct-procedure indicators (3.6, 4.2, 4.4, 4.5), both kept by :mod:`services.scoring.tallies`.
+distinct-procedure indicators (3.6, 4.2, 4.4, 4.5), both kept by :mod:`services.scoring.adapters.tallies`.
 A parent's counts are built from the union of its subtree: additive counts add, procedure sets
 unite — never an average of children. 5.4 subtracts, at aggregation time, the on-time dossiers
 whose latest rating given before the period's judging instant (the domain's ``latest_rating``:
@@ -25,22 +25,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.repository import load_units, petition_facts
 from services.scoring.adapters.tables import petition
-from services.scoring.contributions import F
+from services.scoring.adapters.tallies import PROCEDURE_SQL, UNIT_COLUMNS, UNIT_SQL, procedure_flags
 from services.scoring.domain import (
     Count,
     Period,
     PetitionVerdict,
     Procedure,
     compute_catalogue_counts,
-    compute_counts,
     evaluate_petition,
 )
-from services.scoring.engine import Evaluation, UnitRow, _resolve
-from services.scoring.tallies import DOSSIER_RATIOS, PROCEDURE_SQL, UNIT_COLUMNS, UNIT_SQL, H, procedure_flags
+from services.scoring.domain.definitions import ON_TIME_COUNT, SATISFIED
+from services.scoring.domain.engine import Evaluation, UnitRow, _resolve
+from services.scoring.domain.indicators import CatalogueCache, tally_counts
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
 
-_ON_TIME = H | F.ON_TIME
+_ON_TIME = ON_TIME_COUNT.mask
 # 5.4's exceptions: dossiers whose latest rating before the judging instant is dissatisfied
 # (only dossiers ever rated dissatisfied are read, through a partial index) or that a petition
 # received before it names; the on-time handled ones among them are not satisfied.
@@ -60,7 +60,7 @@ WITH bad AS (
 SELECT c.unit_code, c.dossier_id FROM bad JOIN scoring.contribution c ON c.period = $1 AND c.dossier_id = bad.dossier_id
 WHERE c.flags & {_ON_TIME} = {_ON_TIME}
 """
-KEYS = (*UNIT_COLUMNS, "satisfied")
+KEYS = (*UNIT_COLUMNS, SATISFIED)
 
 
 @dataclass
@@ -76,42 +76,16 @@ class Tally:
         for code, f in other.procs.items():
             self.procs[code] = self.procs.get(code, 0) | f
 
-    def with_flag(self, bit: int) -> set[str]:
-        b = int(bit)  # plain int: IntFlag arithmetic is ~10× slower per procedure
-        return {code for code, f in self.procs.items() if f & b}
-
 
 def counts_of(
     t: Tally,
     procedures: Mapping[str, Procedure],
     levels: set[str],
     petitions: list[PetitionVerdict],
-    cache: dict[frozenset[str], dict[str, Count]] | None = None,
+    cache: CatalogueCache | None = None,
 ) -> dict[str, Count]:
-    """compute_counts' formulas over sums (same expressions, so the same doubles)."""
-    s = t.sums
-    h = s["h"]
-    # Catalogue-based 4.1 and petitions' 5.1–5.3 straight from the domain (no dossier needed).
-    if petitions or cache is None:
-        c = compute_counts([], procedures, levels, petitions=petitions)
-    else:  # the same for every unit of these levels without petitions: computed once per aggregation
-        key = frozenset(levels)
-        if key not in cache:
-            cache[key] = compute_counts([], procedures, levels, petitions=[])
-        c = dict(cache[key])
-    for basis, (numerator, denominator) in DOSSIER_RATIOS.items():
-        c[basis] = Count(s[numerator], s[denominator])
-    c["2.2"] = Count(s["ended_days"], s["ended"])
-    c["3.6"] = Count(len(t.with_flag(F.CITIZEN_POPULATION)), len(t.with_flag(F.FOR_CITIZENS)))
-    online_procs = {p.procedure_code for p in procedures.values() if p.levels & levels and p.offered_online}
-    c["4.2"] = Count(len(t.with_flag(F.ONLINE) & online_procs), len(online_procs))
-    sync_rate = s["synced"] / h if h else 0.0
-    c["4.3"] = Count(s["online_counted"] * sync_rate, s["r"])  # scaled by 1.4's ratio
-    fee_procs = t.with_flag(F.HAS_FEE)
-    c["4.4"] = Count(len(t.with_flag(F.FEE_PAYMENT)), len(fee_procs))
-    c["4.5"] = Count(len(t.with_flag(F.FEE_PAID_IN_PERIOD)), len(fee_procs))
-    c["5.4"] = Count(s["satisfied"], h)
-    return c
+    """The declared computations over the stored sums (the same function as from scratch)."""
+    return tally_counts(t.sums, t.procs, procedures, levels, petitions, cache)
 
 
 async def _tallies(session: AsyncSession, period: Period, judged_at: datetime) -> dict[str, Tally]:
@@ -121,9 +95,9 @@ async def _tallies(session: AsyncSession, period: Period, judged_at: datetime) -
     for r in await conn.fetch(UNIT_SQL, period.label):
         t = out[r[0]]
         t.sums = {k: int(r[k]) for k in UNIT_COLUMNS}
-        t.sums["satisfied"] = t.sums["on_time"]
+        t.sums[SATISFIED] = t.sums[ON_TIME_COUNT.column]
     for r in await conn.fetch(_UNSATISFIED_SQL, period.label, judged_at):
-        out[r[0]].sums["satisfied"] -= 1
+        out[r[0]].sums[SATISFIED] -= 1
     for r in await conn.fetch(PROCEDURE_SQL, period.label):
         out[r[0]].procs[r[1]] = procedure_flags(r)
     return out
@@ -172,7 +146,7 @@ async def aggregate_period(
         if code is not None:
             own_p[code].append(pv)
     ev = Evaluation(period, judged_at, valid, dict(children), {}, dict(own_p), {}, set())
-    cache: dict[frozenset[str], dict[str, Count]] = {}
+    cache: CatalogueCache = {}
     for code in valid:
         tree = ev.subtree(code)
         total = Tally()

@@ -20,10 +20,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.dirty_periods import mark_scored_periods
-from services.scoring.adapters.tables import calendar_day, dossier
-from services.scoring.bootstrap import Scoring
-from services.scoring.calendar_cache import CachedCalendar
-from services.scoring.handlers import EPOCH
+from services.scoring.adapters.tables import EPOCH, calendar_day, dossier
+from services.scoring.domain.calendar_cache import CachedCalendar
 from shared.calendar import WorkingCalendar
 
 DAY_OFF = "day_off"
@@ -46,17 +44,6 @@ def build_calendar(days: frozenset[tuple[date, str]]) -> CachedCalendar:
 async def declared_days(session: AsyncSession) -> frozenset[tuple[date, str]]:
     rows = await session.execute(select(calendar_day.c.day, calendar_day.c.kind))
     return frozenset((r.day, r.kind) for r in rows)
-
-
-async def sync_calendar(app: Scoring, session: AsyncSession) -> bool:
-    """Rebuild ``app.calendar`` if the declared days changed; True when it changed after a load."""
-    days = await declared_days(session)
-    if days == app.calendar_days:
-        return False
-    first = app.calendar_days is None
-    app.calendar = build_calendar(days)
-    app.calendar_days = days
-    return not first
 
 
 async def rejudge_everything(session: AsyncSession) -> None:

@@ -1,0 +1,49 @@
+"""The scoring process's state that the use cases share (engine, sessions, caches).
+
+Built by :func:`services.scoring.bootstrap.bootstrap`; the use cases (the refresher, the caches'
+synchronisation, the read queries) and the API take it as an argument. It lives here, below
+the composition root, so that no use case imports ``bootstrap`` (the root imports them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.scoring.adapters.tables import outbox
+from services.scoring.domain import Methodology, load_builtin
+from services.scoring.domain.calendar_cache import CachedCalendar
+from services.scoring.domain.engine import UnitRow
+from services.scoring.settings import ScoringSettings
+from shared.calendar import WorkingCalendar
+from shared.unit_of_work import UnitOfWork
+
+EXCHANGE = "scoring.events"
+METHODOLOGY_IDS = ("tax-2025", "portal-766")
+
+
+def builtin_methodologies() -> dict[str, Methodology]:
+    return {m: load_builtin(m) for m in METHODOLOGY_IDS}
+
+
+@dataclass
+class Scoring:
+    settings: ScoringSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    calendar: WorkingCalendar = field(default_factory=CachedCalendar)
+    methodologies: dict[str, Methodology] = field(default_factory=builtin_methodologies)
+    # The declared days ``calendar`` was built from (None: not loaded from the table yet).
+    calendar_days: frozenset[tuple[date, str]] | None = None
+    # When the API last checked methodologies and calendar against their tables (monotonic s).
+    synced_at: float = float("-inf")
+    # The API's copy of the unit tree and when it was read (services.scoring.application.queries.unit_tree).
+    units: list[UnitRow] | None = None
+    units_loaded_at: float = float("-inf")
+    # Batch acceptance times whose freshness was observed already (insertion-ordered, bounded).
+    freshness_seen: dict[datetime, None] = field(default_factory=dict)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)
