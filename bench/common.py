@@ -57,9 +57,16 @@ async def queue_depths(settings: CommonSettings, queues: Sequence[str]) -> dict[
     return out
 
 
-def bench_platform(services: Sequence[str] = SERVICES, *, workers: Sequence[str] | None = None) -> Platform:
+def bench_platform(
+    services: Sequence[str] = SERVICES, *, workers: Sequence[str] | None = None, scoring_workers: int = 1
+) -> Platform:
     """The platform's own processes (as ``./sqi up`` runs them) on free ports."""
-    return Platform(free_port_block(len(SERVICES) + 1, start=28_000), services=services, workers=workers)
+    return Platform(
+        free_port_block(len(SERVICES) + 1, start=28_000),
+        services=services,
+        workers=workers,
+        replicas={"scoring": scoring_workers},
+    )
 
 
 def cpu_seconds(pid: int) -> float:

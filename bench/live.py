@@ -358,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bus-prefix", help="with --url: its SQI_BUS_PREFIX, to also wait for empty scoring queues")
     p.add_argument("--admin-token", help="admin JWT (default: a development token)")
     p.add_argument("--staff-token", help="the readers' JWT (default: a development leader token)")
+    p.add_argument("--scoring-workers", type=int, default=2, help="scoring worker processes (default 2)")
     p.add_argument("--days", type=int, default=28, help="history days ending now (default 28)")
     p.add_argument("--scale", type=float, default=1.0, help="simulator scale (default 1 ≈ 1 M events a month)")
     p.add_argument("--seed", type=int, default=1)
@@ -394,7 +395,7 @@ def main(argv: list[str]) -> int:
         report = Live(args, args.url.rstrip("/"), settings).run()
     else:
         with scratch(f"sqi_bench_live{os.environ.get('SQI_TEST_DB_SUFFIX', '')}") as settings:
-            running = bench_platform()
+            running = bench_platform(scoring_workers=args.scoring_workers)
             running.start()
             try:
                 if not running.wait_ready(120):
@@ -406,6 +407,7 @@ def main(argv: list[str]) -> int:
         {
             "date": started.isoformat(timespec="seconds"),
             "machine": f"{host.node()} {os.cpu_count()} CPU, load {os.getloadavg()[0]:.1f}",
+            "scoring_workers": args.scoring_workers if not args.url else None,
             "command": "./sqi bench live " + " ".join(argv),
         }
     )

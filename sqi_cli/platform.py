@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -34,6 +34,7 @@ class Platform:
         *,
         services: Sequence[str] = SERVICES,
         workers: Sequence[str] | None = None,
+        replicas: Mapping[str, int] | None = None,
         log_dir: Path | None = None,
     ) -> None:
         self.port = port
@@ -41,6 +42,9 @@ class Platform:
         self.log_dir = log_dir
         self.services = tuple(services)
         self.workers = tuple(workers if workers is not None else services)
+        # Worker processes per service (default one): scoring's workers share the work through
+        # Postgres (SKIP LOCKED), so a second one uses a second core.
+        self.replicas = dict(replicas or {})
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.env = {**os.environ, **{f"SQI_{name.upper()}_URL": self.url_of(name) for name in SERVICES}}
 
@@ -73,7 +77,10 @@ class Platform:
                 self.spawn(f"{name}-api", [*uvicorn, "--port", str(port), f"services.{name}.api.app:create_app"])
         for name in self.workers:
             if find_spec(f"services.{name}.worker"):
-                self.spawn(f"{name}-worker", [python, "-m", f"services.{name}.worker"])
+                n = self.replicas.get(name, 1)
+                for i in range(n):
+                    label = f"{name}-worker" if i == 0 else f"{name}-worker-{i + 1}"
+                    self.spawn(label, [python, "-m", f"services.{name}.worker"])
         # The gateway decides the client address itself (citizen limits): no proxy headers.
         self.spawn("gateway", [*uvicorn, "--no-proxy-headers", "--port", str(self.port), "gateway.app:create_app"])
 

@@ -73,11 +73,13 @@ dossier = Table(
     "dossier",
     metadata,
     Column("dossier_id", Text, primary_key=True),
-    Column("unit_code", Text, nullable=False),
-    Column("procedure_code", Text, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    # The folded facts and their indexed columns, written when the dossier is judged (NULL until
+    # then, and while no receipt is known).
+    Column("unit_code", Text),
+    Column("procedure_code", Text),
+    Column("received_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
-    Column("facts", JSONB, nullable=False),
+    Column("facts", JSONB),
     Column("recheck_at", DateTime(timezone=True)),
     # Why the dossier could not be judged (set aside, counted nowhere) until its facts change.
     Column("unjudgeable", Text),

@@ -1,25 +1,21 @@
-"""Message handlers (plain functions of ``(message, uow)``): keep the facts, mark periods dirty.
+"""Message handlers (plain functions of ``(message, uow)``): keep the events, mark what changed.
 
-Every effect depends only on the SET of events received: a dossier is refolded from all its
-stored events each time one of them arrives, the catalogue keeps the latest ``occurred_at``.
-A refolded dossier (or one whose procedure changed) is flagged ``recheck_at = EPOCH``; the
-refresher judges it into per-period contributions (:mod:`services.scoring.domain.contributions`).
+Every effect depends only on the SET of events received: a dossier's events are stored and the
+dossier flagged ``recheck_at = EPOCH`` (as is every dossier whose procedure changed); the
+refresher folds it from all its stored events and judges it into per-period contributions
+(:mod:`services.scoring.application.judging`). The catalogue keeps the latest ``occurred_at``.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 from opentelemetry import propagate
 from sqlalchemy import and_, or_, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.codec import facts_to_json
 from services.scoring.adapters.dirty_periods import mark_periods, mark_scored_periods
 from services.scoring.adapters.tables import (
     EPOCH,
@@ -28,7 +24,7 @@ from services.scoring.adapters.tables import (
     rating,
     unit,
 )
-from services.scoring.domain import DomainEvent, fold_dossier
+from services.scoring.domain import DomainEvent
 from services.scoring.domain.period_labels import history_floor, months_between
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, RawEvent, UnitsChanged
 from shared.contracts.feedback import PetitionChanged, RatingSubmitted
@@ -57,65 +53,39 @@ async def mark_all_scored_dirty(uow: UnitOfWork, now: datetime) -> None:
     await mark_scored_periods(uow.session, also=months_between(now, now))
 
 
-async def lock_dossiers(session: AsyncSession, dossier_ids: list[str]) -> None:
-    """Serialise transactions that touch the same dossier (until commit).
-
-    Each batch refolds its dossiers from all their stored events. Two deliveries about one
-    dossier applied at once would each see only their own uncommitted events, and the last
-    to commit would store a fold missing the other's: the lock makes the second wait and
-    then see the first's events. Locks are taken in one order (by hash) so two batches with
-    overlapping dossiers cannot deadlock.
-    """
-    await session.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(h) FROM "
-            "(SELECT DISTINCT hashtextextended(d, 0) AS h FROM unnest(CAST(:ids AS text[])) AS d ORDER BY h) AS l"
-        ),
-        {"ids": dossier_ids},
-    )
-
-
 _INSERT_EVENTS = """
 INSERT INTO scoring.dossier_event (source, event_id, dossier_id, type, occurred_at, data)
 SELECT s, e, d, t, o, x::jsonb
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS u(s, e, d, t, o, x)
 ON CONFLICT DO NOTHING
+RETURNING dossier_id
 """
-_SELECT_EVENTS = """
-SELECT dossier_id, source, event_id, type, occurred_at, data::text
-FROM scoring.dossier_event WHERE dossier_id = ANY($1::text[])
-"""
-# Facts unchanged (a duplicate, an event that changes nothing): no write, no re-judging.
-_UPSERT_DOSSIERS = """
-INSERT INTO scoring.dossier AS d
-    (dossier_id, unit_code, procedure_code, received_at, finished_at, facts, recheck_at, accepted_at, traceparent)
-SELECT i, u, p, r, f, x::jsonb, $7, $8, $9
-FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[]) AS v(i, u, p, r, f, x)
+# Rows in key order (the input is sorted): two batches flag overlapping dossiers without deadlock.
+_FLAG_DOSSIERS = """
+INSERT INTO scoring.dossier AS d (dossier_id, recheck_at, accepted_at, traceparent)
+SELECT i, $2, $3, $4 FROM unnest($1::text[]) AS v(i)
 ON CONFLICT (dossier_id) DO UPDATE SET
-    unit_code = excluded.unit_code, procedure_code = excluded.procedure_code, received_at = excluded.received_at,
-    finished_at = excluded.finished_at, facts = excluded.facts, recheck_at = excluded.recheck_at, unjudgeable = NULL,
+    recheck_at = excluded.recheck_at, unjudgeable = NULL,
     accepted_at = least(d.accepted_at, excluded.accepted_at),
     traceparent = coalesce(excluded.traceparent, d.traceparent)
-WHERE d.facts IS DISTINCT FROM excluded.facts
 """
 
 
 async def apply_dossier_events(
     events: list[RawEvent], uow: UnitOfWork, *, now: datetime, accepted_at: datetime | None = None
 ) -> set[str]:
-    """Store a batch, refold the dossiers it touches, flag them for judging (one transaction).
+    """Store a batch and flag the dossiers that got a new event for judging (one transaction).
 
-    Three bulk statements per batch (insert, read back every event of the touched dossiers,
-    upsert their facts); the refresher judges the flagged dossiers off this path. Returns the
-    ids of the dossiers refolded.
+    Two bulk statements per batch and no folding here: the judging step
+    (:mod:`services.scoring.application.judging`) folds each flagged dossier from ALL its stored
+    events once per refresh, however many batches touched it meanwhile. A duplicate changes
+    nothing (its insert returns no row). Returns the ids of the dossiers flagged.
     """
     batch = [e for e in events if e.data.get("dossier_id")]
     if not batch:
         return set()
-    ids = sorted({str(e.data["dossier_id"]) for e in batch})
-    await lock_dossiers(uow.session, ids)
     conn = await driver(uow.session)
-    await conn.execute(
+    inserted = await conn.fetch(
         _INSERT_EVENTS,
         [e.source for e in batch],
         [e.event_id for e in batch],
@@ -124,30 +94,10 @@ async def apply_dossier_events(
         [datetime.fromisoformat(e.occurred_at) for e in batch],
         [orjson.dumps(e.data).decode() for e in batch],
     )
-    by_dossier: dict[str, list[DomainEvent]] = defaultdict(list)
-    for r in await conn.fetch(_SELECT_EVENTS, ids):
-        by_dossier[r[0]].append(DomainEvent(r[1], r[2], r[3], r[4], orjson.loads(r[5])))
-    cols: tuple[list[Any], ...] = ([], [], [], [], [], [])
-    for dossier_id in ids:
-        facts = fold_dossier(dossier_id, by_dossier[dossier_id], {})
-        if facts is None:
-            continue  # no receipt yet: folded when it arrives
-        for col, v in zip(
-            cols,
-            (
-                dossier_id,
-                facts.unit_code,
-                facts.procedure_code,
-                facts.received_at,
-                facts.finished_at,
-                orjson.dumps(facts_to_json(facts)).decode(),
-            ),
-            strict=True,
-        ):
-            col.append(v)
-    if cols[0]:
-        await conn.execute(_UPSERT_DOSSIERS, *cols, EPOCH, accepted_at, current_traceparent())
-    return set(cols[0])
+    ids = sorted({r[0] for r in inserted})
+    if ids:
+        await conn.execute(_FLAG_DOSSIERS, ids, EPOCH, accepted_at, current_traceparent())
+    return set(ids)
 
 
 async def apply_procedure_events(events: list[RawEvent], uow: UnitOfWork, *, now: datetime) -> None:

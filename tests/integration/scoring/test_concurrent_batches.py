@@ -1,18 +1,25 @@
-"""Two messages about one dossier applied at the same time still converge to its full state.
+"""Events about one dossier applied while other transactions touch it still converge to its full state.
 
-Consumers run several deliveries at once (prefetch, several workers). If each transaction
-refolded the dossier from the events visible in its own snapshot, the one that commits last
-could write a fold that lacks the other's events: the dossier would stay open forever.
+Consumers run several deliveries at once (prefetch, several workers) and the refresher judges
+while they consume. The consumer only stores events and flags the dossier; judging folds it
+from every stored event. Two races matter:
+
+- two batches about one dossier committed in either order: the fold sees both;
+- a batch stored while a judging chunk holds the dossier: that chunk cannot see the new event
+  (not committed when it read), so the dossier must stay flagged and be judged again with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from services.scoring.adapters.tables import dossier
+from services.scoring.adapters.repository import load_procedures
+from services.scoring.adapters.tables import EPOCH, dossier
+from services.scoring.application.judging import judge_chunk, judge_due
 from services.scoring.bootstrap import Scoring
 from services.scoring.handlers.messages import apply_dossier_events
 
@@ -20,6 +27,36 @@ from .helpers import load_reference
 from .scenario import NOW, _ev, _received
 
 pytestmark = pytest.mark.integration
+
+
+async def judge_all(app: Scoring) -> None:
+    async with app.uow() as uow:
+        procedures = await load_procedures(uow.session)
+        await judge_due(uow.session, now=NOW, calendar=app.calendar, procedures=procedures)
+
+
+async def stored(app: Scoring, dossier_id: str) -> object:
+    async with app.sessions() as session:
+        return (await session.execute(select(dossier).where(dossier.c.dossier_id == dossier_id))).one()
+
+
+async def wait_for_lock_waiter(app: Scoring, deadline_s: float = 10) -> None:
+    """Until some other connection waits on a row lock (the consumer blocked by the judging chunk)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        async with app.sessions() as session:
+            waiting = (
+                await session.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                    )
+                )
+            ).scalar_one()
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the consumer never waited for the judging chunk's row lock")
 
 
 async def test_concurrent_batches_for_one_dossier_converge(clean: Scoring) -> None:
@@ -37,10 +74,39 @@ async def test_concurrent_batches_for_one_dossier_converge(clean: Scoring) -> No
             await apply_dossier_events(second_batch, uow, now=NOW)
 
     racing = asyncio.create_task(second())
-    await asyncio.sleep(0.5)  # the second transaction runs while the first is still open
+    await wait_for_lock_waiter(app)  # the second waits for the first's flag on the same dossier
     await first.__aexit__(None, None, None)
     await asyncio.wait_for(racing, 10)
+    await judge_all(app)
 
-    async with app.sessions() as session:
-        row = (await session.execute(select(dossier).where(dossier.c.dossier_id == "RACE-1"))).one()
-    assert row.finished_at is not None, "the completed event was lost to a concurrent refold"
+    row = await stored(app, "RACE-1")
+    assert row.finished_at is not None, "the completed event was lost to a concurrent batch"
+
+
+async def test_event_stored_during_judging_is_judged_next(clean: Scoring) -> None:
+    app = clean
+    await load_reference(app, NOW)
+    async with app.uow() as uow:
+        await apply_dossier_events([_received(5, "RACE-2", "P01", "online")], uow, now=NOW)
+
+    judging = app.uow()
+    await judging.__aenter__()
+    procedures = await load_procedures(judging.session)
+    assert await judge_chunk(judging.session, now=NOW, calendar=app.calendar, procedures=procedures) == 1
+
+    async def consume() -> None:
+        async with app.uow() as uow:
+            completed = _ev("completed", 7, "RACE-2", outcome="approved", result_digitized=True)
+            await apply_dossier_events([completed], uow, now=NOW)
+
+    racing = asyncio.create_task(consume())
+    await wait_for_lock_waiter(app)  # the consumer's flag waits for the chunk's row lock
+    await judging.__aexit__(None, None, None)
+    await asyncio.wait_for(racing, 10)
+
+    row = await stored(app, "RACE-2")
+    assert row.finished_at is None, "the chunk judged before the completion was committed"
+    assert row.recheck_at == EPOCH, "the completion stored during judging left the dossier unflagged"
+    await judge_all(app)
+    row = await stored(app, "RACE-2")
+    assert row.finished_at is not None
