@@ -179,6 +179,16 @@ class Live:
             "caught_up_seconds": (caught - t0) if caught else None,
             "end_to_end_per_s": figures["accepted"] / (caught - t0) if caught else None,
         }
+        load = self.report["load"]
+        say(
+            f"bench live: history accepted at {load['accepted_per_s']:,.0f} events/s; scores caught up "
+            + (
+                f"{load['caught_up_seconds']:.0f} s after the first request: "
+                f"{load['end_to_end_per_s']:,.0f} events/s end to end"
+                if caught
+                else "never (timeout)"
+            )
+        )
 
     def bare(self) -> BareResult:
         say(f"bench live: bare pipeline, {self.args.bare_events:,} events…")

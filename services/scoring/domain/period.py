@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, timedelta
 
 from shared.calendar import start_of_day
@@ -24,11 +25,11 @@ class Period:
 
     @property
     def start(self) -> datetime:
-        return start_of_day(self.first_day)
+        return _midnight(self.first_day)
 
     @property
     def end(self) -> datetime:
-        return start_of_day(self.last_day + timedelta(days=1))
+        return _midnight(self.last_day + timedelta(days=1))
 
     def contains(self, at: datetime) -> bool:
         return self.start <= at < self.end
@@ -39,6 +40,13 @@ class Period:
 
     def __str__(self) -> str:
         return self.label
+
+
+@lru_cache(maxsize=8192)
+def _midnight(d: date) -> datetime:
+    """Local midnight of ``d``, cached: judging asks a period for its bounds several times per
+    dossier, and there are few distinct period bounds."""
+    return start_of_day(d)
 
 
 def _month_end(year: int, month: int) -> date:
