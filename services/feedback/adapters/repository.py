@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.adapters.tables import dossier_unit, petition, unit
 from services.feedback.domain.petition import Deadlines, PetitionState, Status
+from shared.db import driver_connection
 
 
 async def unit_parents(session: AsyncSession) -> dict[str, str | None]:
@@ -57,15 +58,26 @@ _HELD_LOCK = 7_310
 
 async def lock_dossiers(session: AsyncSession, dossier_ids: list[str]) -> None:
     """Serialise holding and applying ratings per dossier (an import and the dossier's events
-    may race); taken in one order, so two batches cannot deadlock."""
+    may race); taken in one order, so two batches cannot deadlock. On the driver connection:
+    the dossier consumer takes these for every batch that brings new dossiers."""
     if dossier_ids:
-        await session.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(:c, h) FROM "
-                "(SELECT DISTINCT hashtext(d) AS h FROM unnest(CAST(:ids AS text[])) AS d ORDER BY h) AS k"
-            ),
-            {"c": _HELD_LOCK, "ids": dossier_ids},
+        conn = await driver_connection(session)
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1, h) FROM "
+            "(SELECT DISTINCT hashtext(d) AS h FROM unnest($2::text[]) AS d ORDER BY h) AS k",
+            _HELD_LOCK,
+            dossier_ids,
         )
+
+
+async def holding_any(session: AsyncSession, dossier_ids: list[str]) -> bool:
+    """Whether a rating is held for any of the dossiers: one probe of the dossier_id index."""
+    conn = await driver_connection(session)
+    found = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM feedback.held_rating WHERE dossier_id = ANY($1::text[]) AND status = 'held')",
+        dossier_ids,
+    )
+    return bool(found)
 
 
 async def dossier_unit_code(session: AsyncSession, dossier_id: str) -> str | None:

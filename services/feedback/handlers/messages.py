@@ -3,75 +3,68 @@
 from __future__ import annotations
 
 import csv
+import logging
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy import bindparam, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-from services.feedback.adapters import repository
-from services.feedback.adapters.tables import dossier_unit, unit
+from services.feedback.adapters.tables import unit
+from services.feedback.domain.dossiers import unit_moves
 from services.feedback.handlers.ratings import apply_held_ratings
-from shared.contracts import DossierEventsAccepted
+from shared.db import driver_connection
 from shared.messaging.topology import IncomingMessage
 from shared.unit_copy import units_changed_handler, upsert_units
 from shared.unit_of_work import UnitOfWork
 
 REORGANISATION = date(2025, 7, 1)  # the reference tree holds from the 2025 merger
+log = logging.getLogger(__name__)
 
 
 on_units_changed = units_changed_handler(unit)
 
 
+# One statement for the whole batch: the latest unit (an older event never overwrites a newer one,
+# whatever the delivery order; at the same instant the later batch wins) and the owner (the first
+# receiving unit, never overwritten). A row whose facts do not change is not rewritten. It answers
+# the dossiers this statement created (xmax = 0 marks an inserted row, not an updated one), with
+# their owner: only they can have ratings held for them (see apply_held_ratings).
+_UPSERT_DOSSIER_UNITS = """
+WITH up AS (
+INSERT INTO feedback.dossier_unit AS du (dossier_id, unit_code, occurred_at, owner_unit_code)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[])
+ON CONFLICT (dossier_id) DO UPDATE SET
+    unit_code = CASE WHEN du.occurred_at <= excluded.occurred_at THEN excluded.unit_code ELSE du.unit_code END,
+    occurred_at = GREATEST(du.occurred_at, excluded.occurred_at),
+    owner_unit_code = COALESCE(du.owner_unit_code, excluded.owner_unit_code)
+WHERE du.occurred_at < excluded.occurred_at
+   OR (du.occurred_at = excluded.occurred_at AND du.unit_code <> excluded.unit_code)
+   OR (du.owner_unit_code IS NULL AND excluded.owner_unit_code IS NOT NULL)
+RETURNING dossier_id, COALESCE(owner_unit_code, unit_code) AS owner, xmax = 0 AS created
+)
+SELECT dossier_id, owner FROM up WHERE created
+"""
+
+
 async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
-    """Keep dossier → unit (received at, or transferred to; the latest event wins)."""
-    batch = DossierEventsAccepted.model_validate_json(message.body)
-    latest: dict[str, tuple[datetime, str]] = {}
-    receivers: dict[str, str] = {}
-    for e in batch.events:
-        dossier_id = e.data.get("dossier_id")
-        if e.type == "dossier.received":
-            code = e.data.get("unit_code")
-            if isinstance(dossier_id, str) and isinstance(code, str):
-                receivers.setdefault(dossier_id, code)
-        elif e.type == "dossier.transferred":
-            code = e.data.get("to_unit_code")
-        else:
-            continue
-        if not isinstance(dossier_id, str) or not isinstance(code, str):
-            continue
-        at = datetime.fromisoformat(e.occurred_at)
-        if dossier_id not in latest or latest[dossier_id] < (at, code):
-            latest[dossier_id] = (at, code)
+    """Keep dossier → unit (received at, or transferred to; the latest event wins) and its owner."""
+    moves = unit_moves(message.body)
+    if moves.skipped:
+        log.warning("malformed dossier events skipped", extra={"skipped": moves.skipped})
+    if not moves.latest:
+        return
     # Rows in one order (by dossier id): two batches upserting overlapping dossiers then lock
     # them in the same order and cannot deadlock.
-    rows = [
-        {"dossier_id": d, "unit_code": c, "occurred_at": at, "owner_unit_code": receivers.get(d)}
-        for d, (at, c) in sorted(latest.items())
-    ]
-    if not rows:
-        return
-    session = uow.session
-    stmt = pg_insert(dossier_unit).values(rows)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[dossier_unit.c.dossier_id],
-            set_={"unit_code": stmt.excluded.unit_code, "occurred_at": stmt.excluded.occurred_at},
-            # Out-of-order delivery: an older event never overwrites a newer one.
-            where=dossier_unit.c.occurred_at <= stmt.excluded.occurred_at,
-        )
+    ids = sorted(moves.latest)
+    latest, receivers = moves.latest, moves.receivers
+    conn = await driver_connection(uow.session)
+    created = await conn.fetch(
+        _UPSERT_DOSSIER_UNITS,
+        ids,
+        [latest[d][1] for d in ids],
+        [latest[d][0] for d in ids],
+        [receivers.get(d) for d in ids],
     )
-    if receivers:
-        # The receiving unit owns the dossier, whatever the order of its events (ingest lets
-        # only one unit receive a dossier, so the first value seen is the only one).
-        await session.execute(
-            update(dossier_unit)
-            .where(dossier_unit.c.dossier_id == bindparam("d"), dossier_unit.c.owner_unit_code.is_(None))
-            .values(owner_unit_code=bindparam("u")),
-            [{"d": d, "u": u} for d, u in sorted(receivers.items())],
-        )
-    owners = await repository.dossier_owners(session, sorted(latest))
-    await apply_held_ratings(owners, uow=uow, now=datetime.now(UTC))
+    if created:
+        await apply_held_ratings({r["dossier_id"]: r["owner"] for r in created}, uow=uow, now=datetime.now(UTC))
 
 
 async def seed_reference_units(csv_path: Path, *, uow: UnitOfWork) -> None:

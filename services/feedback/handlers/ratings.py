@@ -279,9 +279,16 @@ async def _hold(records: list[tuple[int, NewRating]], *, principal: Principal, u
 
 async def apply_held_ratings(owners: dict[str, str], *, uow: UnitOfWork, now: datetime) -> tuple[int, int]:
     """Ratings held for dossiers that just became known: applied when the importer's key covers
-    the dossier's unit, else dropped; either way the held row records what happened. (applied, dropped)"""
+    the dossier's unit, else dropped; either way the held row records what happened. (applied, dropped)
+
+    Called for the dossiers a batch of events just created: a rating is held only while its
+    dossier is unknown, so a dossier already known has none. Nothing held (the back-fill's
+    case) costs the lock statement and one indexed query."""
     session = uow.session
-    await repository.lock_dossiers(session, sorted(owners))
+    ids = sorted(owners)
+    await repository.lock_dossiers(session, ids)
+    if not await repository.holding_any(session, ids):
+        return 0, 0
     held = (
         await session.execute(
             select(held_rating)
