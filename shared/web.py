@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.identity import (
@@ -87,6 +90,39 @@ def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return out
 
 
+# While PostgreSQL is unreachable, restarting or full, a request is refused as 503 with a hint of
+# when to come back (clients and the gateway retry), not as a 500 that reads like a bug.
+RETRY_AFTER_SECONDS = 5
+_DATABASE_UNAVAILABLE = (
+    asyncpg.exceptions.PostgresConnectionError,  # class 08, with ConnectionDoesNotExistError
+    asyncpg.exceptions.CannotConnectNowError,  # 57P03: starting up, shutting down, in recovery
+    asyncpg.exceptions.AdminShutdownError,  # 57P01
+    asyncpg.exceptions.CrashShutdownError,  # 57P02
+    asyncpg.exceptions.TooManyConnectionsError,  # 53300
+    ConnectionError,  # refused, reset, aborted
+    TimeoutError,  # connect timeout (asyncio's is the builtin)
+    socket.gaierror,  # the host name does not resolve
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now, looking through SQLAlchemy's
+    wrappers (``.orig``) and the driver's re-raises (``raise … from``). Not ``__context__``: an
+    error raised while handling a caught connection error is a different error."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        e = pending.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        # A bare OSError is what asyncio raises when every address of the host refused.
+        if isinstance(e, _DATABASE_UNAVAILABLE) or type(e) is OSError:
+            return True
+        pending += [getattr(e, "orig", None), e.__cause__]
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -99,6 +135,24 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, "the request is not valid", details=field_errors(exc))
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if not database_unavailable(exc):
+            raise exc  # any other error: the 500 below, exactly as before
+        log.warning(
+            "database unavailable",
+            extra={"request_id": getattr(request.state, "request_id", None), "error": type(exc).__name__},
+        )
+        return error_response(
+            503,
+            "the database is unavailable; try again shortly",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    # The classes a database outage surfaces as (through SQLAlchemy, the raw driver or the socket);
+    # handled here, inside the request-id middleware, the 503 keeps the request id header.
+    for cls in (DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        app.add_exception_handler(cls, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
