@@ -86,7 +86,9 @@ class ReadModel:
         return self._cache
 
     def invalidate(self) -> None:
+        """Forget units, documents, periods and the latest time: the read model changed."""
         self._cache = None
+        self._short.clear()
 
     async def document(self, session: AsyncSession, methodology_id: str) -> dict[str, Any] | None:
         cache = await self._fresh(session)

@@ -7,6 +7,7 @@ down. Everything here is derived from other services' messages and can be rebuil
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -136,4 +137,15 @@ methodology = Table(
     Column("methodology_id", Text, primary_key=True),
     Column("document", JSONB, nullable=False),
     Column("fetched_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# One counter per part of the read model, bumped (with a NOTIFY) in the transaction that changes
+# it: "scores" (scores and units: what the public pages show), "warnings" (dossiers, alerts,
+# feeds, the calendar, petitions). The API caches a rendered page per version of what it reads.
+read_model_version = Table(
+    "read_model_version",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("version", BigInteger, nullable=False, server_default=text("0")),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

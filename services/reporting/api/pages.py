@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from services.reporting.adapters import repository as repo
-from services.reporting.api.deps import App, Model, require_within_scope
+from services.reporting.api.deps import App, Model, cached, require_within_scope
 from services.reporting.api.i18n import KIND_NAMES, TEXTS, pick
 from services.reporting.domain import periods
 from services.reporting.domain.charts import trend_svg
@@ -105,10 +105,17 @@ async def _period_options(app: App, model: Model, methodology: str) -> list[str]
 # --- public -----------------------------------------------------------------------------------
 
 
+# Public pages read only scores and units: each renders once per version of them (deps.cached).
+
+
 @router.get("/", response_class=HTMLResponse)
 async def public_ranking(
     request: Request, app: App, model: Model, lang: Lang = None, period: PeriodQ = None
 ) -> Response:
+    return await cached(request, lambda: _public_ranking(request, app, model, lang, period))
+
+
+async def _public_ranking(request: Request, app: App, model: Model, lang: str | None, period: str | None) -> Response:
     lang = pick(lang)
     now = utcnow()
     mid = app.settings.reporting_default_methodology
@@ -138,6 +145,10 @@ async def public_ranking(
 
 @router.get("/ranking/methodology", response_class=HTMLResponse)
 async def public_methodology(request: Request, app: App, model: Model, lang: Lang = None) -> Response:
+    return await cached(request, lambda: _public_methodology(request, app, model, lang))
+
+
+async def _public_methodology(request: Request, app: App, model: Model, lang: str | None) -> Response:
     lang = pick(lang)
     mid = app.settings.reporting_default_methodology
     async with app.sessions() as session:
@@ -148,6 +159,12 @@ async def public_methodology(request: Request, app: App, model: Model, lang: Lan
 @router.get("/ranking/{unit_code}", response_class=HTMLResponse)
 async def public_unit(
     request: Request, unit_code: str, app: App, model: Model, lang: Lang = None, period: PeriodQ = None
+) -> Response:
+    return await cached(request, lambda: _public_unit(request, unit_code, app, model, lang, period))
+
+
+async def _public_unit(
+    request: Request, unit_code: str, app: App, model: Model, lang: str | None, period: str | None
 ) -> Response:
     lang = pick(lang)
     now = utcnow()

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from services.reporting.adapters.changes import mark_changed
 from services.reporting.adapters.tables import dossier, feed, procedure, score, score_alert, unit
 from services.reporting.domain import periods
 from services.reporting.domain.dossiers import DossierEvent, DossierState, apply, parse_event
@@ -66,7 +67,7 @@ async def on_score_updated(message: IncomingMessage, uow: UnitOfWork) -> None:
         return
     stmt = pg_insert(score).values(rows)
     keep = ("methodology", "period", "unit_code")
-    await uow.session.execute(
+    result = await uow.session.execute(
         stmt.on_conflict_do_update(
             index_elements=[score.c.methodology, score.c.period, score.c.unit_code],
             set_={c.name: stmt.excluded[c.name] for c in score.columns if c.name not in keep}
@@ -75,6 +76,8 @@ async def on_score_updated(message: IncomingMessage, uow: UnitOfWork) -> None:
             where=score.c.computed_at <= stmt.excluded.computed_at,
         )
     )
+    if getattr(result, "rowcount", 1):
+        await mark_changed(uow.session, "scores")
 
 
 async def _alert(uow: UnitOfWork, row: dict[str, Any]) -> None:
@@ -134,6 +137,9 @@ async def on_score_alert(message: IncomingMessage, uow: UnitOfWork) -> None:
         await on_grade_changed(message, uow)
     elif message.routing_key == ScoreDropped.routing_key:
         await on_score_dropped(message, uow)
+    else:
+        return
+    await mark_changed(uow.session, "warnings")
 
 
 # --- dossiers and feeds ---------------------------------------------------------------------
@@ -248,6 +254,8 @@ async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
             raw.append((r.source, e))
     units = await apply_dossier_events([e for _, e in raw], uow=uow, calendar=CALENDAR)
     await record_feed_activity(raw, units, batch.accepted_at or datetime.now(UTC), uow=uow)
+    if raw:
+        await mark_changed(uow.session, "warnings")
 
 
 # --- reference data: procedures and units ---------------------------------------------------
@@ -288,7 +296,12 @@ async def on_procedure_events(message: IncomingMessage, uow: UnitOfWork) -> None
     await upsert_procedures([latest[c] for c in sorted(latest)], uow=uow)
 
 
-on_units_changed = units_changed_handler(unit)
+_store_units = units_changed_handler(unit)
+
+
+async def on_units_changed(message: IncomingMessage, uow: UnitOfWork) -> None:
+    await _store_units(message, uow)
+    await mark_changed(uow.session, "scores")  # names and the tree are on the public pages
 
 
 async def seed_reference(reference_dir: Path, *, uow: UnitOfWork) -> None:
