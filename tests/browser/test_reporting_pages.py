@@ -299,3 +299,34 @@ def test_provincial_head_cannot_reach_another_province(browser, gateway_url: str
     mine = page.request.get("/api/v1/warnings?unit=P01")
     assert mine.status == 200 and any(i["dossier_id"] == OVERDUE for i in mine.json()["items"])
     context.close()
+
+
+def test_the_dashboard_reloads_when_a_score_changes(browser, gateway_url: str) -> None:
+    """Live refresh: the page holds an event stream (through the gateway) and reloads itself
+    when the worker's transaction changes a score. Runs last: it changes the read model."""
+    context = browser.new_context(base_url=gateway_url)
+    page = context.new_page()
+    page.goto("/dashboard/sign-in")
+    page.get_by_role("button", name="Lãnh đạo Cục Thuế / National leader (CT)").click()
+    page.wait_for_url("**/dashboard**")
+    page.wait_for_function("document.querySelector('[data-computed]').dataset.live === 'stream'", timeout=10_000)
+    before = page.locator("[data-computed]").get_attribute("data-computed")
+    settings = ReportingSettings(database_url=URL, environment="test")
+
+    async def change() -> None:
+        app = bootstrap(settings)
+        body = _score("P34", 62.5, 34)
+        body["computed_at"] = datetime.now(UTC).isoformat()
+        async with app.uow() as uow:
+            await on_score_updated(_msg("scoring.score-updated.v2", body), uow)
+        await app.engine.dispose()
+
+    with page.expect_navigation(timeout=10_000):
+        # Playwright's sync API owns this thread's event loop: the worker's handler runs in another.
+        worker = threading.Thread(target=lambda: asyncio.run(change()))
+        worker.start()
+        worker.join(30)
+    page.wait_for_load_state()
+    assert page.locator("[data-computed]").get_attribute("data-computed") != before
+    assert "62.5" in page.locator("#ranking").inner_text()
+    context.close()

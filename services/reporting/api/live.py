@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -76,6 +78,10 @@ class ChangeFeed:
     @property
     def clients(self) -> int:
         return len(self._clients)
+
+    @property
+    def full(self) -> bool:
+        return self.closing or len(self._clients) >= self._max_clients
 
     # --- versions -------------------------------------------------------------------------
 
@@ -174,3 +180,31 @@ async def close_on_server_exit(feed: ChangeFeed, poll_s: float = 0.5) -> None:
     while not server.should_exit:  # noqa: ASYNC110 — a plain flag of uvicorn's, no event to await
         await asyncio.sleep(poll_s)
     feed.close()
+
+
+async def event_stream(feed: ChangeFeed, *, heartbeat_s: float, min_interval_s: float) -> AsyncIterator[str]:
+    """A live client's server-sent events.
+
+    ``ready`` once (the versions now), then ``change`` with the scopes that changed — at most one
+    every ``min_interval_s`` (changes in between are merged) — and a comment every
+    ``heartbeat_s`` so proxies keep the connection and a dead client is noticed. Ends when the
+    feed closes (shutdown); the client leaving cancels it, and ``subscribe`` forgets it.
+    """
+    try:
+        with feed.subscribe() as client:
+            yield f"retry: 5000\nevent: ready\ndata: {json.dumps(feed.versions)}\n\n"
+            last = float("-inf")
+            while not client.closed:
+                scopes = await client.wait(heartbeat_s)
+                if client.closed:
+                    break
+                if not scopes:
+                    yield ": keep-alive\n\n"
+                    continue
+                while (left := last + min_interval_s - time.monotonic()) > 0 and not client.closed:
+                    scopes |= await client.wait(left)
+                last = time.monotonic()
+                data = {"scopes": sorted(scopes), "versions": {s: feed.versions.get(s) for s in sorted(scopes)}}
+                yield f"event: change\ndata: {json.dumps(data)}\n\n"
+    except TooManyClients:
+        return  # the browser retries later, or falls back to polling

@@ -15,12 +15,13 @@ from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
 from services.reporting.adapters import repository as repo
-from services.reporting.api.deps import App, Model, cached, require_within_scope
+from services.reporting.api.deps import App, Changes, Model, cached, require_within_scope
 from services.reporting.api.i18n import KIND_NAMES, TEXTS, pick
+from services.reporting.api.live import event_stream
 from services.reporting.domain import periods
 from services.reporting.domain.charts import trend_svg
 from services.reporting.domain.ranking import grade_name, select_rows, sort_rows
@@ -346,6 +347,25 @@ async def dashboard_version(app: App, model: Model, principal: CurrentPrincipal)
     async with app.sessions() as session:
         latest = await model.latest_computed_at(session)
     return JSONResponse({"computed_at": latest.isoformat() if latest else None})
+
+
+@router.get("/dashboard/live")
+async def dashboard_live(app: App, changes: Changes, principal: CurrentPrincipal) -> Response:
+    """Server-sent events for the dashboard's pages: ``change`` when the read model changes.
+
+    The pages reload on a score change and offer a reload on a warnings change; without this
+    stream (or without JavaScript) they poll ``/dashboard/version`` or are simply reloaded.
+    """
+    if not principal.is_staff:
+        raise ApiError(401, "a staff token is required")
+    if changes.full:
+        raise ApiError(503, "too many live clients; the page polls instead")
+    s = app.settings
+    return StreamingResponse(
+        event_stream(changes, heartbeat_s=s.reporting_live_heartbeat_s, min_interval_s=s.reporting_live_min_interval_s),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 async def _outside_scope(
