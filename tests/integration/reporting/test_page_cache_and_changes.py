@@ -121,8 +121,8 @@ async def test_the_worker_notify_reaches_the_listener_and_its_clients(
         assert feed.clients == 0
         # While listening, the page key comes from what was heard (no read), and a change shows.
         first = await client.get("/ranking/P12", params={"period": PERIOD})
-        await score(reporting, "P12", 70.25)
         version = feed.versions["scores"]
+        await score(reporting, "P12", 70.25)
         await until(lambda: feed.versions["scores"] > version, "the NOTIFY is heard")
         second = await client.get("/ranking/P12", params={"period": PERIOD})
         assert "70.25" in second.text and second.headers["etag"] != first.headers["etag"]
