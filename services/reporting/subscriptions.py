@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.reporting.handlers.messages import (
+    on_calendar_changed,
     on_dossier_events,
     on_procedure_events,
     on_score_alert,
@@ -10,7 +11,7 @@ from services.reporting.handlers.messages import (
     on_units_changed,
 )
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, UnitsChanged
-from shared.contracts.scoring import GradeChanged, ScoreDropped, ScoreUpdated
+from shared.contracts.scoring import CalendarChanged, GradeChanged, ScoreDropped, ScoreUpdated
 from shared.messaging.topology import Subscription
 
 INGEST_EXCHANGE = "ingest.events"
@@ -28,6 +29,12 @@ SUBSCRIPTIONS: list[Subscription] = [
         exchange=SCORING_EXCHANGE,
         routing_keys=[GradeChanged.routing_key, ScoreDropped.routing_key],
         handler=on_score_alert,
+    ),
+    Subscription(
+        queue="reporting.calendar",
+        exchange=SCORING_EXCHANGE,
+        routing_keys=[CalendarChanged.routing_key],
+        handler=on_calendar_changed,
     ),
     Subscription(
         queue="reporting.dossiers",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    SmallInteger,
     Table,
     Text,
     func,
@@ -114,6 +116,9 @@ dossier = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("finish_kind", Text),  # completed | withdrawn
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The events that shape the state (domain.dossiers.remember), refolded on every change and
+    # when the calendar changes. NULL on rows stored before it existed (folded incrementally).
+    Column("history", JSONB),
     Index("ix_dossier_open_due", "unit_code", "due_at", postgresql_where=text("finished_at IS NULL")),
 )
 
@@ -148,4 +153,14 @@ read_model_version = Table(
     Column("scope", Text, primary_key=True),
     Column("version", BigInteger, nullable=False, server_default=text("0")),
     Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The admin-declared days (scoring's CalendarChanged): one row, the latest set by changed_at.
+calendar = Table(
+    "calendar",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, server_default=text("1")),
+    Column("days", JSONB, nullable=False, server_default=text("'[]'::jsonb")),  # [{"day", "kind"}]
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
 )
