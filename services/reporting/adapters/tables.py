@@ -164,3 +164,25 @@ calendar = Table(
     Column("changed_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("id = 1", name="single_row"),
 )
+
+# Petitions (phản ánh, kiến nghị) as feedback announces them (PetitionChanged): the latest version
+# per petition. Non-personal by contract: no contact, title, content or answer text.
+petition = Table(
+    "petition",
+    metadata,
+    Column("petition_id", Text, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("classification", Text, nullable=False),  # tthc | staff | other
+    Column("status", Text, nullable=False),  # received | more_info_requested | refused | answered | published
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("answer_due_at", DateTime(timezone=True), nullable=False),
+    Column("publish_due_at", DateTime(timezone=True)),
+    Column("refused_at", DateTime(timezone=True)),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("published_at", DateTime(timezone=True)),
+    Column("handled_on_time", Boolean),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_petition_unit_status", "unit_code", "status"),
+)

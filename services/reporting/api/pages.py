@@ -20,10 +20,11 @@ from fastapi.templating import Jinja2Templates
 
 from services.reporting.adapters import repository as repo
 from services.reporting.api.deps import App, Changes, Model, cached, require_within_scope
-from services.reporting.api.i18n import KIND_NAMES, TEXTS, pick
+from services.reporting.api.i18n import KIND_NAMES, PETITION_NAMES, TEXTS, pick
 from services.reporting.api.live import event_stream
 from services.reporting.domain import periods
 from services.reporting.domain.charts import trend_svg
+from services.reporting.domain.petitions import pending
 from services.reporting.domain.ranking import grade_name, select_rows, sort_rows
 from services.reporting.views import utcnow
 from shared.calendar import VN_TZ
@@ -76,6 +77,7 @@ def render(request: Request, name: str, lang: str, status: int = 200, **ctx: Any
             "local": _local,
             "grade_name": lambda g: grade_name(g, lang),
             "kind_name": lambda k: KIND_NAMES.get(k, (k, k))[1 if lang == "en" else 0],
+            "petition_name": lambda k: PETITION_NAMES.get(k, (k, k))[1 if lang == "en" else 0],
             "period_name": lambda p: periods.display(p, lang),
             **ctx,
         },
@@ -414,7 +416,9 @@ async def dashboard_unit(
             trend = await model.trend(session, methodology_id=mid, unit_code=unit_code, period=label)
         groups = await model.groups(session, mid, [record.row] if record else children)
         warnings = await model.warnings(session, root=unit_code, now=now, methodology_id=mid)
-        feeds = await repo.feeds(session, unit_codes=await model.scope(session, unit_code))
+        subtree = await model.scope(session, unit_code)
+        feeds = await repo.feeds(session, unit_codes=subtree)
+        petition_rows, waiting, late = await repo.pending_petitions(session, unit_codes=subtree, now=now)
     chart = trend_svg(
         [(p[-5:] if len(p) > 4 else p, v) for p, v in trend],
         title=f"{TEXTS[lang]['trend']}: {units[unit_code].name}",
@@ -435,6 +439,9 @@ async def dashboard_unit(
         trend=trend,
         chart=chart,
         warnings=warnings[:100],
+        petitions=pending(petition_rows, now),
+        petitions_waiting=waiting,
+        petitions_late=late,
         feeds=feeds[:50],
         link=lambda code: _url(f"/dashboard/units/{code}", lang, period=label, methodology=mid),
         indicator_link=lambda iid: _url(

@@ -4,7 +4,8 @@
   ``score-dropped``;
 - ingest's dossier events (open dossiers, due times, officers; feed activity per source),
   procedure events (legal time limits) and unit changes;
-- scoring's ``calendar-changed`` (admin-declared days): due times of open dossiers refolded.
+- scoring's ``calendar-changed`` (admin-declared days): due times of open dossiers refolded;
+- feedback's ``petition-changed``: the latest version of each petition (no personal data).
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.reporting.adapters.calendar import declared_days, hold_calendar, working_calendar
 from services.reporting.adapters.changes import mark_changed
-from services.reporting.adapters.tables import calendar, dossier, feed, procedure, score, score_alert, unit
+from services.reporting.adapters.tables import (
+    calendar,
+    dossier,
+    feed,
+    petition,
+    procedure,
+    score,
+    score_alert,
+    unit,
+)
 from services.reporting.domain import periods
 from services.reporting.domain.dossiers import (
     DossierEvent,
@@ -36,6 +46,7 @@ from services.reporting.domain.dossiers import (
 )
 from shared.calendar import WorkingCalendar
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted
+from shared.contracts.feedback import PetitionChanged
 from shared.contracts.scoring import CalendarChanged, GradeChanged, ScoreDropped, ScoreUpdated
 from shared.db import driver_connection
 from shared.messaging.topology import IncomingMessage
@@ -340,6 +351,27 @@ async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
     units = await apply_dossier_events([e for _, e in raw], uow=uow, calendar=cal)
     await record_feed_activity(raw, units, batch.accepted_at or datetime.now(UTC), uow=uow)
     if raw:
+        await mark_changed(uow.session, "warnings")
+
+
+# --- petitions ------------------------------------------------------------------------------
+
+PETITION_COLUMNS = tuple(c.name for c in petition.columns if c.name != "petition_id")
+
+
+async def on_petition_changed(message: IncomingMessage, uow: UnitOfWork) -> None:
+    """The latest version of a petition wins; an older one delivered late changes nothing."""
+    e = PetitionChanged.model_validate_json(message.body)
+    row = {"petition_id": e.petition_id} | {c: getattr(e, c) for c in PETITION_COLUMNS}
+    stmt = pg_insert(petition).values(row)
+    result = await uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[petition.c.petition_id],
+            set_={c: stmt.excluded[c] for c in PETITION_COLUMNS},
+            where=petition.c.version < stmt.excluded.version,
+        )
+    )
+    if getattr(result, "rowcount", 1):
         await mark_changed(uow.session, "warnings")
 
 
