@@ -91,6 +91,10 @@ class ReadModel:
         self._cache = None
         self._short.clear()
 
+    def forget_recent(self) -> None:
+        """Forget the period list, the latest time and the calendar (scores changed, not units)."""
+        self._short.clear()
+
     async def document(self, session: AsyncSession, methodology_id: str) -> dict[str, Any] | None:
         cache = await self._fresh(session)
         if methodology_id not in cache.documents:

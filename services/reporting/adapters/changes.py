@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.reporting.adapters.tables import read_model_version
 
 CHANNEL = "sqi_reporting_changed"
-Scope = Literal["scores", "warnings"]
-SCOPES: tuple[Scope, ...] = ("scores", "warnings")
+Scope = Literal["scores", "units", "warnings"]
+SCOPES: tuple[Scope, ...] = ("scores", "units", "warnings")
+PUBLIC: tuple[Scope, ...] = ("scores", "units")  # what the public pages and the ranking read
 
 _BUMP = text(
     "WITH bumped AS ("

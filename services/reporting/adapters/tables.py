@@ -145,7 +145,7 @@ methodology = Table(
 )
 
 # One counter per part of the read model, bumped (with a NOTIFY) in the transaction that changes
-# it: "scores" (scores and units: what the public pages show), "warnings" (dossiers, alerts,
+# it: "scores", "units" (with scores, what the public pages show), "warnings" (dossiers, alerts,
 # feeds, the calendar, petitions). The API caches a rendered page per version of what it reads.
 read_model_version = Table(
     "read_model_version",

@@ -46,8 +46,10 @@ def create_app(reporting: Reporting | None = None, *, telemetry: bool = True) ->
     pages = PageCache(stale_s=reporting.settings.reporting_page_stale_s)
 
     def on_change(scope: str) -> None:
-        if scope == "scores":
-            model.invalidate()  # units and periods are cached in memory: read them anew
+        if scope == "units":
+            model.invalidate()  # the unit tree is cached in memory: read it anew
+        elif scope == "scores":
+            model.forget_recent()  # the period list and the latest computation time
 
     changes = ChangeFeed(
         reporting.settings.asyncpg_dsn,

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.adapters.changes import Scope
+from services.reporting.adapters.changes import PUBLIC, Scope
 from services.reporting.api.live import ChangeFeed
 from services.reporting.api.page_cache import PageCache, key_of, respond
 from services.reporting.bootstrap import Reporting
@@ -37,12 +37,18 @@ Changes = Annotated[ChangeFeed, Depends(get_changes)]
 
 
 async def cached(
-    request: Request, render: Callable[[], Awaitable[Response]], *extra: Hashable, scope: Scope = "scores"
+    request: Request,
+    render: Callable[[], Awaitable[Response]],
+    *extra: Hashable,
+    scopes: tuple[Scope, ...] = PUBLIC,
 ) -> Response:
-    """``render()`` at most once per version of ``scope`` and key (api.page_cache); ETag, 304."""
+    """``render()`` at most once per version of ``scopes`` and key (api.page_cache); ETag, 304.
+
+    The version is the sum of the scopes' counters: each only grows, so the sum grows exactly
+    when one of them does."""
     changes: ChangeFeed = request.app.state.changes
     pages: PageCache = request.app.state.pages
-    version = await changes.version(scope)
+    version = sum([await changes.version(s) for s in scopes])
     return respond(request, await pages.page(key_of(request, *extra), version, render))
 
 

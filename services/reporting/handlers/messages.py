@@ -418,7 +418,7 @@ _store_units = units_changed_handler(unit)
 
 async def on_units_changed(message: IncomingMessage, uow: UnitOfWork) -> None:
     await _store_units(message, uow)
-    await mark_changed(uow.session, "scores")  # names and the tree are on the public pages
+    await mark_changed(uow.session, "units")  # names and the tree are on the public pages
 
 
 async def seed_reference(reference_dir: Path, *, uow: UnitOfWork) -> None:

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from services.reporting.api.live import ChangeFeed
 from services.reporting.bootstrap import Reporting
-from services.reporting.handlers.messages import on_dossier_events, on_score_updated
+from services.reporting.handlers.messages import on_dossier_events, on_score_updated, on_units_changed
 from services.reporting.settings import ReportingSettings
 from tests.integration.reporting.conftest import as_staff, message
 from tests.integration.reporting.test_read_model import apply, dossier_batch, score_body
@@ -126,3 +126,19 @@ async def test_the_worker_notify_reaches_the_listener_and_its_clients(
         await until(lambda: feed.versions["scores"] > version, "the NOTIFY is heard")
         second = await client.get("/ranking/P12", params={"period": PERIOD})
         assert "70.25" in second.text and second.headers["etag"] != first.headers["etag"]
+
+
+async def test_a_renamed_unit_shows_at_once_on_the_cached_page(
+    reporting: Reporting, reporting_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    def units(name: str) -> Any:
+        body = {"units": [{"code": "P09.L01", "name": name, "level": "local", "parent_code": "P09"}]}
+        return message("ingest.units-changed.v1", body)
+
+    await apply(reporting, on_units_changed, units("Thuế cơ sở 1 tỉnh cũ"))
+    await score(reporting, "P09.L01", 70.0)
+    first = await client.get("/ranking/P09", params={"period": PERIOD})
+    assert "Thuế cơ sở 1 tỉnh cũ" in first.text
+    await apply(reporting, on_units_changed, units("Thuế cơ sở 1 tỉnh mới"))
+    renamed = await client.get("/ranking/P09", params={"period": PERIOD})
+    assert "Thuế cơ sở 1 tỉnh mới" in renamed.text and renamed.headers["etag"] != first.headers["etag"]

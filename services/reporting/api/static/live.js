@@ -1,5 +1,5 @@
 // Live refresh: the server's event stream (/dashboard/live) says when the read model changed —
-// a score change reloads the page, a warnings change offers a reload. Where the stream cannot
+// a score (or unit tree) change reloads the page, a warnings change offers a reload. Where the stream cannot
 // be had (no EventSource, refused, a proxy that buffers), poll the latest computation time.
 (function () {
   var el = document.querySelector("[data-computed]");
@@ -29,7 +29,7 @@
   source.addEventListener("change", function (e) {
     var scopes = [];
     try { scopes = JSON.parse(e.data).scopes || []; } catch (err) { scopes = []; }
-    if (scopes.indexOf("scores") >= 0) { location.reload(); return; }
+    if (scopes.indexOf("scores") >= 0 || scopes.indexOf("units") >= 0) { location.reload(); return; }
     var note = document.getElementById("live-note");
     if (note) { note.hidden = false; }
   });

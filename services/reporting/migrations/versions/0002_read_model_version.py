@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("scope", name=op.f("pk_read_model_version")),
         schema="reporting",
     )
-    op.execute("INSERT INTO reporting.read_model_version (scope) VALUES ('scores'), ('warnings')")
+    op.execute("INSERT INTO reporting.read_model_version (scope) VALUES ('scores'), ('units'), ('warnings')")
 
 
 def downgrade() -> None:
