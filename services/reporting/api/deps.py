@@ -42,13 +42,10 @@ async def cached(
     *extra: Hashable,
     scopes: tuple[Scope, ...] = PUBLIC,
 ) -> Response:
-    """``render()`` at most once per version of ``scopes`` and key (api.page_cache); ETag, 304.
-
-    The version is the sum of the scopes' counters: each only grows, so the sum grows exactly
-    when one of them does."""
+    """``render()`` at most once per version of ``scopes`` and key (api.page_cache); ETag, 304."""
     changes: ChangeFeed = request.app.state.changes
     pages: PageCache = request.app.state.pages
-    version = sum([await changes.version(s) for s in scopes])
+    version = await changes.version(*scopes)
     return respond(request, await pages.page(key_of(request, *extra), version, render))
 
 

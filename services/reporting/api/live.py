@@ -85,12 +85,13 @@ class ChangeFeed:
 
     # --- versions -------------------------------------------------------------------------
 
-    async def version(self, scope: str) -> int:
-        """The current version of ``scope``: what the listener heard, else one read."""
-        if not self.connected or scope not in self.versions:
+    async def version(self, *scopes: str) -> int:
+        """The sum of the scopes' versions: what the listener heard, else one read. Each
+        counter only grows, so the sum grows exactly when one of them does."""
+        if not self.connected or any(s not in self.versions for s in scopes):
             async with self._sessions() as session:
                 self._apply(await current_versions(session), only_newer=False)
-        return self.versions.get(scope, 0)
+        return sum(self.versions.get(s, 0) for s in scopes)
 
     def _apply(self, fresh: dict[str, int], *, only_newer: bool) -> None:
         for scope, version in fresh.items():
@@ -136,8 +137,8 @@ class ChangeFeed:
                 if conn is not None:
                     conn.terminate()
                 raise
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("reporting change listener lost", extra={"error": str(exc)})
+            except Exception as exc:  # whatever broke, listen again: pages read versions meanwhile
+                log.warning("reporting change listener lost", extra={"error": repr(exc)})
             self.connected = False
             if conn is not None and not conn.is_closed():
                 with contextlib.suppress(Exception):

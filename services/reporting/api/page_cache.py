@@ -44,8 +44,10 @@ class Page:
 
 
 class PageCache:
-    def __init__(self, max_entries: int = 1024, stale_s: float = 1.0) -> None:
+    def __init__(self, max_entries: int = 1024, stale_s: float = 1.0, max_bytes: int = 64 * 2**20) -> None:
         self._max = max_entries
+        self._max_bytes = max_bytes  # any query string is a key: the memory is bounded, not the keys
+        self._bytes = 0
         self._stale_s = stale_s
         self._pages: OrderedDict[Hashable, Page] = OrderedDict()
         # One render per key and version at a time; whoever needs it awaits the same task.
@@ -57,6 +59,7 @@ class PageCache:
 
     def clear(self) -> None:
         self._pages.clear()
+        self._bytes = 0
 
     async def page(self, key: Hashable, version: int, render: Render) -> Page | Response:
         """The page of ``key`` for ``version``; only a 200 is kept, any other answer goes back as is."""
@@ -94,10 +97,11 @@ class PageCache:
         page = Page(body, response.media_type or "text/html", etag_of(body), version, time.monotonic())
         current = self._pages.get(key)
         if current is None or current.version <= version:  # a slower, older render never wins
+            self._bytes += len(body) - (len(current.body) if current else 0)
             self._pages[key] = page
             self._pages.move_to_end(key)
-            while len(self._pages) > self._max:
-                self._pages.popitem(last=False)
+            while self._pages and (len(self._pages) > self._max or self._bytes > self._max_bytes):
+                self._bytes -= len(self._pages.popitem(last=False)[1].body)
         return page
 
 

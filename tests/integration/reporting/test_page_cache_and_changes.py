@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.reporting.api.live import ChangeFeed
+from services.reporting.api.page_cache import PageCache
 from services.reporting.bootstrap import Reporting
 from services.reporting.handlers.messages import on_dossier_events, on_score_updated, on_units_changed
 from services.reporting.settings import ReportingSettings
@@ -142,3 +143,22 @@ async def test_a_renamed_unit_shows_at_once_on_the_cached_page(
     await apply(reporting, on_units_changed, units("Thuế cơ sở 1 tỉnh mới"))
     renamed = await client.get("/ranking/P09", params={"period": PERIOD})
     assert "Thuế cơ sở 1 tỉnh mới" in renamed.text and renamed.headers["etag"] != first.headers["etag"]
+
+
+async def test_a_young_page_is_served_while_the_new_one_renders_in_the_background(
+    reporting: Reporting, reporting_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    saved = reporting_app.state.pages
+    reporting_app.state.pages = pages = PageCache(stale_s=60)
+    try:
+        await score(reporting, "P18", 81.25)
+        first = await client.get("/ranking/P18", params={"period": PERIOD})
+        assert "81.25" in first.text
+        await score(reporting, "P18", 82.75)
+        stale = await client.get("/ranking/P18", params={"period": PERIOD})
+        assert "81.25" in stale.text  # at once, from the cache; the new version renders meanwhile
+        await until(lambda: pages.renders == 2, "the background render")
+        fresh = await client.get("/ranking/P18", params={"period": PERIOD})
+        assert "82.75" in fresh.text and pages.renders == 2
+    finally:
+        reporting_app.state.pages = saved

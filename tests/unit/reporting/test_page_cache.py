@@ -88,3 +88,10 @@ def test_if_none_match_gives_304_only_for_the_same_body() -> None:
     assert respond(request({"If-None-Match": etag_of(b"older")}), page).status_code == 200
     assert not_modified(request({"If-None-Match": "*"}), page.etag)
     assert respond(request(), page).headers["cache-control"] == "no-cache"
+
+
+async def test_the_memory_is_bounded_whatever_the_keys() -> None:
+    cache = PageCache(max_bytes=10)
+    for key in ("a", "b", "c"):
+        await cache.page(key, 1, lambda key=key: _ok(key * 6))
+    assert len(cache) == 1  # 6 bytes each: only the latest fits
