@@ -135,12 +135,13 @@ async def _measure(base: str, token: str, requests: int) -> dict[str, list[float
     out: dict[str, list[float]] = {"GET /": [], "GET /api/v1/reports/ranking": [], "GET /ranking/P01": []}
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         for _ in range(requests):
-            for path in out:
+            for label in out:
+                path = label.removeprefix("GET ")
                 headers = {"Authorization": f"Bearer {token}"} if "api" in path else {}
                 params = {"period": MONTH, "level": "local"} if "api" in path else {}
                 t0 = time.perf_counter()
                 r = await client.get(path, headers=headers, params=params)
-                out[path].append((time.perf_counter() - t0) * 1000)
+                out[label].append((time.perf_counter() - t0) * 1000)
                 if r.status_code != 200:
                     raise RuntimeError(f"{path}: {r.status_code} {r.text[:200]}")
     return out

@@ -23,7 +23,7 @@ from gateway.jwt_auth import TokenError, TokenVerifier
 from gateway.keys import KeyVerifier
 from gateway.openapi import DOCS_STATIC, MergedOpenApi, docs_page
 from gateway.paths import BadPath, check_query, normalise
-from gateway.proxy import forward
+from gateway.proxy import forward, wants_event_stream
 from gateway.ratelimit import RateLimiter
 from gateway.routing import match, upstreams
 from gateway.settings import GatewaySettings
@@ -53,6 +53,12 @@ class Gateway:
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.upstream_timeout_s, connect=3.0),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+        # Event streams hold their upstream connection for as long as the page is open: a pool
+        # of their own, so open dashboards never take the connections other requests need.
+        self.stream_client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.upstream_timeout_s, connect=3.0, pool=1.0),
+            limits=httpx.Limits(max_connections=settings.max_event_streams, max_keepalive_connections=0),
         )
 
     async def authenticate(self, request: Request) -> Principal:
@@ -151,6 +157,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await gw.client.aclose()
+        await gw.stream_client.aclose()
         await gw.engine.dispose()
 
     async def db_ready() -> bool:
@@ -227,7 +234,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     headers={"Retry-After": str(retry_after)},
                 )
         response = await forward(
-            gw.client,
+            gw.stream_client if wants_event_stream(request) else gw.client,
             base_url=gw.upstreams[route.service],
             request=request,
             body=body,

@@ -21,7 +21,9 @@ class GatewaySettings(CommonSettings):
     citizen_max_bytes: int = 16 * 1024
     events_max_bytes: int = 10 * 1024 * 1024
     default_max_bytes: int = 1024 * 1024
-    upstream_timeout_s: float = 30.0
+    upstream_timeout_s: float = 30.0  # also the longest silence of an event stream (heartbeats: 15 s)
+    # Event streams (the dashboard's live refresh) open at once through one gateway process.
+    max_event_streams: int = Field(default=500, ge=1)
     # Only behind a trusted proxy may X-Forwarded-For name the client.
     trust_forwarded_for: bool = False
     api_key_cache_s: float = 30.0

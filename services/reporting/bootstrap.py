@@ -1,4 +1,8 @@
-"""Reporting's composition root: engine, unit of work, calendar, worker parts."""
+"""Reporting's composition root: engine, unit of work, worker parts.
+
+The working calendar is not here: it depends on the declared days in the read model
+(``adapters.calendar``), read where due times are computed.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.reporting.adapters.tables import inbox, outbox
 from services.reporting.settings import ReportingSettings
-from shared.calendar import WorkingCalendar
 from shared.db import create_engine, session_factory
 from shared.unit_of_work import UnitOfWork
 from shared.worker import WorkerParts
@@ -23,7 +26,6 @@ class Reporting:
     settings: ReportingSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    calendar: WorkingCalendar
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)
@@ -32,7 +34,7 @@ class Reporting:
 def bootstrap(settings: ReportingSettings | None = None) -> Reporting:
     settings = settings or ReportingSettings()
     engine = create_engine(settings, application_name=SERVICE)
-    return Reporting(settings=settings, engine=engine, sessions=session_factory(engine), calendar=WorkingCalendar())
+    return Reporting(settings=settings, engine=engine, sessions=session_factory(engine))
 
 
 def worker_parts(app: Reporting) -> WorkerParts:

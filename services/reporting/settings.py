@@ -33,6 +33,14 @@ class ReportingSettings(CommonSettings):
     reference_dir: Path = REFERENCE_DIR
     # How often the API refreshes its cached methodology documents from scoring.
     reporting_methodology_refresh_s: int = Field(default=300, ge=5)
+    # A cached public page may be served this long after the read model changed, while the new
+    # one renders in the background (0: every change is rendered before it is served).
+    reporting_page_stale_s: float = Field(default=1.0, ge=0)
+    # Live dashboard (server-sent events): clients per API process, and at most one event per
+    # client this often (a busy hour changes the read model many times a second).
+    reporting_live_max_clients: int = Field(default=1000, ge=1)
+    reporting_live_min_interval_s: float = Field(default=5.0, ge=0)
+    reporting_live_heartbeat_s: float = Field(default=15.0, gt=0)
 
     @property
     def dev_sign_in_enabled(self) -> bool:

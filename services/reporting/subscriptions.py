@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from services.reporting.handlers.messages import (
+    on_calendar_changed,
     on_dossier_events,
+    on_petition_changed,
     on_procedure_events,
     on_score_alert,
     on_score_updated,
     on_units_changed,
 )
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, UnitsChanged
-from shared.contracts.scoring import GradeChanged, ScoreDropped, ScoreUpdated
+from shared.contracts.feedback import PetitionChanged
+from shared.contracts.scoring import CalendarChanged, GradeChanged, ScoreDropped, ScoreUpdated
 from shared.messaging.topology import Subscription
 
 INGEST_EXCHANGE = "ingest.events"
 SCORING_EXCHANGE = "scoring.events"
+FEEDBACK_EXCHANGE = "feedback.events"
 
 SUBSCRIPTIONS: list[Subscription] = [
     Subscription(
@@ -30,6 +34,12 @@ SUBSCRIPTIONS: list[Subscription] = [
         handler=on_score_alert,
     ),
     Subscription(
+        queue="reporting.calendar",
+        exchange=SCORING_EXCHANGE,
+        routing_keys=[CalendarChanged.routing_key],
+        handler=on_calendar_changed,
+    ),
+    Subscription(
         queue="reporting.dossiers",
         exchange=INGEST_EXCHANGE,
         routing_keys=[DossierEventsAccepted.routing_key],
@@ -40,6 +50,12 @@ SUBSCRIPTIONS: list[Subscription] = [
         exchange=INGEST_EXCHANGE,
         routing_keys=[ProcedureEventsAccepted.routing_key],
         handler=on_procedure_events,
+    ),
+    Subscription(
+        queue="reporting.petitions",
+        exchange=FEEDBACK_EXCHANGE,
+        routing_keys=[PetitionChanged.routing_key],
+        handler=on_petition_changed,
     ),
     Subscription(
         queue="reporting.units",

@@ -14,6 +14,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.adapters import repository as repo
+from services.reporting.adapters.calendar import declared_days, working_calendar
 from services.reporting.adapters.repository import ScoreRecord, UnitInfo
 from services.reporting.bootstrap import Reporting
 from services.reporting.domain import periods
@@ -86,7 +87,13 @@ class ReadModel:
         return self._cache
 
     def invalidate(self) -> None:
+        """Forget units, documents, periods and the latest time: the read model changed."""
         self._cache = None
+        self._short.clear()
+
+    def forget_recent(self) -> None:
+        """Forget the period list, the latest time and the calendar (scores changed, not units)."""
+        self._short.clear()
 
     async def document(self, session: AsyncSession, methodology_id: str) -> dict[str, Any] | None:
         cache = await self._fresh(session)
@@ -182,7 +189,8 @@ class ReadModel:
     ) -> list[WarningItem]:
         s = self.app.settings
         codes = await self.scope(session, root)
-        window_end = w.due_window_end(now, s.reporting_due_soon_wd, self.app.calendar)
+        days = await self._short_lived("calendar", lambda: declared_days(session))
+        window_end = w.due_window_end(now, s.reporting_due_soon_wd, working_calendar(days))
         items: list[WarningItem] = []
         for d in await repo.open_dossiers(session, unit_codes=codes, due_before=window_end):
             items.append(

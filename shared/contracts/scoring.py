@@ -8,9 +8,9 @@ threshold is announced as its own event, beside the update.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,3 +94,27 @@ class ScoreDropped(IntegrationEvent):
     previous_total: Decimal
     total: Decimal
     computed_at: datetime
+
+
+class DeclaredDay(BaseModel):
+    """One admin-declared day: an extra day off (ngày nghỉ bổ sung) or a make-up working day (ngày làm bù)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    day: date
+    kind: Literal["day_off", "working_day"]
+
+
+class CalendarChanged(IntegrationEvent):
+    """The FULL set of admin-declared days after a declaration or a withdrawal (lịch làm việc).
+
+    Published in the transaction that changes the set; changes are serialised, so ``changed_at``
+    orders them: a consumer keeps the set with the latest ``changed_at`` and ignores an older
+    one delivered late. With the holidays package's calendar (``shared.calendar``) the set gives
+    the same working days scoring judges with.
+    """
+
+    routing_key: ClassVar[str] = "scoring.calendar-changed.v1"
+
+    days: list[DeclaredDay]
+    changed_at: datetime

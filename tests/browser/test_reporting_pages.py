@@ -31,6 +31,7 @@ from services.reporting.api.app import create_app
 from services.reporting.bootstrap import bootstrap
 from services.reporting.handlers.messages import (
     on_dossier_events,
+    on_petition_changed,
     on_score_updated,
     on_units_changed,
     seed_reference,
@@ -51,6 +52,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 PERIOD = "2025-09"
 LOCALS = [("P01.L01", "Thuế cơ sở 1 Hà Nội"), ("P01.L02", "Thuế cơ sở 2 Hà Nội")]
 OVERDUE = "HS-BROWSER-QUAHAN-01"
+PETITION = "PA-BROWSER-QUAHAN-01"
 
 
 def _port() -> int:
@@ -158,6 +160,40 @@ async def _seed(settings: ReportingSettings) -> None:
             },
         ),
     )
+    # A petition past its answer deadline: the unit page lists it (no personal data in the message).
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    await apply(
+        on_petition_changed,
+        _msg(
+            "feedback.petition-changed.v1",
+            {
+                "petition_id": PETITION,
+                "version": 1,
+                "change": "receive",
+                "changed_at": long_ago.isoformat(),
+                "unit_code": "P01.L01",
+                "dossier_id": None,
+                "category": "thue-tncn",
+                "classification": "staff",
+                "status": "received",
+                "received_at": long_ago.isoformat(),
+                "clock_started_at": long_ago.isoformat(),
+                "refuse_due_at": (long_ago + timedelta(days=2)).isoformat(),
+                "info_due_at": (long_ago + timedelta(days=7)).isoformat(),
+                "answer_due_at": (long_ago + timedelta(days=21)).isoformat(),
+                "publish_due_at": None,
+                "refused_at": None,
+                "info_requested_at": None,
+                "answered_at": None,
+                "published_at": None,
+                "handled_on_time": None,
+                "transfers": 0,
+                "likes": 0,
+                "dislikes": 0,
+                "petitioned_again": False,
+            },
+        ),
+    )
     await app.engine.dispose()
 
 
@@ -255,6 +291,9 @@ def test_leader_drills_down_to_overdue_dossiers_and_downloads(browser, gateway_u
     assert_accessible(page, "dashboard-province")
     page.get_by_role("link", name="Thuế cơ sở 1 Hà Nội").first.click()
     assert page.get_by_role("heading", level=1).inner_text().startswith("Thuế cơ sở 1 Hà Nội")
+    petitions = page.locator("table.petitions")
+    assert PETITION in petitions.inner_text() and "Quá hạn" in petitions.inner_text()
+    assert_accessible(page, "dashboard-local")
     page.get_by_role("link", name="2.1", exact=False).first.click()
     table = page.locator("#dossiers")
     assert OVERDUE in table.inner_text() and "can-bo-nguyen-an" in table.inner_text()
@@ -298,4 +337,35 @@ def test_provincial_head_cannot_reach_another_province(browser, gateway_url: str
     assert api.status == 403
     mine = page.request.get("/api/v1/warnings?unit=P01")
     assert mine.status == 200 and any(i["dossier_id"] == OVERDUE for i in mine.json()["items"])
+    context.close()
+
+
+def test_the_dashboard_reloads_when_a_score_changes(browser, gateway_url: str) -> None:
+    """Live refresh: the page holds an event stream (through the gateway) and reloads itself
+    when the worker's transaction changes a score. Runs last: it changes the read model."""
+    context = browser.new_context(base_url=gateway_url)
+    page = context.new_page()
+    page.goto("/dashboard/sign-in")
+    page.get_by_role("button", name="Lãnh đạo Cục Thuế / National leader (CT)").click()
+    page.wait_for_url("**/dashboard**")
+    page.wait_for_function("document.querySelector('[data-computed]').dataset.live === 'stream'", timeout=10_000)
+    before = page.locator("[data-computed]").get_attribute("data-computed")
+    settings = ReportingSettings(database_url=URL, environment="test")
+
+    async def change() -> None:
+        app = bootstrap(settings)
+        body = _score("P34", 62.5, 34)
+        body["computed_at"] = datetime.now(UTC).isoformat()
+        async with app.uow() as uow:
+            await on_score_updated(_msg("scoring.score-updated.v2", body), uow)
+        await app.engine.dispose()
+
+    with page.expect_navigation(timeout=10_000):
+        # Playwright's sync API owns this thread's event loop: the worker's handler runs in another.
+        worker = threading.Thread(target=lambda: asyncio.run(change()))
+        worker.start()
+        worker.join(30)
+    page.wait_for_load_state()
+    assert page.locator("[data-computed]").get_attribute("data-computed") != before
+    assert "62.5" in page.locator("#ranking").inner_text()
     context.close()

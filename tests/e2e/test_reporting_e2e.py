@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from datetime import time as clock
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ import pytest
 
 from gateway.jwt_auth import mint_dev_token
 from gateway.settings import GatewaySettings
-from shared.calendar import VN_TZ
+from shared.calendar import VN_TZ, WorkingCalendar
 
 pytestmark = pytest.mark.e2e
 DEADLINE_S = 30.0
@@ -90,3 +91,51 @@ def test_public_ranking_and_sign_in_through_the_gateway(gateway: httpx.Client) -
         assert signed.status_code == 303 and browser.cookies.get("sqi_session")
         page = browser.get("/dashboard")
         assert page.status_code == 200 and "lanh-dao-ct" in page.text
+
+
+def test_a_declared_day_off_moves_a_due_time_in_the_warnings(
+    gateway: httpx.Client, make_key: Any, admin_token: str
+) -> None:
+    """Scoring's admin declares a day off → CalendarChanged through scoring's outbox and the
+    broker → reporting refolds the open dossier's due time; withdrawn → back again."""
+    key = make_key("tms-calendar-e2e", ["P07"])
+    head = {"Authorization": f"Bearer {mint_dev_token(GatewaySettings(), sub='h', role='unit_head', unit='P07')}"}
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    dossier = f"HS-E2E-CAL-{uuid.uuid4().hex[:8]}"
+    received_at = datetime.combine(datetime.now(VN_TZ).date() - timedelta(days=14), clock(9), tzinfo=VN_TZ)
+    event = _event(
+        "tms-calendar-e2e",
+        "dossier.received",
+        received_at,
+        {
+            "dossier_id": dossier,
+            "procedure_code": "T.DKT.01",  # 3 working days, no due_at: computed (overdue by now)
+            "unit_code": "P07",
+            "channel": "counter",
+            "online_level": "none",
+            "applicant_type": "citizen",
+            "officer_id": "P07.CB-07",
+        },
+    )
+    sent = gateway.post("/api/v1/events", json=[event], headers={"Authorization": f"Bearer {key}"})
+    assert sent.status_code == 200 and sent.json()["accepted"] == 1, sent.text
+
+    def due_at() -> datetime | None:
+        r = gateway.get("/api/v1/warnings", params={"unit": "P07"}, headers=head)
+        assert r.status_code == 200, r.text
+        found = [i for i in r.json()["items"] if i.get("dossier_id") == dossier]
+        return datetime.fromisoformat(found[0]["due_at"]) if found else None
+
+    _wait_for(lambda: due_at() is not None, "the overdue dossier in the warnings")
+    before = due_at()
+    day_off = WorkingCalendar().add_working_days(received_at.date(), 1)  # the first working day after receipt
+    expected = WorkingCalendar(extra_days_off=[day_off]).due_after(received_at, 3)
+    assert before is not None and expected > before
+    put = gateway.put(f"/api/v1/calendar/days/{day_off.isoformat()}", json={"kind": "day_off"}, headers=admin)
+    assert put.status_code in (200, 201), put.text
+    try:
+        _wait_for(lambda: due_at() == expected, "the due time moved by the declared day off")
+    finally:
+        gone = gateway.delete(f"/api/v1/calendar/days/{day_off.isoformat()}", headers=admin)
+        assert gone.status_code == 204, gone.text
+    _wait_for(lambda: due_at() == before, "the due time back once the day is withdrawn")

@@ -8,12 +8,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.adapters.tables import dossier, feed, methodology, score, score_alert, unit
+from services.reporting.adapters.tables import dossier, feed, methodology, petition, score, score_alert, unit
 from services.reporting.domain.briefing import RankingRow
+from services.reporting.domain.petitions import OPEN, PENDING, UNPUBLISHED
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,33 @@ async def feeds(session: AsyncSession, *, unit_codes: Collection[str]) -> list[A
         select(feed).where(feed.c.unit_code.in_(list(unit_codes))).order_by(feed.c.source, feed.c.unit_code)
     )
     return list(rows)
+
+
+async def pending_petitions(
+    session: AsyncSession, *, unit_codes: Collection[str], now: datetime, limit: int = 200
+) -> tuple[list[Any], int, int]:
+    """Waiting petitions of these units (overdue first), and the counts: waiting, overdue."""
+    codes = list(unit_codes)
+    deadline = case((petition.c.status.in_(OPEN), petition.c.answer_due_at), else_=petition.c.publish_due_at)
+    rows = await session.execute(
+        select(petition)
+        .where(petition.c.unit_code.in_(codes), petition.c.status.in_(PENDING))
+        .order_by((deadline < now).desc(), deadline, petition.c.petition_id)
+        .limit(limit)
+    )
+    is_open = petition.c.status.in_(OPEN)
+    late = or_(
+        and_(is_open, petition.c.answer_due_at < now),
+        and_(petition.c.status.in_(UNPUBLISHED), petition.c.publish_due_at < now),
+    )
+    counts = (
+        await session.execute(
+            select(func.count().filter(petition.c.status.in_(PENDING)), func.count().filter(late)).where(
+                petition.c.unit_code.in_(codes)
+            )
+        )
+    ).one()
+    return list(rows), int(counts[0]), int(counts[1])
 
 
 async def cached_methodology(session: AsyncSession, methodology_id: str) -> dict[str, Any] | None:

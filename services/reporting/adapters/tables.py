@@ -7,7 +7,9 @@ down. Everything here is derived from other services' messages and can be rebuil
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -15,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    SmallInteger,
     Table,
     Text,
     func,
@@ -113,6 +116,9 @@ dossier = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("finish_kind", Text),  # completed | withdrawn
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The events that shape the state (domain.dossiers.remember), refolded on every change and
+    # when the calendar changes. NULL on rows stored before it existed (folded incrementally).
+    Column("history", JSONB),
     Index("ix_dossier_open_due", "unit_code", "due_at", postgresql_where=text("finished_at IS NULL")),
 )
 
@@ -136,4 +142,47 @@ methodology = Table(
     Column("methodology_id", Text, primary_key=True),
     Column("document", JSONB, nullable=False),
     Column("fetched_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# One counter per part of the read model, bumped (with a NOTIFY) in the transaction that changes
+# it: "scores", "units" (with scores, what the public pages show), "warnings" (dossiers, alerts,
+# feeds, the calendar, petitions). The API caches a rendered page per version of what it reads.
+read_model_version = Table(
+    "read_model_version",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("version", BigInteger, nullable=False, server_default=text("0")),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The admin-declared days (scoring's CalendarChanged): one row, the latest set by changed_at.
+calendar = Table(
+    "calendar",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, server_default=text("1")),
+    Column("days", JSONB, nullable=False, server_default=text("'[]'::jsonb")),  # [{"day", "kind"}]
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)
+
+# Petitions (phản ánh, kiến nghị) as feedback announces them (PetitionChanged): the latest version
+# per petition. Non-personal by contract: no contact, title, content or answer text.
+petition = Table(
+    "petition",
+    metadata,
+    Column("petition_id", Text, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("classification", Text, nullable=False),  # tthc | staff | other
+    Column("status", Text, nullable=False),  # received | more_info_requested | refused | answered | published
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("answer_due_at", DateTime(timezone=True), nullable=False),
+    Column("publish_due_at", DateTime(timezone=True)),
+    Column("refused_at", DateTime(timezone=True)),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("published_at", DateTime(timezone=True)),
+    Column("handled_on_time", Boolean),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_petition_unit_status", "unit_code", "status"),
 )

@@ -15,6 +15,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from services.reporting.api.live import ChangeFeed, close_on_server_exit
+from services.reporting.api.page_cache import PageCache
 from services.reporting.api.pages import router as pages_router
 from services.reporting.api.routes import router
 from services.reporting.bootstrap import SERVICE, Reporting, bootstrap
@@ -26,10 +28,11 @@ from shared.web import create_app as create_service_app
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-async def _keep_methodologies(app: Reporting, model: ReadModel) -> None:
+async def _keep_methodologies(app: Reporting, model: ReadModel, pages: PageCache) -> None:
     while True:
         if await refresh_methodologies(app):
             model.invalidate()
+            pages.clear()  # the methodology page and group names come from these documents
             await asyncio.sleep(app.settings.reporting_methodology_refresh_s)
         else:  # scoring not up yet (or down): try again soon, pages answer from the cache
             await asyncio.sleep(5)
@@ -40,14 +43,35 @@ def create_app(reporting: Reporting | None = None, *, telemetry: bool = True) ->
     if telemetry:
         configure_telemetry(SERVICE, log_level=reporting.settings.log_level)
     model = ReadModel(reporting)
+    pages = PageCache(stale_s=reporting.settings.reporting_page_stale_s)
+
+    def on_change(scope: str) -> None:
+        if scope == "units":
+            model.invalidate()  # the unit tree is cached in memory: read it anew
+        elif scope == "scores":
+            model.forget_recent()  # the period list and the latest computation time
+
+    changes = ChangeFeed(
+        reporting.settings.asyncpg_dsn,
+        reporting.sessions,
+        on_change=on_change,
+        max_clients=reporting.settings.reporting_live_max_clients,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_keep_methodologies(reporting, model))
+        tasks = [
+            asyncio.create_task(_keep_methodologies(reporting, model, pages)),
+            asyncio.create_task(changes.run()),
+            asyncio.create_task(close_on_server_exit(changes)),
+        ]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        changes.close()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await reporting.engine.dispose()
 
     async def db_ready() -> bool:
@@ -62,6 +86,8 @@ def create_app(reporting: Reporting | None = None, *, telemetry: bool = True) ->
     )
     app.state.reporting = reporting
     app.state.read_model = model
+    app.state.pages = pages
+    app.state.changes = changes
     app.state.internal_token = reporting.settings.internal_token
     app.include_router(router)
     app.include_router(pages_router)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.reporting.adapters.changes import PUBLIC, Scope
+from services.reporting.api.live import ChangeFeed
+from services.reporting.api.page_cache import PageCache, key_of, respond
 from services.reporting.bootstrap import Reporting
 from services.reporting.views import ReadModel
 from shared.identity import Principal
@@ -22,8 +27,26 @@ def get_read_model(request: Request) -> ReadModel:
     return request.app.state.read_model
 
 
+def get_changes(request: Request) -> ChangeFeed:
+    return request.app.state.changes
+
+
 App = Annotated[Reporting, Depends(get_app)]
 Model = Annotated[ReadModel, Depends(get_read_model)]
+Changes = Annotated[ChangeFeed, Depends(get_changes)]
+
+
+async def cached(
+    request: Request,
+    render: Callable[[], Awaitable[Response]],
+    *extra: Hashable,
+    scopes: tuple[Scope, ...] = PUBLIC,
+) -> Response:
+    """``render()`` at most once per version of ``scopes`` and key (api.page_cache); ETag, 304."""
+    changes: ChangeFeed = request.app.state.changes
+    pages: PageCache = request.app.state.pages
+    version = await changes.version(*scopes)
+    return respond(request, await pages.page(key_of(request, *extra), version, render))
 
 
 async def require_within_scope(model: ReadModel, session: AsyncSession, principal: Principal, unit_code: str) -> None:

@@ -78,6 +78,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "forbidden": "Bạn không có quyền xem đơn vị này.",
         "sort_by": "Sắp xếp",
         "live": "Tự động cập nhật khi điểm thay đổi",
+        "live_note": "Cảnh báo đã thay đổi.",
+        "petitions": "Phản ánh, kiến nghị đang chờ xử lý",
+        "petitions_summary": "{waiting} phản ánh, kiến nghị đang chờ xử lý; {late} đã quá hạn.",
+        "petition_id": "Mã phản ánh",
+        "classification": "Phân loại",
+        "category": "Lĩnh vực",
+        "status": "Trạng thái",
+        "deadline": "Hạn",
+        "reload": "Tải lại trang",
         "own_overdue": "Hồ sơ đang quá hạn (dữ liệu của báo cáo)",
         "events": "Số sự kiện",
     },
@@ -154,6 +163,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "forbidden": "You may not see this unit.",
         "sort_by": "Sort by",
         "live": "Refreshes when scores change",
+        "live_note": "Warnings have changed.",
+        "petitions": "Petitions waiting to be handled",
+        "petitions_summary": "{waiting} petitions waiting to be handled; {late} past their deadline.",
+        "petition_id": "Petition",
+        "classification": "Classification",
+        "category": "Category",
+        "status": "Status",
+        "deadline": "Deadline",
+        "reload": "Reload the page",
         "own_overdue": "Dossiers overdue now (reporting's own data)",
         "events": "Events",
     },
@@ -165,6 +183,17 @@ KIND_NAMES = {
     "score_drop": ("Điểm giảm", "Score drop"),
     "grade_change": ("Đổi xếp loại", "Grade change"),
     "feed_silent": ("Nguồn im lặng", "Feed silent"),
+}
+
+
+# A petition's classification (5.1) and its waiting statuses.
+PETITION_NAMES = {
+    "tthc": ("Thủ tục hành chính", "Administrative procedure"),
+    "staff": ("Cán bộ, công chức", "Staff conduct"),
+    "other": ("Khác", "Other"),
+    "received": ("Đang giải quyết", "Being handled"),
+    "more_info_requested": ("Chờ bổ sung thông tin", "Waiting for more information"),
+    "answered": ("Đã trả lời, chưa công khai", "Answered, not yet published"),
 }
 
 

@@ -15,14 +15,16 @@ from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
 from services.reporting.adapters import repository as repo
-from services.reporting.api.deps import App, Model, require_within_scope
-from services.reporting.api.i18n import KIND_NAMES, TEXTS, pick
+from services.reporting.api.deps import App, Changes, Model, cached, require_within_scope
+from services.reporting.api.i18n import KIND_NAMES, PETITION_NAMES, TEXTS, pick
+from services.reporting.api.live import event_stream
 from services.reporting.domain import periods
 from services.reporting.domain.charts import trend_svg
+from services.reporting.domain.petitions import pending
 from services.reporting.domain.ranking import grade_name, select_rows, sort_rows
 from services.reporting.views import utcnow
 from shared.calendar import VN_TZ
@@ -75,6 +77,7 @@ def render(request: Request, name: str, lang: str, status: int = 200, **ctx: Any
             "local": _local,
             "grade_name": lambda g: grade_name(g, lang),
             "kind_name": lambda k: KIND_NAMES.get(k, (k, k))[1 if lang == "en" else 0],
+            "petition_name": lambda k: PETITION_NAMES.get(k, (k, k))[1 if lang == "en" else 0],
             "period_name": lambda p: periods.display(p, lang),
             **ctx,
         },
@@ -105,10 +108,17 @@ async def _period_options(app: App, model: Model, methodology: str) -> list[str]
 # --- public -----------------------------------------------------------------------------------
 
 
+# Public pages read only scores and units: each renders once per version of them (deps.cached).
+
+
 @router.get("/", response_class=HTMLResponse)
 async def public_ranking(
     request: Request, app: App, model: Model, lang: Lang = None, period: PeriodQ = None
 ) -> Response:
+    return await cached(request, lambda: _public_ranking(request, app, model, lang, period))
+
+
+async def _public_ranking(request: Request, app: App, model: Model, lang: str | None, period: str | None) -> Response:
     lang = pick(lang)
     now = utcnow()
     mid = app.settings.reporting_default_methodology
@@ -138,6 +148,10 @@ async def public_ranking(
 
 @router.get("/ranking/methodology", response_class=HTMLResponse)
 async def public_methodology(request: Request, app: App, model: Model, lang: Lang = None) -> Response:
+    return await cached(request, lambda: _public_methodology(request, app, model, lang))
+
+
+async def _public_methodology(request: Request, app: App, model: Model, lang: str | None) -> Response:
     lang = pick(lang)
     mid = app.settings.reporting_default_methodology
     async with app.sessions() as session:
@@ -148,6 +162,12 @@ async def public_methodology(request: Request, app: App, model: Model, lang: Lan
 @router.get("/ranking/{unit_code}", response_class=HTMLResponse)
 async def public_unit(
     request: Request, unit_code: str, app: App, model: Model, lang: Lang = None, period: PeriodQ = None
+) -> Response:
+    return await cached(request, lambda: _public_unit(request, unit_code, app, model, lang, period))
+
+
+async def _public_unit(
+    request: Request, unit_code: str, app: App, model: Model, lang: str | None, period: str | None
 ) -> Response:
     lang = pick(lang)
     now = utcnow()
@@ -331,6 +351,25 @@ async def dashboard_version(app: App, model: Model, principal: CurrentPrincipal)
     return JSONResponse({"computed_at": latest.isoformat() if latest else None})
 
 
+@router.get("/dashboard/live")
+async def dashboard_live(app: App, changes: Changes, principal: CurrentPrincipal) -> Response:
+    """Server-sent events for the dashboard's pages: ``change`` when the read model changes.
+
+    The pages reload on a score change and offer a reload on a warnings change; without this
+    stream (or without JavaScript) they poll ``/dashboard/version`` or are simply reloaded.
+    """
+    if not principal.is_staff:
+        raise ApiError(401, "a staff token is required")
+    if changes.full:
+        raise ApiError(503, "too many live clients; the page polls instead")
+    s = app.settings
+    return StreamingResponse(
+        event_stream(changes, heartbeat_s=s.reporting_live_heartbeat_s, min_interval_s=s.reporting_live_min_interval_s),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
 async def _outside_scope(
     request: Request, model: Any, session: Any, principal: Principal, unit_code: str, lang: str
 ) -> Response | None:
@@ -377,7 +416,9 @@ async def dashboard_unit(
             trend = await model.trend(session, methodology_id=mid, unit_code=unit_code, period=label)
         groups = await model.groups(session, mid, [record.row] if record else children)
         warnings = await model.warnings(session, root=unit_code, now=now, methodology_id=mid)
-        feeds = await repo.feeds(session, unit_codes=await model.scope(session, unit_code))
+        subtree = await model.scope(session, unit_code)
+        feeds = await repo.feeds(session, unit_codes=subtree)
+        petition_rows, waiting, late = await repo.pending_petitions(session, unit_codes=subtree, now=now)
     chart = trend_svg(
         [(p[-5:] if len(p) > 4 else p, v) for p, v in trend],
         title=f"{TEXTS[lang]['trend']}: {units[unit_code].name}",
@@ -398,6 +439,9 @@ async def dashboard_unit(
         trend=trend,
         chart=chart,
         warnings=warnings[:100],
+        petitions=pending(petition_rows, now),
+        petitions_waiting=waiting,
+        petitions_late=late,
         feeds=feeds[:50],
         link=lambda code: _url(f"/dashboard/units/{code}", lang, period=label, methodology=mid),
         indicator_link=lambda iid: _url(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
-from services.reporting.api.deps import App, Model, require_within_scope
+from services.reporting.api.deps import App, Model, cached, require_within_scope
 from services.reporting.domain import periods
 from services.reporting.exports import briefing_pdf, ranking_csv, ranking_xlsx
 from services.reporting.views import utcnow
@@ -82,8 +82,14 @@ async def _ranking(
     return rows, groups, label, mid
 
 
-@router.get("/reports/ranking", summary="The ranking from reporting's read model (JSON)")
+@router.get(
+    "/reports/ranking",
+    summary="The ranking from reporting's read model (JSON)",
+    response_class=JSONResponse,
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
+)
 async def get_ranking(
+    request: Request,
     app: App,
     model: Model,
     principal: Staff,
@@ -91,6 +97,22 @@ async def get_ranking(
     level: Level = None,
     parent: UnitCode = None,
     methodology: Methodology = None,
+) -> Response:
+    async def render() -> Response:
+        return JSONResponse(await _ranking_document(app, model, principal, period, level, parent, methodology))
+
+    # Once per version of the scores and per scope (the identity's unit root).
+    return await cached(request, render, principal.unit)
+
+
+async def _ranking_document(
+    app: App,
+    model: Model,
+    principal: Any,
+    period: str | None,
+    level: str | None,
+    parent: str | None,
+    methodology: str | None,
 ) -> dict[str, Any]:
     rows, groups, label, mid = await _ranking(app, model, principal, period, level, parent, methodology)
     return {

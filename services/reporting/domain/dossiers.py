@@ -1,13 +1,18 @@
 """A dossier's state as warnings need it, folded from its lifecycle events (vòng đời hồ sơ).
 
-Events arrive late, twice and out of order; the fold is written so that applying the same set
-in any order gives the same state for what warnings show: a terminal event always wins (and is
-never undone), the unit and officer are those of the latest event that names them, and a due
-time is the explicit one when given, else received + the procedure's working days.
+Events arrive late, twice and out of order. Each dossier keeps the few events that shape its
+state (:func:`remember`) and its state is folded anew from all of them, in time order, whenever
+one arrives (:func:`refold`): the same set of events gives the same state whatever order it
+came in — a supplement received before the ``received`` it follows still moves the due time —
+and a changed working calendar (admin-declared days) refolds every open dossier. In the fold a
+terminal event always wins (and is never undone), the unit and officer are those of the latest
+event that names them, and a due time is the explicit one when given, else received + the
+procedure's working days, moved by the working days the clock was paused.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -77,7 +82,7 @@ def apply(
 ) -> DossierState:
     """The state after ``events`` (applied in time order on top of ``state``)."""
     s = state
-    for e in sorted(events, key=lambda e: (e.occurred_at, e.type)):
+    for e in sorted(events, key=_order):
         t, d = e.occurred_at, e.data
         officer = _str(d.get("officer_id"))
         if officer and _later(t, s.officer_at):
@@ -129,3 +134,60 @@ def parse_event(raw_type: str, occurred_at: str, data: Mapping[str, Any]) -> Dos
     if dossier_id is None or at is None or not raw_type.startswith("dossier."):
         return None
     return DossierEvent(dossier_id=dossier_id, type=raw_type, occurred_at=at, data=data)
+
+
+def _order(e: DossierEvent) -> tuple[datetime, str, str]:
+    # Total: two events at the same instant (a transfer and its twin) fold in one order always.
+    return (e.occurred_at, e.type, json.dumps(e.data, sort_keys=True, default=str))
+
+
+# --- the remembered events ------------------------------------------------------------------
+
+SHAPING = frozenset(
+    {
+        "dossier.received",
+        "dossier.transferred",
+        "dossier.supplement_requested",
+        "dossier.supplement_received",
+        *TERMINAL,
+    }
+)
+KEPT_FIELDS = ("unit_code", "to_unit_code", "officer_id", "procedure_code", "due_at", "reason")
+OFFICER_ONLY = "officer"  # any other event naming an officer: only the latest one is kept
+
+
+def remember(history: Iterable[DossierEvent], new: Iterable[DossierEvent]) -> list[DossierEvent]:
+    """The events worth keeping for a dossier: every shaping event once (duplicates dropped),
+    and of the others only the latest that names an officer. Kept fields only: no text."""
+    kept: dict[tuple[datetime, str, str], DossierEvent] = {}
+    officer: DossierEvent | None = None
+    for e in [*history, *new]:
+        data = {k: e.data[k] for k in KEPT_FIELDS if k in e.data}
+        if e.type in SHAPING:
+            slim = DossierEvent(e.dossier_id, e.type, e.occurred_at, data)
+            kept.setdefault(_order(slim), slim)
+        elif isinstance(data.get("officer_id"), str) and (officer is None or e.occurred_at >= officer.occurred_at):
+            officer = DossierEvent(e.dossier_id, OFFICER_ONLY, e.occurred_at, {"officer_id": data["officer_id"]})
+    out = sorted(kept.values(), key=_order)
+    return [*out, officer] if officer is not None else out
+
+
+def refold(
+    dossier_id: str,
+    history: Iterable[DossierEvent],
+    *,
+    time_limits: Mapping[str, int | None],
+    calendar: WorkingCalendar,
+) -> DossierState:
+    """The state from the remembered events alone (any arrival order gives the same state)."""
+    return apply(DossierState(dossier_id=dossier_id), history, time_limits=time_limits, calendar=calendar)
+
+
+def to_json(history: Iterable[DossierEvent]) -> list[dict[str, Any]]:
+    return [{"type": e.type, "at": e.occurred_at.isoformat(), "data": dict(e.data)} for e in history]
+
+
+def from_json(dossier_id: str, rows: Iterable[Mapping[str, Any]]) -> list[DossierEvent]:
+    return [
+        DossierEvent(dossier_id, str(r["type"]), datetime.fromisoformat(r["at"]), r.get("data") or {}) for r in rows
+    ]

@@ -3,13 +3,16 @@
 - scoring's ``score-updated`` (every methodology of one unit × period), ``grade-changed`` and
   ``score-dropped``;
 - ingest's dossier events (open dossiers, due times, officers; feed activity per source),
-  procedure events (legal time limits) and unit changes.
+  procedure events (legal time limits) and unit changes;
+- scoring's ``calendar-changed`` (admin-declared days): due times of open dossiers refolded;
+- feedback's ``petition-changed``: the latest version of each petition (no personal data).
 """
 
 from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,12 +21,33 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from services.reporting.adapters.tables import dossier, feed, procedure, score, score_alert, unit
+from services.reporting.adapters.calendar import declared_days, hold_calendar, working_calendar
+from services.reporting.adapters.changes import mark_changed
+from services.reporting.adapters.tables import (
+    calendar,
+    dossier,
+    feed,
+    petition,
+    procedure,
+    score,
+    score_alert,
+    unit,
+)
 from services.reporting.domain import periods
-from services.reporting.domain.dossiers import DossierEvent, DossierState, apply, parse_event
+from services.reporting.domain.dossiers import (
+    DossierEvent,
+    DossierState,
+    apply,
+    from_json,
+    parse_event,
+    refold,
+    remember,
+    to_json,
+)
 from shared.calendar import WorkingCalendar
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted
-from shared.contracts.scoring import GradeChanged, ScoreDropped, ScoreUpdated
+from shared.contracts.feedback import PetitionChanged
+from shared.contracts.scoring import CalendarChanged, GradeChanged, ScoreDropped, ScoreUpdated
 from shared.db import driver_connection
 from shared.messaging.topology import IncomingMessage
 from shared.unit_copy import units_changed_handler, upsert_units
@@ -66,7 +90,7 @@ async def on_score_updated(message: IncomingMessage, uow: UnitOfWork) -> None:
         return
     stmt = pg_insert(score).values(rows)
     keep = ("methodology", "period", "unit_code")
-    await uow.session.execute(
+    result = await uow.session.execute(
         stmt.on_conflict_do_update(
             index_elements=[score.c.methodology, score.c.period, score.c.unit_code],
             set_={c.name: stmt.excluded[c.name] for c in score.columns if c.name not in keep}
@@ -75,6 +99,8 @@ async def on_score_updated(message: IncomingMessage, uow: UnitOfWork) -> None:
             where=score.c.computed_at <= stmt.excluded.computed_at,
         )
     )
+    if getattr(result, "rowcount", 1):
+        await mark_changed(uow.session, "scores")
 
 
 async def _alert(uow: UnitOfWork, row: dict[str, Any]) -> None:
@@ -134,6 +160,9 @@ async def on_score_alert(message: IncomingMessage, uow: UnitOfWork) -> None:
         await on_grade_changed(message, uow)
     elif message.routing_key == ScoreDropped.routing_key:
         await on_score_dropped(message, uow)
+    else:
+        return
+    await mark_changed(uow.session, "warnings")
 
 
 # --- dossiers and feeds ---------------------------------------------------------------------
@@ -150,10 +179,18 @@ async def _time_limits(uow: UnitOfWork, codes: set[str]) -> dict[str, int | None
     return {r.procedure_code: r.time_limit_wd for r in rows}
 
 
+def _procedure_codes(events: Iterable[DossierEvent]) -> set[str]:
+    return {str(e.data["procedure_code"]) for e in events if isinstance(e.data.get("procedure_code"), str)}
+
+
 async def apply_dossier_events(
     events: list[DossierEvent], *, uow: UnitOfWork, calendar: WorkingCalendar
 ) -> dict[str, str | None]:
-    """Fold a batch into the dossiers it touches; returns each dossier's unit afterwards."""
+    """Fold a batch into the dossiers it touches; returns each dossier's unit afterwards.
+
+    A dossier's remembered events plus the new ones are refolded from scratch (any arrival
+    order gives the same state); a row stored before histories existed is folded on top.
+    """
     by_dossier: dict[str, list[DossierEvent]] = defaultdict(list)
     for e in events:
         by_dossier[e.dossier_id].append(e)
@@ -167,24 +204,90 @@ async def apply_dossier_events(
         ids,
     )
     existing = await uow.session.execute(select(dossier).where(dossier.c.dossier_id.in_(ids)))
-    states = {
-        r.dossier_id: DossierState(**{k: getattr(r, k) for k in ("dossier_id", *STATE_COLUMNS)}) for r in existing
-    }
-    codes = {str(e.data["procedure_code"]) for e in events if isinstance(e.data.get("procedure_code"), str)}
-    codes |= {s.procedure_code for s in states.values() if s.procedure_code and s.due_at is None}
+    legacy: dict[str, DossierState] = {}
+    kept: dict[str, list[DossierEvent]] = {}
+    for r in existing:
+        if r.history is None:
+            legacy[r.dossier_id] = DossierState(**{k: getattr(r, k) for k in ("dossier_id", *STATE_COLUMNS)})
+        else:
+            kept[r.dossier_id] = from_json(r.dossier_id, r.history)
+    for d in ids:
+        if d not in legacy:
+            kept[d] = remember(kept.get(d, []), by_dossier[d])
+    codes = _procedure_codes(events) | {e for h in kept.values() for e in _procedure_codes(h)}
+    codes |= {s.procedure_code for s in legacy.values() if s.procedure_code and s.due_at is None}
     limits = await _time_limits(uow, codes)
     rows = []
     for d in ids:
-        state = apply(states.get(d, DossierState(dossier_id=d)), by_dossier[d], time_limits=limits, calendar=calendar)
-        rows.append(asdict(state))
+        if d in legacy:
+            state = apply(legacy[d], by_dossier[d], time_limits=limits, calendar=calendar)
+            rows.append(asdict(state) | {"history": None})
+        else:
+            state = refold(d, kept[d], time_limits=limits, calendar=calendar)
+            rows.append(asdict(state) | {"history": to_json(kept[d])})
+    await _store_dossiers(uow, rows)
+    return {r["dossier_id"]: r["unit_code"] for r in rows}
+
+
+async def _store_dossiers(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
     stmt = pg_insert(dossier).values(rows)
+    columns = [*STATE_COLUMNS, "history"] if "history" in rows[0] else list(STATE_COLUMNS)
     await uow.session.execute(
         stmt.on_conflict_do_update(
             index_elements=[dossier.c.dossier_id],
-            set_={c: stmt.excluded[c] for c in STATE_COLUMNS} | {"updated_at": func.now()},
+            set_={c: stmt.excluded[c] for c in columns} | {"updated_at": func.now()},
         )
     )
-    return {r["dossier_id"]: r["unit_code"] for r in rows}
+
+
+REFOLD_CHUNK = 2_000
+
+
+async def refold_open_dossiers(uow: UnitOfWork, calendar: WorkingCalendar) -> int:
+    """Every open dossier refolded with ``calendar``; returns how many changed (due times)."""
+    changed = 0
+    after = ""
+    while True:
+        chunk = (
+            await uow.session.execute(
+                select(dossier)
+                .where(dossier.c.finished_at.is_(None), dossier.c.history.is_not(None), dossier.c.dossier_id > after)
+                .order_by(dossier.c.dossier_id)
+                .limit(REFOLD_CHUNK)
+            )
+        ).all()
+        if not chunk:
+            return changed
+        after = chunk[-1].dossier_id
+        histories = {r.dossier_id: from_json(r.dossier_id, r.history) for r in chunk}
+        limits = await _time_limits(uow, {c for h in histories.values() for c in _procedure_codes(h)})
+        rows = []
+        for r in chunk:
+            state = refold(r.dossier_id, histories[r.dossier_id], time_limits=limits, calendar=calendar)
+            if any(getattr(state, c) != getattr(r, c) for c in STATE_COLUMNS):
+                rows.append(asdict(state))
+        if rows:
+            await _store_dossiers(uow, rows)
+            changed += len(rows)
+
+
+async def on_calendar_changed(message: IncomingMessage, uow: UnitOfWork) -> None:
+    """Keep the latest declared set; refold the open dossiers' due times with it."""
+    event = CalendarChanged.model_validate_json(message.body)
+    await hold_calendar(uow.session, exclusive=True)  # no dossier batch folds meanwhile
+    days = [{"day": d.day.isoformat(), "kind": d.kind} for d in sorted(event.days, key=lambda d: d.day)]
+    stmt = pg_insert(calendar).values(id=1, days=days, changed_at=event.changed_at)
+    result = await uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[calendar.c.id],
+            set_={"days": stmt.excluded.days, "changed_at": stmt.excluded.changed_at},
+            where=calendar.c.changed_at < stmt.excluded.changed_at,  # an older set delivered late loses
+        )
+    )
+    if not getattr(result, "rowcount", 1):
+        return
+    await refold_open_dossiers(uow, working_calendar(frozenset((d.day, d.kind) for d in event.days)))
+    await mark_changed(uow.session, "warnings")
 
 
 async def record_feed_activity(
@@ -234,11 +337,6 @@ async def record_feed_activity(
     )
 
 
-# Working days as the package and the law define them (admin-declared days are scoring's; a
-# due time computed here may differ from scoring's by such a day: warnings only, never scores).
-CALENDAR = WorkingCalendar()
-
-
 async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
     batch = DossierEventsAccepted.model_validate_json(message.body)
     raw: list[tuple[str, DossierEvent]] = []
@@ -246,8 +344,35 @@ async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
         e = parse_event(r.type, r.occurred_at, r.data)
         if e is not None:
             raw.append((r.source, e))
-    units = await apply_dossier_events([e for _, e in raw], uow=uow, calendar=CALENDAR)
+    # Working days as the package and the law define them, with the days scoring's admins
+    # declared (CalendarChanged); read under the calendar lock, so a change is never half seen.
+    await hold_calendar(uow.session)
+    cal = working_calendar(await declared_days(uow.session))
+    units = await apply_dossier_events([e for _, e in raw], uow=uow, calendar=cal)
     await record_feed_activity(raw, units, batch.accepted_at or datetime.now(UTC), uow=uow)
+    if raw:
+        await mark_changed(uow.session, "warnings")
+
+
+# --- petitions ------------------------------------------------------------------------------
+
+PETITION_COLUMNS = tuple(c.name for c in petition.columns if c.name != "petition_id")
+
+
+async def on_petition_changed(message: IncomingMessage, uow: UnitOfWork) -> None:
+    """The latest version of a petition wins; an older one delivered late changes nothing."""
+    e = PetitionChanged.model_validate_json(message.body)
+    row = {"petition_id": e.petition_id} | {c: getattr(e, c) for c in PETITION_COLUMNS}
+    stmt = pg_insert(petition).values(row)
+    result = await uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[petition.c.petition_id],
+            set_={c: stmt.excluded[c] for c in PETITION_COLUMNS},
+            where=petition.c.version < stmt.excluded.version,
+        )
+    )
+    if getattr(result, "rowcount", 1):
+        await mark_changed(uow.session, "warnings")
 
 
 # --- reference data: procedures and units ---------------------------------------------------
@@ -288,7 +413,12 @@ async def on_procedure_events(message: IncomingMessage, uow: UnitOfWork) -> None
     await upsert_procedures([latest[c] for c in sorted(latest)], uow=uow)
 
 
-on_units_changed = units_changed_handler(unit)
+_store_units = units_changed_handler(unit)
+
+
+async def on_units_changed(message: IncomingMessage, uow: UnitOfWork) -> None:
+    await _store_units(message, uow)
+    await mark_changed(uow.session, "units")  # names and the tree are on the public pages
 
 
 async def seed_reference(reference_dir: Path, *, uow: UnitOfWork) -> None:

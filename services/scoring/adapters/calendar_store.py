@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import holidays
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,8 @@ from services.scoring.adapters.dirty_periods import mark_scored_periods
 from services.scoring.adapters.tables import EPOCH, calendar_day, dossier
 from services.scoring.domain.calendar_cache import CachedCalendar
 from shared.calendar import WorkingCalendar
+from shared.contracts.scoring import CalendarChanged, DeclaredDay
+from shared.unit_of_work import UnitOfWork
 
 DAY_OFF = "day_off"
 WORKING_DAY = "working_day"
@@ -52,10 +54,26 @@ async def rejudge_everything(session: AsyncSession) -> None:
     await mark_scored_periods(session)
 
 
+async def _serialise_changes(session: AsyncSession) -> None:
+    """One calendar change at a time: each announced set then includes every earlier change."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('scoring.calendar_day'))"))
+
+
+async def _announce(uow: UnitOfWork) -> None:
+    """The whole declared set, through the outbox of the transaction that changed it."""
+    days = sorted(await declared_days(uow.session))
+    # clock_timestamp, not now(): taken after the lock, so it orders the serialised changes.
+    changed_at = (await uow.session.execute(select(func.clock_timestamp()))).scalar_one()
+    uow.publish(CalendarChanged(days=[DeclaredDay(day=d, kind=k) for d, k in days], changed_at=changed_at))  # type: ignore[arg-type]
+
+
 async def declare_day(
-    session: AsyncSession, day: date, kind: str, note: str | None, *, declared_by: str, now: datetime
+    uow: UnitOfWork, day: date, kind: str, note: str | None, *, declared_by: str, now: datetime
 ) -> tuple[dict[str, Any], bool]:
-    """Upsert a declared day; returns the row and whether it is new. Re-judges when it changed."""
+    """Upsert a declared day; returns the row and whether it is new. Re-judges and announces
+    the declared set (``CalendarChanged``) when it changed."""
+    session = uow.session
+    await _serialise_changes(session)
     previous = (
         await session.execute(select(calendar_day.c.kind).where(calendar_day.c.day == day).with_for_update())
     ).scalar_one_or_none()
@@ -67,14 +85,18 @@ async def declare_day(
     await session.execute(stmt)
     if previous != kind:
         await rejudge_everything(session)
+        await _announce(uow)
     return {"day": day, "kind": kind, "note": note, "declared_by": declared_by, "declared_at": now}, previous is None
 
 
-async def undeclare_day(session: AsyncSession, day: date) -> bool:
+async def undeclare_day(uow: UnitOfWork, day: date) -> bool:
+    session = uow.session
+    await _serialise_changes(session)
     gone = await session.execute(delete(calendar_day).where(calendar_day.c.day == day).returning(calendar_day.c.day))
     if gone.first() is None:
         return False
     await rejudge_everything(session)
+    await _announce(uow)
     return True
 
 

@@ -419,7 +419,7 @@ async def put_calendar_day(day: date, body: CalendarDayIn, app: App, principal: 
     assert body.kind in KINDS
     async with app.uow() as uow:
         row, created = await declare_day(
-            uow.session, day, body.kind, body.note, declared_by=principal.sub or "admin", now=datetime.now(UTC)
+            uow, day, body.kind, body.note, declared_by=principal.sub or "admin", now=datetime.now(UTC)
         )
     await sync_caches(app)
     out = {**row, "day": row["day"].isoformat(), "declared_at": row["declared_at"].isoformat()}
@@ -429,7 +429,7 @@ async def put_calendar_day(day: date, body: CalendarDayIn, app: App, principal: 
 @router.delete("/calendar/days/{day}", status_code=204, summary="Withdraw a declared day (admin)")
 async def delete_calendar_day(day: date, app: App, _: Admin) -> None:
     async with app.uow() as uow:
-        found = await undeclare_day(uow.session, day)
+        found = await undeclare_day(uow, day)
     await sync_caches(app)
     if not found:
         raise ApiError(404, f"no declared day {day.isoformat()}")

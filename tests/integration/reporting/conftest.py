@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
 
 from services.reporting.api.app import create_app
 from services.reporting.bootstrap import Reporting, bootstrap
@@ -35,7 +36,10 @@ def database_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> ReportingSettings:
     # Scoring is not running in these tests: the dossier drill-down must say "unavailable".
-    return ReportingSettings(database_url=database_url, environment="test", scoring_url="http://127.0.0.1:9")
+    # Pages are served fresh after every change (no stale-while-revalidate): tests read back at once.
+    return ReportingSettings(
+        database_url=database_url, environment="test", scoring_url="http://127.0.0.1:9", reporting_page_stale_s=0
+    )
 
 
 @pytest.fixture(scope="session")
@@ -48,9 +52,14 @@ async def reporting(settings: ReportingSettings) -> AsyncIterator[Reporting]:
 
 
 @pytest.fixture(scope="session")
-async def client(reporting: Reporting) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(reporting, telemetry=False)
-    transport = httpx.ASGITransport(app=app)
+def reporting_app(reporting: Reporting) -> FastAPI:
+    # httpx's ASGI transport runs no lifespan: the change listener is off, versions are read.
+    return create_app(reporting, telemetry=False)
+
+
+@pytest.fixture(scope="session")
+async def client(reporting_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=reporting_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://reporting") as c:
         yield c
 

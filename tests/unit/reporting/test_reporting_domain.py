@@ -9,7 +9,15 @@ from itertools import permutations
 from services.reporting.domain import periods
 from services.reporting.domain.briefing import RankingRow
 from services.reporting.domain.charts import trend_svg
-from services.reporting.domain.dossiers import DossierEvent, DossierState, apply
+from services.reporting.domain.dossiers import (
+    DossierEvent,
+    DossierState,
+    apply,
+    from_json,
+    refold,
+    remember,
+    to_json,
+)
 from services.reporting.domain.ranking import select_rows
 from services.reporting.domain.warnings import alert_warning, dossier_warning, due_window_end, silence_limit
 from shared.calendar import VN_TZ, WorkingCalendar
@@ -101,3 +109,37 @@ def test_trend_chart_is_an_accessible_svg_without_script() -> None:
     svg = trend_svg([("2026-08", Decimal(80)), ("2026-09", None), ("2026-10", Decimal("85.5"))], title="Xu hướng")
     assert svg.startswith("<svg") and 'role="img"' in svg and 'aria-label="Xu hướng"' in svg
     assert "<script" not in svg and "2026-10" in svg
+
+
+def test_arrival_order_never_changes_the_state_pauses_included() -> None:
+    """Each event arriving alone, in every order: the remembered events refold to one state,
+    and a supplement received before its ``received`` still moves the due time."""
+    events = [
+        ev("received", 0, unit_code="P01", procedure_code="T.DKT.01", officer_id="a"),  # Monday 09:00
+        ev("supplement_requested", 25, reason="thiếu tờ khai"),  # Tuesday 10:00
+        ev("assigned", 30, officer_id="b"),  # not a shaping event: only its officer is kept
+        ev("transferred", 50, to_unit_code="P01.L02"),
+        ev("supplement_received", 73),  # Thursday 10:00: Wednesday and Thursday were paused
+    ]
+    limits = {"T.DKT.01": 3}
+    states = set()
+    for order in permutations(events):
+        history: list[DossierEvent] = []
+        for e in order:
+            history = remember(history, [e])
+            state = refold("HS-1", history, time_limits=limits, calendar=CAL)
+        states.add(state)
+    assert len(states) == 1
+    (s,) = states
+    assert s == fold(events)  # the same as all of them at once
+    # End of Thursday + the 2 paused working days = end of the next Monday.
+    assert s.due_at == datetime(2026, 10, 13, 0, 0, tzinfo=VN_TZ) and s.paused_at is None
+    assert s.unit_code == "P01.L02" and s.officer_id == "b"
+
+
+def test_remembered_events_keep_no_text_and_no_duplicates() -> None:
+    received = ev("received", 0, unit_code="P01", procedure_code="T.DKT.01", note="Nguyễn Văn A, 0912…")
+    kept = remember([], [received, received, ev("synced", 1), ev("assigned", 2, officer_id="x")])
+    assert [e.type for e in kept] == ["dossier.received", "officer"]
+    assert "note" not in kept[0].data and kept[0].data["unit_code"] == "P01"
+    assert from_json("HS-1", to_json(kept)) == kept

@@ -1,0 +1,46 @@
+"""The read model's version counters (phiên bản mô hình đọc) and the NOTIFY that announces them.
+
+A handler that changes what pages show calls :func:`mark_changed` once, last, in its own
+transaction: the counter row is locked only for the commit, and PostgreSQL delivers the
+notification only after the commit, so whoever hears it reads the new rows.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.adapters.tables import read_model_version
+
+CHANNEL = "sqi_reporting_changed"
+Scope = Literal["scores", "units", "warnings"]
+SCOPES: tuple[Scope, ...] = ("scores", "units", "warnings")
+PUBLIC: tuple[Scope, ...] = ("scores", "units")  # what the public pages and the ranking read
+
+_BUMP = text(
+    "WITH bumped AS ("
+    " INSERT INTO reporting.read_model_version AS v (scope, version, changed_at) VALUES (:scope, 1, now())"
+    " ON CONFLICT (scope) DO UPDATE SET version = v.version + 1, changed_at = now()"
+    " RETURNING version)"
+    " SELECT pg_notify(:channel, :scope || ':' || version) FROM bumped"
+)
+
+
+async def mark_changed(session: AsyncSession, scope: Scope) -> None:
+    """Bump ``scope``'s version and NOTIFY it, in the caller's transaction."""
+    await session.execute(_BUMP, {"scope": scope, "channel": CHANNEL})
+
+
+async def current_versions(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(read_model_version.c.scope, read_model_version.c.version))
+    return {r.scope: int(r.version) for r in rows}
+
+
+def parse_payload(payload: str) -> tuple[str, int] | None:
+    """``"scores:42"`` → ("scores", 42); None for anything else."""
+    scope, _, version = payload.partition(":")
+    if scope not in SCOPES or not version.isdigit():
+        return None
+    return scope, int(version)

@@ -1,0 +1,133 @@
+"""Rendered pages kept per read-model version: a page renders at most once per version.
+
+The key names everything a page depends on — path, query (language included), a coarse clock
+(the latest closed month and the "data is N hours old" line move with time, not with data) —
+and the page remembers the version of the read model it was rendered from. Concurrent misses of
+one key and version share one render. The ETag is a digest of the body, so a browser
+revalidating an unchanged page gets a 304.
+
+While events stream in the version moves many times a second, and a reader would wait for a
+render on nearly every request. So a page rendered less than ``stale_s`` ago is served while the
+page of the new version renders in the background (stale-while-revalidate): what a reader sees
+is never more than about ``stale_s`` behind the read model, and a quiet read model is served
+fresh on the first request after a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.responses import Response
+
+log = logging.getLogger(__name__)
+
+CACHE_CONTROL = "no-cache"  # stored, but revalidated every time: the ETag makes that cheap
+CLOCK_S = 60  # what moves with time alone (latest closed month, data age) lags by at most this
+
+Render = Callable[[], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Page:
+    body: bytes
+    media_type: str
+    etag: str
+    version: int = 0
+    rendered_at: float = 0.0  # time.monotonic()
+
+
+class PageCache:
+    def __init__(self, max_entries: int = 1024, stale_s: float = 1.0, max_bytes: int = 64 * 2**20) -> None:
+        self._max = max_entries
+        self._max_bytes = max_bytes  # any query string is a key: the memory is bounded, not the keys
+        self._bytes = 0
+        self._stale_s = stale_s
+        self._pages: OrderedDict[Hashable, Page] = OrderedDict()
+        # One render per key and version at a time; whoever needs it awaits the same task.
+        self._rendering: dict[tuple[Hashable, int], asyncio.Task[Page | Response]] = {}
+        self.renders = 0  # how many times a page was actually rendered (tests, metrics)
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def clear(self) -> None:
+        self._pages.clear()
+        self._bytes = 0
+
+    async def page(self, key: Hashable, version: int, render: Render) -> Page | Response:
+        """The page of ``key`` for ``version``; only a 200 is kept, any other answer goes back as is."""
+        hit = self._pages.get(key)
+        if hit is not None:
+            self._pages.move_to_end(key)
+            if hit.version >= version:
+                return hit
+            if time.monotonic() - hit.rendered_at <= self._stale_s:
+                self._flight(key, version, render)  # in the background; this reader is served now
+                return hit
+        result = await asyncio.shield(self._flight(key, version, render))
+        # Not a page (not a 200): never shared, each request gets its own answer.
+        return result if isinstance(result, Page) else await render()
+
+    def _flight(self, key: Hashable, version: int, render: Render) -> asyncio.Task[Page | Response]:
+        flight = (key, version)
+        if (task := self._rendering.get(flight)) is None:
+            task = asyncio.create_task(self._render(key, version, render))
+            self._rendering[flight] = task
+            task.add_done_callback(lambda t: self._landed(flight, t))
+        return task
+
+    def _landed(self, flight: tuple[Hashable, int], task: asyncio.Task[Page | Response]) -> None:
+        self._rendering.pop(flight, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.debug("a page did not render", extra={"error": repr(exc)})  # its requests answer it
+
+    async def _render(self, key: Hashable, version: int, render: Render) -> Page | Response:
+        response = await render()
+        self.renders += 1
+        if response.status_code != 200 or not isinstance(response.body, bytes):
+            return response
+        body = bytes(response.body)
+        page = Page(body, response.media_type or "text/html", etag_of(body), version, time.monotonic())
+        current = self._pages.get(key)
+        if current is None or current.version <= version:  # a slower, older render never wins
+            self._bytes += len(body) - (len(current.body) if current else 0)
+            self._pages[key] = page
+            self._pages.move_to_end(key)
+            while self._pages and (len(self._pages) > self._max or self._bytes > self._max_bytes):
+                self._bytes -= len(self._pages.popitem(last=False)[1].body)
+        return page
+
+
+def key_of(request: Request, *extra: Hashable) -> Hashable:
+    """Path, the whole query (the language switch echoes it), the coarse clock, ``extra``."""
+    query = tuple(sorted(request.query_params.multi_items()))
+    return (request.url.path, query, int(time.time() // CLOCK_S), *extra)
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def not_modified(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or etag in tags
+
+
+def respond(request: Request, page: Page | Response) -> Response:
+    """The page, or 304 when the browser already holds this very body."""
+    if isinstance(page, Response):
+        return page
+    headers = {"ETag": page.etag, "Cache-Control": CACHE_CONTROL}
+    if not_modified(request, page.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(page.body, media_type=page.media_type, headers=headers)

@@ -1,0 +1,97 @@
+"""The page cache: one render for concurrent misses, only 200s kept, ETag and 304."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi.responses import HTMLResponse, Response
+from starlette.requests import Request
+
+from services.reporting.api.page_cache import Page, PageCache, etag_of, not_modified, respond
+
+
+def request(headers: dict[str, str] | None = None) -> Request:
+    raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    return Request({"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": raw})
+
+
+async def test_concurrent_misses_share_one_render() -> None:
+    cache = PageCache(stale_s=0)
+    calls = 0
+
+    async def render() -> Response:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return HTMLResponse("<p>xin chào</p>")
+
+    pages = await asyncio.gather(*(cache.page("k", 1, render) for _ in range(10)))
+    assert calls == 1 and all(isinstance(p, Page) and p.body == "<p>xin chào</p>".encode() for p in pages)
+    await cache.page("k", 1, render)
+    assert calls == 1 and cache.renders == 1
+    await cache.page("k", 2, render)  # a new version of the read model: rendered again
+    assert calls == 2
+
+
+async def test_only_a_200_is_kept_and_the_cache_is_bounded() -> None:
+    cache = PageCache(max_entries=2)
+
+    async def missing() -> Response:
+        return HTMLResponse("no", status_code=404)
+
+    assert isinstance(await cache.page("gone", 1, missing), Response) and len(cache) == 0
+    for key in ("a", "b", "c"):
+        await cache.page(key, 1, lambda key=key: _ok(key))
+    assert len(cache) == 2
+
+
+async def test_a_young_page_is_served_while_the_new_version_renders() -> None:
+    cache = PageCache(stale_s=5.0)
+    await cache.page("k", 1, lambda: _ok("v1"))
+    release = asyncio.Event()
+
+    async def slow_v2() -> Response:
+        await release.wait()
+        return HTMLResponse("v2")
+
+    stale = await cache.page("k", 2, slow_v2)
+    assert isinstance(stale, Page) and stale.body == b"v1"  # at once, not after the render
+    again = await cache.page("k", 2, slow_v2)  # one background render per version
+    assert isinstance(again, Page) and again.body == b"v1"
+    release.set()
+    for _ in range(100):
+        page = await cache.page("k", 2, slow_v2)
+        if isinstance(page, Page) and page.body == b"v2":
+            break
+        await asyncio.sleep(0.01)
+    assert isinstance(page, Page) and page.body == b"v2" and cache.renders == 2
+    old = await cache.page("k", 1, lambda: _ok("never"))  # an older version never replaces it
+    assert isinstance(old, Page) and old.body == b"v2"
+
+
+async def test_an_old_page_is_not_served_stale() -> None:
+    cache = PageCache(stale_s=0)
+    await cache.page("k", 1, lambda: _ok("v1"))
+    fresh = await cache.page("k", 2, lambda: _ok("v2"))
+    assert isinstance(fresh, Page) and fresh.body == b"v2"
+
+
+async def _ok(text: str) -> Response:
+    return HTMLResponse(text)
+
+
+def test_if_none_match_gives_304_only_for_the_same_body() -> None:
+    page = Page(b"body", "text/html", etag_of(b"body"))
+    assert respond(request(), page).status_code == 200
+    assert respond(request({"If-None-Match": page.etag}), page).status_code == 304
+    assert respond(request({"If-None-Match": f'"other", W/{page.etag}'}), page).status_code == 304
+    assert respond(request({"If-None-Match": etag_of(b"older")}), page).status_code == 200
+    assert not_modified(request({"If-None-Match": "*"}), page.etag)
+    assert respond(request(), page).headers["cache-control"] == "no-cache"
+
+
+async def test_the_memory_is_bounded_whatever_the_keys() -> None:
+    cache = PageCache(max_bytes=10)
+    for key in ("a", "b", "c"):
+        await cache.page(key, 1, lambda key=key: _ok(key * 6))
+    assert len(cache) == 1  # 6 bytes each: only the latest fits
