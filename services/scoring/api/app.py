@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.scoring.api.read_cache import ReadCache, StateReader
 from services.scoring.api.routes import router
 from services.scoring.bootstrap import SERVICE, Scoring, bootstrap
 from shared.db import database_ready
@@ -29,5 +30,6 @@ def create_app(scoring: Scoring | None = None) -> FastAPI:
     app = create_service_app(SERVICE, title="SQI scoring", checks={"database": db_ready}, lifespan=lifespan)
     app.state.scoring = scoring
     app.state.internal_token = scoring.settings.internal_token
+    app.state.read_cache = ReadCache(StateReader(scoring.engine))  # this process's score reads
     app.include_router(router)
     return app
