@@ -7,15 +7,20 @@ from; a request costs one primary-key read of period_state plus a dict lookup, a
 rebuilt only when the version moved. ``computed_at`` (the instant the figures are exact as of)
 moves on every refresh, rows moved or not: it is spliced into the cached bytes per request.
 
-Freshness: a read that arrives after a refresh committed sees it. Concurrent requests for the
-same period share one read of its state, but only a read that *started after they arrived*
-(:class:`StateReader`), so sharing never serves a state older than the request.
+Freshness: a period's state read is reused for ``STATE_SECONDS`` (0.2 s), so a refresh is
+visible at most that long after it commits (the refresh cycle itself is 0.25 s; the freshness
+target is 1 s). Per-request state reads were measured to be most of a cached read's CPU (≈ 4 ms
+of ≈ 7 ms with the database instrumentation) and, coalesced, still ran back to back under 20
+readers. When the window has passed, concurrent requests share one read, but only a read that
+*started after they arrived* (:class:`StateReader`), so sharing never serves a state older than
+the window allows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -34,6 +39,7 @@ _MARK = f"computed-at-{uuid.uuid4().hex}"
 _QUOTED_MARK = orjson.dumps(_MARK)
 
 StateKey = tuple[str, str]  # (period label, methodology id)
+STATE_SECONDS = 0.2  # how long a period's state read is reused (0: every request reads it)
 
 
 class StateReader:
@@ -45,14 +51,21 @@ class StateReader:
     and 20 concurrent readers of one period cost about one query per query-time, not 20.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, seconds: float = STATE_SECONDS) -> None:
         self._engine = engine
+        self.seconds = seconds
+        self.reads = 0
         self._next: dict[StateKey, asyncio.Future[PeriodState | None]] = {}
         self._running: dict[StateKey, asyncio.Future[PeriodState | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # The latest read of each key and when it started (monotonic s); bounded by the periods read.
+        self._latest: dict[StateKey, tuple[float, PeriodState | None]] = {}
 
     async def get(self, period: str, methodology: str) -> PeriodState | None:
         key = (period, methodology)
+        latest = self._latest.get(key)
+        if latest is not None and time.monotonic() - latest[0] < self.seconds:
+            return latest[1]
         slot = self._next.get(key)
         if slot is None:
             slot = asyncio.get_running_loop().create_future()
@@ -70,8 +83,16 @@ class StateReader:
         del self._next[key]
         self._running[key] = slot
         try:
+            started = time.monotonic()
+            self.reads += 1
             async with self._engine.connect() as conn:
-                slot.set_result(await read_state(conn, *key))
+                # Autocommit: one statement, no BEGIN / ROLLBACK round trips around it.
+                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                state = await read_state(auto, *key)
+            if len(self._latest) > 1024:  # periods × methodologies ever read: keep it bounded
+                self._latest.clear()
+            self._latest[key] = (started, state)
+            slot.set_result(state)
         except asyncio.CancelledError:
             slot.cancel()
             raise

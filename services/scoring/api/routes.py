@@ -43,7 +43,14 @@ async def get_app(request: Request) -> Scoring:
     most once a second (a read costs no query for them); this process's own changes apply at once."""
     app: Scoring = request.app.state.scoring
     if time.monotonic() - app.synced_at >= SYNC_SECONDS:
-        await sync_caches(app)
+        # One request re-syncs; the ones arriving meanwhile use the copies in hand (a second old
+        # at most), instead of every concurrent request querying the same tables at once.
+        claimed, app.synced_at = app.synced_at, time.monotonic()
+        try:
+            await sync_caches(app)
+        except BaseException:
+            app.synced_at = claimed
+            raise
     return app
 
 

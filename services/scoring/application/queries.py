@@ -204,10 +204,18 @@ UNITS_SECONDS = 1.0  # how stale the API's copy of the unit tree may be (the wor
 
 
 async def unit_tree(app: Scoring, session: AsyncSession) -> list[UnitRow]:
-    """The unit tree (cây đơn vị), read from its table at most once a second per process."""
+    """The unit tree (cây đơn vị), read from its table at most once a second per process.
+
+    One request reloads it; those arriving meanwhile keep using the copy in hand (it may be a
+    second old anyway), instead of every concurrent request reloading it at once.
+    """
     if app.units is None or time.monotonic() - app.units_loaded_at >= UNITS_SECONDS:
-        app.units = await load_units(session)
-        app.units_loaded_at = time.monotonic()
+        claimed, app.units_loaded_at = app.units_loaded_at, time.monotonic()
+        try:
+            app.units = await load_units(session)
+        except BaseException:
+            app.units_loaded_at = claimed  # the next request tries again
+            raise
     return app.units
 
 

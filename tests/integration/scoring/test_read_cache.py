@@ -4,6 +4,7 @@ being rewritten, ETag/304, scope still checked on every request, concurrent read
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -14,7 +15,7 @@ from sqlalchemy import select
 
 from services.scoring.adapters.tables import period_state, score
 from services.scoring.api.app import create_app
-from services.scoring.api.read_cache import ReadCache
+from services.scoring.api.read_cache import STATE_SECONDS, ReadCache
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
 from services.scoring.handlers.messages import mark_dirty
@@ -36,6 +37,13 @@ async def api(clean: Scoring) -> FastAPI:
     await apply_batches(clean, [dossier_events()], NOW)
     assert "2026-10" in await refresh_once(clean, now=NOW)
     return create_app(clean)
+
+
+@pytest.fixture
+async def strict(api: FastAPI) -> FastAPI:
+    """The API reading its period's state on every request (no reuse window)."""
+    cache_of(api).states.seconds = 0
+    return api
 
 
 @pytest.fixture
@@ -69,8 +77,9 @@ async def _total(client: httpx.AsyncClient, headers: dict[str, str]) -> tuple[fl
 
 
 async def test_a_changed_score_is_on_the_next_read_after_the_refresh_commits(
-    clean: Scoring, api: FastAPI, client: httpx.AsyncClient
+    clean: Scoring, strict: FastAPI, client: httpx.AsyncClient
 ) -> None:
+    api = strict
     p01 = as_staff(clean, "P01")
     assert await _total(client, p01) == (53.21, 53.21, NOW)
     assert await _total(client, p01) == (53.21, 53.21, NOW)  # served from the cache
@@ -82,8 +91,28 @@ async def test_a_changed_score_is_on_the_next_read_after_the_refresh_commits(
     assert ranking == breakdown > 53.21 and computed_at == NOW
 
 
-async def test_a_refresh_that_moves_nothing_moves_computed_at_only(
+async def test_within_the_reuse_window_a_change_shows_once_the_window_passes(
     clean: Scoring, api: FastAPI, client: httpx.AsyncClient
+) -> None:
+    p01 = as_staff(clean, "P01")
+    states = cache_of(api).states
+    assert states.seconds == STATE_SECONDS <= 0.25  # a small part of the 1 s freshness target
+    assert (await _total(client, p01))[:2] == (53.21, 53.21)
+    reads = states.reads
+    await asyncio.gather(*(_total(client, p01) for _ in range(10)))
+    assert states.reads - reads <= 2  # 20 requests: the period's state read at most once per window
+    await apply_batches(clean, [[a3_synced()]], NOW)
+    assert "2026-10" in await refresh_once(clean, now=NOW)
+    committed = time.monotonic()
+    while (await _total(client, p01))[:2] == (53.21, 53.21):
+        assert time.monotonic() - committed < STATE_SECONDS + 1.0, "the change never showed"
+        await asyncio.sleep(0.02)
+    ranking, breakdown, _ = await _total(client, p01)
+    assert ranking == breakdown > 53.21
+
+
+async def test_a_refresh_that_moves_nothing_moves_computed_at_only(
+    clean: Scoring, strict: FastAPI, client: httpx.AsyncClient
 ) -> None:
     async with clean.sessions() as s:
         before = (await s.execute(select(period_state).where(period_state.c.period == "2026-10"))).mappings().all()
@@ -112,7 +141,7 @@ async def test_a_refresh_that_moves_nothing_moves_computed_at_only(
     assert second.headers["etag"] != first.headers["etag"]  # the body (its computed_at) changed
 
 
-async def test_etag_and_304(clean: Scoring, client: httpx.AsyncClient) -> None:
+async def test_etag_and_304(clean: Scoring, strict: FastAPI, client: httpx.AsyncClient) -> None:
     first = await client.get(RANKING[0], params=RANKING[1])
     tag = first.headers["etag"]
     assert first.status_code == 200 and tag.startswith('"')
@@ -145,8 +174,8 @@ async def test_scope_holds_on_cached_breakdowns(clean: Scoring, client: httpx.As
     assert (await client.get("/api/v1/scores/P01", params=OCT, headers=as_staff(clean, "P01"))).json()["total"] == 53.21
 
 
-async def test_concurrent_readers_share_one_build(clean: Scoring, api: FastAPI, client: httpx.AsyncClient) -> None:
-    cache = cache_of(api)
+async def test_concurrent_readers_share_one_build(clean: Scoring, strict: FastAPI, client: httpx.AsyncClient) -> None:
+    cache = cache_of(strict)
     bodies = await asyncio.gather(*(client.get(RANKING[0], params=RANKING[1]) for _ in range(20)))
     assert {b.content for b in bodies} == {bodies[0].content} and bodies[0].status_code == 200
     assert cache.bodies.builds == 1

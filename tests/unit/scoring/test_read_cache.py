@@ -32,6 +32,9 @@ class FakeEngine:
         engine = self
 
         class Conn:
+            async def execution_options(self, **_: Any) -> Conn:
+                return self
+
             async def execute(self, _stmt: Any) -> Any:
                 engine.reads += 1
                 seen = engine.version
@@ -57,6 +60,12 @@ async def test_state_reads_are_shared_but_never_older_than_the_request() -> None
     assert {s.version for s in got_early if s} == {1}
     assert {s.version for s in got_late if s} == {2}  # joined the next read, not the running one
     assert engine.reads == 2  # 20 requests, two queries
+    # Within the reuse window the latest read is the answer; with no window, every request reads.
+    engine.version = 3
+    assert await reader.get("2026-10", "tax-2025") == got_late[0] and engine.reads == 2
+    reader.seconds = 0
+    latest = await reader.get("2026-10", "tax-2025")
+    assert latest is not None and latest.version == 3 and engine.reads == 3
 
 
 def test_cut_splices_computed_at() -> None:
