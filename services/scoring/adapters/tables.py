@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     PrimaryKeyConstraint,
+    Sequence,
     Table,
     Text,
     func,
@@ -212,6 +213,22 @@ score = Table(
     Column("summary", JSONB),
     Column("digest", Text),  # fingerprint of the payload: a refresh compares it, not the payloads
     PrimaryKeyConstraint("methodology", "period", "unit_code"),
+)
+
+# The instant each (period, methodology) was last computed and the last time any of its score rows
+# moved (thời điểm tính): one small row written per refresh instead of every score row's
+# computed_at. ``version`` (from period_state_version) changes whenever a row moves: the API's
+# cached read bodies are keyed on it (a timestamp may repeat, a sequence never does).
+period_state_version = Sequence("period_state_version", metadata=metadata)
+period_state = Table(
+    "period_state",
+    metadata,
+    Column("period", Text, nullable=False),
+    Column("methodology", Text, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    PrimaryKeyConstraint("period", "methodology"),
 )
 
 # Periods whose scores must be recomputed (kỳ cần tính lại); the refresher drains it.

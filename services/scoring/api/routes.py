@@ -7,13 +7,13 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.calendar_store import KINDS, declare_day, undeclare_day, year_calendar
 from services.scoring.adapters.methodology_store import add_methodology, error_details, stored_document
-from services.scoring.adapters.repository import load_procedures, period_stored, ranking_rows, score_row
+from services.scoring.adapters.repository import load_procedures
+from services.scoring.api.read_cache import ReadCache, respond
 from services.scoring.application import queries
 from services.scoring.application.caches import sync_calendar, sync_methodologies
 from services.scoring.application.context import Scoring
@@ -43,7 +43,14 @@ async def get_app(request: Request) -> Scoring:
     most once a second (a read costs no query for them); this process's own changes apply at once."""
     app: Scoring = request.app.state.scoring
     if time.monotonic() - app.synced_at >= SYNC_SECONDS:
-        await sync_caches(app)
+        # One request re-syncs; the ones arriving meanwhile use the copies in hand (a second old
+        # at most), instead of every concurrent request querying the same tables at once.
+        claimed, app.synced_at = app.synced_at, time.monotonic()
+        try:
+            await sync_caches(app)
+        except BaseException:
+            app.synced_at = claimed
+            raise
     return app
 
 
@@ -69,17 +76,6 @@ def get_now() -> datetime:
 Now = Annotated[datetime, Depends(get_now)]
 
 
-async def _rows(
-    app: Scoring, session: AsyncSession, p: Period, m: Methodology, mapping: UnitMapping
-) -> list[dict[str, Any]]:
-    """Stored (as-of) rows, or the rows mapped onto today's units when that mapping differs."""
-    if mapping == TODAY:
-        mapped = await mapped_rows(session, period=p, methodology=m, calendar=app.calendar)
-        if mapped is not None:
-            return mapped
-    return await queries.rows(app, session, p, m)
-
-
 def _light(row: dict[str, Any]) -> dict[str, Any]:
     """A full read row (with its payload) in the shape of the stored ranking columns."""
     pl = row["payload"]
@@ -91,8 +87,21 @@ def _light(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/scores", summary="Ranking (bảng xếp hạng)")
+def read_cache(request: Request) -> ReadCache:
+    cache: ReadCache = request.app.state.read_cache
+    return cache
+
+
+async def _today_rows(app: Scoring, p: Period, m: Methodology) -> list[dict[str, Any]] | None:
+    """Rows mapped onto today's units (computed on demand), or None when today's units are the
+    period's own (then the stored, cached answer is the answer)."""
+    async with app.sessions() as session:
+        return await mapped_rows(session, period=p, methodology=m, calendar=app.calendar)
+
+
+@router.get("/scores", summary="Ranking (bảng xếp hạng)", response_model=None)
 async def get_scores(
+    request: Request,
     app: App,
     principal: CurrentPrincipal,
     period: PeriodQ = None,
@@ -100,98 +109,69 @@ async def get_scores(
     parent: str | None = None,
     methodology: str = DEFAULT_METHODOLOGY,
     mapping: MappingQ = AS_OF_PERIOD,
-) -> dict[str, Any]:
+) -> Response | dict[str, Any]:
+    """A stored period: its cached body (one read of the period's state, no rows read while no
+    score of it moved; ``ETag``, 304 on ``If-None-Match``). Custom ranges, periods no refresh
+    stored and the today-mapping of a changed unit tree: computed on demand."""
     now = datetime.now(UTC)
     p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
     if parent is not None:
         queries.checked_code(parent, "parent")
-    levels = [level] if level else list(PUBLIC_LEVELS)
-    async with app.sessions() as session:
-        rows: list[dict[str, Any]] = []
-        if mapping == AS_OF_PERIOD:  # the common case: one indexed read of the ranking columns
-            rows = await ranking_rows(session, p.label, m.id, levels, parent)
-        if not rows and (mapping != AS_OF_PERIOD or not await period_stored(session, p.label, m.id)):
-            rows = [_light(r) for r in await _rows(app, session, p, m, mapping)]
-    out = [
-        {
-            "unit_code": r["unit_code"],
-            "unit_name": r["summary"]["unit_name"],
-            "level": r["level"],
-            "parent_code": r["parent_code"],
-            "total": float(r["total"]),
-            "grade": r["grade"],
-            "rank": r["rank"],
-            "rank_delta": r["rank_delta"],
-            "groups": r["summary"]["groups"],
-            "dossiers": r["dossiers"],
-            "provisional": r["provisional"],
-        }
-        for r in rows
-        if r["level"] in levels and (parent is None or r["parent_code"] == parent)
-    ]
-    # Ranked units by rank, then the provisional ones (rank null) by total.
-    out.sort(
-        key=lambda x: (
-            x["level"],
-            x["parent_code"] or "",
-            x["rank"] is None,
-            x["rank"] or 0,
-            -x["total"],
-            x["unit_code"],
-        )
-    )
-    return {
-        "period": p.label,
-        "methodology": m.id,
-        "mapping": mapping,
-        "computed_at": queries.computed_at(rows, now).isoformat(),
-        "rows": out,
-    }
+    levels = (level,) if level else PUBLIC_LEVELS
+    rows = await _today_rows(app, p, m) if mapping == TODAY else None
+    if rows is None:
+        cache = read_cache(request)
+        state = await cache.states.get(p.label, m.id)
+        if state is not None:  # the public ranking does not depend on who asks: no scope in the key
+            key = ("ranking", p.label, m.id, mapping, levels, parent)
+            found = await cache.bodies.lookup(
+                key, state, lambda: queries.stored_ranking(app, p.label, m, mapping, levels, parent)
+            )
+            if found is not None:
+                return respond(request, key, *found)
+        async with app.sessions() as session:
+            rows = await queries.rows(app, session, p, m)
+    light = [_light(r) for r in rows]
+    stamp = queries.computed_at(light, now).isoformat()
+    return queries.ranking_body(p.label, m.id, mapping, light, levels, parent, computed_at=stamp)
 
 
-@router.get("/scores/{unit_code}", summary="Breakdown of a unit's score (chi tiết điểm)")
+@router.get("/scores/{unit_code}", summary="Breakdown of a unit's score (chi tiết điểm)", response_model=None)
 async def get_breakdown(
+    request: Request,
     unit_code: str,
     app: App,
     principal: Staff,
     period: PeriodQ = None,
     methodology: str = DEFAULT_METHODOLOGY,
     mapping: MappingQ = AS_OF_PERIOD,
-) -> dict[str, Any]:
+) -> Response | dict[str, Any]:
+    """Scope is checked first, on every request; the body (cached as the ranking's) does not
+    depend on who asks once they may see it."""
     now = datetime.now(UTC)
     p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
     async with app.sessions() as session:
         await queries.check_scope(app, session, principal, unit_code)
-        row = await score_row(session, p.label, m.id, unit_code) if mapping == AS_OF_PERIOD else None
-        if row is None and (mapping != AS_OF_PERIOD or not await period_stored(session, p.label, m.id)):
-            rows = await _rows(app, session, p, m, mapping)
-            row = next((r for r in rows if r["unit_code"] == unit_code), None)
+    rows = await _today_rows(app, p, m) if mapping == TODAY else None
+    if rows is None:
+        cache = read_cache(request)
+        state = await cache.states.get(p.label, m.id)
+        if state is not None:
+            key = ("breakdown", p.label, m.id, mapping, unit_code)
+            found = await cache.bodies.lookup(
+                key, state, lambda: queries.stored_breakdown(app, p.label, m, mapping, unit_code)
+            )
+            if found is not None:
+                return respond(request, key, *found)
+        async with app.sessions() as session:
+            rows = await queries.rows(app, session, p, m)
+    row = next((r for r in rows if r["unit_code"] == unit_code), None)
     if row is None:
-        reason = f"the unit has no score in {p.label} (not valid in that period)"
-        details = [{"field": "unit_code", "reason": reason}]
-        raise ApiError(404, f"no score for {unit_code} in {p.label}", details=details)
-    pl = row["payload"]
-    return {
-        "unit_code": unit_code,
-        "unit_name": pl["unit_name"],
-        "period": p.label,
-        "methodology": m.id,
-        "mapping": mapping,
-        "methodology_version": pl["methodology_version"],
-        "total": float(row["total"]),
-        "max_total": pl["max_total"],
-        "grade": row["grade"],
-        "grade_vi": pl["grade_vi"],
-        "grade_en": pl["grade_en"],
-        "rank": row["rank"],
-        "rank_delta": row["rank_delta"],
-        "dossiers": row["dossiers"],
-        "provisional": row["provisional"],
-        "computed_at": queries.computed_at([row], now).isoformat(),
-        "groups": pl["groups"],
-    }
+        raise queries.no_score(unit_code, p.label)
+    stamp = queries.computed_at([row], now).isoformat()
+    return queries.breakdown_body(unit_code, p.label, m.id, mapping, row, computed_at=stamp)
 
 
 @router.get(

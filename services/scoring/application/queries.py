@@ -8,12 +8,15 @@ stored.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.repository import load_procedures, load_units, score_rows
+from services.scoring.adapters.period_state import PeriodState, read_state
+from services.scoring.adapters.repository import load_procedures, load_units, ranking_rows, score_row, score_rows
 from services.scoring.application.aggregate import aggregate_period
 from services.scoring.application.context import Scoring
 from services.scoring.application.scoring_service import evaluate_live, rows_for
@@ -67,10 +70,120 @@ def methodology_of(app: Scoring, methodology_id: str) -> Methodology:
 
 
 def computed_at(rows: list[dict[str, Any]], now: datetime) -> datetime:
-    """When the figures were computed (dữ liệu tính đến): the stored rows' latest computation, or
-    ``now`` for rows computed on demand."""
+    """When rows read outside the cached path were computed (dữ liệu tính đến): ``now`` for rows
+    computed on demand. Stored periods take theirs from period_state (a stored row's own
+    computed_at is only when it last moved); the rows' stamps are a fallback for rows stored
+    without one."""
     stamps = [r["computed_at"] for r in rows if r.get("computed_at") is not None]
     return max(stamps, default=now)
+
+
+def ranking_body(
+    period: str,
+    methodology: str,
+    mapping: str,
+    rows: list[dict[str, Any]],
+    levels: Sequence[str],
+    parent: str | None,
+    computed_at: str | None = None,
+) -> dict[str, Any]:
+    """The ranking (bảng xếp hạng) of rows in the shape of the stored ranking columns."""
+    out = [
+        {
+            "unit_code": r["unit_code"],
+            "unit_name": r["summary"]["unit_name"],
+            "level": r["level"],
+            "parent_code": r["parent_code"],
+            "total": float(r["total"]),
+            "grade": r["grade"],
+            "rank": r["rank"],
+            "rank_delta": r["rank_delta"],
+            "groups": r["summary"]["groups"],
+            "dossiers": r["dossiers"],
+            "provisional": r["provisional"],
+        }
+        for r in rows
+        if r["level"] in levels and (parent is None or r["parent_code"] == parent)
+    ]
+    # Ranked units by rank, then the provisional ones (rank null) by total.
+    out.sort(
+        key=lambda x: (
+            x["level"],
+            x["parent_code"] or "",
+            x["rank"] is None,
+            x["rank"] or 0,
+            -x["total"],
+            x["unit_code"],
+        )
+    )
+    return {"period": period, "methodology": methodology, "mapping": mapping, "computed_at": computed_at, "rows": out}
+
+
+def breakdown_body(
+    unit_code: str, period: str, methodology: str, mapping: str, row: dict[str, Any], computed_at: str | None = None
+) -> dict[str, Any]:
+    """A unit's breakdown (chi tiết điểm) from its full row (with its payload)."""
+    pl = row["payload"]
+    return {
+        "unit_code": unit_code,
+        "unit_name": pl["unit_name"],
+        "period": period,
+        "methodology": methodology,
+        "mapping": mapping,
+        "methodology_version": pl["methodology_version"],
+        "total": float(row["total"]),
+        "max_total": pl["max_total"],
+        "grade": row["grade"],
+        "grade_vi": pl["grade_vi"],
+        "grade_en": pl["grade_en"],
+        "rank": row["rank"],
+        "rank_delta": row["rank_delta"],
+        "dossiers": row["dossiers"],
+        "provisional": row["provisional"],
+        "computed_at": computed_at,
+        "groups": pl["groups"],
+    }
+
+
+def no_score(unit_code: str, period: str) -> ApiError:
+    reason = f"the unit has no score in {period} (not valid in that period)"
+    return ApiError(404, f"no score for {unit_code} in {period}", details=[{"field": "unit_code", "reason": reason}])
+
+
+@asynccontextmanager
+async def _snapshot(app: Scoring) -> AsyncIterator[AsyncSession]:
+    """A read-only session whose reads all see one snapshot (the state and the rows it stamps)."""
+    async with app.sessions() as session:
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        yield session
+
+
+async def stored_ranking(
+    app: Scoring, period: str, m: Methodology, mapping: str, levels: Sequence[str], parent: str | None
+) -> tuple[PeriodState, dict[str, Any]] | None:
+    """The stored ranking with the period state it is exact as of (one snapshot); None when the
+    period was never computed."""
+    async with _snapshot(app) as session:
+        state = await read_state(session, period, m.id)
+        if state is None:
+            return None
+        rows = await ranking_rows(session, period, m.id, list(levels), parent)
+    return state, ranking_body(period, m.id, mapping, rows, levels, parent)
+
+
+async def stored_breakdown(
+    app: Scoring, period: str, m: Methodology, mapping: str, unit_code: str
+) -> tuple[PeriodState, dict[str, Any]] | None:
+    """The stored breakdown with its period state (one snapshot); None when the period was never
+    computed; 404 when it was but the unit has no row in it."""
+    async with _snapshot(app) as session:
+        state = await read_state(session, period, m.id)
+        if state is None:
+            return None
+        row = await score_row(session, period, m.id, unit_code)
+    if row is None:
+        raise no_score(unit_code, period)
+    return state, breakdown_body(unit_code, period, m.id, mapping, row)
 
 
 async def rows(app: Scoring, session: AsyncSession, period: Period, m: Methodology) -> list[dict[str, Any]]:
@@ -91,10 +204,18 @@ UNITS_SECONDS = 1.0  # how stale the API's copy of the unit tree may be (the wor
 
 
 async def unit_tree(app: Scoring, session: AsyncSession) -> list[UnitRow]:
-    """The unit tree (cây đơn vị), read from its table at most once a second per process."""
+    """The unit tree (cây đơn vị), read from its table at most once a second per process.
+
+    One request reloads it; those arriving meanwhile keep using the copy in hand (it may be a
+    second old anyway), instead of every concurrent request reloading it at once.
+    """
     if app.units is None or time.monotonic() - app.units_loaded_at >= UNITS_SECONDS:
-        app.units = await load_units(session)
-        app.units_loaded_at = time.monotonic()
+        claimed, app.units_loaded_at = app.units_loaded_at, time.monotonic()
+        try:
+            app.units = await load_units(session)
+        except BaseException:
+            app.units_loaded_at = claimed  # the next request tries again
+            raise
     return app.units
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.repository import load_inputs, previous_ranks, score_rows
-from services.scoring.adapters.tables import score
+from services.scoring.adapters.tables import period_state, score
 from services.scoring.domain import (
     DomainEvent,
     DossierFacts,
@@ -126,7 +126,11 @@ async def recompute_and_compare(
             period = parse_period(label)
         except ValueError:  # a period outside the bounds, stored before they existed: not rebuilt
             continue
-        computed = await session.execute(select(func.max(score.c.computed_at)).where(score.c.period == label))
+        # The live rows are exact as of the period's last computation (period_state; a row's own
+        # computed_at is only when it last moved): rebuild at that instant.
+        computed = await session.execute(
+            select(func.max(period_state.c.computed_at)).where(period_state.c.period == label)
+        )
         now = computed.scalar() or datetime.now().astimezone()
         live_inputs = await load_inputs(session, period, with_facts=False)
         ev = evaluate_period(rebuild_inputs(domain, live_inputs, folded), period, now, calendar)

@@ -16,10 +16,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.period_state import record_computation
 from services.scoring.adapters.repository import load_inputs, load_procedures, previous_ranks
 from services.scoring.adapters.tables import score
 from services.scoring.application.aggregate import aggregate_period
@@ -227,12 +228,13 @@ async def compute_period(
         old = {r["unit_code"]: dict(r) for r in (await s.execute(select(*_COMPARED).where(*mine))).mappings()}
         moved = [r for r in new if r["unit_code"] not in old or not _same(old[r["unit_code"]], r)]
         gone = sorted(old.keys() - {r["unit_code"] for r in new})
-        # Only moved rows are written; the others are still exact: their computed_at moves on.
+        # Only moved rows are written (their own computed_at says when they last moved); that the
+        # others are still exact as of ``now`` is one row of period_state, not an update of each.
         if gone:
             await s.execute(delete(score).where(*mine, score.c.unit_code.in_(gone)))
-        await s.execute(update(score).where(*mine).values(computed_at=now))
         if moved:  # executemany of one cached statement (batched by the driver)
             await s.execute(_UPSERT, moved)
+        await record_computation(s, period=period.label, methodology=m.id, now=now, changed=bool(moved or gone))
         changed[m.id] = sorted({r["unit_code"] for r in moved} | set(gone))
         olds[m.id], news[m.id] = old, {r["unit_code"]: r for r in new}
     uow.publish_many(announcements(period.label, olds, news, now))

@@ -28,6 +28,7 @@ TABLES = (
     "rating",
     "petition",
     "score",
+    "period_state",
     "dirty_period",
     "methodology",
     "calendar_day",

@@ -1,0 +1,101 @@
+"""The API's read cache without a database: coalesced state reads never serve a state older than
+the request, bodies are bounded and replaced by version, ETags compare as RFC 9110 says."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, cast
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.scoring.adapters.period_state import PeriodState
+from services.scoring.api.read_cache import BodyCache, StateReader, _matches, cut
+
+T0 = datetime(2026, 10, 31, tzinfo=UTC)
+
+
+class FakeEngine:
+    """Each read returns the current ``version`` as it is when the read *starts*, then waits for
+    ``release`` (so a test can hold a read in flight)."""
+
+    def __init__(self) -> None:
+        self.version = 1
+        self.reads = 0
+        self.release = asyncio.Event()
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Any]:
+        engine = self
+
+        class Conn:
+            async def execution_options(self, **_: Any) -> Conn:
+                return self
+
+            async def execute(self, _stmt: Any) -> Any:
+                engine.reads += 1
+                seen = engine.version
+                await engine.release.wait()
+                row = SimpleNamespace(computed_at=T0, changed_at=T0, version=seen)
+                return SimpleNamespace(first=lambda: row)
+
+        yield Conn()
+
+
+async def test_state_reads_are_shared_but_never_older_than_the_request() -> None:
+    engine = FakeEngine()
+    reader = StateReader(cast(AsyncEngine, engine))
+    early = [asyncio.create_task(reader.get("2026-10", "tax-2025")) for _ in range(10)]
+    await asyncio.sleep(0)  # the first read starts (seeing version 1) and is held
+    await asyncio.sleep(0)
+    engine.version = 2  # a refresh commits while that read is in flight
+    late = [asyncio.create_task(reader.get("2026-10", "tax-2025")) for _ in range(10)]
+    await asyncio.sleep(0)
+    engine.release.set()
+    got_early = await asyncio.gather(*early)
+    got_late = await asyncio.gather(*late)
+    assert {s.version for s in got_early if s} == {1}
+    assert {s.version for s in got_late if s} == {2}  # joined the next read, not the running one
+    assert engine.reads == 2  # 20 requests, two queries
+    # Within the reuse window the latest read is the answer; with no window, every request reads.
+    engine.version = 3
+    assert await reader.get("2026-10", "tax-2025") == got_late[0] and engine.reads == 2
+    reader.seconds = 0
+    latest = await reader.get("2026-10", "tax-2025")
+    assert latest is not None and latest.version == 3 and engine.reads == 3
+
+
+def test_cut_splices_computed_at() -> None:
+    entry = cut({"period": "2026-10", "computed_at": None, "rows": [{"unit_name": "Chi cục"}]}, 7)
+    body = entry.head + b'"2026-10-31T00:00:00+00:00"' + entry.tail
+    assert (
+        body
+        == '{"period":"2026-10","computed_at":"2026-10-31T00:00:00+00:00","rows":[{"unit_name":"Chi cục"}]}'.encode()
+    )
+
+
+async def test_bodies_bounded_and_replaced_by_version() -> None:
+    cache = BodyCache(max_entries=2)
+    state = PeriodState(T0, T0, 1)
+
+    def build(v: int) -> Any:
+        async def run() -> tuple[PeriodState, dict[str, Any]]:
+            return PeriodState(T0, T0, v), {"v": v, "computed_at": None}
+
+        return run
+
+    for key in ("a", "b", "c"):
+        await cache.lookup(key, state, build(1))
+    assert len(cache) == 2 and cache.builds == 3
+    await cache.lookup("c", state, build(1))
+    assert cache.hits == 1
+    _, entry = await cache.lookup("c", PeriodState(T0, T0, 2), build(2)) or (None, None)
+    assert entry is not None and entry.version == 2 and b'"v":2' in entry.head and cache.builds == 4
+
+
+def test_if_none_match() -> None:
+    assert _matches('"abc"', '"abc"') and _matches('W/"abc"', '"abc"') and _matches('"x", "abc"', '"abc"')
+    assert _matches("*", '"abc"') and not _matches('"abd"', '"abc"') and not _matches(None, '"abc"')
