@@ -154,15 +154,6 @@ def _due_or_computed(
     return due_at
 
 
-def parse_event(raw_type: str, occurred_at: str, data: Mapping[str, Any]) -> DossierEvent | None:
-    """A dossier event from the raw envelope, or None when it names no dossier or time."""
-    dossier_id = _str(data.get("dossier_id"))
-    at = _dt(occurred_at)
-    if dossier_id is None or at is None or not raw_type.startswith("dossier."):
-        return None
-    return DossierEvent(dossier_id=dossier_id, type=raw_type, occurred_at=at, data=data)
-
-
 def _order(e: DossierEvent) -> tuple[datetime, str, str]:
     # Total: two events at the same instant (a transfer and its twin) fold in one order always.
     return (e.occurred_at, e.type, _text(e.data))
