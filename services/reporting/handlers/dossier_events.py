@@ -14,6 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -37,6 +38,7 @@ from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 STATE_COLUMNS = tuple(f for f in DossierState.__dataclass_fields__ if f != "dossier_id")
+_state_values = attrgetter(*STATE_COLUMNS)  # one C call per dossier, not a generator
 
 # Shared by dossier batches, exclusive for a calendar change (adapters.calendar.hold_calendar).
 _HOLD_CALENDAR = "SELECT pg_advisory_xact_lock_shared(hashtext('reporting.calendar'))"
@@ -146,12 +148,12 @@ async def apply_dossier_events(
             # What did not change is neither encoded nor written again.
             if row is not None and kept[d] == before[d]:
                 history = row["history"]
-                unchanged = all(getattr(state, c) == row[c] for c in STATE_COLUMNS)
+                unchanged = _state_values(state) == tuple(row)[1:-1]  # (dossier_id, *state, history)
             else:
                 history, unchanged = orjson.dumps(to_json(kept[d])).decode(), False
         units[d] = state.unit_code
         if not unchanged:
-            rows.append((d, *(getattr(state, c) for c in STATE_COLUMNS), history))
+            rows.append((d, *_state_values(state), history))
     if rows:
         await conn.execute(_STORE_DOSSIERS, *(list(col) for col in zip(*rows, strict=True)))
     return units
