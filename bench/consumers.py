@@ -1,11 +1,12 @@
 """What a non-scoring consumer of ``ingest.dossier-events`` costs per event: prints figures.
 
     .venv/bin/python -m sim.cli --months 1 --end 2026-10-31 --seed 1 --scale 0.05 --out /tmp/con.ndjson
-    flock /tmp/sqi-heavy.lock ./sqi bench consumers /tmp/con.ndjson
+    flock /tmp/sqi-heavy.lock ./sqi bench consumers /tmp/con.ndjson [--service reporting|feedback|all]
 
-The simulator's dossier events, in messages of 500 (as ingest publishes them), go through
-feedback's real consumer path (inbox row + ``on_dossier_events``, one transaction per message)
-into a scratch database, with no broker. Then the same messages go through the yardstick: parse
+The simulator's dossier events, in messages of 500 (as ingest publishes them), go through a
+service's real consumer path (inbox row + ``on_dossier_events``, one transaction per message)
+into a scratch database of its own (migrated; reporting's reference units and procedures
+seeded, as its worker does), with no broker. Then the same messages go through the yardstick: parse
 the body and ``COPY`` one row per event (event id, dossier id, type, occurred_at) into a plain
 table, one transaction per message. For each it prints the process CPU per event (this Python
 process: what competes with scoring on a 2-core machine), the PostgreSQL backends' CPU per event
@@ -21,28 +22,76 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.feedback.adapters.tables import inbox  # noqa: E402
-from services.feedback.bootstrap import Feedback, bootstrap  # noqa: E402
-from services.feedback.settings import FeedbackSettings  # noqa: E402
-from services.feedback.subscriptions import SUBSCRIPTIONS  # noqa: E402
 from shared.contracts import DossierEventsAccepted  # noqa: E402
 from shared.db import driver_connection  # noqa: E402
 from shared.messaging.consumer import Consumer  # noqa: E402
-from shared.messaging.topology import IncomingMessage  # noqa: E402
+from shared.messaging.topology import IncomingMessage, Subscription  # noqa: E402
 from shared.migrations import upgrade  # noqa: E402
+from shared.unit_of_work import UnitOfWork  # noqa: E402
 from sqi_cli.scratch import drop_database, recreate_database, scratch_database_url  # noqa: E402
 
 DB = "sqi_bench_consumers"
 BATCH = 500
+SERVICES = ("reporting", "feedback")
+
+
+class App(Protocol):
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    def uow(self) -> UnitOfWork: ...
+
+
+@dataclass
+class Target:
+    """One service's consumer as the bench drives it."""
+
+    service: str
+    app: App
+    inbox: Table
+    subscriptions: list[Subscription]
+    counts: dict[str, str]
+    """label → SQL counting what the handler kept (printed after the run)."""
+    prepare: Callable[[], Awaitable[None]] | None = None
+
+
+def target(service: str, url: str) -> Target:
+    """The service's app on ``url`` (imports stay per service: the bench of one needs only it)."""
+    if service == "feedback":
+        from services.feedback.adapters.tables import inbox as feedback_inbox
+        from services.feedback.bootstrap import bootstrap as feedback_app
+        from services.feedback.settings import FeedbackSettings
+        from services.feedback.subscriptions import SUBSCRIPTIONS as FEEDBACK
+
+        app = feedback_app(FeedbackSettings(database_url=url, environment="test"))
+        return Target(service, app, feedback_inbox, FEEDBACK, {"dossier_unit": "feedback.dossier_unit"})
+    from services.reporting.adapters.tables import inbox as reporting_inbox
+    from services.reporting.bootstrap import bootstrap as reporting_app
+    from services.reporting.handlers.messages import seed_reference
+    from services.reporting.settings import ReportingSettings
+    from services.reporting.subscriptions import SUBSCRIPTIONS as REPORTING
+
+    settings = ReportingSettings(database_url=url, environment="test")
+    rapp = reporting_app(settings)
+
+    async def seed() -> None:
+        async with rapp.uow() as uow:
+            await seed_reference(settings.reference_dir, uow=uow)
+
+    counts = {"dossier": "reporting.dossier", "feed": "reporting.feed"}
+    return Target(service, rapp, reporting_inbox, REPORTING, counts, seed)
 
 
 def backend_cpu(pids: list[int]) -> float:
@@ -58,7 +107,7 @@ def backend_cpu(pids: list[int]) -> float:
     return total
 
 
-async def backend_pids(app: Feedback) -> list[int]:
+async def backend_pids(app: App) -> list[int]:
     async with app.sessions() as s:
         conn = await driver_connection(s)
         rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
@@ -67,7 +116,7 @@ async def backend_pids(app: Feedback) -> list[int]:
 
 
 async def measure(
-    label: str, app: Feedback, bodies: list[bytes], events: int, apply: Callable[[int, bytes], Awaitable[None]]
+    label: str, app: App, bodies: list[bytes], events: int, apply: Callable[[int, bytes], Awaitable[None]]
 ) -> float:
     """Apply every message; print and return the process CPU µs per event."""
     pids = await backend_pids(app)  # the pool's connections: warm them before counting
@@ -96,19 +145,25 @@ def copy_rows(body: bytes) -> list[tuple[Any, ...]]:
     return rows
 
 
-async def run(args: argparse.Namespace, url: str, lines: list[bytes]) -> None:
+def messages(lines: list[bytes], limit: int = 0) -> tuple[int, list[bytes]]:
+    """The dossier events (the first ``limit``) and their bodies, ``BATCH`` events per message."""
     dossier_events = [e for e in map(orjson.loads, lines) if str(e.get("type", "")).startswith("dossier.")]
-    if args.limit:
-        dossier_events = dossier_events[: args.limit]
+    if limit:
+        dossier_events = dossier_events[:limit]
     bodies = [orjson.dumps({"events": dossier_events[i : i + BATCH]}) for i in range(0, len(dossier_events), BATCH)]
-    n = len(dossier_events)
-    print(f"{n:,} dossier events in {len(bodies)} messages of {BATCH} (one transaction each); pid {os.getpid()}")
-    app = bootstrap(FeedbackSettings(database_url=url, environment="test"))
-    try:
-        consumer = Consumer(uow_factory=app.uow, inbox=inbox)
-        sub = next(s for s in SUBSCRIPTIONS if DossierEventsAccepted.routing_key in s.routing_keys)
+    return len(dossier_events), bodies
 
-        async def feedback_message(i: int, body: bytes) -> None:
+
+async def run(t: Target, bodies: list[bytes], n: int) -> None:
+    """The service's handler, then the bare COPY, in the same database and process."""
+    app = t.app
+    try:
+        if t.prepare is not None:
+            await t.prepare()
+        consumer = Consumer(uow_factory=app.uow, inbox=t.inbox)
+        sub = next(s for s in t.subscriptions if DossierEventsAccepted.routing_key in s.routing_keys)
+
+        async def handler_message(i: int, body: bytes) -> None:
             await consumer.apply(sub, IncomingMessage(f"bench-{i}", DossierEventsAccepted.routing_key, body))
 
         async def bare_copy(_: int, body: bytes) -> None:
@@ -122,14 +177,14 @@ async def run(args: argparse.Namespace, url: str, lines: list[bytes]) -> None:
                 f"CREATE TABLE public.{_COPY_TABLE}"
                 " (event_id text, dossier_id text, type text, occurred_at timestamptz)"
             )
-        handler = await measure("feedback on_dossier_events", app, bodies, n, feedback_message)
+        handler = await measure(f"{t.service} on_dossier_events", app, bodies, n, handler_message)
         bare = await measure("bare COPY of the events", app, bodies, n, bare_copy)
-        print(f"feedback / bare COPY: {handler / bare:.1f}× the process CPU")
+        print(f"{t.service} / bare COPY: {handler / bare:.1f}× the process CPU")
         async with app.sessions() as s:
             conn = await driver_connection(s)
-            kept = await conn.fetchval("SELECT count(*) FROM feedback.dossier_unit")
+            for label, table in t.counts.items():
+                print(f"{label} rows: {await conn.fetchval(f'SELECT count(*) FROM {table}'):,}")
             await s.rollback()
-        print(f"dossier_unit rows: {kept:,}")
     finally:
         await app.engine.dispose()
 
@@ -140,21 +195,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     default = "/tmp/con.ndjson"  # noqa: S108 (where the docstring's command writes it)
     p.add_argument("events", nargs="?", default=default, help="NDJSON from sim.cli --out")
+    p.add_argument("--service", choices=[*SERVICES, "all"], default="all", help="whose consumer (default: all)")
     p.add_argument("--limit", type=int, default=0, help="only the first N dossier events")
-    p.add_argument("--keep", action="store_true", help="keep the scratch database")
+    p.add_argument("--keep", action="store_true", help="keep the scratch databases")
     args = p.parse_args(argv)
     if not Path(args.events).exists():
         print(f"{args.events} does not exist; make it with:\n  {__doc__.splitlines()[2].strip()}", file=sys.stderr)
         return 2
     lines = [line for line in Path(args.events).read_bytes().splitlines() if line.strip()]
-    url = scratch_database_url(DB)
-    asyncio.run(recreate_database(url))
-    upgrade(ROOT / "services" / "feedback" / "migrations", url)  # alembic runs its own event loop
-    try:
-        asyncio.run(run(args, url, lines))
-    finally:
-        if not args.keep:
-            asyncio.run(drop_database(url))
+    n, bodies = messages(lines, args.limit)
+    print(f"{n:,} dossier events in {len(bodies)} messages of {BATCH} (one transaction each); pid {os.getpid()}")
+    for service in SERVICES if args.service == "all" else (args.service,):
+        url = scratch_database_url(f"{DB}_{service}")
+        asyncio.run(recreate_database(url))
+        upgrade(ROOT / "services" / service / "migrations", url)  # alembic runs its own event loop
+        try:
+            asyncio.run(run(target(service, url), bodies, n))
+        finally:
+            if not args.keep:
+                asyncio.run(drop_database(url))
     return 0
 
 

@@ -13,7 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "reporting": "p50/p99 of GET / and the ranking API with a whole-country month loaded, events streaming",
     "bare": "the bare pipeline (batches → COPY → publish → consume): the yardstick for end to end",
     "live": "a loaded month, then 500/2,000/5,000 events/s with 20 readers: freshness, reads, ratio to bare",
-    "consumers": "feedback's dossier consumer: CPU µs/event and events/s, beside a bare COPY (no broker)",
+    "consumers": "dossier consumers (reporting, feedback): CPU µs/event, events/s, beside a bare COPY",
     "chaos": "kill and restart every process (and the broker, the database) under a stream; nothing lost",
 }
 #: Benchmarks whose module is not ``bench.<name>``.

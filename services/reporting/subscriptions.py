@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from services.reporting.handlers.dossier_events import on_dossier_events
 from services.reporting.handlers.messages import (
     on_calendar_changed,
-    on_dossier_events,
     on_petition_changed,
     on_procedure_events,
     on_score_alert,

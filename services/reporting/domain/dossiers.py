@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.calendar import WorkingCalendar, end_of_day, local_date
 
@@ -40,8 +40,9 @@ class DossierState:
     finish_kind: str | None = None
 
 
-@dataclass(frozen=True)
-class DossierEvent:
+class DossierEvent(NamedTuple):
+    """Immutable as a frozen dataclass, built ≈ 3× faster: a batch builds several per event."""
+
     dossier_id: str
     type: str
     occurred_at: datetime
@@ -80,65 +81,103 @@ def apply(
     time_limits: Mapping[str, int | None],
     calendar: WorkingCalendar,
 ) -> DossierState:
-    """The state after ``events`` (applied in time order on top of ``state``)."""
-    s = state
-    for e in sorted(events, key=_order):
-        t, d = e.occurred_at, e.data
+    """The state after ``events`` (applied in time order on top of ``state``).
+
+    Fields are folded in locals and the state built once at the end: the fold runs for every
+    dossier a batch touches (a back-fill: a million events), and ``dataclasses.replace`` per
+    field change cost as much as the rest of it."""
+    unit_code, unit_at = state.unit_code, state.unit_at
+    officer_id, officer_at = state.officer_id, state.officer_at
+    procedure_code, received_at = state.procedure_code, state.received_at
+    due_at, due_explicit = state.due_at, state.due_explicit
+    paused_at, supplement_reason = state.paused_at, state.supplement_reason
+    finished_at, finish_kind = state.finished_at, state.finish_kind
+    for e in in_order(events):
+        t, d, kind = e.occurred_at, e.data, e.type
         officer = _str(d.get("officer_id"))
-        if officer and _later(t, s.officer_at):
-            s = replace(s, officer_id=officer, officer_at=t)
-        if e.type == "dossier.received":
+        if officer and _later(t, officer_at):
+            officer_id, officer_at = officer, t
+        if kind == "dossier.received":
             unit = _str(d.get("unit_code"))
-            s = replace(s, received_at=t, procedure_code=_str(d.get("procedure_code")) or s.procedure_code)
-            if unit and (s.unit_at is None or t > s.unit_at):
-                s = replace(s, unit_code=unit, unit_at=t)
+            received_at, procedure_code = t, _str(d.get("procedure_code")) or procedure_code
+            if unit and (unit_at is None or t > unit_at):
+                unit_code, unit_at = unit, t
             explicit = _dt(d.get("due_at"))
-            if explicit is not None and not s.due_explicit:
-                s = replace(s, due_at=explicit, due_explicit=True)
-            s = _with_computed_due(s, time_limits, calendar)
-        elif e.type == "dossier.transferred":
+            if explicit is not None and not due_explicit:
+                due_at, due_explicit = explicit, True
+            due_at = _due_or_computed(due_at, received_at, procedure_code, time_limits, calendar)
+        elif kind == "dossier.transferred":
             unit = _str(d.get("to_unit_code"))
-            if unit and _later(t, s.unit_at):
-                s = replace(s, unit_code=unit, unit_at=t)
-        elif e.type == "dossier.supplement_requested":
-            if s.finished_at is None and _later(t, s.paused_at):
-                s = replace(s, paused_at=t, supplement_reason=_str(d.get("reason")))
-        elif e.type == "dossier.supplement_received":
+            if unit and _later(t, unit_at):
+                unit_code, unit_at = unit, t
+        elif kind == "dossier.supplement_requested":
+            if finished_at is None and _later(t, paused_at):
+                paused_at, supplement_reason = t, _str(d.get("reason"))
+        elif kind == "dossier.supplement_received":
             explicit = _dt(d.get("due_at"))
             if explicit is not None:
-                s = replace(s, due_at=explicit, due_explicit=True)
-            elif s.paused_at is not None and s.due_at is not None and t >= s.paused_at:
-                paused_wd = calendar.working_days_between(local_date(s.paused_at), local_date(t))
-                s = replace(s, due_at=calendar.shift_due(s.due_at, paused_wd))
-            if s.paused_at is not None and t >= s.paused_at:
-                s = replace(s, paused_at=None)
-        elif e.type in TERMINAL and (s.finished_at is None or t < s.finished_at):
-            s = replace(s, finished_at=t, finish_kind=TERMINAL[e.type])
+                due_at, due_explicit = explicit, True
+            elif paused_at is not None and due_at is not None and t >= paused_at:
+                paused_wd = calendar.working_days_between(local_date(paused_at), local_date(t))
+                due_at = calendar.shift_due(due_at, paused_wd)
+            if paused_at is not None and t >= paused_at:
+                paused_at = None
+        elif kind in TERMINAL and (finished_at is None or t < finished_at):
+            finished_at, finish_kind = t, TERMINAL[kind]
     # A procedure unknown when the dossier arrived may be known now.
-    return _with_computed_due(s, time_limits, calendar)
+    due_at = _due_or_computed(due_at, received_at, procedure_code, time_limits, calendar)
+    return DossierState(
+        state.dossier_id,
+        unit_code,
+        unit_at,
+        officer_id,
+        officer_at,
+        procedure_code,
+        received_at,
+        due_at,
+        due_explicit,
+        paused_at,
+        supplement_reason,
+        finished_at,
+        finish_kind,
+    )
 
 
-def _with_computed_due(
-    s: DossierState, time_limits: Mapping[str, int | None], calendar: WorkingCalendar
-) -> DossierState:
-    code = s.procedure_code
-    if s.due_at is None and s.received_at is not None and code is not None and code in time_limits:
-        return replace(s, due_at=computed_due(s.received_at, time_limits[code], calendar))
-    return s
-
-
-def parse_event(raw_type: str, occurred_at: str, data: Mapping[str, Any]) -> DossierEvent | None:
-    """A dossier event from the raw envelope, or None when it names no dossier or time."""
-    dossier_id = _str(data.get("dossier_id"))
-    at = _dt(occurred_at)
-    if dossier_id is None or at is None or not raw_type.startswith("dossier."):
-        return None
-    return DossierEvent(dossier_id=dossier_id, type=raw_type, occurred_at=at, data=data)
+def _due_or_computed(
+    due_at: datetime | None,
+    received_at: datetime | None,
+    code: str | None,
+    time_limits: Mapping[str, int | None],
+    calendar: WorkingCalendar,
+) -> datetime | None:
+    if due_at is None and received_at is not None and code is not None and code in time_limits:
+        return computed_due(received_at, time_limits[code], calendar)
+    return due_at
 
 
 def _order(e: DossierEvent) -> tuple[datetime, str, str]:
     # Total: two events at the same instant (a transfer and its twin) fold in one order always.
-    return (e.occurred_at, e.type, json.dumps(e.data, sort_keys=True, default=str))
+    return (e.occurred_at, e.type, _text(e.data))
+
+
+def _text(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def _instant(e: DossierEvent) -> tuple[datetime, str]:
+    return (e.occurred_at, e.type)
+
+
+def in_order(events: Iterable[DossierEvent]) -> list[DossierEvent]:
+    """``sorted(events, key=_order)``, with the data's text computed only when two events share
+    an instant and a type (rare): encoding every event's data for the sort key was the fold's
+    largest cost."""
+    events = list(events)
+    out = sorted(events, key=_instant)
+    for i in range(1, len(out)):
+        if _instant(out[i]) == _instant(out[i - 1]):
+            return sorted(events, key=_order)
+    return out
 
 
 # --- the remembered events ------------------------------------------------------------------
@@ -158,17 +197,28 @@ OFFICER_ONLY = "officer"  # any other event naming an officer: only the latest o
 
 def remember(history: Iterable[DossierEvent], new: Iterable[DossierEvent]) -> list[DossierEvent]:
     """The events worth keeping for a dossier: every shaping event once (duplicates dropped),
-    and of the others only the latest that names an officer. Kept fields only: no text."""
-    kept: dict[tuple[datetime, str, str], DossierEvent] = {}
+    and of the others only the latest that names an officer. Kept fields only: no text.
+
+    Two events are the same when their instant, type and kept data are (``_order``); the data's
+    text is computed only for events sharing an instant and a type."""
+    first: dict[tuple[datetime, str], DossierEvent] = {}
+    clashes: dict[tuple[datetime, str], dict[str, DossierEvent]] = {}
     officer: DossierEvent | None = None
     for e in [*history, *new]:
         data = {k: e.data[k] for k in KEPT_FIELDS if k in e.data}
         if e.type in SHAPING:
-            slim = DossierEvent(e.dossier_id, e.type, e.occurred_at, data)
-            kept.setdefault(_order(slim), slim)
+            key = (e.occurred_at, e.type)
+            seen = first.get(key)
+            if seen is None:
+                first[key] = DossierEvent(e.dossier_id, e.type, e.occurred_at, data)
+            elif not (seen.data == data and all(type(v) is str for v in data.values())):  # else: its twin
+                same = clashes.setdefault(key, {_text(seen.data): seen})
+                same.setdefault(_text(data), DossierEvent(e.dossier_id, e.type, e.occurred_at, data))
         elif isinstance(data.get("officer_id"), str) and (officer is None or e.occurred_at >= officer.occurred_at):
             officer = DossierEvent(e.dossier_id, OFFICER_ONLY, e.occurred_at, {"officer_id": data["officer_id"]})
-    out = sorted(kept.values(), key=_order)
+    kept = [e for key, e in first.items() if key not in clashes]
+    kept += [e for same in clashes.values() for e in same.values()]
+    out = in_order(kept)
     return [*out, officer] if officer is not None else out
 
 

@@ -11,22 +11,20 @@
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from services.reporting.adapters.calendar import declared_days, hold_calendar, working_calendar
+from services.reporting.adapters.calendar import hold_calendar, working_calendar
 from services.reporting.adapters.changes import mark_changed
 from services.reporting.adapters.tables import (
     calendar,
     dossier,
-    feed,
     petition,
     procedure,
     score,
@@ -37,18 +35,14 @@ from services.reporting.domain import periods
 from services.reporting.domain.dossiers import (
     DossierEvent,
     DossierState,
-    apply,
     from_json,
-    parse_event,
     refold,
-    remember,
-    to_json,
 )
+from services.reporting.handlers.dossier_events import on_dossier_events as on_dossier_events  # re-exported
 from shared.calendar import WorkingCalendar
-from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted
+from shared.contracts import ProcedureEventsAccepted
 from shared.contracts.feedback import PetitionChanged
 from shared.contracts.scoring import CalendarChanged, GradeChanged, ScoreDropped, ScoreUpdated
-from shared.db import driver_connection
 from shared.messaging.topology import IncomingMessage
 from shared.unit_copy import units_changed_handler, upsert_units
 from shared.unit_of_work import UnitOfWork
@@ -166,6 +160,8 @@ async def on_score_alert(message: IncomingMessage, uow: UnitOfWork) -> None:
 
 
 # --- dossiers and feeds ---------------------------------------------------------------------
+# A batch of dossier events: handlers.dossier_events (written for cost per event). Here: the
+# refold of every open dossier when the declared days change.
 
 STATE_COLUMNS = tuple(f for f in DossierState.__dataclass_fields__ if f != "dossier_id")
 
@@ -181,52 +177,6 @@ async def _time_limits(uow: UnitOfWork, codes: set[str]) -> dict[str, int | None
 
 def _procedure_codes(events: Iterable[DossierEvent]) -> set[str]:
     return {str(e.data["procedure_code"]) for e in events if isinstance(e.data.get("procedure_code"), str)}
-
-
-async def apply_dossier_events(
-    events: list[DossierEvent], *, uow: UnitOfWork, calendar: WorkingCalendar
-) -> dict[str, str | None]:
-    """Fold a batch into the dossiers it touches; returns each dossier's unit afterwards.
-
-    A dossier's remembered events plus the new ones are refolded from scratch (any arrival
-    order gives the same state); a row stored before histories existed is folded on top.
-    """
-    by_dossier: dict[str, list[DossierEvent]] = defaultdict(list)
-    for e in events:
-        by_dossier[e.dossier_id].append(e)
-    ids = sorted(by_dossier)
-    if not ids:
-        return {}
-    conn = await driver_connection(uow.session)
-    # Two batches touching the same dossier take turns (locks in one order: no deadlock).
-    await conn.execute(
-        "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT hashtext(d) AS h FROM unnest($1::text[]) d ORDER BY 1) s",
-        ids,
-    )
-    existing = await uow.session.execute(select(dossier).where(dossier.c.dossier_id.in_(ids)))
-    legacy: dict[str, DossierState] = {}
-    kept: dict[str, list[DossierEvent]] = {}
-    for r in existing:
-        if r.history is None:
-            legacy[r.dossier_id] = DossierState(**{k: getattr(r, k) for k in ("dossier_id", *STATE_COLUMNS)})
-        else:
-            kept[r.dossier_id] = from_json(r.dossier_id, r.history)
-    for d in ids:
-        if d not in legacy:
-            kept[d] = remember(kept.get(d, []), by_dossier[d])
-    codes = _procedure_codes(events) | {e for h in kept.values() for e in _procedure_codes(h)}
-    codes |= {s.procedure_code for s in legacy.values() if s.procedure_code and s.due_at is None}
-    limits = await _time_limits(uow, codes)
-    rows = []
-    for d in ids:
-        if d in legacy:
-            state = apply(legacy[d], by_dossier[d], time_limits=limits, calendar=calendar)
-            rows.append(asdict(state) | {"history": None})
-        else:
-            state = refold(d, kept[d], time_limits=limits, calendar=calendar)
-            rows.append(asdict(state) | {"history": to_json(kept[d])})
-    await _store_dossiers(uow, rows)
-    return {r["dossier_id"]: r["unit_code"] for r in rows}
 
 
 async def _store_dossiers(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
@@ -288,70 +238,6 @@ async def on_calendar_changed(message: IncomingMessage, uow: UnitOfWork) -> None
         return
     await refold_open_dossiers(uow, working_calendar(frozenset((d.day, d.kind) for d in event.days)))
     await mark_changed(uow.session, "warnings")
-
-
-async def record_feed_activity(
-    raw: list[tuple[str, DossierEvent]], units: dict[str, str | None], accepted_at: datetime, *, uow: UnitOfWork
-) -> None:
-    """Per (source, unit): last accepted batch, last event time, a running usual gap."""
-    activity: dict[tuple[str, str], tuple[int, datetime]] = {}
-    for source, e in raw:
-        code = units.get(e.dossier_id)
-        if code is None:
-            continue
-        count, latest = activity.get((source, code), (0, e.occurred_at))
-        activity[(source, code)] = (count + 1, max(latest, e.occurred_at))
-    if not activity:
-        return
-    rows = [
-        {
-            "source": s,
-            "unit_code": u,
-            "last_accepted_at": accepted_at,
-            "last_occurred_at": at,
-            "batches": 1,
-            "events": n,
-        }
-        for (s, u), (n, at) in sorted(activity.items())
-    ]
-    stmt = pg_insert(feed).values(rows)
-    await uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[feed.c.source, feed.c.unit_code],
-            set_={
-                "last_accepted_at": func.greatest(feed.c.last_accepted_at, stmt.excluded.last_accepted_at),
-                "last_occurred_at": func.greatest(feed.c.last_occurred_at, stmt.excluded.last_occurred_at),
-                # Gaps under a second belong to one burst; the usual gap weighs new gaps by 1/5.
-                "usual_gap_s": text(
-                    "CASE WHEN EXTRACT(EPOCH FROM excluded.last_accepted_at - reporting.feed.last_accepted_at) < 1 "
-                    "THEN reporting.feed.usual_gap_s "
-                    "WHEN reporting.feed.usual_gap_s IS NULL "
-                    "THEN EXTRACT(EPOCH FROM excluded.last_accepted_at - reporting.feed.last_accepted_at) "
-                    "ELSE 0.8 * reporting.feed.usual_gap_s "
-                    "+ 0.2 * EXTRACT(EPOCH FROM excluded.last_accepted_at - reporting.feed.last_accepted_at) END"
-                ),
-                "batches": feed.c.batches + 1,
-                "events": feed.c.events + stmt.excluded.events,
-            },
-        )
-    )
-
-
-async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
-    batch = DossierEventsAccepted.model_validate_json(message.body)
-    raw: list[tuple[str, DossierEvent]] = []
-    for r in batch.events:
-        e = parse_event(r.type, r.occurred_at, r.data)
-        if e is not None:
-            raw.append((r.source, e))
-    # Working days as the package and the law define them, with the days scoring's admins
-    # declared (CalendarChanged); read under the calendar lock, so a change is never half seen.
-    await hold_calendar(uow.session)
-    cal = working_calendar(await declared_days(uow.session))
-    units = await apply_dossier_events([e for _, e in raw], uow=uow, calendar=cal)
-    await record_feed_activity(raw, units, batch.accepted_at or datetime.now(UTC), uow=uow)
-    if raw:
-        await mark_changed(uow.session, "warnings")
 
 
 # --- petitions ------------------------------------------------------------------------------

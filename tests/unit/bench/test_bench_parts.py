@@ -91,3 +91,15 @@ def _report(**changes: object) -> dict[str, object]:
 )
 def test_a_chaos_run_passes_only_when_every_check_holds(changes: dict[str, object], ok: bool) -> None:
     assert is_ok(_report(**changes)) is ok
+
+
+def test_the_consumers_bench_sends_only_dossier_events_in_messages_of_500() -> None:
+    from bench.consumers import BATCH, messages
+
+    kinds = ["procedure.upserted", "dossier.received", "dossier.received"]
+    lines = [orjson.dumps({"type": kinds[i % 3], "n": i}) for i in range(1_503)]
+    n, bodies = messages(lines)
+    assert n == 1_002 and len(bodies) == 3 and BATCH == 500
+    assert [len(orjson.loads(b)["events"]) for b in bodies] == [500, 500, 2]
+    assert all(e["type"] == "dossier.received" for b in bodies for e in orjson.loads(b)["events"])
+    assert messages(lines, limit=7)[0] == 7

@@ -1,0 +1,198 @@
+"""Ingest's dossier events into reporting's read model: open dossiers, due times, officers, and
+feed activity per source — one transaction per message, a few statements per message.
+
+A back-fill brings ≈ 1 M events a month and every consumer of them shares two cores with
+scoring, so this path is written for cost per event (docs/performance.md): the body is read with
+orjson (``domain.dossier_batch``), the driver's connection sends ``unnest`` statements (nothing
+compiled per row count), and a dossier whose state and remembered events did not change is not
+written at all (its history is not encoded again either).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from operator import attrgetter
+from typing import Any
+
+import orjson
+
+from services.reporting.adapters.calendar import working_calendar
+from services.reporting.adapters.changes import mark_changed
+from services.reporting.domain.dossier_batch import read_batch
+from services.reporting.domain.dossiers import (
+    DossierEvent,
+    DossierState,
+    apply,
+    from_json,
+    refold,
+    remember,
+    to_json,
+)
+from shared.calendar import WorkingCalendar
+from shared.db import driver_connection
+from shared.messaging.topology import IncomingMessage
+from shared.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+STATE_COLUMNS = tuple(f for f in DossierState.__dataclass_fields__ if f != "dossier_id")
+_state_values = attrgetter(*STATE_COLUMNS)  # one C call per dossier, not a generator
+
+# Shared by dossier batches, exclusive for a calendar change (adapters.calendar.hold_calendar).
+_HOLD_CALENDAR = "SELECT pg_advisory_xact_lock_shared(hashtext('reporting.calendar'))"
+_DECLARED_DAYS = "SELECT days::text FROM reporting.calendar"
+# Two batches touching the same dossier take turns (locks in one order: no deadlock).
+_LOCK_DOSSIERS = (
+    "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT hashtext(d) AS h FROM unnest($1::text[]) d ORDER BY 1) s"
+)
+_LOAD_DOSSIERS = (
+    f"SELECT dossier_id, {', '.join(STATE_COLUMNS)}, history::text AS history"
+    " FROM reporting.dossier WHERE dossier_id = ANY($1::text[])"
+)
+_TIME_LIMITS = "SELECT procedure_code, time_limit_wd FROM reporting.procedure WHERE procedure_code = ANY($1::text[])"
+_TYPES = {
+    "unit_code": "text",
+    "unit_at": "timestamptz",
+    "officer_id": "text",
+    "officer_at": "timestamptz",
+    "procedure_code": "text",
+    "received_at": "timestamptz",
+    "due_at": "timestamptz",
+    "due_explicit": "boolean",
+    "paused_at": "timestamptz",
+    "supplement_reason": "text",
+    "finished_at": "timestamptz",
+    "finish_kind": "text",
+}
+assert set(_TYPES) == set(STATE_COLUMNS)  # a new state field needs its type here
+_COLUMNS = ("dossier_id", *STATE_COLUMNS, "history")
+# Rows sorted by dossier id (as the locks): one statement per batch whatever its size.
+_STORE_DOSSIERS = (
+    f"INSERT INTO reporting.dossier ({', '.join(_COLUMNS)})"
+    f" SELECT {', '.join(c for c in _COLUMNS if c != 'history')}, history::jsonb"
+    f" FROM unnest($1::text[], {', '.join(f'${i}::{_TYPES[c]}[]' for i, c in enumerate(STATE_COLUMNS, 2))},"
+    f" ${len(_COLUMNS)}::text[]) AS t({', '.join(_COLUMNS)})"
+    " ON CONFLICT (dossier_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*STATE_COLUMNS, "history"))
+    + ", updated_at = now()"
+)
+# Per (source, unit): last accepted batch, last event time, a running usual gap. Gaps under a
+# second belong to one burst; the usual gap weighs new gaps by 1/5.
+_GAP = "EXTRACT(EPOCH FROM excluded.last_accepted_at - f.last_accepted_at)"
+_STORE_FEEDS = f"""
+INSERT INTO reporting.feed AS f (source, unit_code, last_accepted_at, last_occurred_at, batches, events)
+SELECT s, u, $3::timestamptz, o, 1, n FROM unnest($1::text[], $2::text[], $4::timestamptz[], $5::int[]) AS t(s, u, o, n)
+ON CONFLICT (source, unit_code) DO UPDATE SET
+    last_accepted_at = GREATEST(f.last_accepted_at, excluded.last_accepted_at),
+    last_occurred_at = GREATEST(f.last_occurred_at, excluded.last_occurred_at),
+    usual_gap_s = CASE WHEN {_GAP} < 1 THEN f.usual_gap_s
+        WHEN f.usual_gap_s IS NULL THEN {_GAP}
+        ELSE 0.8 * f.usual_gap_s + 0.2 * {_GAP} END,
+    batches = f.batches + 1,
+    events = f.events + excluded.events
+"""
+
+
+def _procedure_codes(events: Iterable[DossierEvent]) -> set[str]:
+    return {e.data["procedure_code"] for e in events if isinstance(e.data.get("procedure_code"), str)}
+
+
+async def _calendar(conn: Any) -> WorkingCalendar:
+    """The working calendar with the declared days, read under the calendar lock (so a change
+    is never half seen); one calendar object per declared set (it caches holiday years)."""
+    await conn.execute(_HOLD_CALENDAR)
+    text = await conn.fetchval(_DECLARED_DAYS)
+    days = orjson.loads(text) if text else []
+    return working_calendar(frozenset((date.fromisoformat(d["day"]), str(d["kind"])) for d in days))
+
+
+async def apply_dossier_events(
+    events: Sequence[DossierEvent], *, conn: Any, calendar: WorkingCalendar
+) -> dict[str, str | None]:
+    """Fold a batch into the dossiers it touches; returns each dossier's unit afterwards.
+
+    A dossier's remembered events plus the new ones are refolded from scratch (any arrival
+    order gives the same state); a row stored before histories existed is folded on top.
+    """
+    by_dossier: dict[str, list[DossierEvent]] = defaultdict(list)
+    for e in events:
+        by_dossier[e.dossier_id].append(e)
+    ids = sorted(by_dossier)
+    if not ids:
+        return {}
+    await conn.execute(_LOCK_DOSSIERS, ids)
+    stored = {r["dossier_id"]: r for r in await conn.fetch(_LOAD_DOSSIERS, ids)}
+    legacy: dict[str, DossierState] = {}
+    before: dict[str, list[DossierEvent]] = {}
+    for d, r in stored.items():
+        if r["history"] is None:
+            legacy[d] = DossierState(d, *(r[c] for c in STATE_COLUMNS))
+        else:
+            before[d] = from_json(d, orjson.loads(r["history"]))
+    kept = {d: remember(before.get(d, ()), by_dossier[d]) for d in ids if d not in legacy}
+    codes = _procedure_codes(events) | {c for h in kept.values() for c in _procedure_codes(h)}
+    codes |= {s.procedure_code for s in legacy.values() if s.procedure_code and s.due_at is None}
+    limits = {r[0]: r[1] for r in await conn.fetch(_TIME_LIMITS, sorted(codes))} if codes else {}
+    units: dict[str, str | None] = {}
+    rows: list[tuple[Any, ...]] = []
+    for d in ids:
+        row = stored.get(d)
+        if d in legacy:
+            state = apply(legacy[d], by_dossier[d], time_limits=limits, calendar=calendar)
+            history = None
+            unchanged = state == legacy[d]
+        else:
+            state = refold(d, kept[d], time_limits=limits, calendar=calendar)
+            # What did not change is neither encoded nor written again.
+            if row is not None and kept[d] == before[d]:
+                history = row["history"]
+                unchanged = _state_values(state) == tuple(row)[1:-1]  # (dossier_id, *state, history)
+            else:
+                history, unchanged = orjson.dumps(to_json(kept[d])).decode(), False
+        units[d] = state.unit_code
+        if not unchanged:
+            rows.append((d, *_state_values(state), history))
+    if rows:
+        await conn.execute(_STORE_DOSSIERS, *(list(col) for col in zip(*rows, strict=True)))
+    return units
+
+
+async def record_feed_activity(
+    raw: Sequence[tuple[str, DossierEvent]], units: dict[str, str | None], accepted_at: datetime, *, conn: Any
+) -> None:
+    """Per (source, unit): last accepted batch, last event time, a running usual gap."""
+    activity: dict[tuple[str, str], tuple[int, datetime]] = {}
+    for source, e in raw:
+        code = units.get(e.dossier_id)
+        if code is None:
+            continue
+        count, latest = activity.get((source, code), (0, e.occurred_at))
+        activity[(source, code)] = (count + 1, max(latest, e.occurred_at))
+    if not activity:
+        return
+    keys = sorted(activity)  # rows in one order: two batches cannot deadlock on them
+    await conn.execute(
+        _STORE_FEEDS,
+        [s for s, _ in keys],
+        [u for _, u in keys],
+        accepted_at,
+        [activity[k][1] for k in keys],
+        [activity[k][0] for k in keys],
+    )
+
+
+async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
+    batch = read_batch(message.body)
+    if batch.skipped:
+        log.warning("malformed dossier events skipped", extra={"skipped": batch.skipped})
+    if not batch.events:
+        return
+    conn = await driver_connection(uow.session)
+    # Working days as the package and the law define them, with the days scoring's admins
+    # declared (CalendarChanged).
+    cal = await _calendar(conn)
+    units = await apply_dossier_events([e for _, e in batch.events], conn=conn, calendar=cal)
+    await record_feed_activity(batch.events, units, batch.accepted_at or datetime.now(UTC), conn=conn)
+    await mark_changed(uow.session, "warnings")  # last: the version row is locked only for the commit
