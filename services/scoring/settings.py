@@ -15,3 +15,8 @@ class ScoringSettings(CommonSettings):
     # stored counters (its cost no longer grows with the period's dossiers), so a short tick buys
     # freshness: an event is in the scores a tick plus one judging and recomputation after it.
     scoring_refresh_seconds: float = Field(default=0.25, gt=0)
+    # Quarters and years (kỳ quý, năm) of the running year are recomputed at most this often by the
+    # live refresher: while events stream in, each refresh re-scores most units of every dirty
+    # period, and the derived periods would take most of the worker's CPU from the month (whose
+    # freshness is the target). 0: as often as the month.
+    scoring_derived_refresh_seconds: float = Field(default=5.0, ge=0)

@@ -23,15 +23,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.calendar_store import rejudge_everything
 from services.scoring.adapters.repository import load_procedures
-from services.scoring.adapters.tables import dirty_period
+from services.scoring.adapters.tables import dirty_period, period_state
 from services.scoring.application.caches import sync_calendar, sync_methodologies
 from services.scoring.application.context import Scoring
 from services.scoring.application.judging import judge_chunk
@@ -63,10 +64,12 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
     return total
 
 
-async def refresh_once(app: Scoring, *, now: datetime | None = None) -> list[str]:
+async def refresh_once(app: Scoring, *, now: datetime | None = None, derived_every: float = 0.0) -> list[str]:
     """Judge the dossiers due, then recompute every period marked dirty; returns the labels done.
 
     One ``now`` for both steps: the contributions are exact at that instant when aggregated.
+    ``derived_every``: a dirty quarter or year computed less than this many seconds before ``now``
+    waits (stays marked) — the live loop's cost bound; 0 recomputes everything marked.
     """
     now = now or datetime.now(UTC)
     async with app.sessions() as session:
@@ -83,6 +86,8 @@ async def refresh_once(app: Scoring, *, now: datetime | None = None) -> list[str
         log.info("dossiers judged", extra={"dossiers": judged, "seconds": round(time.monotonic() - t0, 3)})
     async with app.sessions() as session:
         labels = sorted((await session.execute(select(dirty_period.c.period))).scalars().all())
+        if derived_every > 0:
+            labels = await _due(session, labels, now, derived_every)
     done: list[str] = []
     for label in labels:
         t0 = time.monotonic()
@@ -98,6 +103,22 @@ async def refresh_once(app: Scoring, *, now: datetime | None = None) -> list[str
             log.info("period recomputed", extra={"period": label, "seconds": round(time.monotonic() - t0, 3)})
             done.append(label)
     return done
+
+
+async def _due(session: AsyncSession, labels: list[str], now: datetime, derived_every: float) -> list[str]:
+    """The labels to recompute now: months always, a quarter or year once ``derived_every``
+    seconds have passed since its last computation (read from period_state: shared by workers)."""
+    derived = [label for label in labels if "-" not in label or "-Q" in label]
+    if not derived:
+        return labels
+    rows = await session.execute(
+        select(period_state.c.period, func.min(period_state.c.computed_at))
+        .where(period_state.c.period.in_(derived))
+        .group_by(period_state.c.period)
+    )
+    wait = timedelta(seconds=derived_every)
+    recent = {period for period, at in rows.tuples() if at is not None and now - at < wait}
+    return [label for label in labels if label not in recent]
 
 
 FRESHNESS_MEMORY = 10_000  # acceptance times already observed (a batch counts once, at its first period)
@@ -171,7 +192,7 @@ def make_refresher(app: Scoring) -> Callable[[asyncio.Event], Awaitable[None]]:
         while not stop.is_set():
             t0 = time.monotonic()
             try:
-                done = await refresh_once(app)
+                done = await refresh_once(app, derived_every=app.settings.scoring_derived_refresh_seconds)
                 if done:
                     log.info("scores refreshed", extra={"periods": done})
             except Exception:

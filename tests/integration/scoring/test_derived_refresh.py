@@ -1,0 +1,48 @@
+"""The live refresher recomputes a running quarter or year at most every few seconds.
+
+While events stream in, every refresh re-scores most units of every dirty period; the derived
+periods (quarter, year) would take the worker's CPU from the month, whose freshness is the
+target. A derived period computed less than ``derived_every`` seconds ago stays marked and is
+taken by a later tick (any worker: the last computation is read from ``period_state``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from services.scoring.adapters.tables import dirty_period
+from services.scoring.application.refresher import refresh_once
+from services.scoring.bootstrap import Scoring
+from services.scoring.handlers.messages import mark_dirty
+
+from .helpers import load_reference
+from .scenario import NOW
+
+pytestmark = pytest.mark.integration
+
+
+async def marked(app: Scoring) -> set[str]:
+    async with app.sessions() as session:
+        return set((await session.execute(select(dirty_period.c.period))).scalars())
+
+
+async def test_quarter_and_year_wait_while_the_month_refreshes_every_tick(clean: Scoring) -> None:
+    app = clean
+    await load_reference(app, NOW)
+    month, quarter, year = "2026-11", "2026-Q4", "2026"
+    async with app.uow() as uow:
+        await mark_dirty(uow, [month, quarter, year])
+    assert set(await refresh_once(app, now=NOW, derived_every=5)) == {month, quarter, year}  # never computed
+
+    async with app.uow() as uow:
+        await mark_dirty(uow, [month, quarter, year])
+    soon = NOW + timedelta(seconds=1)
+    assert await refresh_once(app, now=soon, derived_every=5) == [month]
+    assert await marked(app) == {quarter, year}, "the waiting periods must stay marked"
+
+    later = NOW + timedelta(seconds=6)
+    assert set(await refresh_once(app, now=later, derived_every=5)) == {quarter, year}
+    assert await marked(app) == set()
