@@ -368,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bus-prefix", help="with --url: its SQI_BUS_PREFIX, to also wait for empty scoring queues")
     p.add_argument("--admin-token", help="admin JWT (default: a development token)")
     p.add_argument("--staff-token", help="the readers' JWT (default: a development leader token)")
-    p.add_argument("--scoring-workers", type=int, default=2, help="scoring worker processes (default 2)")
+    p.add_argument("--scoring-workers", type=int, default=1, help="scoring worker processes (default 1, as ./sqi up)")
     p.add_argument("--days", type=int, default=28, help="history days ending now (default 28)")
     p.add_argument("--scale", type=float, default=1.0, help="simulator scale (default 1 ≈ 1 M events a month)")
     p.add_argument("--seed", type=int, default=1)

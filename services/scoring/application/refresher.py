@@ -64,12 +64,15 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
     return total
 
 
-async def refresh_once(app: Scoring, *, now: datetime | None = None, derived_every: float = 0.0) -> list[str]:
+async def refresh_once(
+    app: Scoring, *, now: datetime | None = None, month_every: float = 0.0, derived_every: float = 0.0
+) -> list[str]:
     """Judge the dossiers due, then recompute every period marked dirty; returns the labels done.
 
     One ``now`` for both steps: the contributions are exact at that instant when aggregated.
-    ``derived_every``: a dirty quarter or year computed less than this many seconds before ``now``
-    waits (stays marked) — the live loop's cost bound; 0 recomputes everything marked.
+    ``month_every`` / ``derived_every``: a dirty month / quarter or year computed less than this
+    many seconds before ``now`` (by any worker) waits, still marked — the live loop's cost bound,
+    so that N workers do not recompute a period N times as often; 0 recomputes everything marked.
     """
     now = now or datetime.now(UTC)
     async with app.sessions() as session:
@@ -86,8 +89,8 @@ async def refresh_once(app: Scoring, *, now: datetime | None = None, derived_eve
         log.info("dossiers judged", extra={"dossiers": judged, "seconds": round(time.monotonic() - t0, 3)})
     async with app.sessions() as session:
         labels = sorted((await session.execute(select(dirty_period.c.period))).scalars().all())
-        if derived_every > 0:
-            labels = await _due(session, labels, now, derived_every)
+        if month_every > 0 or derived_every > 0:
+            labels = await _due(session, labels, now, month_every, derived_every)
     done: list[str] = []
     for label in labels:
         t0 = time.monotonic()
@@ -105,20 +108,27 @@ async def refresh_once(app: Scoring, *, now: datetime | None = None, derived_eve
     return done
 
 
-async def _due(session: AsyncSession, labels: list[str], now: datetime, derived_every: float) -> list[str]:
-    """The labels to recompute now: months always, a quarter or year once ``derived_every``
-    seconds have passed since its last computation (read from period_state: shared by workers)."""
-    derived = [label for label in labels if "-" not in label or "-Q" in label]
-    if not derived:
+async def _due(
+    session: AsyncSession, labels: list[str], now: datetime, month_every: float, derived_every: float
+) -> list[str]:
+    """The labels to recompute now: those not computed (by any worker: read from period_state)
+    within their interval — ``month_every`` for a month, ``derived_every`` for a quarter or year."""
+    if not labels:
         return labels
     rows = await session.execute(
         select(period_state.c.period, func.min(period_state.c.computed_at))
-        .where(period_state.c.period.in_(derived))
+        .where(period_state.c.period.in_(labels))
         .group_by(period_state.c.period)
     )
-    wait = timedelta(seconds=derived_every)
-    recent = {period for period, at in rows.tuples() if at is not None and now - at < wait}
-    return [label for label in labels if label not in recent]
+    last = {period: at for period, at in rows}
+
+    def due(label: str) -> bool:
+        derived = "-" not in label or "-Q" in label
+        wait = timedelta(seconds=derived_every if derived else month_every)
+        at = last.get(label)
+        return at is None or now - at >= wait
+
+    return [label for label in labels if due(label)]
 
 
 FRESHNESS_MEMORY = 10_000  # acceptance times already observed (a batch counts once, at its first period)
@@ -192,7 +202,11 @@ def make_refresher(app: Scoring) -> Callable[[asyncio.Event], Awaitable[None]]:
         while not stop.is_set():
             t0 = time.monotonic()
             try:
-                done = await refresh_once(app, derived_every=app.settings.scoring_derived_refresh_seconds)
+                done = await refresh_once(
+                    app,
+                    month_every=app.settings.scoring_refresh_seconds,
+                    derived_every=app.settings.scoring_derived_refresh_seconds,
+                )
                 if done:
                     log.info("scores refreshed", extra={"periods": done})
             except Exception:

@@ -46,3 +46,17 @@ async def test_quarter_and_year_wait_while_the_month_refreshes_every_tick(clean:
     later = NOW + timedelta(seconds=6)
     assert set(await refresh_once(app, now=later, derived_every=5)) == {quarter, year}
     assert await marked(app) == set()
+
+
+async def test_a_month_another_worker_just_computed_waits_for_the_tick(clean: Scoring) -> None:
+    """Two workers share the month: neither recomputes it sooner than the tick after the other."""
+    app = clean
+    await load_reference(app, NOW)
+    async with app.uow() as uow:
+        await mark_dirty(uow, ["2026-11"])
+    assert "2026-11" in await refresh_once(app, now=NOW, month_every=0.25)
+    async with app.uow() as uow:
+        await mark_dirty(uow, ["2026-11"])
+    assert "2026-11" not in await refresh_once(app, now=NOW + timedelta(seconds=0.1), month_every=0.25)
+    assert "2026-11" in await marked(app)
+    assert "2026-11" in await refresh_once(app, now=NOW + timedelta(seconds=0.3), month_every=0.25)
