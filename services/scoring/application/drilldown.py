@@ -23,7 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.scoring.adapters.codec import facts_from_json
 from services.scoring.adapters.repository import load_units
 from services.scoring.adapters.tallies import DOSSIER_RATIOS, shortfall_flags
-from services.scoring.domain import Period, Procedure, RatingFacts, evaluate, latest_rating, satisfaction_shortfall
+from services.scoring.domain import (
+    DossierVerdict,
+    Period,
+    Procedure,
+    RatingFacts,
+    evaluate,
+    latest_rating,
+    satisfaction_shortfall,
+)
 from services.scoring.domain.definitions import HANDLED, ON_TIME_COUNT, RECEIVED
 from services.scoring.domain.engine import UnitRow, _resolve
 from shared.calendar import WorkingCalendar
@@ -77,6 +85,22 @@ def member_codes(units: list[UnitRow], unit_code: str, period: Period) -> list[s
             subtree.add(code)
             stack += children.get(code, [])
     return sorted(code for code in every if _resolve(code, valid, every) in subtree)
+
+
+def dossier_item(v: DossierVerdict, reason: str | None) -> dict[str, Any]:
+    """One row of a shortfall dossier list: the dossier, its dates, its officers and the reason."""
+    return {
+        "dossier_id": v.dossier_id,
+        "unit_code": v.unit_code,
+        "procedure_code": v.procedure_code,
+        "received_at": v.received_at,
+        "due_at": v.due_at,
+        "finished_at": v.clock_end_at,
+        "working_days_late": v.working_days_late,
+        "officer_id": v.responsible_officer_id,
+        "receiving_officer_id": v.receiving_officer_id,
+        "reason": reason,
+    }
 
 
 async def shortfall_page(
@@ -136,20 +160,7 @@ async def shortfall_page(
     for r in rows:
         v = evaluate(facts_from_json(orjson.loads(r[1]), procs), period, judged_at, calendar)
         reason = satisfaction_shortfall(v, ratings, petitioned) if basis == "5.4" else v.shortfalls.get(basis)
-        items.append(
-            {
-                "dossier_id": v.dossier_id,
-                "unit_code": v.unit_code,
-                "procedure_code": v.procedure_code,
-                "received_at": v.received_at,
-                "due_at": v.due_at,
-                "finished_at": v.clock_end_at,
-                "working_days_late": v.working_days_late,
-                "officer_id": v.responsible_officer_id,
-                "receiving_officer_id": v.receiving_officer_id,
-                "reason": reason,
-            }
-        )
+        items.append(dossier_item(v, reason))
     return items, total
 
 

@@ -19,6 +19,7 @@ from services.scoring.adapters.period_state import PeriodState, read_state
 from services.scoring.adapters.repository import load_procedures, load_units, ranking_rows, score_row, score_rows
 from services.scoring.application.aggregate import aggregate_period
 from services.scoring.application.context import Scoring
+from services.scoring.application.drilldown import dossier_item
 from services.scoring.application.scoring_service import evaluate_live, rows_for
 from services.scoring.domain import Methodology, Period, parse_period, satisfaction_shortfall
 from services.scoring.domain.engine import Evaluation, UnitRow
@@ -260,19 +261,6 @@ def shortfall_items(ev: Evaluation, unit_code: str, basis: str) -> list[dict[str
             reason = v.shortfalls.get(basis)
         if reason is None:
             continue
-        items.append(
-            {
-                "dossier_id": v.dossier_id,
-                "unit_code": v.unit_code,
-                "procedure_code": v.procedure_code,
-                "received_at": v.received_at,
-                "due_at": v.due_at,
-                "finished_at": v.clock_end_at,
-                "working_days_late": v.working_days_late,
-                "officer_id": v.responsible_officer_id,
-                "receiving_officer_id": v.receiving_officer_id,
-                "reason": reason,
-            }
-        )
+        items.append(dossier_item(v, reason))
     items.sort(key=lambda i: (i["received_at"], i["dossier_id"]))
     return items
