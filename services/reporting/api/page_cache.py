@@ -10,7 +10,11 @@ While events stream in the version moves many times a second, and a reader would
 render on nearly every request. So a page rendered less than ``stale_s`` ago is served while the
 page of the new version renders in the background (stale-while-revalidate): what a reader sees
 is never more than about ``stale_s`` behind the read model, and a quiet read model is served
-fresh on the first request after a change.
+fresh on the first request after a change. Background renders are bounded per key: one at a
+time, and only once the page is ``rerender_s`` old (half ``stale_s`` by default) — a ranking of
+~700 units takes a good part of a second of CPU to render, and a version moving 50 times a
+second must not keep the API process rendering it back to back (measured: ``GET /`` p50 186 ms
+under `./sqi bench reporting` before this bound).
 """
 
 from __future__ import annotations
@@ -44,11 +48,18 @@ class Page:
 
 
 class PageCache:
-    def __init__(self, max_entries: int = 1024, stale_s: float = 1.0, max_bytes: int = 64 * 2**20) -> None:
+    def __init__(
+        self,
+        max_entries: int = 1024,
+        stale_s: float = 1.0,
+        max_bytes: int = 64 * 2**20,
+        rerender_s: float | None = None,
+    ) -> None:
         self._max = max_entries
         self._max_bytes = max_bytes  # any query string is a key: the memory is bounded, not the keys
         self._bytes = 0
         self._stale_s = stale_s
+        self._rerender_s = stale_s / 2 if rerender_s is None else rerender_s
         self._pages: OrderedDict[Hashable, Page] = OrderedDict()
         # One render per key and version at a time; whoever needs it awaits the same task.
         self._rendering: dict[tuple[Hashable, int], asyncio.Task[Page | Response]] = {}
@@ -68,8 +79,11 @@ class PageCache:
             self._pages.move_to_end(key)
             if hit.version >= version:
                 return hit
-            if time.monotonic() - hit.rendered_at <= self._stale_s:
-                self._flight(key, version, render)  # in the background; this reader is served now
+            age = time.monotonic() - hit.rendered_at
+            if age <= self._stale_s:
+                # In the background (this reader is served now), one per key at a time.
+                if age >= self._rerender_s and not any(k == key for k, _ in self._rendering):
+                    self._flight(key, version, render)
                 return hit
         result = await asyncio.shield(self._flight(key, version, render))
         # Not a page (not a 200): never shared, each request gets its own answer.

@@ -149,7 +149,7 @@ async def test_a_young_page_is_served_while_the_new_one_renders_in_the_backgroun
     reporting: Reporting, reporting_app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     saved = reporting_app.state.pages
-    reporting_app.state.pages = pages = PageCache(stale_s=60)
+    reporting_app.state.pages = pages = PageCache(stale_s=60, rerender_s=0)
     try:
         await score(reporting, "P18", 81.25)
         first = await client.get("/ranking/P18", params={"period": PERIOD})

@@ -46,7 +46,7 @@ async def test_only_a_200_is_kept_and_the_cache_is_bounded() -> None:
 
 
 async def test_a_young_page_is_served_while_the_new_version_renders() -> None:
-    cache = PageCache(stale_s=5.0)
+    cache = PageCache(stale_s=5.0, rerender_s=0)
     await cache.page("k", 1, lambda: _ok("v1"))
     release = asyncio.Event()
 
@@ -95,3 +95,27 @@ async def test_the_memory_is_bounded_whatever_the_keys() -> None:
     for key in ("a", "b", "c"):
         await cache.page(key, 1, lambda key=key: _ok(key * 6))
     assert len(cache) == 1  # 6 bytes each: only the latest fits
+
+
+async def test_background_renders_are_one_per_key_and_not_before_the_page_is_half_stale() -> None:
+    """A version moving many times a second does not keep the process rendering back to back."""
+    cache = PageCache(stale_s=0.4)  # re-render once a page is 0.2 s old
+    await cache.page("k", 1, lambda: _ok("v1"))
+    calls = 0
+    release = asyncio.Event()
+
+    async def slow(text: str) -> Response:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return HTMLResponse(text)
+
+    young = await cache.page("k", 2, lambda: slow("v2"))  # too young to re-render
+    assert isinstance(young, Page) and young.body == b"v1" and calls == 0
+    await asyncio.sleep(0.25)
+    for v in (3, 4, 5):  # half stale: one background render, whatever the versions asked
+        page = await cache.page("k", v, lambda v=v: slow(f"v{v}"))
+        assert isinstance(page, Page) and page.body == b"v1"
+    await asyncio.sleep(0)
+    assert calls == 1
+    release.set()
