@@ -146,3 +146,23 @@ async def score_row(
 async def period_stored(session: AsyncSession, period_label: str, methodology: str) -> bool:
     stmt = select(score.c.unit_code).where(score.c.period == period_label, score.c.methodology == methodology).limit(1)
     return (await session.execute(stmt)).first() is not None
+
+
+def dissatisfied_or_petitioned_sql(instant: str) -> str:
+    """A subquery of the dossiers 5.4 never counts as satisfied at the judging instant ``instant``
+    (a placeholder such as ``$2``): their latest rating before it (by ``rated_at``, ties to the
+    greater level, as the domain's ``latest_rating``) is dissatisfied — only dossiers ever rated
+    dissatisfied are read, through a partial index — or a petition received before it names them.
+    """
+    return f"""
+    SELECT l.dossier_id FROM (
+        SELECT DISTINCT ON (dossier_id) dossier_id, level FROM scoring.rating
+        WHERE rated_at < {instant} AND dossier_id IN (
+            SELECT dossier_id FROM scoring.rating WHERE level = 'dissatisfied' AND rated_at < {instant}
+        )
+        ORDER BY dossier_id, rated_at DESC, level COLLATE "C" DESC
+    ) l WHERE l.level = 'dissatisfied'
+    UNION
+    SELECT data->>'dossier_id' FROM scoring.petition
+    WHERE received_at < {instant} AND coalesce(data->>'dossier_id', '') <> ''
+"""

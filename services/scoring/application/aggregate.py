@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.repository import load_units, petition_facts
+from services.scoring.adapters.repository import dissatisfied_or_petitioned_sql, load_units, petition_facts
 from services.scoring.adapters.tables import petition
 from services.scoring.adapters.tallies import PROCEDURE_SQL, UNIT_COLUMNS, UNIT_SQL, procedure_flags
 from services.scoring.domain import (
@@ -41,22 +41,10 @@ from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
 
 _ON_TIME = ON_TIME_COUNT.mask
-# 5.4's exceptions: dossiers whose latest rating before the judging instant is dissatisfied
-# (only dossiers ever rated dissatisfied are read, through a partial index) or that a petition
-# received before it names; the on-time handled ones among them are not satisfied.
+# 5.4's exceptions: the on-time handled dossiers among those rated dissatisfied or petitioned
+# before the judging instant are not satisfied.
 _UNSATISFIED_SQL = f"""
-WITH bad AS (
-    SELECT l.dossier_id FROM (
-        SELECT DISTINCT ON (dossier_id) dossier_id, level FROM scoring.rating
-        WHERE rated_at < $2 AND dossier_id IN (
-            SELECT dossier_id FROM scoring.rating WHERE level = 'dissatisfied' AND rated_at < $2
-        )
-        ORDER BY dossier_id, rated_at DESC, level COLLATE "C" DESC
-    ) l WHERE l.level = 'dissatisfied'
-    UNION
-    SELECT data->>'dossier_id' FROM scoring.petition
-    WHERE received_at < $2 AND coalesce(data->>'dossier_id', '') <> ''
-)
+WITH bad AS ({dissatisfied_or_petitioned_sql("$2")})
 SELECT c.unit_code, c.dossier_id FROM bad JOIN scoring.contribution c ON c.period = $1 AND c.dossier_id = bad.dossier_id
 WHERE c.flags & {_ON_TIME} = {_ON_TIME}
 """

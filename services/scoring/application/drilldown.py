@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.codec import facts_from_json
-from services.scoring.adapters.repository import load_units
+from services.scoring.adapters.repository import dissatisfied_or_petitioned_sql, load_units
 from services.scoring.adapters.tallies import DOSSIER_RATIOS, shortfall_flags
 from services.scoring.domain import (
     DossierVerdict,
@@ -44,17 +44,7 @@ _ON_TIME = ON_TIME_COUNT.mask
 # 5.4: overdue, or on time but rated dissatisfied (latest rating before the judging instant)
 # or named in a petition received before it.
 _UNSATISFIED = f"""
-c.flags & {H} <> 0 AND (c.flags & {_ON_TIME} <> {_ON_TIME} OR c.dossier_id IN (
-    SELECT l.dossier_id FROM (
-        SELECT DISTINCT ON (dossier_id) dossier_id, level FROM scoring.rating
-        WHERE rated_at < $3 AND dossier_id IN (
-            SELECT dossier_id FROM scoring.rating WHERE level = 'dissatisfied' AND rated_at < $3
-        )
-        ORDER BY dossier_id, rated_at DESC, level COLLATE "C" DESC
-    ) l WHERE l.level = 'dissatisfied'
-    UNION
-    SELECT data->>'dossier_id' FROM scoring.petition WHERE received_at < $3 AND coalesce(data->>'dossier_id', '') <> ''
-))
+c.flags & {H} <> 0 AND (c.flags & {_ON_TIME} <> {_ON_TIME} OR c.dossier_id IN ({dissatisfied_or_petitioned_sql("$3")}))
 """
 
 
