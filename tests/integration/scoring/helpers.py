@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from services.scoring.adapters.tables import score
+from services.scoring.api.app import create_app
 from services.scoring.application.scoring_service import compute_period
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import parse_period
@@ -44,3 +46,12 @@ async def score_table(app: Scoring, label: str) -> dict[tuple[str, str], dict[st
     async with app.sessions() as s:
         rows = (await s.execute(select(score).where(score.c.period == label))).mappings().all()
     return {(r["methodology"], r["unit_code"]): {k: v for k, v in r.items() if k != "computed_at"} for r in rows}
+
+
+def api_reading_at_once(app: Scoring) -> FastAPI:
+    """The scoring API for tests that read right after a refresh at a fixed instant: every request
+    reads the period's state (the 0.2 s reuse window would otherwise serve the state read just
+    before the refresh when the machine is fast; test_read_cache.py covers that window)."""
+    api = create_app(app)
+    api.state.read_cache.states.seconds = 0
+    return api

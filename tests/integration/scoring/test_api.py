@@ -8,12 +8,11 @@ from datetime import datetime
 import httpx
 import pytest
 
-from services.scoring.api.app import create_app
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
 from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 
-from .helpers import apply_batches, load_reference
+from .helpers import api_reading_at_once, apply_batches, load_reference
 from .scenario import NOW, dossier_events
 
 pytestmark = pytest.mark.integration
@@ -25,7 +24,7 @@ async def client(clean: Scoring) -> AsyncIterator[httpx.AsyncClient]:
     await apply_batches(clean, [dossier_events()], NOW)
     done = await refresh_once(clean, now=NOW)
     assert {"2026-10", "2026-Q4", "2026"} <= set(done)
-    transport = httpx.ASGITransport(app=create_app(clean))
+    transport = httpx.ASGITransport(app=api_reading_at_once(clean))
     async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as c:
         yield c
 

@@ -9,13 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from services.scoring.api.app import create_app
 from services.scoring.application.recompute import recompute_and_compare
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
 from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 
-from .helpers import apply_batches, load_reference
+from .helpers import api_reading_at_once, apply_batches, load_reference
 from .scenario import NOW, PROCEDURE, dossier_events
 
 pytestmark = pytest.mark.integration
@@ -31,7 +30,7 @@ async def client(clean: Scoring) -> AsyncIterator[httpx.AsyncClient]:
     await load_reference(clean, NOW)
     await apply_batches(clean, [dossier_events()], NOW)
     assert "2026-10" in await refresh_once(clean, now=NOW)
-    transport = httpx.ASGITransport(app=create_app(clean))
+    transport = httpx.ASGITransport(app=api_reading_at_once(clean))
     async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as c:
         yield c
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Row, select, text
 
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import EPOCH, dossier
@@ -35,7 +36,7 @@ async def judge_all(app: Scoring) -> None:
         await judge_due(uow.session, now=NOW, calendar=app.calendar, procedures=procedures)
 
 
-async def stored(app: Scoring, dossier_id: str) -> object:
+async def stored(app: Scoring, dossier_id: str) -> Row[Any]:
     async with app.sessions() as session:
         return (await session.execute(select(dossier).where(dossier.c.dossier_id == dossier_id))).one()
 

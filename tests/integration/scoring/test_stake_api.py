@@ -11,14 +11,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from services.scoring.api.app import create_app
 from services.scoring.api.routes import get_now
 from services.scoring.bootstrap import Scoring
 from services.scoring.handlers.messages import apply_procedure_events, apply_units
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged
 from tests.unit.scoring.test_stake import NOW, events
 
-from .helpers import apply_batches, compute
+from .helpers import api_reading_at_once, apply_batches, compute
 from .test_api import as_staff
 
 pytestmark = pytest.mark.integration
@@ -67,7 +66,7 @@ async def client(clean: Scoring) -> AsyncIterator[httpx.AsyncClient]:
         await apply_procedure_events([TAX], uow, now=NOW)
     await apply_batches(clean, [raw_events()], NOW)
     await compute(clean, "2026-11", NOW)
-    app = create_app(clean)
+    app = api_reading_at_once(clean)
     app.dependency_overrides[get_now] = lambda: NOW
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://scoring") as c:
         yield c

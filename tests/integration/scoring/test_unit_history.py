@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 
-from services.scoring.api.app import create_app
 from services.scoring.application.scoring_service import rows_for
 from services.scoring.application.unit_history import (
     TODAY,
@@ -35,7 +34,7 @@ from services.scoring.handlers.messages import apply_procedure_events, apply_uni
 from shared.calendar import VN_TZ
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged
 
-from .helpers import apply_batches, compute
+from .helpers import api_reading_at_once, apply_batches, compute
 from .scenario import PROCEDURE
 from .test_api import as_staff
 
@@ -133,7 +132,7 @@ async def client(clean: Scoring) -> AsyncIterator[httpx.AsyncClient]:
         await apply_procedure_events([PROCEDURE], uow, now=NOW)
     await apply_batches(clean, [EVENTS], NOW)
     await compute(clean, MAY, NOW)
-    transport = httpx.ASGITransport(app=create_app(clean))
+    transport = httpx.ASGITransport(app=api_reading_at_once(clean))
     async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as c:
         yield c
 
