@@ -29,7 +29,7 @@ def create_engine(settings: CommonSettings, *, application_name: str) -> AsyncEn
     return create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
         connect_args={"server_settings": {"application_name": application_name}},
     )

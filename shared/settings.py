@@ -96,7 +96,12 @@ class CommonSettings(BaseSettings):
     # "version:secret,version:secret[:valid_until ISO date]" — the highest version signs new codes.
     rating_code_keys: str = DEV_RATING_CODE_KEYS
     log_level: str = "INFO"
-    db_pool_size: int = Field(default=10, ge=1)
+    # Connections each process keeps open (SQI_DB_POOL_SIZE) and may open beyond them under a burst
+    # (SQI_DB_MAX_OVERFLOW, closed again when returned). Kept small: one machine runs ~10 processes
+    # against PostgreSQL's default max_connections of 100, and two cores gain nothing from more
+    # concurrent statements per process; production puts PgBouncer in front of the APIs.
+    db_pool_size: int = Field(default=4, ge=1)
+    db_max_overflow: int = Field(default=8, ge=0)
     # Workers answer /healthz, /readyz and /metrics on this port when it is set (Kubernetes probes).
     worker_http_port: int | None = None
     # Seconds a worker has, after SIGTERM, to finish the messages it holds and flush its outbox.

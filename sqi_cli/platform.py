@@ -68,21 +68,33 @@ class Platform:
         self.processes.append((name, process))
         return process
 
-    def start(self) -> None:
+    def commands(self) -> list[tuple[str, list[str]]]:
+        """Each process :meth:`start` spawns, by name: the APIs, the workers (with replicas), the gateway."""
         python = sys.executable
         uvicorn = [python, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--log-level", "warning"]
+        commands: list[tuple[str, list[str]]] = []
         for name in self.services:
             if find_spec(f"services.{name}.api.app"):
                 port = self.port + SERVICES.index(name) + 1
-                self.spawn(f"{name}-api", [*uvicorn, "--port", str(port), f"services.{name}.api.app:create_app"])
+                commands.append((f"{name}-api", [*uvicorn, "--port", str(port), f"services.{name}.api.app:create_app"]))
         for name in self.workers:
             if find_spec(f"services.{name}.worker"):
-                n = self.replicas.get(name, 1)
-                for i in range(n):
+                for i in range(self.replicas.get(name, 1)):
                     label = f"{name}-worker" if i == 0 else f"{name}-worker-{i + 1}"
-                    self.spawn(label, [python, "-m", f"services.{name}.worker"])
+                    commands.append((label, [python, "-m", f"services.{name}.worker"]))
         # The gateway decides the client address itself (citizen limits): no proxy headers.
-        self.spawn("gateway", [*uvicorn, "--no-proxy-headers", "--port", str(self.port), "gateway.app:create_app"])
+        commands.append(
+            ("gateway", [*uvicorn, "--no-proxy-headers", "--port", str(self.port), "gateway.app:create_app"])
+        )
+        return commands
+
+    def start(self) -> None:
+        for name, argv in self.commands():
+            self.spawn(name, argv)
+
+    def connections_needed(self, pool_size: int) -> int:
+        # Each process keeps its pool; a worker's relay and reporting's API also LISTEN on one more.
+        return len(self.commands()) * (pool_size + 1)
 
     def ready_urls(self) -> list[str]:
         # With every service up the gateway's /readyz checks them all; with a subset, each one.

@@ -62,6 +62,38 @@ def require_postgres(database_url: str, *, timeout: float = 3.0) -> None:
         ) from exc
 
 
+async def _connection_room(dsn: str) -> tuple[int, int]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        row = await connection.fetchrow(
+            "select current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+            " - (select count(*) from pg_stat_activity where backend_type = 'client backend') as free,"
+            " current_setting('max_connections')::int as max"
+        )
+    finally:
+        await connection.close()
+    assert row is not None
+    return int(row["free"]), int(row["max"])
+
+
+def connection_shortfall(database_url: str, *, needed: int) -> str | None:
+    """One line when PostgreSQL has fewer free connections than ``needed``, else None.
+
+    The platform on one machine holds about ``SQI_DB_POOL_SIZE`` connections per process; when
+    PostgreSQL runs out, a process fails to start with "too many clients" deep in a log.
+    """
+    # The server's figure, whichever database: ask the maintenance database (ours may not exist yet).
+    dsn = urlparse(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))._replace(path="/postgres")
+    free, most = asyncio.run(_connection_room(dsn.geturl()))
+    if free >= needed:
+        return None
+    return (
+        f"PostgreSQL at {_where(database_url, 5432)} has {free} of its {most} connections free and the platform "
+        f"needs about {needed}: raise its max_connections, stop what else holds connections, "
+        "or lower SQI_DB_POOL_SIZE"
+    )
+
+
 async def _rabbitmq(url: str, seconds: float) -> None:
     async with asyncio.timeout(seconds):
         connection = await aio_pika.connect(url)

@@ -17,6 +17,7 @@ from sqi_cli.console import Console, LogFollower
 from sqi_cli.infra import ensure_pdf_typesetting, ensure_postgres, ensure_rabbitmq
 from sqi_cli.migrate import migrate
 from sqi_cli.platform import ROOT, Platform, PlatformExited
+from sqi_cli.preflight import connection_shortfall
 
 DEMO_USERS = (
     ("lanhdao", "leader", "CT", "Lãnh đạo Cục Thuế / leadership"),
@@ -59,6 +60,10 @@ def run_up(*, port: int, simulate: bool) -> int:
     migrate(settings)
     log_dir = log_directory()
     platform = Platform(port, log_dir=log_dir)
+    if shortfall := connection_shortfall(
+        settings.database_url, needed=platform.connections_needed(settings.db_pool_size)
+    ):
+        _say(f"sqi: warning: {shortfall}")
     console = Console()
     follower = LogFollower(log_dir, console)
     # Both, explicitly: a process started in the background by a script inherits SIGINT

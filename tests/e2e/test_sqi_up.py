@@ -43,7 +43,9 @@ def test_up_is_ready_then_ctrl_c_stops_every_process(platform: str, tmp_path: Pa
         process = subprocess.Popen(
             [str(ROOT / "sqi"), "up", "--no-sim", "--port", str(port)],
             cwd=ROOT,
-            env={**os.environ, "SQI_LOG_DIR": str(log_dir), "SQI_LOG_LEVEL": "INFO"},
+            # Small pools: the session's platform, loaded by the other e2e tests, holds its own
+            # connections on the same PostgreSQL (max_connections 100 on a developer machine).
+            env={**os.environ, "SQI_LOG_DIR": str(log_dir), "SQI_LOG_LEVEL": "INFO", "SQI_DB_POOL_SIZE": "2"},
             start_new_session=True,
             stdout=out,
             stderr=subprocess.STDOUT,
