@@ -9,8 +9,9 @@
 3. Runs the **bare pipeline** (``bench/bare_pipeline.py``) on the same Postgres and RabbitMQ, the
    platform idle, and prints end to end as a share of it.
 4. For each rate (500, 2,000, 5,000 events/s by default) streams ``sim.cli --rate R`` for
-   ``--phase-seconds`` while 20 readers loop on the ranking, a breakdown, a shortfall dossier list
-   and the public page (``--mix``), and a marker probe measures **freshness**: HTTP 200 of an event
+   ``--phase-seconds`` while 20 readers read the ranking, a breakdown, a shortfall dossier list
+   and the public page (``--mix``), each starting a request every ``--read-pace`` s (1 s: people
+   at dashboards; 0: back to back, a saturation test), and a marker probe measures **freshness**: HTTP 200 of an event
    → the score that counts it (``bench/probes.py`` says exactly what is observed and how).
 
 Everything is bounded: each phase, the settle after it, the load and the catch-up have deadlines.
@@ -211,7 +212,7 @@ class Live:
                 if not await _sim_started(client, self.admin, launched, time.monotonic() + a.start_timeout, sim):
                     raise RuntimeError(f"the live simulator sent nothing within {a.start_timeout:.0f} s")
                 t0 = time.monotonic()
-                readers = Readers(client, self.staff, mix, self.period)
+                readers = Readers(client, self.staff, mix, self.period, pace_s=a.read_pace)
                 await asyncio.gather(
                     readers.run(a.phase_seconds), probe.measure(self.period, a.phase_seconds, a.settle)
                 )
@@ -224,6 +225,7 @@ class Live:
         return {
             "rate": rate,
             "phase_seconds": a.phase_seconds,
+            "read_pace_s": a.read_pace,
             "measured_seconds": elapsed,
             **figures,
             "accepted_per_s": figures["accepted"] / a.phase_seconds,
@@ -344,7 +346,8 @@ def print_report(report: dict[str, Any]) -> None:
         )
     if phase_rows:
         print_table(
-            "bench live: per rate (freshness s; reads ms p50 / p99 with the readers running)",
+            "bench live: per rate (freshness s; reads ms p50 / p99, a request per reader every "
+            f"{report['phases'][0].get('read_pace_s', 0):g} s)",
             [
                 "target ev/s",
                 "accepted ev/s",
@@ -385,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mix", default=DEFAULT_MIX, help=f"readers per kind (default {DEFAULT_MIX})")
     p.add_argument("--marker-interval", type=float, default=1.0, help="a marker every N s (default 1)")
     p.add_argument("--poll", type=float, default=0.1, help="the marker unit's score polled every N s (0.1)")
+    p.add_argument(
+        "--read-pace",
+        type=float,
+        default=1.0,
+        help="each reader starts a request every N s (default 1: people at dashboards); 0: back to back",
+    )
     p.add_argument("--read-timeout", type=float, default=60.0, help="per request (default 60 s)")
     p.add_argument("--bare-events", type=int, default=200_000, help="bare pipeline size; 0 skips it")
     p.add_argument("--load-timeout", type=float, default=1800.0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -271,16 +272,33 @@ class ReadStats:
 
 
 class Readers:
-    """``mix[kind]`` readers per kind, each looping on its request until stopped."""
+    """``mix[kind]`` readers per kind, each looping on its request until stopped.
 
-    def __init__(self, client: httpx.AsyncClient, staff: dict[str, str], mix: dict[str, int], period: str) -> None:
+    A reader starts a request every ``pace_s`` seconds (or as soon as the last one answered, when
+    it took longer): a person at a dashboard, not a load generator. ``pace_s=0`` makes them
+    closed-loop with no pause, which measures how many reads the platform can serve at all
+    (latency is then 20 / throughput, whatever the request costs).
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        staff: dict[str, str],
+        mix: dict[str, int],
+        period: str,
+        *,
+        pace_s: float = 0.0,
+    ) -> None:
         self.client, self.staff, self.mix, self.period = client, staff, mix, period
+        self.pace_s = pace_s
         self.stats: dict[str, ReadStats] = {kind: ReadStats() for kind in mix}
 
     async def _reader(self, kind: str, stop: asyncio.Event) -> None:
         path = READS[kind].format(period=self.period)
         headers = {} if kind == "public" else self.staff
         stats = self.stats[kind]
+        # Readers start spread over one pace, not all in the same instant.
+        await asyncio.sleep(random.uniform(0, self.pace_s))
         while not stop.is_set():
             t0 = time.perf_counter()
             try:
@@ -294,6 +312,7 @@ class Readers:
             else:
                 stats.errors[status] = stats.errors.get(status, 0) + 1
                 await asyncio.sleep(0.2)  # an error answers fast: do not spin on it
+            await asyncio.sleep(max(0.0, self.pace_s - (time.perf_counter() - t0)))
 
     async def run(self, seconds: float) -> None:
         stop = asyncio.Event()

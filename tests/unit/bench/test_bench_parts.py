@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
+import httpx
 import orjson
 import pytest
 
 from bench.chaos import SOURCE, Stream, is_ok
 from bench.live import parse_summary
-from bench.probes import MARKER_SOURCE, MARKER_UNIT, Pending, marker_lines, parse_mix, resolve
+from bench.probes import MARKER_SOURCE, MARKER_UNIT, Pending, Readers, marker_lines, parse_mix, resolve
 
 
 def test_a_count_resolves_every_marker_it_covers_and_keeps_the_rest() -> None:
@@ -103,3 +105,17 @@ def test_the_consumers_bench_sends_only_dossier_events_in_messages_of_500() -> N
     assert [len(orjson.loads(b)["events"]) for b in bodies] == [500, 500, 2]
     assert all(e["type"] == "dossier.received" for b in bodies for e in orjson.loads(b)["events"])
     assert messages(lines, limit=7)[0] == 7
+
+
+def test_paced_readers_start_at_most_one_request_per_pace_each() -> None:
+    async def run() -> Readers:
+        transport = httpx.MockTransport(lambda request: httpx.Response(200, text="ok"))
+        async with httpx.AsyncClient(transport=transport, base_url="http://sqi") as client:
+            readers = Readers(client, {}, {"ranking": 3, "public": 2}, "2026-10", pace_s=0.25)
+            await readers.run(1.0)
+            return readers
+
+    readers = asyncio.run(run())
+    counts = {kind: len(stats.latencies_ms) for kind, stats in readers.stats.items()}
+    # One second at one request per 0.25 s: at most 5 per reader (a slow machine only gives fewer).
+    assert 1 <= counts["ranking"] <= 3 * 5 and 1 <= counts["public"] <= 2 * 5
