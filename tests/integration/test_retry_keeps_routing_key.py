@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
 
 import aio_pika
 import orjson
@@ -37,8 +38,8 @@ class FakeUow:
     async def execute(self, *_: object) -> FakeUow:
         return self
 
-    def first(self) -> tuple[str]:
-        return ("new",)
+    def __iter__(self) -> Iterator[tuple[str]]:
+        return iter([("m1",)])  # the inbox insert's RETURNING: the test's one message is new
 
 
 def test_retried_message_keeps_the_producers_routing_key() -> None:

@@ -1,0 +1,117 @@
+"""Deliveries in hand together are applied in one transaction; a failure isolates its message.
+
+Real PostgreSQL: the consumer's inbox and a table of effects that records each handler's
+transaction id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+
+from shared.db import create_engine, service_metadata, session_factory
+from shared.messaging.consumer import Consumer, _Waiting
+from shared.messaging.tables import inbox_table, outbox_table
+from shared.messaging.topology import IncomingMessage, Subscription
+from shared.settings import CommonSettings
+from shared.unit_of_work import UnitOfWork
+from sqi_cli.scratch import recreate_database, scratch_database_url
+
+pytestmark = pytest.mark.integration
+DB = scratch_database_url("sqi_test_batches")
+metadata = service_metadata("batch_test")
+inbox, outbox = inbox_table(metadata), outbox_table(metadata)
+current_message: contextvars.ContextVar[str] = contextvars.ContextVar("current_message", default="")
+
+
+async def record(message: IncomingMessage, uow: UnitOfWork) -> None:
+    if message.body == b"poison":
+        raise ValueError("a message no handler can apply")
+    await uow.session.execute(
+        text("INSERT INTO batch_test.effect VALUES (:m, txid_current(), :seen_context)"),
+        {"m": message.message_id, "seen_context": current_message.get()},
+    )
+
+
+SUB = Subscription(queue="batch-test", exchange="x", routing_keys=["k"], handler=record)
+
+
+@pytest_asyncio.fixture
+async def consumer() -> AsyncIterator[Consumer]:
+    settings = CommonSettings(database_url=DB)
+    await recreate_database(settings.asyncpg_dsn)
+    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    await conn.execute(
+        "CREATE SCHEMA batch_test; "
+        "CREATE TABLE batch_test.effect (message_id text PRIMARY KEY, txid bigint NOT NULL, context text NOT NULL)"
+    )
+    await conn.close()
+    engine = create_engine(settings, application_name="batch-test")
+    async with engine.begin() as c:
+        await c.run_sync(metadata.create_all)
+    sessions = session_factory(engine)
+    yield Consumer(uow_factory=lambda: UnitOfWork(sessions, outbox=outbox, exchange="x"), inbox=inbox)
+    await engine.dispose()
+
+
+def waiting(message_id: str, body: bytes = b"{}") -> _Waiting:
+    # Each delivery carries its own context (its trace): the handler must run in it.
+    token = current_message.set(message_id)
+    try:
+        return _Waiting(IncomingMessage(message_id, "k", body), contextvars.copy_context())
+    finally:
+        current_message.reset(token)
+
+
+async def effects() -> dict[str, tuple[int, str]]:
+    conn = await asyncpg.connect(CommonSettings(database_url=DB).asyncpg_dsn)
+    try:
+        rows = await conn.fetch("SELECT message_id, txid, context FROM batch_test.effect")
+    finally:
+        await conn.close()
+    return {r["message_id"]: (r["txid"], r["context"]) for r in rows}
+
+
+@pytest.mark.asyncio
+async def test_a_batch_is_one_transaction_each_handler_in_its_own_context_repeats_are_duplicates(
+    consumer: Consumer,
+) -> None:
+    assert await consumer.apply(SUB, IncomingMessage("m0", "k", b"{}"))  # applied before
+    batch = [waiting("m1"), waiting("m2"), waiting("m1"), waiting("m0"), waiting("m3")]
+    await consumer.apply_batch(SUB, batch)
+    assert [await w.outcome for w in batch] == [True, True, False, False, True]
+    seen = await effects()
+    assert sorted(seen) == ["m0", "m1", "m2", "m3"]
+    assert len({seen[m][0] for m in ("m1", "m2", "m3")}) == 1  # one transaction
+    assert all(seen[m][1] == m for m in ("m1", "m2", "m3"))
+
+
+@pytest.mark.asyncio
+async def test_a_failing_message_fails_alone_and_the_others_are_applied(consumer: Consumer) -> None:
+    batch = [waiting("a"), waiting("bad", b"poison"), waiting("b")]
+    await consumer.apply_batch(SUB, batch)
+    assert await batch[0].outcome and await batch[2].outcome
+    with pytest.raises(ValueError):
+        await batch[1].outcome
+    assert sorted(await effects()) == ["a", "b"]
+    # Its inbox row was rolled back with it: a redelivery is applied, not taken for a duplicate.
+    retried = [waiting("bad", b"{}")]
+    await consumer.apply_batch(SUB, retried)
+    assert await retried[0].outcome
+    assert sorted(await effects()) == ["a", "b", "bad"]
+
+
+@pytest.mark.asyncio
+async def test_deliveries_in_hand_together_are_handed_over_as_one_batch(consumer: Consumer) -> None:
+    from shared.messaging.consumer import _Batcher
+
+    batcher = _Batcher(consumer, SUB)
+    outcomes = await asyncio.gather(*(batcher.submit(IncomingMessage(f"g{i}", "k", b"{}")) for i in range(6)))
+    assert outcomes == [True] * 6
+    assert len({txid for txid, _ in (await effects()).values()}) == 1
