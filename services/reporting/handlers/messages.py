@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from services.reporting.adapters.calendar import hold_calendar, working_calendar
+from services.reporting.adapters.calendar import declared_days, hold_calendar, working_calendar
 from services.reporting.adapters.changes import mark_changed
 from services.reporting.adapters.tables import (
     calendar,
@@ -83,19 +83,21 @@ async def _store_dossiers(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
 REFOLD_CHUNK = 2_000
 
 
-async def refold_open_dossiers(uow: UnitOfWork, calendar: WorkingCalendar) -> int:
-    """Every open dossier refolded with ``calendar``; returns how many changed (due times)."""
+async def refold_open_dossiers(
+    uow: UnitOfWork, calendar: WorkingCalendar, *, procedures: Collection[str] | None = None
+) -> int:
+    """Every open dossier (of these ``procedures``, or all) refolded with ``calendar`` and today's
+    time limits; returns how many changed (due times). Open dossiers' stored states thus stay
+    those a refold would give, which lets a batch fold later events onto them (``folds_on``)."""
     changed = 0
     after = ""
     while True:
-        chunk = (
-            await uow.session.execute(
-                select(dossier)
-                .where(dossier.c.finished_at.is_(None), dossier.c.history.is_not(None), dossier.c.dossier_id > after)
-                .order_by(dossier.c.dossier_id)
-                .limit(REFOLD_CHUNK)
-            )
-        ).all()
+        query = select(dossier).where(
+            dossier.c.finished_at.is_(None), dossier.c.history.is_not(None), dossier.c.dossier_id > after
+        )
+        if procedures is not None:
+            query = query.where(dossier.c.procedure_code.in_(sorted(procedures)))
+        chunk = (await uow.session.execute(query.order_by(dossier.c.dossier_id).limit(REFOLD_CHUNK))).all()
         if not chunk:
             return changed
         after = chunk[-1].dossier_id
@@ -186,7 +188,18 @@ async def on_procedure_events(message: IncomingMessage, uow: UnitOfWork) -> None
         }
         if code not in latest or latest[code]["occurred_at"] <= at:
             latest[code] = row
+    if not latest:
+        return
+    # No dossier batch folds with the old limits meanwhile (batches share this lock).
+    await hold_calendar(uow.session, exclusive=True)
+    before = await _time_limits(uow, set(latest))
     await upsert_procedures([latest[c] for c in sorted(latest)], uow=uow)
+    after = await _time_limits(uow, set(latest))
+    changed = {c for c, limit in after.items() if c not in before or before[c] != limit}
+    if changed:
+        cal = working_calendar(await declared_days(uow.session))
+        if await refold_open_dossiers(uow, cal, procedures=changed):
+            await mark_changed(uow.session, "warnings")
 
 
 _store_units = units_changed_handler(unit)
