@@ -205,7 +205,7 @@ async def apply_dossier_events(
 
 
 def _stored_state(r: Any) -> tuple[Any, ...]:
-    return tuple(r[c] for c in STATE_COLUMNS)
+    return tuple(r)[1 : len(STATE_COLUMNS) + 1]  # (dossier_id, *state, …) as _LOAD_DOSSIERS reads it
 
 
 async def _time_limits(conn: Any, codes: set[str]) -> dict[str, int | None]:
