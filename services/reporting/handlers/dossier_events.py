@@ -160,6 +160,8 @@ async def apply_dossier_events(
     before = {
         r[0]: from_json(r[0], orjson.loads(r[1])) for r in (await conn.fetch(_LOAD_HISTORIES, known) if known else ())
     }
+    for d in set(known) - set(before):  # dropped by housekeeping between the two reads: as new
+        del stored[d]
     kept = {d: remember(before.get(d, ()), by_dossier[d]) for d in refolded}
     more = {c for h in kept.values() for c in _procedure_codes(h)} - codes
     limits |= await _time_limits(conn, more)
