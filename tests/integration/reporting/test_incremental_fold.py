@@ -129,3 +129,34 @@ async def test_a_changed_time_limit_moves_the_due_time_of_open_dossiers(reportin
     await apply(reporting, on_dossier_events, message("ingest.dossier-events.v1", {"events": [moved]}))
     row = (await stored(reporting, [d]))[d]
     assert row["unit_code"] == "P14.L01" and row["due_at"] == THURSDAY_END + timedelta(days=1)
+
+
+async def test_a_row_stored_before_folded_through_is_refolded_once_then_folded_on(reporting: Reporting) -> None:
+    d = f"HS-PRE-{uuid.uuid4().hex[:8]}"
+    received = DossierEvent(d, "dossier.received", MONDAY, {"unit_code": "P14", "procedure_code": "T.DKT.01"})
+    async with reporting.uow() as uow:
+        conn = await driver_connection(uow.session)
+        await conn.execute(
+            "INSERT INTO reporting.dossier"
+            " (dossier_id, unit_code, unit_at, procedure_code, received_at, due_at, history)"
+            " VALUES ($1, 'P14', $2, 'T.DKT.01', $2, $3, $4::jsonb)",
+            d,
+            MONDAY,
+            THURSDAY_END,
+            orjson.dumps(to_json([received])).decode(),
+        )
+    later = [
+        DossierEvent(d, "dossier.transferred", MONDAY + timedelta(hours=1), {"to_unit_code": "P14.L01"}),
+        DossierEvent(d, "dossier.completed", MONDAY + timedelta(hours=2), {}),
+    ]
+    for e in later:  # the first refolds from the history and sets folded_through; the second folds on
+        body = {"events": [envelope(e)], "accepted_at": datetime.now(UTC).isoformat()}
+        await apply(reporting, on_dossier_events, message("ingest.dossier-events.v1", body))
+    row = (await stored(reporting, [d]))[d]
+    assert (row["unit_code"], row["finish_kind"], row["due_at"]) == ("P14.L01", "completed", THURSDAY_END)
+    assert row["folded_through"] == MONDAY + timedelta(hours=2)
+    assert [e["type"] for e in orjson.loads(row["history"])] == [
+        "dossier.received",
+        "dossier.transferred",
+        "dossier.completed",
+    ]
