@@ -1,7 +1,8 @@
-"""What a non-scoring consumer of ``ingest.dossier-events`` costs per event: prints figures.
+"""What a non-scoring consumer costs per event or per score row: prints figures.
 
     .venv/bin/python -m sim.cli --months 1 --end 2026-10-31 --seed 1 --scale 0.05 --out /tmp/con.ndjson
     flock /tmp/sqi-heavy.lock ./sqi bench consumers /tmp/con.ndjson [--service reporting|feedback|all]
+    flock /tmp/sqi-heavy.lock ./sqi bench consumers --kind scores [--units 735 --rounds 4]
 
 The simulator's dossier events, in messages of 500 (as ingest publishes them), go through a
 service's real consumer path (inbox row + ``on_dossier_events``, one transaction per message)
@@ -12,6 +13,13 @@ table, one transaction per message. For each it prints the process CPU per event
 process: what competes with scoring on a 2-core machine), the PostgreSQL backends' CPU per event
 (read from /proc, so only with a local server), and events/s of wall time; then the handler's
 ratio to the bare COPY.
+
+``--kind scores`` measures reporting's ``score-updated`` consumer the same way: one message per
+(unit, period) carrying both shipped methodologies with every indicator (as scoring announces
+them after a refresh), for ``--units`` units × the month, its quarter and its year, over
+``--rounds`` refreshes (the first inserts, the next ones update with a later ``computed_at``), then
+the first round again with new message ids (a late, older computation: the guard keeps the
+newer rows). The yardstick parses each body and COPYs one row per (unit, period, methodology).
 """
 
 from __future__ import annotations
@@ -21,9 +29,10 @@ import asyncio
 import os
 import sys
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -116,9 +125,15 @@ async def backend_pids(app: App) -> list[int]:
 
 
 async def measure(
-    label: str, app: App, bodies: list[bytes], events: int, apply: Callable[[int, bytes], Awaitable[None]]
+    label: str,
+    app: App,
+    bodies: list[bytes],
+    events: int,
+    apply: Callable[[int, bytes], Awaitable[None]],
+    *,
+    unit: str = "event",
 ) -> float:
-    """Apply every message; print and return the process CPU µs per event."""
+    """Apply every message; print and return the process CPU µs per event (or per ``unit``)."""
     pids = await backend_pids(app)  # the pool's connections: warm them before counting
     cpu0, pg0, t0 = time.process_time(), backend_cpu(pids), time.perf_counter()
     for n, body in enumerate(bodies):
@@ -128,8 +143,8 @@ async def measure(
     pg = backend_cpu(await backend_pids(app)) - pg0
     per_event = cpu / events * 1e6
     print(
-        f"{label:<28} {per_event:6.1f} µs CPU/event (process), {pg / events * 1e6:6.1f} µs (PostgreSQL), "
-        f"{events / wall:9,.0f} events/s  [{cpu:.2f} s CPU, {wall:.2f} s wall]"
+        f"{label:<28} {per_event:6.1f} µs CPU/{unit} (process), {pg / events * 1e6:6.1f} µs (PostgreSQL), "
+        f"{events / wall:9,.0f} {unit}s/s  [{cpu:.2f} s CPU, {wall:.2f} s wall]"
     )
     return per_event
 
@@ -152,6 +167,122 @@ def messages(lines: list[bytes], limit: int = 0) -> tuple[int, list[bytes]]:
         dossier_events = dossier_events[:limit]
     bodies = [orjson.dumps({"events": dossier_events[i : i + BATCH]}) for i in range(0, len(dossier_events), BATCH)]
     return len(dossier_events), bodies
+
+
+SCORE_PERIODS = ("2026-10", "2026-Q4", "2026")  # what a refresh of the running month announces
+METHODOLOGIES = ROOT / "services" / "scoring" / "domain" / "methodologies"
+
+
+def score_units(n: int) -> list[str]:
+    """35 provincial offices, then local offices under them in turn (``P01.B01``…)."""
+    return [f"P{i % 35 + 1:02d}" + (f".B{i // 35:02d}" if i >= 35 else "") for i in range(n)]
+
+
+def score_body(code: str, period: str, step: int, computed_at: datetime) -> bytes:
+    """A ``score-updated`` as scoring announces it: both methodologies, every indicator."""
+    scores: dict[str, Any] = {}
+    for path in sorted(METHODOLOGIES.glob("*.json")):
+        doc = orjson.loads(path.read_bytes())
+        groups: dict[str, float] = {}
+        indicators = []
+        for g in doc["groups"]:
+            points = 0.0
+            for k, ind in enumerate(g["indicators"]):
+                den = 200 + (zlib.crc32(f"{code}{period}{ind['id']}".encode()) + step) % 400
+                num = den - (k * 7 + step) % 40
+                ratio = round(100 * num / den, 2)
+                p = round(ind["max_points"] * ratio / 100, 2)
+                points += p
+                indicators.append(
+                    {
+                        "id": ind["id"],
+                        "numerator": num,
+                        "denominator": den,
+                        "ratio": ratio,
+                        "points": p,
+                        "max_points": ind["max_points"],
+                        "applicable": True,
+                    }
+                )
+            groups[g["id"]] = round(points, 2)
+        total = round(sum(groups.values()), 2)
+        scores[doc["id"]] = {
+            "total": total,
+            "grade": "good" if total >= 80 else "fair",
+            "rank": step % 40 + 1,
+            "rank_delta": step % 3 - 1,
+            "dossiers": 400 + step,
+            "provisional": False,
+            "groups": groups,
+            "indicators": indicators,
+            "unit_name": f"Thuế {code}",
+            "level": "local" if "." in code else "province",
+            "parent_code": code.split(".")[0] if "." in code else "CT",
+        }
+    return orjson.dumps({"period": period, "unit_code": code, "scores": scores, "computed_at": computed_at.isoformat()})
+
+
+def score_messages(units: int, rounds: int) -> tuple[int, list[bytes]]:
+    """Rows (unit × period × methodology) and bodies: ``rounds`` refreshes, then the first again (late)."""
+    codes = score_units(units)
+    start = datetime(2026, 10, 31, 10, tzinfo=UTC)
+    refreshes = [
+        [score_body(c, p, r, start + timedelta(seconds=r)) for p in SCORE_PERIODS for c in codes] for r in range(rounds)
+    ]
+    bodies = [b for refresh in refreshes for b in refresh] + refreshes[0]
+    return sum(len(orjson.loads(b)["scores"]) for b in bodies), bodies
+
+
+def score_rows(body: bytes) -> list[tuple[Any, ...]]:
+    """The yardstick's parse of a score message: one row per methodology."""
+    m = orjson.loads(body)
+    at = datetime.fromisoformat(m["computed_at"])
+    return [(k, m["period"], m["unit_code"], s["total"], orjson.dumps(s).decode(), at) for k, s in m["scores"].items()]
+
+
+async def run_scores(bodies: list[bytes], rows: int, url: str) -> None:
+    """Reporting's score-updated consumer, then the bare COPY of the same rows."""
+    from services.reporting.adapters.tables import inbox as reporting_inbox
+    from services.reporting.bootstrap import bootstrap as reporting_app
+    from services.reporting.settings import ReportingSettings
+    from services.reporting.subscriptions import SUBSCRIPTIONS as REPORTING
+    from shared.contracts.scoring import ScoreUpdated
+
+    app = reporting_app(ReportingSettings(database_url=url, environment="test"))
+    try:
+        consumer = Consumer(uow_factory=app.uow, inbox=reporting_inbox)
+        sub = next(s for s in REPORTING if ScoreUpdated.routing_key in s.routing_keys)
+
+        async def handler_message(i: int, body: bytes) -> None:
+            await consumer.apply(sub, IncomingMessage(f"bench-{i}", ScoreUpdated.routing_key, body))
+
+        async def bare_copy(_: int, body: bytes) -> None:
+            async with app.uow() as uow:
+                conn = await driver_connection(uow.session)
+                await conn.copy_records_to_table(_COPY_TABLE, records=score_rows(body), schema_name="public")
+
+        async with app.uow() as uow:
+            conn = await driver_connection(uow.session)
+            await conn.execute(
+                f"CREATE TABLE public.{_COPY_TABLE} (methodology text, period text, unit_code text,"
+                " total numeric, figures text, computed_at timestamptz)"
+            )
+        n = len(bodies)
+        handler = await measure("reporting on_score_updated", app, bodies, n, handler_message, unit="message")
+        bare = await measure("bare COPY of the rows", app, bodies, n, bare_copy, unit="message")
+        print(
+            f"per score row ({rows / n:.1f} a message): {handler * n / rows:.1f} µs handler,"
+            f" {bare * n / rows:.1f} µs bare COPY"
+        )
+        print(f"reporting / bare COPY: {handler / bare:.1f}× the process CPU")
+        async with app.sessions() as s:
+            conn = await driver_connection(s)
+            kept = await conn.fetchval("SELECT count(*) FROM reporting.score")
+            latest = await conn.fetchval("SELECT count(DISTINCT computed_at) FROM reporting.score")
+            print(f"score rows: {kept:,} (distinct computed_at: {latest})")
+            await s.rollback()
+    finally:
+        await app.engine.dispose()
 
 
 async def run(t: Target, bodies: list[bytes], n: int) -> None:
@@ -198,7 +329,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--service", choices=[*SERVICES, "all"], default="all", help="whose consumer (default: all)")
     p.add_argument("--limit", type=int, default=0, help="only the first N dossier events")
     p.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    p.add_argument(
+        "--kind", choices=["dossiers", "scores"], default="dossiers", help="which messages (default: dossiers)"
+    )
+    p.add_argument("--units", type=int, default=735, help="--kind scores: units per refresh (default 735)")
+    p.add_argument("--rounds", type=int, default=4, help="--kind scores: refreshes (default 4), then a late replay")
     args = p.parse_args(argv)
+    if args.kind == "scores":
+        return main_scores(args.units, args.rounds, keep=args.keep)
     if not Path(args.events).exists():
         print(f"{args.events} does not exist; make it with:\n  {__doc__.splitlines()[2].strip()}", file=sys.stderr)
         return 2
@@ -214,6 +352,20 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if not args.keep:
                 asyncio.run(drop_database(url))
+    return 0
+
+
+def main_scores(units: int, rounds: int, *, keep: bool) -> int:
+    rows, bodies = score_messages(units, max(rounds, 1))
+    print(f"{len(bodies):,} score-updated messages ({rows:,} rows), one transaction each; pid {os.getpid()}")
+    url = scratch_database_url(f"{DB}_scores")
+    asyncio.run(recreate_database(url))
+    upgrade(ROOT / "services" / "reporting" / "migrations", url)
+    try:
+        asyncio.run(run_scores(bodies, rows, url))
+    finally:
+        if not keep:
+            asyncio.run(drop_database(url))
     return 0
 
 

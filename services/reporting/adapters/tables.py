@@ -119,6 +119,8 @@ dossier = Table(
     # The events that shape the state (domain.dossiers.remember), refolded on every change and
     # when the calendar changes. NULL on rows stored before it existed (folded incrementally).
     Column("history", JSONB),
+    # The latest instant in ``history``: new events after it are folded on the stored state.
+    Column("folded_through", DateTime(timezone=True)),
     Index("ix_dossier_open_due", "unit_code", "due_at", postgresql_where=text("finished_at IS NULL")),
 )
 

@@ -4,10 +4,12 @@ Events arrive late, twice and out of order. Each dossier keeps the few events th
 state (:func:`remember`) and its state is folded anew from all of them, in time order, whenever
 one arrives (:func:`refold`): the same set of events gives the same state whatever order it
 came in — a supplement received before the ``received`` it follows still moves the due time —
-and a changed working calendar (admin-declared days) refolds every open dossier. In the fold a
-terminal event always wins (and is never undone), the unit and officer are those of the latest
-event that names them, and a due time is the explicit one when given, else received + the
-procedure's working days, moved by the working days the clock was paused.
+and a changed working calendar (admin-declared days) refolds every open dossier. New events
+that come after everything already folded — a stream in time order, the usual case — are folded
+onto the stored state instead (:func:`folds_on`): the same state without reading the history.
+In the fold a terminal event always wins (and is never undone), the unit and officer are those
+of the latest event that names them, and a due time is the explicit one when given, else
+received + the procedure's working days, moved by the working days the clock was paused.
 """
 
 from __future__ import annotations
@@ -205,21 +207,61 @@ def remember(history: Iterable[DossierEvent], new: Iterable[DossierEvent]) -> li
     clashes: dict[tuple[datetime, str], dict[str, DossierEvent]] = {}
     officer: DossierEvent | None = None
     for e in [*history, *new]:
+        if e.type not in SHAPING:
+            named = e.data.get("officer_id")
+            # An empty officer changes nothing in the fold: it must not push out the one that does.
+            if _str(named) and (officer is None or e.occurred_at >= officer.occurred_at):
+                officer = DossierEvent(e.dossier_id, OFFICER_ONLY, e.occurred_at, {"officer_id": named})
+            continue
         data = {k: e.data[k] for k in KEPT_FIELDS if k in e.data}
-        if e.type in SHAPING:
-            key = (e.occurred_at, e.type)
-            seen = first.get(key)
-            if seen is None:
-                first[key] = DossierEvent(e.dossier_id, e.type, e.occurred_at, data)
-            elif not (seen.data == data and all(type(v) is str for v in data.values())):  # else: its twin
-                same = clashes.setdefault(key, {_text(seen.data): seen})
-                same.setdefault(_text(data), DossierEvent(e.dossier_id, e.type, e.occurred_at, data))
-        elif isinstance(data.get("officer_id"), str) and (officer is None or e.occurred_at >= officer.occurred_at):
-            officer = DossierEvent(e.dossier_id, OFFICER_ONLY, e.occurred_at, {"officer_id": data["officer_id"]})
+        key = (e.occurred_at, e.type)
+        seen = first.get(key)
+        if seen is None:
+            first[key] = DossierEvent(e.dossier_id, e.type, e.occurred_at, data)
+        elif not (seen.data == data and all(type(v) is str for v in data.values())):  # else: its twin
+            same = clashes.setdefault(key, {_text(seen.data): seen})
+            same.setdefault(_text(data), DossierEvent(e.dossier_id, e.type, e.occurred_at, data))
     kept = [e for key, e in first.items() if key not in clashes]
     kept += [e for same in clashes.values() for e in same.values()]
     out = in_order(kept)
     return [*out, officer] if officer is not None else out
+
+
+def shapes(e: DossierEvent) -> bool:
+    """Whether ``remember`` keeps something of ``e`` (else the fold ignores it)."""
+    return e.type in SHAPING or _str(e.data.get("officer_id")) is not None
+
+
+def folded_through(history: Iterable[DossierEvent]) -> datetime | None:
+    """The latest instant among remembered events (None for none)."""
+    return max((e.occurred_at for e in history), default=None)
+
+
+def folds_on(
+    state: DossierState,
+    through: datetime | None,
+    new: Iterable[DossierEvent],
+    *,
+    time_limits: Mapping[str, int | None],
+) -> bool:
+    """Whether folding ``new`` onto the stored ``state`` (remembered events up to ``through``)
+    gives what a refold of all the remembered events would.
+
+    Yes when nothing in ``new`` shapes the state (most events of a finished dossier: synced,
+    paid, result returned), or when every event that does comes strictly after the remembered
+    ones (no twin to compare, nothing to fold before them) and the dossier is open: a calendar or
+    time-limit change refolds the open dossiers (``handlers.messages``), so their stored state
+    is folded with today's calendar and limits. A finished dossier's due time is not refolded on
+    such a change (nothing reads it: warnings list open dossiers); any event that shapes it
+    refolds it. No when its due time still waits for a procedure known by now."""
+    if state.due_at is None and state.received_at is not None and state.procedure_code in time_limits:
+        return False
+    shaping = [e.occurred_at for e in new if shapes(e)]
+    if not shaping:
+        return True
+    if through is None or state.finished_at is not None:
+        return False
+    return min(shaping) > through
 
 
 def refold(

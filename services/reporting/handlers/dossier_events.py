@@ -23,9 +23,12 @@ from services.reporting.adapters.calendar import working_calendar
 from services.reporting.adapters.changes import mark_changed
 from services.reporting.domain.dossier_batch import read_batch
 from services.reporting.domain.dossiers import (
+    OFFICER_ONLY,
     DossierEvent,
     DossierState,
     apply,
+    folded_through,
+    folds_on,
     from_json,
     refold,
     remember,
@@ -47,10 +50,13 @@ _DECLARED_DAYS = "SELECT days::text FROM reporting.calendar"
 _LOCK_DOSSIERS = (
     "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT hashtext(d) AS h FROM unnest($1::text[]) d ORDER BY 1) s"
 )
+# Phase 1 reads no history: a dossier whose new events all come after its remembered ones is
+# folded on its stored state (domain.dossiers.folds_on); only the others read their history.
 _LOAD_DOSSIERS = (
-    f"SELECT dossier_id, {', '.join(STATE_COLUMNS)}, history::text AS history"
+    f"SELECT dossier_id, {', '.join(STATE_COLUMNS)}, folded_through, history IS NULL AS legacy"
     " FROM reporting.dossier WHERE dossier_id = ANY($1::text[])"
 )
+_LOAD_HISTORIES = "SELECT dossier_id, history::text FROM reporting.dossier WHERE dossier_id = ANY($1::text[])"
 _TIME_LIMITS = "SELECT procedure_code, time_limit_wd FROM reporting.procedure WHERE procedure_code = ANY($1::text[])"
 _TYPES = {
     "unit_code": "text",
@@ -67,16 +73,30 @@ _TYPES = {
     "finish_kind": "text",
 }
 assert set(_TYPES) == set(STATE_COLUMNS)  # a new state field needs its type here
-_COLUMNS = ("dossier_id", *STATE_COLUMNS, "history")
+_COLUMNS = ("dossier_id", *STATE_COLUMNS, "folded_through", "history")
+_STATE_ARRAYS = ", ".join(f"${i}::{_TYPES[c]}[]" for i, c in enumerate(STATE_COLUMNS, 2))
+_N = len(STATE_COLUMNS)
 # Rows sorted by dossier id (as the locks): one statement per batch whatever its size.
 _STORE_DOSSIERS = (
     f"INSERT INTO reporting.dossier ({', '.join(_COLUMNS)})"
     f" SELECT {', '.join(c for c in _COLUMNS if c != 'history')}, history::jsonb"
-    f" FROM unnest($1::text[], {', '.join(f'${i}::{_TYPES[c]}[]' for i, c in enumerate(STATE_COLUMNS, 2))},"
-    f" ${len(_COLUMNS)}::text[]) AS t({', '.join(_COLUMNS)})"
+    f" FROM unnest($1::text[], {_STATE_ARRAYS}, ${_N + 2}::timestamptz[], ${_N + 3}::text[])"
+    f" AS t({', '.join(_COLUMNS)})"
     " ON CONFLICT (dossier_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in (*STATE_COLUMNS, "history"))
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
     + ", updated_at = now()"
+)
+# Folded on: the new remembered events go after the stored ones, the officer-only event (always
+# last, see remember) stays last — the history is the one a refold would have remembered.
+_APPEND_DOSSIERS = (
+    "UPDATE reporting.dossier AS d SET "
+    + ", ".join(f"{c} = t.{c}" for c in (*STATE_COLUMNS, "folded_through"))
+    + """, updated_at = now(), history = CASE WHEN d.history->-1->>'type' = 'officer'
+        THEN (d.history - (-1)) || t.added::jsonb || coalesce(t.officer::jsonb, d.history->-1)
+        ELSE d.history || t.added::jsonb || coalesce(t.officer::jsonb, '[]'::jsonb) END"""
+    + f" FROM unnest($1::text[], {_STATE_ARRAYS}, ${_N + 2}::timestamptz[], ${_N + 3}::text[], ${_N + 4}::text[])"
+    + f" AS t(dossier_id, {', '.join(STATE_COLUMNS)}, folded_through, added, officer)"
+    + " WHERE d.dossier_id = t.dossier_id"
 )
 # Per (source, unit): last accepted batch, last event time, a running usual gap. Gaps under a
 # second belong to one burst; the usual gap weighs new gaps by 1/5.
@@ -113,8 +133,10 @@ async def apply_dossier_events(
 ) -> dict[str, str | None]:
     """Fold a batch into the dossiers it touches; returns each dossier's unit afterwards.
 
-    A dossier's remembered events plus the new ones are refolded from scratch (any arrival
-    order gives the same state); a row stored before histories existed is folded on top.
+    Any arrival order gives the same state: a dossier whose new events come after all it
+    remembers is folded on its stored state (and its history appended to); any other has its
+    remembered events plus the new ones refolded from scratch; a row stored before histories
+    existed is folded on top.
     """
     by_dossier: dict[str, list[DossierEvent]] = defaultdict(list)
     for e in events:
@@ -124,39 +146,72 @@ async def apply_dossier_events(
         return {}
     await conn.execute(_LOCK_DOSSIERS, ids)
     stored = {r["dossier_id"]: r for r in await conn.fetch(_LOAD_DOSSIERS, ids)}
-    legacy: dict[str, DossierState] = {}
-    before: dict[str, list[DossierEvent]] = {}
-    for d, r in stored.items():
-        if r["history"] is None:
-            legacy[d] = DossierState(d, *(r[c] for c in STATE_COLUMNS))
-        else:
-            before[d] = from_json(d, orjson.loads(r["history"]))
-    kept = {d: remember(before.get(d, ()), by_dossier[d]) for d in ids if d not in legacy}
-    codes = _procedure_codes(events) | {c for h in kept.values() for c in _procedure_codes(h)}
-    codes |= {s.procedure_code for s in legacy.values() if s.procedure_code and s.due_at is None}
-    limits = {r[0]: r[1] for r in await conn.fetch(_TIME_LIMITS, sorted(codes))} if codes else {}
+    states = {d: DossierState(d, *_stored_state(r)) for d, r in stored.items()}
+    codes = _procedure_codes(events) | {s.procedure_code for s in states.values() if s.procedure_code}
+    limits = await _time_limits(conn, codes)
+    legacy = {d for d, r in stored.items() if r["legacy"]}
+    onto = {
+        d
+        for d, r in stored.items()
+        if d not in legacy and folds_on(states[d], r["folded_through"], by_dossier[d], time_limits=limits)
+    }
+    refolded = [d for d in ids if d not in onto and d not in legacy]
+    known = [d for d in refolded if d in stored]
+    before = {
+        r[0]: from_json(r[0], orjson.loads(r[1])) for r in (await conn.fetch(_LOAD_HISTORIES, known) if known else ())
+    }
+    for d in set(known) - set(before):  # dropped by housekeeping between the two reads: as new
+        del stored[d]
+    kept = {d: remember(before.get(d, ()), by_dossier[d]) for d in refolded}
+    more = {c for h in kept.values() for c in _procedure_codes(h)} - codes
+    limits |= await _time_limits(conn, more)
     units: dict[str, str | None] = {}
     rows: list[tuple[Any, ...]] = []
+    appended: list[tuple[Any, ...]] = []
     for d in ids:
         row = stored.get(d)
-        if d in legacy:
-            state = apply(legacy[d], by_dossier[d], time_limits=limits, calendar=calendar)
-            history = None
-            unchanged = state == legacy[d]
+        if d in onto:
+            new = remember((), by_dossier[d])
+            state = states[d]
+            if new:  # else nothing the fold reads came: neither state nor history can change
+                state = apply(state, new, time_limits=limits, calendar=calendar)
+                through = folded_through(new)
+                officer = new.pop() if new[-1].type == OFFICER_ONLY else None
+                added, last = to_json(new), to_json([officer])[0] if officer else None
+                appended.append(
+                    (
+                        d,
+                        *_state_values(state),
+                        through,
+                        orjson.dumps(added).decode(),
+                        last and orjson.dumps(last).decode(),
+                    )
+                )
+        elif d in legacy:
+            state = apply(states[d], by_dossier[d], time_limits=limits, calendar=calendar)
+            if state != states[d]:
+                rows.append((d, *_state_values(state), None, None))
         else:
             state = refold(d, kept[d], time_limits=limits, calendar=calendar)
             # What did not change is neither encoded nor written again.
-            if row is not None and kept[d] == before[d]:
-                history = row["history"]
-                unchanged = _state_values(state) == tuple(row)[1:-1]  # (dossier_id, *state, history)
-            else:
-                history, unchanged = orjson.dumps(to_json(kept[d])).decode(), False
+            if row is None or kept[d] != before[d] or state != states[d]:
+                rows.append(
+                    (d, *_state_values(state), folded_through(kept[d]), orjson.dumps(to_json(kept[d])).decode())
+                )
         units[d] = state.unit_code
-        if not unchanged:
-            rows.append((d, *_state_values(state), history))
     if rows:
         await conn.execute(_STORE_DOSSIERS, *(list(col) for col in zip(*rows, strict=True)))
+    if appended:
+        await conn.execute(_APPEND_DOSSIERS, *(list(col) for col in zip(*appended, strict=True)))
     return units
+
+
+def _stored_state(r: Any) -> tuple[Any, ...]:
+    return tuple(r)[1 : len(STATE_COLUMNS) + 1]  # (dossier_id, *state, …) as _LOAD_DOSSIERS reads it
+
+
+async def _time_limits(conn: Any, codes: set[str]) -> dict[str, int | None]:
+    return {r[0]: r[1] for r in await conn.fetch(_TIME_LIMITS, sorted(codes))} if codes else {}
 
 
 async def record_feed_activity(

@@ -1,9 +1,9 @@
 """What reporting consumes, each message applied as one batch in one transaction.
 
 - scoring's ``score-updated`` (every methodology of one unit × period), ``grade-changed`` and
-  ``score-dropped``;
-- ingest's dossier events (open dossiers, due times, officers; feed activity per source),
-  procedure events (legal time limits) and unit changes;
+  ``score-dropped``: ``handlers.scores``;
+- ingest's dossier events (open dossiers, due times, officers; feed activity per source):
+  ``handlers.dossier_events``; its procedure events (legal time limits) and unit changes;
 - scoring's ``calendar-changed`` (admin-declared days): due times of open dossiers refolded;
 - feedback's ``petition-changed``: the latest version of each petition (no personal data).
 """
@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
@@ -20,18 +20,15 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from services.reporting.adapters.calendar import hold_calendar, working_calendar
+from services.reporting.adapters.calendar import declared_days, hold_calendar, working_calendar
 from services.reporting.adapters.changes import mark_changed
 from services.reporting.adapters.tables import (
     calendar,
     dossier,
     petition,
     procedure,
-    score,
-    score_alert,
     unit,
 )
-from services.reporting.domain import periods
 from services.reporting.domain.dossiers import (
     DossierEvent,
     DossierState,
@@ -39,124 +36,17 @@ from services.reporting.domain.dossiers import (
     refold,
 )
 from services.reporting.handlers.dossier_events import on_dossier_events as on_dossier_events  # re-exported
+from services.reporting.handlers.scores import on_score_alert as on_score_alert  # re-exported
+from services.reporting.handlers.scores import on_score_updated as on_score_updated  # re-exported
 from shared.calendar import WorkingCalendar
 from shared.contracts import ProcedureEventsAccepted
 from shared.contracts.feedback import PetitionChanged
-from shared.contracts.scoring import CalendarChanged, GradeChanged, ScoreDropped, ScoreUpdated
+from shared.contracts.scoring import CalendarChanged
 from shared.messaging.topology import IncomingMessage
 from shared.unit_copy import units_changed_handler, upsert_units
 from shared.unit_of_work import UnitOfWork
 
 REORGANISATION = date(2025, 7, 1)  # the reference tree holds from the 2025 merger
-
-
-# --- scores ---------------------------------------------------------------------------------
-
-
-async def on_score_updated(message: IncomingMessage, uow: UnitOfWork) -> None:
-    update = ScoreUpdated.model_validate_json(message.body)
-    kind = periods.kind_of(update.period)
-    if kind is None:  # custom ranges are computed on request, never kept
-        return
-    rows = [
-        {
-            "methodology": m,
-            "period": update.period,
-            "unit_code": update.unit_code,
-            "period_kind": kind,
-            "total": s.total,
-            "grade": s.grade,
-            # A provisional unit is never ranked, whatever an older producer sent.
-            "rank": None if s.provisional else s.rank,
-            "rank_delta": None if s.provisional else s.rank_delta,
-            "dossiers": s.dossiers,
-            "provisional": s.provisional,
-            "groups": {g: str(p) for g, p in s.groups.items()},
-            "indicators": [i.model_dump(mode="json") for i in s.indicators],
-            "unit_name": s.unit_name,
-            "level": s.level,
-            "parent_code": s.parent_code,
-            "computed_at": update.computed_at,
-        }
-        for m, s in sorted(update.scores.items())
-    ]
-    if not rows:
-        return
-    stmt = pg_insert(score).values(rows)
-    keep = ("methodology", "period", "unit_code")
-    result = await uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[score.c.methodology, score.c.period, score.c.unit_code],
-            set_={c.name: stmt.excluded[c.name] for c in score.columns if c.name not in keep}
-            | {"received_at": func.now()},
-            # An older computation delivered late never overwrites a newer one.
-            where=score.c.computed_at <= stmt.excluded.computed_at,
-        )
-    )
-    if getattr(result, "rowcount", 1):
-        await mark_changed(uow.session, "scores")
-
-
-async def _alert(uow: UnitOfWork, row: dict[str, Any]) -> None:
-    stmt = pg_insert(score_alert).values(row)
-    await uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[
-                score_alert.c.kind,
-                score_alert.c.methodology,
-                score_alert.c.period,
-                score_alert.c.unit_code,
-            ],
-            set_={
-                "previous": stmt.excluded.previous,
-                "current": stmt.excluded.current,
-                "computed_at": stmt.excluded.computed_at,
-            },
-            where=score_alert.c.computed_at <= stmt.excluded.computed_at,
-        )
-    )
-
-
-async def on_grade_changed(message: IncomingMessage, uow: UnitOfWork) -> None:
-    e = GradeChanged.model_validate_json(message.body)
-    await _alert(
-        uow,
-        {
-            "kind": "grade_change",
-            "methodology": e.methodology,
-            "period": e.period,
-            "unit_code": e.unit_code,
-            "previous": e.previous_grade,
-            "current": e.grade,
-            "computed_at": e.computed_at,
-        },
-    )
-
-
-async def on_score_dropped(message: IncomingMessage, uow: UnitOfWork) -> None:
-    e = ScoreDropped.model_validate_json(message.body)
-    await _alert(
-        uow,
-        {
-            "kind": "score_drop",
-            "methodology": e.methodology,
-            "period": e.period,
-            "unit_code": e.unit_code,
-            "previous": str(e.previous_total),
-            "current": str(e.total),
-            "computed_at": e.computed_at,
-        },
-    )
-
-
-async def on_score_alert(message: IncomingMessage, uow: UnitOfWork) -> None:
-    if message.routing_key == GradeChanged.routing_key:
-        await on_grade_changed(message, uow)
-    elif message.routing_key == ScoreDropped.routing_key:
-        await on_score_dropped(message, uow)
-    else:
-        return
-    await mark_changed(uow.session, "warnings")
 
 
 # --- dossiers and feeds ---------------------------------------------------------------------
@@ -193,19 +83,21 @@ async def _store_dossiers(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
 REFOLD_CHUNK = 2_000
 
 
-async def refold_open_dossiers(uow: UnitOfWork, calendar: WorkingCalendar) -> int:
-    """Every open dossier refolded with ``calendar``; returns how many changed (due times)."""
+async def refold_open_dossiers(
+    uow: UnitOfWork, calendar: WorkingCalendar, *, procedures: Collection[str] | None = None
+) -> int:
+    """Every open dossier (of these ``procedures``, or all) refolded with ``calendar`` and today's
+    time limits; returns how many changed (due times). Open dossiers' stored states thus stay
+    those a refold would give, which lets a batch fold later events onto them (``folds_on``)."""
     changed = 0
     after = ""
     while True:
-        chunk = (
-            await uow.session.execute(
-                select(dossier)
-                .where(dossier.c.finished_at.is_(None), dossier.c.history.is_not(None), dossier.c.dossier_id > after)
-                .order_by(dossier.c.dossier_id)
-                .limit(REFOLD_CHUNK)
-            )
-        ).all()
+        query = select(dossier).where(
+            dossier.c.finished_at.is_(None), dossier.c.history.is_not(None), dossier.c.dossier_id > after
+        )
+        if procedures is not None:
+            query = query.where(dossier.c.procedure_code.in_(sorted(procedures)))
+        chunk = (await uow.session.execute(query.order_by(dossier.c.dossier_id).limit(REFOLD_CHUNK))).all()
         if not chunk:
             return changed
         after = chunk[-1].dossier_id
@@ -296,7 +188,18 @@ async def on_procedure_events(message: IncomingMessage, uow: UnitOfWork) -> None
         }
         if code not in latest or latest[code]["occurred_at"] <= at:
             latest[code] = row
+    if not latest:
+        return
+    # No dossier batch folds with the old limits meanwhile (batches share this lock).
+    await hold_calendar(uow.session, exclusive=True)
+    before = await _time_limits(uow, set(latest))
     await upsert_procedures([latest[c] for c in sorted(latest)], uow=uow)
+    after = await _time_limits(uow, set(latest))
+    changed = {c for c, limit in after.items() if c not in before or before[c] != limit}
+    if changed:
+        cal = working_calendar(await declared_days(uow.session))
+        if await refold_open_dossiers(uow, cal, procedures=changed):
+            await mark_changed(uow.session, "warnings")
 
 
 _store_units = units_changed_handler(unit)
