@@ -6,7 +6,11 @@ way ``./sqi up`` starts them, with every service URL pointing at the upstream. T
 of ``/api/v1/reports/ranking`` (a reporting route) straight to the upstream and through the
 gateway, anonymous and with a staff JWT, one at a time and ``--concurrency`` at a time, and
 prints per case: latency p50 / p99 and the CPU time each process spent per request (from
-``/proc/<pid>/stat``): on a shared machine CPU time is the steady figure, latency is not.
+``/proc/<pid>/stat``): on a shared machine CPU time is the steadier figure, latency is not.
+The last column is this process, the client: a plain ``httpx.AsyncClient`` (not instrumented),
+i.e. what httpx alone costs for the same GET — the gateway pays that and its server side.
+``--compare CHECKOUT`` runs a second gateway from another checkout (e.g. a worktree of main)
+beside this one, case by case, so before and after meet the same load on the machine.
 
 The gateway needs no database for these reads (anonymous and JWT callers never touch it), so
 nothing is created or migrated.
@@ -17,9 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -92,11 +98,12 @@ def _case(
     args: argparse.Namespace,
     pids: dict[str, int],
 ) -> list[object]:
+    """One row: ``target`` is ``direct`` or the name of the gateway process the requests go through."""
     asyncio.run(_run(url, headers, args.warmup, concurrency, args.expected_bytes))
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    t0 = time.perf_counter()
+    t0, client0 = time.perf_counter(), time.process_time()
     latencies = asyncio.run(_run(url, headers, args.requests, concurrency, args.expected_bytes))
-    wall = time.perf_counter() - t0
+    wall, client_cpu = time.perf_counter() - t0, time.process_time() - client0
     cpu_us = {name: (cpu_seconds(pid) - before[name]) / args.requests * 1e6 for name, pid in pids.items()}
     mode = "sequential" if concurrency == 1 else f"{concurrency} at a time"
     return [
@@ -106,9 +113,21 @@ def _case(
         percentile(latencies, 50),
         percentile(latencies, 99),
         args.requests / wall,
-        cpu_us["gateway"] if target == "gateway" else "-",
+        cpu_us.get(target, "-"),
         cpu_us["upstream"],
+        client_cpu / args.requests * 1e6,
     ]
+
+
+def _spawn_compared(platform: Platform, checkout: Path, port: int) -> None:
+    """The gateway of another checkout (its own ``.venv`` if it has one) in front of the same upstream."""
+    venv_python = checkout / ".venv" / "bin" / "python"
+    python = str(venv_python) if venv_python.exists() else sys.executable
+    argv = [python, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--log-level", "warning",
+            "--no-proxy-headers", "--port", str(port), "gateway.app:create_app"]  # fmt: skip
+    # Run from the checkout, so its packages come first on sys.path (``python -m`` puts the cwd there).
+    process = subprocess.Popen(argv, cwd=checkout, env=platform.env, start_new_session=True)
+    platform.processes.append((f"gateway {checkout.name}", process))
 
 
 def main(argv: list[str]) -> int:
@@ -118,12 +137,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=10, help="requests in flight in the concurrent cases")
     parser.add_argument("--body-bytes", type=int, default=30_000, help="size of the upstream's answer")
     parser.add_argument("--rounds", type=int, default=1, help="repeat every case this many times")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also run the gateway of another checkout (e.g. a worktree of main), case by case beside this one",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("SQI_LOG_LEVEL", "WARNING")
     os.environ[BODY_BYTES_ENV] = str(args.body_bytes)
     args.expected_bytes = len(_body(args.body_bytes))
-    platform = Platform(free_port_block(len(SERVICES) + 1, start=29_000), services=(), workers=())
+    base = free_port_block(len(SERVICES) + 2, start=29_000)
+    platform = Platform(base, services=(), workers=())
     upstream_url = platform.url_of("reporting")
     upstream_port = upstream_url.rsplit(":", 1)[1]
     # Every service URL of the gateway names the upstream (the reporting route is the one used).
@@ -135,9 +161,14 @@ def main(argv: list[str]) -> int:
          "--log-level", "warning", "bench.gateway_hop:upstream_app"],
     )  # fmt: skip
     platform.start()
+    targets = [("direct", upstream_url), ("gateway", platform.gateway)]
+    if args.compare:
+        compared = f"http://127.0.0.1:{base + len(SERVICES) + 1}"
+        _spawn_compared(platform, args.compare.resolve(), base + len(SERVICES) + 1)
+        targets.append((f"gateway {args.compare.resolve().name}", compared))
     try:
-        if not platform.wait_ready(60) or not _wait(upstream_url + "/", 30):
-            say("gateway or upstream did not start")
+        if not platform.wait_ready(60) or not all(_wait(url + "/healthz", 30) for _, url in targets):
+            say("a gateway or the upstream did not start")
             return 3
         from gateway.jwt_auth import mint_dev_token
         from gateway.settings import GatewaySettings
@@ -145,17 +176,27 @@ def main(argv: list[str]) -> int:
         token = mint_dev_token(GatewaySettings(), sub="bench", role="leader", unit="CT")
         callers = {"anonymous": {}, "staff JWT": {"Authorization": f"Bearer {token}"}}
         pids = platform.pids()
-        say(f"gateway pid {pids['gateway']}, upstream pid {pids['upstream']}; {args.expected_bytes:,} B answers")
+        say(f"processes {pids}; {args.expected_bytes:,} B answers")
         rows: list[list[object]] = []
         for _ in range(args.rounds):
             for concurrency in (1, args.concurrency):
                 for auth, headers in callers.items():
-                    for target, url in (("direct", upstream_url), ("gateway", platform.gateway)):
+                    for target, url in targets:
                         rows.append(_case(target, url, auth, headers, concurrency, args, pids))
                         say(f"done: {rows[-1][:3]}")
         print_table(
             f"GET {PATH}?{QUERY}: {args.requests:,} requests per case, {args.expected_bytes:,} B answer",
-            ["target", "caller", "mode", "p50 ms", "p99 ms", "req/s", "gateway CPU µs/req", "upstream CPU µs/req"],
+            [
+                "target",
+                "caller",
+                "mode",
+                "p50 ms",
+                "p99 ms",
+                "req/s",
+                "gateway CPU µs/req",
+                "upstream CPU µs/req",
+                "client CPU µs/req",
+            ],
             rows,
         )
     finally:
