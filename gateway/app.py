@@ -215,7 +215,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @app.api_route(
         "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False
     )
-    async def proxy(request: Request, path: str) -> Response:
+    async def proxy(request: Request) -> Response:
         # The normalised path (refuse_bad_paths), not request.url.path, which re-parses it.
         routed_path: str = request.scope["path"]
         route = match(routed_path)
