@@ -15,9 +15,10 @@ BENCHMARKS: dict[str, str] = {
     "live": "a loaded month, then 500/2,000/5,000 events/s with 20 readers: freshness, reads, ratio to bare",
     "consumers": "dossier consumers (reporting, feedback): CPU µs/event, events/s, beside a bare COPY",
     "chaos": "kill and restart every process (and the broker, the database) under a stream; nothing lost",
+    "gateway": "one proxied GET through the gateway vs straight to a trivial upstream: p50/p99, CPU µs/request",
 }
 #: Benchmarks whose module is not ``bench.<name>``.
-MODULES: dict[str, str] = {"bare": "bare_pipeline", "reporting": "reporting_reads"}
+MODULES: dict[str, str] = {"bare": "bare_pipeline", "reporting": "reporting_reads", "gateway": "gateway_hop"}
 
 
 def _usage() -> str:

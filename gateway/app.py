@@ -23,7 +23,7 @@ from gateway.jwt_auth import TokenError, TokenVerifier
 from gateway.keys import KeyVerifier
 from gateway.openapi import DOCS_STATIC, MergedOpenApi, docs_page
 from gateway.paths import BadPath, check_query, normalise
-from gateway.proxy import forward, wants_event_stream
+from gateway.proxy import forward, upstream_client, wants_event_stream
 from gateway.ratelimit import RateLimiter
 from gateway.routing import match, upstreams
 from gateway.settings import GatewaySettings
@@ -50,13 +50,13 @@ class Gateway:
         self.tokens = TokenVerifier(settings)
         self.limiter = RateLimiter(settings.citizen_writes_per_minute)
         self.upstreams = upstreams(settings)
-        self.client = httpx.AsyncClient(
+        self.client = upstream_client(
             timeout=httpx.Timeout(settings.upstream_timeout_s, connect=3.0),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
         # Event streams hold their upstream connection for as long as the page is open: a pool
         # of their own, so open dashboards never take the connections other requests need.
-        self.stream_client = httpx.AsyncClient(
+        self.stream_client = upstream_client(
             timeout=httpx.Timeout(settings.upstream_timeout_s, connect=3.0, pool=1.0),
             limits=httpx.Limits(max_connections=settings.max_event_streams, max_keepalive_connections=0),
         )
@@ -138,6 +138,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"the body exceeds {limit} bytes")
+    if declared is None and "transfer-encoding" not in request.headers:
+        return b""  # HTTP/1.1: a request with neither header has no body (RFC 9112 §6.3)
     chunks = []
     size = 0
     async for chunk in request.stream():
@@ -213,7 +215,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @app.api_route(
         "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False
     )
-    async def proxy(request: Request, path: str) -> Response:
+    async def proxy(request: Request) -> Response:
         # The normalised path (refuse_bad_paths), not request.url.path, which re-parses it.
         routed_path: str = request.scope["path"]
         route = match(routed_path)

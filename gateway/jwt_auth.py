@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,9 @@ from shared.identity import STAFF_ROLES, Principal
 __all__ = ["TokenError", "TokenVerifier", "load_public_keys", "mint_dev_token"]
 
 CLOCK_SKEW_S = 60
+# Verified tokens remembered (least recently used forgotten first); only verified ones are
+# kept, so forged or garbage tokens cannot grow it.
+VERIFIED_TOKENS_KEPT = 4096
 
 
 def load_public_keys(path: Path | None) -> list[Any]:
@@ -31,13 +36,44 @@ def load_public_keys(path: Path | None) -> list[Any]:
 
 
 class TokenVerifier:
-    def __init__(self, settings: GatewaySettings) -> None:
+    """Verifies staff tokens, and remembers each verified one until its ``exp``.
+
+    A browser or script sends the same token with every request: verifying it once (signature,
+    claims, lifetime) and answering the same principal for the very same token string until the
+    token's own expiry is exact, since nothing in that verification changes while the token is
+    unexpired — the keys are fixed for the verifier's life, and ``iat``/``nbf`` that passed
+    once keep passing. Past ``exp`` the token is verified afresh (the leeway decides, as before).
+    """
+
+    def __init__(
+        self, settings: GatewaySettings, *, kept: int = VERIFIED_TOKENS_KEPT, clock: Callable[[], float] = time.time
+    ) -> None:
         self._settings = settings
         self._rsa_keys = load_public_keys(settings.jwt_public_keys_file)
         # HS256 with a shared secret is for a developer's laptop, never for production.
         self._hs_secret = settings.jwt_hs256_secret if settings.environment != "production" else None
+        self._kept = kept
+        self._clock = clock
+        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
 
     def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None and self._clock() < cached[0]:
+            self._verified.move_to_end(token)
+            return cached[1]
+        try:
+            principal, expires = self._verify(token)
+        except TokenError:
+            self._verified.pop(token, None)
+            raise
+        self._verified[token] = (expires, principal)
+        self._verified.move_to_end(token)
+        while len(self._verified) > self._kept:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
+        """The principal and the token's ``exp``, or :class:`TokenError`."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -75,7 +111,7 @@ class TokenVerifier:
         unit = claims.get("unit")
         if not isinstance(unit, str) or not unit:
             raise TokenError("the token names no unit")
-        return Principal(kind="staff", sub=str(claims["sub"]), roles=roles, unit=unit)
+        return Principal(kind="staff", sub=str(claims["sub"]), roles=roles, unit=unit), float(claims["exp"])
 
     def _check_lifetime(self, claims: dict[str, Any]) -> None:
         """A stolen long-lived token is a standing key: refuse any that lives too long."""

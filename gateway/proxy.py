@@ -8,7 +8,10 @@ connection is closed as soon as the client goes away.
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from collections.abc import AsyncIterator
+from http.client import HTTPResponse
+from http.cookiejar import Cookie, CookieJar
 
 import anyio
 import httpx
@@ -18,18 +21,25 @@ from fastapi.responses import Response, StreamingResponse
 from shared.identity import CLIENT_ADDRESS_HEADER, INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 from shared.web import REQUEST_ID_HEADER, error_response
 
-HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-}
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
+    }
+)
+# Not passed on to a service: the caller's credentials (the gateway sends the verified
+# principal instead), its request id (the gateway sends the one it kept or made).
+NOT_FORWARDED = HOP_BY_HOP | {b"authorization", b"x-api-key", REQUEST_ID_HEADER.lower().encode()}
+# Every answer is read whole, so it reaches the client decoded: no content-encoding either.
+NOT_RELAYED = HOP_BY_HOP | {b"content-encoding"}
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 EVENT_STREAM = "text/event-stream"
 
@@ -66,17 +76,19 @@ async def forward(
     client_address: str,
     internal_token: str,
 ) -> Response:
-    headers = {
-        k: v
-        for k, v in request.headers.items()
-        if k.lower() not in HOP_BY_HOP
-        and not k.lower().startswith("x-sqi-")
-        and k.lower() not in ("authorization", "x-api-key")
-    }
-    headers[PRINCIPAL_HEADER] = encode_principal(principal)
-    headers[INTERNAL_TOKEN_HEADER] = internal_token
-    headers[CLIENT_ADDRESS_HEADER] = client_address
-    headers[REQUEST_ID_HEADER] = request.state.request_id
+    # Header lists as the server and the client hold them (lower-case bytes): no decoding, and a
+    # repeated header stays repeated.
+    headers: list[tuple[bytes, bytes]] = [
+        (name, value)
+        for name, value in request.scope["headers"]
+        if name not in NOT_FORWARDED and not name.startswith(b"x-sqi-")
+    ]
+    headers += [
+        (PRINCIPAL_HEADER.encode(), encode_principal(principal).encode()),
+        (INTERNAL_TOKEN_HEADER.encode(), internal_token.encode()),
+        (CLIENT_ADDRESS_HEADER.encode(), client_address.encode("latin-1")),  # as the server decoded it
+        (REQUEST_ID_HEADER.lower().encode(), request.state.request_id.encode()),
+    ]
     # Exactly the path the gateway routed on (gateway.paths), encoded, and the query as sent.
     url = base_url.rstrip("/") + request.scope["raw_path"].decode("ascii")
     query = request.scope.get("query_string", b"").decode("latin-1")
@@ -106,9 +118,37 @@ async def forward(
             if attempt + 1 == attempts:
                 return error_response(503, "the service is unavailable; try again shortly")
             await asyncio.sleep(0.2 * (attempt + 1))
-    response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
     if is_event_stream(upstream):
         # Relayed raw (not decoded): any content-encoding stays as the service sent it.
-        return StreamingResponse(relay(upstream), status_code=upstream.status_code, headers=response_headers)
-    response_headers.pop("content-encoding", None)
-    return Response(content=upstream.content, status_code=upstream.status_code, headers=response_headers)
+        stream = StreamingResponse(relay(upstream), status_code=upstream.status_code)
+        stream.raw_headers += relayed_headers(upstream, HOP_BY_HOP)
+        return stream
+    response = Response(content=upstream.content, status_code=upstream.status_code)
+    response.raw_headers += relayed_headers(upstream, NOT_RELAYED)
+    return response
+
+
+def relayed_headers(upstream: httpx.Response, dropped: frozenset[bytes]) -> list[tuple[bytes, bytes]]:
+    """The service's headers for the client, as raw lower-case pairs (each Set-Cookie its own)."""
+    return [(name.lower(), value) for name, value in upstream.headers.raw if name.lower() not in dropped]
+
+
+class _KeepNoCookies(CookieJar):
+    """The upstream clients' cookie jar, which keeps nothing.
+
+    An httpx client stores every ``Set-Cookie`` it sees and sends it back with later requests
+    that carry no Cookie header: through the gateway's one shared client, one citizen's petition
+    cookie or one officer's session would ride along with other people's requests. Cookies pass
+    through the gateway in the headers, in both directions, and are never kept.
+    """
+
+    def extract_cookies(self, response: HTTPResponse, request: urllib.request.Request) -> None:
+        return None
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        return None
+
+
+def upstream_client(*, timeout: httpx.Timeout, limits: httpx.Limits) -> httpx.AsyncClient:
+    """An HTTP client for the services: keep-alive pool, no cookie jar (:class:`_KeepNoCookies`)."""
+    return httpx.AsyncClient(timeout=timeout, limits=limits, cookies=_KeepNoCookies())

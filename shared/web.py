@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
@@ -16,7 +17,9 @@ from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.identity import (
     CLIENT_ADDRESS_HEADER,
@@ -172,17 +175,53 @@ RequestGuard = Callable[[Request], Response | None]
 """Runs before routing; a response it returns is the answer (e.g. a path the app refuses)."""
 
 
-def install_request_id(app: FastAPI, app_name: str, guard: RequestGuard | None = None) -> None:
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+class RequestIdMiddleware:
+    """Request ids, the guard, and the request metrics, as a plain ASGI middleware.
+
+    Starlette's ``BaseHTTPMiddleware`` (``@app.middleware("http")``) runs the app in a task of
+    its own and relays the answer through a memory stream: a large share of a cheap request's
+    CPU (docs/performance.md, "The gateway hop"). This one only wraps ``send``.
+    """
+
+    def __init__(self, app: ASGIApp, *, app_name: str, guard: RequestGuard | None = None) -> None:
+        self.app = app
+        self.app_name = app_name
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
         request_id = request_id_of(request.headers.get(REQUEST_ID_HEADER))
         request.state.request_id = request_id
-        with HTTP_LATENCY.labels(app_name, request.method).time():
-            refused = guard(request) if guard else None
-            response = refused if refused is not None else await call_next(request)
-        response.headers[REQUEST_ID_HEADER] = request_id
-        HTTP_REQUESTS.labels(app_name, request.method, str(response.status_code)).inc()
-        return response
+        method = scope["method"]
+        started = time.perf_counter()
+        timed = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal timed
+            if message["type"] == "http.response.start":
+                # The latency is the time to the answer's head (an event stream stays open).
+                HTTP_LATENCY.labels(self.app_name, method).observe(time.perf_counter() - started)
+                timed = True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                HTTP_REQUESTS.labels(self.app_name, method, str(message["status"])).inc()
+            await send(message)
+
+        try:
+            refused = self.guard(request) if self.guard else None
+            if refused is not None:
+                await refused(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        finally:
+            if not timed:
+                HTTP_LATENCY.labels(self.app_name, method).observe(time.perf_counter() - started)
+
+
+def install_request_id(app: FastAPI, app_name: str, guard: RequestGuard | None = None) -> None:
+    app.add_middleware(RequestIdMiddleware, app_name=app_name, guard=guard)
 
 
 ReadyCheck = Callable[[], Awaitable[bool]]
@@ -225,7 +264,10 @@ def create_app(
     install_error_handlers(app)
     install_request_id(app, name, guard)
     install_health(app, checks, metrics_allowed)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    # One server span per request; not one more internal span per ASGI message sent or received
+    # (three for a plain GET): they told nothing the server span does not, at a tenth of a
+    # proxied read's CPU in the gateway (docs/performance.md, "The gateway hop").
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
     return app
 
 
