@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -190,7 +191,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batches-per-s", type=float, default=4, help="dossier batches (500 events) per second")
     parser.add_argument("--scores-per-s", type=float, default=50, help="score updates per second")
     args = parser.parse_args(argv)
-    with scratch("sqi_bench_reporting") as settings:
+    with scratch(f"sqi_bench_reporting{os.environ.get('SQI_TEST_DB_SUFFIX', '')}") as settings:
         platform = bench_platform(("reporting",))
         platform.start()
         try:
