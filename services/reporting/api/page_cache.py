@@ -9,12 +9,16 @@ revalidating an unchanged page gets a 304.
 While events stream in the version moves many times a second, and a reader would wait for a
 render on nearly every request. So a page rendered less than ``stale_s`` ago is served while the
 page of the new version renders in the background (stale-while-revalidate): what a reader sees
-is never more than about ``stale_s`` behind the read model, and a quiet read model is served
-fresh on the first request after a change. Background renders are bounded per key: one at a
-time, and only once the page is ``rerender_s`` old (half ``stale_s`` by default) — a ranking of
-~700 units takes a good part of a second of CPU to render, and a version moving 50 times a
-second must not keep the API process rendering it back to back (measured: ``GET /`` p50 186 ms
+is about ``stale_s`` behind the read model at most, and a quiet read model is served fresh on
+the first request after a change. Background renders are bounded per key: one at a time, and
+only once the page is ``rerender_s`` old (half ``stale_s`` by default) — a version moving 50
+times a second must not keep the process rendering back to back (measured: ``GET /`` p50 186 ms
 under `./sqi bench reporting` before this bound).
+
+A page older than ``stale_s`` whose successor is already rendering (the machine is busy and the
+render late) is still served, up to ``max_stale_s`` (5 × ``stale_s`` by default): the reader
+does not queue behind that render. Every page says how old it is: the ``Age`` header (seconds
+since it was rendered) and, in its body, the time its data was computed ("Dữ liệu tính đến").
 """
 
 from __future__ import annotations
@@ -54,12 +58,14 @@ class PageCache:
         stale_s: float = 1.0,
         max_bytes: int = 64 * 2**20,
         rerender_s: float | None = None,
+        max_stale_s: float | None = None,
     ) -> None:
         self._max = max_entries
         self._max_bytes = max_bytes  # any query string is a key: the memory is bounded, not the keys
         self._bytes = 0
         self._stale_s = stale_s
         self._rerender_s = stale_s / 2 if rerender_s is None else rerender_s
+        self._max_stale_s = 5 * stale_s if max_stale_s is None else max(max_stale_s, stale_s)
         self._pages: OrderedDict[Hashable, Page] = OrderedDict()
         # One render per key and version at a time; whoever needs it awaits the same task.
         self._rendering: dict[tuple[Hashable, int], asyncio.Task[Page | Response]] = {}
@@ -80,11 +86,14 @@ class PageCache:
             if hit.version >= version:
                 return hit
             age = time.monotonic() - hit.rendered_at
+            rendering = any(k == key for k, _ in self._rendering)
             if age <= self._stale_s:
                 # In the background (this reader is served now), one per key at a time.
-                if age >= self._rerender_s and not any(k == key for k, _ in self._rendering):
+                if age >= self._rerender_s and not rendering:
                     self._flight(key, version, render)
                 return hit
+            if rendering and age <= self._max_stale_s:
+                return hit  # its successor is on the way: not worth a wait
         result = await asyncio.shield(self._flight(key, version, render))
         # Not a page (not a 200): never shared, each request gets its own answer.
         return result if isinstance(result, Page) else await render()
@@ -141,7 +150,8 @@ def respond(request: Request, page: Page | Response) -> Response:
     """The page, or 304 when the browser already holds this very body."""
     if isinstance(page, Response):
         return page
-    headers = {"ETag": page.etag, "Cache-Control": CACHE_CONTROL}
+    age = max(0, int(time.monotonic() - page.rendered_at)) if page.rendered_at else 0
+    headers = {"ETag": page.etag, "Cache-Control": CACHE_CONTROL, "Age": str(age)}
     if not_modified(request, page.etag):
         return Response(status_code=304, headers=headers)
     return Response(page.body, media_type=page.media_type, headers=headers)
