@@ -1,8 +1,10 @@
 """Rendered pages kept per read-model version: a page renders at most once per version.
 
-The key names everything a page depends on — path, query (language included), a coarse clock
-(the latest closed month and the "data is N hours old" line move with time, not with data) —
-and the page remembers the version of the read model it was rendered from. Concurrent misses of
+The key names everything a page depends on — path, query (language included) — and the page
+remembers what it was rendered from: the version of the read model and a coarse clock (the
+latest closed month and the "data is N hours old" line move with time, not with data). The clock
+is part of that stamp, not of the key: at each new minute the last page is still there to serve
+while the new one renders, instead of every reader of the minute's first moment waiting. Concurrent misses of
 one key and version share one render. The ETag is a digest of the body, so a browser
 revalidating an unchanged page gets a 304.
 
@@ -40,6 +42,7 @@ CACHE_CONTROL = "no-cache"  # stored, but revalidated every time: the ETag makes
 CLOCK_S = 60  # what moves with time alone (latest closed month, data age) lags by at most this
 
 Render = Callable[[], Awaitable[Response]]
+Stamp = tuple[int, int]  # (clock(), read-model version): both only grow, so the later is larger
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,11 @@ class Page:
     etag: str
     version: int = 0
     rendered_at: float = 0.0  # time.monotonic()
+    clock: int = 0  # clock() when it was rendered
+
+    @property
+    def stamp(self) -> Stamp:
+        return (self.clock, self.version)
 
 
 class PageCache:
@@ -68,7 +76,7 @@ class PageCache:
         self._max_stale_s = 5 * stale_s if max_stale_s is None else max(max_stale_s, stale_s)
         self._pages: OrderedDict[Hashable, Page] = OrderedDict()
         # One render per key and version at a time; whoever needs it awaits the same task.
-        self._rendering: dict[tuple[Hashable, int], asyncio.Task[Page | Response]] = {}
+        self._rendering: dict[tuple[Hashable, Stamp], asyncio.Task[Page | Response]] = {}
         self.renders = 0  # how many times a page was actually rendered (tests, metrics)
 
     def __len__(self) -> int:
@@ -80,46 +88,47 @@ class PageCache:
 
     async def page(self, key: Hashable, version: int, render: Render) -> Page | Response:
         """The page of ``key`` for ``version``; only a 200 is kept, any other answer goes back as is."""
+        stamp = (clock(), version)
         hit = self._pages.get(key)
         if hit is not None:
             self._pages.move_to_end(key)
-            if hit.version >= version:
+            if hit.stamp >= stamp:
                 return hit
             age = time.monotonic() - hit.rendered_at
             rendering = any(k == key for k, _ in self._rendering)
             if age <= self._stale_s:
                 # In the background (this reader is served now), one per key at a time.
                 if age >= self._rerender_s and not rendering:
-                    self._flight(key, version, render)
+                    self._flight(key, stamp, render)
                 return hit
             if rendering and age <= self._max_stale_s:
                 return hit  # its successor is on the way: not worth a wait
-        result = await asyncio.shield(self._flight(key, version, render))
+        result = await asyncio.shield(self._flight(key, stamp, render))
         # Not a page (not a 200): never shared, each request gets its own answer.
         return result if isinstance(result, Page) else await render()
 
-    def _flight(self, key: Hashable, version: int, render: Render) -> asyncio.Task[Page | Response]:
-        flight = (key, version)
+    def _flight(self, key: Hashable, stamp: Stamp, render: Render) -> asyncio.Task[Page | Response]:
+        flight = (key, stamp)
         if (task := self._rendering.get(flight)) is None:
-            task = asyncio.create_task(self._render(key, version, render))
+            task = asyncio.create_task(self._render(key, stamp, render))
             self._rendering[flight] = task
             task.add_done_callback(lambda t: self._landed(flight, t))
         return task
 
-    def _landed(self, flight: tuple[Hashable, int], task: asyncio.Task[Page | Response]) -> None:
+    def _landed(self, flight: tuple[Hashable, Stamp], task: asyncio.Task[Page | Response]) -> None:
         self._rendering.pop(flight, None)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.debug("a page did not render", extra={"error": repr(exc)})  # its requests answer it
 
-    async def _render(self, key: Hashable, version: int, render: Render) -> Page | Response:
+    async def _render(self, key: Hashable, stamp: Stamp, render: Render) -> Page | Response:
         response = await render()
         self.renders += 1
         if response.status_code != 200 or not isinstance(response.body, bytes):
             return response
         body = bytes(response.body)
-        page = Page(body, response.media_type or "text/html", etag_of(body), version, time.monotonic())
+        page = Page(body, response.media_type or "text/html", etag_of(body), stamp[1], time.monotonic(), stamp[0])
         current = self._pages.get(key)
-        if current is None or current.version <= version:  # a slower, older render never wins
+        if current is None or current.stamp <= stamp:  # a slower, older render never wins
             self._bytes += len(body) - (len(current.body) if current else 0)
             self._pages[key] = page
             self._pages.move_to_end(key)
@@ -129,9 +138,14 @@ class PageCache:
 
 
 def key_of(request: Request, *extra: Hashable) -> Hashable:
-    """Path, the whole query (the language switch echoes it), the coarse clock, ``extra``."""
+    """Path, the whole query (the language switch echoes it), ``extra``."""
     query = tuple(sorted(request.query_params.multi_items()))
-    return (request.url.path, query, int(time.time() // CLOCK_S), *extra)
+    return (request.url.path, query, *extra)
+
+
+def clock() -> int:
+    """What moves with time alone changes at most once per ``CLOCK_S``."""
+    return int(time.time() // CLOCK_S)
 
 
 def etag_of(body: bytes) -> str:
