@@ -9,6 +9,7 @@ links are ``Link`` values, not lambdas.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -153,6 +154,8 @@ def ranking_json(
 
 
 def warm() -> None:
-    """Compile the cached pages' templates (a new render process, before its first page)."""
+    """Compile the cached pages' templates and import what their data unpickles into (a unit
+    page's ``ScoreRecord``, ``UnitInfo``): in a new render process, before its first page."""
+    importlib.import_module("services.reporting.adapters.repository")
     for name in ("public_ranking.html", "public_unit.html", "methodology.html"):
         env.get_template(name)
