@@ -24,7 +24,7 @@ from services.reporting.domain import periods
 from services.reporting.domain.briefing import RankingRow
 from services.reporting.domain.charts import trend_svg
 from services.reporting.domain.petitions import pending
-from services.reporting.domain.ranking import StoredRow, select_rows, sort_rows
+from services.reporting.domain.ranking import StoredRow, sort_rows
 from services.reporting.views import utcnow
 from shared.dev_tokens import mint_dev_token
 from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
@@ -419,7 +419,7 @@ async def dashboard_unit(
         record=record,
         lines=sorted(lines, key=lambda x: -x.points_lost),
         groups=groups,
-        children=select_rows(children),
+        children=children,  # best first, provisional last (build_ranking)
         trend=trend,
         chart=chart,
         warnings=warnings[:100],

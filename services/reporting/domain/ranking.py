@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -23,34 +22,6 @@ GRADES: dict[str, tuple[str, str]] = {
 def grade_name(grade: str, lang: str) -> str:
     vi, en = GRADES.get(grade, (grade, grade))
     return en if lang == "en" else vi
-
-
-def select_rows(
-    rows: Iterable[RankingRow],
-    *,
-    level: str | None = None,
-    parent: str | None = None,
-    codes: set[str] | None = None,
-    previous_ranks: Mapping[str, int | None] | None = None,
-) -> list[RankingRow]:
-    """Rows of ``level`` under ``parent`` (and within ``codes``), best first, provisional last.
-
-    ``rank_delta`` missing from scoring is derived from ``previous_ranks`` (positive = moved up).
-    """
-    out = []
-    for r in rows:
-        if level and r.level != level:
-            continue
-        if parent and r.parent_code != parent:
-            continue
-        if codes is not None and r.unit_code not in codes:
-            continue
-        if r.rank_delta is None and r.rank is not None and previous_ranks:
-            before = previous_ranks.get(r.unit_code)
-            if before is not None:
-                r = replace(r, rank_delta=before - r.rank)
-        out.append(r)
-    return sorted(out, key=_order)
 
 
 class StoredRow(NamedTuple):

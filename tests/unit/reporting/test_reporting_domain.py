@@ -7,7 +7,6 @@ from decimal import Decimal
 from itertools import permutations
 
 from services.reporting.domain import periods
-from services.reporting.domain.briefing import RankingRow
 from services.reporting.domain.charts import trend_svg
 from services.reporting.domain.dossiers import (
     DossierEvent,
@@ -18,7 +17,7 @@ from services.reporting.domain.dossiers import (
     remember,
     to_json,
 )
-from services.reporting.domain.ranking import StoredRow, build_ranking, select_rows
+from services.reporting.domain.ranking import StoredRow, build_ranking
 from services.reporting.domain.warnings import alert_warning, dossier_warning, due_window_end, silence_limit
 from shared.calendar import VN_TZ, WorkingCalendar
 
@@ -77,19 +76,6 @@ def test_periods() -> None:
     assert periods.kind_of("2026-13") is None and periods.kind_of("2026") == "year"
     assert periods.latest_closed_month(["2026-10", "2026-11", "2026-Q4"], datetime(2026, 11, 20).date()) == "2026-10"
     assert periods.display("2026-10", "vi") == "Tháng 10/2026" and periods.display("2026-Q3", "en") == "Q3 2026"
-
-
-def row(code: str, total: str, rank: int | None, provisional: bool = False) -> RankingRow:
-    return RankingRow(code, code, "province", "CT", Decimal(total), "good", rank, None, {}, 50, provisional)
-
-
-def test_ranking_puts_provisional_units_last_and_derives_rank_delta() -> None:
-    rows = select_rows(
-        [row("P03", "70", None, provisional=True), row("P02", "80", 2), row("P01", "90", 1)],
-        previous_ranks={"P02": 1, "P01": 2},
-    )
-    assert [r.unit_code for r in rows] == ["P01", "P02", "P03"]
-    assert rows[0].rank_delta == 1 and rows[1].rank_delta == -1 and rows[2].rank_delta is None
 
 
 def stored(code: str, total: str, rank: int | None, delta: int | None, previous: int | None, **kw: bool) -> StoredRow:
