@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -131,7 +132,11 @@ async def _scores_loaded(settings: CommonSettings) -> int:
         await conn.close()
 
 
-async def _measure(base: str, token: str, requests: int) -> dict[str, list[float]]:
+async def _measure(
+    base: str, token: str, requests: int, slow: list[tuple[float, float, str]]
+) -> dict[str, list[float]]:
+    """Sequential rounds of the three reads; each duration (ms), and into ``slow`` every
+    (wall-clock time, ms, read) — the tail's times show what it coincides with."""
     out: dict[str, list[float]] = {"GET /": [], "GET /api/v1/reports/ranking": [], "GET /ranking/P01": []}
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         for _ in range(requests):
@@ -141,7 +146,8 @@ async def _measure(base: str, token: str, requests: int) -> dict[str, list[float
                 params = {"period": MONTH, "level": "local"} if "api" in path else {}
                 t0 = time.perf_counter()
                 r = await client.get(path, headers=headers, params=params)
-                out[label].append((time.perf_counter() - t0) * 1000)
+                out[label].append(ms := (time.perf_counter() - t0) * 1000)
+                slow.append((time.time(), ms, label))
                 if r.status_code != 200:
                     raise RuntimeError(f"{path}: {r.status_code} {r.text[:200]}")
     return out
@@ -167,11 +173,12 @@ async def _run(settings: CommonSettings, base: str, args: argparse.Namespace) ->
     from gateway.settings import GatewaySettings
 
     token = mint_dev_token(GatewaySettings(), sub="bench", role="leader", unit="CT")
-    await _measure(base, token, 20)  # warm-up
+    await _measure(base, token, 20, [])  # warm-up
     stop = asyncio.Event()
     streamer = asyncio.create_task(_stream(settings, codes, stop, (args.batches_per_s, args.scores_per_s)))
     t0 = time.monotonic()
-    timings = await _measure(base, token, args.requests)
+    every: list[tuple[float, float, str]] = []
+    timings = await _measure(base, token, args.requests, every)
     elapsed = time.monotonic() - t0
     stop.set()
     sent = await streamer
@@ -181,6 +188,10 @@ async def _run(settings: CommonSettings, base: str, args: argparse.Namespace) ->
         ["request", "n", "p50 ms", "p99 ms", "max ms"],
         rows,
     )
+    if args.slowest:
+        say("slowest reads (UTC time, ms, read):")
+        for at, ms, label in sorted(every, key=lambda x: -x[1])[: args.slowest]:
+            say(f"  {datetime.fromtimestamp(at, UTC):%H:%M:%S.%f}  {ms:7.1f}  {label}")
 
 
 def main(argv: list[str]) -> int:
@@ -189,8 +200,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--requests", type=int, default=300, help="sequential rounds of the three reads")
     parser.add_argument("--batches-per-s", type=float, default=4, help="dossier batches (500 events) per second")
     parser.add_argument("--scores-per-s", type=float, default=50, help="score updates per second")
+    parser.add_argument("--slowest", type=int, default=0, help="list the N slowest reads with their times")
     args = parser.parse_args(argv)
-    with scratch("sqi_bench_reporting") as settings:
+    with scratch(f"sqi_bench_reporting{os.environ.get('SQI_TEST_DB_SUFFIX', '')}") as settings:
         platform = bench_platform(("reporting",))
         platform.start()
         try:

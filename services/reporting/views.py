@@ -29,7 +29,7 @@ from services.reporting.domain.briefing import (
     WarningItem,
     WeakIndicator,
 )
-from services.reporting.domain.ranking import group_labels, indicator_names, select_rows
+from services.reporting.domain.ranking import StoredRow, build_ranking, group_labels, indicator_names
 from shared.calendar import local_date
 from shared.identity import INTERNAL_TOKEN_HEADER
 from shared.unit_tree import subtree
@@ -120,17 +120,31 @@ class ReadModel:
         parent: str | None,
         codes: set[str] | None = None,
     ) -> tuple[list[RankingRow], datetime | None]:
-        units = await self.units(session)
-        records = await repo.period_scores(session, methodology_id=methodology_id, period=period, units=units)
-        previous: dict[str, int | None] = {}
-        if any(r.row.rank_delta is None and r.row.rank is not None for r in records):
-            before = periods.previous(period)
-            if before:
-                prev = await repo.period_scores(session, methodology_id=methodology_id, period=before, units=units)
-                previous = {r.row.unit_code: r.row.rank for r in prev}
-        rows = select_rows((r.row for r in records), level=level, parent=parent, codes=codes, previous_ranks=previous)
-        computed = max((r.computed_at for r in records), default=None)
-        return rows, computed
+        stored, computed = await self.stored_ranking(
+            session, methodology_id=methodology_id, period=period, level=level, parent=parent, codes=codes
+        )
+        return build_ranking(stored), computed
+
+    async def stored_ranking(
+        self,
+        session: AsyncSession,
+        *,
+        methodology_id: str,
+        period: str,
+        level: str | None,
+        parent: str | None,
+        codes: set[str] | None = None,
+    ) -> tuple[list[StoredRow], datetime | None]:
+        """The ranking's rows as stored (``domain.ranking.build_ranking`` makes it), and its time."""
+        return await repo.ranking_rows(
+            session,
+            methodology_id=methodology_id,
+            period=period,
+            level=level,
+            parent=parent,
+            codes=codes,
+            previous_period=periods.previous(period),
+        )
 
     async def groups(self, session: AsyncSession, methodology_id: str, rows: Sequence[RankingRow]) -> list[GroupLabel]:
         doc = await self.document(session, methodology_id)

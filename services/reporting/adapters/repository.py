@@ -8,13 +8,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Text, and_, any_, case, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.adapters.tables import dossier, feed, methodology, petition, score, score_alert, unit
 from services.reporting.domain.briefing import RankingRow
 from services.reporting.domain.petitions import OPEN, PENDING, UNPUBLISHED
+from services.reporting.domain.ranking import StoredRow
 
 
 @dataclass(frozen=True)
@@ -179,3 +181,71 @@ async def store_methodology(session: AsyncSession, methodology_id: str, document
 
 def previous_ranks(records: list[ScoreRecord]) -> dict[str, int | None]:
     return {r.row.unit_code: r.row.rank for r in records}
+
+
+async def ranking_rows(
+    session: AsyncSession,
+    *,
+    methodology_id: str,
+    period: str,
+    level: str | None,
+    parent: str | None,
+    codes: Collection[str] | None,
+    previous_period: str | None,
+) -> tuple[list[StoredRow], datetime | None]:
+    """The scores of ``level`` under ``parent`` within ``codes``, and the period's latest computation.
+
+    One query, only what a ranking shows (no indicators), narrowed in SQL: a ranking of 35
+    provinces no longer decodes the ~700 local offices' rows. A score stored without its name,
+    level or parent takes the unit tree's, as ``_record`` does; each row carries its rank in
+    ``previous_period`` (for a rank change scoring did not send). Plain tuples: they go to the
+    render process as they are (``api.render_pool``).
+    """
+    latest = (
+        select(func.max(score.c.computed_at))
+        .where(score.c.methodology == methodology_id, score.c.period == period)
+        .scalar_subquery()
+    )
+    prev = score.alias("prev")
+    # A lookup per row by the primary key, whatever the planner believes about a fresh table.
+    previous_rank = (
+        select(prev.c.rank)
+        .where(
+            prev.c.methodology == score.c.methodology,
+            prev.c.period == (previous_period or ""),
+            prev.c.unit_code == score.c.unit_code,
+            prev.c.provisional.is_(False),
+        )
+        .scalar_subquery()
+    )
+    eff_level = func.coalesce(func.nullif(score.c.level, ""), unit.c.level, "local")
+    eff_parent = func.coalesce(func.nullif(score.c.parent_code, ""), unit.c.parent_code)
+    query = (
+        select(
+            score.c.unit_code,
+            func.coalesce(func.nullif(score.c.unit_name, ""), unit.c.name, score.c.unit_code),
+            eff_level,
+            eff_parent,
+            score.c.total,
+            score.c.grade,
+            score.c.rank,
+            score.c.rank_delta,
+            score.c.dossiers,
+            score.c.provisional,
+            score.c.groups.cast(Text),  # orjson decodes it faster than the JSONB codec
+            previous_rank,
+            latest,
+        )
+        .select_from(score.outerjoin(unit, and_(unit.c.code == score.c.unit_code, unit.c.valid_to.is_(None))))
+        .where(score.c.methodology == methodology_id, score.c.period == period)
+    )
+    if level:
+        query = query.where(eff_level == level)
+    if parent:
+        query = query.where(eff_parent == parent)
+    if codes is not None:
+        query = query.where(score.c.unit_code == any_(cast(list(codes), ARRAY(Text))))
+    rows = (await session.execute(query)).all()
+    if not rows:
+        return [], (await session.execute(select(latest))).scalar()
+    return [StoredRow(*r[:-1]) for r in rows], rows[0][-1]

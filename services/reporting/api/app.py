@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from services.reporting.api.live import ChangeFeed, close_on_server_exit
 from services.reporting.api.page_cache import PageCache
 from services.reporting.api.pages import router as pages_router
+from services.reporting.api.render_pool import RenderPool
 from services.reporting.api.routes import router
 from services.reporting.bootstrap import SERVICE, Reporting, bootstrap
 from services.reporting.views import ReadModel, refresh_methodologies
@@ -44,6 +46,7 @@ def create_app(reporting: Reporting | None = None, *, telemetry: bool = True) ->
         configure_telemetry(SERVICE, log_level=reporting.settings.log_level)
     model = ReadModel(reporting)
     pages = PageCache(stale_s=reporting.settings.reporting_page_stale_s)
+    renderer = RenderPool()
 
     def on_change(scope: str) -> None:
         if scope == "units":
@@ -60,6 +63,10 @@ def create_app(reporting: Reporting | None = None, *, telemetry: bool = True) ->
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await renderer.start()
+        # What is alive at start-up lives as long as the process: out of the collector's reach, a
+        # full collection no longer walks it in the middle of a read (as scoring's API does).
+        gc.freeze()
         tasks = [
             asyncio.create_task(_keep_methodologies(reporting, model, pages)),
             asyncio.create_task(changes.run()),
@@ -72,6 +79,7 @@ def create_app(reporting: Reporting | None = None, *, telemetry: bool = True) ->
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        renderer.close()
         await reporting.engine.dispose()
 
     async def db_ready() -> bool:
@@ -87,6 +95,7 @@ def create_app(reporting: Reporting | None = None, *, telemetry: bool = True) ->
     app.state.reporting = reporting
     app.state.read_model = model
     app.state.pages = pages
+    app.state.renderer = renderer
     app.state.changes = changes
     app.state.internal_token = reporting.settings.internal_token
     app.include_router(router)

@@ -1,20 +1,26 @@
 """Rendered pages kept per read-model version: a page renders at most once per version.
 
-The key names everything a page depends on — path, query (language included), a coarse clock
-(the latest closed month and the "data is N hours old" line move with time, not with data) —
-and the page remembers the version of the read model it was rendered from. Concurrent misses of
+The key names everything a page depends on — path, query (language included) — and the page
+remembers what it was rendered from: the version of the read model and a coarse clock (the
+latest closed month and the "data is N hours old" line move with time, not with data). The clock
+is part of that stamp, not of the key: at each new minute the last page is still there to serve
+while the new one renders, instead of every reader of the minute's first moment waiting. Concurrent misses of
 one key and version share one render. The ETag is a digest of the body, so a browser
 revalidating an unchanged page gets a 304.
 
 While events stream in the version moves many times a second, and a reader would wait for a
 render on nearly every request. So a page rendered less than ``stale_s`` ago is served while the
 page of the new version renders in the background (stale-while-revalidate): what a reader sees
-is never more than about ``stale_s`` behind the read model, and a quiet read model is served
-fresh on the first request after a change. Background renders are bounded per key: one at a
-time, and only once the page is ``rerender_s`` old (half ``stale_s`` by default) — a ranking of
-~700 units takes a good part of a second of CPU to render, and a version moving 50 times a
-second must not keep the API process rendering it back to back (measured: ``GET /`` p50 186 ms
+is about ``stale_s`` behind the read model at most, and a quiet read model is served fresh on
+the first request after a change. Background renders are bounded per key: one at a time, and
+only once the page is ``rerender_s`` old (half ``stale_s`` by default) — a version moving 50
+times a second must not keep the process rendering back to back (measured: ``GET /`` p50 186 ms
 under `./sqi bench reporting` before this bound).
+
+A page older than ``stale_s`` whose successor is already rendering (the machine is busy and the
+render late) is still served, up to ``max_stale_s`` (5 × ``stale_s`` by default): the reader
+does not queue behind that render. Every page says how old it is: the ``Age`` header (seconds
+since it was rendered) and, in its body, the time its data was computed ("Dữ liệu tính đến").
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ CACHE_CONTROL = "no-cache"  # stored, but revalidated every time: the ETag makes
 CLOCK_S = 60  # what moves with time alone (latest closed month, data age) lags by at most this
 
 Render = Callable[[], Awaitable[Response]]
+Stamp = tuple[int, int]  # (clock(), read-model version): both only grow, so the later is larger
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,11 @@ class Page:
     etag: str
     version: int = 0
     rendered_at: float = 0.0  # time.monotonic()
+    clock: int = 0  # clock() when it was rendered
+
+    @property
+    def stamp(self) -> Stamp:
+        return (self.clock, self.version)
 
 
 class PageCache:
@@ -54,15 +66,17 @@ class PageCache:
         stale_s: float = 1.0,
         max_bytes: int = 64 * 2**20,
         rerender_s: float | None = None,
+        max_stale_s: float | None = None,
     ) -> None:
         self._max = max_entries
         self._max_bytes = max_bytes  # any query string is a key: the memory is bounded, not the keys
         self._bytes = 0
         self._stale_s = stale_s
         self._rerender_s = stale_s / 2 if rerender_s is None else rerender_s
+        self._max_stale_s = 5 * stale_s if max_stale_s is None else max(max_stale_s, stale_s)
         self._pages: OrderedDict[Hashable, Page] = OrderedDict()
         # One render per key and version at a time; whoever needs it awaits the same task.
-        self._rendering: dict[tuple[Hashable, int], asyncio.Task[Page | Response]] = {}
+        self._rendering: dict[tuple[Hashable, Stamp], asyncio.Task[Page | Response]] = {}
         self.renders = 0  # how many times a page was actually rendered (tests, metrics)
 
     def __len__(self) -> int:
@@ -74,43 +88,47 @@ class PageCache:
 
     async def page(self, key: Hashable, version: int, render: Render) -> Page | Response:
         """The page of ``key`` for ``version``; only a 200 is kept, any other answer goes back as is."""
+        stamp = (clock(), version)
         hit = self._pages.get(key)
         if hit is not None:
             self._pages.move_to_end(key)
-            if hit.version >= version:
+            if hit.stamp >= stamp:
                 return hit
             age = time.monotonic() - hit.rendered_at
+            rendering = any(k == key for k, _ in self._rendering)
             if age <= self._stale_s:
                 # In the background (this reader is served now), one per key at a time.
-                if age >= self._rerender_s and not any(k == key for k, _ in self._rendering):
-                    self._flight(key, version, render)
+                if age >= self._rerender_s and not rendering:
+                    self._flight(key, stamp, render)
                 return hit
-        result = await asyncio.shield(self._flight(key, version, render))
+            if rendering and age <= self._max_stale_s:
+                return hit  # its successor is on the way: not worth a wait
+        result = await asyncio.shield(self._flight(key, stamp, render))
         # Not a page (not a 200): never shared, each request gets its own answer.
         return result if isinstance(result, Page) else await render()
 
-    def _flight(self, key: Hashable, version: int, render: Render) -> asyncio.Task[Page | Response]:
-        flight = (key, version)
+    def _flight(self, key: Hashable, stamp: Stamp, render: Render) -> asyncio.Task[Page | Response]:
+        flight = (key, stamp)
         if (task := self._rendering.get(flight)) is None:
-            task = asyncio.create_task(self._render(key, version, render))
+            task = asyncio.create_task(self._render(key, stamp, render))
             self._rendering[flight] = task
             task.add_done_callback(lambda t: self._landed(flight, t))
         return task
 
-    def _landed(self, flight: tuple[Hashable, int], task: asyncio.Task[Page | Response]) -> None:
+    def _landed(self, flight: tuple[Hashable, Stamp], task: asyncio.Task[Page | Response]) -> None:
         self._rendering.pop(flight, None)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.debug("a page did not render", extra={"error": repr(exc)})  # its requests answer it
 
-    async def _render(self, key: Hashable, version: int, render: Render) -> Page | Response:
+    async def _render(self, key: Hashable, stamp: Stamp, render: Render) -> Page | Response:
         response = await render()
         self.renders += 1
         if response.status_code != 200 or not isinstance(response.body, bytes):
             return response
         body = bytes(response.body)
-        page = Page(body, response.media_type or "text/html", etag_of(body), version, time.monotonic())
+        page = Page(body, response.media_type or "text/html", etag_of(body), stamp[1], time.monotonic(), stamp[0])
         current = self._pages.get(key)
-        if current is None or current.version <= version:  # a slower, older render never wins
+        if current is None or current.stamp <= stamp:  # a slower, older render never wins
             self._bytes += len(body) - (len(current.body) if current else 0)
             self._pages[key] = page
             self._pages.move_to_end(key)
@@ -120,9 +138,14 @@ class PageCache:
 
 
 def key_of(request: Request, *extra: Hashable) -> Hashable:
-    """Path, the whole query (the language switch echoes it), the coarse clock, ``extra``."""
+    """Path, the whole query (the language switch echoes it), ``extra``."""
     query = tuple(sorted(request.query_params.multi_items()))
-    return (request.url.path, query, int(time.time() // CLOCK_S), *extra)
+    return (request.url.path, query, *extra)
+
+
+def clock() -> int:
+    """What moves with time alone changes at most once per ``CLOCK_S``."""
+    return int(time.time() // CLOCK_S)
 
 
 def etag_of(body: bytes) -> str:
@@ -141,7 +164,8 @@ def respond(request: Request, page: Page | Response) -> Response:
     """The page, or 304 when the browser already holds this very body."""
     if isinstance(page, Response):
         return page
-    headers = {"ETag": page.etag, "Cache-Control": CACHE_CONTROL}
+    age = max(0, int(time.monotonic() - page.rendered_at)) if page.rendered_at else 0
+    headers = {"ETag": page.etag, "Cache-Control": CACHE_CONTROL, "Age": str(age)}
     if not_modified(request, page.etag):
         return Response(status_code=304, headers=headers)
     return Response(page.body, media_type=page.media_type, headers=headers)

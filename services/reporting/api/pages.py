@@ -8,32 +8,29 @@ officer. Dashboard pages need a staff identity (the gateway's Authorization head
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from fastapi.templating import Jinja2Templates
 
 from services.reporting.adapters import repository as repo
 from services.reporting.api.deps import App, Changes, Model, cached, require_within_scope
-from services.reporting.api.i18n import KIND_NAMES, PETITION_NAMES, TEXTS, pick
+from services.reporting.api.i18n import TEXTS, pick
 from services.reporting.api.live import event_stream
+from services.reporting.api.render import Link, html, ranking_html, url
+from services.reporting.api.render_pool import RenderPool
 from services.reporting.domain import periods
+from services.reporting.domain.briefing import RankingRow
 from services.reporting.domain.charts import trend_svg
 from services.reporting.domain.petitions import pending
-from services.reporting.domain.ranking import grade_name, select_rows, sort_rows
+from services.reporting.domain.ranking import StoredRow, sort_rows
 from services.reporting.views import utcnow
-from shared.calendar import VN_TZ
 from shared.dev_tokens import mint_dev_token
 from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 from shared.web import ApiError, CurrentPrincipal
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SESSION_COOKIE = "sqi_session"
 Lang = Annotated[str | None, Query(max_length=5)]
 PeriodQ = Annotated[str | None, Query(max_length=16)]
@@ -41,48 +38,34 @@ STALE_AFTER = timedelta(hours=1)
 ON_TIME_INDICATORS = {"2.1", "DOSSIER_ON_TIME"}  # handled on time: its shortfall includes the overdue
 
 
-def _local(at: datetime | None) -> str:
-    if at is None:
-        return ""
-    local = at.astimezone(VN_TZ)
-    if (local.hour, local.minute, local.second) == (0, 0, 0):
-        # A computed due time is the next local midnight: the end of the previous day.
-        return (local - timedelta(days=1)).strftime("24:00 %d/%m/%Y")
-    return local.strftime("%H:%M %d/%m/%Y")
-
-
-def _url(path: str, lang: str, **params: str | None) -> str:
-    query = {k: v for k, v in params.items() if v} | ({"lang": lang} if lang != "vi" else {})
-    return f"{path}?{urlencode(query)}" if query else path
-
-
-def _num(x: Decimal | float | int | None) -> str:
-    if x is None:
-        return "—"
-    return f"{Decimal(str(x)):.2f}".rstrip("0").rstrip(".") if isinstance(x, (Decimal, float)) else str(x)
-
-
 def render(request: Request, name: str, lang: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-    other = "en" if lang == "vi" else "vi"
-    params = {k: v for k, v in request.query_params.items() if k != "lang"}
-    return templates.TemplateResponse(
-        request,
-        name,
-        {
-            "lang": lang,
-            "t": TEXTS[lang],
-            "switch_url": _url(request.url.path, other, **params),
-            "url": lambda path, **p: _url(path, lang, **p),
-            "num": _num,
-            "local": _local,
-            "grade_name": lambda g: grade_name(g, lang),
-            "kind_name": lambda k: KIND_NAMES.get(k, (k, k))[1 if lang == "en" else 0],
-            "petition_name": lambda k: PETITION_NAMES.get(k, (k, k))[1 if lang == "en" else 0],
-            "period_name": lambda p: periods.display(p, lang),
-            **ctx,
-        },
-        status_code=status,
-    )
+    """A page rendered here, on the event loop: the pages that are not cached (the dashboard's)."""
+    return HTMLResponse(html(name, lang, request.url.path, _query(request), ctx), status_code=status)
+
+
+async def render_cached(request: Request, name: str, lang: str, **ctx: Any) -> HTMLResponse:
+    """A cached page, rendered in the render process (``ctx`` must pickle: ``Link``, not lambdas)."""
+    pool: RenderPool = request.app.state.renderer
+    return HTMLResponse(await pool.run(html, name, lang, request.url.path, _query(request), ctx))
+
+
+async def render_ranking(
+    request: Request,
+    name: str,
+    lang: str,
+    stored: list[StoredRow],
+    document: dict[str, Any] | None,
+    groups_of: RankingRow | None = None,
+    **ctx: Any,
+) -> HTMLResponse:
+    """A cached page with a ranking: the ranking is built in the render process too."""
+    pool: RenderPool = request.app.state.renderer
+    page = await pool.run(ranking_html, name, lang, request.url.path, _query(request), stored, document, groups_of, ctx)
+    return HTMLResponse(page)
+
+
+def _query(request: Request) -> tuple[tuple[str, str], ...]:
+    return tuple(request.query_params.items())
 
 
 def _freshness(computed_at: datetime | None, now: datetime) -> dict[str, Any]:
@@ -123,25 +106,24 @@ async def _public_ranking(request: Request, app: App, model: Model, lang: str | 
     now = utcnow()
     mid = app.settings.reporting_default_methodology
     label = await _pick_period(model, app, mid, period, now)
-    rows: list[Any] = []
+    stored: list[StoredRow] = []
     computed = None
     async with app.sessions() as session:
         if label:
-            rows, computed = await model.ranking(
+            stored, computed = await model.stored_ranking(
                 session, methodology_id=mid, period=label, level="province", parent=None
             )
-        groups = await model.groups(session, mid, rows)
+        document = await model.document(session, mid)
         latest = await model.latest_computed_at(session)
-    return render(
+    return await render_ranking(
         request,
         "public_ranking.html",
         lang,
+        stored,
+        document,
         period=label,
         options=await _period_options(app, model, mid),
-        ranked=[r for r in rows if not r.provisional],
-        provisional=[r for r in rows if r.provisional],
-        groups=groups,
-        link=lambda code: _url(f"/ranking/{code}", lang, period=label),
+        link=Link("/ranking/", lang, (("period", label),)),
         **_freshness(computed or latest, now),
     )
 
@@ -156,7 +138,7 @@ async def _public_methodology(request: Request, app: App, model: Model, lang: st
     mid = app.settings.reporting_default_methodology
     async with app.sessions() as session:
         doc = await model.document(session, mid)
-    return render(request, "methodology.html", lang, document=doc)
+    return await render_cached(request, "methodology.html", lang, document=doc)
 
 
 @router.get("/ranking/{unit_code}", response_class=HTMLResponse)
@@ -178,27 +160,29 @@ async def _public_unit(
         if unit_code not in units:
             raise ApiError(404, f"unknown unit {unit_code!r}")
         record = None
-        children: list[Any] = []
+        children: list[StoredRow] = []
         lines: list[Any] = []
         if label:
             record = await model.unit_record(session, methodology_id=mid, unit_code=unit_code, period=label)
-            children, _ = await model.ranking(session, methodology_id=mid, period=label, level=None, parent=unit_code)
+            children, _ = await model.stored_ranking(
+                session, methodology_id=mid, period=label, level=None, parent=unit_code
+            )
             if record is not None:
                 lines = await model.indicator_lines(session, mid, record)
-        groups = await model.groups(session, mid, [record.row] if record else children)
-    return render(
+        document = await model.document(session, mid)
+    return await render_ranking(
         request,
         "public_unit.html",
         lang,
+        children,
+        document,
+        groups_of=record.row if record else None,
         unit=units[unit_code],
         period=label,
         options=await _period_options(app, model, mid),
         record=record,
         lines=lines,
-        groups=groups,
-        ranked=[r for r in children if not r.provisional],
-        provisional=[r for r in children if r.provisional],
-        link=lambda code: _url(f"/ranking/{code}", lang, period=label),
+        link=Link("/ranking/", lang, (("period", label),)),
         **_freshness(record.computed_at if record else None, now),
     )
 
@@ -243,7 +227,7 @@ async def sign_in(app: App, model: Model, sub: Annotated[str, Form(max_length=64
         raise ApiError(422, "unknown demo identity", details=[{"field": "sub", "reason": "not a demo identity"}])
     s = app.settings
     token = mint_dev_token(s, sub=sub, role=person["role"], unit=person["unit"])
-    response = RedirectResponse(_url("/dashboard", pick(lang)), status_code=303)
+    response = RedirectResponse(url("/dashboard", pick(lang)), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -258,7 +242,7 @@ async def sign_in(app: App, model: Model, sub: Annotated[str, Form(max_length=64
 
 @router.post("/dashboard/sign-out")
 async def sign_out(lang: Lang = None) -> Response:
-    response = RedirectResponse(_url("/dashboard/sign-in", pick(lang)), status_code=303)
+    response = RedirectResponse(url("/dashboard/sign-in", pick(lang)), status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -266,7 +250,7 @@ async def sign_out(lang: Lang = None) -> Response:
 def _staff_or_redirect(principal: Principal, lang: str) -> Response | None:
     if principal.is_staff:
         return None
-    return RedirectResponse(_url("/dashboard/sign-in", lang), status_code=303)
+    return RedirectResponse(url("/dashboard/sign-in", lang), status_code=303)
 
 
 # --- staff: the dashboard ---------------------------------------------------------------------
@@ -325,8 +309,8 @@ async def dashboard(
         desc=desc,
         warnings=warnings[:50],
         warning_count=len(warnings),
-        link=lambda code: _url(f"/dashboard/units/{code}", lang, period=label, methodology=mid),
-        sort_link=lambda key: _url(
+        link=lambda code: url(f"/dashboard/units/{code}", lang, period=label, methodology=mid),
+        sort_link=lambda key: url(
             "/dashboard",
             lang,
             period=label,
@@ -335,8 +319,8 @@ async def dashboard(
             sort=key,
             desc="0" if sort == key and desc else "1",
         ),
-        export=lambda kind: _url(f"/api/v1/reports/{kind}", "vi", period=label, level=chosen_level, methodology=mid),
-        briefing=_url("/api/v1/reports/briefing.pdf", "vi", period=label, methodology=mid),
+        export=lambda kind: url(f"/api/v1/reports/{kind}", "vi", period=label, level=chosen_level, methodology=mid),
+        briefing=url("/api/v1/reports/briefing.pdf", "vi", period=label, methodology=mid),
         **_freshness(computed or latest, now),
     )
 
@@ -435,7 +419,7 @@ async def dashboard_unit(
         record=record,
         lines=sorted(lines, key=lambda x: -x.points_lost),
         groups=groups,
-        children=select_rows(children),
+        children=children,  # best first, provisional last (build_ranking)
         trend=trend,
         chart=chart,
         warnings=warnings[:100],
@@ -443,8 +427,8 @@ async def dashboard_unit(
         petitions_waiting=waiting,
         petitions_late=late,
         feeds=feeds[:50],
-        link=lambda code: _url(f"/dashboard/units/{code}", lang, period=label, methodology=mid),
-        indicator_link=lambda iid: _url(
+        link=lambda code: url(f"/dashboard/units/{code}", lang, period=label, methodology=mid),
+        indicator_link=lambda iid: url(
             f"/dashboard/units/{unit_code}/indicators/{iid}", lang, period=label, methodology=mid
         ),
         **_freshness(record.computed_at if record else None, now),
@@ -512,8 +496,8 @@ async def dashboard_indicator(
         listing=listing,
         own=own,
         page=page,
-        back=_url(f"/dashboard/units/{unit_code}", lang, period=label, methodology=mid),
-        next_link=_url(
+        back=url(f"/dashboard/units/{unit_code}", lang, period=label, methodology=mid),
+        next_link=url(
             f"/dashboard/units/{unit_code}/indicators/{indicator_id}",
             lang,
             period=label,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -9,7 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from services.reporting.api.deps import App, Model, cached, require_within_scope
+from services.reporting.api.render import ranking_json
+from services.reporting.api.render_pool import RenderPool
 from services.reporting.domain import periods
+from services.reporting.domain.briefing import GroupLabel, RankingRow
+from services.reporting.domain.ranking import StoredRow, build_ranking, group_labels
 from services.reporting.exports import briefing_pdf, ranking_csv, ranking_xlsx
 from services.reporting.views import utcnow
 from shared.web import ApiError, Staff
@@ -67,7 +72,21 @@ async def _ranking(
     level: str | None,
     parent: str | None,
     methodology: str | None,
-) -> tuple[list[Any], list[Any], str, str]:
+) -> tuple[list[RankingRow], list[GroupLabel], str, str]:
+    stored, _, document, label, mid = await _stored_ranking(app, model, principal, period, level, parent, methodology)
+    rows = build_ranking(stored)
+    return rows, group_labels(document, (g for r in rows for g in r.groups)), label, mid
+
+
+async def _stored_ranking(
+    app: App,
+    model: Model,
+    principal: Any,
+    period: str | None,
+    level: str | None,
+    parent: str | None,
+    methodology: str | None,
+) -> tuple[list[StoredRow], datetime | None, dict[str, Any] | None, str, str]:
     mid = methodology or app.settings.reporting_default_methodology
     label = await _period(model, app, mid, period)
     async with app.sessions() as session:
@@ -75,11 +94,11 @@ async def _ranking(
         if parent:
             await require_within_scope(model, session, principal, parent)
         codes = await model.scope(session, root)
-        rows, _ = await model.ranking(
+        stored, computed = await model.stored_ranking(
             session, methodology_id=mid, period=label, level=level, parent=parent, codes=codes
         )
-        groups = await model.groups(session, mid, rows)
-    return rows, groups, label, mid
+        document = await model.document(session, mid)
+    return stored, computed, document, label, mid
 
 
 @router.get(
@@ -99,42 +118,14 @@ async def get_ranking(
     methodology: Methodology = None,
 ) -> Response:
     async def render() -> Response:
-        return JSONResponse(await _ranking_document(app, model, principal, period, level, parent, methodology))
+        ranking = await _stored_ranking(app, model, principal, period, level, parent, methodology)
+        stored, computed, document, label, mid = ranking
+        pool: RenderPool = request.app.state.renderer  # ~700 units built and serialised off the event loop
+        body = await pool.run(ranking_json, label, mid, computed, stored, document)
+        return Response(body, media_type="application/json")
 
     # Once per version of the scores and per scope (the identity's unit root).
     return await cached(request, render, principal.unit)
-
-
-async def _ranking_document(
-    app: App,
-    model: Model,
-    principal: Any,
-    period: str | None,
-    level: str | None,
-    parent: str | None,
-    methodology: str | None,
-) -> dict[str, Any]:
-    rows, groups, label, mid = await _ranking(app, model, principal, period, level, parent, methodology)
-    return {
-        "period": label,
-        "methodology": mid,
-        "groups": [{"id": g.group_id, "name_vi": g.name_vi, "name_en": g.name_en} for g in groups],
-        "items": [
-            {
-                "unit_code": r.unit_code,
-                "unit_name": r.unit_name,
-                "level": r.level,
-                "total": float(r.total),
-                "grade": r.grade,
-                "rank": r.rank,
-                "rank_delta": r.rank_delta,
-                "groups": {k: float(v) for k, v in r.groups.items()},
-                "dossiers": r.dossiers,
-                "provisional": r.provisional,
-            }
-            for r in rows
-        ],
-    }
 
 
 @router.get("/reports/ranking.csv", summary="The ranking as CSV (UTF-8 with BOM)")

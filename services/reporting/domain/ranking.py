@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from services.reporting.domain.briefing import GroupLabel, RankingRow
 
@@ -23,32 +24,47 @@ def grade_name(grade: str, lang: str) -> str:
     return en if lang == "en" else vi
 
 
-def select_rows(
-    rows: Iterable[RankingRow],
-    *,
-    level: str | None = None,
-    parent: str | None = None,
-    codes: set[str] | None = None,
-    previous_ranks: Mapping[str, int | None] | None = None,
-) -> list[RankingRow]:
-    """Rows of ``level`` under ``parent`` (and within ``codes``), best first, provisional last.
+class StoredRow(NamedTuple):
+    """One unit's stored score as a ranking reads it (``adapters.repository.ranking_rows``)."""
 
-    ``rank_delta`` missing from scoring is derived from ``previous_ranks`` (positive = moved up).
-    """
-    out = []
-    for r in rows:
-        if level and r.level != level:
-            continue
-        if parent and r.parent_code != parent:
-            continue
-        if codes is not None and r.unit_code not in codes:
-            continue
-        if r.rank_delta is None and r.rank is not None and previous_ranks:
-            before = previous_ranks.get(r.unit_code)
-            if before is not None:
-                r = replace(r, rank_delta=before - r.rank)
-        out.append(r)
-    return sorted(out, key=_order)
+    unit_code: str
+    unit_name: str
+    level: str
+    parent_code: str | None
+    total: Decimal
+    grade: str
+    rank: int | None
+    rank_delta: int | None
+    dossiers: int
+    provisional: bool
+    groups: str  # the JSON object group id → points
+    previous_rank: int | None  # in the period before, when ranked there
+
+
+def build_ranking(stored: Iterable[StoredRow]) -> list[RankingRow]:
+    """Stored scores as a ranking, best first, provisional last; a missing ``rank_delta`` is the
+    rank change since the period before (positive = moved up)."""
+    return sorted(map(_row, stored), key=_order)
+
+
+def _row(s: StoredRow) -> RankingRow:
+    rank = None if s.provisional else s.rank
+    delta = None if s.provisional else s.rank_delta
+    if delta is None and rank is not None and s.previous_rank is not None:
+        delta = s.previous_rank - rank
+    return RankingRow(
+        unit_code=s.unit_code,
+        unit_name=s.unit_name,
+        level=s.level,
+        parent_code=s.parent_code,
+        total=Decimal(s.total),
+        grade=s.grade,
+        rank=rank,
+        rank_delta=delta,
+        groups={g: Decimal(str(p)) for g, p in orjson.loads(s.groups or "{}").items()},
+        dossiers=s.dossiers,
+        provisional=s.provisional,
+    )
 
 
 def _order(r: RankingRow) -> tuple[int, int, Decimal, str]:

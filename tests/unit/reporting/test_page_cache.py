@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from fastapi.responses import HTMLResponse, Response
 from starlette.requests import Request
 
+from services.reporting.api import page_cache
 from services.reporting.api.page_cache import Page, PageCache, etag_of, not_modified, respond
 
 
@@ -119,3 +121,53 @@ async def test_background_renders_are_one_per_key_and_not_before_the_page_is_hal
     await asyncio.sleep(0)
     assert calls == 1
     release.set()
+
+
+async def test_a_page_past_the_window_is_served_while_its_successor_renders_up_to_a_bound() -> None:
+    """A late render (a busy machine) does not make readers queue behind it, within max_stale_s."""
+    cache = PageCache(stale_s=0.1, max_stale_s=0.4)
+    await cache.page("k", 1, lambda: _ok("v1"))
+    release = asyncio.Event()
+
+    async def late(text: str) -> Response:
+        await release.wait()
+        return HTMLResponse(text)
+
+    await asyncio.sleep(0.06)  # half stale: the next reader starts the successor in the background
+    young = await cache.page("k", 2, lambda: late("v2"))
+    assert isinstance(young, Page) and young.body == b"v1"
+    await asyncio.sleep(0.1)  # past the window, the successor still rendering: still served
+    past = await cache.page("k", 3, lambda: late("v3"))
+    assert isinstance(past, Page) and past.body == b"v1"
+    assert respond(request(), past).headers["age"] == "0"  # whole seconds since it was rendered
+    await asyncio.sleep(0.35)  # past the bound: this reader waits for a page of its version
+    waiting = asyncio.ensure_future(cache.page("k", 3, lambda: late("v3")))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    release.set()
+    page = await waiting
+    assert isinstance(page, Page) and page.body == b"v3"
+
+
+async def test_a_new_minute_serves_the_last_page_while_the_next_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What moves with time (the latest closed month) re-renders, without readers waiting for it."""
+    minute = [100]
+    monkeypatch.setattr(page_cache, "clock", lambda: minute[0])
+    cache = PageCache(stale_s=5.0, rerender_s=0)
+    await cache.page("k", 7, lambda: _ok("10:00"))
+    minute[0] += 1
+    release = asyncio.Event()
+
+    async def next_minute() -> Response:
+        await release.wait()
+        return HTMLResponse("10:01")
+
+    old = await cache.page("k", 7, next_minute)  # same data, a new minute
+    assert isinstance(old, Page) and old.body == b"10:00"
+    release.set()
+    for _ in range(100):
+        page = await cache.page("k", 7, next_minute)
+        if isinstance(page, Page) and page.body == b"10:01":
+            break
+        await asyncio.sleep(0.01)
+    assert isinstance(page, Page) and page.body == b"10:01" and cache.renders == 2

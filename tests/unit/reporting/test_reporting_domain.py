@@ -7,7 +7,6 @@ from decimal import Decimal
 from itertools import permutations
 
 from services.reporting.domain import periods
-from services.reporting.domain.briefing import RankingRow
 from services.reporting.domain.charts import trend_svg
 from services.reporting.domain.dossiers import (
     DossierEvent,
@@ -18,7 +17,7 @@ from services.reporting.domain.dossiers import (
     remember,
     to_json,
 )
-from services.reporting.domain.ranking import select_rows
+from services.reporting.domain.ranking import StoredRow, build_ranking
 from services.reporting.domain.warnings import alert_warning, dossier_warning, due_window_end, silence_limit
 from shared.calendar import VN_TZ, WorkingCalendar
 
@@ -79,17 +78,36 @@ def test_periods() -> None:
     assert periods.display("2026-10", "vi") == "Tháng 10/2026" and periods.display("2026-Q3", "en") == "Q3 2026"
 
 
-def row(code: str, total: str, rank: int | None, provisional: bool = False) -> RankingRow:
-    return RankingRow(code, code, "province", "CT", Decimal(total), "good", rank, None, {}, 50, provisional)
-
-
-def test_ranking_puts_provisional_units_last_and_derives_rank_delta() -> None:
-    rows = select_rows(
-        [row("P03", "70", None, provisional=True), row("P02", "80", 2), row("P01", "90", 1)],
-        previous_ranks={"P02": 1, "P01": 2},
+def stored(code: str, total: str, rank: int | None, delta: int | None, previous: int | None, **kw: bool) -> StoredRow:
+    groups = '{"G1": "15.5", "G2": 20}'
+    return StoredRow(
+        code,
+        code,
+        "province",
+        "CT",
+        Decimal(total),
+        "good",
+        rank,
+        delta,
+        50,
+        kw.get("provisional", False),
+        groups,
+        previous,
     )
-    assert [r.unit_code for r in rows] == ["P01", "P02", "P03"]
-    assert rows[0].rank_delta == 1 and rows[1].rank_delta == -1 and rows[2].rank_delta is None
+
+
+def test_a_stored_ranking_is_built_as_the_read_model_shows_it() -> None:
+    rows = build_ranking(
+        [
+            stored("P04", "60", 9, 3, 1, provisional=True),  # provisional: never ranked, no rank change
+            stored("P03", "70", 3, None, None),  # new this period: no change to show
+            stored("P02", "80", 2, None, 1),  # scoring sent no change: from the previous rank
+            stored("P01", "90", 1, 5, 2),  # scoring's own change wins
+        ]
+    )
+    assert [r.unit_code for r in rows] == ["P01", "P02", "P03", "P04"]
+    assert [r.rank_delta for r in rows] == [5, -1, None, None] and rows[3].rank is None
+    assert rows[0].groups == {"G1": Decimal("15.5"), "G2": Decimal(20)} and rows[0].total == Decimal(90)
 
 
 def test_warning_texts_and_windows() -> None:
