@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from shared.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A transaction PostgreSQL aborted because of another one (a deadlock it broke, a serialisation
+# conflict): the same work run again succeeds.
+TRANSIENT_CONFLICTS = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -67,3 +77,37 @@ async def driver_connection(session: AsyncSession) -> Any:
     if not raw.is_in_transaction():
         await session.execute(text("SELECT 1"))
     return raw
+
+
+def caused_by(exc: BaseException, test: Callable[[BaseException], bool]) -> bool:
+    """Whether ``exc`` or an error behind it passes ``test``, looking through SQLAlchemy's wrappers
+    (``.orig``) and the driver's re-raises (``raise … from``). Not ``__context__``: an error
+    raised while handling a caught one is a different error."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        e = pending.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if test(e):
+            return True
+        pending += [getattr(e, "orig", None), e.__cause__]
+    return False
+
+
+def transient_conflict(exc: BaseException) -> bool:
+    return caused_by(exc, lambda e: isinstance(e, TRANSIENT_CONFLICTS))
+
+
+async def retrying_conflicts(work: Callable[[], Awaitable[T]], *, attempts: int = 3) -> T:
+    """Run ``work`` (a whole transaction) again when PostgreSQL aborted it for a transient conflict."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await work()
+        except Exception as exc:
+            if attempt == attempts or not transient_conflict(exc):
+                raise
+            log.warning("transaction aborted by a conflict; running it again", extra={"attempt": attempt})
+            await asyncio.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")

@@ -21,6 +21,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.db import caused_by, transient_conflict
 from shared.identity import (
     CLIENT_ADDRESS_HEADER,
     INTERNAL_TOKEN_HEADER,
@@ -109,21 +110,9 @@ _DATABASE_UNAVAILABLE = (
 
 
 def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database cannot be reached now, looking through SQLAlchemy's
-    wrappers (``.orig``) and the driver's re-raises (``raise … from``). Not ``__context__``: an
-    error raised while handling a caught connection error is a different error."""
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        e = pending.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        # A bare OSError is what asyncio raises when every address of the host refused.
-        if isinstance(e, _DATABASE_UNAVAILABLE) or type(e) is OSError:
-            return True
-        pending += [getattr(e, "orig", None), e.__cause__]
-    return False
+    """Whether ``exc`` says the database cannot be reached now (see :func:`shared.db.caused_by`)."""
+    # A bare OSError is what asyncio raises when every address of the host refused.
+    return caused_by(exc, lambda e: isinstance(e, _DATABASE_UNAVAILABLE) or type(e) is OSError)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -140,6 +129,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "the request is not valid", details=field_errors(exc))
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if transient_conflict(exc):
+            # A deadlock or serialisation conflict PostgreSQL broke: nothing was written; again works.
+            log.warning("transaction conflict", extra={"request_id": getattr(request.state, "request_id", None)})
+            return error_response(
+                503, "a concurrent change conflicted with this request; try again", headers={"Retry-After": "1"}
+            )
         if not database_unavailable(exc):
             raise exc  # any other error: the 500 below, exactly as before
         log.warning(

@@ -15,12 +15,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import holidays
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.dirty_periods import mark_scored_periods
-from services.scoring.adapters.tables import EPOCH, calendar_day, dossier
+from services.scoring.adapters.tables import EPOCH, calendar_day
 from services.scoring.domain.calendar_cache import CachedCalendar
 from shared.calendar import WorkingCalendar
 from shared.contracts.scoring import CalendarChanged, DeclaredDay
@@ -50,7 +50,14 @@ async def declared_days(session: AsyncSession) -> frozenset[tuple[date, str]]:
 
 async def rejudge_everything(session: AsyncSession) -> None:
     """Flag every dossier for judging at the next refresh and mark every scored period dirty."""
-    await session.execute(update(dossier).values(recheck_at=EPOCH))
+    # Row locks in dossier_id order, as the consumer's flag upserts take them within a message.
+    await session.execute(
+        text(
+            "UPDATE scoring.dossier SET recheck_at = :epoch WHERE dossier_id IN ("
+            "SELECT dossier_id FROM scoring.dossier ORDER BY dossier_id FOR UPDATE)"
+        ),
+        {"epoch": EPOCH},
+    )
     await mark_scored_periods(session)
 
 

@@ -23,6 +23,7 @@ from services.scoring.application.stake import DEFAULT_WITHIN_WD, StakeItem, loa
 from services.scoring.application.unit_history import AS_OF_PERIOD, TODAY, UnitMapping, mapped_rows
 from services.scoring.domain import Methodology, Period
 from services.scoring.domain.methodology import DEFAULT_METHODOLOGY, validate_methodology
+from shared.db import retrying_conflicts
 from shared.web import Admin, ApiError, CurrentPrincipal, Staff
 
 router = APIRouter(prefix="/api/v1")
@@ -397,10 +398,15 @@ async def get_calendar(app: App, year: Annotated[int, Query(ge=2000, le=2100)]) 
 async def put_calendar_day(day: date, body: CalendarDayIn, app: App, principal: Admin) -> JSONResponse:
     """A change re-judges every dossier and recomputes every scored period at the next refresh."""
     assert body.kind in KINDS
-    async with app.uow() as uow:
-        row, created = await declare_day(
-            uow, day, body.kind, body.note, declared_by=principal.sub or "admin", now=datetime.now(UTC)
-        )
+
+    async def declare() -> tuple[dict[str, Any], bool]:
+        async with app.uow() as uow:
+            return await declare_day(
+                uow, day, body.kind, body.note, declared_by=principal.sub or "admin", now=datetime.now(UTC)
+            )
+
+    # Flagging every dossier can meet a consumer's batch flagging some of them in another order.
+    row, created = await retrying_conflicts(declare)
     await sync_caches(app)
     out = {**row, "day": row["day"].isoformat(), "declared_at": row["declared_at"].isoformat()}
     return JSONResponse(out, status_code=201 if created else 200)
@@ -408,8 +414,11 @@ async def put_calendar_day(day: date, body: CalendarDayIn, app: App, principal: 
 
 @router.delete("/calendar/days/{day}", status_code=204, summary="Withdraw a declared day (admin)")
 async def delete_calendar_day(day: date, app: App, _: Admin) -> None:
-    async with app.uow() as uow:
-        found = await undeclare_day(uow, day)
+    async def undeclare() -> bool:
+        async with app.uow() as uow:
+            return await undeclare_day(uow, day)
+
+    found = await retrying_conflicts(undeclare)
     await sync_caches(app)
     if not found:
         raise ApiError(404, f"no declared day {day.isoformat()}")

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from shared.db import retrying_conflicts
 from shared.web import REQUEST_ID_HEADER, create_app, database_unavailable
 
 
@@ -88,3 +89,45 @@ async def test_anything_else_is_still_the_500(exc: Exception) -> None:
     assert answer.status_code == 500
     assert "Retry-After" not in answer.headers
     assert answer.json()["error"]["code"] == "internal"
+
+
+CONFLICTS = [
+    wrapped(asyncpg.exceptions.DeadlockDetectedError("deadlock detected")),
+    asyncpg.exceptions.SerializationError("could not serialize access due to concurrent update"),
+]
+
+
+@pytest.mark.parametrize("exc", CONFLICTS, ids=lambda e: type(e).__name__)
+async def test_a_transaction_conflict_is_a_503_to_try_again_at_once(exc: Exception) -> None:
+    async with app_raising(exc) as client:
+        answer = await client.post("/write")
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "1"
+    assert "try again" in answer.json()["error"]["message"]
+
+
+async def test_a_transaction_aborted_by_a_conflict_is_run_again_and_other_errors_are_not() -> None:
+    calls: list[int] = []
+
+    async def deadlocks_twice() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise CONFLICTS[0]
+        return "done"
+
+    assert await retrying_conflicts(deadlocks_twice) == "done" and len(calls) == 3
+
+    async def fails() -> str:
+        calls.append(1)
+        raise wrapped(asyncpg.exceptions.UniqueViolationError("duplicate key"))
+
+    calls.clear()
+    with pytest.raises(DBAPIError):
+        await retrying_conflicts(fails)
+    assert len(calls) == 1
+
+    async def always_deadlocks() -> str:
+        raise CONFLICTS[0]
+
+    with pytest.raises(DBAPIError):
+        await retrying_conflicts(always_deadlocks, attempts=2)
