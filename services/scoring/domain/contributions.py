@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from services.scoring.domain import DossierFacts, Period, evaluate, parse_period
 from services.scoring.domain.definitions import F as F  # the stored bits (re-exported)
 from services.scoring.domain.definitions import flags_of
-from services.scoring.domain.period_labels import history_floor, months_between
+from services.scoring.domain.period import utc_bounds
+from services.scoring.domain.period_labels import history_floor, month_span
 from services.scoring.domain.verdict import AsOf, as_of
 from shared.calendar import WorkingCalendar, local_date, start_of_day
 
@@ -44,11 +45,6 @@ def period_of(label: str) -> Period:
     return parse_period(label)
 
 
-@lru_cache(maxsize=4096)
-def period_end(label: str) -> datetime:
-    return period_of(label).end
-
-
 def next_month_start(now: datetime) -> datetime:
     d = local_date(now)
     return start_of_day(d.replace(year=d.year + (d.month == 12), month=d.month % 12 + 1, day=1))
@@ -66,12 +62,17 @@ def fact_times(facts: DossierFacts) -> list[datetime]:
     return out
 
 
+@lru_cache(maxsize=4096)
+def _periods(labels: frozenset[str]) -> tuple[Period, ...]:
+    return tuple(map(period_of, sorted(labels)))
+
+
 def candidate_periods(facts: DossierFacts, now: datetime) -> tuple[list[Period], bool]:
     """Periods the dossier may count in (as ``load_facts`` selects them), started by ``now``;
     and whether it may later touch a period that has not started yet."""
     end = facts.finished_at if facts.finished_at is not None else now
-    labels = months_between(facts.received_at, end, since=history_floor(now))
-    started = [p for p in map(period_of, sorted(labels)) if p.start <= now]
+    labels = month_span(facts.received_at, end, since=history_floor(now))
+    started = [p for p in _periods(labels) if utc_bounds(p)[0] <= now]
     may_grow = facts.finished_at is None or len(started) < len(labels)
     return started, may_grow
 
@@ -80,14 +81,15 @@ def contributions(
     facts: DossierFacts, now: datetime, calendar: WorkingCalendar
 ) -> tuple[list[Contribution], datetime | None]:
     """The dossier's rows for every candidate period, and when it must be judged again."""
+    now = now.astimezone(UTC)  # every instant compared below in one tzinfo (see utc_bounds)
     periods, may_grow = candidate_periods(facts, now)
     times = fact_times(facts)
     rows: list[Contribution] = []
     recheck = next_month_start(now) if may_grow else None
     instants: dict[datetime, AsOf] = {}  # shared by the periods judged at one instant (month, quarter, year)
     for p in periods:
-        end = period_end(p.label)
-        judged_at = p.judged_at(now)
+        start, end = utc_bounds(p)
+        judged_at = max(start, min(end, now))  # p.judged_at(now), in UTC
         at = instants.get(judged_at)
         if at is None:
             at = instants[judged_at] = as_of(facts, judged_at, calendar)
