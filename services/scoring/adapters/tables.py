@@ -91,7 +91,14 @@ dossier = Table(
     Index("ix_dossier_received_at", "received_at"),
     Index("ix_dossier_finished_at", "finished_at"),
     Index("ix_dossier_procedure_code", "procedure_code"),
-    Index("ix_dossier_recheck_at", "recheck_at", postgresql_where=text("recheck_at IS NOT NULL")),
+    # The judging claim's order (judging._CLAIM): a chunk's verdicts share counter rows.
+    Index(
+        "ix_dossier_recheck_at",
+        "recheck_at",
+        "unit_code",
+        "dossier_id",
+        postgresql_where=text("recheck_at IS NOT NULL"),
+    ),
     Index("ix_dossier_unjudgeable", "dossier_id", postgresql_where=text("unjudgeable IS NOT NULL")),
 )
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # recheck_at for "changed: judge at the next refresh"

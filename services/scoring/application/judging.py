@@ -54,12 +54,16 @@ from shared.metrics import DOSSIERS_UNJUDGEABLE
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1000  # ~0.5 s of judging: row locks a consumer may wait for are held briefly; bigger
-# chunks fold more dossiers into each counter row (the counter upserts dominate a chunk's SQL)
+CHUNK = 1000  # ~0.25 s of judging: row locks a consumer may wait for are held briefly; bigger
+# chunks fold more dossiers into each counter row
 
+# Due first; among those due at one instant (every changed dossier carries the epoch) by unit,
+# then id (a first judging has no unit yet; ids of one office tend to share a prefix): a chunk's
+# verdicts then fall into ~5× fewer counter rows, the counter upserts' cost. Served by
+# ix_dossier_recheck_at.
 _CLAIM = """
 SELECT dossier_id, recheck_at, accepted_at, traceparent FROM scoring.dossier
-WHERE recheck_at < $1 ORDER BY recheck_at LIMIT $2 FOR UPDATE SKIP LOCKED
+WHERE recheck_at < $1 ORDER BY recheck_at, unit_code, dossier_id LIMIT $2 FOR UPDATE SKIP LOCKED
 """
 _EVENTS = """
 SELECT dossier_id, source, event_id, type, occurred_at, data::text

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from services.scoring.domain import DossierFacts, Period, evaluate, parse_period
 from services.scoring.domain.definitions import F as F  # the stored bits (re-exported)
 from services.scoring.domain.definitions import flags_of
-from services.scoring.domain.period_labels import history_floor, months_between
-from services.scoring.domain.verdict import AsOf, as_of
+from services.scoring.domain.period import utc_bounds
+from services.scoring.domain.period_labels import history_floor, month_span
+from services.scoring.domain.verdict import AsOf, DossierVerdict, as_of
 from shared.calendar import WorkingCalendar, local_date, start_of_day
 
 
@@ -42,11 +43,6 @@ class Contribution:
 @lru_cache(maxsize=4096)
 def period_of(label: str) -> Period:
     return parse_period(label)
-
-
-@lru_cache(maxsize=4096)
-def period_end(label: str) -> datetime:
-    return period_of(label).end
 
 
 def next_month_start(now: datetime) -> datetime:
@@ -66,12 +62,17 @@ def fact_times(facts: DossierFacts) -> list[datetime]:
     return out
 
 
+@lru_cache(maxsize=4096)
+def _periods(labels: frozenset[str]) -> tuple[Period, ...]:
+    return tuple(map(period_of, sorted(labels)))
+
+
 def candidate_periods(facts: DossierFacts, now: datetime) -> tuple[list[Period], bool]:
     """Periods the dossier may count in (as ``load_facts`` selects them), started by ``now``;
     and whether it may later touch a period that has not started yet."""
     end = facts.finished_at if facts.finished_at is not None else now
-    labels = months_between(facts.received_at, end, since=history_floor(now))
-    started = [p for p in map(period_of, sorted(labels)) if p.start <= now]
+    labels = month_span(facts.received_at, end, since=history_floor(now))
+    started = [p for p in _periods(labels) if utc_bounds(p)[0] <= now]
     may_grow = facts.finished_at is None or len(started) < len(labels)
     return started, may_grow
 
@@ -80,18 +81,31 @@ def contributions(
     facts: DossierFacts, now: datetime, calendar: WorkingCalendar
 ) -> tuple[list[Contribution], datetime | None]:
     """The dossier's rows for every candidate period, and when it must be judged again."""
+    now = now.astimezone(UTC)  # every instant compared below in one tzinfo (see utc_bounds)
     periods, may_grow = candidate_periods(facts, now)
     times = fact_times(facts)
     rows: list[Contribution] = []
     recheck = next_month_start(now) if may_grow else None
     instants: dict[datetime, AsOf] = {}  # shared by the periods judged at one instant (month, quarter, year)
+    # The verdict per instant for the periods the dossier was received in (see below).
+    received_in: dict[datetime, DossierVerdict] = {}
     for p in periods:
-        end = period_end(p.label)
-        judged_at = p.judged_at(now)
-        at = instants.get(judged_at)
-        if at is None:
-            at = instants[judged_at] = as_of(facts, judged_at, calendar)
-        v = evaluate(facts, p, judged_at, calendar, at)
+        start, end = utc_bounds(p)
+        judged_at = max(start, min(end, now))  # p.judged_at(now), in UTC
+        # Received at or after the period's start and judged at an instant at or before its end:
+        # everything the verdict counts (the clock's end, payments: at or after the receipt, and
+        # known before the instant) lies inside the period, so its bounds cut nothing and every
+        # such period judged at that instant (a running month, its quarter, its year) has the
+        # same verdict — judged once.
+        within = start <= facts.received_at
+        v = received_in.get(judged_at) if within else None
+        if v is None:
+            at = instants.get(judged_at)
+            if at is None:
+                at = instants[judged_at] = as_of(facts, judged_at, calendar)
+            v = evaluate(facts, p, judged_at, calendar, at)
+            if within:
+                received_in[judged_at] = v
         valid_until: datetime | None = None
         if judged_at < end:
             pending = [t for t in times if judged_at <= t < end]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 from shared.calendar import start_of_day
@@ -40,6 +40,18 @@ class Period:
 
     def __str__(self) -> str:
         return self.label
+
+
+@lru_cache(maxsize=4096)
+def utc_bounds(period: Period) -> tuple[datetime, datetime]:
+    """``period.start`` and ``period.end`` as UTC instants, for comparisons on the judging path.
+
+    Comparing two aware datetimes costs ≈ 20 ns when their tzinfo is the same object and
+    ≈ 0.8 µs otherwise (both offsets are computed); the bounds are Vietnam-local while stored
+    times are UTC, and judging compares them dozens of times per dossier. The displayed bounds
+    stay ``start`` / ``end``.
+    """
+    return period.start.astimezone(UTC), period.end.astimezone(UTC)
 
 
 @lru_cache(maxsize=8192)
