@@ -31,6 +31,7 @@ import sys
 import time
 import zlib
 from collections.abc import Awaitable, Callable
+from contextvars import copy_context
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from shared.contracts import DossierEventsAccepted  # noqa: E402
 from shared.db import driver_connection  # noqa: E402
-from shared.messaging.consumer import Consumer  # noqa: E402
+from shared.messaging.consumer import Consumer, Delivery  # noqa: E402
 from shared.messaging.topology import IncomingMessage, Subscription  # noqa: E402
 from shared.migrations import upgrade  # noqa: E402
 from shared.unit_of_work import UnitOfWork  # noqa: E402
@@ -240,7 +241,7 @@ def score_rows(body: bytes) -> list[tuple[Any, ...]]:
     return [(k, m["period"], m["unit_code"], s["total"], orjson.dumps(s).decode(), at) for k, s in m["scores"].items()]
 
 
-async def run_scores(bodies: list[bytes], rows: int, url: str) -> None:
+async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 8) -> None:
     """Reporting's score-updated consumer, then the bare COPY of the same rows."""
     from services.reporting.adapters.tables import inbox as reporting_inbox
     from services.reporting.bootstrap import bootstrap as reporting_app
@@ -269,10 +270,20 @@ async def run_scores(bodies: list[bytes], rows: int, url: str) -> None:
             )
         n = len(bodies)
         handler = await measure("reporting on_score_updated", app, bodies, n, handler_message, unit="message")
+        together: list[Delivery] = []
+
+        async def batched_message(i: int, body: bytes) -> None:
+            # As the worker applies deliveries in hand together (up to its prefetch) in one transaction.
+            together.append(Delivery(IncomingMessage(f"bench-b-{i}", ScoreUpdated.routing_key, body), copy_context()))
+            if len(together) == batch or i == n - 1:
+                await consumer.apply_batch(sub, together)
+                together.clear()
+
+        batched = await measure(f"  the same, {batch} a transaction", app, bodies, n, batched_message, unit="message")
         bare = await measure("bare COPY of the rows", app, bodies, n, bare_copy, unit="message")
         print(
-            f"per score row ({rows / n:.1f} a message): {handler * n / rows:.1f} µs handler,"
-            f" {bare * n / rows:.1f} µs bare COPY"
+            f"per score row ({rows / n:.1f} a message): {handler * n / rows:.1f} µs handler"
+            f" ({batched * n / rows:.1f} µs with {batch} messages a transaction), {bare * n / rows:.1f} µs bare COPY"
         )
         print(f"reporting / bare COPY: {handler / bare:.1f}× the process CPU")
         async with app.sessions() as s:
@@ -334,9 +345,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--units", type=int, default=735, help="--kind scores: units per refresh (default 735)")
     p.add_argument("--rounds", type=int, default=4, help="--kind scores: refreshes (default 4), then a late replay")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=8,
+        help="--kind scores: messages a transaction in the batched pass (the prefetch, 8)",
+    )
     args = p.parse_args(argv)
     if args.kind == "scores":
-        return main_scores(args.units, args.rounds, keep=args.keep)
+        return main_scores(args.units, args.rounds, keep=args.keep, batch=args.batch)
     if not Path(args.events).exists():
         print(f"{args.events} does not exist; make it with:\n  {__doc__.splitlines()[2].strip()}", file=sys.stderr)
         return 2
@@ -355,14 +372,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def main_scores(units: int, rounds: int, *, keep: bool) -> int:
+def main_scores(units: int, rounds: int, *, keep: bool, batch: int) -> int:
     rows, bodies = score_messages(units, max(rounds, 1))
-    print(f"{len(bodies):,} score-updated messages ({rows:,} rows), one transaction each; pid {os.getpid()}")
+    print(f"{len(bodies):,} score-updated messages ({rows:,} rows); pid {os.getpid()}")
     url = scratch_database_url(f"{DB}_scores")
     asyncio.run(recreate_database(url))
     upgrade(ROOT / "services" / "reporting" / "migrations", url)
     try:
-        asyncio.run(run_scores(bodies, rows, url))
+        asyncio.run(run_scores(bodies, rows, url, batch=max(batch, 1)))
     finally:
         if not keep:
             asyncio.run(drop_database(url))

@@ -60,7 +60,7 @@ async def _handle(sub: Subscription, message: IncomingMessage, uow: UnitOfWork) 
 
 
 @dataclass
-class _Waiting:
+class Delivery:
     """A delivery waiting for its batch: the message, its trace context, its outcome."""
 
     message: IncomingMessage
@@ -68,16 +68,16 @@ class _Waiting:
     outcome: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-class _Batcher:
+class Batcher:
     """Collects the deliveries of one subscription that arrive while a batch is applied."""
 
     def __init__(self, consumer: Consumer, sub: Subscription) -> None:
         self._consumer, self._sub = consumer, sub
-        self._waiting: list[_Waiting] = []
+        self._waiting: list[Delivery] = []
         self._running = False
 
     async def submit(self, message: IncomingMessage) -> bool:
-        waiting = _Waiting(message, contextvars.copy_context())
+        waiting = Delivery(message, contextvars.copy_context())
         self._waiting.append(waiting)
         if not self._running:
             self._running = True
@@ -111,7 +111,7 @@ class Consumer:
         self._prefetch = prefetch
         self._service = service or (inbox.schema or "")
         self._consuming: list[tuple[AbstractQueue, str]] = []
-        self._batchers: dict[str, _Batcher] = {}
+        self._batchers: dict[str, Batcher] = {}
         # Deliveries being handled right now: a graceful stop waits for them to be acked.
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -151,7 +151,7 @@ class Consumer:
     def _callback(
         self, channel: AbstractChannel, sub: Subscription, queue_name: str
     ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
-        batcher = self._batchers.setdefault(sub.queue, _Batcher(self, sub))
+        batcher = self._batchers.setdefault(sub.queue, Batcher(self, sub))
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             self._in_flight += 1
@@ -204,7 +204,7 @@ class Consumer:
             await sub.handler(message, uow)
         return True
 
-    async def apply_batch(self, sub: Subscription, batch: list[_Waiting]) -> None:
+    async def apply_batch(self, sub: Subscription, batch: list[Delivery]) -> None:
         """Apply the waiting deliveries in one transaction, or one by one if that fails.
 
         Each delivery's outcome (new or duplicate, or the exception that failed it alone) is
@@ -231,7 +231,7 @@ class Consumer:
             else:
                 waiting.outcome.set_result(new)
 
-    async def _apply_together(self, sub: Subscription, batch: list[_Waiting]) -> list[bool]:
+    async def _apply_together(self, sub: Subscription, batch: list[Delivery]) -> list[bool]:
         loop = asyncio.get_running_loop()
         async with self._uow_factory() as uow:
             new = await self._record(uow, sub, [w.message.message_id for w in batch])

@@ -16,7 +16,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from shared.db import create_engine, service_metadata, session_factory
-from shared.messaging.consumer import Consumer, _Waiting
+from shared.messaging.consumer import Consumer, Delivery
 from shared.messaging.tables import inbox_table, outbox_table
 from shared.messaging.topology import IncomingMessage, Subscription
 from shared.settings import CommonSettings
@@ -60,11 +60,11 @@ async def consumer() -> AsyncIterator[Consumer]:
     await engine.dispose()
 
 
-def waiting(message_id: str, body: bytes = b"{}") -> _Waiting:
+def delivery(message_id: str, body: bytes = b"{}") -> Delivery:
     # Each delivery carries its own context (its trace): the handler must run in it.
     token = current_message.set(message_id)
     try:
-        return _Waiting(IncomingMessage(message_id, "k", body), contextvars.copy_context())
+        return Delivery(IncomingMessage(message_id, "k", body), contextvars.copy_context())
     finally:
         current_message.reset(token)
 
@@ -83,7 +83,7 @@ async def test_a_batch_is_one_transaction_each_handler_in_its_own_context_repeat
     consumer: Consumer,
 ) -> None:
     assert await consumer.apply(SUB, IncomingMessage("m0", "k", b"{}"))  # applied before
-    batch = [waiting("m1"), waiting("m2"), waiting("m1"), waiting("m0"), waiting("m3")]
+    batch = [delivery("m1"), delivery("m2"), delivery("m1"), delivery("m0"), delivery("m3")]
     await consumer.apply_batch(SUB, batch)
     assert [await w.outcome for w in batch] == [True, True, False, False, True]
     seen = await effects()
@@ -94,14 +94,14 @@ async def test_a_batch_is_one_transaction_each_handler_in_its_own_context_repeat
 
 @pytest.mark.asyncio
 async def test_a_failing_message_fails_alone_and_the_others_are_applied(consumer: Consumer) -> None:
-    batch = [waiting("a"), waiting("bad", b"poison"), waiting("b")]
+    batch = [delivery("a"), delivery("bad", b"poison"), delivery("b")]
     await consumer.apply_batch(SUB, batch)
     assert await batch[0].outcome and await batch[2].outcome
     with pytest.raises(ValueError):
         await batch[1].outcome
     assert sorted(await effects()) == ["a", "b"]
     # Its inbox row was rolled back with it: a redelivery is applied, not taken for a duplicate.
-    retried = [waiting("bad", b"{}")]
+    retried = [delivery("bad", b"{}")]
     await consumer.apply_batch(SUB, retried)
     assert await retried[0].outcome
     assert sorted(await effects()) == ["a", "b", "bad"]
@@ -109,9 +109,9 @@ async def test_a_failing_message_fails_alone_and_the_others_are_applied(consumer
 
 @pytest.mark.asyncio
 async def test_deliveries_in_hand_together_are_handed_over_as_one_batch(consumer: Consumer) -> None:
-    from shared.messaging.consumer import _Batcher
+    from shared.messaging.consumer import Batcher
 
-    batcher = _Batcher(consumer, SUB)
+    batcher = Batcher(consumer, SUB)
     outcomes = await asyncio.gather(*(batcher.submit(IncomingMessage(f"g{i}", "k", b"{}")) for i in range(6)))
     assert outcomes == [True] * 6
     assert len({txid for txid, _ in (await effects()).values()}) == 1
