@@ -26,7 +26,7 @@ from services.scoring.domain.definitions import F as F  # the stored bits (re-ex
 from services.scoring.domain.definitions import flags_of
 from services.scoring.domain.period import utc_bounds
 from services.scoring.domain.period_labels import history_floor, month_span
-from services.scoring.domain.verdict import AsOf, DossierVerdict, as_of
+from services.scoring.domain.verdict import AsOf, as_of
 from shared.calendar import WorkingCalendar, local_date, start_of_day
 
 
@@ -87,25 +87,13 @@ def contributions(
     rows: list[Contribution] = []
     recheck = next_month_start(now) if may_grow else None
     instants: dict[datetime, AsOf] = {}  # shared by the periods judged at one instant (month, quarter, year)
-    # The verdict per instant for the periods the dossier was received in (see below).
-    received_in: dict[datetime, DossierVerdict] = {}
     for p in periods:
         start, end = utc_bounds(p)
         judged_at = max(start, min(end, now))  # p.judged_at(now), in UTC
-        # Received at or after the period's start and judged at an instant at or before its end:
-        # everything the verdict counts (the clock's end, payments: at or after the receipt, and
-        # known before the instant) lies inside the period, so its bounds cut nothing and every
-        # such period judged at that instant (a running month, its quarter, its year) has the
-        # same verdict — judged once.
-        within = start <= facts.received_at
-        v = received_in.get(judged_at) if within else None
-        if v is None:
-            at = instants.get(judged_at)
-            if at is None:
-                at = instants[judged_at] = as_of(facts, judged_at, calendar)
-            v = evaluate(facts, p, judged_at, calendar, at)
-            if within:
-                received_in[judged_at] = v
+        at = instants.get(judged_at)
+        if at is None:
+            at = instants[judged_at] = as_of(facts, judged_at, calendar)
+        v = evaluate(facts, p, judged_at, calendar, at)
         valid_until: datetime | None = None
         if judged_at < end:
             pending = [t for t in times if judged_at <= t < end]

@@ -1,8 +1,8 @@
 """A dossier's contributions equal its verdicts judged period by period.
 
 ``contributions`` shares work between the periods judged at one instant (the clock replayed
-once, one verdict for every period the dossier was received in) and compares instants in UTC;
-each row must still be what :func:`evaluate` gives for that period alone.
+once) and compares instants in UTC; each row must still be what :func:`evaluate` gives for that
+period alone.
 """
 
 from datetime import UTC, datetime, timedelta
