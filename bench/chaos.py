@@ -360,6 +360,18 @@ async def verify(dsn: str, stats: SendStats, drain_timeout: float) -> dict[str, 
                 break
             await asyncio.sleep(0.5)
         drained = time.monotonic() - t0
+        # The recompute compares with the live rows as of their period's last computation: every
+        # stored event must be judged and every marked period recomputed first (a running quarter
+        # or year waits up to SQI_SCORING_DERIVED_REFRESH_SECONDS), else the comparison races them.
+        quiet = 0  # samples in a row with nothing to judge and nothing to recompute
+        while quiet < 3 and time.monotonic() < deadline:
+            busy = await conn.fetchval(
+                "SELECT (SELECT count(*) FROM scoring.dirty_period)"
+                " + (SELECT count(*) FROM scoring.dossier WHERE recheck_at < now())"
+            )
+            quiet = quiet + 1 if busy == 0 else 0
+            await asyncio.sleep(0.5)
+        settled = quiet >= 3
         per_dossier_sql = "SELECT dossier_id, count(*) AS n FROM {} WHERE source = $1 GROUP BY dossier_id"
         raw_dossiers = {
             r["dossier_id"]: r["n"] for r in await conn.fetch(per_dossier_sql.format("ingest.event_log"), SOURCE)
@@ -379,6 +391,7 @@ async def verify(dsn: str, stats: SendStats, drain_timeout: float) -> dict[str, 
         "raw_not_sent": len(raw.keys() - stats.sent),
         "raw_unconfirmed": len(raw.keys() - stats.confirmed),
         "scoring_drain_s": drained,
+        "scoring_settled": settled,
         "dossiers": len(raw_dossiers),
         "dossiers_differing": sum(
             1 for d in raw_dossiers.keys() | scored.keys() if raw_dossiers.get(d) != scored.get(d)
@@ -450,6 +463,7 @@ def is_ok(report: dict[str, Any]) -> bool:
         and c["raw_more_than_once"] == 0
         and c["raw_not_sent"] == 0
         and c["dossiers_differing"] == 0
+        and c["scoring_settled"]
         and report["sender"]["gave_up"] == 0
         and report["sender"]["rejected"] == 0
         and report.get("recompute", {"status": 0})["status"] == 0
@@ -483,7 +497,8 @@ def print_report(report: dict[str, Any]) -> None:
         [
             "scoring (per dossier = raw log)",
             f"{c['dossiers']:,} dossiers, differing {c['dossiers_differing']} "
-            f"(caught up in {c['scoring_drain_s']:.1f} s)",
+            f"(caught up in {c['scoring_drain_s']:.1f} s, "
+            f"{'settled' if c['scoring_settled'] else 'NOT settled: still judging or recomputing'})",
         ],
     ]
     if "recompute" in report:

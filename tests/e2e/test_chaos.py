@@ -54,6 +54,7 @@ def test_killed_worker_api_and_gateway_lose_nothing_and_apply_nothing_twice(monk
     assert checks["lost"] == 0, f"events answered 200 but missing from the raw log: {checks['lost_sample']}"
     assert checks["raw_more_than_once"] == 0 and checks["raw_not_sent"] == 0
     assert checks["dossiers_differing"] == 0, "scoring's events per dossier differ from the raw log's"
+    assert checks["scoring_settled"], "scoring never settled (dossiers to judge or periods to recompute)"
     assert sender["gave_up"] == 0 and sender["rejected"] == 0
     assert report["recompute"]["status"] == 0, report["recompute"]
     assert not any("exited by itself" in step["what"] for step in report["steps"]), report["steps"]

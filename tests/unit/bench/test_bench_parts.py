@@ -62,7 +62,7 @@ def test_the_chaos_stream_completes_dossiers_a_few_seconds_after_receiving_them(
 
 
 def _report(**changes: object) -> dict[str, object]:
-    checks = {"lost": 0, "raw_more_than_once": 0, "raw_not_sent": 0, "dossiers_differing": 0}
+    checks = {"lost": 0, "raw_more_than_once": 0, "raw_not_sent": 0, "dossiers_differing": 0, "scoring_settled": True}
     sender = {"gave_up": 0, "rejected": 0}
     report: dict[str, object] = {
         "checks": checks,
@@ -86,6 +86,7 @@ def _report(**changes: object) -> dict[str, object]:
         ({"checks__lost": 1}, False),
         ({"checks__raw_more_than_once": 2}, False),
         ({"checks__dossiers_differing": 1}, False),
+        ({"checks__scoring_settled": False}, False),
         ({"sender__gave_up": 1}, False),
         ({"recompute": {"status": -1}}, False),
         ({"steps": [{"what": "scoring-worker exited by itself"}]}, False),
