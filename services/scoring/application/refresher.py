@@ -123,10 +123,14 @@ async def _due(
     last = {period: at for period, at in rows}
 
     def due(label: str) -> bool:
-        derived = "-" not in label or "-Q" in label
-        wait = timedelta(seconds=derived_every if derived else month_every)
         at = last.get(label)
-        return at is None or now - at >= wait
+        if at is None:
+            return True
+        try:
+            month = parse_period(label).kind == "month"
+        except ValueError:
+            return True  # claimed and dropped by _recompute_claimed
+        return now - at >= timedelta(seconds=month_every if month else derived_every)
 
     return [label for label in labels if due(label)]
 
