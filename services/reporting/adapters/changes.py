@@ -1,8 +1,10 @@
 """The read model's version counters (phiên bản mô hình đọc) and the NOTIFY that announces them.
 
-A handler that changes what pages show calls :func:`mark_changed` once, last, in its own
-transaction: the counter row is locked only for the commit, and PostgreSQL delivers the
-notification only after the commit, so whoever hears it reads the new rows.
+A handler that changes what pages show calls :func:`mark_changed` last, in its transaction:
+the counter row is locked only until the commit, and PostgreSQL delivers the notification only
+after the commit, so whoever hears it reads the new rows. A transaction bumps a scope once: the
+consumer applies the deliveries of a queue in hand together in one transaction, and nobody can
+see the versions in between.
 """
 
 from __future__ import annotations
@@ -29,8 +31,13 @@ _BUMP = text(
 
 
 async def mark_changed(session: AsyncSession, scope: Scope) -> None:
-    """Bump ``scope``'s version and NOTIFY it, in the caller's transaction."""
+    """Bump ``scope``'s version and NOTIFY it, in the caller's transaction (once per transaction:
+    the unit of work opens a session per transaction, and ``session.info`` lives as long)."""
+    bumped: set[str] = session.info.setdefault("reporting_scopes_bumped", set())
+    if scope in bumped:
+        return
     await session.execute(_BUMP, {"scope": scope, "channel": CHANNEL})
+    bumped.add(scope)
 
 
 async def current_versions(session: AsyncSession) -> dict[str, int]:

@@ -1,7 +1,8 @@
 """Scoring's ``score-updated``, ``grade-changed`` and ``score-dropped`` into reporting's read model.
 
 A refresh announces one ``score-updated`` per changed (unit, period) — hundreds per tick while
-events stream in — and each is one message, one transaction. The rows are written with one
+events stream in — and each is one message (the consumer applies those in hand together, up to
+its prefetch, in one transaction). The rows are written with one
 prepared statement over ``unnest`` arrays on the driver's connection: the SQLAlchemy multi-row
 ``insert().values(rows)`` it replaces was compiled again for every message and cost more CPU than
 the rest of the message (docs/performance.md, reporting's consumers). The body is still

@@ -162,3 +162,15 @@ async def test_a_young_page_is_served_while_the_new_one_renders_in_the_backgroun
         assert "82.75" in fresh.text and pages.renders == 2
     finally:
         reporting_app.state.pages = saved
+
+
+async def test_a_transaction_of_several_score_messages_bumps_the_scores_version_once(reporting: Reporting) -> None:
+    from services.reporting.adapters.changes import current_versions
+
+    async with reporting.sessions() as session:
+        before = (await current_versions(session))["scores"]
+    async with reporting.uow() as uow:  # as the consumer applies deliveries in hand together
+        for code, total in (("P12", 61.5), ("P13", 62.5), ("P14", 63.5)):
+            await on_score_updated(message("scoring.score-updated.v2", score_body(code, total, 9, period=PERIOD)), uow)
+    async with reporting.sessions() as session:
+        assert (await current_versions(session))["scores"] == before + 1
