@@ -64,10 +64,10 @@ async def test_random_arrival_orders_end_as_the_refold(reporting: Reporting) -> 
         chunks[d] = [events[a:b] for a, b in zip([0, *cuts[:-1]], cuts, strict=True)]
     expected: dict[str, list[DossierEvent]] = {d: [] for d in chunks}
     for n in range(3):  # batch n carries every dossier's n-th chunk, as ingest would
-        batch = [e for parts in chunks.values() if n < len(parts) for e in parts[n]]
-        for d, parts in chunks.items():
-            if n < len(parts):
-                expected[d] = remember(expected[d], parts[n])
+        batch = [e for pieces in chunks.values() if n < len(pieces) for e in pieces[n]]
+        for d, pieces in chunks.items():
+            if n < len(pieces):
+                expected[d] = remember(expected[d], pieces[n])
         body = {"events": [envelope(e) for e in batch], "accepted_at": datetime.now(UTC).isoformat()}
         await apply(reporting, on_dossier_events, message("ingest.dossier-events.v1", body))
     rows = await stored(reporting, list(chunks))
