@@ -153,6 +153,23 @@ async def measure(
 _COPY_TABLE = "bench_copy"
 
 
+async def copy_yardstick(
+    app: App, columns: str, rows_of: Callable[[bytes], list[tuple[Any, ...]]]
+) -> Callable[[int, bytes], Awaitable[None]]:
+    """The yardstick beside a handler: each message's rows (``rows_of``) COPYed into a bare
+    table of ``columns``, one transaction a message, as the handler gets."""
+    async with app.uow() as uow:
+        conn = await driver_connection(uow.session)
+        await conn.execute(f"CREATE TABLE public.{_COPY_TABLE} ({columns})")
+
+    async def bare_copy(_: int, body: bytes) -> None:
+        async with app.uow() as uow:
+            conn = await driver_connection(uow.session)
+            await conn.copy_records_to_table(_COPY_TABLE, records=rows_of(body), schema_name="public")
+
+    return bare_copy
+
+
 def copy_rows(body: bytes) -> list[tuple[Any, ...]]:
     """The yardstick's parse: one row per event, nothing checked beyond what COPY needs."""
     rows = []
@@ -257,17 +274,11 @@ async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 8
         async def handler_message(i: int, body: bytes) -> None:
             await consumer.apply(sub, IncomingMessage(f"bench-{i}", ScoreUpdated.routing_key, body))
 
-        async def bare_copy(_: int, body: bytes) -> None:
-            async with app.uow() as uow:
-                conn = await driver_connection(uow.session)
-                await conn.copy_records_to_table(_COPY_TABLE, records=score_rows(body), schema_name="public")
-
-        async with app.uow() as uow:
-            conn = await driver_connection(uow.session)
-            await conn.execute(
-                f"CREATE TABLE public.{_COPY_TABLE} (methodology text, period text, unit_code text,"
-                " total numeric, figures text, computed_at timestamptz)"
-            )
+        bare_copy = await copy_yardstick(
+            app,
+            "methodology text, period text, unit_code text, total numeric, figures text, computed_at timestamptz",
+            score_rows,
+        )
         n = len(bodies)
         handler = await measure("reporting on_score_updated", app, bodies, n, handler_message, unit="message")
         together: list[Delivery] = []
@@ -308,17 +319,9 @@ async def run(t: Target, bodies: list[bytes], n: int) -> None:
         async def handler_message(i: int, body: bytes) -> None:
             await consumer.apply(sub, IncomingMessage(f"bench-{i}", DossierEventsAccepted.routing_key, body))
 
-        async def bare_copy(_: int, body: bytes) -> None:
-            async with app.uow() as uow:
-                conn = await driver_connection(uow.session)
-                await conn.copy_records_to_table(_COPY_TABLE, records=copy_rows(body), schema_name="public")
-
-        async with app.uow() as uow:
-            conn = await driver_connection(uow.session)
-            await conn.execute(
-                f"CREATE TABLE public.{_COPY_TABLE}"
-                " (event_id text, dossier_id text, type text, occurred_at timestamptz)"
-            )
+        bare_copy = await copy_yardstick(
+            app, "event_id text, dossier_id text, type text, occurred_at timestamptz", copy_rows
+        )
         handler = await measure(f"{t.service} on_dossier_events", app, bodies, n, handler_message)
         bare = await measure("bare COPY of the events", app, bodies, n, bare_copy)
         print(f"{t.service} / bare COPY: {handler / bare:.1f}× the process CPU")
