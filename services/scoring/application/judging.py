@@ -145,7 +145,7 @@ def in_window(label: str, floor: datetime) -> bool:
 
 
 def judge_rows(
-    events: Mapping[str, list[DomainEvent]],
+    events: Mapping[str, Iterable[DomainEvent]],
     changed: set[str],
     procedures: Mapping[str, Procedure],
     now: datetime,
@@ -179,6 +179,10 @@ def judge_rows(
     return out
 
 
+def _event(r: Sequence[Any]) -> DomainEvent:
+    return DomainEvent(r[1], r[2], r[3], r[4], orjson.loads(r[5]))
+
+
 def _judge_records(
     ids: list[str],
     event_rows: Iterable[Sequence[Any]],
@@ -190,9 +194,12 @@ def _judge_records(
 ) -> tuple[Judged, Changes]:
     """A chunk's CPU work, off the event loop (a worker thread): decode the stored events,
     :func:`judge_rows`, :func:`compare` with the stored contributions of the history window."""
-    events: dict[str, list[DomainEvent]] = {i: [] for i in ids}
+    rows: dict[str, list[Sequence[Any]]] = {i: [] for i in ids}
     for r in event_rows:
-        events[r[0]].append(DomainEvent(r[1], r[2], r[3], r[4], orjson.loads(r[5])))
+        rows[r[0]].append(r)
+    # Each dossier's events are decoded as it is folded, and dropped with it: a chunk never holds
+    # ~6,000 events at once for the collector to walk (≈ 10 % of judging's CPU otherwise).
+    events = {i: map(_event, rs) for i, rs in rows.items()}
     judged = judge_rows(events, changed, procedures, now, calendar)
     floor = history_floor(now)
     window = {label for label in {r[1] for r in stored} if in_window(label, floor)}  # older periods: left as they are
