@@ -74,9 +74,15 @@ def candidate_periods(facts: DossierFacts, now: datetime) -> tuple[list[Period],
     and whether it may later touch a period that has not started yet."""
     end = facts.finished_at if facts.finished_at is not None else now
     labels = month_span(facts.received_at, end, since=history_floor(now))
-    started = [p for p in _periods(labels) if utc_bounds(p)[0] <= now]
+    started = _started(labels, now)
     may_grow = facts.finished_at is None or len(started) < len(labels)
-    return started, may_grow
+    return list(started), may_grow
+
+
+@lru_cache(maxsize=4096)
+def _started(labels: frozenset[str], now: datetime) -> tuple[Period, ...]:
+    """The periods of ``labels`` started by ``now`` (a judging pass has one ``now``, few spans)."""
+    return tuple(p for p in _periods(labels) if utc_bounds(p)[0] <= now)
 
 
 def contributions(
