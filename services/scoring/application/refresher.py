@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from opentelemetry import trace
@@ -88,7 +88,7 @@ async def refresh_once(
     if judged:
         log.info("dossiers judged", extra={"dossiers": judged, "seconds": round(time.monotonic() - t0, 3)})
     async with app.sessions() as session:
-        labels = sorted((await session.execute(select(dirty_period.c.period))).scalars().all())
+        labels = refresh_order((await session.execute(select(dirty_period.c.period))).scalars().all())
         if month_every > 0 or derived_every > 0:
             labels = await _due(session, labels, now, month_every, derived_every)
     done: list[str] = []
@@ -106,6 +106,23 @@ async def refresh_once(
             log.info("period recomputed", extra={"period": label, "seconds": round(time.monotonic() - t0, 3)})
             done.append(label)
     return done
+
+
+_KIND_ORDER = {"month": 0, "quarter": 1, "year": 2}
+
+
+def refresh_order(labels: Iterable[str]) -> list[str]:
+    """Months first, the newest first, then quarters, then years: freshness is the running month's
+    (the first recomputation that counts a batch), and a sorted list put the year before it."""
+
+    def key(label: str) -> tuple[int, float, str]:
+        try:
+            period = parse_period(label)
+        except ValueError:
+            return (len(_KIND_ORDER), 0.0, label)  # claimed and dropped by _recompute_claimed
+        return (_KIND_ORDER.get(period.kind, len(_KIND_ORDER)), -period.start.timestamp(), label)
+
+    return sorted(labels, key=key)
 
 
 async def _due(
