@@ -35,7 +35,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -60,10 +60,14 @@ CHUNK = 1000  # ~0.25 s of judging: row locks a consumer may wait for are held b
 # Due first; among those due at one instant (every changed dossier carries the epoch) by unit,
 # then id (a first judging has no unit yet; ids of one office tend to share a prefix): a chunk's
 # verdicts then fall into ~5× fewer counter rows, the counter upserts' cost. Served by
-# ix_dossier_recheck_at.
+# ix_dossier_recheck_at. Not a dossier whose events ingest accepted at or after $3, the wall
+# clock when the refresher's tick began: under a live stream its new facts are in the future of
+# the tick's judging instant (judged, they would only set a recheck at their own time — a second
+# judging next tick, ≈ a third of all judging); it is judged once, at the next tick.
 _CLAIM = """
 SELECT dossier_id, recheck_at, accepted_at, traceparent FROM scoring.dossier
-WHERE recheck_at < $1 ORDER BY recheck_at, unit_code, dossier_id LIMIT $2 FOR UPDATE SKIP LOCKED
+WHERE recheck_at < $1 AND (accepted_at IS NULL OR accepted_at < $3)
+ORDER BY recheck_at, unit_code, dossier_id LIMIT $2 FOR UPDATE SKIP LOCKED
 """
 _EVENTS = """
 SELECT dossier_id, source, event_id, type, occurred_at, data::text
@@ -93,6 +97,7 @@ _SET_ASIDE = """
 UPDATE scoring.dossier d SET recheck_at = NULL, unjudgeable = k.r, accepted_at = NULL, traceparent = NULL
 FROM unnest($1::text[], $2::text[]) AS k(i, r) WHERE d.dossier_id = k.i
 """
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # no bound on acceptance (tests, direct recomputation)
 COLUMNS = ("period", "dossier_id", "unit_code", "procedure_code", "flags", "handling_days")
 
 
@@ -159,10 +164,12 @@ async def judge_chunk(
     calendar: WorkingCalendar,
     procedures: Mapping[str, Procedure],
     limit: int = CHUNK,
+    accepted_before: datetime = END_OF_TIME,
 ) -> int:
-    """Judge up to ``limit`` due dossiers; returns how many were claimed (0: none left)."""
+    """Judge up to ``limit`` due dossiers (those whose pending events ingest accepted before
+    ``accepted_before``: the refresher's tick start); returns how many were claimed (0: none left)."""
     conn: Any = await driver(session)
-    rows = await conn.fetch(_CLAIM, now, limit)
+    rows = await conn.fetch(_CLAIM, now, limit, accepted_before)
     if not rows:
         return 0
     ids = [r[0] for r in rows]

@@ -47,16 +47,20 @@ JUDGE_BUDGET_S = 15.0
 
 
 async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUDGET_S) -> int:
-    """Judge the dossiers due at ``now``, a chunk per transaction (bounded lock time; the
-    consumer's batches interleave between chunks). Under a sustained load the budget ends the
-    step so scores still refresh; what is left re-marks its periods when judged next tick."""
+    """Judge the dossiers due at ``now`` whose pending events were accepted before this step
+    began, a chunk per transaction (bounded lock time; the consumer's batches interleave between
+    chunks). Under a sustained load the budget ends the step so scores still refresh; what is
+    left re-marks its periods when judged next tick."""
+    began = datetime.now(UTC)
     async with app.sessions() as session:
         procedures = await load_procedures(session)
     total = 0
     deadline = time.monotonic() + budget_s
     while time.monotonic() < deadline:
         async with app.uow() as uow:
-            n = await judge_chunk(uow.session, now=now, calendar=app.calendar, procedures=procedures)
+            n = await judge_chunk(
+                uow.session, now=now, calendar=app.calendar, procedures=procedures, accepted_before=began
+            )
         total += n
         if n == 0:
             break
