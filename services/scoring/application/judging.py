@@ -63,7 +63,8 @@ CHUNK = 1000  # ~0.25 s of judging: row locks a consumer may wait for are held b
 # ix_dossier_recheck_at. Not a dossier whose events ingest accepted at or after $3, the wall
 # clock when the refresher's tick began: under a live stream its new facts are in the future of
 # the tick's judging instant (judged, they would only set a recheck at their own time — a second
-# judging next tick, ≈ a third of all judging); it is judged once, at the next tick.
+# judging next tick, ≈ a third of all judging); it is judged once, at the next tick. (Ingest's
+# clock ahead of scoring's by δ delays such a dossier by δ at most.)
 _CLAIM = """
 SELECT dossier_id, recheck_at, accepted_at, traceparent FROM scoring.dossier
 WHERE recheck_at < $1 AND (accepted_at IS NULL OR accepted_at < $3)
