@@ -5,9 +5,10 @@ Every query of SQI is planned from the tables' statistics. PostgreSQL gathers th
 in bulk keeps "never analysed" estimates: a generic plan of a prepared lookup by
 ``dossier_id = ANY(…)`` then scanned the whole event table per judging chunk, growing with the
 history. Operated servers (Kubernetes operators, managed PostgreSQL) run autovacuum; a
-development or CI server may not. So each worker checks every minute (autovacuum's naptime), and when autovacuum is off it does
-autovacuum's analyze step for its own schema: a table is analysed once more than
-``50 + 10 %`` of its rows changed since the last analysis (autovacuum's default threshold).
+development or CI server may not. So each worker checks every minute (autovacuum's naptime),
+and when autovacuum is off it does autovacuum's analyze step for its own schema: a table is
+analysed once more than ``50 + 10 %`` of its rows changed since the last analysis
+(autovacuum's default threshold).
 One worker of a service at a time (a transaction-level advisory lock per schema).
 """
 
