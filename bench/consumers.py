@@ -14,12 +14,13 @@ process: what competes with scoring on a 2-core machine), the PostgreSQL backend
 (read from /proc, so only with a local server), and events/s of wall time; then the handler's
 ratio to the bare COPY.
 
-``--kind scores`` measures reporting's ``score-updated`` consumer the same way: one message per
-(unit, period) carrying both shipped methodologies with every indicator (as scoring announces
+``--kind scores`` measures reporting's ``scores-updated`` consumer the same way: messages of up
+to fifty units, each unit with both shipped methodologies and every indicator (as scoring announces
 them after a refresh), for ``--units`` units × the month, its quarter and its year, over
 ``--rounds`` refreshes (the first inserts, the next ones update with a later ``computed_at``), then
 the first round again with new message ids (a late, older computation: the guard keeps the
-newer rows). The yardstick parses each body and COPYs one row per (unit, period, methodology).
+newer rows). The yardstick parses each body and COPYs one row per (unit, period, methodology). Figures are
+per score row (unit × period × methodology), which is what v2 (one unit a message) was measured in.
 """
 
 from __future__ import annotations
@@ -196,8 +197,8 @@ def score_units(n: int) -> list[str]:
     return [f"P{i % 35 + 1:02d}" + (f".B{i // 35:02d}" if i >= 35 else "") for i in range(n)]
 
 
-def score_body(code: str, period: str, step: int, computed_at: datetime) -> bytes:
-    """A ``score-updated`` as scoring announces it: both methodologies, every indicator."""
+def unit_scores(code: str, period: str, step: int) -> dict[str, Any]:
+    """One unit's entry of a ``scores-updated`` as scoring announces it: both methodologies, every indicator."""
     scores: dict[str, Any] = {}
     for path in sorted(METHODOLOGIES.glob("*.json")):
         doc = orjson.loads(path.read_bytes())
@@ -237,42 +238,61 @@ def score_body(code: str, period: str, step: int, computed_at: datetime) -> byte
             "level": "local" if "." in code else "province",
             "parent_code": code.split(".")[0] if "." in code else "CT",
         }
-    return orjson.dumps({"period": period, "unit_code": code, "scores": scores, "computed_at": computed_at.isoformat()})
+    return {"unit_code": code, "scores": scores}
 
 
 def score_messages(units: int, rounds: int) -> tuple[int, list[bytes]]:
-    """Rows (unit × period × methodology) and bodies: ``rounds`` refreshes, then the first again (late)."""
+    """Rows (unit × period × methodology) and bodies: ``rounds`` refreshes of every unit, each
+    period's units in messages of ``MAX_UNITS`` as scoring sends them, then the first again (late)."""
+    from shared.contracts.scoring import ScoresUpdated
+
     codes = score_units(units)
+    size = ScoresUpdated.MAX_UNITS
     start = datetime(2026, 10, 31, 10, tzinfo=UTC)
     refreshes = [
-        [score_body(c, p, r, start + timedelta(seconds=r)) for p in SCORE_PERIODS for c in codes] for r in range(rounds)
+        [
+            orjson.dumps(
+                {
+                    "period": p,
+                    "computed_at": (start + timedelta(seconds=r)).isoformat(),
+                    "units": [unit_scores(c, p, r) for c in codes[i : i + size]],
+                }
+            )
+            for p in SCORE_PERIODS
+            for i in range(0, len(codes), size)
+        ]
+        for r in range(rounds)
     ]
     bodies = [b for refresh in refreshes for b in refresh] + refreshes[0]
-    return sum(len(orjson.loads(b)["scores"]) for b in bodies), bodies
+    return sum(len(u["scores"]) for b in bodies for u in orjson.loads(b)["units"]), bodies
 
 
 def score_rows(body: bytes) -> list[tuple[Any, ...]]:
-    """The yardstick's parse of a score message: one row per methodology."""
+    """The yardstick's parse of a score message: one row per unit × methodology."""
     m = orjson.loads(body)
     at = datetime.fromisoformat(m["computed_at"])
-    return [(k, m["period"], m["unit_code"], s["total"], orjson.dumps(s).decode(), at) for k, s in m["scores"].items()]
+    return [
+        (k, m["period"], u["unit_code"], s["total"], orjson.dumps(s).decode(), at)
+        for u in m["units"]
+        for k, s in u["scores"].items()
+    ]
 
 
 async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 8) -> None:
-    """Reporting's score-updated consumer, then the bare COPY of the same rows."""
+    """Reporting's scores-updated consumer, then the bare COPY of the same rows."""
     from services.reporting.adapters.tables import inbox as reporting_inbox
     from services.reporting.bootstrap import bootstrap as reporting_app
     from services.reporting.settings import ReportingSettings
     from services.reporting.subscriptions import SUBSCRIPTIONS as REPORTING
-    from shared.contracts.scoring import ScoreUpdated
+    from shared.contracts.scoring import ScoresUpdated
 
     app = reporting_app(ReportingSettings(database_url=url, environment="test"))
     try:
         consumer = Consumer(uow_factory=app.uow, inbox=reporting_inbox)
-        sub = next(s for s in REPORTING if ScoreUpdated.routing_key in s.routing_keys)
+        sub = next(s for s in REPORTING if ScoresUpdated.routing_key in s.routing_keys)
 
         async def handler_message(i: int, body: bytes) -> None:
-            await consumer.apply(sub, IncomingMessage(f"bench-{i}", ScoreUpdated.routing_key, body))
+            await consumer.apply(sub, IncomingMessage(f"bench-{i}", ScoresUpdated.routing_key, body))
 
         bare_copy = await copy_yardstick(
             app,
@@ -280,12 +300,12 @@ async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 8
             score_rows,
         )
         n = len(bodies)
-        handler = await measure("reporting on_score_updated", app, bodies, n, handler_message, unit="message")
+        handler = await measure("reporting on_scores_updated", app, bodies, n, handler_message, unit="message")
         together: list[Delivery] = []
 
         async def batched_message(i: int, body: bytes) -> None:
             # As the worker applies deliveries in hand together (up to its prefetch) in one transaction.
-            together.append(Delivery(IncomingMessage(f"bench-b-{i}", ScoreUpdated.routing_key, body), copy_context()))
+            together.append(Delivery(IncomingMessage(f"bench-b-{i}", ScoresUpdated.routing_key, body), copy_context()))
             if len(together) == batch or i == n - 1:
                 await consumer.apply_batch(sub, together)
                 together.clear()
@@ -377,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def main_scores(units: int, rounds: int, *, keep: bool, batch: int) -> int:
     rows, bodies = score_messages(units, max(rounds, 1))
-    print(f"{len(bodies):,} score-updated messages ({rows:,} rows); pid {os.getpid()}")
+    print(f"{len(bodies):,} scores-updated messages ({rows:,} rows); pid {os.getpid()}")
     url = scratch_database_url(f"{DB}_scores")
     asyncio.run(recreate_database(url))
     upgrade(ROOT / "services" / "reporting" / "migrations", url)

@@ -41,8 +41,11 @@ class RunResult:
     cpu: dict[str, float] = field(default_factory=dict)
 
 
-def make_batches(*, days: int, seed: int) -> tuple[list[tuple[str, bytes]], list[tuple[str, list[bytes]]], object]:
-    """The catalogue lines (sent once, first) and full 5,000-event batches per source."""
+Batches = list[tuple[str, list[bytes]]]
+
+
+def make_batches(*, days: int, seed: int, batch: int = BATCH) -> tuple[list[tuple[str, bytes]], Batches, object]:
+    """The catalogue lines (sent once, first) and full batches of ``batch`` events per source."""
     from sim.clock import DAY, day_of
     from sim.generate import Config, Generator
     from sim.world import build_world
@@ -63,7 +66,7 @@ def make_batches(*, days: int, seed: int) -> tuple[list[tuple[str, bytes]], list
         for _, source, line in bucket:
             buf = buffers.setdefault(source, [])
             buf.append(line)
-            if len(buf) == BATCH:
+            if len(buf) == batch:
                 batches.append((source, buf))
                 buffers[source] = []
     return catalogue, batches, world
@@ -122,7 +125,7 @@ async def run_once(
                 result.accepted += int(answer["accepted"])
                 result.duplicates += int(answer["duplicates"])
                 result.rejected += len(answer["rejected"])
-                result.events += BATCH
+                result.events += body.count(b"\n") + (not body.endswith(b"\n"))
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -150,7 +153,10 @@ async def wait_drained(dsn: str, limit_s: float = 300) -> float:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="./sqi bench ingest", description=__doc__)
-    p.add_argument("--requests", type=int, default=16, help="5,000-event requests per run (default 16)")
+    p.add_argument("--requests", type=int, default=16, help="requests per run (default 16)")
+    p.add_argument(
+        "--batch", type=int, default=BATCH, help="events per request (default 5,000; a live integrator sends tens)"
+    )
     p.add_argument("--concurrency", default="1,2,4", help="concurrent requests per run (default 1,2,4)")
     p.add_argument("--days", type=int, default=6, help="simulated days to draw batches from (default 6)")
     p.add_argument("--seed", type=int, default=1)
@@ -160,7 +166,7 @@ def main(argv: list[str]) -> int:
     targets = [t.strip() for t in args.targets.split(",")]
 
     say(f"bench ingest: generating {args.days} simulated days…")
-    catalogue, batches, world = make_batches(days=args.days, seed=args.seed)
+    catalogue, batches, world = make_batches(days=args.days, seed=args.seed, batch=args.batch)
     if len(batches) < args.requests:
         raise SystemExit(f"only {len(batches)} full batches; raise --days")
     batches = batches[: args.requests]
@@ -197,7 +203,7 @@ def main(argv: list[str]) -> int:
                     result = RunResult(target, c)
                     pids = platform.pids()
                     before = {n: cpu_seconds(pid) for n, pid in pids.items()}
-                    say(f"bench ingest: {target}, {c} concurrent, {len(bodies)} × {BATCH:,} events…")
+                    say(f"bench ingest: {target}, {c} concurrent, {len(bodies)} × {args.batch:,} events…")
                     asyncio.run(run_once(url=url, headers_for=headers, bodies=bodies, concurrency=c, result=result))
                     result.drain_s = asyncio.run(wait_drained(settings.asyncpg_dsn))
                     result.cpu = {n: cpu_seconds(pid) - before[n] for n, pid in pids.items()}
@@ -221,7 +227,7 @@ def main(argv: list[str]) -> int:
             ]
         )
     print_table(
-        f"ingest: POST /api/v1/events, {BATCH:,}-event NDJSON batches ({os.cpu_count()} cores)",
+        f"ingest: POST /api/v1/events, {args.batch:,}-event NDJSON batches ({os.cpu_count()} cores)",
         ["target", "conc.", "events", "accepted", "not acc.", "events/s", "p50 ms", "p99 ms", "relay lag s", "CPU s"],
         rows,
     )

@@ -24,6 +24,7 @@ import httpx
 import orjson
 
 from bench.common import PREFIX, ROOT, bench_platform, percentile, print_table, say, scratch
+from shared.contracts.scoring import ScoresUpdated
 from shared.settings import CommonSettings
 
 MONTH, BEFORE = "2026-10", "2026-09"
@@ -40,27 +41,39 @@ def _units(locals_per_province: int) -> tuple[list[str], list[dict[str, Any]]]:
     return provinces, local
 
 
-def _score(code: str, period: str, i: int) -> bytes:
+def _unit_score(code: str, i: int) -> dict[str, Any]:
     total = 60 + (i * 7919 % 400) / 10
-    return orjson.dumps(
-        {
-            "period": period,
-            "unit_code": code,
-            "computed_at": datetime.now(UTC).isoformat(),
-            "scores": {
-                "tax-2025": {
-                    "total": total,
-                    "grade": "excellent" if total >= 90 else "good" if total >= 80 else "fair",
-                    "rank": i % 40 + 1,
-                    "dossiers": 400,
-                    "groups": {"G1": 15, "G2": 17, "G3": 18, "G4": 17, "G5": round(total - 67, 2)},
-                    "indicators": [
-                        {"id": "2.1", "numerator": 380, "denominator": 400, "ratio": 95, "points": 19, "max_points": 20}
-                    ],
-                }
-            },
-        }
-    )
+    return {
+        "unit_code": code,
+        "scores": {
+            "tax-2025": {
+                "total": total,
+                "grade": "excellent" if total >= 90 else "good" if total >= 80 else "fair",
+                "rank": i % 40 + 1,
+                "dossiers": 400,
+                "groups": {"G1": 15, "G2": 17, "G3": 18, "G4": 17, "G5": round(total - 67, 2)},
+                "indicators": [
+                    {"id": "2.1", "numerator": 380, "denominator": 400, "ratio": 95, "points": 19, "max_points": 20}
+                ],
+            }
+        },
+    }
+
+
+def _scores(period: str, units: list[tuple[str, int]]) -> list[tuple[str, str, bytes]]:
+    """``scores-updated`` messages for (unit, step) pairs, ``MAX_UNITS`` a message as scoring sends them."""
+    size = ScoresUpdated.MAX_UNITS
+    at = datetime.now(UTC).isoformat()
+    return [
+        (
+            "scoring.events",
+            ScoresUpdated.routing_key,
+            orjson.dumps(
+                {"period": period, "computed_at": at, "units": [_unit_score(c, i) for c, i in units[k : k + size]]}
+            ),
+        )
+        for k in range(0, len(units), size)
+    ]
 
 
 def _dossiers(codes: list[str], n: int) -> bytes:
@@ -110,10 +123,7 @@ async def _stream(settings: CommonSettings, codes: list[str], stop: asyncio.Even
         items: list[tuple[str, str, bytes]] = [
             ("ingest.events", "ingest.dossier-events.v1", _dossiers(codes, 500)) for _ in range(int(batches_per_s))
         ]
-        items += [
-            ("scoring.events", "scoring.score-updated.v2", _score(codes[(i + k) % len(codes)], MONTH, i + k))
-            for k in range(int(scores_per_s))
-        ]
+        items += _scores(MONTH, [(codes[(i + k) % len(codes)], i + k) for k in range(int(scores_per_s))])
         i += int(scores_per_s)
         await _publish(settings, items)
         sent += len(items)
@@ -158,11 +168,7 @@ async def _run(settings: CommonSettings, base: str, args: argparse.Namespace) ->
     codes = provinces + [u["code"] for u in local]
     say(f"loading {len(codes)} units × 2 months of scores through the broker…")
     await _publish(settings, [("ingest.events", "ingest.units-changed.v1", orjson.dumps({"units": local}))])
-    items = [
-        ("scoring.events", "scoring.score-updated.v2", _score(c, p, i))
-        for p in (BEFORE, MONTH)
-        for i, c in enumerate(codes)
-    ]
+    items = [item for p in (BEFORE, MONTH) for item in _scores(p, [(c, i) for i, c in enumerate(codes)])]
     await _publish(settings, items)
     deadline = time.monotonic() + 300
     while await _scores_loaded(settings) < len(codes):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
+import orjson
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -35,12 +37,24 @@ def service_metadata(schema: str) -> MetaData:
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
 
 
+def json_text(value: Any) -> str:
+    """A JSON / JSONB parameter as text: orjson (≈ 10× the standard library; a scoring refresh
+    writes ~800 score payloads), the standard library for what orjson refuses (integers beyond
+    64 bits). Reading stays with the standard library: orjson would read such an integer back
+    as a float, silently."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def create_engine(settings: CommonSettings, *, application_name: str) -> AsyncEngine:
     return create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
+        json_serializer=json_text,
         connect_args={"server_settings": {"application_name": application_name}},
     )
 

@@ -78,7 +78,8 @@ class UnitOfWork:
             )
 
     def publish_raw(self, *, routing_key: str, body: bytes) -> None:
-        """For relays of stored payloads (replay): the body is already a contract's JSON."""
+        """A body already in a contract's JSON shape: relays of stored payloads (replay), and
+        announcements built straight from stored rows (scoring's ``scores-updated``)."""
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         self._pending.append(

@@ -23,6 +23,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import Subscription
 from shared.metrics import WORKER_TASK_RESTARTS
 from shared.settings import CommonSettings
+from shared.statistics import keep_statistics
 from shared.unit_of_work import UnitOfWork
 from shared.web import create_app
 
@@ -114,6 +115,14 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
                 supervise(
                     "housekeeping",
                     lambda: run_housekeeping(parts.engine, outbox=parts.outbox, inbox=parts.inbox, stop=stop),
+                    stop=stop,
+                    service=service,
+                )
+            ),
+            asyncio.create_task(
+                supervise(
+                    "statistics",
+                    lambda: keep_statistics(parts.engine, schema=str(parts.outbox.schema), stop=stop),
                     stop=stop,
                     service=service,
                 )

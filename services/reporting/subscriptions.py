@@ -8,12 +8,12 @@ from services.reporting.handlers.messages import (
     on_petition_changed,
     on_procedure_events,
     on_score_alert,
-    on_score_updated,
+    on_scores_updated,
     on_units_changed,
 )
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, UnitsChanged
 from shared.contracts.feedback import PetitionChanged
-from shared.contracts.scoring import CalendarChanged, GradeChanged, ScoreDropped, ScoreUpdated
+from shared.contracts.scoring import CalendarChanged, GradeChanged, ScoreDropped, ScoresUpdated
 from shared.messaging.topology import Subscription
 
 INGEST_EXCHANGE = "ingest.events"
@@ -24,8 +24,8 @@ SUBSCRIPTIONS: list[Subscription] = [
     Subscription(
         queue="reporting.scores",
         exchange=SCORING_EXCHANGE,
-        routing_keys=[ScoreUpdated.routing_key],
-        handler=on_score_updated,
+        routing_keys=[ScoresUpdated.routing_key],
+        handler=on_scores_updated,
     ),
     Subscription(
         queue="reporting.score-alerts",

@@ -18,5 +18,8 @@ class ScoringSettings(CommonSettings):
     # Quarters and years (kỳ quý, năm) of the running year are recomputed at most this often by the
     # live refresher: while events stream in, each refresh re-scores most units of every dirty
     # period, and the derived periods would take most of the worker's CPU from the month (whose
-    # freshness is the target). 0: as often as the month.
-    scoring_derived_refresh_seconds: float = Field(default=5.0, ge=0)
+    # freshness is the target). The refresh cycle under a stream is its recomputation time divided
+    # by the share of time judging leaves free, so recomputing three periods per cycle instead of
+    # one made it up to 3× longer (5 s: every cycle; docs/performance.md, session 5). 0: as often
+    # as the month.
+    scoring_derived_refresh_seconds: float = Field(default=15.0, ge=0)

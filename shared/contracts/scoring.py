@@ -1,9 +1,8 @@
 """Integration events of the scoring service (exchange ``scoring.events``).
 
 Coalesced: the refresher recomputes a period at most once per tick (``SQI_SCORING_REFRESH_SECONDS``,
-0.25 s by default), so each (unit, period) gets at most one ``score-updated`` per tick, however
-many events changed it. Crossing a
-threshold is announced as its own event, beside the update.
+0.25 s by default), so each (unit, period) is in at most one ``scores-updated`` per tick, however
+many events changed it. Crossing a threshold is announced as its own event, beside the update.
 """
 
 from __future__ import annotations
@@ -54,18 +53,30 @@ class MethodologyScore(BaseModel):
     parent_code: str | None = None
 
 
-class ScoreUpdated(IntegrationEvent):
-    """A unit's score (điểm) for a period changed; one event covers every methodology.
+class UnitScores(BaseModel):
+    """One unit's new figures for a period, every methodology (methodology id → figures)."""
 
-    v2: one event per (unit, period) — v1 carried a list of units per methodology.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    unit_code: str
+    scores: dict[str, MethodologyScore]
+
+
+class ScoresUpdated(IntegrationEvent):
+    """The scores (điểm) of some units for a period changed: one refresh's changed units, in
+    messages of at most ``MAX_UNITS``.
+
+    v3: many units per message — v2 was one message per (unit, period), so a refresh that moved
+    every office of the country was ~400 messages (each an outbox row, a publish, an inbox row
+    and a transaction share downstream) where a few now carry the same figures.
     """
 
-    routing_key: ClassVar[str] = "scoring.score-updated.v2"
+    routing_key: ClassVar[str] = "scoring.scores-updated.v3"
+    MAX_UNITS: ClassVar[int] = 50  # ≈ 300 KB of JSON with both methodologies' indicators
 
     period: str
-    unit_code: str
-    scores: dict[str, MethodologyScore]  # methodology id → the new figures
     computed_at: datetime
+    units: list[UnitScores]
 
 
 class GradeChanged(IntegrationEvent):

@@ -32,7 +32,7 @@ from services.reporting.bootstrap import bootstrap
 from services.reporting.handlers.messages import (
     on_dossier_events,
     on_petition_changed,
-    on_score_updated,
+    on_scores_updated,
     on_units_changed,
     seed_reference,
 )
@@ -80,37 +80,41 @@ def _msg(routing_key: str, body: dict[str, Any]) -> IncomingMessage:
 def _score(code: str, total: float, rank: int | None, provisional: bool = False) -> dict[str, Any]:
     return {
         "period": PERIOD,
-        "unit_code": code,
         "computed_at": (datetime.now(UTC) - timedelta(hours=3)).isoformat(),
-        "scores": {
-            "tax-2025": {
-                "total": total,
-                "grade": "excellent" if total >= 90 else "good" if total >= 80 else "fair",
-                "rank": rank,
-                "rank_delta": 0 if rank else None,
-                "dossiers": 12 if provisional else 350,
-                "provisional": provisional,
-                "groups": {"G1": 16, "G2": 17.5, "G3": 19, "G4": 18, "G5": round(total - 70.5, 2)},
-                "indicators": [
-                    {
-                        "id": "2.1",
-                        "numerator": 310,
-                        "denominator": 350,
-                        "ratio": 88.57,
-                        "points": 17.71,
-                        "max_points": 20,
-                    },
-                    {
-                        "id": "3.1",
-                        "numerator": 300,
-                        "denominator": 350,
-                        "ratio": 85.71,
-                        "points": 5.14,
-                        "max_points": 6,
-                    },
-                ],
+        "units": [
+            {
+                "unit_code": code,
+                "scores": {
+                    "tax-2025": {
+                        "total": total,
+                        "grade": "excellent" if total >= 90 else "good" if total >= 80 else "fair",
+                        "rank": rank,
+                        "rank_delta": 0 if rank else None,
+                        "dossiers": 12 if provisional else 350,
+                        "provisional": provisional,
+                        "groups": {"G1": 16, "G2": 17.5, "G3": 19, "G4": 18, "G5": round(total - 70.5, 2)},
+                        "indicators": [
+                            {
+                                "id": "2.1",
+                                "numerator": 310,
+                                "denominator": 350,
+                                "ratio": 88.57,
+                                "points": 17.71,
+                                "max_points": 20,
+                            },
+                            {
+                                "id": "3.1",
+                                "numerator": 300,
+                                "denominator": 350,
+                                "ratio": 85.71,
+                                "points": 5.14,
+                                "max_points": 6,
+                            },
+                        ],
+                    }
+                },
             }
-        },
+        ],
     }
 
 
@@ -133,9 +137,9 @@ async def _seed(settings: ReportingSettings) -> None:
         ),
     )
     for i, code in enumerate(provinces):
-        await apply(on_score_updated, _msg("scoring.score-updated.v2", _score(code, 96 - i, i + 1)))
+        await apply(on_scores_updated, _msg("scoring.scores-updated.v3", _score(code, 96 - i, i + 1)))
     for i, (code, _) in enumerate(LOCALS):
-        await apply(on_score_updated, _msg("scoring.score-updated.v2", _score(code, 85 - i, i + 1)))
+        await apply(on_scores_updated, _msg("scoring.scores-updated.v3", _score(code, 85 - i, i + 1)))
     received = (datetime.now(VN_TZ) - timedelta(days=20)).isoformat()
     await apply(
         on_dossier_events,
@@ -357,7 +361,7 @@ def test_the_dashboard_reloads_when_a_score_changes(browser, gateway_url: str) -
         body = _score("P34", 62.5, 34)
         body["computed_at"] = datetime.now(UTC).isoformat()
         async with app.uow() as uow:
-            await on_score_updated(_msg("scoring.score-updated.v2", body), uow)
+            await on_scores_updated(_msg("scoring.scores-updated.v3", body), uow)
         await app.engine.dispose()
 
     with page.expect_navigation(timeout=10_000):

@@ -1,6 +1,6 @@
 """What reporting consumes, each message applied as one batch in one transaction.
 
-- scoring's ``score-updated`` (every methodology of one unit × period), ``grade-changed`` and
+- scoring's ``scores-updated`` (every methodology of up to fifty units × a period), ``grade-changed`` and
   ``score-dropped``: ``handlers.scores``;
 - ingest's dossier events (open dossiers, due times, officers; feed activity per source):
   ``handlers.dossier_events``; its procedure events (legal time limits) and unit changes;
@@ -37,7 +37,7 @@ from services.reporting.domain.dossiers import (
 )
 from services.reporting.handlers.dossier_events import on_dossier_events as on_dossier_events  # re-exported
 from services.reporting.handlers.scores import on_score_alert as on_score_alert  # re-exported
-from services.reporting.handlers.scores import on_score_updated as on_score_updated  # re-exported
+from services.reporting.handlers.scores import on_scores_updated as on_scores_updated  # re-exported
 from shared.calendar import WorkingCalendar
 from shared.contracts import ProcedureEventsAccepted
 from shared.contracts.feedback import PetitionChanged

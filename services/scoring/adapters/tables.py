@@ -196,6 +196,9 @@ petition = Table(
     Column("unit_code", Text, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("data", JSONB, nullable=False),
+    # Refused, else answered (PetitionFacts.ended_at): one that ended before a period began is
+    # not handled in it, and a refresh does not read it.
+    Column("ended_at", DateTime(timezone=True)),
 )
 
 # The read model: one row per (methodology, period, unit).

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.repository import dissatisfied_or_petitioned_sql, load_units, petition_facts
@@ -94,7 +94,18 @@ async def _tallies(session: AsyncSession, period: Period, judged_at: datetime) -
 async def _petitions(
     session: AsyncSession, period: Period, judged_at: datetime, calendar: WorkingCalendar
 ) -> list[PetitionVerdict]:
-    rows = await session.execute(select(petition.c.data).where(petition.c.received_at < period.end))
+    # Only those that can count: received in the period, or before it and not ended before it
+    # began (evaluate_petition judges the others neither received nor handled in the period).
+    rows = await session.execute(
+        select(petition.c.data).where(
+            petition.c.received_at < period.end,
+            or_(
+                petition.c.received_at >= period.start,
+                petition.c.ended_at.is_(None),
+                petition.c.ended_at >= period.start,
+            ),
+        )
+    )
     out: list[PetitionVerdict] = []
     for d in rows.scalars():
         p = petition_facts(d)

@@ -36,7 +36,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -59,19 +59,24 @@ CHUNK = 1000  # ~0.25 s of judging: row locks a consumer may wait for are held b
 # chunks fold more dossiers into each counter row
 
 # Every statement of a chunk finds its rows by key, through an index. The planner decides that
-# from the tables' statistics (autovacuum's ANALYZE), and without them — a bulk load not analysed
-# yet, a server running without autovacuum — ``dossier_id = ANY($1)`` looks like it matches every
-# row: a scan of the whole event table per chunk, growing with the history (≈ 30 ms a chunk at
-# 250,000 events). Judging never needs one, so its transaction says so, and does not let such
-# estimates make PostgreSQL compile its statements (JIT: ≈ 70 ms a chunk).
+# from the tables' statistics (autovacuum's ANALYZE, or shared.statistics' upkeep where it is
+# off), and without them — a bulk load not analysed yet — ``dossier_id = ANY($1)`` looks like it
+# matches every row: a scan of the whole event table per chunk, growing with the history (scale 1:
+# ≈ 185 ms a chunk instead of ≈ 9). Judging never needs one, so its transaction says so, and does
+# not let such estimates make PostgreSQL compile its statements (JIT: ≈ 70 ms a chunk).
 _KEYED_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
 # Due first; among those due at one instant (every changed dossier carries the epoch) by unit,
 # then id (a first judging has no unit yet; ids of one office tend to share a prefix): a chunk's
 # verdicts then fall into ~5× fewer counter rows, the counter upserts' cost. Served by
-# ix_dossier_recheck_at.
+# ix_dossier_recheck_at. Not a dossier whose events ingest accepted at or after $3, the wall
+# clock when the refresher's tick began: under a live stream its new facts are in the future of
+# the tick's judging instant (judged, they would only set a recheck at their own time — a second
+# judging next tick, ≈ a third of all judging); it is judged once, at the next tick. (Ingest's
+# clock ahead of scoring's by δ delays such a dossier by δ at most.)
 _CLAIM = """
 SELECT dossier_id, recheck_at, accepted_at, traceparent FROM scoring.dossier
-WHERE recheck_at < $1 ORDER BY recheck_at, unit_code, dossier_id LIMIT $2 FOR UPDATE SKIP LOCKED
+WHERE recheck_at < $1 AND (accepted_at IS NULL OR accepted_at < $3)
+ORDER BY recheck_at, unit_code, dossier_id LIMIT $2 FOR UPDATE SKIP LOCKED
 """
 _EVENTS = """
 SELECT dossier_id, source, event_id, type, occurred_at, data::text
@@ -101,6 +106,7 @@ _SET_ASIDE = """
 UPDATE scoring.dossier d SET recheck_at = NULL, unjudgeable = k.r, accepted_at = NULL, traceparent = NULL
 FROM unnest($1::text[], $2::text[]) AS k(i, r) WHERE d.dossier_id = k.i
 """
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # no bound on acceptance (tests, direct recomputation)
 COLUMNS = ("period", "dossier_id", "unit_code", "procedure_code", "flags", "handling_days")
 
 
@@ -214,11 +220,13 @@ async def judge_chunk(
     calendar: WorkingCalendar,
     procedures: Mapping[str, Procedure],
     limit: int = CHUNK,
+    accepted_before: datetime = END_OF_TIME,
 ) -> int:
-    """Judge up to ``limit`` due dossiers; returns how many were claimed (0: none left)."""
+    """Judge up to ``limit`` due dossiers (those whose pending events ingest accepted before
+    ``accepted_before``: the refresher's tick start); returns how many were claimed (0: none left)."""
     conn: Any = await driver(session)
     await conn.execute(_KEYED_ONLY)
-    rows = await conn.fetch(_CLAIM, now, limit)
+    rows = await conn.fetch(_CLAIM, now, limit, accepted_before)
     if not rows:
         return 0
     ids = [r[0] for r in rows]

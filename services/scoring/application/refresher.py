@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from opentelemetry import trace
@@ -47,16 +47,20 @@ JUDGE_BUDGET_S = 15.0
 
 
 async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUDGET_S) -> int:
-    """Judge the dossiers due at ``now``, a chunk per transaction (bounded lock time; the
-    consumer's batches interleave between chunks). Under a sustained load the budget ends the
-    step so scores still refresh; what is left re-marks its periods when judged next tick."""
+    """Judge the dossiers due at ``now`` whose pending events were accepted before this step
+    began, a chunk per transaction (bounded lock time; the consumer's batches interleave between
+    chunks). Under a sustained load the budget ends the step so scores still refresh; what is
+    left re-marks its periods when judged next tick."""
+    began = datetime.now(UTC)
     async with app.sessions() as session:
         procedures = await load_procedures(session)
     total = 0
     deadline = time.monotonic() + budget_s
     while time.monotonic() < deadline:
         async with app.uow() as uow:
-            n = await judge_chunk(uow.session, now=now, calendar=app.calendar, procedures=procedures)
+            n = await judge_chunk(
+                uow.session, now=now, calendar=app.calendar, procedures=procedures, accepted_before=began
+            )
         total += n
         if n == 0:
             break
@@ -88,7 +92,7 @@ async def refresh_once(
     if judged:
         log.info("dossiers judged", extra={"dossiers": judged, "seconds": round(time.monotonic() - t0, 3)})
     async with app.sessions() as session:
-        labels = sorted((await session.execute(select(dirty_period.c.period))).scalars().all())
+        labels = refresh_order((await session.execute(select(dirty_period.c.period))).scalars().all())
         if month_every > 0 or derived_every > 0:
             labels = await _due(session, labels, now, month_every, derived_every)
     done: list[str] = []
@@ -106,6 +110,23 @@ async def refresh_once(
             log.info("period recomputed", extra={"period": label, "seconds": round(time.monotonic() - t0, 3)})
             done.append(label)
     return done
+
+
+_KIND_ORDER = {"month": 0, "quarter": 1, "year": 2}
+
+
+def refresh_order(labels: Iterable[str]) -> list[str]:
+    """Months first, the newest first, then quarters, then years: freshness is the running month's
+    (the first recomputation that counts a batch), and a sorted list put the year before it."""
+
+    def key(label: str) -> tuple[int, float, str]:
+        try:
+            period = parse_period(label)
+        except ValueError:
+            return (len(_KIND_ORDER), 0.0, label)  # claimed and dropped by _recompute_claimed
+        return (_KIND_ORDER.get(period.kind, len(_KIND_ORDER)), -period.start.timestamp(), label)
+
+    return sorted(labels, key=key)
 
 
 async def _due(

@@ -1,9 +1,9 @@
 """Computing a period's scores into the read model, and announcing what changed.
 
 ``compute_period`` judges the dossiers due for it (changed, or whose verdict time alone changed),
-takes the period's counts from SQL sums over the contributions, scores each methodology, ranks
+takes the period's counts from the stored counters, scores each methodology, ranks
 among peers (same level and parent) with the delta against the previous period, writes the rows
-in bulk and publishes one ``scoring.score-updated.v2`` per changed unit, plus grade changes and
+in bulk and publishes the changed units in ``scoring.scores-updated.v3`` messages, plus grade changes and
 drops of ≥ 5 points. ``evaluate_live`` (every dossier judged) stays for custom ranges, the
 shortfall lists and the recompute check.
 """
@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +30,7 @@ from services.scoring.domain import Methodology, Period, previous_period
 from services.scoring.domain.engine import Evaluation, ScoreRow, evaluate_period, payload_digest, score_period
 from shared.calendar import WorkingCalendar
 from shared.contracts import IntegrationEvent
-from shared.contracts.scoring import GradeChanged, IndicatorFigures, MethodologyScore, ScoreDropped, ScoreUpdated
+from shared.contracts.scoring import GradeChanged, ScoreDropped, ScoresUpdated
 from shared.unit_of_work import UnitOfWork
 
 
@@ -102,66 +103,67 @@ _COMPARED = (
 )
 
 
-def _dec(x: Any) -> Decimal | None:
-    """A payload number as the contract's Decimal (as pydantic would convert the float)."""
-    return None if x is None else Decimal(str(x))
+def _dec(x: Any) -> str | None:
+    """A payload number as the contract's Decimal JSON: its text (``6.0`` stays ``6.0``; a JSON
+    number would be read back as ``6``, and reporting stores what it reads)."""
+    return None if x is None else str(x)
 
 
-def methodology_score(row: dict[str, Any]) -> MethodologyScore:
-    """A read-model row as the event carries it: everything a ranking row or unit page shows.
+def _indicator(i: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": i["id"],
+        "numerator": i["numerator"],
+        "denominator": i["denominator"],
+        "ratio": _dec(i["ratio"]),
+        "points": _dec(i["points"]),
+        "max_points": _dec(i["max_points"]),
+        "applicable": i["applicable"],
+    }
 
-    Built with ``model_construct`` from values already typed as the contract says (a refresh that
-    moves every unit announces hundreds of these, each with every indicator): no validation pass.
-    """
+
+def methodology_figures(row: dict[str, Any]) -> dict[str, Any]:
+    """A read-model row as :class:`MethodologyScore`'s JSON: everything a ranking row or unit page
+    shows. Built from the stored payload without a model per indicator — a refresh that moves
+    every office announces ~800 of these, ~20 indicators each, and constructing the models was a
+    quarter of the refresh's CPU; the tests validate the result against the contract."""
     pl = row["payload"]
-    return MethodologyScore.model_construct(
-        total=Decimal(row["total"]),
-        grade=row["grade"],
-        rank=row["rank"],
-        dossiers=row["dossiers"],
-        rank_delta=row["rank_delta"],
-        provisional=row["provisional"],
-        groups={g["id"]: _dec(g["points"]) for g in pl["groups"]},
-        indicators=[
-            IndicatorFigures.model_construct(
-                id=i["id"],
-                numerator=None if i["numerator"] is None else float(i["numerator"]),
-                denominator=i["denominator"],
-                ratio=_dec(i["ratio"]),
-                points=_dec(i["points"]),
-                max_points=_dec(i["max_points"]),
-                applicable=i["applicable"],
-            )
-            for g in pl["groups"]
-            for i in g["indicators"]
-        ],
-        unit_name=pl["unit_name"],
-        level=pl["level"],
-        parent_code=pl["parent_code"],
-    )
+    return {
+        "total": str(row["total"]),
+        "grade": row["grade"],
+        "rank": row["rank"],
+        "dossiers": row["dossiers"],
+        "rank_delta": row["rank_delta"],
+        "provisional": row["provisional"],
+        "groups": {g["id"]: _dec(g["points"]) for g in pl["groups"]},
+        "indicators": [_indicator(i) for g in pl["groups"] for i in g["indicators"]],
+        "unit_name": pl["unit_name"],
+        "level": pl["level"],
+        "parent_code": pl["parent_code"],
+    }
 
 
 def announcements(
     period: str, old: dict[str, dict[str, dict[str, Any]]], new: dict[str, dict[str, dict[str, Any]]], now: datetime
-) -> list[IntegrationEvent]:
-    """One ScoreUpdated per changed unit (all methodologies), plus its threshold crossings.
+) -> tuple[list[bytes], list[IntegrationEvent]]:
+    """The changed units' figures as ``ScoresUpdated`` bodies (every methodology of a unit in one
+    entry, at most ``MAX_UNITS`` units a message), and the threshold crossings.
 
     ``old``/``new``: methodology → unit → row. Thresholds compare with the previous computation
     of the same period (a first computation crosses nothing).
     """
-    changed: dict[str, dict[str, MethodologyScore]] = {}
-    out: list[IntegrationEvent] = []
+    changed: dict[str, dict[str, dict[str, Any]]] = {}
+    crossings: list[IntegrationEvent] = []
     for m, rows in new.items():
         before = old.get(m, {})
         for code, r in sorted(rows.items()):
             prev = before.get(code)
             if prev is not None and _same(prev, r):
                 continue
-            changed.setdefault(code, {})[m] = methodology_score(r)
+            changed.setdefault(code, {})[m] = methodology_figures(r)
             if prev is None:
                 continue
             if prev["grade"] != r["grade"]:
-                out.append(
+                crossings.append(
                     GradeChanged(
                         period=period,
                         methodology=m,
@@ -173,7 +175,7 @@ def announcements(
                     )
                 )
             if Decimal(prev["total"]) - Decimal(r["total"]) >= ScoreDropped.DROP_POINTS:
-                out.append(
+                crossings.append(
                     ScoreDropped(
                         period=period,
                         methodology=m,
@@ -183,11 +185,14 @@ def announcements(
                         computed_at=now,
                     )
                 )
-    updates: list[IntegrationEvent] = [
-        ScoreUpdated(period=period, unit_code=code, scores=scores, computed_at=now)
-        for code, scores in sorted(changed.items())
+    units = [{"unit_code": code, "scores": scores} for code, scores in sorted(changed.items())]
+    size = ScoresUpdated.MAX_UNITS
+    at = now.isoformat()
+    bodies = [
+        orjson.dumps({"period": period, "computed_at": at, "units": units[i : i + size]})
+        for i in range(0, len(units), size)
     ]
-    return updates + out
+    return bodies, crossings
 
 
 async def evaluate_counts(
@@ -237,5 +242,8 @@ async def compute_period(
         await record_computation(s, period=period.label, methodology=m.id, now=now, changed=bool(moved or gone))
         changed[m.id] = sorted({r["unit_code"] for r in moved} | set(gone))
         olds[m.id], news[m.id] = old, {r["unit_code"]: r for r in new}
-    uow.publish_many(announcements(period.label, olds, news, now))
+    bodies, crossings = announcements(period.label, olds, news, now)
+    for body in bodies:
+        uow.publish_raw(routing_key=ScoresUpdated.routing_key, body=body)
+    uow.publish_many(crossings)
     return changed

@@ -50,6 +50,12 @@ class PetitionFacts:
     dislikes: int = 0
     petitioned_again: bool = False
 
+    @property
+    def ended_at(self) -> datetime | None:
+        """When its handling ended (refused, else answered): a petition that ended before a
+        period began is not handled in it (:func:`evaluate_petition`), so readers may skip it."""
+        return self.refused_at or self.answered_at
+
 
 @dataclass(frozen=True, slots=True)
 class RatingFacts:

@@ -17,6 +17,7 @@ from sqlalchemy import and_, or_, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.scoring.adapters.dirty_periods import mark_periods, mark_scored_periods
+from services.scoring.adapters.repository import petition_facts
 from services.scoring.adapters.tables import (
     EPOCH,
     petition,
@@ -185,18 +186,26 @@ async def apply_rating(msg: RatingSubmitted, uow: UnitOfWork, *, now: datetime) 
 
 async def apply_petition(msg: PetitionChanged, uow: UnitOfWork, *, now: datetime) -> None:
     """A petition's state: the highest version wins."""
+    data = msg.model_dump(mode="json")
     stmt = pg_insert(petition).values(
         petition_id=msg.petition_id,
         version=msg.version,
         unit_code=msg.unit_code,
         received_at=msg.received_at,
-        data=msg.model_dump(mode="json"),
+        data=data,
+        ended_at=petition_facts(data).ended_at,
     )
     ex = stmt.excluded
     await uow.session.execute(
         stmt.on_conflict_do_update(
             index_elements=[petition.c.petition_id],
-            set_={"version": ex.version, "unit_code": ex.unit_code, "received_at": ex.received_at, "data": ex.data},
+            set_={
+                "version": ex.version,
+                "unit_code": ex.unit_code,
+                "received_at": ex.received_at,
+                "data": ex.data,
+                "ended_at": ex.ended_at,
+            },
             where=petition.c.version < ex.version,
         )
     )

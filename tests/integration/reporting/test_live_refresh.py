@@ -22,7 +22,7 @@ from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from services.reporting.api.app import create_app
 from services.reporting.bootstrap import Reporting, bootstrap
-from services.reporting.handlers.messages import on_score_updated
+from services.reporting.handlers.messages import on_scores_updated
 from services.reporting.settings import ReportingSettings
 from shared.dev_tokens import mint_dev_token
 from sqi_cli.scratch import free_port_block
@@ -107,7 +107,7 @@ async def test_a_score_update_reaches_the_dashboard_stream_through_the_gateway(
             assert kind == "ready" and app.state.changes.clients == 1
             sent = time.monotonic()
             body = score_body("P13", 74.5, 13, period="2025-06")
-            await apply(reporting, on_score_updated, message("scoring.score-updated.v2", body))
+            await apply(reporting, on_scores_updated, message("scoring.scores-updated.v3", body))
             kind, data = await asyncio.wait_for(anext(seen), 10)
             while kind == "":  # heartbeats may come first
                 kind, data = await asyncio.wait_for(anext(seen), 10)

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from services.reporting.api.live import ChangeFeed
 from services.reporting.api.page_cache import PageCache
 from services.reporting.bootstrap import Reporting
-from services.reporting.handlers.messages import on_dossier_events, on_score_updated, on_units_changed
+from services.reporting.handlers.messages import on_dossier_events, on_scores_updated, on_units_changed
 from services.reporting.settings import ReportingSettings
 from tests.integration.reporting.conftest import as_staff, message
 from tests.integration.reporting.test_read_model import apply, dossier_batch, score_body
@@ -37,7 +37,7 @@ async def until(check: Callable[[], Any], what: str, within_s: float = 10.0) -> 
 
 async def score(reporting: Reporting, code: str, total: float) -> None:
     body = score_body(code, total, 9, period=PERIOD)
-    await apply(reporting, on_score_updated, message("scoring.score-updated.v2", body))
+    await apply(reporting, on_scores_updated, message("scoring.scores-updated.v3", body))
 
 
 async def test_a_public_page_renders_once_per_version_with_an_etag(
@@ -171,6 +171,8 @@ async def test_a_transaction_of_several_score_messages_bumps_the_scores_version_
         before = (await current_versions(session))["scores"]
     async with reporting.uow() as uow:  # as the consumer applies deliveries in hand together
         for code, total in (("P12", 61.5), ("P13", 62.5), ("P14", 63.5)):
-            await on_score_updated(message("scoring.score-updated.v2", score_body(code, total, 9, period=PERIOD)), uow)
+            await on_scores_updated(
+                message("scoring.scores-updated.v3", score_body(code, total, 9, period=PERIOD)), uow
+            )
     async with reporting.sessions() as session:
         assert (await current_versions(session))["scores"] == before + 1

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from services.reporting.bootstrap import Reporting
-from services.reporting.handlers.messages import on_dossier_events, on_score_alert, on_score_updated
+from services.reporting.handlers.messages import on_dossier_events, on_score_alert, on_scores_updated
 from services.reporting.settings import ReportingSettings
 from shared.calendar import VN_TZ
 from shared.messaging.topology import IncomingMessage
@@ -34,32 +34,50 @@ def score_body(
 ) -> dict[str, Any]:
     return {
         "period": period,
-        "unit_code": code,
         "computed_at": datetime.now(UTC).isoformat(),
-        "scores": {
-            "tax-2025": {
-                "total": total,
-                "grade": "excellent" if total >= 90 else "good" if total >= 80 else "fair",
-                "rank": rank,
-                "dossiers": 5 if provisional else 400,
-                "provisional": provisional,
-                "rank_delta": 1 if rank else None,
-                "groups": {"G1": 15, "G2": 18, "G3": 20, "G4": 19, "G5": round(total - 72, 2)},
-                "indicators": [
-                    {"id": "2.1", "numerator": 380, "denominator": 400, "ratio": 95, "points": 19, "max_points": 20},
-                    {"id": "1.4", "numerator": 390, "denominator": 400, "ratio": 97.5, "points": 5.85, "max_points": 6},
-                    # 2.2's numerator is a sum of working days, 4.3's a product with the sync rate.
-                    {
-                        "id": "2.2",
-                        "numerator": 1097.4535196131112,
-                        "denominator": 400,
-                        "ratio": 2.74,
-                        "points": 0,
-                        "max_points": 0,
-                    },
-                ],
+        "units": [
+            {
+                "unit_code": code,
+                "scores": {
+                    "tax-2025": {
+                        "total": total,
+                        "grade": "excellent" if total >= 90 else "good" if total >= 80 else "fair",
+                        "rank": rank,
+                        "dossiers": 5 if provisional else 400,
+                        "provisional": provisional,
+                        "rank_delta": 1 if rank else None,
+                        "groups": {"G1": 15, "G2": 18, "G3": 20, "G4": 19, "G5": round(total - 72, 2)},
+                        "indicators": [
+                            {
+                                "id": "2.1",
+                                "numerator": 380,
+                                "denominator": 400,
+                                "ratio": 95,
+                                "points": 19,
+                                "max_points": 20,
+                            },
+                            {
+                                "id": "1.4",
+                                "numerator": 390,
+                                "denominator": 400,
+                                "ratio": 97.5,
+                                "points": 5.85,
+                                "max_points": 6,
+                            },
+                            # 2.2's numerator is a sum of working days, 4.3's a product with the sync rate.
+                            {
+                                "id": "2.2",
+                                "numerator": 1097.4535196131112,
+                                "denominator": 400,
+                                "ratio": 2.74,
+                                "points": 0,
+                                "max_points": 0,
+                            },
+                        ],
+                    }
+                },
             }
-        },
+        ],
     }
 
 
@@ -74,7 +92,7 @@ async def month(reporting: Reporting) -> list[tuple[str, str]]:
     for i, (code, _) in enumerate(units):
         provisional = code == "CT.DNL"
         body = score_body(code, 95 - i * 0.5, None if provisional else i + 1, provisional=provisional)
-        await apply(reporting, on_score_updated, message("scoring.score-updated.v2", body))
+        await apply(reporting, on_scores_updated, message("scoring.scores-updated.v3", body))
     return units
 
 
@@ -111,8 +129,8 @@ async def test_a_late_older_score_never_overwrites_a_newer_one(
     newer = score_body("P02", 70.0, 30)
     older = score_body("P02", 99.0, 1)
     older["computed_at"] = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-    await apply(reporting, on_score_updated, message("scoring.score-updated.v2", newer))
-    await apply(reporting, on_score_updated, message("scoring.score-updated.v2", older))
+    await apply(reporting, on_scores_updated, message("scoring.scores-updated.v3", newer))
+    await apply(reporting, on_scores_updated, message("scoring.scores-updated.v3", older))
     page = await client.get("/ranking/P02", params={"period": PERIOD})
     assert ">70<" in page.text and "Khá" in page.text
 

@@ -1,4 +1,4 @@
-"""What ``score-updated`` and the alerts store, row by row: values, the late-older guard, versions."""
+"""What ``scores-updated`` and the alerts store, row by row: values, the late-older guard, versions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.reporting.bootstrap import Reporting
-from services.reporting.handlers.messages import on_score_alert, on_score_updated
+from services.reporting.handlers.messages import on_score_alert, on_scores_updated
 from shared.db import driver_connection
 from tests.integration.reporting.conftest import message
 
@@ -46,9 +46,13 @@ def body(at: datetime, total: float, *, provisional: bool = False, period: str =
     }
     return {
         "period": period,
-        "unit_code": UNIT,
         "computed_at": at.isoformat(),
-        "scores": {"tax-2025": figures, "portal-766": figures | {"total": total - 10, "rank": 7}},
+        "units": [
+            {
+                "unit_code": UNIT,
+                "scores": {"tax-2025": figures, "portal-766": figures | {"total": total - 10, "rank": 7}},
+            }
+        ],
     }
 
 
@@ -81,7 +85,7 @@ async def apply(reporting: Reporting, handler: Any, routing_key: str, payload: d
 
 async def test_every_methodology_is_stored_with_the_contract_figures(reporting: Reporting) -> None:
     at = datetime(2024, 7, 1, 3, tzinfo=UTC)
-    await apply(reporting, on_score_updated, "scoring.score-updated.v2", body(at, 81.25))
+    await apply(reporting, on_scores_updated, "scoring.scores-updated.v3", body(at, 81.25))
     stored = await rows(reporting)
     assert set(stored) == {"tax-2025", "portal-766"}
     tax = stored["tax-2025"]
@@ -109,31 +113,31 @@ async def test_every_methodology_is_stored_with_the_contract_figures(reporting: 
 
 async def test_newer_overwrites_older_never_and_only_a_write_moves_the_version(reporting: Reporting) -> None:
     at = datetime(2024, 7, 2, 3, tzinfo=UTC)
-    await apply(reporting, on_score_updated, "scoring.score-updated.v2", body(at, 70))
+    await apply(reporting, on_scores_updated, "scoring.scores-updated.v3", body(at, 70))
     v = await version(reporting, "scores")
-    await apply(reporting, on_score_updated, "scoring.score-updated.v2", body(at - timedelta(hours=1), 99))
+    await apply(reporting, on_scores_updated, "scoring.scores-updated.v3", body(at - timedelta(hours=1), 99))
     assert (await rows(reporting))["tax-2025"]["total"] == Decimal("70.00")
     assert await version(reporting, "scores") == v  # nothing written, nothing announced
-    await apply(reporting, on_score_updated, "scoring.score-updated.v2", body(at + timedelta(seconds=1), 72.5))
+    await apply(reporting, on_scores_updated, "scoring.scores-updated.v3", body(at + timedelta(seconds=1), 72.5))
     assert (await rows(reporting))["tax-2025"]["total"] == Decimal("72.50")
     assert await version(reporting, "scores") == v + 1
 
 
 async def test_a_provisional_unit_is_never_ranked_and_custom_ranges_are_not_kept(reporting: Reporting) -> None:
     at = datetime(2024, 7, 3, 3, tzinfo=UTC)
-    await apply(reporting, on_score_updated, "scoring.score-updated.v2", body(at, 60, provisional=True))
+    await apply(reporting, on_scores_updated, "scoring.scores-updated.v3", body(at, 60, provisional=True))
     tax = (await rows(reporting))["tax-2025"]
     assert tax["provisional"] and tax["rank"] is None and tax["rank_delta"] is None
     custom = body(at, 60, period="2024-04-01..2024-04-30")
-    await apply(reporting, on_score_updated, "scoring.score-updated.v2", custom)
+    await apply(reporting, on_scores_updated, "scoring.scores-updated.v3", custom)
     assert await rows(reporting, "2024-04-01..2024-04-30") == {}
 
 
 async def test_a_malformed_score_message_fails_loudly(reporting: Reporting) -> None:
     bad = body(datetime(2024, 7, 4, tzinfo=UTC), 60)
-    bad["scores"]["tax-2025"]["total"] = "lots"
+    bad["units"][0]["scores"]["tax-2025"]["total"] = "lots"
     with pytest.raises(ValueError):
-        await apply(reporting, on_score_updated, "scoring.score-updated.v2", bad)
+        await apply(reporting, on_scores_updated, "scoring.scores-updated.v3", bad)
 
 
 async def test_alerts_keep_the_latest_per_key(reporting: Reporting) -> None:

@@ -11,10 +11,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import Histogram
 from sqlalchemy import select
 
+from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import outbox
+from services.scoring.application.judging import judge_chunk
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
-from services.scoring.handlers.messages import on_message
+from services.scoring.handlers.messages import apply_dossier_events, on_message
 from shared.contracts import DossierEventsAccepted
 from shared.messaging.topology import IncomingMessage
 from shared.metrics import FRESHNESS_SECONDS
@@ -67,3 +69,24 @@ async def test_the_refresh_span_links_to_the_traces_it_counted(clean: Scoring) -
         headers = (await s.scalars(select(outbox.c.trace_headers))).all()
     refresh_traces = {f"{s.context.trace_id:032x}" for s in refreshes}
     assert headers and all(h and h["traceparent"].split("-")[1] in refresh_traces for h in headers)
+
+
+async def test_a_dossier_accepted_after_the_tick_began_waits_for_the_next_tick(clean: Scoring) -> None:
+    """Its facts are in the future of the tick's judging instant: judged now, it would only be
+    judged again (a recheck at its own time); it is judged once, by the next tick."""
+    await load_reference(clean, NOW)
+    began = datetime.now(UTC)
+    events = dossier_events()
+    async with clean.uow() as uow:
+        await apply_dossier_events(events, uow, now=NOW, accepted_at=began + timedelta(milliseconds=5))
+    async with clean.sessions() as s:
+        procedures = await load_procedures(s)
+
+    async def judge(accepted_before: datetime) -> int:
+        async with clean.uow() as uow:
+            return await judge_chunk(
+                uow.session, now=NOW, calendar=clean.calendar, procedures=procedures, accepted_before=accepted_before
+            )
+
+    assert await judge(began) == 0
+    assert await judge(began + timedelta(seconds=1)) == len({e.data["dossier_id"] for e in events})

@@ -1,17 +1,22 @@
-"""The score event's figures, built without validation, equal the validated contract model."""
+"""The score announcement's figures, built straight from a stored row, validate into the contract
+model that the row's fields make."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from services.scoring.application.scoring_service import methodology_score
-from shared.contracts.scoring import IndicatorFigures, MethodologyScore, ScoreUpdated
+import orjson
+
+from services.scoring.application.scoring_service import announcements, methodology_figures
+from shared.contracts.scoring import IndicatorFigures, MethodologyScore, ScoresUpdated
 
 KEYS = ("id", "numerator", "denominator", "ratio", "points", "max_points", "applicable")
+NOW = datetime(2026, 11, 5, 2, tzinfo=UTC)
 
 
-def test_constructed_figures_equal_validated_ones() -> None:
+def row(total: str = "53.21") -> dict[str, Any]:
     indicators: list[dict[str, Any]] = [
         {"id": "1.1", "numerator": None, "denominator": None, "ratio": None, "points": 6.0, "max_points": 6.0},
         {
@@ -26,23 +31,30 @@ def test_constructed_figures_equal_validated_ones() -> None:
     ]
     for i in indicators:
         i["applicable"] = i["id"] != "1.1"
+        i["explanation"] = "… not announced: readers take it from the methodology"
     payload = {
         "unit_name": "Thuế tỉnh X",
         "level": "province",
         "parent_code": "CT",
-        "groups": [{"id": "G1", "points": 21.92, "indicators": indicators}],
+        "groups": [{"id": "G1", "points": 21.92, "name_vi": "Công khai", "indicators": indicators}],
     }
-    row = {
-        "total": Decimal("53.21"),
+    return {
+        "total": Decimal(total),
         "grade": "average",
         "rank": 3,
         "rank_delta": -1,
         "dossiers": 40,
         "provisional": False,
+        "digest": total,
         "payload": payload,
     }
+
+
+def test_built_figures_validate_into_the_model_of_the_fields() -> None:
+    r = row()
+    indicators = [i for g in r["payload"]["groups"] for i in g["indicators"]]
     validated = MethodologyScore(
-        total=row["total"],
+        total=r["total"],
         grade="average",
         rank=3,
         rank_delta=-1,
@@ -54,9 +66,19 @@ def test_constructed_figures_equal_validated_ones() -> None:
         level="province",
         parent_code="CT",
     )
-    built = methodology_score(row)
+    built = MethodologyScore.model_validate_json(orjson.dumps(methodology_figures(r)))
     assert built == validated and built.model_dump_json() == validated.model_dump_json()
-    body = ScoreUpdated(
-        period="2026-10", unit_code="P01", scores={"tax-2025": built}, computed_at="2026-11-05T02:00:00Z"
-    )
-    assert ScoreUpdated.model_validate_json(body.model_dump_json()).scores["tax-2025"] == validated
+
+
+def test_changed_units_travel_in_messages_of_at_most_max_units() -> None:
+    n = ScoresUpdated.MAX_UNITS * 2 + 3
+    new = {"tax-2025": {f"U{k:03d}": row() for k in range(n)}}
+    old = {"tax-2025": {"U000": row(), "U001": row("60.00")}}  # U000 unchanged, U001 moved
+    bodies, crossings = announcements("2026-10", old, new, NOW)
+    messages = [ScoresUpdated.model_validate_json(b) for b in bodies]
+    assert [len(m.units) for m in messages] == [ScoresUpdated.MAX_UNITS, ScoresUpdated.MAX_UNITS, 2]
+    codes = [u.unit_code for m in messages for u in m.units]
+    assert codes == [f"U{k:03d}" for k in range(1, n)]  # every changed unit once, in order; U000 not
+    assert all(m.period == "2026-10" and m.computed_at == NOW for m in messages)
+    # U001 fell 6.79 points (60.00 → 53.21): a drop of ≥ 5 is its own event; the new units cross nothing.
+    assert [(type(c).__name__, c.unit_code) for c in crossings] == [("ScoreDropped", "U001")]
