@@ -9,6 +9,8 @@ from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from services.scoring.domain import DossierFacts, Procedure
 from services.scoring.domain.dossier import ClockStep, Digitisation, OfficerAction, Payment, Transfer
 
@@ -28,65 +30,57 @@ def _dt(v: str | None) -> datetime | None:
 
 
 def facts_to_json_slow(facts: DossierFacts) -> dict[str, Any]:
-    """The reference encoding (``asdict``): kept to prove :func:`facts_to_json` equal to it."""
+    """The reference encoding (``asdict``): kept to prove :func:`facts_json` equal to it."""
     d = asdict(replace(facts, procedure=None, clock=None))
     d.pop("procedure")
     d.pop("clock")
     return dict(_enc(d))
 
 
-def _iso(v: datetime | None) -> str | None:
-    return None if v is None else v.isoformat()
-
-
-def facts_to_json(facts: DossierFacts) -> dict[str, Any]:
-    """The same dict as :func:`facts_to_json_slow`, field by field: ``asdict`` deep-copies and
-    dominated the consumer's time."""
+def facts_json(facts: DossierFacts) -> str:
+    """The JSON text of :func:`facts_to_json_slow`'s dict, field by field (``asdict`` deep-copies
+    and dominated the consumer's time), with the datetimes left to orjson: it writes an aware
+    datetime exactly as ``isoformat`` does (offset ``+00:00``, microseconds only when non-zero),
+    without a Python call per datetime. The unit tests compare the two encodings."""
     f = facts
-    return {
-        "dossier_id": f.dossier_id,
-        "procedure_code": f.procedure_code,
-        "received_at": f.received_at.isoformat(),
-        "received_unit_code": f.received_unit_code,
-        "channel": f.channel,
-        "online_level": f.online_level,
-        "applicant_type": f.applicant_type,
-        "population_data_used": f.population_data_used,
-        "personal_store_used": f.personal_store_used,
-        "received_due_at": _iso(f.received_due_at),
-        "steps": [
-            {
-                "at": s.at.isoformat(),
-                "kind": s.kind,
-                "due_at": _iso(s.due_at),
-                "officer_id": s.officer_id,
-                "reason": s.reason,
-            }
-            for s in f.steps
-        ],
-        "transfers": [
-            {"at": t.at.isoformat(), "to_unit_code": t.to_unit_code, "officer_id": t.officer_id} for t in f.transfers
-        ],
-        "digitisations": [
-            {
-                "at": x.at.isoformat(),
-                "components": x.components,
-                "reused": x.reused,
-                "from_personal_store": x.from_personal_store,
-            }
-            for x in f.digitisations
-        ],
-        "payments": [{"at": p.at.isoformat(), "amount_vnd": p.amount_vnd, "channel": p.channel} for p in f.payments],
-        "synced_at": _iso(f.synced_at),
-        "terminal_kind": f.terminal_kind,
-        "finished_at": _iso(f.finished_at),
-        "outcome": f.outcome,
-        "result_digitized": f.result_digitized,
-        "result_returned_at": _iso(f.result_returned_at),
-        "officers": [
-            {"at": o.at.isoformat(), "event_type": o.event_type, "officer_id": o.officer_id} for o in f.officers
-        ],
-    }
+    return orjson.dumps(
+        {
+            "dossier_id": f.dossier_id,
+            "procedure_code": f.procedure_code,
+            "received_at": f.received_at,
+            "received_unit_code": f.received_unit_code,
+            "channel": f.channel,
+            "online_level": f.online_level,
+            "applicant_type": f.applicant_type,
+            "population_data_used": f.population_data_used,
+            "personal_store_used": f.personal_store_used,
+            "received_due_at": f.received_due_at,
+            "steps": [
+                {"at": s.at, "kind": s.kind, "due_at": s.due_at, "officer_id": s.officer_id, "reason": s.reason}
+                for s in f.steps
+            ],
+            "transfers": [
+                {"at": t.at, "to_unit_code": t.to_unit_code, "officer_id": t.officer_id} for t in f.transfers
+            ],
+            "digitisations": [
+                {
+                    "at": x.at,
+                    "components": x.components,
+                    "reused": x.reused,
+                    "from_personal_store": x.from_personal_store,
+                }
+                for x in f.digitisations
+            ],
+            "payments": [{"at": p.at, "amount_vnd": p.amount_vnd, "channel": p.channel} for p in f.payments],
+            "synced_at": f.synced_at,
+            "terminal_kind": f.terminal_kind,
+            "finished_at": f.finished_at,
+            "outcome": f.outcome,
+            "result_digitized": f.result_digitized,
+            "result_returned_at": f.result_returned_at,
+            "officers": [{"at": o.at, "event_type": o.event_type, "officer_id": o.officer_id} for o in f.officers],
+        }
+    ).decode()
 
 
 def facts_from_json(d: dict[str, Any], procedures: dict[str, Procedure]) -> DossierFacts:

@@ -277,7 +277,9 @@ def fold_dossier(
     return facts
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (nothing assigns to it after :func:`clock_as_of`), as the verdicts: judging builds
+# one per dossier and judging instant, and a frozen ``__init__`` costs ≈ 1.2 µs more.
+@dataclass(slots=True)
 class ClockState:
     """The handling clock of a dossier as of an instant."""
 

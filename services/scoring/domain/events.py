@@ -29,7 +29,10 @@ TYPE_ORDER: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (nothing assigns to an event after it is built): a frozen dataclass's ``__init__``
+# sets each field through ``object.__setattr__`` (≈ 1.7 µs instead of ≈ 0.3 µs an event), and
+# judging builds every stored event of each dossier it judges (≈ 6 a dossier).
+@dataclass(slots=True)
 class DomainEvent:
     """One accepted event (sự kiện): identity is ``(source, event_id)``."""
 

@@ -129,12 +129,19 @@ def as_of(facts: DossierFacts, judged_at: datetime, calendar: WorkingCalendar) -
 
 
 def evaluate(
-    facts: DossierFacts, period: Period, judged_at: datetime, calendar: WorkingCalendar, at: AsOf | None = None
+    facts: DossierFacts,
+    period: Period,
+    judged_at: datetime,
+    calendar: WorkingCalendar,
+    at: AsOf | None = None,
+    *,
+    explain: bool = True,
 ) -> DossierVerdict:
     """Judge a dossier for ``period`` as of ``judged_at`` (period end, or now when running).
 
     ``at``: :func:`as_of` of the same facts and instant, when the caller judges several periods
-    at one instant (computed here otherwise).
+    at one instant (computed here otherwise). ``explain=False`` leaves ``shortfalls`` empty (the
+    words only: every flag is set the same), for judging, which stores flags and never the words.
     """
     if at is None or at.judged_at != judged_at:
         at = as_of(facts, judged_at, calendar)
@@ -179,7 +186,8 @@ def evaluate(
         officer_ids=at.officer_ids,
         due_unknown=clock.due_at is None,
     )
-    verdict.shortfalls.update(_shortfalls(verdict, clock))
+    if explain:
+        verdict.shortfalls.update(_shortfalls(verdict, clock))
     return verdict
 
 
