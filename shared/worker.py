@@ -23,7 +23,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import Subscription
 from shared.metrics import WORKER_TASK_RESTARTS
 from shared.settings import CommonSettings
-from shared.statistics import keep_statistics
+from shared.table_upkeep import keep_tables
 from shared.unit_of_work import UnitOfWork
 from shared.web import create_app
 
@@ -121,8 +121,8 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
             ),
             asyncio.create_task(
                 supervise(
-                    "statistics",
-                    lambda: keep_statistics(parts.engine, schema=str(parts.outbox.schema), stop=stop),
+                    "table upkeep",
+                    lambda: keep_tables(parts.engine, schema=str(parts.outbox.schema), stop=stop),
                     stop=stop,
                     service=service,
                 )

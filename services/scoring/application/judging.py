@@ -59,7 +59,7 @@ CHUNK = 1000  # ~0.25 s of judging: row locks a consumer may wait for are held b
 # chunks fold more dossiers into each counter row
 
 # Every statement of a chunk finds its rows by key, through an index. The planner decides that
-# from the tables' statistics (autovacuum's ANALYZE, or shared.statistics' upkeep where it is
+# from the tables' statistics (autovacuum's ANALYZE, or shared.table_upkeep where it is
 # off), and without them — a bulk load not analysed yet — ``dossier_id = ANY($1)`` looks like it
 # matches every row: a scan of the whole event table per chunk, growing with the history (scale 1:
 # ≈ 185 ms a chunk instead of ≈ 9). Judging never needs one, so its transaction says so, and does
