@@ -13,6 +13,10 @@ backends: the back-fill (every loaded dossier judged for the first time) and, af
 *live-like* pass (``--rejudge N``): N dossiers spread over the whole country each receive one
 more event through the consumer — what the live stream does, one distinct dossier per event —
 and are judged again. The second figure is the one that bounds freshness under a stream.
+
+``--feedback-history MONTHS`` then loads synthetic ratings and petitions (the simulator's history
+has none) and refreshes the ``--force`` periods again: what citizens' feedback costs a refresh.
+With ``--check`` the from-scratch recompute compares indicator 5.4 with that history too.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from services.scoring.adapters.dirty_periods import mark_scored_periods  # noqa: E402
 from services.scoring.adapters.tables import inbox  # noqa: E402
 from services.scoring.application.recompute import live_periods, recompute_and_compare  # noqa: E402
 from services.scoring.application.refresher import judge_pending, refresh_once  # noqa: E402
@@ -42,6 +47,7 @@ from services.scoring.handlers.messages import apply_procedure_events, apply_uni
 from services.scoring.settings import ScoringSettings  # noqa: E402
 from services.scoring.subscriptions import SUBSCRIPTIONS  # noqa: E402
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged  # noqa: E402
+from shared.db import driver_connection  # noqa: E402
 from shared.messaging.consumer import Consumer  # noqa: E402
 from shared.messaging.topology import IncomingMessage  # noqa: E402
 from shared.migrations import upgrade  # noqa: E402
@@ -210,6 +216,55 @@ async def time_reads(app: Scoring, n: int, now: datetime, readers: int = 1) -> N
             )
 
 
+async def timed_refresh(app: Scoring, label: str, now: datetime, what: str) -> None:
+    """Mark ``label`` dirty and refresh it alone: wall and process CPU."""
+    async with app.uow() as uow:
+        await mark_dirty(uow, [label])
+    t, cpu = time.perf_counter(), time.process_time()
+    await refresh_once(app, now=now)
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    print(f"refresh of {label} alone ({what}): {wall:.2f} s wall, {cpu:.2f} s CPU")
+
+
+# Ratings and petitions as two years of citizens would leave them (the simulator's history has
+# none): 30 % of the loaded dossiers rated within ten days of receipt, as many again per earlier
+# month on dossiers outside the load, 10 % dissatisfied; 2,000 petitions a month, answered in five
+# days, a third naming a dossier.
+_RATINGS_LOADED = """
+INSERT INTO scoring.rating (dossier_id, rating_id, level, criteria, rated_at)
+SELECT dossier_id, 'bench', CASE WHEN random() < 0.1 THEN 'dissatisfied' ELSE 'satisfied' END, '{}'::jsonb,
+       least($1::timestamptz - interval '1 second', received_at + random() * interval '10 days')
+FROM scoring.dossier WHERE received_at IS NOT NULL AND random() < 0.3
+"""
+_RATINGS_BEFORE = """
+INSERT INTO scoring.rating (dossier_id, rating_id, level, criteria, rated_at)
+SELECT 'bench-old-' || g, 'bench', CASE WHEN random() < 0.1 THEN 'dissatisfied' ELSE 'satisfied' END, '{}'::jsonb,
+       $1::timestamptz - random() * $2::int * interval '30 days'
+FROM generate_series(1, $3::int) g
+"""
+_PETITIONS = """
+INSERT INTO scoring.petition (petition_id, version, unit_code, received_at, data, ended_at)
+SELECT 'bench-' || g, 1, 'P' || lpad((1 + g % 34)::text, 2, '0'), t,
+       jsonb_build_object('petition_id', 'bench-' || g, 'unit_code', 'P' || lpad((1 + g % 34)::text, 2, '0'),
+           'received_at', t, 'answered_at', t + interval '5 days', 'published_at', t + interval '6 days',
+           'status', 'published', 'category', 'thue-tncn', 'classification', 'tthc',
+           'dossier_id', CASE WHEN g % 3 = 0 THEN 'bench-old-' || g END),
+       t + interval '5 days'
+FROM (SELECT g, $1::timestamptz - random() * $2::int * interval '30 days' AS t FROM generate_series(1, $3::int) g) s
+"""
+
+
+async def load_feedback_history(app: Scoring, now: datetime, months: int) -> tuple[int, int]:
+    """:data:`_RATINGS_LOADED`, :data:`_RATINGS_BEFORE` and :data:`_PETITIONS`; the rows added."""
+    async with app.uow() as uow:
+        conn = await driver_connection(uow.session)
+        loaded = int((await conn.execute(_RATINGS_LOADED, now)).rsplit(" ", 1)[-1])
+        await conn.execute(_RATINGS_BEFORE, now, months, loaded * months)
+        await conn.execute(_PETITIONS, now, months, 2000 * months)
+        await conn.execute("ANALYZE scoring.rating; ANALYZE scoring.petition")
+    return loaded * (months + 1), 2000 * months
+
+
 async def run(args: argparse.Namespace) -> None:
     raw = args.raw
     procedures = [RawEvent(**e) for e in raw if e["type"].startswith("procedure.")]
@@ -243,11 +298,16 @@ async def run(args: argparse.Namespace) -> None:
             done = await refresh_once(app, now=now)
             print(f"refresh {label}: {time.perf_counter() - t:.2f} s for {sorted(done)}")
         for label in args.force:
-            async with app.uow() as uow:
-                await mark_dirty(uow, [label])
-            t = time.perf_counter()
+            await timed_refresh(app, label, now, "nothing new")
+        if args.feedback_history:
+            ratings, petitions = await load_feedback_history(app, now, args.feedback_history)
+            months = args.feedback_history
+            print(f"feedback history: {ratings:,} ratings and {petitions:,} petitions over {months} months")
+            for label in args.force:
+                await timed_refresh(app, label, now, "with that history")
+            async with app.uow() as uow:  # loaded by SQL, not by the handlers: every period counts it now
+                await mark_scored_periods(uow.session)
             await refresh_once(app, now=now)
-            print(f"refresh of {label} alone (marked dirty, nothing new): {time.perf_counter() - t:.2f} s")
         if args.reads:
             await time_reads(app, args.reads, now, args.readers)
         if args.check:
@@ -281,6 +341,13 @@ def main() -> None:
     )
     p.add_argument("--check", action="store_true", help="also recompute from scratch and count differences")
     p.add_argument("--force", nargs="*", default=["2026-10"], help="periods to refresh alone afterwards")
+    p.add_argument(
+        "--feedback-history",
+        type=int,
+        default=0,
+        metavar="MONTHS",
+        help="then load MONTHS of synthetic ratings and petitions and refresh the --force periods again",
+    )
     p.add_argument("--reads", type=int, default=0, help="then time N of each API read in-process")
     p.add_argument("--readers", type=int, default=1, help="concurrent readers for --reads")
     p.add_argument("--db", default=DB, help="scratch database (dropped and created)")
