@@ -247,19 +247,14 @@ def score_messages(units: int, rounds: int) -> tuple[int, list[bytes]]:
     from shared.contracts.scoring import ScoresUpdated
 
     codes = score_units(units)
-    size = ScoresUpdated.MAX_UNITS
     start = datetime(2026, 10, 31, 10, tzinfo=UTC)
     refreshes = [
         [
-            orjson.dumps(
-                {
-                    "period": p,
-                    "computed_at": (start + timedelta(seconds=r)).isoformat(),
-                    "units": [unit_scores(c, p, r) for c in codes[i : i + size]],
-                }
-            )
+            body
             for p in SCORE_PERIODS
-            for i in range(0, len(codes), size)
+            for body in ScoresUpdated.bodies(
+                period=p, computed_at=start + timedelta(seconds=r), units=[unit_scores(c, p, r) for c in codes]
+            )
         ]
         for r in range(rounds)
     ]

@@ -62,18 +62,10 @@ def _unit_score(code: str, i: int) -> dict[str, Any]:
 
 def _scores(period: str, units: list[tuple[str, int]]) -> list[tuple[str, str, bytes]]:
     """``scores-updated`` messages for (unit, step) pairs, ``MAX_UNITS`` a message as scoring sends them."""
-    size = ScoresUpdated.MAX_UNITS
-    at = datetime.now(UTC).isoformat()
-    return [
-        (
-            "scoring.events",
-            ScoresUpdated.routing_key,
-            orjson.dumps(
-                {"period": period, "computed_at": at, "units": [_unit_score(c, i) for c, i in units[k : k + size]]}
-            ),
-        )
-        for k in range(0, len(units), size)
-    ]
+    bodies = ScoresUpdated.bodies(
+        period=period, computed_at=datetime.now(UTC), units=[_unit_score(c, i) for c, i in units]
+    )
+    return [("scoring.events", ScoresUpdated.routing_key, body) for body in bodies]
 
 
 def _dossiers(codes: list[str], n: int) -> bytes:

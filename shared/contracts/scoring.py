@@ -7,10 +7,12 @@ many events changed it. Crossing a threshold is announced as its own event, besi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import IntegrationEvent
@@ -77,6 +79,16 @@ class ScoresUpdated(IntegrationEvent):
     period: str
     computed_at: datetime
     units: list[UnitScores]
+
+    @classmethod
+    def bodies(cls, *, period: str, computed_at: datetime, units: Sequence[dict[str, Any]]) -> list[bytes]:
+        """``units`` (each :class:`UnitScores`' JSON) as message bodies of at most ``MAX_UNITS``
+        units: the one way a producer splits a refresh (scoring; the benches that imitate it)."""
+        at = computed_at.isoformat()
+        return [
+            orjson.dumps({"period": period, "computed_at": at, "units": list(units[i : i + cls.MAX_UNITS])})
+            for i in range(0, len(units), cls.MAX_UNITS)
+        ]
 
 
 class GradeChanged(IntegrationEvent):

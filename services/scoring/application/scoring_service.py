@@ -16,7 +16,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -186,13 +185,7 @@ def announcements(
                     )
                 )
     units = [{"unit_code": code, "scores": scores} for code, scores in sorted(changed.items())]
-    size = ScoresUpdated.MAX_UNITS
-    at = now.isoformat()
-    bodies = [
-        orjson.dumps({"period": period, "computed_at": at, "units": units[i : i + size]})
-        for i in range(0, len(units), size)
-    ]
-    return bodies, crossings
+    return ScoresUpdated.bodies(period=period, computed_at=now, units=units), crossings
 
 
 async def evaluate_counts(
