@@ -16,11 +16,12 @@ one worker of a service at a time (an advisory lock per schema).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.periodic import run_every
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +62,17 @@ async def upkeep_once(engine: AsyncEngine, schema: str) -> list[str]:
 async def keep_tables(engine: AsyncEngine, *, schema: str, stop: asyncio.Event, every_s: float = 60.0) -> None:
     """:func:`upkeep_once` every ``every_s`` until ``stop`` (says once that it has taken over)."""
     said = False
-    while not stop.is_set():
-        try:
-            done = await upkeep_once(engine, schema)
-            if done and not said:
-                log.warning(
-                    "PostgreSQL runs with autovacuum off: this worker vacuums and analyses its schema",
-                    extra={"schema": schema},
-                )
-                said = True
-            if done:
-                log.info("tables vacuumed or analysed", extra={"schema": schema, "tables": done})
-        except Exception:
-            log.exception("table upkeep failed; will try again")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
+
+    async def upkeep() -> None:
+        nonlocal said
+        done = await upkeep_once(engine, schema)
+        if done and not said:
+            log.warning(
+                "PostgreSQL runs with autovacuum off: this worker vacuums and analyses its schema",
+                extra={"schema": schema},
+            )
+            said = True
+        if done:
+            log.info("tables vacuumed or analysed", extra={"schema": schema, "tables": done})
+
+    await run_every(every_s, upkeep, stop=stop, name="table upkeep")

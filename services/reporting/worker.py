@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ from sqlalchemy import delete
 from services.reporting.adapters.tables import dossier
 from services.reporting.bootstrap import SERVICE, Reporting, bootstrap, worker_parts
 from services.reporting.handlers.messages import seed_reference
+from shared.periodic import run_every
 from shared.telemetry import configure_telemetry
 from shared.worker import run_worker
 
@@ -29,15 +29,12 @@ async def drop_finished_dossiers(app: Reporting, now: datetime) -> int:
 
 
 async def _housekeeping(app: Reporting, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            dropped = await drop_finished_dossiers(app, datetime.now(UTC))
-            if dropped:
-                log.info("finished dossiers dropped", extra={"rows": dropped})
-        except Exception:  # a failed sweep is retried next hour; never stops the consumers
-            log.exception("reporting housekeeping failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=HOUSEKEEPING_S)
+    async def sweep() -> None:  # a failed sweep is retried next hour
+        dropped = await drop_finished_dossiers(app, datetime.now(UTC))
+        if dropped:
+            log.info("finished dossiers dropped", extra={"rows": dropped})
+
+    await run_every(HOUSEKEEPING_S, sweep, stop=stop, name="reporting housekeeping")
 
 
 async def _run(app: Reporting) -> None:

@@ -7,12 +7,13 @@ redelivery (retries take seconds to minutes), so a week is far beyond what dedup
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.periodic import run_every
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,9 @@ async def run_housekeeping(
     keep: timedelta = timedelta(days=7),
     every_s: float = 3600,
 ) -> None:
-    while not stop.is_set():
-        try:
-            deleted = await purge_once(engine, outbox=outbox, inbox=inbox, keep=keep)
-            if deleted:
-                log.info("housekeeping deleted old outbox and inbox rows", extra={"rows": deleted})
-        except Exception:
-            log.exception("housekeeping failed; will try again")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
+    async def purge() -> None:
+        deleted = await purge_once(engine, outbox=outbox, inbox=inbox, keep=keep)
+        if deleted:
+            log.info("housekeeping deleted old outbox and inbox rows", extra={"rows": deleted})
+
+    await run_every(every_s, purge, stop=stop, name="housekeeping")
