@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import cpu_seconds  # noqa: E402
 from shared.contracts import DossierEventsAccepted  # noqa: E402
 from shared.db import driver_connection  # noqa: E402
 from shared.messaging.consumer import Consumer, Delivery  # noqa: E402
@@ -107,15 +108,7 @@ def target(service: str, url: str) -> Target:
 
 def backend_cpu(pids: list[int]) -> float:
     """User + system CPU seconds of PostgreSQL backends (a local server's /proc), 0 when unreadable."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 async def backend_pids(app: App) -> list[int]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import cpu_seconds  # noqa: E402
 from services.scoring.adapters.dirty_periods import mark_scored_periods  # noqa: E402
 from services.scoring.adapters.tables import inbox  # noqa: E402
 from services.scoring.application.recompute import live_periods, recompute_and_compare  # noqa: E402
@@ -83,14 +83,7 @@ def postgres_cpu(db: str) -> float:
         capture_output=True,
         text=True,
     ).stdout.split()
-    ticks = 0
-    for pid in out:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_seconds(int(pid)) for pid in out)
 
 
 def units_of(seed: int) -> UnitsChanged:
