@@ -13,7 +13,7 @@ from services.feedback.handlers.ratings import LockPolicy
 from shared import web
 
 
-def get_app(request: Request) -> Feedback:
+async def get_app(request: Request) -> Feedback:
     return request.app.state.feedback
 
 

@@ -49,7 +49,7 @@ async def plain_path(request: Request) -> None:
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(plain_path)])
 
 
-def get_app(request: Request) -> Ingest:
+async def get_app(request: Request) -> Ingest:
     return request.app.state.ingest
 
 

@@ -19,15 +19,15 @@ from shared.unit_tree import covers
 from shared.web import ApiError
 
 
-def get_app(request: Request) -> Reporting:
+async def get_app(request: Request) -> Reporting:
     return request.app.state.reporting
 
 
-def get_read_model(request: Request) -> ReadModel:
+async def get_read_model(request: Request) -> ReadModel:
     return request.app.state.read_model
 
 
-def get_changes(request: Request) -> ChangeFeed:
+async def get_changes(request: Request) -> ChangeFeed:
     return request.app.state.changes
 
 

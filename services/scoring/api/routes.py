@@ -69,7 +69,7 @@ MappingQ = Annotated[
 ]
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     """The judging instant of the running period (overridable in tests)."""
     return datetime.now(UTC)
 
