@@ -50,10 +50,14 @@ class Gateway:
         self.tokens = TokenVerifier(settings)
         self.limiter = RateLimiter(settings.citizen_writes_per_minute)
         self.upstreams = upstreams(settings)
-        self.client = upstream_client(
-            timeout=httpx.Timeout(settings.upstream_timeout_s, connect=3.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        )
+        timeout = httpx.Timeout(settings.upstream_timeout_s, connect=3.0)
+        # A keep-alive pool per service: httpcore walks every pooled connection (a poll(2) on
+        # each idle one) twice per request, so one pool for all services made every ingest
+        # request pay for the readers' connections to scoring and reporting.
+        per_service = httpx.Limits(max_connections=100, max_keepalive_connections=32)
+        self.clients = {name: upstream_client(timeout=timeout, limits=per_service) for name in self.upstreams}
+        # Readiness probes and the merged OpenAPI document.
+        self.client = upstream_client(timeout=timeout, limits=httpx.Limits(max_connections=20))
         # Event streams hold their upstream connection for as long as the page is open: a pool
         # of their own, so open dashboards never take the connections other requests need.
         self.stream_client = upstream_client(
@@ -158,8 +162,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        await gw.client.aclose()
-        await gw.stream_client.aclose()
+        for client in (gw.client, gw.stream_client, *gw.clients.values()):
+            await client.aclose()
         await gw.engine.dispose()
 
     async def db_ready() -> bool:
@@ -236,7 +240,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     headers={"Retry-After": str(retry_after)},
                 )
         response = await forward(
-            gw.stream_client if wants_event_stream(request) else gw.client,
+            gw.stream_client if wants_event_stream(request) else gw.clients[route.service],
             base_url=gw.upstreams[route.service],
             request=request,
             body=body,

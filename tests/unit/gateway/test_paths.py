@@ -74,7 +74,8 @@ class Upstream:
 async def gateway() -> AsyncIterator[tuple[httpx.AsyncClient, Upstream]]:
     app = create_app(GatewaySettings(citizen_writes_per_minute=3))
     upstream = Upstream()
-    app.state.gateway.client = httpx.AsyncClient(transport=httpx.MockTransport(upstream))
+    gw = app.state.gateway
+    gw.clients = dict.fromkeys(gw.clients, httpx.AsyncClient(transport=httpx.MockTransport(upstream)))
     transport = httpx.ASGITransport(app=app, client=("198.51.100.4", 5000))
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
         yield client, upstream
