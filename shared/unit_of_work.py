@@ -8,15 +8,27 @@ from types import TracebackType
 
 import orjson
 from opentelemetry import propagate
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.contracts import IntegrationEvent
+from shared.db import driver_connection
 
 
 def outbox_channel(schema: str) -> str:
     """The LISTEN/NOTIFY channel that wakes a service's outbox relay."""
     return f"sqi_outbox_{schema}"
+
+
+# A data-modifying WITH runs to completion whether or not the outer query reads it.
+_FLUSH = """
+WITH written AS (
+    INSERT INTO {table} (id, exchange, routing_key, body, trace_headers)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[]::jsonb[])
+    RETURNING 1
+)
+SELECT pg_notify($6, '')
+"""
 
 
 class UnitOfWork:
@@ -93,9 +105,20 @@ class UnitOfWork:
         )
 
     async def _flush_outbox(self) -> None:
+        """The pending rows and the relay's wake-up in one statement (one round trip: the
+        NOTIFY is delivered at commit, as a separate ``NOTIFY`` would be)."""
         if not self._pending:
             return
-        await self.session.execute(insert(self._outbox), self._pending)
+        rows = self._pending
+        conn = await driver_connection(self.session)
         schema = self._outbox.schema or "public"
-        await self.session.execute(text(f"NOTIFY {outbox_channel(schema)}"))
+        await conn.execute(
+            _FLUSH.format(table=f"{schema}.{self._outbox.name}"),
+            [r["id"] for r in rows],
+            [r["exchange"] for r in rows],
+            [r["routing_key"] for r in rows],
+            [r["body"] for r in rows],
+            [orjson.dumps(r["trace_headers"]).decode() for r in rows],
+            outbox_channel(schema),
+        )
         self._pending = []
