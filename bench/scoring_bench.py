@@ -169,7 +169,8 @@ def _pct(xs: list[float], q: float) -> float:
 
 async def time_reads(app: Scoring, n: int, now: datetime, readers: int = 1) -> None:
     """p50/p99 of the API's reads in-process (ASGI, no HTTP server, one reader): ranking,
-    breakdown, a shortfall dossier list — of the month just refreshed."""
+    breakdown, shortfall dossier lists (2.1, and 5.4 which reads ratings and petitions) — of
+    the month just refreshed."""
     import httpx
 
     from services.scoring.api import routes
@@ -190,6 +191,10 @@ async def time_reads(app: Scoring, n: int, now: datetime, readers: int = 1) -> N
         "breakdown P01": ("/api/v1/scores/P01", period),
         "drill-down P01 2.1 (first page)": ("/api/v1/scores/P01/indicators/2.1/dossiers", period),
         "drill-down CT 2.1 (first page)": ("/api/v1/scores/CT/indicators/2.1/dossiers", period),
+        # 5.4's shortfall (overdue, or rated dissatisfied, or named in a petition): with
+        # --feedback-history, what the ratings and petitions cost a drill-down.
+        "drill-down P01 5.4 (first page)": ("/api/v1/scores/P01/indicators/5.4/dossiers", period),
+        "drill-down CT 5.4 (first page)": ("/api/v1/scores/CT/indicators/5.4/dossiers", period),
     }
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://scoring") as client:
         for name, (path, params) in reads.items():
