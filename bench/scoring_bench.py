@@ -214,14 +214,14 @@ async def time_reads(app: Scoring, n: int, now: datetime, readers: int = 1) -> N
             )
 
 
-async def timed_refresh(app: Scoring, label: str, now: datetime, what: str) -> None:
-    """Mark ``label`` dirty and refresh it alone: wall and process CPU."""
+async def timed_refresh(app: Scoring, label: str, now: datetime, what: str, db: str) -> None:
+    """Mark ``label`` dirty and refresh it alone: wall, process CPU and PostgreSQL backends' CPU."""
     async with app.uow() as uow:
         await mark_dirty(uow, [label])
-    t, cpu = time.perf_counter(), time.process_time()
+    t, cpu, pg = time.perf_counter(), time.process_time(), postgres_cpu(db)
     await refresh_once(app, now=now)
-    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
-    print(f"refresh of {label} alone ({what}): {wall:.2f} s wall, {cpu:.2f} s CPU")
+    wall, cpu, pg = time.perf_counter() - t, time.process_time() - cpu, postgres_cpu(db) - pg
+    print(f"refresh of {label} alone ({what}): {wall:.2f} s wall, {cpu:.2f} s CPU, PostgreSQL {pg:.2f} s CPU")
 
 
 # Ratings and petitions as two years of citizens would leave them (the simulator's history has
@@ -296,13 +296,13 @@ async def run(args: argparse.Namespace) -> None:
             done = await refresh_once(app, now=now)
             print(f"refresh {label}: {time.perf_counter() - t:.2f} s for {sorted(done)}")
         for label in args.force:
-            await timed_refresh(app, label, now, "nothing new")
+            await timed_refresh(app, label, now, "nothing new", args.db)
         if args.feedback_history:
             ratings, petitions = await load_feedback_history(app, now, args.feedback_history)
             months = args.feedback_history
             print(f"feedback history: {ratings:,} ratings and {petitions:,} petitions over {months} months")
             for label in args.force:
-                await timed_refresh(app, label, now, "with that history")
+                await timed_refresh(app, label, now, "with that history", args.db)
             async with app.uow() as uow:  # loaded by SQL, not by the handlers: every period counts it now
                 await mark_scored_periods(uow.session)
             await refresh_once(app, now=now)
