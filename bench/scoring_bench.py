@@ -15,7 +15,8 @@ more event through the consumer — what the live stream does, one distinct doss
 and are judged again. The second figure is the one that bounds freshness under a stream.
 
 ``--feedback-history MONTHS`` then loads synthetic ratings and petitions (the simulator's history
-has none) and refreshes the ``--force`` periods again: what citizens' feedback costs a refresh.
+has none), judges the rated dossiers again (as the consumer flags each rated dossier) and
+refreshes the ``--force`` periods again: what citizens' feedback costs judging and a refresh.
 With ``--check`` the from-scratch recompute compares indicator 5.4 with that history too.
 """
 
@@ -241,24 +242,34 @@ SELECT 'bench-old-' || g, 'bench', CASE WHEN random() < 0.1 THEN 'dissatisfied' 
 FROM generate_series(1, $3::int) g
 """
 _PETITIONS = """
-INSERT INTO scoring.petition (petition_id, version, unit_code, received_at, data, ended_at)
+INSERT INTO scoring.petition (petition_id, version, unit_code, received_at, data, ended_at, dossier_id)
 SELECT 'bench-' || g, 1, 'P' || lpad((1 + g % 34)::text, 2, '0'), t,
        jsonb_build_object('petition_id', 'bench-' || g, 'unit_code', 'P' || lpad((1 + g % 34)::text, 2, '0'),
            'received_at', t, 'answered_at', t + interval '5 days', 'published_at', t + interval '6 days',
            'status', 'published', 'category', 'thue-tncn', 'classification', 'tthc',
            'dossier_id', CASE WHEN g % 3 = 0 THEN 'bench-old-' || g END),
-       t + interval '5 days'
+       t + interval '5 days', CASE WHEN g % 3 = 0 THEN 'bench-old-' || g END
 FROM (SELECT g, $1::timestamptz - random() * $2::int * interval '30 days' AS t FROM generate_series(1, $3::int) g) s
+"""
+
+# What the consumer does per rating (handlers.messages.flag_for_feedback), for the rows loaded by
+# SQL: each rated dossier is judged again from its earliest rating.
+_FLAG_RATED = """
+UPDATE scoring.dossier d SET recheck_at = least(d.recheck_at, r.t)
+FROM (SELECT dossier_id, min(rated_at) AS t FROM scoring.rating GROUP BY dossier_id) r
+WHERE d.dossier_id = r.dossier_id AND d.unjudgeable IS NULL
 """
 
 
 async def load_feedback_history(app: Scoring, now: datetime, months: int) -> tuple[int, int]:
-    """:data:`_RATINGS_LOADED`, :data:`_RATINGS_BEFORE` and :data:`_PETITIONS`; the rows added."""
+    """:data:`_RATINGS_LOADED`, :data:`_RATINGS_BEFORE` and :data:`_PETITIONS`, the rated dossiers
+    flagged for judging (:data:`_FLAG_RATED`); the rows added."""
     async with app.uow() as uow:
         conn = await driver_connection(uow.session)
         loaded = int((await conn.execute(_RATINGS_LOADED, now)).rsplit(" ", 1)[-1])
         await conn.execute(_RATINGS_BEFORE, now, months, loaded * months)
         await conn.execute(_PETITIONS, now, months, 2000 * months)
+        await conn.execute(_FLAG_RATED)
         await conn.execute("ANALYZE scoring.rating; ANALYZE scoring.petition")
     return loaded * (months + 1), 2000 * months
 
@@ -301,6 +312,8 @@ async def run(args: argparse.Namespace) -> None:
             ratings, petitions = await load_feedback_history(app, now, args.feedback_history)
             months = args.feedback_history
             print(f"feedback history: {ratings:,} ratings and {petitions:,} petitions over {months} months")
+            # As the live stream does per rating: the rated dossiers are judged again (5.4's flag).
+            await timed_judging(app, now, args.db, "the rated dossiers, once")
             for label in args.force:
                 await timed_refresh(app, label, now, "with that history", args.db)
             async with app.uow() as uow:  # loaded by SQL, not by the handlers: every period counts it now
