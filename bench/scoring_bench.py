@@ -312,8 +312,12 @@ async def run(args: argparse.Namespace) -> None:
             ratings, petitions = await load_feedback_history(app, now, args.feedback_history)
             months = args.feedback_history
             print(f"feedback history: {ratings:,} ratings and {petitions:,} petitions over {months} months")
-            # As the live stream does per rating: the rated dossiers are judged again (5.4's flag).
+            # As the live stream does per rating: the rated dossiers are judged again (5.4's flag),
+            # and the periods whose verdicts changed are refreshed (once: a history, not a stream).
             await timed_judging(app, now, args.db, "the rated dossiers, once")
+            t = time.perf_counter()
+            done = await refresh_once(app, now=now)
+            print(f"refresh of what that judging changed: {time.perf_counter() - t:.2f} s for {sorted(done)}")
             for label in args.force:
                 await timed_refresh(app, label, now, "with that history", args.db)
             async with app.uow() as uow:  # loaded by SQL, not by the handlers: every period counts it now
