@@ -107,7 +107,7 @@ async def test_a_petition_naming_a_dossier_rejudges_it(clean: Scoring) -> None:
             rows = await s.execute(
                 select(dossier.c.dossier_id, dossier.c.recheck_at).where(dossier.c.unit_code == "P02")
             )
-            return dict(rows.all())
+            return {r[0]: r[1] for r in rows}
 
     async def shortfalls() -> list[tuple[str, str]]:
         async with clean.sessions() as s:

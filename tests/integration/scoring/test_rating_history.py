@@ -190,11 +190,12 @@ async def test_satisfied_dissatisfied_satisfied_again(clean: Scoring) -> None:
     await apply_batches(clean, [EVENTS], NOW)
     await refresh_once(clean, now=NOW)
     assert await satisfied(clean, "2026-03") == (2, 2)
-    for rating_id, level, day, expected in (
+    steps: tuple[tuple[str, RatingLevel, int, tuple[int, int]], ...] = (
         ("s1", "satisfied", 11, (2, 2)),
         ("s2", "dissatisfied", 12, (1, 2)),
         ("s3", "satisfied", 13, (2, 2)),
-    ):
+    )
+    for rating_id, level, day, expected in steps:
         await receive(clean, rated(rating_id, "F3", level, at(3, day)))
         await refresh_once(clean, now=NOW)
         assert await satisfied(clean, "2026-03") == expected, rating_id
