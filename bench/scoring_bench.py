@@ -15,7 +15,8 @@ more event through the consumer — what the live stream does, one distinct doss
 and are judged again. The second figure is the one that bounds freshness under a stream.
 
 ``--feedback-history MONTHS`` then loads synthetic ratings and petitions (the simulator's history
-has none) and refreshes the ``--force`` periods again: what citizens' feedback costs a refresh.
+has none), judges the rated dossiers again (as the consumer flags each rated dossier) and
+refreshes the ``--force`` periods again: what citizens' feedback costs judging and a refresh.
 With ``--check`` the from-scratch recompute compares indicator 5.4 with that history too.
 """
 
@@ -43,6 +44,7 @@ from services.scoring.adapters.tables import inbox  # noqa: E402
 from services.scoring.application.recompute import live_periods, recompute_and_compare  # noqa: E402
 from services.scoring.application.refresher import judge_pending, refresh_once  # noqa: E402
 from services.scoring.bootstrap import Scoring, bootstrap  # noqa: E402
+from services.scoring.domain.engine import _memo as engine_memo  # noqa: E402
 from services.scoring.handlers.messages import apply_procedure_events, apply_units, mark_dirty  # noqa: E402
 from services.scoring.settings import ScoringSettings  # noqa: E402
 from services.scoring.subscriptions import SUBSCRIPTIONS  # noqa: E402
@@ -169,7 +171,8 @@ def _pct(xs: list[float], q: float) -> float:
 
 async def time_reads(app: Scoring, n: int, now: datetime, readers: int = 1) -> None:
     """p50/p99 of the API's reads in-process (ASGI, no HTTP server, one reader): ranking,
-    breakdown, a shortfall dossier list — of the month just refreshed."""
+    breakdown, shortfall dossier lists (2.1, and 5.4 which reads ratings and petitions) — of
+    the month just refreshed."""
     import httpx
 
     from services.scoring.api import routes
@@ -190,6 +193,10 @@ async def time_reads(app: Scoring, n: int, now: datetime, readers: int = 1) -> N
         "breakdown P01": ("/api/v1/scores/P01", period),
         "drill-down P01 2.1 (first page)": ("/api/v1/scores/P01/indicators/2.1/dossiers", period),
         "drill-down CT 2.1 (first page)": ("/api/v1/scores/CT/indicators/2.1/dossiers", period),
+        # 5.4's shortfall (overdue, or rated dissatisfied, or named in a petition): with
+        # --feedback-history, what the ratings and petitions cost a drill-down.
+        "drill-down P01 5.4 (first page)": ("/api/v1/scores/P01/indicators/5.4/dossiers", period),
+        "drill-down CT 5.4 (first page)": ("/api/v1/scores/CT/indicators/5.4/dossiers", period),
     }
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://scoring") as client:
         for name, (path, params) in reads.items():
@@ -209,14 +216,14 @@ async def time_reads(app: Scoring, n: int, now: datetime, readers: int = 1) -> N
             )
 
 
-async def timed_refresh(app: Scoring, label: str, now: datetime, what: str) -> None:
-    """Mark ``label`` dirty and refresh it alone: wall and process CPU."""
+async def timed_refresh(app: Scoring, label: str, now: datetime, what: str, db: str) -> None:
+    """Mark ``label`` dirty and refresh it alone: wall, process CPU and PostgreSQL backends' CPU."""
     async with app.uow() as uow:
         await mark_dirty(uow, [label])
-    t, cpu = time.perf_counter(), time.process_time()
+    t, cpu, pg = time.perf_counter(), time.process_time(), postgres_cpu(db)
     await refresh_once(app, now=now)
-    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
-    print(f"refresh of {label} alone ({what}): {wall:.2f} s wall, {cpu:.2f} s CPU")
+    wall, cpu, pg = time.perf_counter() - t, time.process_time() - cpu, postgres_cpu(db) - pg
+    print(f"refresh of {label} alone ({what}): {wall:.2f} s wall, {cpu:.2f} s CPU, PostgreSQL {pg:.2f} s CPU")
 
 
 # Ratings and petitions as two years of citizens would leave them (the simulator's history has
@@ -236,24 +243,34 @@ SELECT 'bench-old-' || g, 'bench', CASE WHEN random() < 0.1 THEN 'dissatisfied' 
 FROM generate_series(1, $3::int) g
 """
 _PETITIONS = """
-INSERT INTO scoring.petition (petition_id, version, unit_code, received_at, data, ended_at)
+INSERT INTO scoring.petition (petition_id, version, unit_code, received_at, data, ended_at, dossier_id)
 SELECT 'bench-' || g, 1, 'P' || lpad((1 + g % 34)::text, 2, '0'), t,
        jsonb_build_object('petition_id', 'bench-' || g, 'unit_code', 'P' || lpad((1 + g % 34)::text, 2, '0'),
            'received_at', t, 'answered_at', t + interval '5 days', 'published_at', t + interval '6 days',
            'status', 'published', 'category', 'thue-tncn', 'classification', 'tthc',
            'dossier_id', CASE WHEN g % 3 = 0 THEN 'bench-old-' || g END),
-       t + interval '5 days'
+       t + interval '5 days', CASE WHEN g % 3 = 0 THEN 'bench-old-' || g END
 FROM (SELECT g, $1::timestamptz - random() * $2::int * interval '30 days' AS t FROM generate_series(1, $3::int) g) s
+"""
+
+# What the consumer does per rating (handlers.messages.flag_for_feedback), for the rows loaded by
+# SQL: each rated dossier is judged again from its earliest rating.
+_FLAG_RATED = """
+UPDATE scoring.dossier d SET recheck_at = least(d.recheck_at, r.t)
+FROM (SELECT dossier_id, min(rated_at) AS t FROM scoring.rating GROUP BY dossier_id) r
+WHERE d.dossier_id = r.dossier_id AND d.unjudgeable IS NULL
 """
 
 
 async def load_feedback_history(app: Scoring, now: datetime, months: int) -> tuple[int, int]:
-    """:data:`_RATINGS_LOADED`, :data:`_RATINGS_BEFORE` and :data:`_PETITIONS`; the rows added."""
+    """:data:`_RATINGS_LOADED`, :data:`_RATINGS_BEFORE` and :data:`_PETITIONS`, the rated dossiers
+    flagged for judging (:data:`_FLAG_RATED`); the rows added."""
     async with app.uow() as uow:
         conn = await driver_connection(uow.session)
         loaded = int((await conn.execute(_RATINGS_LOADED, now)).rsplit(" ", 1)[-1])
         await conn.execute(_RATINGS_BEFORE, now, months, loaded * months)
         await conn.execute(_PETITIONS, now, months, 2000 * months)
+        await conn.execute(_FLAG_RATED)
         await conn.execute("ANALYZE scoring.rating; ANALYZE scoring.petition")
     return loaded * (months + 1), 2000 * months
 
@@ -291,13 +308,22 @@ async def run(args: argparse.Namespace) -> None:
             done = await refresh_once(app, now=now)
             print(f"refresh {label}: {time.perf_counter() - t:.2f} s for {sorted(done)}")
         for label in args.force:
-            await timed_refresh(app, label, now, "nothing new")
+            await timed_refresh(app, label, now, "nothing new", args.db)
         if args.feedback_history:
             ratings, petitions = await load_feedback_history(app, now, args.feedback_history)
             months = args.feedback_history
             print(f"feedback history: {ratings:,} ratings and {petitions:,} petitions over {months} months")
+            # As the live stream does per rating: the rated dossiers are judged again (5.4's flag),
+            # and the periods whose verdicts changed are refreshed (once: a history, not a stream).
+            await timed_judging(app, now, args.db, "the rated dossiers, once")
+            t = time.perf_counter()
+            done = await refresh_once(app, now=now)
+            print(f"refresh of what that judging changed: {time.perf_counter() - t:.2f} s for {sorted(done)}")
             for label in args.force:
-                await timed_refresh(app, label, now, "with that history")
+                await timed_refresh(app, label, now, "with that history", args.db)
+                # The live case (a stream moves every office's counts): no unit's score memoised.
+                engine_memo.clear()
+                await timed_refresh(app, label, now, "with that history, every unit scored again", args.db)
             async with app.uow() as uow:  # loaded by SQL, not by the handlers: every period counts it now
                 await mark_scored_periods(uow.session)
             await refresh_once(app, now=now)

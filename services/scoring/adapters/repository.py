@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,11 +13,13 @@ from services.scoring.adapters.codec import facts_from_json
 from services.scoring.adapters.tables import dossier, petition, procedure, rating, score, unit
 from services.scoring.domain import (
     DossierFacts,
+    DossierFeedback,
     Period,
     PetitionFacts,
     Procedure,
     RankInput,
     RatingFacts,
+    feedback_by_dossier,
     procedure_from_data,
 )
 from services.scoring.domain.engine import Inputs, UnitRow
@@ -148,21 +150,20 @@ async def period_stored(session: AsyncSession, period_label: str, methodology: s
     return (await session.execute(stmt)).first() is not None
 
 
-def dissatisfied_or_petitioned_sql(instant: str) -> str:
-    """A subquery of the dossiers 5.4 never counts as satisfied at the judging instant ``instant``
-    (a placeholder such as ``$2``): their latest rating before it (by ``rated_at``, ties to the
-    greater level, as the domain's ``latest_rating``) is dissatisfied — only dossiers ever rated
-    dissatisfied are read, through a partial index — or a petition received before it names them.
-    """
-    return f"""
-    SELECT l.dossier_id FROM (
-        SELECT DISTINCT ON (dossier_id) dossier_id, level FROM scoring.rating
-        WHERE rated_at < {instant} AND dossier_id IN (
-            SELECT dossier_id FROM scoring.rating WHERE level = 'dissatisfied' AND rated_at < {instant}
-        )
-        ORDER BY dossier_id, rated_at DESC, level COLLATE "C" DESC
-    ) l WHERE l.level = 'dissatisfied'
-    UNION
-    SELECT data->>'dossier_id' FROM scoring.petition
-    WHERE received_at < {instant} AND coalesce(data->>'dossier_id', '') <> ''
-"""
+# 5.4's inputs of given dossiers (a judging chunk, a drill-down page), read by key: every rating
+# of them, and the receipt of every petition naming them (petition.dossier_id, indexed).
+RATINGS_OF = "SELECT dossier_id, level, rated_at FROM scoring.rating WHERE dossier_id = ANY($1::text[])"
+PETITIONS_NAMING = "SELECT dossier_id, received_at FROM scoring.petition WHERE dossier_id = ANY($1::text[])"
+
+
+def feedback_of_rows(
+    ratings: Iterable[Sequence[Any]], petitions: Iterable[Sequence[Any]]
+) -> dict[str, DossierFeedback]:
+    """Per dossier its :class:`DossierFeedback`, from rows of :data:`RATINGS_OF` and
+    :data:`PETITIONS_NAMING` (CPU only: judging calls it in its worker thread)."""
+    return feedback_by_dossier((RatingFacts(r[0], r[1], {}, r[2]) for r in ratings), ((r[0], r[1]) for r in petitions))
+
+
+async def load_feedback(conn: Any, dossier_ids: Sequence[str]) -> dict[str, DossierFeedback]:
+    """The :class:`DossierFeedback` of the given dossiers (asyncpg connection)."""
+    return feedback_of_rows(await conn.fetch(RATINGS_OF, dossier_ids), await conn.fetch(PETITIONS_NAMING, dossier_ids))

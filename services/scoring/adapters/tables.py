@@ -141,6 +141,7 @@ unit_tally = Table(
             "online_counted",
             "fee_dossier",
             "fee_paid",
+            "on_time_excepted",
             "ended",
             "ended_days",
         )
@@ -173,7 +174,8 @@ unit_procedure_tally = Table(
 
 # Every rating of every dossier (mức độ hài lòng), from feedback.rating-submitted.v1: none is
 # overwritten. A period counts, per dossier, the latest one given before its judging instant (a
-# closed period keeps the rating it was judged with after the dossier is rated again).
+# closed period keeps the rating it was judged with after the dossier is rated again): judging
+# reads a chunk's dossiers' ratings by key (the primary key) into their verdicts.
 rating = Table(
     "rating",
     metadata,
@@ -183,8 +185,6 @@ rating = Table(
     Column("criteria", JSONB, nullable=False),
     Column("rated_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("dossier_id", "rating_id"),
-    # 5.4 reads the dossiers ever rated dissatisfied, not every rating.
-    Index("ix_rating_dissatisfied", "rated_at", postgresql_where=text("level = 'dissatisfied'")),
 )
 
 # A petition's latest state (phản ánh, kiến nghị), from feedback.petition-changed.v1.
@@ -199,6 +199,9 @@ petition = Table(
     # Refused, else answered (PetitionFacts.ended_at): one that ended before a period began is
     # not handled in it, and a refresh does not read it.
     Column("ended_at", DateTime(timezone=True)),
+    # The dossier it names (data->>'dossier_id'), if any: judging reads a chunk's by key (5.4).
+    Column("dossier_id", Text),
+    Index("ix_petition_dossier_id", "dossier_id", postgresql_where=text("dossier_id IS NOT NULL")),
 )
 
 # The read model: one row per (methodology, period, unit).

@@ -27,6 +27,7 @@ from typing import Any
 
 from services.scoring.domain.contributions import Contribution
 from services.scoring.domain.definitions import (
+    DEFINITIONS,
     DOSSIER_RATIOS,
     ENDED,
     ENDED_DAYS,
@@ -34,6 +35,8 @@ from services.scoring.domain.definitions import (
     PROCEDURE_BITS,
     RECEIVED,
     SUMS,
+    Counter,
+    Kind,
 )
 
 H, R = HANDLED.mask, RECEIVED.mask
@@ -43,12 +46,31 @@ UNIT_COLUMNS = (*SUMS, ENDED, ENDED_DAYS)
 
 
 def shortfall_flags(basis: str) -> tuple[int, int] | None:
-    """(flags a contribution must carry, flags it must lack) to cost points on ``basis``."""
+    """(flags a contribution must carry, flags it must lack) to cost points on ``basis`` (a
+    dossier ratio; 5.4: :func:`shortfall_condition`)."""
     ratio = DOSSIER_RATIOS.get(basis)
     if ratio is None:
         return None
     numerator, denominator = SUMS[ratio[0]], SUMS[ratio[1]]
     return denominator, numerator & ~denominator
+
+
+def shortfall_condition(basis: str, alias: str) -> str | None:
+    """The SQL condition on ``alias.flags`` of a contribution that costs points on ``basis``
+    (None: not a per-dossier shortfall). 5.4: in the denominator and either lacking the
+    numerator's flags (overdue) or carrying its exception's (excepted by citizens' feedback)."""
+    d = DEFINITIONS.get(basis)
+    if d is not None and d.kind is Kind.RATING and d.excepted is not None:
+        need = SUMS[d.denominator.column] if isinstance(d.denominator, Counter) else 0
+        lack = SUMS[d.numerator.column] & ~need if isinstance(d.numerator, Counter) else 0
+        extra = d.excepted.mask & ~(need | lack)
+        f = f"{alias}.flags"
+        return f"{f} & {need} = {need} AND ({f} & {lack} <> {lack} OR {f} & {extra} = {extra})"
+    flags = shortfall_flags(basis)
+    if flags is None:
+        return None
+    need, lack = flags
+    return f"{alias}.flags & {need} = {need} AND {alias}.flags & {lack} = 0"
 
 
 PROCEDURE_COLUMNS = ("handled", *PROCEDURE_BITS)

@@ -5,12 +5,11 @@ judging a single dossier or reading the period's contributions: per unit (as of 
 instant) one row of counters, per unit and procedure one row of bit counts for the
 distinct-procedure indicators (3.6, 4.2, 4.4, 4.5), both kept by :mod:`services.scoring.adapters.tallies`.
 A parent's counts are built from the union of its subtree: additive counts add, procedure sets
-unite — never an average of children. 5.4 subtracts, at aggregation time, the on-time dossiers
-whose latest rating given before the period's judging instant (the domain's ``latest_rating``:
-by ``rated_at``, ties to the greater level) is dissatisfied or that a petition received before
-it names: they change independently of the dossier, and a closed period keeps the rating it was
-judged with when the dossier is rated again later. Petitions (G5) are few and judged here with
-the domain's code."""
+unite — never an average of children. 5.4 is two of those counters (on time, minus on time and
+excepted by citizens' feedback): a rating or a petition naming a dossier re-judges it like a new
+event, its latest rating as of each period's judging instant being part of its verdict, so a
+closed period keeps the rating it was judged with when the dossier is rated again later.
+Petitions (G5) are few and judged here with the domain's code."""
 
 from __future__ import annotations
 
@@ -23,7 +22,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.repository import dissatisfied_or_petitioned_sql, load_units, petition_facts
+from services.scoring.adapters.repository import load_units, petition_facts
 from services.scoring.adapters.tables import petition
 from services.scoring.adapters.tallies import PROCEDURE_SQL, UNIT_COLUMNS, UNIT_SQL, procedure_flags
 from services.scoring.domain import (
@@ -34,28 +33,17 @@ from services.scoring.domain import (
     compute_catalogue_counts,
     evaluate_petition,
 )
-from services.scoring.domain.definitions import ON_TIME_COUNT, SATISFIED
 from services.scoring.domain.engine import Evaluation, UnitRow, _resolve
 from services.scoring.domain.indicators import CatalogueCache, tally_counts
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
-
-_ON_TIME = ON_TIME_COUNT.mask
-# 5.4's exceptions: the on-time handled dossiers among those rated dissatisfied or petitioned
-# before the judging instant are not satisfied.
-_UNSATISFIED_SQL = f"""
-WITH bad AS ({dissatisfied_or_petitioned_sql("$2")})
-SELECT c.unit_code, c.dossier_id FROM bad JOIN scoring.contribution c ON c.period = $1 AND c.dossier_id = bad.dossier_id
-WHERE c.flags & {_ON_TIME} = {_ON_TIME}
-"""
-KEYS = (*UNIT_COLUMNS, SATISFIED)
 
 
 @dataclass
 class Tally:
     """One unit's (or subtree's) sums and per-procedure flags."""
 
-    sums: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KEYS, 0))
+    sums: dict[str, int] = field(default_factory=lambda: dict.fromkeys(UNIT_COLUMNS, 0))
     procs: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: Tally) -> None:
@@ -76,16 +64,12 @@ def counts_of(
     return tally_counts(t.sums, t.procs, procedures, levels, petitions, cache)
 
 
-async def _tallies(session: AsyncSession, period: Period, judged_at: datetime) -> dict[str, Tally]:
-    """The period's stored counters per unit (as judged); 5.4's exceptions read on the side."""
+async def _tallies(session: AsyncSession, period: Period) -> dict[str, Tally]:
+    """The period's stored counters per unit (as judged)."""
     conn: Any = await driver(session)
     out: dict[str, Tally] = defaultdict(Tally)
     for r in await conn.fetch(UNIT_SQL, period.label):
-        t = out[r[0]]
-        t.sums = {k: int(r[k]) for k in UNIT_COLUMNS}
-        t.sums[SATISFIED] = t.sums[ON_TIME_COUNT.column]
-    for r in await conn.fetch(_UNSATISFIED_SQL, period.label, judged_at):
-        out[r[0]].sums[SATISFIED] -= 1
+        out[r[0]].sums = {k: int(r[k]) for k in UNIT_COLUMNS}
     for r in await conn.fetch(PROCEDURE_SQL, period.label):
         out[r[0]].procs[r[1]] = procedure_flags(r)
     return out
@@ -135,7 +119,7 @@ async def aggregate_period(
         if u.parent_code in valid:
             children[u.parent_code].append(u.code)
     own: dict[str, Tally] = defaultdict(Tally)
-    for raw_code, t in (await _tallies(session, period, judged_at)).items():
+    for raw_code, t in (await _tallies(session, period)).items():
         code = _resolve(raw_code, valid, every)
         if code is not None:
             own[code].add(t)
@@ -144,7 +128,7 @@ async def aggregate_period(
         code = _resolve(pv.unit_code, valid, every)
         if code is not None:
             own_p[code].append(pv)
-    ev = Evaluation(period, judged_at, valid, dict(children), {}, dict(own_p), {}, set())
+    ev = Evaluation(period, judged_at, valid, dict(children), {}, dict(own_p))
     cache: CatalogueCache = {}
     for code in valid:
         tree = ev.subtree(code)

@@ -4,8 +4,9 @@ A month, quarter or year keeps each dossier's verdict as flags (``scoring.contri
 list of a unit's shortfall dossiers is one indexed read of those flags — the contributions of
 the units that count towards the unit's subtree in the period, filtered by the indicator's
 shortfall condition, ordered by receipt and paginated in SQL — and only the page's dossiers
-are judged again, for their dates, officers and reason. A period with thousands of dossiers
-costs a page, not the period.
+are judged again, for their dates, officers and reason (5.4's with the page's ratings and the
+petitions naming them, read by key). A period with thousands of dossiers costs a page, not the
+period.
 
 Custom ranges have no stored verdicts: they are still judged on demand
 (:func:`services.scoring.queries.shortfall_items`).
@@ -21,18 +22,10 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.codec import facts_from_json
-from services.scoring.adapters.repository import dissatisfied_or_petitioned_sql, load_units
-from services.scoring.adapters.tallies import DOSSIER_RATIOS, shortfall_flags
-from services.scoring.domain import (
-    DossierVerdict,
-    Period,
-    Procedure,
-    RatingFacts,
-    evaluate,
-    latest_rating,
-    satisfaction_shortfall,
-)
-from services.scoring.domain.definitions import HANDLED, ON_TIME_COUNT, RECEIVED
+from services.scoring.adapters.repository import load_feedback, load_units
+from services.scoring.adapters.tallies import DOSSIER_RATIOS, shortfall_condition
+from services.scoring.domain import NO_FEEDBACK, DossierFeedback, DossierVerdict, Period, Procedure, evaluate
+from services.scoring.domain.definitions import HANDLED, RECEIVED
 from services.scoring.domain.engine import UnitRow, _resolve
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
@@ -40,22 +33,6 @@ from shared.db import driver_connection as driver
 H, R = HANDLED.mask, RECEIVED.mask
 # The dossier indicators whose shortfall is a condition on the stored flags (domain/definitions.py).
 SHORTFALL_BASES = tuple(DOSSIER_RATIOS)
-_ON_TIME = ON_TIME_COUNT.mask
-# 5.4: overdue, or on time but rated dissatisfied (latest rating before the judging instant)
-# or named in a petition received before it.
-_UNSATISFIED = f"""
-c.flags & {H} <> 0 AND (c.flags & {_ON_TIME} <> {_ON_TIME} OR c.dossier_id IN ({dissatisfied_or_petitioned_sql("$3")}))
-"""
-
-
-def _condition(basis: str) -> str | None:
-    if basis == "5.4":
-        return _UNSATISFIED
-    flags = shortfall_flags(basis)
-    if flags is None:
-        return None  # not a per-dossier shortfall (procedure-level or not scored): no dossier list
-    need, lack = flags
-    return f"c.flags & {need} = {need} AND c.flags & {lack} = 0"
 
 
 def member_codes(units: list[UnitRow], unit_code: str, period: Period) -> list[str]:
@@ -107,16 +84,16 @@ async def shortfall_page(
     units: list[UnitRow] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of the shortfall dossiers of ``unit_code``'s subtree, and how many there are."""
-    condition = _condition(basis)
+    condition = shortfall_condition(basis, "c")
     if condition is None:
-        return [], 0
+        return [], 0  # not a per-dossier shortfall (procedure-level or not scored): no dossier list
     codes = member_codes(units if units is not None else await load_units(session), unit_code, period)
     if not codes:
         return [], 0
     judged_at = period.judged_at(now)
     conn: Any = await driver(session)
     where = f"c.period = $1 AND c.unit_code = ANY($2::text[]) AND {condition}"
-    args: list[Any] = [period.label, codes, judged_at] if basis == "5.4" else [period.label, codes]
+    args: list[Any] = [period.label, codes]
     total = int(await conn.fetchval(f"SELECT count(*) FROM scoring.contribution c WHERE {where}", *args) or 0)
     n = len(args)
     rows = await conn.fetch(
@@ -127,30 +104,14 @@ async def shortfall_page(
         limit,
         offset,
     )
-    ids = [r[0] for r in rows]
-    ratings: dict[str, RatingFacts] = {}
-    petitioned: set[str] = set()
-    if basis == "5.4" and ids:
-        rated = await conn.fetch(
-            "SELECT dossier_id, level, criteria::text, rated_at FROM scoring.rating "
-            "WHERE dossier_id = ANY($1::text[]) AND rated_at < $2",
-            ids,
-            judged_at,
-        )
-        ratings = latest_rating([RatingFacts(r[0], r[1], {}, r[3]) for r in rated], judged_at)
-        named = await conn.fetch(
-            "SELECT DISTINCT data->>'dossier_id' FROM scoring.petition "
-            "WHERE received_at < $2 AND data->>'dossier_id' = ANY($1::text[])",
-            ids,
-            judged_at,
-        )
-        petitioned = {r[0] for r in named}
+    # Only 5.4's reason reads the page's ratings and petitions (every flag is judged the same without).
+    feedback: dict[str, DossierFeedback] = await load_feedback(conn, [r[0] for r in rows]) if basis == "5.4" else {}
     procs = dict(procedures)
     items: list[dict[str, Any]] = []
     for r in rows:
-        v = evaluate(facts_from_json(orjson.loads(r[1]), procs), period, judged_at, calendar)
-        reason = satisfaction_shortfall(v, ratings, petitioned) if basis == "5.4" else v.shortfalls.get(basis)
-        items.append(dossier_item(v, reason))
+        facts = facts_from_json(orjson.loads(r[1]), procs)
+        v = evaluate(facts, period, judged_at, calendar, feedback=feedback.get(r[0], NO_FEEDBACK))
+        items.append(dossier_item(v, v.shortfalls.get(basis)))
     return items, total
 
 

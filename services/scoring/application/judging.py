@@ -1,15 +1,18 @@
 """Judging flagged dossiers into contributions, in bounded chunks, off the event loop.
 
 A dossier is due for judging when ``recheck_at < now``: the consumer sets the epoch when it
-stores a new event of it (the catalogue handler for a changed procedure);
-:mod:`services.scoring.domain.contributions` sets the next instant time alone changes a verdict.
+stores a new event of it (the catalogue handler for a changed procedure), and at most the
+rating's or petition's own instant when a rating of it, or a petition naming it, arrives (its
+facts did not change: nothing to store); :mod:`services.scoring.domain.contributions` sets the
+next instant time alone changes a verdict.
 Strictly before: a verdict judged at a threshold ``t`` is still exact at ``t`` (a fact at ``t`` is
 known only after ``t``, a due time ``t`` is passed only after ``t``), and ``<=`` would re-judge it
 forever within one tick.
 
 Each chunk: claim rows ``FOR UPDATE SKIP LOCKED`` (the consumer waits for a chunk's
 rows, the refresher never waits for the consumer: no deadlock), read every stored event of the
-claimed dossiers and their stored contributions, then decode, fold, judge and compare them in a
+claimed dossiers, their ratings and the petitions naming them (5.4) and their stored
+contributions, then decode, fold, judge and compare them in a
 worker thread (the event loop keeps consuming: it only sends and receives the statements), store
 the facts of the dossiers whose events changed, write only the contributions that changed, mark
 their periods dirty — all in the caller's transaction, with the difference applied to the
@@ -44,9 +47,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.codec import facts_json
 from services.scoring.adapters.dirty_periods import mark_periods
+from services.scoring.adapters.repository import PETITIONS_NAMING, RATINGS_OF, feedback_of_rows
 from services.scoring.adapters.tables import EPOCH
 from services.scoring.adapters.tallies import apply_deltas
-from services.scoring.domain import DomainEvent, Procedure, fold_dossier
+from services.scoring.domain import NO_FEEDBACK, DomainEvent, DossierFeedback, Procedure, fold_dossier
 from services.scoring.domain.contributions import Contribution, contributions, period_of
 from services.scoring.domain.period_labels import history_floor
 from shared.calendar import WorkingCalendar
@@ -156,10 +160,13 @@ def judge_rows(
     procedures: Mapping[str, Procedure],
     now: datetime,
     calendar: WorkingCalendar,
+    feedback: Mapping[str, DossierFeedback] | None = None,
 ) -> Judged:
     """CPU only (runs in a thread): events → facts → contributions and recheck instants, per
     dossier isolated (one that fails is set aside, the others are judged). ``changed``: the
-    dossiers whose facts must be stored (their events changed)."""
+    dossiers whose facts must be stored (their events changed); ``feedback``: their ratings and
+    the petitions naming them, by dossier (none when missing)."""
+    feedback = feedback or {}
     out = Judged()
     procs = dict(procedures)
     for dossier_id, evs in events.items():
@@ -168,7 +175,7 @@ def judge_rows(
             if facts is None:  # no receipt yet: counts nowhere until it arrives
                 out.rechecks[dossier_id] = None
                 continue
-            cs, recheck = contributions(facts, now, calendar)
+            cs, recheck = contributions(facts, now, calendar, feedback.get(dossier_id, NO_FEEDBACK))
             if dossier_id in changed:
                 out.facts[dossier_id] = (
                     facts.unit_code,
@@ -192,21 +199,25 @@ def _event(r: Sequence[Any]) -> DomainEvent:
 def _judge_records(
     ids: list[str],
     event_rows: Iterable[Sequence[Any]],
+    rating_rows: Iterable[Sequence[Any]],
+    petition_rows: Iterable[Sequence[Any]],
     stored: Iterable[Sequence[Any]],
     changed: set[str],
     procedures: Mapping[str, Procedure],
     now: datetime,
     calendar: WorkingCalendar,
 ) -> tuple[Judged, Changes]:
-    """A chunk's CPU work, off the event loop (a worker thread): decode the stored events,
-    :func:`judge_rows`, :func:`compare` with the stored contributions of the history window."""
+    """A chunk's CPU work, off the event loop (a worker thread): decode the stored events and
+    feedback, :func:`judge_rows`, :func:`compare` with the stored contributions of the history
+    window."""
     rows: dict[str, list[Sequence[Any]]] = {i: [] for i in ids}
     for r in event_rows:
         rows[r[0]].append(r)
     # Each dossier's events are decoded as it is folded, and dropped with it: a chunk never holds
     # ~6,000 events at once for the collector to walk (≈ 10 % of judging's CPU otherwise).
     events = {i: map(_event, rs) for i, rs in rows.items()}
-    judged = judge_rows(events, changed, procedures, now, calendar)
+    feedback = feedback_of_rows(rating_rows, petition_rows)
+    judged = judge_rows(events, changed, procedures, now, calendar, feedback)
     floor = history_floor(now)
     window = {label for label in {r[1] for r in stored} if in_window(label, floor)}  # older periods: left as they are
     old = [Contribution._make(r) for r in stored if r[1] in window]
@@ -234,9 +245,11 @@ async def judge_chunk(
     accepted = sorted({r[2] for r in rows if r[2] is not None})
     traces = sorted({r[3] for r in rows if r[3]})
     event_rows = await conn.fetch(_EVENTS, ids)
+    rating_rows = await conn.fetch(RATINGS_OF, ids)
+    petition_rows = await conn.fetch(PETITIONS_NAMING, ids)
     stored = await conn.fetch(_OLD, ids)
     judged, changes = await asyncio.to_thread(
-        _judge_records, ids, event_rows, stored, changed, procedures, now, calendar
+        _judge_records, ids, event_rows, rating_rows, petition_rows, stored, changed, procedures, now, calendar
     )
     if changes.removed:
         await conn.execute(_DELETE, [c.dossier_id for c in changes.removed], [c.period for c in changes.removed])

@@ -21,7 +21,7 @@ from services.scoring.application.aggregate import aggregate_period
 from services.scoring.application.context import Scoring
 from services.scoring.application.drilldown import dossier_item
 from services.scoring.application.scoring_service import evaluate_live, rows_for
-from services.scoring.domain import Methodology, Period, parse_period, satisfaction_shortfall
+from services.scoring.domain import Methodology, Period, parse_period
 from services.scoring.domain.engine import Evaluation, UnitRow
 from shared.calendar import local_date
 from shared.identity import Principal
@@ -255,10 +255,7 @@ def shortfall_items(ev: Evaluation, unit_code: str, basis: str) -> list[dict[str
     """The dossiers of the unit's subtree that cost points on ``basis``, with officer and reason."""
     items: list[dict[str, Any]] = []
     for v in ev.subtree_verdicts(unit_code):
-        if basis == "5.4":
-            reason = satisfaction_shortfall(v, ev.ratings, ev.petitioned) if v.handled_in_period else None
-        else:
-            reason = v.shortfalls.get(basis)
+        reason = v.shortfalls.get(basis)
         if reason is None:
             continue
         items.append(dossier_item(v, reason))

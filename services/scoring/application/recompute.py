@@ -5,7 +5,7 @@ evaluate and score code as the live path, into in-memory results, then lists eve
 per (period, methodology, unit, indicator). Units, ratings and petitions are not in the raw
 dossier log: they are taken from the live tables. Every rating is kept there, and the domain's
 ``latest_rating`` picks, per dossier, the latest given before the period's judging instant — the
-rule the live aggregation applies in SQL, so the two agree.
+rule live judging applies to a dossier's ratings (its 5.4 flag), so the two agree.
 """
 
 from __future__ import annotations

@@ -295,9 +295,7 @@ def unit_stake(
     is_central = ev.units[unit_code].level == "central"
 
     def counts_of(vs: Sequence[DossierVerdict]) -> Mapping[str, Count]:
-        c = compute_counts(
-            vs, procedures, levels, petitions=petitions, ratings=ev.ratings, petitioned_dossiers=ev.petitioned
-        )
+        c = compute_counts(vs, procedures, levels, petitions=petitions)
         if is_central:
             c.update(catalogue)
         return c

@@ -6,15 +6,18 @@ No I/O here (an import-linter contract forbids FastAPI, SQLAlchemy, aio-pika, as
 from .dossier import ClockState, DossierFacts, clock_as_of, fold_dossier
 from .events import DomainEvent, Procedure, dedupe_and_sort, fold_procedures, procedure_from_data
 from .feedback import (
+    NO_FEEDBACK,
+    DossierFeedback,
     PetitionFacts,
     PetitionVerdict,
     RatingFacts,
     evaluate_petition,
+    feedback_by_dossier,
     fold_petition,
     fold_ratings,
     latest_rating,
 )
-from .indicators import Count, compute_catalogue_counts, compute_counts, satisfaction_shortfall
+from .indicators import Count, compute_catalogue_counts, compute_counts
 from .methodology import (
     KNOWN_BASES,
     GradeBand,
@@ -43,10 +46,12 @@ from .verdict import DossierVerdict, evaluate
 
 __all__ = [
     "KNOWN_BASES",
+    "NO_FEEDBACK",
     "ClockState",
     "Count",
     "DomainEvent",
     "DossierFacts",
+    "DossierFeedback",
     "DossierVerdict",
     "GradeBand",
     "Group",
@@ -69,6 +74,7 @@ __all__ = [
     "dedupe_and_sort",
     "evaluate",
     "evaluate_petition",
+    "feedback_by_dossier",
     "fold_dossier",
     "fold_petition",
     "fold_procedures",
@@ -84,7 +90,6 @@ __all__ = [
     "r2",
     "rank",
     "ratio_shown",
-    "satisfaction_shortfall",
     "score",
     "validate_methodology",
     "wilson_interval",

@@ -7,11 +7,12 @@ verdict is kept as one row of bit flags (:func:`flags_of`, from the indicator de
 (:mod:`services.scoring.application.aggregate`).
 
 A row judged at ``now`` stays exact until the earliest instant at or after the judging instant,
-before the period ends, at which the verdict could change by the passing of time alone (a
-fact's time becoming "known", or an open dossier's due time passing): a due-time index, not a
-rescan. A closed period is judged at its end and never expires. The dossier's ``recheck_at``
-is the earliest such instant over its periods and, while its clock may still run into a month
-not started yet, the start of the next month (it must then contribute to that month too).
+before the period ends, at which the verdict could change by the passing of time alone (a fact's
+time becoming "known" — a rating or a petition naming the dossier included — or an open
+dossier's due time passing): a due-time index, not a rescan. A closed period is judged at its
+end and never expires. The dossier's ``recheck_at`` is the earliest such instant over its
+periods and, while its clock may still run into a month not started yet, the start of the next
+month (it must then contribute to that month too).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
-from services.scoring.domain import DossierFacts, Period, evaluate, parse_period
+from services.scoring.domain import NO_FEEDBACK, DossierFacts, DossierFeedback, Period, evaluate, parse_period
 from services.scoring.domain.definitions import F as F  # the stored bits (re-exported)
 from services.scoring.domain.definitions import flags_of
 from services.scoring.domain.period import utc_bounds
@@ -86,12 +87,13 @@ def _started(labels: frozenset[str], now: datetime) -> tuple[Period, ...]:
 
 
 def contributions(
-    facts: DossierFacts, now: datetime, calendar: WorkingCalendar
+    facts: DossierFacts, now: datetime, calendar: WorkingCalendar, feedback: DossierFeedback = NO_FEEDBACK
 ) -> tuple[list[Contribution], datetime | None]:
-    """The dossier's rows for every candidate period, and when it must be judged again."""
+    """The dossier's rows for every candidate period, and when it must be judged again.
+    ``feedback``: its ratings and the petitions naming it (5.4's exception flag)."""
     now = now.astimezone(UTC)  # every instant compared below in one tzinfo (see utc_bounds)
     periods, may_grow = candidate_periods(facts, now)
-    times = fact_times(facts)
+    times = fact_times(facts) + feedback.times()
     rows: list[Contribution] = []
     recheck = next_month_start(now) if may_grow else None
     instants: dict[datetime, AsOf] = {}  # shared by the periods judged at one instant (month, quarter, year)
@@ -100,7 +102,7 @@ def contributions(
         judged_at = max(start, min(end, now))  # p.judged_at(now), in UTC
         at = instants.get(judged_at)
         if at is None:
-            at = instants[judged_at] = as_of(facts, judged_at, calendar)
+            at = instants[judged_at] = as_of(facts, judged_at, calendar, feedback)
         v = evaluate(facts, p, judged_at, calendar, at, explain=False)  # flags only
         valid_until: datetime | None = None
         if judged_at < end:

@@ -16,8 +16,11 @@ indicator's ``basis`` — is one :class:`Definition` in :data:`DEFINITIONS`. Der
   bases a methodology may name (``KNOWN_BASES``).
 
 A new dossier or distinct-procedure indicator is one declaration here (plus its place in a
-methodology document). Catalogue (1.1–1.3, 4.1) and 5.4's exceptions have their formula in
-:mod:`~services.scoring.domain.indicators`. A flag's ``bit`` is stored in
+methodology document). Catalogue ones (1.1–1.3, 4.1) have their formula in
+:mod:`~services.scoring.domain.indicators`. 5.4 (satisfaction) is the on-time counter minus a
+second one: the on-time dossiers that citizens' feedback excepts (rated dissatisfied, named in
+a petition — a flag of the verdict, 0 when nothing does, so rows judged before it existed stay
+right for every dossier never rated dissatisfied nor petitioned). A flag's ``bit`` is stored in
 ``scoring.contribution.flags``: it never changes (a new flag takes an unused bit; moving one
 needs a migration rewriting the stored flags), and a counter's ``column`` is a table column.
 """
@@ -39,7 +42,7 @@ class Kind(StrEnum):
     DOSSIER_AVERAGE = "dossier_average"  # handling working days per dossier whose clock ended (2.2)
     PROCEDURE_RATIO = "procedure_ratio"  # distinct procedures with ≥ 1 handled dossier carrying a flag
     PETITION = "petition"  # petitions (phản ánh, kiến nghị) of the period
-    RATING = "rating"  # on-time dossiers neither rated dissatisfied nor named in a petition (5.4)
+    RATING = "rating"  # a counter minus its excepted contributions (5.4: on time, not excepted by feedback)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,22 +68,32 @@ class Flag:
 
 @dataclass(frozen=True, slots=True)
 class Counter:
-    """A ``scoring.unit_tally`` column: the unit's contributions carrying ``base`` and ``flag``."""
+    """A ``scoring.unit_tally`` column: the unit's contributions carrying ``base``, ``flag`` and
+    ``also`` (each when given)."""
 
     column: str
     base: Flag
     flag: Flag | None = None
+    also: Flag | None = None
+
+    @property
+    def flags(self) -> tuple[Flag, ...]:
+        return tuple(f for f in (self.base, self.flag, self.also) if f is not None)
 
     @property
     def mask(self) -> int:
-        return self.base.mask | (self.flag.mask if self.flag is not None else 0)
+        out = 0
+        for f in self.flags:
+            out |= f.mask
+        return out
 
 
 @dataclass(frozen=True, slots=True)
 class Definition:
     """One computation (phép tính của chỉ số): numerator over denominator.
 
-    DOSSIER_RATIO, RATING: :class:`Counter` s. PROCEDURE_RATIO: :class:`Flag` s (distinct
+    DOSSIER_RATIO, RATING: :class:`Counter` s; RATING's numerator is ``numerator`` minus
+    ``excepted`` (a counter of a subset of it). PROCEDURE_RATIO: :class:`Flag` s (distinct
     procedures of handled dossiers); ``online_catalogue``: both sides within the unit's catalogue
     procedures offered online, the denominator being all of those (4.2). PETITION: ``petition`` =
     (the petitions counted, the numerator's property) as attributes of the petition verdict.
@@ -96,6 +109,7 @@ class Definition:
     scaled_by: str | None = None
     online_catalogue: bool = False
     petition: tuple[str, str] | None = None
+    excepted: Counter | None = None
 
 
 # Flags more than one computation reads.
@@ -111,7 +125,10 @@ HANDLED_COUNT = Counter("h", HANDLED)
 RECEIVED_COUNT = Counter("r", RECEIVED)
 ON_TIME_COUNT = Counter("on_time", HANDLED, ON_TIME)
 ENDED, ENDED_DAYS = "ended", "ended_days"  # 2.2: handled dossiers whose clock ended, their working days
-SATISFIED = "satisfied"  # 5.4's numerator: ON_TIME_COUNT minus its exceptions (not a stored column)
+# 5.4: citizens' feedback excepts the dossier at the judging instant (its latest rating before it
+# is dissatisfied, or a petition received before it names it: DossierFeedback.exception).
+UNSATISFIED_BY_FEEDBACK = Flag("UNSATISFIED_BY_FEEDBACK", 18, "v.feedback_exception is not None")
+ON_TIME_EXCEPTED = Counter("on_time_excepted", HANDLED, ON_TIME, UNSATISFIED_BY_FEEDBACK)
 
 _HANDLED_VI, _HANDLED_EN = "hồ sơ xử lý trong kỳ", "dossiers handled in the period"
 
@@ -287,6 +304,7 @@ DEFINITIONS: dict[str, Definition] = {
             ),
             ON_TIME_COUNT,
             HANDLED_COUNT,
+            excepted=ON_TIME_EXCEPTED,
         ),
     )
 }
@@ -294,7 +312,7 @@ DEFINITIONS: dict[str, Definition] = {
 
 def _terms(d: Definition) -> Iterable[Counter | Flag]:
     # Denominator first: the derived column orders are the tables' (bases, then as declared).
-    for term in (d.denominator, d.numerator):
+    for term in (d.denominator, d.numerator, d.excepted):
         if term is not None:
             yield term
 
@@ -303,8 +321,8 @@ def _flags() -> tuple[Flag, ...]:
     out: dict[str, Flag] = {HANDLED.name: HANDLED, RECEIVED.name: RECEIVED}
     for d in DEFINITIONS.values():
         for term in _terms(d):
-            for f in (term.base, term.flag) if isinstance(term, Counter) else (term,):
-                if f is not None and out.setdefault(f.name, f) != f:
+            for f in term.flags if isinstance(term, Counter) else (term,):
+                if out.setdefault(f.name, f) != f:
                     raise ValueError(f"flag {f.name} declared twice, differently")
     flags = tuple(sorted(out.values(), key=lambda f: f.bit))
     if len({f.bit for f in flags}) != len(flags):

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from services.scoring.domain import (
+    NO_FEEDBACK,
     Count,
     DossierFacts,
     DossierVerdict,
@@ -36,7 +37,7 @@ from services.scoring.domain import (
     compute_counts,
     evaluate,
     evaluate_petition,
-    latest_rating,
+    feedback_by_dossier,
     rank,
     score,
 )
@@ -83,8 +84,6 @@ class Evaluation:
     children: dict[str, list[str]]
     own: dict[str, list[DossierVerdict]]
     own_petitions: dict[str, list[PetitionVerdict]]
-    ratings: dict[str, RatingFacts]
-    petitioned: set[str]
     counts: dict[str, dict[str, Count]] = field(default_factory=dict)
 
     def subtree(self, code: str) -> list[str]:
@@ -119,11 +118,14 @@ def evaluate_period(inputs: Inputs, period: Period, now: datetime, calendar: Wor
         if u.parent_code in valid:
             children[u.parent_code].append(u.code)
     own: dict[str, list[DossierVerdict]] = defaultdict(list)
+    feedback = feedback_by_dossier(
+        inputs.ratings, ((p.dossier_id, p.received_at) for p in inputs.petitions if p.dossier_id)
+    )
     for facts in inputs.facts:
         if facts.received_at >= judged_at:
             continue
         try:
-            v = evaluate(facts, period, judged_at, calendar)
+            v = evaluate(facts, period, judged_at, calendar, feedback=feedback.get(facts.dossier_id, NO_FEEDBACK))
         except Exception:  # unjudgeable: set aside, as the live path does (judging.py)
             log.debug("dossier cannot be judged; left out", extra={"dossier_id": facts.dossier_id})
             continue
@@ -133,26 +135,14 @@ def evaluate_period(inputs: Inputs, period: Period, now: datetime, calendar: Wor
         if code is not None:
             own[code].append(v)
     own_p: dict[str, list[PetitionVerdict]] = defaultdict(list)
-    petitioned: set[str] = set()
     for p in inputs.petitions:
         if p.received_at >= judged_at:
             continue
-        if p.dossier_id:
-            petitioned.add(p.dossier_id)
         pv = evaluate_petition(p, period, judged_at, calendar)
         code = _resolve(pv.unit_code, valid, every)
         if code is not None and (pv.received_in_period or pv.handled_in_period):
             own_p[code].append(pv)
-    ev = Evaluation(
-        period,
-        judged_at,
-        valid,
-        dict(children),
-        dict(own),
-        dict(own_p),
-        latest_rating(inputs.ratings, judged_at),
-        petitioned,
-    )
+    ev = Evaluation(period, judged_at, valid, dict(children), dict(own), dict(own_p))
     for code in valid:
         tree = ev.subtree(code)
         ev.counts[code] = compute_counts(
@@ -160,8 +150,6 @@ def evaluate_period(inputs: Inputs, period: Period, now: datetime, calendar: Wor
             inputs.procedures,
             {valid[u].level for u in tree},
             petitions=[p for u in tree for p in own_p.get(u, ())],
-            ratings=ev.ratings,
-            petitioned_dossiers=petitioned,
         )
     catalogue = compute_catalogue_counts(inputs.procedures, period, calendar)
     for code, u in valid.items():

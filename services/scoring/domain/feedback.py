@@ -153,6 +153,60 @@ def latest_rating(ratings: Iterable[RatingFacts], judged_at: datetime) -> dict[s
     return out
 
 
+RATED_DISSATISFIED = "bị đánh giá không hài lòng / rated dissatisfied"
+NAMED_IN_PETITION = "bị phản ánh, kiến nghị / named in a petition"
+
+
+@dataclass(frozen=True, slots=True)
+class DossierFeedback:
+    """What citizens said about one dossier, as 5.4 reads it (ý kiến phản hồi về hồ sơ): every
+    rating of it, and when each petition naming it (of any unit) was received.
+
+    Part of the dossier's verdict: judging reads it with the dossier's events, so a rating or a
+    petition re-judges the dossier like a new event, and 5.4 is a stored counter like the others.
+    """
+
+    ratings: tuple[RatingFacts, ...] = ()
+    petitioned_at: tuple[datetime, ...] = ()
+
+    def exception(self, judged_at: datetime) -> str | None:
+        """Why 5.4 does not count the dossier as satisfied at ``judged_at`` whatever its clock
+        (its :func:`latest_rating` before then is dissatisfied, or a petition received before
+        then names it); None when nothing does."""
+        if self.ratings:
+            latest = latest_rating(self.ratings, judged_at)
+            if any(r.level == "dissatisfied" for r in latest.values()):
+                return RATED_DISSATISFIED
+        if any(t < judged_at for t in self.petitioned_at):
+            return NAMED_IN_PETITION
+        return None
+
+    def times(self) -> list[datetime]:
+        """Every instant whose becoming "known" can change :meth:`exception`."""
+        return [r.rated_at for r in self.ratings] + list(self.petitioned_at)
+
+
+NO_FEEDBACK = DossierFeedback()
+
+
+def feedback_by_dossier(
+    ratings: Iterable[RatingFacts], petitioned: Iterable[tuple[str, datetime]]
+) -> dict[str, DossierFeedback]:
+    """Per dossier its :class:`DossierFeedback`: ``ratings`` of any dossiers, ``petitioned``
+    (dossier id, petition received at) pairs."""
+    rated: dict[str, list[RatingFacts]] = {}
+    for r in ratings:
+        rated.setdefault(r.dossier_id, []).append(r)
+    named: dict[str, list[datetime]] = {}
+    for dossier_id, received_at in petitioned:
+        if dossier_id:
+            named.setdefault(dossier_id, []).append(received_at)
+    return {
+        d: DossierFeedback(tuple(rated.get(d, ())), tuple(sorted(named.get(d, ()))))
+        for d in rated.keys() | named.keys()
+    }
+
+
 def evaluate_petition(
     p: PetitionFacts, period: Period, judged_at: datetime, calendar: WorkingCalendar
 ) -> PetitionVerdict:

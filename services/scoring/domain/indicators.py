@@ -17,7 +17,10 @@ never an average of children). Readings chosen where methodology.md is terse:
 * 4.5 and 4.6 numerators are subsets of their denominators (fee-bearing procedures; for 4.6 the
   dossiers of fee-bearing procedures not paid wholly in 0 VND): a ratio never exceeds 100 %.
 * 5.4: a dossier named in any petition received before the judging instant, or whose latest
-  rating before it is ``dissatisfied``, does not count as satisfied.
+  rating before it is ``dissatisfied``, does not count as satisfied. That is a flag of its
+  verdict (``UNSATISFIED_BY_FEEDBACK``, from :class:`~.feedback.DossierFeedback`): numerator =
+  the on-time counter minus ``on_time_excepted`` (handled, on time and excepted), live and from
+  scratch alike.
 * 2.2 (shown): numerator = working days from receipt to the end of the clock minus paused working
   days, summed over handled dossiers whose clock ended in the period; denominator = their number.
 * 1.1: the decision is dated ≥ 20 working days before the effective date when adding 20 working
@@ -39,7 +42,6 @@ from .definitions import (
     ENDED,
     ENDED_DAYS,
     HANDLED,
-    SATISFIED,
     SUMS,
     Counter,
     Flag,
@@ -47,7 +49,7 @@ from .definitions import (
     flags_of,
 )
 from .events import Procedure
-from .feedback import PetitionVerdict, RatingFacts
+from .feedback import PetitionVerdict
 from .period import Period
 from .verdict import DossierVerdict
 
@@ -96,21 +98,14 @@ def compute_counts(
     procedures: Mapping[str, Procedure],
     unit_levels: Collection[str],
     petitions: Iterable[PetitionVerdict] = (),
-    ratings: Mapping[str, RatingFacts] | None = None,
-    petitioned_dossiers: Collection[str] = (),
 ) -> dict[str, Count]:
     """Counts of 1.4, 2.1, 2.2, 3.1–3.6, 4.1–4.6, 5.1–5.4 for one unit or subtree, from scratch.
 
     The verdicts are tallied as the stored counters tally their flags, then counted by the same
-    :func:`tally_counts` as the live refresh. ``ratings``: the latest rating per dossier before
-    the judging instant; ``petitioned_dossiers``: dossier ids named in any petition received
-    before it (petitions of any unit).
+    :func:`tally_counts` as the live refresh (5.4 from the verdicts' feedback exception, judged
+    with the dossiers' ratings and petitions: :func:`~.verdict.evaluate`).
     """
-    vs = list(verdicts)
-    sums, procs = dossier_tally(vs)
-    ratings = ratings or {}
-    named = set(petitioned_dossiers)
-    sums[SATISFIED] = sum(dossier_satisfied(v, ratings, named) for v in vs if v.handled_in_period)
+    sums, procs = dossier_tally(list(verdicts))
     return tally_counts(sums, procs, procedures, unit_levels, petitions)
 
 
@@ -159,7 +154,7 @@ def tally_counts(
 ) -> dict[str, Count]:
     """Every computation but 1.1–1.3 (:func:`compute_catalogue_counts`), by its declaration.
 
-    ``sums``: the :data:`SUMS` counters, ended, ended days and ``satisfied`` (5.4's numerator);
+    ``sums``: the :data:`SUMS` counters, ended and ended days;
     ``procs``: per procedure with a handled dossier, the OR of those dossiers' flags. Live
     (stored counters) and from scratch (:func:`compute_counts`) alike, so the same doubles.
     """
@@ -189,25 +184,7 @@ def tally_counts(
             base, prop = d.petition
             counted = [p for p in ps if getattr(p, base)]
             c[d.id] = Count(sum(bool(getattr(p, prop)) for p in counted), len(counted))
-        elif d.kind is Kind.RATING and isinstance(den, Counter):
-            c[d.id] = Count(sums[SATISFIED], sums[den.column])
+        elif d.kind is Kind.RATING and isinstance(num, Counter) and isinstance(den, Counter):
+            excepted = sums[d.excepted.column] if d.excepted is not None else 0
+            c[d.id] = Count(sums[num.column] - excepted, sums[den.column])
     return c
-
-
-def dossier_satisfied(v: DossierVerdict, ratings: Mapping[str, RatingFacts], petitioned: Collection[str]) -> bool:
-    """5.4: neither overdue, nor rated dissatisfied, nor named in a petition."""
-    return satisfaction_shortfall(v, ratings, petitioned) is None
-
-
-def satisfaction_shortfall(
-    v: DossierVerdict, ratings: Mapping[str, RatingFacts], petitioned: Collection[str]
-) -> str | None:
-    """Why a dossier does not count as satisfied for 5.4 (None when it does)."""
-    if not v.on_time:
-        return v.shortfalls.get("2.1", "quá hạn / overdue")
-    rating = ratings.get(v.dossier_id)
-    if rating is not None and rating.level == "dissatisfied":
-        return "bị đánh giá không hài lòng / rated dissatisfied"
-    if v.dossier_id in petitioned:
-        return "bị phản ánh, kiến nghị / named in a petition"
-    return None

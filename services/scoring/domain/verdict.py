@@ -14,6 +14,7 @@ from datetime import datetime
 from shared.calendar import WorkingCalendar, local_date
 
 from .dossier import ClockState, DossierFacts, Payment, clock_as_of
+from .feedback import NO_FEEDBACK, DossierFeedback
 from .period import Period, utc_bounds
 
 
@@ -55,6 +56,9 @@ class DossierVerdict:
     responsible_officer_id: str | None  # the last officer who acted before judged_at
     officer_ids: tuple[tuple[str, str], ...]  # (event type, officer id) in order, for explanation
     due_unknown: bool
+    # 5.4: why citizens' feedback keeps it from counting as satisfied at the judging instant
+    # (rated dissatisfied, named in a petition: DossierFeedback.exception), else None.
+    feedback_exception: str | None = None
     shortfalls: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -95,10 +99,14 @@ class AsOf:
     synced: bool
     result_digitized: bool
     officer_ids: tuple[tuple[str, str], ...]
+    feedback_exception: str | None
 
 
-def as_of(facts: DossierFacts, judged_at: datetime, calendar: WorkingCalendar) -> AsOf:
-    """The period-independent half of :func:`evaluate` (replays the clock once)."""
+def as_of(
+    facts: DossierFacts, judged_at: datetime, calendar: WorkingCalendar, feedback: DossierFeedback = NO_FEEDBACK
+) -> AsOf:
+    """The period-independent half of :func:`evaluate` (replays the clock once). ``feedback``:
+    the dossier's ratings and the petitions naming it (5.4)."""
     clock: ClockState = clock_as_of(facts, judged_at, calendar)
     completed = facts.terminal_kind == "completed" and facts.finished_at is not None and facts.finished_at < judged_at
     on_time = clock.on_time(judged_at)
@@ -125,6 +133,7 @@ def as_of(facts: DossierFacts, judged_at: datetime, calendar: WorkingCalendar) -
         synced=facts.synced_at is not None and facts.synced_at < judged_at,
         result_digitized=completed and facts.result_digitized,
         officer_ids=tuple((o.event_type, o.officer_id) for o in facts.officers if o.at < judged_at),
+        feedback_exception=feedback.exception(judged_at),
     )
 
 
@@ -136,15 +145,17 @@ def evaluate(
     at: AsOf | None = None,
     *,
     explain: bool = True,
+    feedback: DossierFeedback = NO_FEEDBACK,
 ) -> DossierVerdict:
     """Judge a dossier for ``period`` as of ``judged_at`` (period end, or now when running).
 
-    ``at``: :func:`as_of` of the same facts and instant, when the caller judges several periods
-    at one instant (computed here otherwise). ``explain=False`` leaves ``shortfalls`` empty (the
-    words only: every flag is set the same), for judging, which stores flags and never the words.
+    ``at``: :func:`as_of` of the same facts, instant and feedback, when the caller judges several
+    periods at one instant (computed here otherwise, with ``feedback``: the dossier's ratings and
+    the petitions naming it). ``explain=False`` leaves ``shortfalls`` empty (the words only: every
+    flag is set the same), for judging, which stores flags and never the words.
     """
     if at is None or at.judged_at != judged_at:
-        at = as_of(facts, judged_at, calendar)
+        at = as_of(facts, judged_at, calendar, feedback)
     clock = at.clock
     start, end = utc_bounds(period)
     received_in = start <= facts.received_at < end and facts.received_at < judged_at
@@ -185,6 +196,7 @@ def evaluate(
         responsible_officer_id=at.officer_ids[-1][1] if at.officer_ids else None,
         officer_ids=at.officer_ids,
         due_unknown=clock.due_at is None,
+        feedback_exception=at.feedback_exception,
     )
     if explain:
         verdict.shortfalls.update(_shortfalls(verdict, clock))
@@ -205,6 +217,8 @@ def _shortfalls(v: DossierVerdict, clock: ClockState) -> dict[str, str]:
             else:
                 out["2.1"] = _late_text(v.working_days_late)
             out["5.4"] = out["2.1"]
+        elif v.feedback_exception is not None:
+            out["5.4"] = v.feedback_exception
         if not v.result_digitized:
             out["3.1"] = (
                 "không có kết quả điện tử / no electronic result" if v.completed else "chưa có kết quả / no result yet"

@@ -3,7 +3,9 @@
 Every effect depends only on the SET of events received: a dossier's events are stored and the
 dossier flagged ``recheck_at = EPOCH`` (as is every dossier whose procedure changed); the
 refresher folds it from all its stored events and judges it into per-period contributions
-(:mod:`services.scoring.application.judging`). The catalogue keeps the latest ``occurred_at``.
+(:mod:`services.scoring.application.judging`). A rating of a dossier, or a petition naming one,
+flags it for judging at the rating's or petition's instant (its 5.4 flag; its facts unchanged).
+The catalogue keeps the latest ``occurred_at``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import UTC, datetime
 
 import orjson
 from opentelemetry import propagate
-from sqlalchemy import and_, or_, text
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.scoring.adapters.dirty_periods import mark_periods, mark_scored_periods
@@ -158,15 +160,36 @@ async def apply_units(msg: UnitsChanged, uow: UnitOfWork, *, now: datetime) -> N
     await mark_all_scored_dirty(uow, now)
 
 
+# A rating or petition at ``$2`` changes the verdicts judged after ``$2`` only: the dossier is
+# due for judging from then (least: an earlier pending instant stays; null — never again — ends).
+# Not the epoch, which means "its events changed, store its facts". A dossier set aside stays
+# aside until its events change. Rows in key order (as the dossier-event batches lock them).
+_FLAG_FEEDBACK = """
+UPDATE scoring.dossier SET recheck_at = least(recheck_at, $2) WHERE dossier_id IN (
+    SELECT dossier_id FROM scoring.dossier WHERE dossier_id = ANY($1::text[]) AND unjudgeable IS NULL
+    ORDER BY dossier_id FOR UPDATE)
+"""
+
+
+async def flag_for_feedback(uow: UnitOfWork, dossier_ids: Iterable[str], at: datetime) -> None:
+    """Re-judge ``dossier_ids`` from ``at`` (a rating of them or a petition naming them, given at
+    ``at``). A dossier scoring has no row for yet needs nothing: judging reads its ratings and
+    petitions when it is judged first."""
+    ids = sorted({i for i in dossier_ids if i})
+    if ids:
+        conn = await driver(uow.session)
+        await conn.execute(_FLAG_FEEDBACK, ids, at)
+
+
 async def apply_rating(msg: RatingSubmitted, uow: UnitOfWork, *, now: datetime) -> None:
     """Keep every rating (a redelivery changes nothing): the history, never only the latest.
 
-    A period counts, per dossier, the latest rating given before its judging instant
-    (:mod:`services.scoring.application.aggregate`), so a rating given at ``t`` — however late it arrives,
-    older or newer than the dossier's current one — can change exactly the periods judged
-    after ``t``: the month of ``t`` to the running one, with their quarters and years. A month
-    that ended by ``t`` is judged at its end, before ``t``, and nothing is removed from the
-    history, so no earlier period can change.
+    A period counts, per dossier, the latest rating given before its judging instant (the
+    dossier's verdict: judging reads its ratings), so a rating given at ``t`` — however late it
+    arrives, older or newer than the dossier's current one — can change exactly the periods
+    judged after ``t``: the dossier is judged again from ``t``, and judging marks dirty the
+    periods whose verdict changed. A month that ended by ``t`` is judged at its end, before
+    ``t``, and nothing is removed from the history, so no earlier period can change.
     """
     stmt = pg_insert(rating).values(
         dossier_id=msg.dossier_id,
@@ -181,12 +204,24 @@ async def apply_rating(msg: RatingSubmitted, uow: UnitOfWork, *, now: datetime) 
         )
     )
     if stored.first() is not None:
-        await mark_dirty(uow, months_between(msg.rated_at, now, since=history_floor(now)))
+        await flag_for_feedback(uow, [msg.dossier_id], msg.rated_at)
 
 
 async def apply_petition(msg: PetitionChanged, uow: UnitOfWork, *, now: datetime) -> None:
-    """A petition's state: the highest version wins."""
+    """A petition's state: the highest version wins.
+
+    Its periods (5.1–5.3) are marked dirty. The dossier it names — before and after, if this
+    version names another or moves its receipt — is judged again from the earlier receipt (5.4).
+    """
     data = msg.model_dump(mode="json")
+    named = msg.dossier_id or None
+    before = (
+        await uow.session.execute(
+            select(petition.c.dossier_id, petition.c.received_at)
+            .where(petition.c.petition_id == msg.petition_id)
+            .with_for_update()
+        )
+    ).first()
     stmt = pg_insert(petition).values(
         petition_id=msg.petition_id,
         version=msg.version,
@@ -194,9 +229,10 @@ async def apply_petition(msg: PetitionChanged, uow: UnitOfWork, *, now: datetime
         received_at=msg.received_at,
         data=data,
         ended_at=petition_facts(data).ended_at,
+        dossier_id=named,
     )
     ex = stmt.excluded
-    await uow.session.execute(
+    applied = await uow.session.execute(
         stmt.on_conflict_do_update(
             index_elements=[petition.c.petition_id],
             set_={
@@ -205,10 +241,14 @@ async def apply_petition(msg: PetitionChanged, uow: UnitOfWork, *, now: datetime
                 "received_at": ex.received_at,
                 "data": ex.data,
                 "ended_at": ex.ended_at,
+                "dossier_id": ex.dossier_id,
             },
             where=petition.c.version < ex.version,
-        )
+        ).returning(petition.c.petition_id)
     )
+    if applied.first() is not None and (before is None or tuple(before) != (named, msg.received_at)):
+        old_dossier, old_received = before if before is not None else (None, msg.received_at)
+        await flag_for_feedback(uow, [d for d in (old_dossier, named) if d], min(old_received, msg.received_at))
     await mark_dirty(uow, months_between(msg.received_at, now, since=history_floor(now)))
 
 

@@ -5,15 +5,19 @@ of 500 and the refresher; the recompute path (every dossier refolded from the ra
 judged by the domain) must then find zero differences, in every period and methodology.
 The second test lets time pass in a running month with no new event (dossiers fall overdue,
 future-dated facts become known): only the due-time index re-judges, and it must still agree.
+Both then receive citizens' feedback through the real handlers — ratings (re-ratings, ratings
+dated after the judging instant) and petitions naming dossiers — which re-judge the dossiers
+they concern (5.4's flag), and must still agree.
 """
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,11 +36,20 @@ from services.scoring.application.scoring_service import evaluate_live
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import parse_period
 from services.scoring.domain.scoring import competition_ranks
-from services.scoring.handlers.messages import apply_dossier_events, apply_procedure_events, apply_units
+from services.scoring.handlers.messages import (
+    apply_dossier_events,
+    apply_petition,
+    apply_procedure_events,
+    apply_rating,
+    apply_units,
+)
 from shared.calendar import VN_TZ
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged
+from shared.contracts.feedback import RatingLevel, RatingSubmitted
 from shared.db import driver_connection
 from sim.world import build_world
+
+from .test_petition_bound import petition
 
 pytestmark = pytest.mark.integration
 
@@ -92,6 +105,40 @@ async def load(app: Scoring, events: list[RawEvent], now: datetime) -> None:
     for i in range(0, len(dossier_events), 500):
         async with app.uow() as uow:
             await apply_dossier_events(dossier_events[i : i + 500], uow, now=now)
+
+
+async def send_feedback(app: Scoring, events: list[RawEvent], now: datetime, until: datetime, seed: int) -> None:
+    """Through the handlers, as the feedback service announces them: one dossier in eight rated
+    (a third of those rated twice, 15 % dissatisfied), at instants between its receipt and
+    ``until`` (after ``now``: dated after the judging instant); one in forty named in a petition."""
+    rng = random.Random(seed)
+    received = {
+        str(e.data["dossier_id"]): datetime.fromisoformat(e.occurred_at) for e in events if e.type == "dossier.received"
+    }
+
+    def instant(after: datetime) -> datetime:
+        return after + (until - after) * rng.random() if until > after else after
+
+    async with app.uow() as uow:
+        for n, (dossier_id, at) in enumerate(sorted(received.items())):
+            if rng.random() < 1 / 8:
+                for k in range(1 + (rng.random() < 1 / 3)):
+                    level: RatingLevel = "dissatisfied"
+                    if rng.random() >= 0.15:
+                        level = rng.choice(["satisfied", "very_satisfied"])
+                    rated = RatingSubmitted(
+                        rating_id=f"{dossier_id}-{k}",
+                        dossier_id=dossier_id,
+                        unit_code=None,
+                        level=level,
+                        criteria={},
+                        origin="citizen",
+                        rated_at=instant(at),
+                        replaced=k > 0,
+                    )
+                    await apply_rating(rated, uow, now=now)
+            if rng.random() < 1 / 40:
+                await apply_petition(petition(n, instant(at), None, dossier_id=dossier_id), uow, now=now)
 
 
 async def refresh_until_judged(app: Scoring, now: datetime) -> set[str]:
@@ -200,12 +247,27 @@ async def test_generated_month_equals_recompute(clean: Scoring, month_events: li
         assert await s.scalar(select(func.count()).where(dossier.c.recheck_at < now)) == 0
     assert await refresh_once(clean, now=now) == []  # nothing new: nothing recomputed
 
+    # Citizens' feedback arrives after the dossiers were judged: only the dossiers it concerns
+    # are judged again, and the counters (5.4) still equal a recompute, drill-downs included.
+    await send_feedback(clean, month_events, now, now - timedelta(hours=1), seed=1)
+    async with clean.sessions() as s:
+        due = await s.scalar(select(func.count()).where(dossier.c.recheck_at < now))
+        assert 0 < (due or 0) < 0.3 * (await s.scalar(select(func.count()).select_from(dossier)) or 0)
+    await refresh_until_judged(clean, now)
+    _, diffs = await differences(clean, month_events)
+    assert diffs == []
+    await assert_no_drift(clean)
+    await assert_drilldown_equals_judging(clean, now)
+
 
 async def test_time_passing_in_a_running_month(clean: Scoring, month_events: list[RawEvent]) -> None:
     first = datetime(2026, 10, 20, 12, 0, tzinfo=VN_TZ)  # later facts are not known yet
     await load(clean, month_events, first)
     assert "2026-10" in await refresh_until_judged(clean, first)
     later = datetime(2026, 10, 27, 16, 30, tzinfo=VN_TZ)
+    # Feedback known at ``first`` but dated up to a week after it: judged at its own instant.
+    await send_feedback(clean, month_events, first, later, seed=2)
+    await refresh_until_judged(clean, first)
     assert "2026-10" in await refresh_until_judged(clean, later)  # dossiers fell due meanwhile
     _, diffs = await differences(clean, month_events)
     assert diffs == []

@@ -1,5 +1,5 @@
 """A refresh reads only the petitions that can count in the period, and its scores still equal a
-from-scratch evaluation that reads them all."""
+from-scratch evaluation that reads them all; a petition naming a dossier re-judges it (5.4)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,37 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from services.scoring.adapters.tables import dossier
 from services.scoring.adapters.tables import petition as petition_table
-from services.scoring.application.recompute import recompute_and_compare
+from services.scoring.adapters.tallies import drift
+from services.scoring.application.drilldown import shortfall_page
+from services.scoring.application.recompute import live_periods, recompute_and_compare
+from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
+from services.scoring.domain import parse_period
+from services.scoring.domain.feedback import NAMED_IN_PETITION
 from services.scoring.handlers.messages import apply_petition
 from shared.calendar import VN_TZ
 from shared.contracts.feedback import PetitionChanged
+from shared.db import driver_connection
 
-from .helpers import apply_batches, compute, load_reference
+from .helpers import apply_batches, compute, load_reference, score_table
 from .scenario import NOW, PROCEDURE, dossier_events
 
 pytestmark = pytest.mark.integration
 
 
-def petition(n: int, received: datetime, ended: datetime | None) -> PetitionChanged:
+def petition(
+    n: int, received: datetime, ended: datetime | None, *, dossier_id: str | None = None, version: int = 1
+) -> PetitionChanged:
     due = received + timedelta(days=20)
     return PetitionChanged(
         petition_id=f"pt-{n}",
-        version=1,
+        version=version,
         change="answer" if ended else "receive",
         changed_at=ended or received,
         unit_code="P01",
-        dossier_id=None,
+        dossier_id=dossier_id,
         category="thue-tncn",
         classification="tthc",
         status="answered" if ended else "received",
@@ -77,3 +86,70 @@ async def test_petitions_ended_before_the_period_are_skipped_and_scores_stay_exa
         )
     assert ended["pt-1"] == petitions[0].answered_at and ended["pt-3"] is None
     assert diffs == []
+
+
+async def test_a_petition_naming_a_dossier_rejudges_it(clean: Scoring) -> None:
+    """B1 and B2 (P02, on time, handled in October) are satisfied until a petition received on
+    20 October names B1; a later version names B2 instead: both are judged again from the
+    earlier receipt, and October, its drill-down and the counters follow, equal to a recompute."""
+    await load_reference(clean, NOW)
+    events = dossier_events()
+    await apply_batches(clean, [events], NOW)
+    await refresh_once(clean, now=NOW)
+
+    async def p02_54() -> tuple[float, int]:
+        row = (await score_table(clean, "2026-10"))[("tax-2025", "P02")]
+        ind = next(i for g in row["payload"]["groups"] for i in g["indicators"] if i["id"] == "5.4")
+        return ind["numerator"], ind["denominator"]
+
+    async def rechecks() -> dict[str, datetime | None]:
+        async with clean.sessions() as s:
+            rows = await s.execute(
+                select(dossier.c.dossier_id, dossier.c.recheck_at).where(dossier.c.unit_code == "P02")
+            )
+            return {r[0]: r[1] for r in rows}
+
+    async def shortfalls() -> list[tuple[str, str]]:
+        async with clean.sessions() as s:
+            items, _ = await shortfall_page(
+                s,
+                unit_code="P02",
+                basis="5.4",
+                period=parse_period("2026-10"),
+                now=NOW,
+                calendar=clean.calendar,
+                procedures={},
+                offset=0,
+                limit=10,
+            )
+        return [(i["dossier_id"], i["reason"]) for i in items]
+
+    async def exact() -> None:
+        async with clean.sessions() as s:
+            assert await drift(await driver_connection(s)) == []
+            diffs = await recompute_and_compare(
+                s,
+                events=[PROCEDURE, *events],
+                periods=await live_periods(s),
+                methodologies=list(clean.methodologies.values()),
+                calendar=clean.calendar,
+            )
+        assert [str(d) for d in diffs] == []
+
+    assert await p02_54() == (2, 2)
+    received = datetime(2026, 10, 20, 9, tzinfo=VN_TZ)
+    async with clean.uow() as uow:
+        await apply_petition(petition(9, received, None, dossier_id="B1"), uow, now=NOW)
+    assert (await rechecks())["B1"] == received
+    await refresh_once(clean, now=NOW)
+    assert await p02_54() == (1, 2)
+    assert await shortfalls() == [("B1", NAMED_IN_PETITION)]
+    await exact()
+
+    async with clean.uow() as uow:
+        await apply_petition(petition(9, received, None, dossier_id="B2", version=2), uow, now=NOW)
+    assert set((await rechecks()).values()) == {received}  # the dossier named before, and now
+    await refresh_once(clean, now=NOW)
+    assert await p02_54() == (1, 2)
+    assert await shortfalls() == [("B2", NAMED_IN_PETITION)]
+    await exact()

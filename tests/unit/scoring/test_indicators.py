@@ -1,8 +1,10 @@
 from datetime import date
 
 from services.scoring.domain import (
+    NO_FEEDBACK,
     Count,
     DomainEvent,
+    DossierFeedback,
     DossierVerdict,
     PetitionFacts,
     Procedure,
@@ -14,13 +16,15 @@ from services.scoring.domain import (
     fold_dossier,
     parse_period,
 )
+from services.scoring.domain.feedback import NAMED_IN_PETITION, RATED_DISSATISFIED
 
 from .helpers import CAL, PROCS, completed, ev, received, t
 
 OCT = parse_period("2026-10")
 
 
-def verdicts(*dossiers: list[DomainEvent]) -> list[DossierVerdict]:
+def verdicts(*dossiers: list[DomainEvent], feedback: dict[str, DossierFeedback] | None = None) -> list[DossierVerdict]:
+    feedback = feedback or {}
     out: list[DossierVerdict] = []
     for i, events in enumerate(dossiers):
         did = f"D{i}"
@@ -30,7 +34,7 @@ def verdicts(*dossiers: list[DomainEvent]) -> list[DossierVerdict]:
         ]
         f = fold_dossier(did, evs, PROCS, CAL)
         assert f is not None
-        out.append(evaluate(f, OCT, OCT.end, CAL))
+        out.append(evaluate(f, OCT, OCT.end, CAL, feedback=feedback.get(did, NO_FEEDBACK)))
     return out
 
 
@@ -87,12 +91,16 @@ def test_dossier_counts() -> None:
 
 
 def test_satisfaction_and_petitions() -> None:
+    # D0 rated dissatisfied, D1 named in a petition (received 5 Oct): only D2 is satisfied.
     vs = verdicts(
         [received(t(10, 5)), completed(t(10, 6))],
         [received(t(10, 5)), completed(t(10, 6))],
         [received(t(10, 5)), completed(t(10, 6))],
+        feedback={
+            "D0": DossierFeedback(ratings=(RatingFacts("D0", "dissatisfied", {}, t(10, 7)),)),
+            "D1": DossierFeedback(petitioned_at=(t(10, 5),)),
+        },
     )
-    ratings = {"D0": RatingFacts("D0", "dissatisfied", {}, t(10, 7))}
     p_on = PetitionFacts(
         "X1",
         "U1",
@@ -110,8 +118,9 @@ def test_satisfaction_and_petitions() -> None:
         "X3", "U1", None, "staff", t(10, 5), refused_at=t(10, 6), status="refused", petitioned_again=True
     )
     pv = [evaluate_petition(p, OCT, OCT.end, CAL) for p in (p_on, p_late, p_again)]
-    c = compute_counts(vs, PROCS, {"local"}, pv, ratings, {"D1"})
+    c = compute_counts(vs, PROCS, {"local"}, pv)
     assert c["5.4"] == Count(1, 3)
+    assert [v.shortfalls.get("5.4") for v in vs] == [RATED_DISSATISFIED, NAMED_IN_PETITION, None]
     assert c["5.2"] == Count(2, 3)
     assert c["5.3"] == Count(1, 3)
     assert c["5.1"] == Count(2, 3)

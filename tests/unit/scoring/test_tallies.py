@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import random
 
-from services.scoring.adapters.tallies import PROCEDURE_BITS, SUMS, UNIT_COLUMNS, H, deltas, shortfall_flags
+from services.scoring.adapters.tallies import (
+    PROCEDURE_BITS,
+    SUMS,
+    UNIT_COLUMNS,
+    H,
+    deltas,
+    shortfall_condition,
+    shortfall_flags,
+)
 from services.scoring.domain.contributions import Contribution, F
+from services.scoring.domain.indicators import Count, tally_counts
 
 
 def _random_rows(rng: random.Random, n: int) -> list[Contribution]:
@@ -15,7 +24,7 @@ def _random_rows(rng: random.Random, n: int) -> list[Contribution]:
             rng.choice(["2026-10", "2026-Q4"]),
             rng.choice(["P01", "P02"]),
             rng.choice(["T1", "T2", "T3"]),
-            rng.getrandbits(18),
+            rng.getrandbits(len(F)),  # every stored bit, 5.4's exception (bit 18) included
             rng.choice([None, 0, 3, 7]),
         )
         for i in range(n)
@@ -54,3 +63,23 @@ def test_shortfall_conditions_derive_from_the_ratio_declaration() -> None:
     assert shortfall_flags("4.3") == (rc, int(F.ONLINE_COUNTED))
     assert shortfall_flags("4.6") == (rc | F.FEE_DOSSIER, int(F.FEE_DOSSIER_PAID))
     assert shortfall_flags("4.2") is None  # a procedure-level indicator: no dossier list
+    assert shortfall_condition("2.1", "c") == f"c.flags & {hd} = {hd} AND c.flags & {int(F.ON_TIME)} = 0"
+
+
+def test_satisfaction_is_on_time_minus_its_feedback_exceptions() -> None:
+    """5.4: handled, and overdue or excepted by feedback, costs points; the numerator is the
+    on-time counter minus the on-time contributions carrying the exception."""
+    hd, ok, ex = int(F.HANDLED), int(F.ON_TIME), int(F.UNSATISFIED_BY_FEEDBACK)
+    assert SUMS["on_time_excepted"] == hd | ok | ex
+    assert (
+        shortfall_condition("5.4", "c")
+        == f"c.flags & {hd} = {hd} AND (c.flags & {ok} <> {ok} OR c.flags & {ex} = {ex})"
+    )
+    rows = [
+        Contribution(f"D{i}", "2026-10", "P01", "T1", f, None)
+        for i, f in enumerate((hd | ok, hd | ok | ex, hd | ex, hd))
+    ]
+    units, procs = deltas([], rows)
+    sums = dict(zip(UNIT_COLUMNS, units[("2026-10", "P01")], strict=True))
+    flags = {code: hd for (_, _, code) in procs}
+    assert tally_counts(sums, flags, {}, {"local"})["5.4"] == Count(1, 4)
