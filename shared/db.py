@@ -84,21 +84,12 @@ async def driver_connection(session: AsyncSession) -> Any:
 
     The one way to reach the driver (COPY, array binds). SQLAlchemy's asyncpg adapter begins
     its transaction lazily on the first statement, so a raw statement sent before it would run
-    in autocommit, outside the unit of work, and survive a rollback. So the adapter's own
-    transaction is started here (one BEGIN, as its first statement would have sent; the consumer's
-    first statement is its inbox insert on this connection), or, should a SQLAlchemy version not
-    have that method, a no-op statement goes first.
+    in autocommit, outside the unit of work, and survive a rollback: a no-op goes first.
     """
     conn = await session.connection()
-    fairy = await conn.get_raw_connection()
-    raw: Any = fairy.driver_connection
+    raw: Any = (await conn.get_raw_connection()).driver_connection
     if not raw.is_in_transaction():
-        adapter: Any = fairy.dbapi_connection
-        start = getattr(adapter, "_start_transaction", None)
-        if start is not None and getattr(adapter, "_started", None) is False:
-            await start()
-        if not raw.is_in_transaction():
-            await session.execute(text("SELECT 1"))
+        await session.execute(text("SELECT 1"))
     return raw
 
 
