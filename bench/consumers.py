@@ -1,7 +1,8 @@
 """What a non-scoring consumer costs per event or per score row: prints figures.
 
     .venv/bin/python -m sim.cli --months 1 --end 2026-10-31 --seed 1 --scale 0.05 --out /tmp/con.ndjson
-    flock /tmp/sqi-heavy.lock ./sqi bench consumers /tmp/con.ndjson [--service reporting|feedback|all]
+    flock /tmp/sqi-heavy.lock ./sqi bench consumers /tmp/con.ndjson [--service scoring|reporting|feedback|all]
+    flock /tmp/sqi-heavy.lock ./sqi bench consumers /tmp/con.ndjson --message-events 40 --together 32
     flock /tmp/sqi-heavy.lock ./sqi bench consumers --kind scores [--units 735 --rounds 4]
 
 The simulator's dossier events, in messages of 500 (as ingest publishes them), go through a
@@ -13,6 +14,12 @@ table, one transaction per message. For each it prints the process CPU per event
 process: what competes with scoring on a 2-core machine), the PostgreSQL backends' CPU per event
 (read from /proc, so only with a local server), and events/s of wall time; then the handler's
 ratio to the bare COPY.
+
+``--message-events N --together K`` is the live-like mode: under a live stream ingest's relay
+publishes small messages (≈ 40 events: one request per dossier system per second) and the worker
+applies the deliveries in hand together (``Consumer.apply_batch``: one transaction for up to
+its prefetch). Messages of N events are handed over K at a time, as the consumer's batcher
+hands them to ``apply_batch``; the bare COPY then also takes K messages a transaction.
 
 ``--kind scores`` measures reporting's ``scores-updated`` consumer the same way: messages of up
 to fifty units, each unit with both shipped methodologies and every indicator (as scoring announces
@@ -56,7 +63,7 @@ from sqi_cli.scratch import drop_database, recreate_database, scratch_database_u
 
 DB = "sqi_bench_consumers"
 BATCH = 500
-SERVICES = ("reporting", "feedback")
+SERVICES = ("scoring", "reporting", "feedback")
 
 
 class App(Protocol):
@@ -81,6 +88,16 @@ class Target:
 
 def target(service: str, url: str) -> Target:
     """The service's app on ``url`` (imports stay per service: the bench of one needs only it)."""
+    if service == "scoring":
+        from services.scoring.adapters.tables import inbox as scoring_inbox
+        from services.scoring.bootstrap import bootstrap as scoring_app
+        from services.scoring.settings import ScoringSettings
+        from services.scoring.subscriptions import SUBSCRIPTIONS as SCORING
+
+        counts = {"dossier_event": "scoring.dossier_event", "dossier": "scoring.dossier"}
+        return Target(
+            service, scoring_app(ScoringSettings(database_url=url, environment="test")), scoring_inbox, SCORING, counts
+        )
     if service == "feedback":
         from services.feedback.adapters.tables import inbox as feedback_inbox
         from services.feedback.bootstrap import bootstrap as feedback_app
@@ -148,18 +165,27 @@ _COPY_TABLE = "bench_copy"
 
 
 async def copy_yardstick(
-    app: App, columns: str, rows_of: Callable[[bytes], list[tuple[Any, ...]]]
+    app: App, columns: str, rows_of: Callable[[bytes], list[tuple[Any, ...]]], *, together: int = 1, total: int = 0
 ) -> Callable[[int, bytes], Awaitable[None]]:
     """The yardstick beside a handler: each message's rows (``rows_of``) COPYed into a bare
-    table of ``columns``, one transaction a message, as the handler gets."""
+    table of ``columns``, ``together`` messages a transaction (one COPY; the last of ``total``
+    ends a short one), as the handler gets."""
     async with app.uow() as uow:
         conn = await driver_connection(uow.session)
         await conn.execute(f"CREATE TABLE public.{_COPY_TABLE} ({columns})")
+    in_hand: list[tuple[Any, ...]] = []
+    held = [0]
 
-    async def bare_copy(_: int, body: bytes) -> None:
+    async def bare_copy(i: int, body: bytes) -> None:
+        in_hand.extend(rows_of(body))
+        held[0] += 1
+        if held[0] < together and i != total - 1:
+            return
         async with app.uow() as uow:
             conn = await driver_connection(uow.session)
-            await conn.copy_records_to_table(_COPY_TABLE, records=rows_of(body), schema_name="public")
+            await conn.copy_records_to_table(_COPY_TABLE, records=in_hand, schema_name="public")
+        in_hand.clear()
+        held[0] = 0
 
     return bare_copy
 
@@ -172,12 +198,12 @@ def copy_rows(body: bytes) -> list[tuple[Any, ...]]:
     return rows
 
 
-def messages(lines: list[bytes], limit: int = 0) -> tuple[int, list[bytes]]:
-    """The dossier events (the first ``limit``) and their bodies, ``BATCH`` events per message."""
+def messages(lines: list[bytes], limit: int = 0, size: int = BATCH) -> tuple[int, list[bytes]]:
+    """The dossier events (the first ``limit``) and their bodies, ``size`` events per message."""
     dossier_events = [e for e in map(orjson.loads, lines) if str(e.get("type", "")).startswith("dossier.")]
     if limit:
         dossier_events = dossier_events[:limit]
-    bodies = [orjson.dumps({"events": dossier_events[i : i + BATCH]}) for i in range(0, len(dossier_events), BATCH)]
+    bodies = [orjson.dumps({"events": dossier_events[i : i + size]}) for i in range(0, len(dossier_events), size)]
     return len(dossier_events), bodies
 
 
@@ -315,20 +341,38 @@ async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 8
         await app.engine.dispose()
 
 
-async def run(t: Target, bodies: list[bytes], n: int) -> None:
-    """The service's handler, then the bare COPY, in the same database and process."""
+async def run(t: Target, bodies: list[bytes], n: int, *, together: int = 1) -> None:
+    """The service's handler, then the bare COPY, in the same database and process.
+
+    ``together`` messages a transaction: handed to ``Consumer.apply_batch`` as the worker's
+    batcher hands over the deliveries in hand (1: ``Consumer.apply``, one message a transaction).
+    """
     app = t.app
     try:
         if t.prepare is not None:
             await t.prepare()
         consumer = Consumer(uow_factory=app.uow, inbox=t.inbox)
         sub = next(s for s in t.subscriptions if DossierEventsAccepted.routing_key in s.routing_keys)
+        in_hand: list[Delivery] = []
 
         async def handler_message(i: int, body: bytes) -> None:
-            await consumer.apply(sub, IncomingMessage(f"bench-{i}", DossierEventsAccepted.routing_key, body))
+            message = IncomingMessage(f"bench-{i}", DossierEventsAccepted.routing_key, body)
+            if together == 1:
+                await consumer.apply(sub, message)
+                return
+            in_hand.append(Delivery(message, copy_context()))
+            if len(in_hand) == together or i == len(bodies) - 1:
+                await consumer.apply_batch(sub, in_hand)
+                for waiting in in_hand:
+                    await waiting.outcome  # a failed message fails the bench
+                in_hand.clear()
 
         bare_copy = await copy_yardstick(
-            app, "event_id text, dossier_id text, type text, occurred_at timestamptz", copy_rows
+            app,
+            "event_id text, dossier_id text, type text, occurred_at timestamptz",
+            copy_rows,
+            together=together,
+            total=len(bodies),
         )
         handler = await measure(f"{t.service} on_dossier_events", app, bodies, n, handler_message)
         bare = await measure("bare COPY of the events", app, bodies, n, bare_copy)
@@ -362,6 +406,18 @@ def main(argv: list[str] | None = None) -> int:
         default=8,
         help="--kind scores: messages a transaction in the batched pass (the prefetch, 8)",
     )
+    p.add_argument(
+        "--message-events",
+        type=int,
+        default=BATCH,
+        help=f"dossier events a message (default {BATCH}, a back-fill's; live ≈ 40)",
+    )
+    p.add_argument(
+        "--together",
+        type=int,
+        default=1,
+        help="dossier messages a transaction, as the consumer applies deliveries in hand (default 1)",
+    )
     args = p.parse_args(argv)
     if args.kind == "scores":
         return main_scores(args.units, args.rounds, keep=args.keep, batch=args.batch)
@@ -369,14 +425,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.events} does not exist; make it with:\n  {__doc__.splitlines()[2].strip()}", file=sys.stderr)
         return 2
     lines = [line for line in Path(args.events).read_bytes().splitlines() if line.strip()]
-    n, bodies = messages(lines, args.limit)
-    print(f"{n:,} dossier events in {len(bodies)} messages of {BATCH} (one transaction each); pid {os.getpid()}")
+    size, together = max(args.message_events, 1), max(args.together, 1)
+    n, bodies = messages(lines, args.limit, size)
+    print(f"{n:,} dossier events in {len(bodies)} messages of {size}, {together} a transaction; pid {os.getpid()}")
     for service in SERVICES if args.service == "all" else (args.service,):
         url = scratch_database_url(f"{DB}_{service}")
         asyncio.run(recreate_database(url))
         upgrade(ROOT / "services" / service / "migrations", url)  # alembic runs its own event loop
         try:
-            asyncio.run(run(target(service, url), bodies, n))
+            asyncio.run(run(target(service, url), bodies, n, together=together))
         finally:
             if not args.keep:
                 asyncio.run(drop_database(url))

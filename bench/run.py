@@ -13,7 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "reporting": "p50/p99 of GET / and the ranking API with a whole-country month loaded, events streaming",
     "bare": "the bare pipeline (batches → COPY → publish → consume): the yardstick for end to end",
     "live": "a loaded month, then 500/2,000/5,000 events/s with 20 readers: freshness, reads, ratio to bare",
-    "consumers": "reporting/feedback consumers (--kind scores: score messages): CPU µs per event or message vs COPY",
+    "consumers": "dossier consumers (--together: live-like batches; --kind scores): CPU µs per event vs COPY",
     "chaos": "kill and restart every process (and the broker, the database) under a stream; nothing lost",
     "gateway": "one proxied GET through the gateway vs straight to a trivial upstream: p50/p99, CPU µs/request",
 }

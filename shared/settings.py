@@ -112,6 +112,12 @@ class CommonSettings(BaseSettings):
     migrate_role_prefix: str | None = None
     # How often a worker refreshes its outbox, consumer-lag and parking gauges.
     worker_monitor_interval_s: float = Field(default=10.0, gt=0)
+    # Deliveries a worker holds unacked per subscription: at most what one transaction applies.
+    # A subscription with a batch handler (the dossier-event streams) takes the larger one, so a
+    # burst — ingest's relay publishes ≈ 36 messages in a second under a live stream — fits in one
+    # or two transactions; its messages hold ≤ 500 events each, so 32 is ≤ 16,000 events in hand.
+    consumer_prefetch: int = Field(default=8, ge=1, le=1_000)
+    consumer_batch_prefetch: int = Field(default=32, ge=1, le=256)
 
     @model_validator(mode="after")
     def _production_guards(self) -> CommonSettings:

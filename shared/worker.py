@@ -41,7 +41,6 @@ class WorkerParts:
     uow_factory: Callable[[], UnitOfWork]
     subscriptions: Sequence[Subscription] = ()
     background: Sequence[Callable[[asyncio.Event], Awaitable[None]]] = field(default_factory=list)
-    prefetch: int = 8
 
 
 async def serve_probes(
@@ -95,7 +94,8 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
                 uow_factory=parts.uow_factory,
                 inbox=parts.inbox,
                 prefix=settings.bus_prefix,
-                prefetch=parts.prefetch,
+                prefetch=settings.consumer_prefetch,
+                batch_prefetch=settings.consumer_batch_prefetch,
                 service=service,
             )
             await consumer.start(channel, list(parts.subscriptions))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.feedback.handlers.messages import on_dossier_events, on_units_changed
+from services.feedback.handlers.messages import on_dossier_batches, on_units_changed
 from shared.contracts import DossierEventsAccepted, UnitsChanged
 from shared.messaging.topology import Subscription
 
@@ -20,6 +20,6 @@ SUBSCRIPTIONS: list[Subscription] = [
         queue="feedback.dossier-units",
         exchange=INGEST_EXCHANGE,
         routing_keys=[DossierEventsAccepted.routing_key],
-        handler=on_dossier_events,
+        batch_handler=on_dossier_batches,
     ),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.reporting.handlers.dossier_events import on_dossier_events
+from services.reporting.handlers.dossier_events import on_dossier_batches
 from services.reporting.handlers.messages import (
     on_calendar_changed,
     on_petition_changed,
@@ -43,7 +43,7 @@ SUBSCRIPTIONS: list[Subscription] = [
         queue="reporting.dossiers",
         exchange=INGEST_EXCHANGE,
         routing_keys=[DossierEventsAccepted.routing_key],
-        handler=on_dossier_events,
+        batch_handler=on_dossier_batches,
     ),
     Subscription(
         queue="reporting.procedures",

@@ -1,8 +1,10 @@
-"""Scoring's explicit subscription: ingest's dossier, procedure and unit events, feedback's too."""
+"""Scoring's explicit subscriptions: ingest's dossier, procedure and unit events (a batch handler:
+a burst of dossier-event messages is stored with two statements), feedback's ratings and
+petitions (one message at a time: each is one row and one mark)."""
 
 from __future__ import annotations
 
-from services.scoring.handlers.messages import on_message
+from services.scoring.handlers.messages import on_message, on_messages
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, UnitsChanged
 from shared.contracts.feedback import PetitionChanged, RatingSubmitted
 from shared.messaging.topology import Subscription
@@ -19,7 +21,7 @@ SUBSCRIPTIONS: list[Subscription] = [
             ProcedureEventsAccepted.routing_key,
             UnitsChanged.routing_key,
         ],
-        handler=on_message,
+        batch_handler=on_messages,
     ),
     Subscription(
         queue="scoring.feedback-events",

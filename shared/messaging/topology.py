@@ -24,22 +24,35 @@ class IncomingMessage:
     message_id: str
     routing_key: str
     body: bytes
+    traceparent: str | None = None
+    """W3C traceparent of the message's consumer span (filled by the consumer): a batch handler
+    runs in a span of its own, so this is how it reaches each message's trace."""
 
 
 Handler = Callable[[IncomingMessage, Any], Awaitable[None]]
+BatchHandler = Callable[[list[IncomingMessage], Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Subscription:
-    """An explicit subscription: which exchange and routing keys feed which handler."""
+    """An explicit subscription: which exchange and routing keys feed which handler.
+
+    Exactly one of ``handler`` (one message at a time) and ``batch_handler`` (every new message
+    of a transaction in one call; see :mod:`shared.messaging.consumer`).
+    """
 
     queue: str
     exchange: str
     routing_keys: Sequence[str]
-    handler: Handler
+    handler: Handler | None = None
+    batch_handler: BatchHandler | None = None
     max_attempts: int = 5
     retry_delay_ms: int = 5_000
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.batch_handler is None):
+            raise ValueError(f"subscription {self.queue!r}: give exactly one of handler and batch_handler")
 
 
 async def declare_exchange(channel: AbstractChannel, name: str) -> AbstractExchange:

@@ -43,6 +43,8 @@ SUBSCRIPTION = Subscription(
 
 def main() -> None:
     settings = CommonSettings()
+    if len(sys.argv) > 1:
+        settings = settings.model_copy(update={"consumer_prefetch": int(sys.argv[1])})
     engine = create_engine(settings, application_name="bus-test-consumer")
     sessions = session_factory(engine)
     parts = WorkerParts(
@@ -52,7 +54,6 @@ def main() -> None:
         inbox=inbox,
         uow_factory=lambda: UnitOfWork(sessions, outbox=outbox, exchange="bus-test.events"),
         subscriptions=[SUBSCRIPTION],
-        prefetch=int(sys.argv[1]) if len(sys.argv) > 1 else 8,
     )
     asyncio.run(run_worker(parts))
 

@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
-from shared.db import create_engine, service_metadata, session_factory
+from shared.db import create_engine, driver_connection, service_metadata, session_factory
 from shared.messaging.consumer import Consumer, Delivery
 from shared.messaging.tables import inbox_table, outbox_table
 from shared.messaging.topology import IncomingMessage, Subscription
@@ -115,3 +115,79 @@ async def test_deliveries_in_hand_together_are_handed_over_as_one_batch(consumer
     outcomes = await asyncio.gather(*(batcher.submit(IncomingMessage(f"g{i}", "k", b"{}")) for i in range(6)))
     assert outcomes == [True] * 6
     assert len({txid for txid, _ in (await effects()).values()}) == 1
+
+
+calls: list[list[str]] = []
+
+
+async def record_batch(messages: list[IncomingMessage], uow: UnitOfWork) -> None:
+    calls.append([m.message_id for m in messages])
+    if any(m.body == b"poison" for m in messages):
+        raise ValueError("a message no handler can apply")
+    conn = await driver_connection(uow.session)
+    await conn.execute(
+        "INSERT INTO batch_test.effect SELECT m, txid_current(), t FROM unnest($1::text[], $2::text[]) AS u(m, t)",
+        [m.message_id for m in messages],
+        [m.traceparent or "" for m in messages],
+    )
+
+
+BATCH_SUB = Subscription(queue="batch-test-all", exchange="x", routing_keys=["k"], batch_handler=record_batch)
+
+
+def traced(message_id: str, body: bytes = b"{}") -> Delivery:
+    tp = f"00-{len(message_id) + 1:032x}-{abs(hash(message_id)) % 2**63 + 1:016x}-01"
+    return Delivery(IncomingMessage(message_id, "k", body, tp), contextvars.copy_context())
+
+
+@pytest.mark.asyncio
+async def test_a_batch_handler_gets_the_new_messages_in_one_call_and_one_transaction(consumer: Consumer) -> None:
+    calls.clear()
+    assert await consumer.apply(BATCH_SUB, IncomingMessage("b0", "k", b"{}"))  # one message: a batch of one
+    batch = [traced("b1"), traced("b2"), traced("b1"), traced("b0"), traced("b3")]
+    await consumer.apply_batch(BATCH_SUB, batch)
+    assert [await w.outcome for w in batch] == [True, True, False, False, True]
+    assert calls == [["b0"], ["b1", "b2", "b3"]]
+    seen = await effects()
+    assert len({seen[m][0] for m in ("b1", "b2", "b3")}) == 1  # one transaction
+    # Each message's own traceparent reaches the handler.
+    assert all(seen[m][1] == batch[i].message.traceparent for i, m in ((0, "b1"), (1, "b2"), (4, "b3")))
+
+
+@pytest.mark.asyncio
+async def test_a_failed_batch_is_applied_one_message_a_transaction(consumer: Consumer) -> None:
+    calls.clear()
+    batch = [traced("c1"), traced("bad", b"poison"), traced("c2")]
+    await consumer.apply_batch(BATCH_SUB, batch)
+    assert await batch[0].outcome and await batch[2].outcome
+    with pytest.raises(ValueError):
+        await batch[1].outcome
+    assert calls == [["c1", "bad", "c2"], ["c1"], ["bad"], ["c2"]]
+    seen = await effects()
+    assert sorted(seen) == ["c1", "c2"] and seen["c1"][0] != seen["c2"][0]
+
+
+@pytest.mark.asyncio
+async def test_the_driver_connection_is_inside_the_sessions_transaction(consumer: Consumer) -> None:
+    engine = create_engine(CommonSettings(database_url=DB), application_name="batch-test")
+    sessions = session_factory(engine)
+    try:
+        async with sessions() as session, session.begin():
+            conn = await driver_connection(session)  # the first statement of the transaction
+            await conn.execute("INSERT INTO batch_test.effect VALUES ('rolled back', txid_current(), '')")
+            await session.rollback()
+        async with sessions() as session, session.begin():
+            conn = await driver_connection(session)
+            await conn.execute("INSERT INTO batch_test.effect VALUES ('kept', txid_current(), '')")
+    finally:
+        await engine.dispose()
+    assert sorted(await effects()) == ["kept"]
+
+
+def test_a_subscription_has_exactly_one_kind_of_handler() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        Subscription(queue="q", exchange="x", routing_keys=["k"])
+    with pytest.raises(ValueError, match="exactly one"):
+        Subscription(queue="q", exchange="x", routing_keys=["k"], handler=record, batch_handler=record_batch)
+    consumer = Consumer(uow_factory=lambda: None, inbox=inbox, prefetch=8, batch_prefetch=40)  # type: ignore[arg-type,return-value]
+    assert (consumer.prefetch_of(SUB), consumer.prefetch_of(BATCH_SUB)) == (8, 40)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
 
 import aio_pika
 import orjson
@@ -24,10 +23,12 @@ pytestmark = pytest.mark.integration
 
 
 class FakeUow:
-    """Only what Consumer.apply needs, so the test can watch the broker's behaviour alone."""
+    """Only what Consumer.apply needs (the session's driver connection, as shared.db reaches it),
+    so the test can watch the broker's behaviour alone."""
 
     def __init__(self) -> None:
         self.session = self
+        self.driver_connection = self
 
     async def __aenter__(self) -> FakeUow:
         return self
@@ -35,11 +36,17 @@ class FakeUow:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    async def execute(self, *_: object) -> FakeUow:
+    async def connection(self) -> FakeUow:
         return self
 
-    def __iter__(self) -> Iterator[tuple[str]]:
-        return iter([("m1",)])  # the inbox insert's RETURNING: the test's one message is new
+    async def get_raw_connection(self) -> FakeUow:
+        return self
+
+    def is_in_transaction(self) -> bool:
+        return True
+
+    async def fetch(self, *_: object) -> list[tuple[str]]:
+        return [("m1",)]  # the inbox insert's RETURNING: the test's one message is new
 
 
 def test_retried_message_keeps_the_producers_routing_key() -> None:

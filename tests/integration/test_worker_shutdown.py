@@ -78,7 +78,7 @@ SUBSCRIPTION = Subscription(
 
 def main() -> None:
     """The worker process under test (``python -m tests.integration.test_worker_shutdown``)."""
-    settings = CommonSettings()
+    settings = CommonSettings(consumer_prefetch=4)
     engine = create_engine(settings, application_name="shutdown-test-worker")
     sessions = session_factory(engine)
     parts = WorkerParts(
@@ -88,7 +88,6 @@ def main() -> None:
         inbox=inbox,
         uow_factory=lambda: UnitOfWork(sessions, outbox=outbox, exchange="shutdown-test.done"),
         subscriptions=[SUBSCRIPTION],
-        prefetch=4,
     )
     asyncio.run(run_worker(parts))
 

@@ -8,6 +8,7 @@ fields used are checked, rather than validating every event's whole envelope wit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -61,3 +62,19 @@ def unit_moves(body: bytes) -> UnitMoves:
         if seen is None or seen < (at, code):
             latest[dossier_id] = (at, code)
     return moves
+
+
+def merged_moves(moves: Sequence[UnitMoves]) -> UnitMoves:
+    """Several messages' moves (in delivery order) as one, as if applied one after the other:
+    the latest unit (at the same instant the later message's), the first message's receiver."""
+    out = UnitMoves()
+    latest, receivers = out.latest, out.receivers
+    for m in moves:
+        out.skipped += m.skipped
+        for dossier_id, receiver in m.receivers.items():
+            receivers.setdefault(dossier_id, receiver)
+        for dossier_id, moved in m.latest.items():
+            seen = latest.get(dossier_id)
+            if seen is None or seen[0] <= moved[0]:
+                latest[dossier_id] = moved
+    return out

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from services.feedback.adapters.tables import unit
-from services.feedback.domain.dossiers import unit_moves
+from services.feedback.domain.dossiers import merged_moves, unit_moves
 from services.feedback.handlers.ratings import apply_held_ratings
 from shared.db import driver_connection
 from shared.messaging.topology import IncomingMessage
@@ -45,8 +45,14 @@ SELECT dossier_id, owner FROM up WHERE created
 
 
 async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
-    """Keep dossier → unit (received at, or transferred to; the latest event wins) and its owner."""
-    moves = unit_moves(message.body)
+    """One message (tests, replays): as a batch of one."""
+    await on_dossier_batches([message], uow)
+
+
+async def on_dossier_batches(messages: list[IncomingMessage], uow: UnitOfWork) -> None:
+    """Keep dossier → unit (received at, or transferred to; the latest event wins) and its owner:
+    one upsert for every message of the transaction (their moves merged in delivery order)."""
+    moves = merged_moves([unit_moves(m.body) for m in messages])
     if moves.skipped:
         log.warning("malformed dossier events skipped", extra={"skipped": moves.skipped})
     if not moves.latest:

@@ -1,5 +1,6 @@
 """Ingest's dossier events into reporting's read model: open dossiers, due times, officers, and
-feed activity per source — one transaction per message, a few statements per message.
+feed activity per source — a few statements per transaction, whatever the number of messages
+(``on_dossier_batches``: the consumer hands over every new message of a transaction at once).
 
 A back-fill brings ≈ 1 M events a month and every consumer of them shares two cores with
 scoring, so this path is written for cost per event (docs/performance.md): the body is read with
@@ -103,7 +104,8 @@ _APPEND_DOSSIERS = (
 _GAP = "EXTRACT(EPOCH FROM excluded.last_accepted_at - f.last_accepted_at)"
 _STORE_FEEDS = f"""
 INSERT INTO reporting.feed AS f (source, unit_code, last_accepted_at, last_occurred_at, batches, events)
-SELECT s, u, $3::timestamptz, o, 1, n FROM unnest($1::text[], $2::text[], $4::timestamptz[], $5::int[]) AS t(s, u, o, n)
+SELECT s, u, a, o, 1, n
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[]) AS t(s, u, a, o, n)
 ON CONFLICT (source, unit_code) DO UPDATE SET
     last_accepted_at = GREATEST(f.last_accepted_at, excluded.last_accepted_at),
     last_occurred_at = GREATEST(f.last_occurred_at, excluded.last_occurred_at),
@@ -215,39 +217,65 @@ async def _time_limits(conn: Any, codes: set[str]) -> dict[str, int | None]:
 
 
 async def record_feed_activity(
-    raw: Sequence[tuple[str, DossierEvent]], units: dict[str, str | None], accepted_at: datetime, *, conn: Any
+    messages: Sequence[tuple[Sequence[tuple[str, DossierEvent]], datetime]],
+    units: dict[str, str | None],
+    *,
+    conn: Any,
 ) -> None:
-    """Per (source, unit): last accepted batch, last event time, a running usual gap."""
-    activity: dict[tuple[str, str], tuple[int, datetime]] = {}
-    for source, e in raw:
-        code = units.get(e.dossier_id)
-        if code is None:
-            continue
-        count, latest = activity.get((source, code), (0, e.occurred_at))
-        activity[(source, code)] = (count + 1, max(latest, e.occurred_at))
-    if not activity:
-        return
-    keys = sorted(activity)  # rows in one order: two batches cannot deadlock on them
-    await conn.execute(
-        _STORE_FEEDS,
-        [s for s, _ in keys],
-        [u for _, u in keys],
-        accepted_at,
-        [activity[k][1] for k in keys],
-        [activity[k][0] for k in keys],
-    )
+    """Per (source, unit): last accepted batch, last event time, a running usual gap.
+
+    ``messages``: each message's (source, event) pairs and acceptance time, in delivery order.
+    A feed row counts each message that brought it events, in that order, as if they came one
+    a transaction: one statement per round, a round holding each (source, unit)'s next message
+    (a burst from many dossier systems is one round). The events count for the dossier's unit
+    after the whole batch.
+    """
+    rounds: list[dict[tuple[str, str], tuple[int, datetime, datetime]]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for raw, accepted_at in messages:
+        activity: dict[tuple[str, str], tuple[int, datetime]] = {}
+        for source, e in raw:
+            code = units.get(e.dossier_id)
+            if code is None:
+                continue
+            count, latest = activity.get((source, code), (0, e.occurred_at))
+            activity[(source, code)] = (count + 1, max(latest, e.occurred_at))
+        for key, (count, latest) in activity.items():
+            n = seen[key] = seen.get(key, -1) + 1
+            if n == len(rounds):
+                rounds.append({})
+            rounds[n][key] = (count, latest, accepted_at)
+    for feeds in rounds:
+        keys = sorted(feeds)  # rows in one order: two batches cannot deadlock on them
+        await conn.execute(
+            _STORE_FEEDS,
+            [s for s, _ in keys],
+            [u for _, u in keys],
+            [feeds[k][2] for k in keys],
+            [feeds[k][1] for k in keys],
+            [feeds[k][0] for k in keys],
+        )
 
 
 async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
-    batch = read_batch(message.body)
-    if batch.skipped:
-        log.warning("malformed dossier events skipped", extra={"skipped": batch.skipped})
-    if not batch.events:
+    """One message (tests, replays): as a batch of one."""
+    await on_dossier_batches([message], uow)
+
+
+async def on_dossier_batches(messages: list[IncomingMessage], uow: UnitOfWork) -> None:
+    """A transaction's messages of ``reporting.dossiers``: one fold of all their events (the state
+    depends only on the set of events, :func:`apply_dossier_events`), then their feed activity."""
+    now = datetime.now(UTC)
+    batches = [read_batch(m.body) for m in messages]
+    skipped = sum(b.skipped for b in batches)
+    if skipped:
+        log.warning("malformed dossier events skipped", extra={"skipped": skipped})
+    if not any(b.events for b in batches):
         return
     conn = await driver_connection(uow.session)
     # Working days as the package and the law define them, with the days scoring's admins
     # declared (CalendarChanged).
     cal = await _calendar(conn)
-    units = await apply_dossier_events([e for _, e in batch.events], conn=conn, calendar=cal)
-    await record_feed_activity(batch.events, units, batch.accepted_at or datetime.now(UTC), conn=conn)
+    units = await apply_dossier_events([e for b in batches for _, e in b.events], conn=conn, calendar=cal)
+    await record_feed_activity([(b.events, b.accepted_at or now) for b in batches if b.events], units, conn=conn)
     await mark_changed(uow.session, "warnings")  # last: the version row is locked only for the commit

@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from opentelemetry import trace
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,10 +38,10 @@ from services.scoring.application.judging import judge_chunk
 from services.scoring.application.scoring_service import compute_period
 from services.scoring.domain import parse_period
 from shared.metrics import FRESHNESS_SECONDS, REFRESH_FAILURES, REFRESH_SECONDS
+from shared.trace_context import links_of
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
-_W3C = TraceContextTextMapPropagator()
 JUDGE_BUDGET_S = 15.0
 
 
@@ -210,16 +209,6 @@ async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> list[da
                 judge=False,
             )
     return list(claimed.accepted_at or [])
-
-
-def links_of(traceparents: list[str]) -> list[trace.Link]:
-    """Span links to the (valid) W3C traceparents given."""
-    out: list[trace.Link] = []
-    for tp in traceparents:
-        ctx = trace.get_current_span(_W3C.extract({"traceparent": tp})).get_span_context()
-        if ctx.is_valid:
-            out.append(trace.Link(ctx))
-    return out
 
 
 def make_refresher(app: Scoring) -> Callable[[asyncio.Event], Awaitable[None]]:

@@ -1,4 +1,5 @@
-"""Message handlers (plain functions of ``(message, uow)``): keep the events, mark what changed.
+"""Message handlers (plain functions of ``(message, uow)``; ``on_messages`` takes a transaction's
+batch of ingest's messages at once): keep the events, mark what changed.
 
 Every effect depends only on the SET of events received: a dossier's events are stored and the
 dossier flagged ``recheck_at = EPOCH`` (as is every dossier whose procedure changed); the
@@ -10,11 +11,11 @@ The catalogue keeps the latest ``occurred_at``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
-from opentelemetry import propagate
 from sqlalchemy import and_, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -33,14 +34,8 @@ from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, Raw
 from shared.contracts.feedback import PetitionChanged, RatingSubmitted
 from shared.db import driver_connection as driver
 from shared.messaging.topology import IncomingMessage
+from shared.trace_context import current_traceparent
 from shared.unit_of_work import UnitOfWork
-
-
-def current_traceparent() -> str | None:
-    """The W3C traceparent of the current span (the consumer's, inside a trace from ingest)."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier.get("traceparent")
 
 
 def _domain(e: RawEvent) -> DomainEvent:
@@ -61,12 +56,12 @@ INSERT INTO scoring.dossier_event (source, event_id, dossier_id, type, occurred_
 SELECT s, e, d, t, o, x::jsonb
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS u(s, e, d, t, o, x)
 ON CONFLICT DO NOTHING
-RETURNING dossier_id
+RETURNING source, event_id, dossier_id
 """
 # Rows in key order (the input is sorted): two batches flag overlapping dossiers without deadlock.
 _FLAG_DOSSIERS = """
 INSERT INTO scoring.dossier AS d (dossier_id, recheck_at, accepted_at, traceparent)
-SELECT i, $2, $3, $4 FROM unnest($1::text[]) AS v(i)
+SELECT i, $2, a, t FROM unnest($1::text[], $3::timestamptz[], $4::text[]) AS v(i, a, t)
 ON CONFLICT (dossier_id) DO UPDATE SET
     recheck_at = excluded.recheck_at, unjudgeable = NULL,
     accepted_at = least(d.accepted_at, excluded.accepted_at),
@@ -74,32 +69,65 @@ ON CONFLICT (dossier_id) DO UPDATE SET
 """
 
 
+@dataclass(frozen=True)
+class AcceptedBatch:
+    """One ingest message's dossier events, when ingest accepted them and the message's trace."""
+
+    events: Sequence[RawEvent]
+    accepted_at: datetime | None = None
+    traceparent: str | None = None
+
+
 async def apply_dossier_events(
     events: list[RawEvent], uow: UnitOfWork, *, now: datetime, accepted_at: datetime | None = None
 ) -> set[str]:
-    """Store a batch and flag the dossiers that got a new event for judging (one transaction).
+    """Store one message's events and flag the dossiers that got a new event (the current span's trace)."""
+    return await apply_accepted_batches([AcceptedBatch(events, accepted_at, current_traceparent())], uow)
 
-    Two bulk statements per batch and no folding here: the judging step
+
+async def apply_accepted_batches(batches: Sequence[AcceptedBatch], uow: UnitOfWork) -> set[str]:
+    """Store messages' events and flag the dossiers that got a new event for judging (one transaction).
+
+    Two bulk statements whatever the number of messages and no folding here: the judging step
     (:mod:`services.scoring.application.judging`) folds each flagged dossier from ALL its stored
-    events once per refresh, however many batches touched it meanwhile. A duplicate changes
-    nothing (its insert returns no row). Returns the ids of the dossiers flagged.
+    events once per refresh, however many messages touched it meanwhile. A duplicate changes
+    nothing (its insert returns no row). A flagged dossier keeps, as if the messages had come one
+    by one in this order, the earliest acceptance time of the messages that brought it a new
+    event (the freshness clock) and the trace of the last of them (the refresh span links to it).
+    Returns the ids of the dossiers flagged.
     """
-    batch = [e for e in events if e.data.get("dossier_id")]
-    if not batch:
+    first_of: dict[tuple[str, str], int] = {}  # an event repeated in two messages: the first stores it
+    rows: list[RawEvent] = []
+    for n, batch in enumerate(batches):
+        for e in batch.events:
+            if e.data.get("dossier_id"):
+                first_of.setdefault((e.source, e.event_id), n)
+                rows.append(e)
+    if not rows:
         return set()
     conn = await driver(uow.session)
     inserted = await conn.fetch(
         _INSERT_EVENTS,
-        [e.source for e in batch],
-        [e.event_id for e in batch],
-        [str(e.data["dossier_id"]) for e in batch],
-        [e.type for e in batch],
-        [datetime.fromisoformat(e.occurred_at) for e in batch],
-        [orjson.dumps(e.data).decode() for e in batch],
+        [e.source for e in rows],
+        [e.event_id for e in rows],
+        [str(e.data["dossier_id"]) for e in rows],
+        [e.type for e in rows],
+        [datetime.fromisoformat(e.occurred_at) for e in rows],
+        [orjson.dumps(e.data).decode() for e in rows],
     )
-    ids = sorted({r[0] for r in inserted})
-    if ids:
-        await conn.execute(_FLAG_DOSSIERS, ids, EPOCH, accepted_at, current_traceparent())
+    touched: dict[str, set[int]] = {}
+    for source, event_id, dossier_id in inserted:
+        touched.setdefault(dossier_id, set()).add(first_of[(source, event_id)])
+    if not touched:
+        return set()
+    ids = sorted(touched)
+    accepted: list[datetime | None] = []
+    traces: list[str | None] = []
+    for d in ids:
+        mine = [batches[n] for n in sorted(touched[d])]
+        accepted.append(min((b.accepted_at for b in mine if b.accepted_at), default=None))
+        traces.append(next((b.traceparent for b in reversed(mine) if b.traceparent), None))
+    await conn.execute(_FLAG_DOSSIERS, ids, EPOCH, accepted, traces)
     return set(ids)
 
 
@@ -253,13 +281,13 @@ async def apply_petition(msg: PetitionChanged, uow: UnitOfWork, *, now: datetime
 
 
 async def on_message(message: IncomingMessage, uow: UnitOfWork) -> None:
-    """The one consumer of ``scoring.dossier-events``: dispatch on the producer's routing key."""
+    """One message of ``scoring.feedback-events`` (or of ingest's): dispatch on the producer's routing key."""
     body = orjson.loads(message.body)
     now = datetime.now(UTC)
     key = message.routing_key
     if key == DossierEventsAccepted.routing_key:
         batch = DossierEventsAccepted.model_validate(body)
-        await apply_dossier_events(batch.events, uow, now=now, accepted_at=batch.accepted_at)
+        await apply_accepted_batches([_accepted(message, batch)], uow)
     elif key == ProcedureEventsAccepted.routing_key:
         await apply_procedure_events(ProcedureEventsAccepted.model_validate(body).events, uow, now=now)
     elif key == UnitsChanged.routing_key:
@@ -271,3 +299,28 @@ async def on_message(message: IncomingMessage, uow: UnitOfWork) -> None:
     else:
         # Never acknowledge what we cannot apply: the retry queue and then parking keep it.
         raise ValueError(f"unknown message {message.routing_key!r} with keys {sorted(body)[:5]}")
+
+
+async def on_messages(messages: list[IncomingMessage], uow: UnitOfWork) -> None:
+    """The batch handler of ``scoring.dossier-events``: a transaction's new messages in delivery order.
+
+    Each run of consecutive dossier-event messages is stored with two statements for the whole
+    run (:func:`apply_accepted_batches`); a procedure or unit message between them is applied
+    where it stands (they are rare: the catalogue and the unit tree).
+    """
+    run: list[AcceptedBatch] = []
+    for message in messages:
+        if message.routing_key == DossierEventsAccepted.routing_key:
+            run.append(_accepted(message, DossierEventsAccepted.model_validate(orjson.loads(message.body))))
+            continue
+        if run:
+            await apply_accepted_batches(run, uow)
+            run = []
+        await on_message(message, uow)
+    if run:
+        await apply_accepted_batches(run, uow)
+
+
+def _accepted(message: IncomingMessage, batch: DossierEventsAccepted) -> AcceptedBatch:
+    # The consumer fills the message's traceparent; a direct call (tests, replays) has the current span's.
+    return AcceptedBatch(batch.events, batch.accepted_at, message.traceparent or current_traceparent())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from services.feedback.bootstrap import Feedback
 from services.feedback.handlers.messages import on_dossier_events
 from shared.contracts import DossierEventsAccepted
+from shared.messaging.consumer import Consumer, Delivery
 from shared.messaging.topology import IncomingMessage
 from tests.integration.feedback.conftest import sql
 
@@ -90,3 +92,49 @@ async def test_overlapping_batches_in_parallel_do_not_deadlock(feedback: Feedbac
         ids=ids,
     )
     assert [(u.unit_code, u.owner_unit_code) for u in units] == [("P02", "P01")]
+
+
+async def test_messages_in_hand_are_one_upsert_with_the_state_of_one_by_one(feedback: Feedback) -> None:
+    """Through the consumer: the batch handler gets every message at once and keeps, per dossier,
+    what one message a transaction keeps (the latest unit, at the same instant the later
+    message's; the first receiver as owner)."""
+    from services.feedback.adapters.tables import inbox
+    from services.feedback.subscriptions import SUBSCRIPTIONS
+
+    sub = next(s for s in SUBSCRIPTIONS if DossierEventsAccepted.routing_key in s.routing_keys)
+    consumer = Consumer(uow_factory=feedback.uow, inbox=inbox)
+    run = uuid.uuid4().hex[:8]
+
+    def burst(tag: str) -> list[IncomingMessage]:
+        a, b, c = (f"HS-{tag}{run}-{k}" for k in "abc")
+        rec, moved = "dossier.received", "dossier.transferred"
+        per_message = [
+            [ev(a, rec, "P01", "2026-10-05T08:00:00+07:00"), ev(b, moved, "P05", "2026-10-05T09:00:00+07:00")],
+            [ev(a, moved, "P02", "2026-10-06T08:00:00+07:00"), ev(b, rec, "P04", "2026-10-05T08:00:00+07:00")],
+            [ev(a, rec, "P09", "2026-10-05T07:00:00+07:00"), ev(c, rec, "P07", "2026-10-05T08:00:00+07:00")],
+            [ev(a, moved, "P03", "2026-10-06T01:00:00+00:00"), ev(c, moved, "P08", "2026-10-05T01:00:00+00:00")],
+        ]  # fmt: skip
+        return [
+            IncomingMessage(f"{tag}{run}-{n}", DossierEventsAccepted.routing_key, orjson.dumps({"events": events}))
+            for n, events in enumerate(per_message)
+        ]
+
+    for m in burst("one"):
+        assert await consumer.apply(sub, m)
+    deliveries = [Delivery(m, contextvars.copy_context()) for m in burst("all")]
+    await consumer.apply_batch(sub, deliveries)
+    assert [await w.outcome for w in deliveries] == [True] * 4
+
+    async def units(tag: str) -> list[tuple[str, str, str | None, int]]:
+        rows = await sql(
+            feedback,
+            "SELECT dossier_id, unit_code, owner_unit_code, xmin::text AS tx FROM feedback.dossier_unit"
+            " WHERE dossier_id LIKE :p ORDER BY 1",
+            p=f"HS-{tag}{run}-%",
+        )
+        return [(r.dossier_id[-1], r.unit_code, r.owner_unit_code, r.tx) for r in rows]
+
+    one, together = await units("one"), await units("all")
+    assert [r[:3] for r in together] == [r[:3] for r in one]
+    assert [r[:3] for r in one] == [("a", "P03", "P01"), ("b", "P05", "P04"), ("c", "P08", "P07")]
+    assert len({r[3] for r in together}) == 1  # one transaction
