@@ -103,13 +103,13 @@ async def driver_connection(session: AsyncSession) -> Any:
 
     The one way to reach the driver (COPY, array binds). SQLAlchemy's asyncpg adapter begins
     its transaction lazily on the first statement, so a raw statement sent before it would run
-    in autocommit, outside the unit of work, and survive a rollback: a no-op goes first.
+    in autocommit, outside the unit of work, and survive a rollback: the adapter's BEGIN goes
+    first (one round trip; a no-op statement only if the adapter has no such method).
     """
     conn = await session.connection()
     adapted: Any = (await conn.get_raw_connection()).dbapi_connection
     raw: Any = adapted.driver_connection
     if not raw.is_in_transaction():
-        # The adapter's own BEGIN (one round trip); a no-op statement where it has none.
         begin = getattr(adapted, "_start_transaction", None)
         if begin is not None:
             await begin()
