@@ -28,6 +28,7 @@ class FakeUow:
 
     def __init__(self) -> None:
         self.session = self
+        self.dbapi_connection = self
         self.driver_connection = self
 
     async def __aenter__(self) -> FakeUow:
