@@ -274,10 +274,12 @@ async def apply_petition(msg: PetitionChanged, uow: UnitOfWork, *, now: datetime
             where=petition.c.version < ex.version,
         ).returning(petition.c.petition_id)
     )
+    old_dossier, old_received = before if before is not None else (None, msg.received_at)
     if applied.first() is not None and (before is None or tuple(before) != (named, msg.received_at)):
-        old_dossier, old_received = before if before is not None else (None, msg.received_at)
         await flag_for_feedback(uow, [d for d in (old_dossier, named) if d], min(old_received, msg.received_at))
-    await mark_dirty(uow, months_between(msg.received_at, now, since=history_floor(now)))
+    # From the earlier receipt: a version that moves it leaves the months it counted in before.
+    since = min(old_received, msg.received_at)
+    await mark_dirty(uow, months_between(since, now, since=history_floor(now)))
 
 
 async def on_message(message: IncomingMessage, uow: UnitOfWork) -> None:

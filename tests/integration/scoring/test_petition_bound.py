@@ -153,3 +153,29 @@ async def test_a_petition_naming_a_dossier_rejudges_it(clean: Scoring) -> None:
     assert await p02_54() == (1, 2)
     assert await shortfalls() == [("B2", NAMED_IN_PETITION)]
     await exact()
+
+
+async def test_a_version_that_moves_the_receipt_leaves_the_months_it_counted_in(clean: Scoring) -> None:
+    """Received 15 September, then a later version says 2 October: September (5.1–5.3) no longer
+    counts it once refreshed, as a recompute of every stored period says."""
+    await load_reference(clean, NOW)
+    events = dossier_events()
+    await apply_batches(clean, [events], NOW)
+    async with clean.uow() as uow:
+        await apply_petition(petition(7, datetime(2026, 9, 15, 9, tzinfo=VN_TZ), None), uow, now=NOW)
+    await refresh_once(clean, now=NOW)
+    moved = petition(7, datetime(2026, 10, 2, 9, tzinfo=VN_TZ), None, version=2)
+    async with clean.uow() as uow:
+        await apply_petition(moved, uow, now=NOW)
+    await refresh_once(clean, now=NOW)
+    async with clean.sessions() as s:
+        periods = await live_periods(s)
+        diffs = await recompute_and_compare(
+            s,
+            events=[PROCEDURE, *events],
+            periods=periods,
+            methodologies=list(clean.methodologies.values()),
+            calendar=clean.calendar,
+        )
+    assert "2026-09" in periods
+    assert [str(d) for d in diffs] == []
