@@ -197,6 +197,9 @@ async def time_reads(app: Scoring, n: int, now: datetime, readers: int = 1) -> N
         # --feedback-history, what the ratings and petitions cost a drill-down.
         "drill-down P01 5.4 (first page)": ("/api/v1/scores/P01/indicators/5.4/dossiers", period),
         "drill-down CT 5.4 (first page)": ("/api/v1/scores/CT/indicators/5.4/dossiers", period),
+        # Points at stake judge the unit's subtree from its facts, ratings and petitions.
+        "points at stake P01.L01 (local office)": ("/api/v1/scores/P01.L01/stake", period),
+        "points at stake P01 (province)": ("/api/v1/scores/P01/stake", period),
     }
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://scoring") as client:
         for name, (path, params) in reads.items():
