@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.repository import load_units, petition_facts
-from services.scoring.adapters.tables import petition
+from services.scoring.adapters.repository import countable_petitions, load_units, petition_facts
 from services.scoring.adapters.tallies import PROCEDURE_SQL, UNIT_COLUMNS, UNIT_SQL, procedure_flags
 from services.scoring.domain import (
     Count,
@@ -78,18 +76,7 @@ async def _tallies(session: AsyncSession, period: Period) -> dict[str, Tally]:
 async def _petitions(
     session: AsyncSession, period: Period, judged_at: datetime, calendar: WorkingCalendar
 ) -> list[PetitionVerdict]:
-    # Only those that can count: received in the period, or before it and not ended before it
-    # began (evaluate_petition judges the others neither received nor handled in the period).
-    rows = await session.execute(
-        select(petition.c.data).where(
-            petition.c.received_at < period.end,
-            or_(
-                petition.c.received_at >= period.start,
-                petition.c.ended_at.is_(None),
-                petition.c.ended_at >= period.start,
-            ),
-        )
-    )
+    rows = await session.execute(countable_petitions(period))
     out: list[PetitionVerdict] = []
     for d in rows.scalars():
         p = petition_facts(d)

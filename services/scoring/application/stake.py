@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.repository import load_facts_of, load_inputs
+from services.scoring.adapters.repository import load_inputs, load_subtree_inputs
 from services.scoring.application.drilldown import subtree_dossier_ids
 from services.scoring.domain import (
     Count,
@@ -336,9 +336,7 @@ async def load_unit_stake(
     if period.kind == "range":
         inputs = await load_inputs(session, period)
     else:
-        inputs = await load_inputs(session, period, with_facts=False)
-        ids = await subtree_dossier_ids(session, unit_code, period)
-        inputs = replace(inputs, facts=await load_facts_of(session, ids, dict(inputs.procedures)))
+        inputs = await load_subtree_inputs(session, period, await subtree_dossier_ids(session, unit_code, period))
     ev = await asyncio.to_thread(evaluate_period, inputs, period, now, calendar)  # off the event loop
     judged_at = ev.judged_at
     open_ids = {f.dossier_id for f in inputs.facts if f.finished_at is None or f.finished_at >= judged_at}
