@@ -19,7 +19,10 @@ from .rounding import ZERO, percent, points_for, r2, ratio_shown
 Z95 = 1.959963984540054
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (as DossierVerdict): a frozen dataclass sets each field through object.__setattr__,
+# and a refresh that moves every office builds ≈ 20,000 of these. Nothing assigns to them after
+# construction (``dataclasses.replace`` makes a new one); the memo of scored units shares them.
+@dataclass(slots=True)
 class IndicatorScore:
     id: str
     basis: str | None
@@ -37,7 +40,7 @@ class IndicatorScore:
     interval: tuple[Decimal, Decimal] | None = None  # Wilson 95 % (2.1, 5.4)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GroupScore:
     id: str
     name_vi: str
@@ -47,7 +50,7 @@ class GroupScore:
     indicators: tuple[IndicatorScore, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UnitScore:
     methodology_id: str
     methodology_version: int
@@ -91,34 +94,57 @@ def _fmt(x: float) -> str:
 DEFINED_AS = {basis: f"{d.vi} ({d.en}). " for basis, d in DEFINITIONS.items()}
 
 
+def _indicator_score(
+    ind: Indicator,
+    numerator: float | None,
+    denominator: int | None,
+    ratio: Decimal | None,
+    points: Decimal,
+    applicable: bool,
+    inherited: bool,
+    explanation: str,
+) -> IndicatorScore:
+    return IndicatorScore(
+        ind.id,
+        ind.basis,
+        ind.name_vi,
+        ind.name_en,
+        numerator,
+        denominator,
+        ratio,
+        points,
+        ind.max_points,
+        applicable,
+        ind.scored,
+        inherited,
+        explanation,
+    )
+
+
 def score_indicator(ind: Indicator, count: Count | None, inherited: IndicatorScore | None = None) -> IndicatorScore:
     """Points of one indicator, with an explanation of how they were computed (what the
     computation counts, then the formula)."""
-    base = dict(id=ind.id, basis=ind.basis, name_vi=ind.name_vi, name_en=ind.name_en, scored=ind.scored)
     if inherited is not None:
-        return IndicatorScore(
-            **base,  # type: ignore[arg-type]
-            numerator=inherited.numerator,
-            denominator=inherited.denominator,
-            ratio=inherited.ratio,
-            points=inherited.points if ind.scored else ZERO,
-            max_points=ind.max_points,
-            applicable=inherited.applicable,
-            inherited=True,
-            explanation="đo tại Cục Thuế, đơn vị cấp dưới kế thừa / measured at central, inherited: "
-            + inherited.explanation,
+        return _indicator_score(
+            ind,
+            inherited.numerator,
+            inherited.denominator,
+            inherited.ratio,
+            inherited.points if ind.scored else ZERO,
+            inherited.applicable,
+            True,
+            "đo tại Cục Thuế, đơn vị cấp dưới kế thừa / measured at central, inherited: " + inherited.explanation,
         )
     if ind.conversion == "constant":
-        return IndicatorScore(
-            **base,  # type: ignore[arg-type]
-            numerator=None,
-            denominator=None,
-            ratio=None,
-            points=r2(ind.max_points),
-            max_points=ind.max_points,
-            applicable=True,
-            inherited=False,
-            explanation=f"không áp dụng cho ngành Thuế, luôn đạt tối đa / not a tax service: always {ind.max_points}",
+        return _indicator_score(
+            ind,
+            None,
+            None,
+            None,
+            r2(ind.max_points),
+            True,
+            False,
+            f"không áp dụng cho ngành Thuế, luôn đạt tối đa / not a tax service: always {ind.max_points}",
         )
     defined = DEFINED_AS.get(ind.basis or "", "")
     n = count.numerator if count else 0
@@ -131,31 +157,11 @@ def score_indicator(ind: Indicator, count: Count | None, inherited: IndicatorSco
             "full": f"mẫu số 0: tối đa / zero denominator: full {ind.max_points} points",
             "null": "không có dữ liệu / no data: 0 points, group maximum unchanged",
         }[rule]
-        return IndicatorScore(
-            **base,  # type: ignore[arg-type]
-            numerator=n,
-            denominator=0,
-            ratio=None,
-            points=points,
-            max_points=ind.max_points,
-            applicable=rule != "null",
-            inherited=False,
-            explanation=defined + text,
-        )
+        return _indicator_score(ind, n, 0, None, points, rule != "null", False, defined + text)
     if ind.basis == "2.2":
         avg = r2(n / d)
-        return IndicatorScore(
-            **base,  # type: ignore[arg-type]
-            numerator=n,
-            denominator=d,
-            ratio=avg,
-            points=ZERO,
-            max_points=ind.max_points,
-            applicable=True,
-            inherited=False,
-            explanation=defined
-            + f"trung bình {_fmt(n)} / {d} = {avg} ngày làm việc / average {avg} working days (shown)",
-        )
+        how = f"trung bình {_fmt(n)} / {d} = {avg} ngày làm việc / average {avg} working days (shown)"
+        return _indicator_score(ind, n, d, avg, ZERO, True, False, defined + how)
     ratio = ratio_shown(n, d)
     if not ind.scored:
         points = ZERO
@@ -169,17 +175,7 @@ def score_indicator(ind: Indicator, count: Count | None, inherited: IndicatorSco
         )
         m, t = ind.max_points, _fmt(ind.threshold)
         how = f"P = {p_text}; points = r2(min({m}, {m} × P / {t})) = {points}"
-    return IndicatorScore(
-        **base,  # type: ignore[arg-type]
-        numerator=n,
-        denominator=d,
-        ratio=ratio,
-        points=points,
-        max_points=ind.max_points,
-        applicable=True,
-        inherited=False,
-        explanation=defined + how,
-    )
+    return _indicator_score(ind, n, d, ratio, points, True, False, defined + how)
 
 
 def score(
