@@ -16,9 +16,15 @@ BENCHMARKS: dict[str, str] = {
     "consumers": "dossier consumers (--together: live-like batches; --kind scores): CPU µs per event vs COPY",
     "chaos": "kill and restart every process (and the broker, the database) under a stream; nothing lost",
     "gateway": "one proxied GET through the gateway vs straight to a trivial upstream: p50/p99, CPU µs/request",
+    "units": "scoring every office of a refresh in process (points, explanations, breakdown JSON): CPU per refresh",
 }
 #: Benchmarks whose module is not ``bench.<name>``.
-MODULES: dict[str, str] = {"bare": "bare_pipeline", "reporting": "reporting_reads", "gateway": "gateway_hop"}
+MODULES: dict[str, str] = {
+    "bare": "bare_pipeline",
+    "reporting": "reporting_reads",
+    "gateway": "gateway_hop",
+    "units": "unit_scores",
+}
 
 
 def _usage() -> str:

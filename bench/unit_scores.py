@@ -1,0 +1,61 @@
+"""Scoring every office of a refresh, in process: CPU per refresh of N units × both methodologies.
+
+What a refresh does for each unit whose counts moved — indicator points with their explanations,
+the breakdown's JSON, its digest — on synthetic counts (each unit's differ, so nothing is
+memoised: the live case, where a stream moves every office). No database, no broker: the figure
+is the domain's CPU, the part of a month's refresh that grows with the number of offices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import random
+import time
+
+from services.scoring.domain.definitions import DEFINITIONS
+from services.scoring.domain.engine import UnitRow, payload_digest, unit_score_json
+from services.scoring.domain.indicators import Count
+from services.scoring.domain.methodology import load_builtin
+from services.scoring.domain.scoring import central_inheritance, score
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="./sqi bench units", description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=420, help="offices scored per refresh (≈ the country)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed refreshes")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of one refresh")
+    args = parser.parse_args(argv)
+    rng = random.Random(1)
+    methodologies = [load_builtin("tax-2025"), load_builtin("portal-766")]
+
+    def counts() -> dict[str, Count]:
+        out = {}
+        for basis in DEFINITIONS:
+            d = rng.randint(0, 400)
+            out[basis] = Count(rng.randint(0, d) if d else 0, d)
+        return out
+
+    offices = [counts() for _ in range(args.units)]
+    unit = UnitRow(code="P01.L01", name="Thuế cơ sở 1", level="local", parent_code="P01")
+    inherited = {m.id: central_inheritance(score(m, offices[0])) for m in methodologies}
+
+    def refresh() -> None:
+        for c in offices:
+            for m in methodologies:
+                payload_digest(unit_score_json(score(m, c, inherited[m.id]), unit))
+
+    refresh()  # warm
+    cpu = time.process_time()
+    for _ in range(args.rounds):
+        refresh()
+    per = (time.process_time() - cpu) / args.rounds
+    n = args.units * len(methodologies)
+    each = per / n * 1e6
+    print(f"bench units: {per * 1000:.1f} ms of CPU per refresh of {n} unit-methodologies ({each:.0f} µs each)")
+    if args.profile:
+        profile = cProfile.Profile()
+        profile.runcall(refresh)
+        pstats.Stats(profile).sort_stats("tottime").print_stats(12)
+    return 0
