@@ -9,12 +9,15 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from services.scoring.adapters.tables import score
+from services.scoring.adapters.tallies import drift
 from services.scoring.api.app import create_app
+from services.scoring.application.recompute import live_periods, recompute_and_compare
 from services.scoring.application.scoring_service import compute_period
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import parse_period
 from services.scoring.handlers.messages import apply_dossier_events, apply_procedure_events, apply_units
 from shared.contracts import RawEvent
+from shared.db import driver_connection
 
 from .scenario import PROCEDURE, UNITS
 
@@ -23,6 +26,21 @@ async def load_reference(app: Scoring, now: datetime) -> None:
     async with app.uow() as uow:
         await apply_units(UNITS, uow, now=now)
         await apply_procedure_events([PROCEDURE], uow, now=now)
+
+
+async def no_differences(app: Scoring, events: list[RawEvent]) -> None:
+    """The counters equal the sums over the contributions, and every stored period's scores a
+    recompute from ``events`` (with the scenario's catalogue) and the stored ratings and petitions."""
+    async with app.sessions() as s:
+        assert await drift(await driver_connection(s)) == []
+        diffs = await recompute_and_compare(
+            s,
+            events=[PROCEDURE, *events],
+            periods=await live_periods(s),
+            methodologies=list(app.methodologies.values()),
+            calendar=app.calendar,
+        )
+    assert [str(d) for d in diffs] == []
 
 
 async def apply_batches(app: Scoring, batches: list[list[RawEvent]], now: datetime) -> None:

@@ -21,8 +21,6 @@ from sqlalchemy import select
 
 from services.scoring.adapters.dirty_periods import mark_scored_periods
 from services.scoring.adapters.tables import dossier
-from services.scoring.adapters.tallies import drift
-from services.scoring.application.recompute import live_periods, recompute_and_compare
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import bootstrap
 from services.scoring.settings import ScoringSettings
@@ -32,8 +30,8 @@ from shared.migrations import alembic_config, upgrade
 from sqi_cli.scratch import recreate_database, scratch_database_url
 
 from .conftest import MIGRATIONS
-from .helpers import apply_batches, load_reference, score_table
-from .scenario import NOW, PROCEDURE, dossier_events
+from .helpers import apply_batches, load_reference, no_differences, score_table
+from .scenario import NOW, dossier_events
 from .test_petition_bound import petition
 
 pytestmark = pytest.mark.integration
@@ -89,15 +87,6 @@ async def test_rows_judged_before_the_migration_become_exact(settings: ScoringSe
         p02 = (await score_table(app, "2026-10"))[("tax-2025", "P02")]
         ind = next(i for g in p02["payload"]["groups"] for i in g["indicators"] if i["id"] == "5.4")
         assert (ind["numerator"], ind["denominator"]) == (0, 2)  # B1 rated dissatisfied, B2 petitioned
-        async with app.sessions() as s:
-            assert await drift(await driver_connection(s)) == []
-            diffs = await recompute_and_compare(
-                s,
-                events=[PROCEDURE, *events],
-                periods=await live_periods(s),
-                methodologies=list(app.methodologies.values()),
-                calendar=app.calendar,
-            )
-        assert [str(d) for d in diffs] == []
+        await no_differences(app, events)
     finally:
         await app.engine.dispose()

@@ -26,19 +26,16 @@ from sqlalchemy import func, select
 
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import EPOCH, dirty_period, dossier, rating
-from services.scoring.adapters.tallies import drift
 from services.scoring.application.judging import judge_due
-from services.scoring.application.recompute import live_periods, recompute_and_compare
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
 from services.scoring.handlers.messages import apply_rating
 from shared.calendar import VN_TZ
 from shared.contracts import RawEvent
 from shared.contracts.feedback import RatingLevel, RatingSubmitted
-from shared.db import driver_connection
 
+from . import helpers
 from .helpers import apply_batches, compute, load_reference, score_table
-from .scenario import PROCEDURE
 
 pytestmark = pytest.mark.integration
 
@@ -117,17 +114,8 @@ async def dirty(app: Scoring) -> set[str]:
 
 
 async def no_differences(app: Scoring, events: list[RawEvent] = EVENTS) -> None:
-    """The counters equal the sums over the contributions, and the scores a recompute."""
-    async with app.sessions() as s:
-        assert await drift(await driver_connection(s)) == []
-        diffs = await recompute_and_compare(
-            s,
-            events=[PROCEDURE, *events],
-            periods=await live_periods(s),
-            methodologies=list(app.methodologies.values()),
-            calendar=app.calendar,
-        )
-    assert [str(d) for d in diffs] == []
+    """No drift, and every stored period equal to a recompute (of this file's events by default)."""
+    await helpers.no_differences(app, events)
 
 
 async def test_a_closed_period_keeps_the_rating_it_was_judged_with(clean: Scoring) -> None:
