@@ -61,7 +61,7 @@ class UnitScore:
     grade_en: str
     groups: tuple[GroupScore, ...]
     dossiers: int  # handled in the period (the base of 2.1)
-    provisional: bool  # fewer than min_dossiers: ranked, but flagged
+    provisional: bool  # fewer than min_dossiers: shown with its figures, never ranked (rank null)
 
     def indicator(self, indicator_id: str) -> IndicatorScore:
         for g in self.groups:
