@@ -93,7 +93,7 @@ async def refresh_once(
     async with app.sessions() as session:
         labels = refresh_order((await session.execute(select(dirty_period.c.period))).scalars().all())
         if month_every > 0 or derived_every > 0:
-            labels = await _due(session, labels, now, month_every, derived_every)
+            labels = one_derived(await _due(session, labels, now, month_every, derived_every))
     done: list[str] = []
     for label in labels:
         t0 = time.monotonic()
@@ -128,6 +128,24 @@ def refresh_order(labels: Iterable[str]) -> list[str]:
     return sorted(labels, key=key)
 
 
+def one_derived(labels: list[str]) -> list[str]:
+    """Every month, and at most one quarter or year (the first in :func:`refresh_order`) per tick.
+
+    A derived period re-scores every office too (≈ as long as the month under a stream), and the
+    month waits for the whole tick: a quarter and a year in one tick held the next month's
+    refresh — the freshness everyone sees — for both. The one left waits a tick, still marked
+    (the quarter, just computed, is not due again before the year has had its turn)."""
+    derived = [label for label in labels if _kind(label) in ("quarter", "year")]
+    return [label for label in labels if label not in derived[1:]]
+
+
+def _kind(label: str) -> str | None:
+    try:
+        return parse_period(label).kind
+    except ValueError:
+        return None  # claimed and dropped by _recompute_claimed
+
+
 async def _due(
     session: AsyncSession, labels: list[str], now: datetime, month_every: float, derived_every: float
 ) -> list[str]:
@@ -143,14 +161,10 @@ async def _due(
     last = {period: at for period, at in rows}
 
     def due(label: str) -> bool:
-        at = last.get(label)
-        if at is None:
+        at, kind = last.get(label), _kind(label)
+        if at is None or kind is None:
             return True
-        try:
-            month = parse_period(label).kind == "month"
-        except ValueError:
-            return True  # claimed and dropped by _recompute_claimed
-        return now - at >= timedelta(seconds=month_every if month else derived_every)
+        return now - at >= timedelta(seconds=month_every if kind == "month" else derived_every)
 
     return [label for label in labels if due(label)]
 

@@ -3,7 +3,8 @@
 While events stream in, every refresh re-scores most units of every dirty period; the derived
 periods (quarter, year) would take the worker's CPU from the month, whose freshness is the
 target. A derived period computed less than ``derived_every`` seconds ago stays marked and is
-taken by a later tick (any worker: the last computation is read from ``period_state``).
+taken by a later tick (any worker: the last computation is read from ``period_state``), and a
+tick takes at most one of them, so the month never waits for a quarter and a year together.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ async def test_quarter_and_year_wait_while_the_month_refreshes_every_tick(clean:
     month, quarter, year = "2026-11", "2026-Q4", "2026"
     async with app.uow() as uow:
         await mark_dirty(uow, [month, quarter, year])
-    assert set(await refresh_once(app, now=NOW, derived_every=5)) == {month, quarter, year}  # never computed
+    # Never computed: all due, but one derived period a tick (the month never waits for two).
+    assert await refresh_once(app, now=NOW, derived_every=5) == [month, quarter]
+    assert await refresh_once(app, now=NOW, derived_every=5) == [year]
 
     async with app.uow() as uow:
         await mark_dirty(uow, [month, quarter, year])
@@ -44,8 +47,17 @@ async def test_quarter_and_year_wait_while_the_month_refreshes_every_tick(clean:
     assert await marked(app) == {quarter, year}, "the waiting periods must stay marked"
 
     later = NOW + timedelta(seconds=6)
-    assert set(await refresh_once(app, now=later, derived_every=5)) == {quarter, year}
+    assert await refresh_once(app, now=later, derived_every=5) == [quarter]
+    assert await refresh_once(app, now=later + timedelta(seconds=0.3), derived_every=5) == [year]
     assert await marked(app) == set()
+
+
+async def test_without_bounds_every_marked_period_is_recomputed_in_one_tick(clean: Scoring) -> None:
+    """Tests and direct recomputation (no interval given) take every marked period at once."""
+    await load_reference(clean, NOW)
+    async with clean.uow() as uow:
+        await mark_dirty(uow, ["2026-11", "2026-Q4", "2026"])
+    assert await refresh_once(clean, now=NOW) == ["2026-11", "2026-Q4", "2026"]
 
 
 async def test_a_month_another_worker_just_computed_waits_for_the_tick(clean: Scoring) -> None:
