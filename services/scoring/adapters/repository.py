@@ -113,13 +113,12 @@ async def load_subtree_inputs(session: AsyncSession, period: Period, dossier_ids
         select(petition.c.data).where(among(petition.c.dossier_id, ids), petition.c.received_at < period.end)
     )
     petitions = {d["petition_id"]: d for d in (*countable, *naming.scalars())}
-    ratings = await session.execute(select(rating).where(rating.c.dossier_id.in_(ids), rating.c.rated_at < period.end))
     return Inputs(
         units=await load_units(session),
         procedures=procedures,
         facts=await load_facts_of(session, ids, procedures),
         petitions=[petition_facts(d) for d in petitions.values()],
-        ratings=[RatingFacts(r.dossier_id, r.level, dict(r.criteria), r.rated_at) for r in ratings],
+        ratings=await _ratings(session, period, among(rating.c.dossier_id, ids)),
     )
 
 
@@ -127,14 +126,19 @@ async def load_inputs(session: AsyncSession, period: Period, *, with_facts: bool
     """``with_facts=False``: units, catalogue, petitions and ratings only (recompute brings its own facts)."""
     procedures = await load_procedures(session)
     petitions = await session.execute(select(petition.c.data).where(petition.c.received_at < period.end))
-    ratings = await session.execute(select(rating).where(rating.c.rated_at < period.end))
     return Inputs(
         units=await load_units(session),
         procedures=procedures,
         facts=await load_facts(session, period, procedures) if with_facts else [],
         petitions=[petition_facts(d) for d in petitions.scalars()],
-        ratings=[RatingFacts(r.dossier_id, r.level, dict(r.criteria), r.rated_at) for r in ratings],
+        ratings=await _ratings(session, period),
     )
+
+
+async def _ratings(session: AsyncSession, period: Period, *where: Any) -> list[RatingFacts]:
+    """The ratings given before ``period``'s end (and matching ``where``)."""
+    rows = await session.execute(select(rating).where(rating.c.rated_at < period.end, *where))
+    return [RatingFacts(r.dossier_id, r.level, dict(r.criteria), r.rated_at) for r in rows]
 
 
 async def previous_ranks(session: AsyncSession, period_label: str, methodology: str) -> list[RankInput]:

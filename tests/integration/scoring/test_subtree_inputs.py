@@ -62,3 +62,8 @@ async def test_subtree_inputs_judge_as_every_input_does(clean: Scoring) -> None:
     full = evaluate_period(every, october, NOW, clean.calendar)
     assert mine.counts["P02"] == full.counts["P02"]
     assert mine.counts["P02"]["5.4"].numerator == 0  # B1 rated dissatisfied, B2 named in a petition
+    # A national subtree: more dossiers than a statement may have parameters (65,535 for asyncpg),
+    # so every read by id is one array parameter.
+    async with clean.sessions() as s:
+        many = await load_subtree_inputs(s, october, [*ids, *(f"X{i}" for i in range(70_000))])
+    assert {r.dossier_id for r in many.ratings} == {"B1"} and len(many.facts) == 2
