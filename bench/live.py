@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bench import cpu_share
 from bench.bare_pipeline import BareOptions, BareResult, run_bare
 from bench.common import bench_platform, print_table, queue_depths, say, scratch
 from bench.probes import DEFAULT_MIX, MarkerProbe, Readers, ensure_marker_unit, parse_mix, period_now, summarise_reads
@@ -104,11 +105,18 @@ class SimProcess:
 
 
 class Live:
-    def __init__(self, args: argparse.Namespace, gateway: str, settings: CommonSettings | None) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        gateway: str,
+        settings: CommonSettings | None,
+        processes: dict[int, str] | None = None,
+    ) -> None:
         from gateway.jwt_auth import mint_dev_token
         from gateway.settings import GatewaySettings
 
         self.args, self.gateway, self.settings = args, gateway, settings
+        self.processes = processes or {}  # pid → name of the platform's own processes (CPU table)
         admin = args.admin_token or mint_dev_token(GatewaySettings(), sub="bench", role="admin", unit="CT")
         staff = args.staff_token or mint_dev_token(GatewaySettings(), sub="bench-leader", role="leader", unit="CT")
         self.admin = {"Authorization": f"Bearer {admin}"}
@@ -161,6 +169,7 @@ class Live:
         a = self.args
         argv = [*self.sim_argv(), "--days", str(a.days), "--scale", str(a.scale), "--concurrency", str(a.concurrency)]
         say(f"bench live: loading history: python -m sim.cli {' '.join(argv)}")
+        cpu_before = cpu_share.snapshot(self.processes)
         sim = SimProcess(argv)
         status = sim.wait(a.load_timeout)
         sent_done = time.monotonic()
@@ -170,6 +179,7 @@ class Live:
         t0 = sim.history_at or sim.started
         say(f"bench live: history sent ({figures['accepted']:,} accepted); waiting for the scores to catch up…")
         caught = asyncio.run(self.caught_up(probe, time.monotonic() + a.catchup_timeout))
+        cpu = cpu_share.cores_between(cpu_before, cpu_share.snapshot(self.processes))
         probe.take()
         sending = sent_done - t0
         self.report["load"] = {
@@ -179,6 +189,7 @@ class Live:
             "accepted_per_s": figures["accepted"] / sending if sending > 0 else 0.0,
             "caught_up_seconds": (caught - t0) if caught else None,
             "end_to_end_per_s": figures["accepted"] / (caught - t0) if caught else None,
+            "cpu_cores": cpu,
         }
         load = self.report["load"]
         say(
@@ -212,10 +223,16 @@ class Live:
                 if not await _sim_started(client, self.admin, launched, time.monotonic() + a.start_timeout, sim):
                     raise RuntimeError(f"the live simulator sent nothing within {a.start_timeout:.0f} s")
                 t0 = time.monotonic()
+                cpu_before = cpu_share.snapshot(self.processes)
                 readers = Readers(client, self.staff, mix, self.period, pace_s=a.read_pace)
-                await asyncio.gather(
-                    readers.run(a.phase_seconds), probe.measure(self.period, a.phase_seconds, a.settle)
-                )
+
+                async def stream() -> cpu_share.Snapshot:
+                    # The CPU table covers the stream (the readers' run), not the markers' settle.
+                    await readers.run(a.phase_seconds)
+                    return cpu_share.snapshot(self.processes)
+
+                cpu_after, _ = await asyncio.gather(stream(), probe.measure(self.period, a.phase_seconds, a.settle))
+                cpu = cpu_share.cores_between(cpu_before, cpu_after)
                 elapsed = time.monotonic() - t0
             # It stops by itself after --duration (counted from its first tick): a little later.
             await asyncio.to_thread(_wait_quietly, sim.process, 60.0)
@@ -231,6 +248,7 @@ class Live:
             "accepted_per_s": figures["accepted"] / a.phase_seconds,
             "freshness": probe.take(),
             "reads": summarise_reads(readers),
+            "cpu_cores": cpu,
         }
 
     def phases(self, probe: MarkerProbe) -> None:
@@ -360,7 +378,31 @@ def print_report(report: dict[str, Any]) -> None:
             ],
             phase_rows,
         )
+    print_cpu(report)
     print(orjson.dumps(report).decode())  # NaN becomes null
+
+
+def print_cpu(report: dict[str, Any]) -> None:
+    """Cores per process group in the load and in each phase, and CPU per accepted event."""
+    columns: list[tuple[str, dict[str, float], float]] = []
+    load = report.get("load")
+    if load and load.get("cpu_cores") and load.get("caught_up_seconds"):
+        columns.append(("history load", load["cpu_cores"], load["end_to_end_per_s"]))
+    for p in report.get("phases", []):
+        if p.get("cpu_cores"):
+            columns.append((f"{p['rate']:,.0f} ev/s", p["cpu_cores"], p["accepted_per_s"]))
+    if not columns:
+        return
+    busiest = {g: max(c.get(g, 0.0) for _, c, _ in columns) for _, cores, _ in columns for g in cores}
+    groups = sorted(busiest, key=lambda g: -busiest[g])
+    rows: list[list[object]] = [[g, *(f"{c.get(g, 0.0):.2f}" for _, c, _ in columns)] for g in groups]
+    # "other" is whatever else the machine ran (not the platform, its servers or this benchmark).
+    ours = [{g: v for g, v in c.items() if g != "other"} for _, c, _ in columns]
+    rows.append(["all but other", *(f"{sum(c.values()):.2f}" for c in ours)])
+    rates = [rate for _, _, rate in columns]
+    per_event = (_f(sum(c.values()) * 1e6 / rate) if rate else "–" for c, rate in zip(ours, rates, strict=True))
+    rows.append(["µs of CPU per accepted event (all but other)", *per_event])
+    print_table("bench live: cores used per process (CPU s / wall s)", ["process", *(n for n, _, _ in columns)], rows)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -419,7 +461,8 @@ def main(argv: list[str]) -> int:
             try:
                 if not running.wait_ready(120):
                     raise RuntimeError("the platform did not become ready")
-                report = Live(args, running.gateway, settings).run()
+                named = {pid: name for name, pid in running.pids().items()}
+                report = Live(args, running.gateway, settings, named).run()
             finally:
                 running.stop()
     report.update(
