@@ -44,7 +44,7 @@ from services.scoring.adapters.tables import inbox  # noqa: E402
 from services.scoring.application.recompute import live_periods, recompute_and_compare  # noqa: E402
 from services.scoring.application.refresher import judge_pending, refresh_once  # noqa: E402
 from services.scoring.bootstrap import Scoring, bootstrap  # noqa: E402
-from services.scoring.domain.engine import _memo as engine_memo  # noqa: E402
+from services.scoring.domain.engine import forget_scores  # noqa: E402
 from services.scoring.handlers.messages import apply_procedure_events, apply_units, mark_dirty  # noqa: E402
 from services.scoring.settings import ScoringSettings  # noqa: E402
 from services.scoring.subscriptions import SUBSCRIPTIONS  # noqa: E402
@@ -325,7 +325,7 @@ async def run(args: argparse.Namespace) -> None:
             for label in args.force:
                 await timed_refresh(app, label, now, "with that history", args.db)
                 # The live case (a stream moves every office's counts): no unit's score memoised.
-                engine_memo.clear()
+                forget_scores()
                 await timed_refresh(app, label, now, "with that history, every unit scored again", args.db)
             async with app.uow() as uow:  # loaded by SQL, not by the handlers: every period counts it now
                 await mark_scored_periods(uow.session)

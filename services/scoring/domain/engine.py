@@ -234,10 +234,37 @@ def unit_score_json(s: UnitScore, u: UnitRow) -> dict[str, Any]:
 
 # Scores of units whose counts did not move since the last refresh are reused: a unit's score
 # and breakdown are a pure function of the methodology, the unit, its counts and the central
-# unit's counts it inherits 1.1–1.3 from. A refresh scores only the units whose counters moved
-# (and, their counts being unions of subtrees, their ancestors). Bounded, least recently used.
-_MEMO_SIZE = 50_000
-_memo: OrderedDict[tuple[Any, ...], tuple[UnitScore, dict[str, Any], str]] = OrderedDict()
+# unit's counts it inherits 1.1–1.3 from. A refresh scores only the units whose counts moved (and,
+# their counts being unions of subtrees, their ancestors).
+#
+# One entry per (period, methodology, unit): the latest scoring and what it was computed from.
+# Keyed by those inputs instead, a stream that moves every office each second filled the memo
+# with versions that never come back (50,000 of them, ≈ 2.7 M objects the cyclic collector
+# walked on every full collection: ≈ 1–3 s with the event loop stopped, 7–10 % of the worker's
+# CPU under a stream; docs/performance.md, session 7). Bounded: the live periods (the running
+# month, quarter and year, and a late event's month) of every office, least recently used out.
+MEMO_KEYS = 8_000
+
+
+@dataclass(slots=True)
+class ScoredUnit:
+    """What a refresh keeps of a unit's scoring: the ranked figures, the breakdown and its digest."""
+
+    total: Decimal
+    grade: str
+    dossiers: int
+    provisional: bool
+    payload: dict[str, Any]
+    digest: str
+
+
+_MemoKey = tuple[str, str, str]  # (period label, methodology id, unit code)
+_memo: OrderedDict[_MemoKey, tuple[tuple[Any, ...], ScoredUnit]] = OrderedDict()
+
+
+def forget_scores() -> None:
+    """Empty the memo of scored units (a benchmark that must score every unit again)."""
+    _memo.clear()
 
 
 def payload_digest(payload: dict[str, Any]) -> str:
@@ -250,22 +277,25 @@ def _counts_key(counts: Mapping[str, Count]) -> tuple[tuple[str, float, int], ..
 
 
 def _scored(
+    period: str,
     methodology: Methodology,
     unit: UnitRow,
     counts: Mapping[str, Count],
     inherited: Mapping[str, IndicatorScore] | None,
     inherited_key: tuple[Any, ...] | None,
-) -> tuple[UnitScore, dict[str, Any], str]:
-    key = (methodology.id, methodology.version, unit, _counts_key(counts), inherited_key)
+) -> ScoredUnit:
+    key = (period, methodology.id, unit.code)
+    inputs = (methodology.version, unit, _counts_key(counts), inherited_key)
     hit = _memo.get(key)
-    if hit is not None:
+    if hit is not None and hit[0] == inputs:
         _memo.move_to_end(key)
-        return hit
+        return hit[1]
     s = score(methodology, counts, inherited)
     payload = unit_score_json(s, unit)
-    out = (s, payload, payload_digest(payload))
-    _memo[key] = out
-    if len(_memo) > _MEMO_SIZE:
+    out = ScoredUnit(s.total, s.grade, s.dossiers, s.provisional, payload, payload_digest(payload))
+    _memo[key] = (inputs, out)
+    _memo.move_to_end(key)
+    if len(_memo) > MEMO_KEYS:
         _memo.popitem(last=False)
     return out
 
@@ -280,15 +310,19 @@ def score_period(
     source = ev.counts[sorted(centrals)[0]] if centrals else ev.counts["__catalogue__"]
     inherited = central_inheritance(score(methodology, source))
     inherited_key = _counts_key(source)
-    scored: dict[str, tuple[UnitScore, dict[str, Any], str]] = {}
+    scored: dict[str, ScoredUnit] = {}
     for code, u in ev.units.items():
         central = u.level == "central"
         scored[code] = _scored(
-            methodology, u, ev.counts[code], None if central else inherited, None if central else inherited_key
+            ev.period.label,
+            methodology,
+            u,
+            ev.counts[code],
+            None if central else inherited,
+            None if central else inherited_key,
         )
-    scores = {code: x[0] for code, x in scored.items()}
     ranks = rank(
-        [RankInput(c, ev.units[c].level, ev.units[c].parent_code, s.total, s.provisional) for c, s in scores.items()],
+        [RankInput(c, ev.units[c].level, ev.units[c].parent_code, s.total, s.provisional) for c, s in scored.items()],
         previous,
     )
     return [
@@ -302,8 +336,8 @@ def score_period(
             rank_delta=ranks[code].rank_delta if code in ranks else None,
             dossiers=s.dossiers,
             provisional=s.provisional,
-            payload=scored[code][1],
-            digest=scored[code][2],
+            payload=s.payload,
+            digest=s.digest,
         )
-        for code, s in sorted(scores.items())
+        for code, s in sorted(scored.items())
     ]
