@@ -7,7 +7,8 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import asyncpg
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import caused_by, transient_conflict
+from shared.heap import freeze_startup_heap
 from shared.identity import (
     CLIENT_ADDRESS_HEADER,
     INTERNAL_TOKEN_HEADER,
@@ -254,8 +256,11 @@ def create_app(
     guard: RequestGuard | None = None,
     metrics_allowed: Callable[[Request], bool] | None = None,
 ) -> FastAPI:
-    """A FastAPI app with SQI's error body, request ids, health, metrics and tracing."""
-    app = FastAPI(title=title, description=description, lifespan=lifespan, docs_url=None, redoc_url=None)
+    """A FastAPI app with SQI's error body, request ids, health, metrics and tracing; what is
+    alive once its ``lifespan`` has started is frozen out of the collector's reach (shared.heap)."""
+    app = FastAPI(
+        title=title, description=description, lifespan=_frozen_after_start(lifespan), docs_url=None, redoc_url=None
+    )
     install_error_handlers(app)
     install_request_id(app, name, guard)
     install_health(app, checks, metrics_allowed)
@@ -264,6 +269,20 @@ def create_app(
     # proxied read's CPU in the gateway (docs/performance.md, "The gateway hop").
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
     return app
+
+
+def _frozen_after_start(lifespan: Any) -> Callable[[FastAPI], Any]:
+    @asynccontextmanager
+    async def started(app: FastAPI) -> AsyncIterator[None]:
+        if lifespan is None:
+            freeze_startup_heap()
+            yield
+            return
+        async with lifespan(app):
+            freeze_startup_heap()
+            yield
+
+    return started
 
 
 async def principal_from(request: Request) -> Principal:

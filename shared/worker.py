@@ -16,6 +16,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import database_ready
+from shared.heap import freeze_startup_heap
 from shared.messaging.consumer import Consumer
 from shared.messaging.housekeeping import run_housekeeping
 from shared.messaging.monitor import run_monitor
@@ -82,6 +83,7 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
             loop.add_signal_handler(sig, stop.set)
     settings = parts.settings
     service = parts.outbox.schema or "worker"
+    freeze_startup_heap()
     connection = await aio_pika.connect_robust(settings.amqp_url)
     consumer: Consumer | None = None
     relay_stop = asyncio.Event()

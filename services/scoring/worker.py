@@ -7,7 +7,6 @@ The worker's composition lives here, not in :mod:`services.scoring.bootstrap`: t
 from __future__ import annotations
 
 import asyncio
-import gc
 from functools import partial
 
 from services.scoring.adapters.tables import inbox, outbox
@@ -33,10 +32,6 @@ def worker_parts(app: Scoring) -> WorkerParts:
 def main() -> None:
     app = bootstrap()
     configure_telemetry(f"{SERVICE}-worker", log_level=app.settings.log_level)
-    # As the API does: what is alive at start-up lives as long as the process, so full
-    # collections (judging allocates a chunk's events, facts and verdicts) need not walk it
-    # (≈ 5 % of judging's CPU on the scale-0.2 month).
-    gc.freeze()
     asyncio.run(run_worker(worker_parts(app)))
 
 

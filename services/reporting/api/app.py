@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -64,9 +63,6 @@ def create_app(reporting: Reporting | None = None, *, telemetry: bool = True) ->
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await renderer.start()
-        # What is alive at start-up lives as long as the process: out of the collector's reach, a
-        # full collection no longer walks it in the middle of a read (as scoring's API does).
-        gc.freeze()
         tasks = [
             asyncio.create_task(_keep_methodologies(reporting, model, pages)),
             asyncio.create_task(changes.run()),
