@@ -5,7 +5,8 @@
    or uses a running one with ``--url``.
 2. Loads history: ``python -m sim.cli --days 28 --scale 1`` ending now (``--days``/``--scale`` shrink
    it), through the gateway. **End to end** = events accepted / (the simulator's first request →
-   the score counts a marker sent after the last one *and* the scoring queues are empty).
+   nothing left on the way — outboxes published, scoring's and feedback's queues empty, no
+   dossier waiting to be judged — and a marker sent after that counted in the scores).
 3. Runs the **bare pipeline** (``bench/bare_pipeline.py``) on the same Postgres and RabbitMQ, the
    platform idle, and prints end to end as a share of it.
 4. For each rate (500, 2,000, 5,000 events/s by default) streams ``sim.cli --rate R`` for
@@ -149,19 +150,24 @@ class Live:
         return ["--gateway", self.gateway, "--keys", str(self.keys_file), "--seed", str(self.args.seed)]
 
     async def caught_up(self, probe: MarkerProbe, deadline: float) -> float | None:
-        """Monotonic time when a fresh marker is counted and the scoring queues are empty."""
+        """Monotonic time when every accepted event is in the scores.
+
+        With its own platform: first nothing is left on the way — the ingest and feedback outboxes
+        published, the scoring and feedback queues empty, no dossier waiting to be judged — then a
+        fresh marker, sent after that, is counted. A marker alone is not enough: judging claims
+        dossiers by unit, not by arrival, and ratings reach scoring through feedback, so a marker
+        was counted while tens of thousands of the history's dossiers still waited (session 7).
+        With ``--url`` (no database access) only the marker and, given ``--bus-prefix``, the queues.
+        """
         async with self.client() as client:
             probe.client = client
             while time.monotonic() < deadline:
+                if self.settings is not None and await _on_the_way(self.settings, database=bool(self.processes)) > 0:
+                    await asyncio.sleep(0.5)
+                    continue
                 if await probe.wait_visible(self.period, max(1.0, deadline - time.monotonic())) is None:
                     return None
-                seen = time.monotonic()
-                if self.settings is None:
-                    return seen
-                depths = await queue_depths(self.settings, [q for q in _scoring_queues()])
-                if not any(d > 0 for d in depths.values()):
-                    return seen
-                await asyncio.sleep(1)
+                return time.monotonic()
         return None
 
     # -- steps -------------------------------------------------------------------------------------
@@ -281,10 +287,37 @@ def _wait_quietly(process: subprocess.Popen[bytes], seconds: float) -> None:
         process.wait(seconds)
 
 
-def _scoring_queues() -> list[str]:
+def _queues_to_scores() -> list[str]:
+    """The queues an accepted event crosses on its way to the scores (scoring's; feedback's for ratings)."""
     from sqi_cli.migrate import subscriptions
 
-    return [s.queue for s in subscriptions() if s.queue.startswith("scoring.")]
+    return [s.queue for s in subscriptions() if s.queue.startswith(("scoring.", "feedback."))]
+
+
+# What is still on its way to the scores, read straight from the platform's database: outbox rows
+# not yet published (ingest → everyone, feedback → scoring) and dossiers waiting to be judged
+# (flagged by an event or a rating, or a time threshold passed more than a refresh tick ago).
+_ON_THE_WAY = """
+SELECT (SELECT count(*) FROM ingest.outbox WHERE published_at IS NULL)
+     + (SELECT count(*) FROM feedback.outbox WHERE published_at IS NULL)
+     + (SELECT count(*) FROM scoring.dossier WHERE recheck_at < now() - interval '2 seconds')
+"""
+
+
+async def _on_the_way(settings: CommonSettings, *, database: bool) -> int:
+    """Queued messages, and with ``database`` outbox rows and dossiers to judge, between accepted
+    events and the scores."""
+    import asyncpg
+
+    depths = await queue_depths(settings, _queues_to_scores())
+    queued = sum(max(0, d) for d in depths.values())
+    if queued or not database:
+        return queued
+    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    try:
+        return int(await conn.fetchval(_ON_THE_WAY))
+    finally:
+        await conn.close()
 
 
 async def _sim_started(
