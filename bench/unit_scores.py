@@ -1,9 +1,11 @@
 """Scoring every office of a refresh, in process: CPU per refresh of N units × both methodologies.
 
 What a refresh does for each unit whose counts moved — indicator points with their explanations,
-the breakdown's JSON, its digest — on synthetic counts (each unit's differ, so nothing is
-memoised: the live case, where a stream moves every office). No database, no broker: the figure
-is the domain's CPU, the part of a month's refresh that grows with the number of offices.
+the breakdown's JSON, its digest — on synthetic counts. Every office's counts move before each
+refresh: all of its computations by default (the worst case: nothing repeats), or ``--moving K``
+of them (a live stream: an event moves a few of an office's counters between two refreshes, and
+indicators whose counts did not move are not scored again). No database, no broker: the figure is
+the domain's CPU, the part of a month's refresh that grows with the number of offices.
 """
 
 from __future__ import annotations
@@ -25,17 +27,26 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="./sqi bench units", description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=420, help="offices scored per refresh (≈ the country)")
     parser.add_argument("--rounds", type=int, default=5, help="timed refreshes")
+    parser.add_argument(
+        "--moving", type=int, default=0, help="computations whose counts move per office per refresh (0: all)"
+    )
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one refresh")
     args = parser.parse_args(argv)
     rng = random.Random(1)
     methodologies = [load_builtin("tax-2025"), load_builtin("portal-766")]
 
+    def count() -> Count:
+        d = rng.randint(0, 400)
+        return Count(rng.randint(0, d) if d else 0, d)
+
     def counts() -> dict[str, Count]:
-        out = {}
-        for basis in DEFINITIONS:
-            d = rng.randint(0, 400)
-            out[basis] = Count(rng.randint(0, d) if d else 0, d)
-        return out
+        return {basis: count() for basis in DEFINITIONS}
+
+    bases = list(DEFINITIONS)
+
+    def move(office: dict[str, Count]) -> None:
+        for basis in rng.sample(bases, args.moving) if args.moving else bases:
+            office[basis] = count()
 
     offices = [counts() for _ in range(args.units)]
     unit = UnitRow(code="P01.L01", name="Thuế cơ sở 1", level="local", parent_code="P01")
@@ -43,6 +54,7 @@ def main(argv: list[str]) -> int:
 
     def refresh() -> None:
         for c in offices:
+            move(c)
             for m in methodologies:
                 payload_digest(unit_score_json(score(m, c, inherited[m.id]), unit))
 
@@ -53,7 +65,11 @@ def main(argv: list[str]) -> int:
     per = (time.process_time() - cpu) / args.rounds
     n = args.units * len(methodologies)
     each = per / n * 1e6
-    print(f"bench units: {per * 1000:.1f} ms of CPU per refresh of {n} unit-methodologies ({each:.0f} µs each)")
+    moving = f"{args.moving} of {len(bases)}" if args.moving else f"all {len(bases)}"
+    print(
+        f"bench units: {per * 1000:.1f} ms of CPU per refresh of {n} unit-methodologies ({each:.0f} µs each;"
+        f" {moving} computations moving per office)"
+    )
     if args.profile:
         profile = cProfile.Profile()
         profile.runcall(refresh)

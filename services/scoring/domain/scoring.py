@@ -7,6 +7,7 @@ Decimal percentages ``r2(100 n / d)``; 2.2 is an average in working days (``r2(n
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -195,10 +196,10 @@ def score(
         scored_inds: list[IndicatorScore] = []
         for ind in g.indicators:
             inh = inherited.get(ind.basis or "") if ind.measured_at == "central" else None
-            s = score_indicator(ind, counts.get(ind.basis or ""), inh)
-            if ind.basis in ("2.1", "5.4") and s.denominator and not s.inherited:
-                s = _with_interval(s, wilson_interval(s.numerator or 0, s.denominator))
-            scored_inds.append(s)
+            if inh is not None:
+                scored_inds.append(score_indicator(ind, None, inh))
+            else:
+                scored_inds.append(_counted(ind, counts.get(ind.basis or "")))
         points = r2(sum((s.points for s in scored_inds), Decimal(0)))
         groups.append(GroupScore(g.id, g.name_vi, g.name_en, points, g.max_points, tuple(scored_inds)))
     total = sum((g.points for g in groups), Decimal(0))
@@ -220,6 +221,34 @@ def score(
 
 def _with_interval(s: IndicatorScore, interval: tuple[Decimal, Decimal] | None) -> IndicatorScore:
     return replace(s, interval=interval)
+
+
+# An indicator's score from its own counts is a pure function of the indicator and the two numbers,
+# so it is kept: under a stream an event moves a few of an office's counters, and a refresh that
+# re-scores every office found most of their indicators at the counts of the refresh before (and
+# offices share small counts: 0 / 0, 1 / 1). Bounded (≈ two refreshes of every indicator of every
+# office), least recently used out; an entry keeps its indicator and is used only for that very
+# object (a methodology loaded again never meets an old entry).
+INDICATOR_MEMO_SIZE = 40_000
+_indicator_memo: OrderedDict[tuple[int, float, type, int], tuple[Indicator, IndicatorScore]] = OrderedDict()
+
+
+def _counted(ind: Indicator, count: Count | None) -> IndicatorScore:
+    """:func:`score_indicator` from the unit's own counts (with 2.1's and 5.4's interval), memoised."""
+    n = count.numerator if count else 0
+    # The numerator's type too: 0 and 0.0 are equal keys but written differently in the breakdown.
+    key = (id(ind), n, type(n), count.denominator if count else 0)
+    hit = _indicator_memo.get(key)
+    if hit is not None and hit[0] is ind:
+        _indicator_memo.move_to_end(key)
+        return hit[1]
+    s = score_indicator(ind, count)
+    if ind.basis in ("2.1", "5.4") and s.denominator:
+        s = _with_interval(s, wilson_interval(s.numerator or 0, s.denominator))
+    if len(_indicator_memo) >= INDICATOR_MEMO_SIZE:
+        _indicator_memo.popitem(last=False)
+    _indicator_memo[key] = (ind, s)
+    return s
 
 
 def central_inheritance(central: UnitScore) -> dict[str, IndicatorScore]:
