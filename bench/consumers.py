@@ -217,7 +217,8 @@ def score_units(n: int) -> list[str]:
 
 
 def unit_scores(code: str, period: str, step: int) -> dict[str, Any]:
-    """One unit's entry of a ``scores-updated`` as scoring announces it: both methodologies, every indicator."""
+    """One unit's entry of a ``scores-updated`` as scoring announces it: both methodologies, every
+    indicator, decimals as their text (``scoring_service.methodology_figures``: ``"6.0"``, not 6)."""
     scores: dict[str, Any] = {}
     for path in sorted(METHODOLOGIES.glob("*.json")):
         doc = orjson.loads(path.read_bytes())
@@ -236,22 +237,22 @@ def unit_scores(code: str, period: str, step: int) -> dict[str, Any]:
                         "id": ind["id"],
                         "numerator": num,
                         "denominator": den,
-                        "ratio": ratio,
-                        "points": p,
-                        "max_points": ind["max_points"],
+                        "ratio": str(ratio),
+                        "points": str(p),
+                        "max_points": str(float(ind["max_points"])),
                         "applicable": True,
                     }
                 )
             groups[g["id"]] = round(points, 2)
         total = round(sum(groups.values()), 2)
         scores[doc["id"]] = {
-            "total": total,
+            "total": f"{total:.2f}",  # the stored numeric's text
             "grade": "good" if total >= 80 else "fair",
             "rank": step % 40 + 1,
             "rank_delta": step % 3 - 1,
             "dossiers": 400 + step,
             "provisional": False,
-            "groups": groups,
+            "groups": {g: str(p) for g, p in groups.items()},
             "indicators": indicators,
             "unit_name": f"Thuế {code}",
             "level": "local" if "." in code else "province",
