@@ -293,8 +293,9 @@ def score_rows(body: bytes) -> list[tuple[Any, ...]]:
     ]
 
 
-async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 8) -> None:
-    """Reporting's scores-updated consumer, then the bare COPY of the same rows."""
+async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 0) -> None:
+    """Reporting's scores-updated consumer, then the bare COPY of the same rows (``batch``: messages
+    a transaction in the batched pass, 0 for the subscription's prefetch)."""
     from services.reporting.adapters.tables import inbox as reporting_inbox
     from services.reporting.bootstrap import bootstrap as reporting_app
     from services.reporting.settings import ReportingSettings
@@ -305,6 +306,7 @@ async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 8
     try:
         consumer = Consumer(uow_factory=app.uow, inbox=reporting_inbox)
         sub = next(s for s in REPORTING if ScoresUpdated.routing_key in s.routing_keys)
+        batch = batch or consumer.prefetch_of(sub)
 
         async def handler_message(i: int, body: bytes) -> None:
             await consumer.apply(sub, IncomingMessage(f"bench-{i}", ScoresUpdated.routing_key, body))
@@ -323,6 +325,8 @@ async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 8
             together.append(Delivery(IncomingMessage(f"bench-b-{i}", ScoresUpdated.routing_key, body), copy_context()))
             if len(together) == batch or i == n - 1:
                 await consumer.apply_batch(sub, together)
+                for waiting in together:
+                    await waiting.outcome  # a failed message fails the bench
                 together.clear()
 
         batched = await measure(f"  the same, {batch} a transaction", app, bodies, n, batched_message, unit="message")
@@ -404,8 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--batch",
         type=int,
-        default=8,
-        help="--kind scores: messages a transaction in the batched pass (the prefetch, 8)",
+        default=0,
+        help="--kind scores: messages a transaction in the batched pass (default: the subscription's prefetch)",
     )
     p.add_argument(
         "--message-events",
@@ -448,7 +452,7 @@ def main_scores(units: int, rounds: int, *, keep: bool, batch: int) -> int:
     asyncio.run(recreate_database(url))
     upgrade(ROOT / "services" / "reporting" / "migrations", url)
     try:
-        asyncio.run(run_scores(bodies, rows, url, batch=max(batch, 1)))
+        asyncio.run(run_scores(bodies, rows, url, batch=max(batch, 0)))
     finally:
         if not keep:
             asyncio.run(drop_database(url))
