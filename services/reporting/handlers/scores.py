@@ -245,7 +245,8 @@ async def on_score_batches(messages: list[IncomingMessage], uow: UnitOfWork) -> 
     if not newest:
         return
     columns: list[list[Any]] = [[] for _ in range(16)]
-    for row, period, kind, at in newest.values():
+    for key in sorted(newest):  # rows in key order: two transactions lock them in the same order
+        row, period, kind, at = newest[key]
         for col, value in zip(columns, (row[0], row[1], period, kind, *row[2:], at), strict=True):
             col.append(value)
     conn = await driver_connection(uow.session)
