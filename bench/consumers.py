@@ -217,7 +217,8 @@ def score_units(n: int) -> list[str]:
 
 
 def unit_scores(code: str, period: str, step: int) -> dict[str, Any]:
-    """One unit's entry of a ``scores-updated`` as scoring announces it: both methodologies, every indicator."""
+    """One unit's entry of a ``scores-updated`` as scoring announces it: both methodologies, every
+    indicator, decimals as their text (``scoring_service.methodology_figures``: ``"6.0"``, not 6)."""
     scores: dict[str, Any] = {}
     for path in sorted(METHODOLOGIES.glob("*.json")):
         doc = orjson.loads(path.read_bytes())
@@ -236,22 +237,22 @@ def unit_scores(code: str, period: str, step: int) -> dict[str, Any]:
                         "id": ind["id"],
                         "numerator": num,
                         "denominator": den,
-                        "ratio": ratio,
-                        "points": p,
-                        "max_points": ind["max_points"],
+                        "ratio": str(ratio),
+                        "points": str(p),
+                        "max_points": str(float(ind["max_points"])),
                         "applicable": True,
                     }
                 )
             groups[g["id"]] = round(points, 2)
         total = round(sum(groups.values()), 2)
         scores[doc["id"]] = {
-            "total": total,
+            "total": f"{total:.2f}",  # the stored numeric's text
             "grade": "good" if total >= 80 else "fair",
             "rank": step % 40 + 1,
             "rank_delta": step % 3 - 1,
             "dossiers": 400 + step,
             "provisional": False,
-            "groups": groups,
+            "groups": {g: str(p) for g, p in groups.items()},
             "indicators": indicators,
             "unit_name": f"Thuế {code}",
             "level": "local" if "." in code else "province",
@@ -292,8 +293,9 @@ def score_rows(body: bytes) -> list[tuple[Any, ...]]:
     ]
 
 
-async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 8) -> None:
-    """Reporting's scores-updated consumer, then the bare COPY of the same rows."""
+async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 0) -> None:
+    """Reporting's scores-updated consumer, then the bare COPY of the same rows (``batch``: messages
+    a transaction in the batched pass, 0 for the subscription's prefetch)."""
     from services.reporting.adapters.tables import inbox as reporting_inbox
     from services.reporting.bootstrap import bootstrap as reporting_app
     from services.reporting.settings import ReportingSettings
@@ -304,6 +306,7 @@ async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 8
     try:
         consumer = Consumer(uow_factory=app.uow, inbox=reporting_inbox)
         sub = next(s for s in REPORTING if ScoresUpdated.routing_key in s.routing_keys)
+        batch = batch or consumer.prefetch_of(sub)
 
         async def handler_message(i: int, body: bytes) -> None:
             await consumer.apply(sub, IncomingMessage(f"bench-{i}", ScoresUpdated.routing_key, body))
@@ -322,6 +325,8 @@ async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 8
             together.append(Delivery(IncomingMessage(f"bench-b-{i}", ScoresUpdated.routing_key, body), copy_context()))
             if len(together) == batch or i == n - 1:
                 await consumer.apply_batch(sub, together)
+                for waiting in together:
+                    await waiting.outcome  # a failed message fails the bench
                 together.clear()
 
         batched = await measure(f"  the same, {batch} a transaction", app, bodies, n, batched_message, unit="message")
@@ -403,8 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--batch",
         type=int,
-        default=8,
-        help="--kind scores: messages a transaction in the batched pass (the prefetch, 8)",
+        default=0,
+        help="--kind scores: messages a transaction in the batched pass (default: the subscription's prefetch)",
     )
     p.add_argument(
         "--message-events",
@@ -447,7 +452,7 @@ def main_scores(units: int, rounds: int, *, keep: bool, batch: int) -> int:
     asyncio.run(recreate_database(url))
     upgrade(ROOT / "services" / "reporting" / "migrations", url)
     try:
-        asyncio.run(run_scores(bodies, rows, url, batch=max(batch, 1)))
+        asyncio.run(run_scores(bodies, rows, url, batch=max(batch, 0)))
     finally:
         if not keep:
             asyncio.run(drop_database(url))

@@ -6,6 +6,9 @@ refresh: all of its computations by default (the worst case: nothing repeats), o
 of them (a live stream: an event moves a few of an office's counters between two refreshes, and
 indicators whose counts did not move are not scored again). No database, no broker: the figure is
 the domain's CPU, the part of a month's refresh that grows with the number of offices.
+
+Then the same refresh's announcement (``scoring_service.announcements``): every office moved, so
+every unit × methodology is compared with its stored row and built into ``scores-updated`` bodies.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ import cProfile
 import pstats
 import random
 import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
+from services.scoring.application.scoring_service import announcements
 from services.scoring.domain.definitions import DEFINITIONS
 from services.scoring.domain.engine import UnitRow, payload_digest, unit_score_json
 from services.scoring.domain.indicators import Count
@@ -73,5 +80,35 @@ def main(argv: list[str]) -> int:
     if args.profile:
         profile = cProfile.Profile()
         profile.runcall(refresh)
+        pstats.Stats(profile).sort_stats("tottime").print_stats(12)
+
+    # The refresh's rows as compute_period holds them (new) and as it read them (old: every
+    # office moved, by one hundredth and a different digest), methodology → unit → row.
+    codes = [f"P{k % 35 + 1:02d}.L{k // 35:02d}" for k in range(args.units)]
+    new: dict[str, dict[str, dict[str, Any]]] = {}
+    old: dict[str, dict[str, dict[str, Any]]] = {}
+    for m in methodologies:
+        for code, c in zip(codes, offices, strict=True):
+            s = score(m, c, inherited[m.id])
+            payload = unit_score_json(s, unit)
+            digest = payload_digest(payload)
+            row = {"total": s.total, "grade": s.grade, "rank": 3, "rank_delta": 1, "dossiers": s.dossiers}
+            row |= {"provisional": s.provisional, "digest": digest, "payload": payload}
+            new.setdefault(m.id, {})[code] = row
+            old.setdefault(m.id, {})[code] = row | {"total": s.total + Decimal("0.01"), "digest": digest[::-1]}
+    now = datetime(2026, 11, 30, 6, tzinfo=UTC)
+
+    def announce() -> None:
+        announcements("2026-11", old, new, now)
+
+    announce()  # warm
+    cpu = time.process_time()
+    for _ in range(args.rounds):
+        announce()
+    per = (time.process_time() - cpu) / args.rounds
+    print(f"bench units: {per * 1000:.1f} ms of CPU per announcement of the {n} ({per / n * 1e6:.1f} µs each)")
+    if args.profile:
+        profile = cProfile.Profile()
+        profile.runcall(announce)
         pstats.Stats(profile).sort_stats("tottime").print_stats(12)
     return 0

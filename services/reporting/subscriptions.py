@@ -8,9 +8,9 @@ from services.reporting.handlers.messages import (
     on_petition_changed,
     on_procedure_events,
     on_score_alert,
-    on_scores_updated,
     on_units_changed,
 )
+from services.reporting.handlers.scores import on_score_batches
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, UnitsChanged
 from shared.contracts.feedback import PetitionChanged
 from shared.contracts.scoring import CalendarChanged, GradeChanged, ScoreDropped, ScoresUpdated
@@ -25,7 +25,7 @@ SUBSCRIPTIONS: list[Subscription] = [
         queue="reporting.scores",
         exchange=SCORING_EXCHANGE,
         routing_keys=[ScoresUpdated.routing_key],
-        handler=on_scores_updated,
+        batch_handler=on_score_batches,  # the messages in hand: one statement
     ),
     Subscription(
         queue="reporting.score-alerts",

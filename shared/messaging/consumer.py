@@ -17,13 +17,14 @@ holds back the others.
 Why two kinds of handler rather than every handler a batch handler behind an adapter: a
 one-message handler runs in its own delivery's context (the aio-pika consumer span, as the
 instrumentation made it, and anything else the context holds), and an adapter could only rebuild
-that from the traceparent; most subscriptions (ratings, petitions, units, calendars, score
-messages) gain nothing from one call per batch, their per-message statements being few or
-already set-based. A batch handler is for the event streams, whose statements cost per call
-whatever their size: given the batch's new messages in delivery order, it runs in one span
-linked to every message's consumer span (the OpenTelemetry way for batch processing), and each
-message's own ``traceparent`` is on the message. Subscriptions with a batch handler take the
-larger prefetch (``consumer_batch_prefetch``) so that a burst fits in one or two transactions.
+that from the traceparent; most subscriptions (ratings, petitions, units, calendars) gain nothing
+from one call per batch, their per-message statements being few or already set-based. A batch
+handler is for the streams, whose statements cost per call whatever their size (the dossier
+events; reporting's score messages, a refresh's hundreds of rows each tick): given the batch's new
+messages in delivery order, it runs in one span linked to every message's consumer span (the
+OpenTelemetry way for batch processing), and each message's own ``traceparent`` is on the
+message. Subscriptions with a batch handler take the larger prefetch (``consumer_batch_prefetch``)
+so that a burst fits in one or two transactions.
 """
 
 from __future__ import annotations
