@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -15,18 +16,45 @@ from services.ingest.domain.units import Unit
 
 
 async def claim_event_keys(
-    conn: asyncpg.Connection, source: str, event_ids: Sequence[str], hashes: Sequence[bytes]
-) -> set[str]:
-    """Insert the keys; return the ids that are new (the rest were already known)."""
+    conn: asyncpg.Connection,
+    source: str,
+    event_ids: Sequence[str],
+    hashes: Sequence[bytes],
+    receipts: Sequence[tuple[str, str, str, datetime, str]] = (),
+) -> tuple[set[str], set[str]]:
+    """Insert the keys and record the owners of the receipts' dossiers, in one statement.
+
+    ``receipts`` are (dossier id, unit code, source, received at, event id): only those whose
+    event key is new claim their dossier, the first of a dossier in the list winning (the
+    first receipt wins). Returns the event ids that are new
+    (the rest were already known) and the dossier ids recorded now; a dossier not recorded
+    was recorded before, or meanwhile by a concurrent request (this insert waits for it):
+    the caller checks that it is the same owner.
+    """
+    columns = list(zip(*receipts, strict=True)) if receipts else [(), (), (), (), ()]
     rows = await conn.fetch(
-        f"""INSERT INTO {SCHEMA}.event_key (source, event_id, body_hash)
-            SELECT $1, k, h FROM unnest($2::text[], $3::bytea[]) AS t(k, h)
-            ON CONFLICT DO NOTHING RETURNING event_id""",
+        f"""WITH claimed AS (
+              INSERT INTO {SCHEMA}.event_key (source, event_id, body_hash)
+              SELECT $1, k, h FROM unnest($2::text[], $3::bytea[]) AS t(k, h)
+              ON CONFLICT DO NOTHING RETURNING event_id
+            ), owned AS (
+              INSERT INTO {SCHEMA}.dossier (dossier_id, unit_code, source, received_at)
+              SELECT DISTINCT ON (r.d) r.d, r.u, r.s, r.t
+              FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])
+                   WITH ORDINALITY AS r(d, u, s, t, e, n)
+              WHERE r.e IN (SELECT event_id FROM claimed)
+              ORDER BY r.d, r.n
+              ON CONFLICT (dossier_id) DO NOTHING RETURNING dossier_id
+            )
+            SELECT event_id, NULL AS dossier_id FROM claimed
+            UNION ALL SELECT NULL, dossier_id FROM owned""",
         source,
         list(event_ids),
         list(hashes),
+        *(list(c) for c in columns),
     )
-    return {r["event_id"] for r in rows}
+    new_ids = {r["event_id"] for r in rows if r["event_id"] is not None}
+    return new_ids, {r["dossier_id"] for r in rows if r["dossier_id"] is not None}
 
 
 async def known_hashes(conn: asyncpg.Connection, source: str, event_ids: Sequence[str]) -> dict[str, bytes]:
@@ -38,38 +66,70 @@ async def known_hashes(conn: asyncpg.Connection, source: str, event_ids: Sequenc
     return {r["event_id"]: bytes(r["body_hash"]) for r in rows}
 
 
-async def append_events(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]]) -> None:
-    """COPY into the partitioned raw log: (source, event_id, type, occurred_at, accepted_at, dossier_id, body)."""
-    await conn.copy_records_to_table(
-        "event_log",
-        schema_name=SCHEMA,
-        columns=["source", "event_id", "type", "occurred_at", "accepted_at", "dossier_id", "body"],
-        records=records,
-    )
+# Above this many events a request's raw log rows go by COPY (binary, cheapest per row); below
+# it, as one INSERT sharing its statement with the feed counters (a COPY is two round trips).
+COPY_ABOVE = 1000
+EVENT_COLUMNS = ["source", "event_id", "type", "occurred_at", "accepted_at", "dossier_id", "body"]
 
 
-async def record_dossiers(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, datetime]]) -> set[str]:
-    """Record each dossier's owner (the first receipt wins); return the ids recorded now.
+@dataclass(frozen=True)
+class FeedCounts:
+    """One request's figures for its source's feed row of the day (``feed_day``)."""
 
-    An id already recorded (or recorded meanwhile by a concurrent request, which this insert
-    waits for) is not returned: the caller checks that it is the same owner.
+    source: str
+    day: date
+    now: datetime
+    accepted: int
+    duplicates: int
+    rejected: int
+    last_event_at: datetime | None
+    reasons: dict[str, int]
+
+
+async def append_events(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]], feed: FeedCounts) -> None:
+    """Append to the partitioned raw log (:data:`EVENT_COLUMNS`) and count the request in its feed.
+
+    A live request of tens of events costs one statement for both; a bulk one is copied first.
     """
-    if not rows:
-        return set()
-    first: dict[str, tuple[str, str, str, datetime]] = {}
-    for row in rows:
-        first.setdefault(row[0], row)
-    ids, units, sources, times = zip(*first.values(), strict=True)
-    recorded = await conn.fetch(
-        f"""INSERT INTO {SCHEMA}.dossier (dossier_id, unit_code, source, received_at)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-            ON CONFLICT (dossier_id) DO NOTHING RETURNING dossier_id""",
-        list(ids),
-        list(units),
-        list(sources),
-        list(times),
+    if len(records) > COPY_ABOVE:
+        await conn.copy_records_to_table("event_log", schema_name=SCHEMA, columns=EVENT_COLUMNS, records=records)
+        records = ()
+    columns = list(zip(*records, strict=True)) if records else [()] * len(EVENT_COLUMNS)
+    await conn.execute(
+        f"""WITH logged AS (
+              INSERT INTO {SCHEMA}.event_log (source, event_id, type, occurred_at, accepted_at, dossier_id, body)
+              SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[],
+                                   $13::text[], $14::text[]::jsonb[])
+            )
+            INSERT INTO {SCHEMA}.feed_day AS f
+              (source, day, requests, accepted, duplicates, rejected, last_event_at, last_request_at)
+            VALUES ($1, $2, 1, $3, $4, $5, $6, $7)
+            ON CONFLICT (source, day) DO UPDATE SET
+              requests = f.requests + 1,
+              accepted = f.accepted + excluded.accepted,
+              duplicates = f.duplicates + excluded.duplicates,
+              rejected = f.rejected + excluded.rejected,
+              last_event_at = greatest(f.last_event_at, excluded.last_event_at),
+              last_request_at = excluded.last_request_at""",
+        feed.source,
+        feed.day,
+        feed.accepted,
+        feed.duplicates,
+        feed.rejected,
+        feed.last_event_at,
+        feed.now,
+        *(list(c) for c in columns),
     )
-    return {r["dossier_id"] for r in recorded}
+    if feed.reasons:
+        await conn.execute(
+            f"""INSERT INTO {SCHEMA}.feed_reason AS r (source, day, reason, count)
+                SELECT $1, $2, * FROM unnest($3::text[], $4::int[])
+                ON CONFLICT (source, day, reason) DO UPDATE SET count = r.count + excluded.count""",
+            feed.source,
+            feed.day,
+            list(feed.reasons),
+            list(feed.reasons.values()),
+        )
 
 
 async def dossier_owners(conn: asyncpg.Connection, dossier_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
@@ -109,49 +169,6 @@ async def upsert_procedures(conn: asyncpg.Connection, rows: Sequence[tuple[str, 
         list(times),
         list(bodies),
     )
-
-
-async def record_feed(
-    conn: asyncpg.Connection,
-    *,
-    source: str,
-    day: date,
-    now: datetime,
-    accepted: int,
-    duplicates: int,
-    rejected: int,
-    last_event_at: datetime | None,
-    reasons: dict[str, int],
-) -> None:
-    await conn.execute(
-        f"""INSERT INTO {SCHEMA}.feed_day AS f
-              (source, day, requests, accepted, duplicates, rejected, last_event_at, last_request_at)
-            VALUES ($1, $2, 1, $3, $4, $5, $6, $7)
-            ON CONFLICT (source, day) DO UPDATE SET
-              requests = f.requests + 1,
-              accepted = f.accepted + excluded.accepted,
-              duplicates = f.duplicates + excluded.duplicates,
-              rejected = f.rejected + excluded.rejected,
-              last_event_at = greatest(f.last_event_at, excluded.last_event_at),
-              last_request_at = excluded.last_request_at""",
-        source,
-        day,
-        accepted,
-        duplicates,
-        rejected,
-        last_event_at,
-        now,
-    )
-    if reasons:
-        await conn.execute(
-            f"""INSERT INTO {SCHEMA}.feed_reason AS r (source, day, reason, count)
-                SELECT $1, $2, * FROM unnest($3::text[], $4::int[])
-                ON CONFLICT (source, day, reason) DO UPDATE SET count = r.count + excluded.count""",
-            source,
-            day,
-            list(reasons),
-            list(reasons.values()),
-        )
 
 
 async def load_units(session: AsyncSession) -> dict[str, Unit]:
