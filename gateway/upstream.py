@@ -28,6 +28,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 # An idle connection is dropped before the service's keep-alive timeout (uvicorn: 5 s) could
 # close it under a request being sent.
 IDLE_S = 4.0
+MAX_IDLE = 32  # kept-alive connections per service beyond those in use are closed
 _tracer = trace.get_tracer("gateway.upstream")
 
 
@@ -196,7 +197,7 @@ class Upstream:
             if connection is not None:
                 connection.close()  # cancelled or failed mid-exchange: the connection's state is unknown
             raise
-        if connection.reusable:
+        if connection.reusable and len(self._idle) < MAX_IDLE:
             connection.idle_since = time.monotonic()
             self._idle.append(connection)
         else:

@@ -68,3 +68,11 @@ async def test_a_service_that_does_not_listen_is_an_error() -> None:
     client = pool(f"http://127.0.0.1:{free_port_block(1, start=29_700)}")
     with pytest.raises(UpstreamError):
         await client.request("POST", "/api/v1/events", [], b"{}")
+
+
+async def test_an_interim_100_continue_is_skipped(service: Service) -> None:
+    client = pool(service.base_url)
+    answer = await client.request("POST", "/api/v1/events", [(b"expect", b"100-continue")], b'{"event_id": "e"}')
+    assert (answer.status, answer.body) == (200, b'{"ok": true}')
+    assert service.requests[0].body == b'{"event_id": "e"}'
+    await client.aclose()
