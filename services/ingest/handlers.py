@@ -243,7 +243,6 @@ async def ingest_events(
     unique, hashes, duplicates, conflicts = _dedupe(valid)
     result.rejected += conflicts
     source = principal.source or ""
-    accepted: list[ValidEvent] = []
     if unique:
         # Receipts of dossiers nobody owns yet claim them with their event keys (one statement).
         receipts = [
@@ -267,6 +266,7 @@ async def ingest_events(
             accepted = [e for e in unique if e.event_id in new_ids]
         claimed = {r[0] for r in receipts if r[4] in new_ids}
         accepted = await _lost_races(accepted, claimed - recorded, conn=conn, source=source, result=result)
+        await _store(accepted, uow=uow, conn=conn, now=now, message_batch=message_batch)
         result.accepted = len(accepted)
         # A resent receipt answers its code again: the first answer may have been lost.
         issue = rating_codes.issue
@@ -277,7 +277,8 @@ async def ingest_events(
         }
     result.duplicates = len(duplicates)
     labels = Counter(reasons.label(err) for r in result.rejected for err in r.errors)
-    feed = repository.FeedCounts(
+    await repository.record_feed(
+        conn,
         source=source,
         day=now.astimezone(VN).date(),
         now=now,
@@ -287,7 +288,6 @@ async def ingest_events(
         last_event_at=max((e.occurred_at for e in unique), default=None),
         reasons=dict(labels),
     )
-    await _store(accepted, feed, uow=uow, conn=conn, now=now, message_batch=message_batch)
     result.reason_labels = labels
     return result
 
@@ -327,24 +327,15 @@ def _message_bodies(
 
 
 async def _store(
-    accepted: Sequence[ValidEvent],
-    feed: repository.FeedCounts,
-    *,
-    uow: UnitOfWork,
-    conn: Any,
-    now: datetime,
-    message_batch: int,
+    accepted: Sequence[ValidEvent], *, uow: UnitOfWork, conn: Any, now: datetime, message_batch: int
 ) -> None:
-    """The raw log rows and the feed counters (one statement for a live request), the catalogue,
-    and the announcements (the outbox rows, written when the unit of work commits)."""
+    if not accepted:
+        return
     dumps = orjson.dumps
     await repository.append_events(
         conn,
         [(e.source, e.event_id, e.type, e.occurred_at, now, e.dossier_id, dumps(e.body).decode()) for e in accepted],
-        feed,
     )
-    if not accepted:
-        return
     procedures = [e for e in accepted if e.type == "procedure.upserted"]
     await repository.upsert_procedures(
         conn,

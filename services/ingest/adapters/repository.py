@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -66,70 +65,14 @@ async def known_hashes(conn: asyncpg.Connection, source: str, event_ids: Sequenc
     return {r["event_id"]: bytes(r["body_hash"]) for r in rows}
 
 
-# Above this many events a request's raw log rows go by COPY (binary, cheapest per row); below
-# it, as one INSERT sharing its statement with the feed counters (a COPY is two round trips).
-COPY_ABOVE = 1000
-EVENT_COLUMNS = ["source", "event_id", "type", "occurred_at", "accepted_at", "dossier_id", "body"]
-
-
-@dataclass(frozen=True)
-class FeedCounts:
-    """One request's figures for its source's feed row of the day (``feed_day``)."""
-
-    source: str
-    day: date
-    now: datetime
-    accepted: int
-    duplicates: int
-    rejected: int
-    last_event_at: datetime | None
-    reasons: dict[str, int]
-
-
-async def append_events(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]], feed: FeedCounts) -> None:
-    """Append to the partitioned raw log (:data:`EVENT_COLUMNS`) and count the request in its feed.
-
-    A live request of tens of events costs one statement for both; a bulk one is copied first.
-    """
-    if len(records) > COPY_ABOVE:
-        await conn.copy_records_to_table("event_log", schema_name=SCHEMA, columns=EVENT_COLUMNS, records=records)
-        records = ()
-    columns = list(zip(*records, strict=True)) if records else [()] * len(EVENT_COLUMNS)
-    await conn.execute(
-        f"""WITH logged AS (
-              INSERT INTO {SCHEMA}.event_log (source, event_id, type, occurred_at, accepted_at, dossier_id, body)
-              SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[],
-                                   $13::text[], $14::text[]::jsonb[])
-            )
-            INSERT INTO {SCHEMA}.feed_day AS f
-              (source, day, requests, accepted, duplicates, rejected, last_event_at, last_request_at)
-            VALUES ($1, $2, 1, $3, $4, $5, $6, $7)
-            ON CONFLICT (source, day) DO UPDATE SET
-              requests = f.requests + 1,
-              accepted = f.accepted + excluded.accepted,
-              duplicates = f.duplicates + excluded.duplicates,
-              rejected = f.rejected + excluded.rejected,
-              last_event_at = greatest(f.last_event_at, excluded.last_event_at),
-              last_request_at = excluded.last_request_at""",
-        feed.source,
-        feed.day,
-        feed.accepted,
-        feed.duplicates,
-        feed.rejected,
-        feed.last_event_at,
-        feed.now,
-        *(list(c) for c in columns),
+async def append_events(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]]) -> None:
+    """COPY into the partitioned raw log: (source, event_id, type, occurred_at, accepted_at, dossier_id, body)."""
+    await conn.copy_records_to_table(
+        "event_log",
+        schema_name=SCHEMA,
+        columns=["source", "event_id", "type", "occurred_at", "accepted_at", "dossier_id", "body"],
+        records=records,
     )
-    if feed.reasons:
-        await conn.execute(
-            f"""INSERT INTO {SCHEMA}.feed_reason AS r (source, day, reason, count)
-                SELECT $1, $2, * FROM unnest($3::text[], $4::int[])
-                ON CONFLICT (source, day, reason) DO UPDATE SET count = r.count + excluded.count""",
-            feed.source,
-            feed.day,
-            list(feed.reasons),
-            list(feed.reasons.values()),
-        )
 
 
 async def dossier_owners(conn: asyncpg.Connection, dossier_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
@@ -169,6 +112,49 @@ async def upsert_procedures(conn: asyncpg.Connection, rows: Sequence[tuple[str, 
         list(times),
         list(bodies),
     )
+
+
+async def record_feed(
+    conn: asyncpg.Connection,
+    *,
+    source: str,
+    day: date,
+    now: datetime,
+    accepted: int,
+    duplicates: int,
+    rejected: int,
+    last_event_at: datetime | None,
+    reasons: dict[str, int],
+) -> None:
+    await conn.execute(
+        f"""INSERT INTO {SCHEMA}.feed_day AS f
+              (source, day, requests, accepted, duplicates, rejected, last_event_at, last_request_at)
+            VALUES ($1, $2, 1, $3, $4, $5, $6, $7)
+            ON CONFLICT (source, day) DO UPDATE SET
+              requests = f.requests + 1,
+              accepted = f.accepted + excluded.accepted,
+              duplicates = f.duplicates + excluded.duplicates,
+              rejected = f.rejected + excluded.rejected,
+              last_event_at = greatest(f.last_event_at, excluded.last_event_at),
+              last_request_at = excluded.last_request_at""",
+        source,
+        day,
+        accepted,
+        duplicates,
+        rejected,
+        last_event_at,
+        now,
+    )
+    if reasons:
+        await conn.execute(
+            f"""INSERT INTO {SCHEMA}.feed_reason AS r (source, day, reason, count)
+                SELECT $1, $2, * FROM unnest($3::text[], $4::int[])
+                ON CONFLICT (source, day, reason) DO UPDATE SET count = r.count + excluded.count""",
+            source,
+            day,
+            list(reasons),
+            list(reasons.values()),
+        )
 
 
 async def load_units(session: AsyncSession) -> dict[str, Unit]:

@@ -1,4 +1,4 @@
-"""Item 1: a request's claim, raw-log rows, dossier rows and outbox rows commit together or not at all."""
+"""Item 1: a request's claim, raw-log COPY, dossier rows and outbox rows commit together or not at all."""
 
 from __future__ import annotations
 
@@ -74,8 +74,8 @@ async def test_a_request_cancelled_after_the_claim_commits_nothing(
     claimed = asyncio.Event()
     real_append = repository.append_events
 
-    async def slow_append(conn: Any, records: Any, feed: Any) -> None:
-        await real_append(conn, records, feed)  # the raw log rows went in: now hang like a stuck client
+    async def slow_append(conn: Any, records: Any) -> None:
+        await real_append(conn, records)  # the COPY went through: now hang like a stuck client
         claimed.set()
         await asyncio.Event().wait()
 
