@@ -171,7 +171,7 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"only {len(batches)} full batches; raise --days")
     batches = batches[: args.requests]
     results: list[RunResult] = []
-    with scratch("sqi_bench_ingest") as settings:
+    with scratch(f"sqi_bench_ingest{os.environ.get('SQI_TEST_DB_SUFFIX', '')}") as settings:
         platform = bench_platform(services=("ingest",))
         platform.start()
         try:

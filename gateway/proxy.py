@@ -1,8 +1,9 @@
 """Forwarding a request to its service with the verified identity attached.
 
-Answers are read whole and passed on, except an event stream (``text/event-stream``, the
-dashboard's live refresh): that one is relayed chunk by chunk as it comes, and the upstream
-connection is closed as soon as the client goes away.
+Answers are read whole (through the service's :class:`gateway.upstream.Upstream` pool) and
+passed on, except an event stream (``text/event-stream``, the dashboard's live refresh): that
+one goes through httpx's streaming client, is relayed chunk by chunk as it comes, and the
+upstream connection is closed as soon as the client goes away.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import urllib.request
 from collections.abc import AsyncIterator
+from functools import lru_cache
 from http.client import HTTPResponse
 from http.cookiejar import Cookie, CookieJar
 
@@ -18,6 +20,7 @@ import httpx
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
+from gateway.upstream import EventStreamAnswer, Upstream, UpstreamError, UpstreamTimeout
 from shared.identity import CLIENT_ADDRESS_HEADER, INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 from shared.web import REQUEST_ID_HEADER, error_response
 
@@ -41,6 +44,10 @@ NOT_FORWARDED = HOP_BY_HOP | {b"authorization", b"x-api-key", REQUEST_ID_HEADER.
 # Every answer is read whole, so it reaches the client decoded: no content-encoding either.
 NOT_RELAYED = HOP_BY_HOP | {b"content-encoding"}
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+PRINCIPAL_HEADER_BYTES = PRINCIPAL_HEADER.lower().encode()
+INTERNAL_TOKEN_HEADER_BYTES = INTERNAL_TOKEN_HEADER.lower().encode()
+CLIENT_ADDRESS_HEADER_BYTES = CLIENT_ADDRESS_HEADER.lower().encode()
+REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.lower().encode()
 EVENT_STREAM = "text/event-stream"
 
 
@@ -66,43 +73,99 @@ async def relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
             await upstream.aclose()
 
 
-async def forward(
-    client: httpx.AsyncClient,
-    *,
-    base_url: str,
-    request: Request,
-    body: bytes,
-    principal: Principal,
-    client_address: str,
-    internal_token: str,
-) -> Response:
-    # Header lists as the server and the client hold them (lower-case bytes): no decoding, and a
-    # repeated header stays repeated.
+@lru_cache(maxsize=4096)
+def encoded_principal(principal: Principal) -> bytes:
+    """The principal header's value; a key's or a staff token's principal is the same object
+    request after request (the verifiers cache them), so it is encoded once."""
+    return encode_principal(principal).encode()
+
+
+def upstream_headers(
+    request: Request, *, principal: Principal, client_address: str, internal_token: str
+) -> list[tuple[bytes, bytes]]:
+    """The caller's headers for the service, minus credentials and hop-by-hop ones, plus the
+    verified identity. Lists as the server holds them (lower-case bytes): no decoding, and a
+    repeated header stays repeated."""
     headers: list[tuple[bytes, bytes]] = [
         (name, value)
         for name, value in request.scope["headers"]
         if name not in NOT_FORWARDED and not name.startswith(b"x-sqi-")
     ]
     headers += [
-        (PRINCIPAL_HEADER.encode(), encode_principal(principal).encode()),
-        (INTERNAL_TOKEN_HEADER.encode(), internal_token.encode()),
-        (CLIENT_ADDRESS_HEADER.encode(), client_address.encode("latin-1")),  # as the server decoded it
-        (REQUEST_ID_HEADER.lower().encode(), request.state.request_id.encode()),
+        (PRINCIPAL_HEADER_BYTES, encoded_principal(principal)),
+        (INTERNAL_TOKEN_HEADER_BYTES, internal_token.encode()),
+        (CLIENT_ADDRESS_HEADER_BYTES, client_address.encode("latin-1")),  # as the server decoded it
+        (REQUEST_ID_HEADER_BYTES, request.state.request_id.encode()),
     ]
-    # Exactly the path the gateway routed on (gateway.paths), encoded, and the query as sent.
-    url = base_url.rstrip("/") + request.scope["raw_path"].decode("ascii")
+    return headers
+
+
+def upstream_target(request: Request) -> str:
+    """Exactly the path the gateway routed on (gateway.paths), encoded, and the query as sent."""
+    target: str = request.scope["raw_path"].decode("ascii")
     query = request.scope.get("query_string", b"").decode("latin-1")
-    if query:
-        url += "?" + query
+    return f"{target}?{query}" if query else target
+
+
+async def forward(
+    upstream: Upstream,
+    stream_client: httpx.AsyncClient,
+    *,
+    request: Request,
+    body: bytes,
+    principal: Principal,
+    client_address: str,
+    internal_token: str,
+) -> Response:
+    """The service's answer to the request, read whole, or an event stream relayed as it comes."""
+    headers = upstream_headers(
+        request, principal=principal, client_address=client_address, internal_token=internal_token
+    )
+    target = upstream_target(request)
+    if wants_event_stream(request):
+        return await forward_streaming(stream_client, url=upstream.base_url + target, request=request, headers=headers)
+    if " " in target or not target.isprintable():  # not one request line (never so after gateway.paths)
+        return error_response(
+            400, "the request URL cannot be forwarded", details=[{"field": "path", "reason": "not a valid URL"}]
+        )
+    attempts = 3 if request.method in IDEMPOTENT else 1
+    for attempt in range(attempts):
+        try:
+            answer = await upstream.request(request.method, target, headers, body)
+            break
+        except EventStreamAnswer:
+            if request.method != "GET":
+                return error_response(502, "the service answered with an event stream")
+            return await forward_streaming(
+                stream_client, url=upstream.base_url + target, request=request, headers=headers
+            )
+        except UpstreamTimeout:
+            if attempt + 1 == attempts:
+                return error_response(504, "the service did not answer in time")
+        except UpstreamError:
+            # Only connection failures are retried, and only for idempotent methods.
+            if attempt + 1 == attempts:
+                return error_response(503, "the service is unavailable; try again shortly")
+            await asyncio.sleep(0.2 * (attempt + 1))
+    response = Response(content=answer.body, status_code=answer.status)
+    response.raw_headers += [(name, value) for name, value in answer.headers if name not in NOT_RELAYED]
+    return response
+
+
+async def forward_streaming(
+    client: httpx.AsyncClient, *, url: str, request: Request, headers: list[tuple[bytes, bytes]]
+) -> Response:
+    """Through httpx's streaming client: an event stream (the dashboard's live refresh) is
+    relayed chunk by chunk; any other answer is read whole."""
     attempts = 3 if request.method in IDEMPOTENT else 1
     for attempt in range(attempts):
         try:
             upstream = await client.send(
-                client.build_request(request.method, url, content=body, headers=headers), stream=True
+                client.build_request(request.method, url, content=b"", headers=headers), stream=True
             )
             if not is_event_stream(upstream):
                 try:
-                    await upstream.aread()  # every other answer is read whole, as before
+                    await upstream.aread()  # any other answer is read whole
                 finally:
                     await upstream.aclose()
             break
@@ -114,7 +177,6 @@ async def forward(
             if attempt + 1 == attempts:
                 return error_response(504, "the service did not answer in time")
         except httpx.TransportError:
-            # Only connection failures are retried, and only for idempotent methods.
             if attempt + 1 == attempts:
                 return error_response(503, "the service is unavailable; try again shortly")
             await asyncio.sleep(0.2 * (attempt + 1))

@@ -244,7 +244,15 @@ async def ingest_events(
     result.rejected += conflicts
     source = principal.source or ""
     if unique:
-        new_ids = await repository.claim_event_keys(conn, source, list(hashes), list(hashes.values()))
+        # Receipts of dossiers nobody owns yet claim them with their event keys (one statement).
+        receipts = [
+            (e.dossier_id, str(e.data["unit_code"]), e.source, e.occurred_at, e.event_id)
+            for e in unique
+            if e.type == "dossier.received" and e.dossier_id and e.dossier_id not in owners
+        ]
+        new_ids, recorded = await repository.claim_event_keys(
+            conn, source, list(hashes), list(hashes.values()), receipts
+        )
         if len(new_ids) == len(unique):
             accepted = unique
         else:
@@ -256,7 +264,8 @@ async def ingest_events(
                 else:
                     result.rejected.append(_conflict(e))
             accepted = [e for e in unique if e.event_id in new_ids]
-        accepted = await _claim_dossiers(accepted, owners=owners, conn=conn, source=source, result=result)
+        claimed = {r[0] for r in receipts if r[4] in new_ids}
+        accepted = await _lost_races(accepted, claimed - recorded, conn=conn, source=source, result=result)
         await _store(accepted, uow=uow, conn=conn, now=now, message_batch=message_batch)
         result.accepted = len(accepted)
         # A resent receipt answers its code again: the first answer may have been lost.
@@ -283,26 +292,12 @@ async def ingest_events(
     return result
 
 
-async def _claim_dossiers(
-    accepted: list[ValidEvent],
-    *,
-    owners: Mapping[str, tuple[str, str]],
-    conn: Any,
-    source: str,
-    result: IngestResult,
+async def _lost_races(
+    accepted: list[ValidEvent], raced: set[str], *, conn: Any, source: str, result: IngestResult
 ) -> list[ValidEvent]:
-    """Record the owners of newly received dossiers; a receipt that lost the race against a
-    concurrent request for the same dossier from another unit becomes a conflict, and its
-    claimed event key is given back."""
-    receipts = [
-        (e.dossier_id, str(e.data["unit_code"]), e.source, e.occurred_at)
-        for e in accepted
-        if e.type == "dossier.received" and e.dossier_id and e.dossier_id not in owners
-    ]
-    if not receipts:
-        return accepted
-    recorded = await repository.record_dossiers(conn, receipts)
-    raced = {r[0] for r in receipts} - recorded
+    """A receipt whose dossier was not recorded by this request (``raced``: recorded meanwhile
+    by a concurrent one) stands if the owner is the same; otherwise it lost the race and
+    becomes a conflict, and its claimed event key is given back."""
     if not raced:
         return accepted
     winners = await repository.dossier_owners(conn, list(raced))

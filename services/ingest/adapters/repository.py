@@ -15,18 +15,45 @@ from services.ingest.domain.units import Unit
 
 
 async def claim_event_keys(
-    conn: asyncpg.Connection, source: str, event_ids: Sequence[str], hashes: Sequence[bytes]
-) -> set[str]:
-    """Insert the keys; return the ids that are new (the rest were already known)."""
+    conn: asyncpg.Connection,
+    source: str,
+    event_ids: Sequence[str],
+    hashes: Sequence[bytes],
+    receipts: Sequence[tuple[str, str, str, datetime, str]] = (),
+) -> tuple[set[str], set[str]]:
+    """Insert the keys and record the owners of the receipts' dossiers, in one statement.
+
+    ``receipts`` are (dossier id, unit code, source, received at, event id): only those whose
+    event key is new claim their dossier, the first of a dossier in the list winning (the
+    first receipt wins). Returns the event ids that are new
+    (the rest were already known) and the dossier ids recorded now; a dossier not recorded
+    was recorded before, or meanwhile by a concurrent request (this insert waits for it):
+    the caller checks that it is the same owner.
+    """
+    columns = list(zip(*receipts, strict=True)) if receipts else [(), (), (), (), ()]
     rows = await conn.fetch(
-        f"""INSERT INTO {SCHEMA}.event_key (source, event_id, body_hash)
-            SELECT $1, k, h FROM unnest($2::text[], $3::bytea[]) AS t(k, h)
-            ON CONFLICT DO NOTHING RETURNING event_id""",
+        f"""WITH claimed AS (
+              INSERT INTO {SCHEMA}.event_key (source, event_id, body_hash)
+              SELECT $1, k, h FROM unnest($2::text[], $3::bytea[]) AS t(k, h)
+              ON CONFLICT DO NOTHING RETURNING event_id
+            ), owned AS (
+              INSERT INTO {SCHEMA}.dossier (dossier_id, unit_code, source, received_at)
+              SELECT DISTINCT ON (r.d) r.d, r.u, r.s, r.t
+              FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])
+                   WITH ORDINALITY AS r(d, u, s, t, e, n)
+              WHERE r.e IN (SELECT event_id FROM claimed)
+              ORDER BY r.d, r.n
+              ON CONFLICT (dossier_id) DO NOTHING RETURNING dossier_id
+            )
+            SELECT event_id, NULL AS dossier_id FROM claimed
+            UNION ALL SELECT NULL, dossier_id FROM owned""",
         source,
         list(event_ids),
         list(hashes),
+        *(list(c) for c in columns),
     )
-    return {r["event_id"] for r in rows}
+    new_ids = {r["event_id"] for r in rows if r["event_id"] is not None}
+    return new_ids, {r["dossier_id"] for r in rows if r["dossier_id"] is not None}
 
 
 async def known_hashes(conn: asyncpg.Connection, source: str, event_ids: Sequence[str]) -> dict[str, bytes]:
@@ -46,30 +73,6 @@ async def append_events(conn: asyncpg.Connection, records: Sequence[tuple[Any, .
         columns=["source", "event_id", "type", "occurred_at", "accepted_at", "dossier_id", "body"],
         records=records,
     )
-
-
-async def record_dossiers(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, datetime]]) -> set[str]:
-    """Record each dossier's owner (the first receipt wins); return the ids recorded now.
-
-    An id already recorded (or recorded meanwhile by a concurrent request, which this insert
-    waits for) is not returned: the caller checks that it is the same owner.
-    """
-    if not rows:
-        return set()
-    first: dict[str, tuple[str, str, str, datetime]] = {}
-    for row in rows:
-        first.setdefault(row[0], row)
-    ids, units, sources, times = zip(*first.values(), strict=True)
-    recorded = await conn.fetch(
-        f"""INSERT INTO {SCHEMA}.dossier (dossier_id, unit_code, source, received_at)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-            ON CONFLICT (dossier_id) DO NOTHING RETURNING dossier_id""",
-        list(ids),
-        list(units),
-        list(sources),
-        list(times),
-    )
-    return {r["dossier_id"] for r in recorded}
 
 
 async def dossier_owners(conn: asyncpg.Connection, dossier_ids: Sequence[str]) -> dict[str, tuple[str, str]]:

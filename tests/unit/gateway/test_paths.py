@@ -10,7 +10,9 @@ import pytest
 from gateway.app import create_app
 from gateway.paths import BadPath, normalise
 from gateway.settings import GatewaySettings
+from gateway.upstream import Upstream
 from shared.metrics import CITIZEN_WRITES_REFUSED
+from tests.unit.gateway.conftest import Service
 
 
 @pytest.mark.parametrize(
@@ -59,32 +61,28 @@ def test_refused_paths(raw: bytes) -> None:
         normalise(raw)
 
 
-class Upstream:
-    """Stands for the services: records what the gateway forwarded."""
-
-    def __init__(self) -> None:
-        self.urls: list[httpx.URL] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.urls.append(request.url)
-        return httpx.Response(201, json={"ok": True})
-
-
 @pytest.fixture
-async def gateway() -> AsyncIterator[tuple[httpx.AsyncClient, Upstream]]:
+async def gateway(service: Service) -> AsyncIterator[tuple[httpx.AsyncClient, Service]]:
+    """The gateway app, every service being one real recording service (tests.unit.gateway.conftest)."""
     app = create_app(GatewaySettings(citizen_writes_per_minute=3))
-    upstream = Upstream()
+    service.answer = lambda _: (201, [(b"content-type", b"application/json")], b'{"ok": true}')
     gw = app.state.gateway
-    gw.clients = dict.fromkeys(gw.clients, httpx.AsyncClient(transport=httpx.MockTransport(upstream)))
+    pool = Upstream(service.base_url, timeout_s=5, connect_timeout_s=3, max_connections=10)
+    gw.services = dict.fromkeys(gw.services, pool)
     transport = httpx.ASGITransport(app=app, client=("198.51.100.4", 5000))
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-        yield client, upstream
+        yield client, service
+    await pool.aclose()
+
+
+def forwarded(service: Service) -> list[bytes]:
+    return [r.raw_path + (b"?" + r.query_string if r.query_string else b"") for r in service.requests]
 
 
 RATING = {"dossier_id": "D1", "rating_code": "ABCDEFGH", "level": "satisfied"}
 
 
-async def test_dot_segments_cannot_escape_the_citizen_limit(gateway: tuple[httpx.AsyncClient, Upstream]) -> None:
+async def test_dot_segments_cannot_escape_the_citizen_limit(gateway: tuple[httpx.AsyncClient, Service]) -> None:
     client, upstream = gateway
     for path in (
         "/static/feedback/%2e%2e/%2e%2e/api/v1/ratings",
@@ -97,11 +95,11 @@ async def test_dot_segments_cannot_escape_the_citizen_limit(gateway: tuple[httpx
         assert body["details"][0]["field"] == "path"
         assert "'.'" in body["details"][0]["reason"]
         assert response.headers["x-request-id"]
-    assert upstream.urls == []
+    assert upstream.requests == []
 
 
 async def test_the_normalised_path_is_limited_and_forwarded_exactly(
-    gateway: tuple[httpx.AsyncClient, Upstream],
+    gateway: tuple[httpx.AsyncClient, Service],
 ) -> None:
     client, upstream = gateway
     before = CITIZEN_WRITES_REFUSED.labels("/api/v1/ratings")._value.get()
@@ -111,14 +109,14 @@ async def test_the_normalised_path_is_limited_and_forwarded_exactly(
     assert statuses == [201, 201, 201]
     assert refused.status_code == 429 and refused.headers["retry-after"]
     assert CITIZEN_WRITES_REFUSED.labels("/api/v1/ratings")._value.get() == before + 1
-    assert [u.raw_path for u in upstream.urls] == [b"/api/v1/ratings"] * 3
+    assert forwarded(upstream) == [b"/api/v1/ratings"] * 3
 
 
-async def test_encoded_characters_reach_the_service_as_routed(gateway: tuple[httpx.AsyncClient, Upstream]) -> None:
+async def test_encoded_characters_reach_the_service_as_routed(gateway: tuple[httpx.AsyncClient, Service]) -> None:
     client, upstream = gateway
     response = await client.get("/api/v1/dossiers/HS%2001%3F/rating-code?x=a%20b&y=%C3%A0")
     assert response.status_code == 201
-    assert upstream.urls[-1].raw_path == b"/api/v1/dossiers/HS%2001%3F/rating-code?x=a%20b&y=%C3%A0"
+    assert forwarded(upstream)[-1] == b"/api/v1/dossiers/HS%2001%3F/rating-code?x=a%20b&y=%C3%A0"
 
 
 @pytest.mark.parametrize(
@@ -134,17 +132,17 @@ async def test_encoded_characters_reach_the_service_as_routed(gateway: tuple[htt
     ],
 )
 async def test_control_characters_get_a_400_not_a_500(
-    gateway: tuple[httpx.AsyncClient, Upstream], url: str, field: str
+    gateway: tuple[httpx.AsyncClient, Service], url: str, field: str
 ) -> None:
     client, upstream = gateway
     response = await client.post(url, json={}) if "answer" in url else await client.get(url)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["details"][0]["field"] == field
-    assert upstream.urls == []
+    assert upstream.requests == []
 
 
 async def test_client_request_ids_are_kept_only_when_short_and_safe(
-    gateway: tuple[httpx.AsyncClient, Upstream],
+    gateway: tuple[httpx.AsyncClient, Service],
 ) -> None:
     client, _ = gateway
     kept = await client.get("/healthz", headers={"X-Request-ID": "abc-123.x:y"})
@@ -155,7 +153,7 @@ async def test_client_request_ids_are_kept_only_when_short_and_safe(
         assert len(replaced.headers["x-request-id"]) <= 64
 
 
-async def test_metrics_need_the_internal_token(gateway: tuple[httpx.AsyncClient, Upstream]) -> None:
+async def test_metrics_need_the_internal_token(gateway: tuple[httpx.AsyncClient, Service]) -> None:
     client, upstream = gateway
     assert (await client.get("/metrics")).status_code == 404
     assert (await client.get("/metrics", headers={"Authorization": "Bearer nope"})).status_code == 404
@@ -165,7 +163,7 @@ async def test_metrics_need_the_internal_token(gateway: tuple[httpx.AsyncClient,
     # The services' own /metrics and /readyz are not routed, however the path is spelled.
     for path in ("/api/v1/%2E%2E/%2e%2E/metrics", "/static/feedback/%2e%2e/readyz", "/static/feedback/..%2fmetrics"):
         assert (await client.get(path)).status_code == 400
-    assert upstream.urls == []
+    assert upstream.requests == []
 
 
 async def test_behind_the_ingress_only_in_cluster_scrapes_see_metrics() -> None:
@@ -175,7 +173,7 @@ async def test_behind_the_ingress_only_in_cluster_scrapes_see_metrics() -> None:
         assert (await client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})).status_code == 404
 
 
-async def test_raw_non_ascii_in_the_query_is_a_400_not_a_500(gateway: tuple[httpx.AsyncClient, Upstream]) -> None:
+async def test_raw_non_ascii_in_the_query_is_a_400_not_a_500(gateway: tuple[httpx.AsyncClient, Service]) -> None:
     client, upstream = gateway
     app = client._transport.app  # type: ignore[attr-defined]
     scope_query = "unit=Hà".encode()
@@ -203,4 +201,4 @@ async def test_raw_non_ascii_in_the_query_is_a_400_not_a_500(gateway: tuple[http
     }
     await app(scope, receive, send)
     assert sent[0]["status"] == 400
-    assert upstream.urls == []
+    assert upstream.requests == []
