@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import pstats
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from services.scoring.application.scoring_service import announcements
+from services.scoring.domain import parse_period
 from services.scoring.domain.definitions import DEFINITIONS
-from services.scoring.domain.engine import UnitRow, payload_digest, unit_score_json
+from services.scoring.domain.engine import Evaluation, UnitRow, payload_digest, score_period, unit_score_json
 from services.scoring.domain.indicators import Count
-from services.scoring.domain.methodology import load_builtin
+from services.scoring.domain.methodology import Methodology, load_builtin
 from services.scoring.domain.scoring import central_inheritance, score
 
 
@@ -38,6 +41,14 @@ def main(argv: list[str]) -> int:
         "--moving", type=int, default=0, help="computations whose counts move per office per refresh (0: all)"
     )
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one refresh")
+    parser.add_argument(
+        "--collector",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also N live refreshes of a month, quarter and year through score_period (its memo), "
+        "and the time spent in the cyclic garbage collector",
+    )
     args = parser.parse_args(argv)
     rng = random.Random(1)
     methodologies = [load_builtin("tax-2025"), load_builtin("portal-766")]
@@ -81,6 +92,8 @@ def main(argv: list[str]) -> int:
         profile = cProfile.Profile()
         profile.runcall(refresh)
         pstats.Stats(profile).sort_stats("tottime").print_stats(12)
+    if args.collector:
+        collector(args.collector, methodologies, counts, args.units, move)
 
     # The refresh's rows as compute_period holds them (new) and as it read them (old: every
     # office moved, by one hundredth and a different digest), methodology → unit → row.
@@ -112,3 +125,53 @@ def main(argv: list[str]) -> int:
         profile.runcall(announce)
         pstats.Stats(profile).sort_stats("tottime").print_stats(12)
     return 0
+
+
+def collector(
+    refreshes: int,
+    methodologies: list[Methodology],
+    counts: Callable[[], dict[str, Count]],
+    offices: int,
+    move: Callable[[dict[str, Count]], None],
+) -> None:
+    """Refreshes as the live loop makes them — the running month, quarter and year, each with its
+    own counts, every office's moved before each refresh — through ``score_period`` and its memo,
+    with the collector timed (``gc.callbacks``): what a memo that keeps objects costs beyond
+    building them."""
+    gc.collect()
+    gc.freeze()  # the start-up heap, as every process freezes it
+    codes = [f"P{k:03d}" for k in range(offices)]
+    units = {code: UnitRow(code=code, name="Thuế", level="local", parent_code=None) for code in codes}
+    periods = {label: [counts() for _ in codes] for label in ("2026-11", "2026-Q4", "2026")}
+    paused: list[tuple[int, float]] = []
+    started = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            paused.append((info["generation"], time.perf_counter() - started[0]))
+
+    gc.callbacks.append(timed)
+    cpu = time.process_time()
+    try:
+        for _ in range(refreshes):
+            for label, period_counts in periods.items():
+                for c in period_counts:
+                    move(c)
+                period = parse_period(label)
+                by_unit = {code: dict(c) for code, c in zip(codes, period_counts, strict=True)}
+                ev = Evaluation(period, period.end, units, {}, {}, {}, by_unit | {"__catalogue__": period_counts[0]})
+                for m in methodologies:
+                    score_period(ev, m)
+    finally:
+        gc.callbacks.remove(timed)
+    cpu = time.process_time() - cpu
+    in_gc = sum(t for _, t in paused)
+    full = [t for g, t in paused if g == 2]
+    print(
+        f"bench units --collector: {refreshes} refreshes × 3 periods, {cpu:.2f} s of CPU, "
+        f"{in_gc:.2f} s in the collector ({in_gc / cpu:.0%}), {len(full)} full collections, "
+        f"longest pause {max((t for _, t in paused), default=0) * 1000:.0f} ms, "
+        f"{len(gc.get_objects()):,} objects tracked"
+    )
