@@ -226,28 +226,35 @@ def _with_interval(s: IndicatorScore, interval: tuple[Decimal, Decimal] | None) 
 # An indicator's score from its own counts is a pure function of the indicator and the two numbers,
 # so it is kept: under a stream an event moves a few of an office's counters, and a refresh that
 # re-scores every office found most of their indicators at the counts of the refresh before (and
-# offices share small counts: 0 / 0, 1 / 1). Bounded (≈ two refreshes of every indicator of every
-# office), least recently used out; an entry keeps its indicator and is used only for that very
-# object (a methodology loaded again never meets an old entry).
-INDICATOR_MEMO_SIZE = 40_000
-_indicator_memo: OrderedDict[tuple[int, float, type, int], tuple[Indicator, IndicatorScore]] = OrderedDict()
+# offices share small counts: 0 / 0, 1 / 1). Bounded above the live working set — the running
+# month, quarter and year of every office under both methodologies, ≈ 55,000 — since a cyclic
+# pass over more keys than an LRU holds misses every time; least recently used out. The keys hold
+# only numbers, which the cyclic collector stops tracking, so an entry is one tracked object.
+INDICATOR_MEMO_SIZE = 100_000
+_indicator_memo: OrderedDict[tuple[int, float, bool, int], IndicatorScore] = OrderedDict()
+_memoised_indicators: dict[int, Indicator] = {}  # id → the indicator object its entries belong to
 
 
 def _counted(ind: Indicator, count: Count | None) -> IndicatorScore:
     """:func:`score_indicator` from the unit's own counts (with 2.1's and 5.4's interval), memoised."""
+    if _memoised_indicators.get(id(ind)) is not ind:
+        if id(ind) in _memoised_indicators:  # an id reused by another object: its entries are stale
+            _indicator_memo.clear()
+            _memoised_indicators.clear()
+        _memoised_indicators[id(ind)] = ind
     n = count.numerator if count else 0
-    # The numerator's type too: 0 and 0.0 are equal keys but written differently in the breakdown.
-    key = (id(ind), n, type(n), count.denominator if count else 0)
+    # Whether the numerator is a float too: 0 and 0.0 are equal keys but written differently.
+    key = (id(ind), n, type(n) is float, count.denominator if count else 0)
     hit = _indicator_memo.get(key)
-    if hit is not None and hit[0] is ind:
+    if hit is not None:
         _indicator_memo.move_to_end(key)
-        return hit[1]
+        return hit
     s = score_indicator(ind, count)
     if ind.basis in ("2.1", "5.4") and s.denominator:
         s = _with_interval(s, wilson_interval(s.numerator or 0, s.denominator))
     if len(_indicator_memo) >= INDICATOR_MEMO_SIZE:
         _indicator_memo.popitem(last=False)
-    _indicator_memo[key] = (ind, s)
+    _indicator_memo[key] = s
     return s
 
 
