@@ -41,7 +41,7 @@ from services.scoring.domain import (
     rank,
     score,
 )
-from services.scoring.domain.scoring import IndicatorScore
+from services.scoring.domain.scoring import IndicatorScore, forget_indicator_scores
 from shared.calendar import WorkingCalendar
 
 log = logging.getLogger(__name__)
@@ -263,8 +263,9 @@ _memo: OrderedDict[_MemoKey, tuple[tuple[Any, ...], ScoredUnit]] = OrderedDict()
 
 
 def forget_scores() -> None:
-    """Empty the memo of scored units (a benchmark that must score every unit again)."""
+    """Empty the memos of scored units and indicators (a benchmark that must score every unit again)."""
     _memo.clear()
+    forget_indicator_scores()
 
 
 def payload_digest(payload: dict[str, Any]) -> str:

@@ -232,15 +232,24 @@ def _with_interval(s: IndicatorScore, interval: tuple[Decimal, Decimal] | None) 
 # only numbers, which the cyclic collector stops tracking, so an entry is one tracked object.
 INDICATOR_MEMO_SIZE = 100_000
 _indicator_memo: OrderedDict[tuple[int, float, bool, int], IndicatorScore] = OrderedDict()
-_memoised_indicators: dict[int, Indicator] = {}  # id → the indicator object its entries belong to
+# The indicators the entries belong to, held so that no other object can take one's id while its
+# entries live; a methodology loaded again brings new objects, so this is bounded too (both are
+# emptied together: the entries go with the objects whose ids they name).
+_memoised_indicators: dict[int, Indicator] = {}
+MEMOISED_INDICATORS = 1_000
+
+
+def forget_indicator_scores() -> None:
+    """Empty the memo of indicator scores."""
+    _indicator_memo.clear()
+    _memoised_indicators.clear()
 
 
 def _counted(ind: Indicator, count: Count | None) -> IndicatorScore:
     """:func:`score_indicator` from the unit's own counts (with 2.1's and 5.4's interval), memoised."""
-    if _memoised_indicators.get(id(ind)) is not ind:
-        if id(ind) in _memoised_indicators:  # an id reused by another object: its entries are stale
-            _indicator_memo.clear()
-            _memoised_indicators.clear()
+    if id(ind) not in _memoised_indicators:
+        if len(_memoised_indicators) >= MEMOISED_INDICATORS:
+            forget_indicator_scores()
         _memoised_indicators[id(ind)] = ind
     n = count.numerator if count else 0
     # Whether the numerator is a float too: 0 and 0.0 are equal keys but written differently.

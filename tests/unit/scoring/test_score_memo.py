@@ -38,13 +38,12 @@ def test_an_office_scored_again_and_again_keeps_one_entry_per_period() -> None:
 
 
 def test_an_indicator_scored_from_memo_is_the_one_scored_afresh() -> None:
-    from services.scoring.domain import scoring
     from services.scoring.domain.scoring import _counted, score_indicator
 
     ind = next(i for g in TAX.groups for i in g.indicators if i.basis == "2.1")
     first = _counted(ind, Count(7, 9))
     assert _counted(ind, Count(7, 9)) is first
-    scoring._indicator_memo.clear()
+    forget_scores()
     afresh = score_indicator(ind, Count(7, 9))
     assert (first.points, first.ratio, first.explanation) == (afresh.points, afresh.ratio, afresh.explanation)
     assert first.interval is not None  # 2.1 carries its Wilson interval, memoised with it
