@@ -33,6 +33,16 @@ Handler = Callable[[IncomingMessage, Any], Awaitable[None]]
 BatchHandler = Callable[[list[IncomingMessage], Any], Awaitable[None]]
 
 
+def one_message(batch_handler: BatchHandler) -> Handler:
+    """A batch handler applied to one message, as the batch of that message alone (tests and
+    replays that hand over a single message)."""
+
+    async def handle(message: IncomingMessage, uow: Any) -> None:
+        await batch_handler([message], uow)
+
+    return handle
+
+
 @dataclass(frozen=True)
 class Subscription:
     """An explicit subscription: which exchange and routing keys feed which handler.

@@ -11,7 +11,7 @@ from services.feedback.adapters.tables import unit
 from services.feedback.domain.dossiers import merged_moves, unit_moves
 from services.feedback.handlers.ratings import apply_held_ratings
 from shared.db import driver_connection
-from shared.messaging.topology import IncomingMessage
+from shared.messaging.topology import IncomingMessage, one_message
 from shared.unit_copy import units_changed_handler, upsert_units
 from shared.unit_of_work import UnitOfWork
 
@@ -44,11 +44,6 @@ SELECT dossier_id, owner FROM up WHERE created
 """
 
 
-async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
-    """One message (tests, replays): as a batch of one."""
-    await on_dossier_batches([message], uow)
-
-
 async def on_dossier_batches(messages: list[IncomingMessage], uow: UnitOfWork) -> None:
     """Keep dossier → unit (received at, or transferred to; the latest event wins) and its owner:
     one upsert for every message of the transaction (their moves merged in delivery order)."""
@@ -71,6 +66,9 @@ async def on_dossier_batches(messages: list[IncomingMessage], uow: UnitOfWork) -
     )
     if created:
         await apply_held_ratings({r["dossier_id"]: r["owner"] for r in created}, uow=uow, now=datetime.now(UTC))
+
+
+on_dossier_events = one_message(on_dossier_batches)  # one message: the batch of it alone (tests, replays)
 
 
 async def seed_reference_units(csv_path: Path, *, uow: UnitOfWork) -> None:

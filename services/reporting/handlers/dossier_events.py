@@ -37,7 +37,7 @@ from services.reporting.domain.dossiers import (
 )
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection
-from shared.messaging.topology import IncomingMessage
+from shared.messaging.topology import IncomingMessage, one_message
 from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -257,11 +257,6 @@ async def record_feed_activity(
         )
 
 
-async def on_dossier_events(message: IncomingMessage, uow: UnitOfWork) -> None:
-    """One message (tests, replays): as a batch of one."""
-    await on_dossier_batches([message], uow)
-
-
 async def on_dossier_batches(messages: list[IncomingMessage], uow: UnitOfWork) -> None:
     """A transaction's messages of ``reporting.dossiers``: one fold of all their events (the state
     depends only on the set of events, :func:`apply_dossier_events`), then their feed activity."""
@@ -279,3 +274,6 @@ async def on_dossier_batches(messages: list[IncomingMessage], uow: UnitOfWork) -
     units = await apply_dossier_events([e for b in batches for _, e in b.events], conn=conn, calendar=cal)
     await record_feed_activity([(b.events, b.accepted_at or now) for b in batches if b.events], units, conn=conn)
     await mark_changed(uow.session, "warnings")  # last: the version row is locked only for the commit
+
+
+on_dossier_events = one_message(on_dossier_batches)  # one message: the batch of it alone (tests, replays)

@@ -29,7 +29,7 @@ from services.reporting.adapters.changes import mark_changed
 from services.reporting.domain import periods
 from shared.contracts.scoring import GradeChanged, IndicatorFigures, ScoreDropped, ScoresUpdated
 from shared.db import driver_connection
-from shared.messaging.topology import IncomingMessage
+from shared.messaging.topology import IncomingMessage, one_message
 from shared.unit_of_work import UnitOfWork
 
 _INDICATORS = TypeAdapter(list[IndicatorFigures])  # serialised in Rust, as model_dump(mode="json")
@@ -254,9 +254,7 @@ async def on_score_batches(messages: list[IncomingMessage], uow: UnitOfWork) -> 
         await mark_changed(uow.session, "scores")
 
 
-async def on_scores_updated(message: IncomingMessage, uow: UnitOfWork) -> None:
-    """One message: a batch of one."""
-    await on_score_batches([message], uow)
+on_scores_updated = one_message(on_score_batches)  # one message: the batch of it alone (tests, replays)
 
 
 async def _alert(
