@@ -118,6 +118,10 @@ class CommonSettings(BaseSettings):
     # or two transactions; its messages hold ≤ 500 events each, so 32 is ≤ 16,000 events in hand.
     consumer_prefetch: int = Field(default=8, ge=1, le=1_000)
     consumer_batch_prefetch: int = Field(default=32, ge=1, le=256)
+    # How long a batch subscription's first delivery waits for others before its transaction
+    # (shared.messaging.consumer): a tenth of a second on the way to a score refreshed every few
+    # seconds, for several times fewer transactions under a live stream. 0: none.
+    consumer_linger_s: float = Field(default=0.1, ge=0, le=5)
 
     @model_validator(mode="after")
     def _production_guards(self) -> CommonSettings:

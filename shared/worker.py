@@ -98,6 +98,7 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
                 prefix=settings.bus_prefix,
                 prefetch=settings.consumer_prefetch,
                 batch_prefetch=settings.consumer_batch_prefetch,
+                linger_s=settings.consumer_linger_s,
                 service=service,
             )
             await consumer.start(channel, list(parts.subscriptions))

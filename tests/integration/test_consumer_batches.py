@@ -191,3 +191,28 @@ def test_a_subscription_has_exactly_one_kind_of_handler() -> None:
         Subscription(queue="q", exchange="x", routing_keys=["k"], handler=record, batch_handler=record_batch)
     consumer = Consumer(uow_factory=lambda: None, inbox=inbox, prefetch=8, batch_prefetch=40)  # type: ignore[arg-type,return-value]
     assert (consumer.prefetch_of(SUB), consumer.prefetch_of(BATCH_SUB)) == (8, 40)
+
+
+@pytest.mark.asyncio
+async def test_a_batch_subscription_lingers_so_spread_deliveries_share_a_transaction(consumer: Consumer) -> None:
+    """A live stream's messages come one by one: the first waits ``linger_s`` for the others."""
+    from shared.messaging.consumer import Batcher
+
+    calls.clear()
+    consumer.linger_s = 2.0  # far longer than the spread below, even on a busy machine
+    batcher = Batcher(consumer, BATCH_SUB)
+
+    async def later(i: int) -> bool:
+        await asyncio.sleep(0.05 * i)  # spread, each well within the first one's wait
+        return await batcher.submit(IncomingMessage(f"s{i}", "k", b"{}"))
+
+    assert await asyncio.gather(*(later(i) for i in range(4))) == [True] * 4
+    assert calls == [["s0", "s1", "s2", "s3"]]
+    assert len({txid for txid, _ in (await effects()).values()}) == 1
+
+    # A one-message subscription does not wait: its handler runs in its delivery's context.
+    consumer.linger_s = 5.0
+    one = Batcher(consumer, SUB)
+    started = asyncio.get_running_loop().time()
+    assert await one.submit(IncomingMessage("alone", "k", b"{}"))
+    assert asyncio.get_running_loop().time() - started < consumer.linger_s
