@@ -65,7 +65,11 @@ def _dt(v: Any) -> datetime | None:
     return d
 
 
-@dataclass(frozen=True, slots=True)
+# The facts and their parts are not frozen (nothing assigns to them after :func:`fold_dossier`
+# or the codec builds them) but hash and compare as if they were (``unsafe_hash``: a hash of the
+# fields): a frozen ``__init__`` sets each field through ``object.__setattr__``, and judging
+# folds ≈ 5 parts and one 23-field DossierFacts a dossier (≈ 0.5 µs a part, ≈ 3 µs the facts).
+@dataclass(slots=True, unsafe_hash=True)
 class ClockStep:
     """A supplement request or answer, as it moves the clock."""
 
@@ -76,14 +80,14 @@ class ClockStep:
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Transfer:
     at: datetime
     to_unit_code: str
     officer_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Digitisation:
     at: datetime
     components: int
@@ -91,7 +95,7 @@ class Digitisation:
     from_personal_store: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Payment:
     at: datetime
     amount_vnd: int
@@ -102,7 +106,7 @@ class Payment:
         return self.channel in ONLINE_PAYMENT_CHANNELS
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OfficerAction:
     """Who did what and when (the key to responsibility)."""
 
@@ -111,7 +115,7 @@ class OfficerAction:
     officer_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class DossierFacts:
     """Everything scoring needs about one dossier, with times so it can be read as of an instant."""
 
@@ -212,7 +216,7 @@ def fold_dossier(
     for e in evs:
         if e is received:
             continue
-        at = max(e.occurred_at, t0)
+        at = t0 if t0 > e.occurred_at else e.occurred_at  # max(e.occurred_at, t0), without the call
         d = e.data
         if e.type in _LIFECYCLE:
             if terminal_kind is not None or e.type == "dossier.received":
