@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import pstats
 import statistics
@@ -177,6 +178,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per case")
     parser.add_argument("--feedback", action="store_true", help="with the simulator's ratings and petitions")
     parser.add_argument("--events", type=Path, help="an NDJSON the simulator wrote (instead of simulating)")
+    parser.add_argument("--only", choices=("first", "live"), help="time one case (e.g. under callgrind)")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one live round")
     args = parser.parse_args(argv)
 
@@ -196,6 +198,10 @@ def main(argv: list[str]) -> int:
     previous = stored_rows(judge(month, chunks(month, again, before, {}), calendar))
     live = chunks(month, again, month.events, previous)
 
+    # The month's rows stay alive here; the worker holds one chunk's. Frozen, the collector does not
+    # walk them (as every process freezes its start-up heap, shared.heap).
+    gc.collect()
+    gc.freeze()
     n_rated = sum(1 for i in ids if i in month.ratings or i in month.petitions)
     print(
         f"bench judging: {len(ids):,} dossiers, {sum(len(v) for v in month.events.values()):,} events, "
@@ -203,6 +209,8 @@ def main(argv: list[str]) -> int:
         f"judged at {month.now.isoformat()}"
     )
     for name, work, count in (("first", first, len(ids)), ("live", live, len(again))):
+        if args.only not in (None, name):
+            continue
         rounds = timed(lambda work=work: judge(month, work, calendar), args.rounds)  # type: ignore[misc]
         each = [t / count * 1e6 for t in rounds]
         print(
