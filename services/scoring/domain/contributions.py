@@ -145,7 +145,7 @@ def contributions(
     instants: dict[datetime, _Instant] = {}
     received_at = facts.received_at
     for p, start, end in periods:
-        judged_at = max(start, min(end, now))  # p.judged_at(now), in UTC
+        judged_at = now if now < end else end  # p.judged_at(now), in UTC (a candidate started by now)
         inst = instants.get(judged_at)
         if inst is None:
             inst = instants[judged_at] = _instant(facts, judged_at, calendar, feedback)

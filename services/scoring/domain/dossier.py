@@ -216,26 +216,27 @@ def fold_dossier(
     for e in evs:
         if e is received:
             continue
+        typ, d = e.type, e.data
         at = t0 if t0 > e.occurred_at else e.occurred_at  # max(e.occurred_at, t0), without the call
-        d = e.data
-        if e.type in _LIFECYCLE:
-            if terminal_kind is not None or e.type == "dossier.received":
+        if typ in _LIFECYCLE:
+            if terminal_kind is not None or typ == "dossier.received":
                 continue  # after the first terminal event nothing reopens the dossier
-            if d.get("officer_id"):
-                officers.append(OfficerAction(at, e.type, str(d["officer_id"])))
-            if e.type == "dossier.supplement_requested":
-                steps.append(ClockStep(at, "requested", None, d.get("officer_id"), d.get("reason")))
-            elif e.type == "dossier.supplement_received":
+            officer = d.get("officer_id")
+            if officer:
+                officers.append(OfficerAction(at, typ, str(officer)))
+            if typ == "dossier.supplement_requested":
+                steps.append(ClockStep(at, "requested", None, officer, d.get("reason")))
+            elif typ == "dossier.supplement_received":
                 steps.append(ClockStep(at, "received", _dt(d.get("due_at"))))
-            elif e.type == "dossier.transferred":
-                transfers.append(Transfer(at, str(d["to_unit_code"]), d.get("officer_id")))
+            elif typ == "dossier.transferred":
+                transfers.append(Transfer(at, str(d["to_unit_code"]), officer))
             else:
-                terminal_kind = e.type.removeprefix("dossier.")
+                terminal_kind = typ.removeprefix("dossier.")
                 finished_at = at
-                if e.type == "dossier.completed":
+                if typ == "dossier.completed":
                     outcome = d.get("outcome")
                     result_digitized = bool(d.get("result_digitized", False))
-        elif e.type == "dossier.components_digitized":
+        elif typ == "dossier.components_digitized":
             digits.append(
                 Digitisation(
                     at,
@@ -244,11 +245,11 @@ def fold_dossier(
                     int(d.get("from_personal_store", 0)),
                 )
             )
-        elif e.type == "dossier.paid":
+        elif typ == "dossier.paid":
             payments.append(Payment(at, int(d.get("amount_vnd", 0)), str(d.get("channel", ""))))
-        elif e.type == "dossier.synced":
+        elif typ == "dossier.synced":
             synced_at = at if synced_at is None else synced_at
-        elif e.type == "dossier.result_returned":
+        elif typ == "dossier.result_returned":
             returned_at = at if returned_at is None else returned_at
 
     code = str(rd.get("procedure_code", ""))
@@ -354,12 +355,6 @@ def clock_as_of(facts: DossierFacts, as_of: datetime | None, calendar: WorkingCa
         end_at, end_kind = paused_from, "supplement_unanswered"
     elif facts.finished_at is not None and known(facts.finished_at):
         end_at, end_kind = facts.finished_at, facts.terminal_kind
-    return ClockState(
-        due_at=current_due(),
-        clock_end_at=end_at,
-        end_kind=end_kind,
-        paused_working_days=paused_total,
-        supplement_count=requests,
-        overdue_locked_at=locked_at,
-        overdue_locked_reason=locked_reason,
-    )
+    # due_at, clock_end_at, end_kind, paused_working_days, supplement_count, overdue_locked_at,
+    # overdue_locked_reason (positional: once per dossier judged)
+    return ClockState(current_due(), end_at, end_kind, paused_total, requests, locked_at, locked_reason)

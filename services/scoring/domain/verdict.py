@@ -142,7 +142,7 @@ def as_of(
         synced_at is not None and synced_at < judged_at,
         completed and facts.result_digitized,
         tuple([(o.event_type, o.officer_id) for o in facts.officers if o.at < judged_at]),
-        feedback.exception(judged_at),
+        None if feedback is NO_FEEDBACK else feedback.exception(judged_at),  # nothing said: no exception
     )
 
 
@@ -237,7 +237,8 @@ def in_period(verdict: DossierVerdict, facts: DossierFacts, at: AsOf, start: dat
     verdict.handled_in_period = received_in or (received_at < start and (clock_end_at is None or clock_end_at >= start))
     ended_in = clock_end_at is not None and start <= clock_end_at < end
     verdict.handling_working_days = at.handling_working_days if ended_in else None
-    verdict.paid_online_in_period = any(p.online and start <= p.at < end for p in at.payments)
+    pays = at.payments
+    verdict.paid_online_in_period = bool(pays) and any(p.online and start <= p.at < end for p in pays)
     return verdict
 
 
