@@ -18,6 +18,11 @@ Two cases, each timed over ``--rounds`` rounds (CPU time of this process; min an
   judging — what each event of a live stream costs.
 
 ``--feedback`` adds the simulator's ratings and petitions (each dossier's rows, as judging reads them).
+
+``--compare DIR`` judges the same chunks with another checkout's code (``DIR``, with its own
+``.venv``: e.g. ``git worktree add --detach /tmp/base main``) and this one, each in its own
+process, one round of each in turn: on a shared machine the neighbours' load moves both alike,
+so the per-round ratio is steadier than two runs one after the other.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import argparse
 import cProfile
 import gc
 import json
+import pickle
 import pstats
 import statistics
 import subprocess
@@ -169,6 +175,72 @@ def timed(run: Callable[[], object], rounds: int) -> list[float]:
     return out
 
 
+# A judging process for --compare: the chunks (plain tuples, pickled by this process) judged
+# with the code of the checkout it runs in; one round per line on stdin, CPU µs per dossier out.
+_WORKER = """
+import gc, pickle, sys, time
+sys.path.insert(0, ".")
+from services.scoring.application.judging import _judge_records
+from services.scoring.domain.calendar_cache import CachedCalendar
+with open(sys.argv[1], "rb") as f:
+    procedures, now, cases = pickle.load(f)
+calendar = CachedCalendar()
+def judge(work):
+    for ids, events, ratings, petitions, stored in work:
+        _judge_records(ids, events, ratings, petitions, stored, set(ids), procedures, now, calendar)
+for work, _ in cases.values():
+    judge(work)  # warm
+gc.collect()
+gc.freeze()
+print("ready", flush=True)
+for line in sys.stdin:
+    work, count = cases[line.strip()]
+    cpu = time.process_time()
+    judge(work)
+    print((time.process_time() - cpu) / count * 1e6, flush=True)
+"""
+
+
+def compare(
+    month: Month, cases: dict[str, tuple[list[Chunk], int]], other: Path, rounds: int, tmp: Path
+) -> dict[str, dict[str, list[float]]]:
+    """CPU µs per dossier of each case, this checkout's code and ``other``'s, rounds interleaved."""
+    path = tmp / "chunks.pickle"
+    plain = {
+        name: ([(c.ids, c.events, c.ratings, c.petitions, c.stored) for c in work], count)
+        for name, (work, count) in cases.items()
+    }
+    path.write_bytes(pickle.dumps((month.procedures, month.now, plain)))
+    roots = {"this": ROOT, "other": other.resolve()}
+    procs = {
+        k: subprocess.Popen(
+            [str(root / ".venv" / "bin" / "python"), "-c", _WORKER, str(path)],
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for k, root in roots.items()
+    }
+    out: dict[str, dict[str, list[float]]] = {name: {k: [] for k in procs} for name in cases}
+    try:
+        for k, p in procs.items():
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready", f"{k} checkout failed to start"
+        for _ in range(rounds):
+            for name in cases:
+                for k, p in procs.items():
+                    assert p.stdin is not None and p.stdout is not None
+                    p.stdin.write(name + "\n")
+                    p.stdin.flush()
+                    out[name][k].append(float(p.stdout.readline()))
+    finally:
+        for p in procs.values():
+            if p.stdin is not None:
+                p.stdin.close()
+            p.wait()
+    return out
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="./sqi bench judging", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.1, help="the simulator's volume (1 ≈ a country's month)")
@@ -179,15 +251,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--feedback", action="store_true", help="with the simulator's ratings and petitions")
     parser.add_argument("--events", type=Path, help="an NDJSON the simulator wrote (instead of simulating)")
     parser.add_argument("--only", choices=("first", "live"), help="time one case (e.g. under callgrind)")
+    parser.add_argument("--compare", type=Path, metavar="DIR", help="also judge with DIR's code, rounds interleaved")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one live round")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="sqi-bench-judging-") as tmp:
-        path = args.events
-        if path is None:
-            path = Path(tmp) / "month.ndjson"
-            simulate(args, path)
-        month = load(path, args.feedback)
+        return run(args, Path(tmp))
+
+
+def run(args: argparse.Namespace, tmp: Path) -> int:
+    path = args.events
+    if path is None:
+        path = tmp / "month.ndjson"
+        simulate(args, path)
+    month = load(path, args.feedback)
     calendar = CachedCalendar()  # the worker's (calendar_store.build_calendar with no declared days)
     ids = sorted(month.events)
     first = chunks(month, ids, month.events, {})
@@ -203,14 +280,29 @@ def main(argv: list[str]) -> int:
     gc.collect()
     gc.freeze()
     n_rated = sum(1 for i in ids if i in month.ratings or i in month.petitions)
+    source = args.events or f"scale {args.scale}, {args.days} days to {args.end}, seed {args.seed}"
     print(
         f"bench judging: {len(ids):,} dossiers, {sum(len(v) for v in month.events.values()):,} events, "
-        f"{n_rated:,} with ratings or petitions; scale {args.scale}, {args.days} days to {args.end}, seed {args.seed}, "
-        f"judged at {month.now.isoformat()}"
+        f"{n_rated:,} with ratings or petitions; {source}, judged at {month.now.isoformat()}"
     )
-    for name, work, count in (("first", first, len(ids)), ("live", live, len(again))):
-        if args.only not in (None, name):
-            continue
+    cases = {
+        name: (work, count)
+        for name, work, count in (("first", first, len(ids)), ("live", live, len(again)))
+        if args.only in (None, name)
+    }
+    if args.compare:
+        figures = compare(month, cases, args.compare, args.rounds, tmp)
+        for name, by in figures.items():
+            this, other = by["this"], by["other"]
+            ratios = sorted(o / t for o, t in zip(other, this, strict=True))
+            print(
+                f"  {name:<5} {cases[name][1]:>7,} dossiers, µs CPU per dossier (min / median): "
+                f"{args.compare} {min(other):6.1f} / {statistics.median(other):6.1f}, "
+                f"this {min(this):6.1f} / {statistics.median(this):6.1f}; "
+                f"ratio per round {ratios[0]:.2f}–{ratios[-1]:.2f} (median {statistics.median(ratios):.2f})"
+            )
+        return 0
+    for name, (work, count) in cases.items():
         rounds = timed(lambda work=work: judge(month, work, calendar), args.rounds)  # type: ignore[misc]
         each = [t / count * 1e6 for t in rounds]
         print(
