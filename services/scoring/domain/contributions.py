@@ -122,10 +122,9 @@ def _instant(
     if feedback is not NO_FEEDBACK:
         later += [t for t in feedback.times() if t >= judged_at]
     due = at.clock.due_at
-    if at.clock.clock_end_at is None and due is not None:
-        due = due.astimezone(UTC)  # one conversion, not a mixed-zone comparison per period
-        if due >= judged_at:
-            later.append(due)
+    # As it is (not converted to UTC: a due time near year 9999 has no UTC form, yet is judged).
+    if at.clock.clock_end_at is None and due is not None and due >= judged_at:
+        later.append(due)
     return _Instant(at, v, instant_flags_of(v), min(later, default=None))
 
 

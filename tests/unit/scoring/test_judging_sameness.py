@@ -168,6 +168,15 @@ POISON = [
         datetime(2026, 10, 7, 3, tzinfo=UTC),
         {"dossier_id": "X-1", "due_at": "0001-01-01T00:00:00+07:00"},
     ),
+    # Due at the very end of time (no UTC form): judged, open, its due time never passes.
+    (
+        "X-2",
+        "tms",
+        "x4",
+        "dossier.received",
+        datetime(2026, 10, 5, 3, tzinfo=UTC),
+        {"dossier_id": "X-2", "due_at": "9999-12-31T23:00:00-05:00"},
+    ),
 ]
 
 
@@ -253,10 +262,14 @@ def test_judging_a_month_is_what_judging_each_period_alone_gave(month: Month, no
             at = reference_as_of(facts, judged_at, reference_calendar, feedback)
             assert evaluate(facts, p, judged_at, calendar, feedback=feedback) == reference_evaluate(facts, p, at)
 
-    assert expected_aside and "X-1" in expected_aside  # the poison dossier is exercised
+    assert "X-1" in expected_aside and "X-2" in expected_rechecks  # the odd dossiers are exercised
     assert len(expected_rows) > 1000 and any(c.flags for c in expected_rows)
     assert judged.contributions == expected_rows
     assert judged.rechecks == expected_rechecks
+    # The same instants in the same zones (stored as timestamptz either way).
+    assert {i: r and r.utcoffset() for i, r in judged.rechecks.items()} == {
+        i: r and r.utcoffset() for i, r in expected_rechecks.items()
+    }
     assert {i: f[4] for i, f in judged.facts.items()} == expected_facts
     assert judged.unjudgeable == expected_aside
 
