@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "chaos": "kill and restart every process (and the broker, the database) under a stream; nothing lost",
     "gateway": "one proxied GET through the gateway vs straight to a trivial upstream: p50/p99, CPU µs/request",
     "units": "scoring every office of a refresh in process (points, explanations, breakdown JSON): CPU per refresh",
+    "judging": "folding and judging dossiers in process (first judging, live re-judging): CPU µs per dossier",
 }
 #: Benchmarks whose module is not ``bench.<name>``.
 MODULES: dict[str, str] = {

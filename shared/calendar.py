@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -34,8 +35,11 @@ VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 _MIDNIGHT = time(0, 0)
 
 
+@lru_cache(maxsize=8192)
 def local_date(at: datetime) -> date:
-    """The Vietnam-local calendar date of an aware datetime."""
+    """The Vietnam-local calendar date of an aware datetime (memoised: judging asks it several
+    times per dossier for its receipt, its end and the judging instant; a hit costs ≈ a sixth
+    of the conversion)."""
     if at.tzinfo is None:
         raise ValueError("naive datetime: SQI only handles aware datetimes")
     return at.astimezone(VN_TZ).date()

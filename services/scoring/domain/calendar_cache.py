@@ -7,9 +7,9 @@ the day-by-day loops of :class:`~shared.calendar.WorkingCalendar` dominate other
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 
-from shared.calendar import WorkingCalendar
+from shared.calendar import WorkingCalendar, local_date
 
 
 class CachedCalendar(WorkingCalendar):
@@ -20,6 +20,7 @@ class CachedCalendar(WorkingCalendar):
         self._add: dict[tuple[date, int], date] = {}
         self._between: dict[tuple[date, date], int] = {}
         self._working: dict[date, bool] = {}
+        self._due: dict[tuple[date, int], datetime] = {}
 
     def is_working_day(self, d: date) -> bool:
         hit = self._working.get(d)
@@ -39,4 +40,13 @@ class CachedCalendar(WorkingCalendar):
         hit = self._between.get(key)
         if hit is None:
             hit = self._between[key] = super().working_days_between(a, b)
+        return hit
+
+    def due_after(self, received_at: datetime, n: int) -> datetime:
+        # The answer depends on the local day of receipt only (end_of_day builds an aware datetime:
+        # ≈ 1 µs a dossier judged otherwise).
+        key = (local_date(received_at), n)
+        hit = self._due.get(key)
+        if hit is None:
+            hit = self._due[key] = super().due_after(received_at, n)
         return hit

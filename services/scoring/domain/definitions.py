@@ -27,12 +27,13 @@ needs a migration rewriting the stored flags), and a counter's ``column`` is a t
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import IntFlag, StrEnum
 from typing import Any
 
-from .verdict import DossierVerdict
+from .verdict import PERIOD_FIELDS, DossierVerdict
 
 
 class Kind(StrEnum):
@@ -365,17 +366,49 @@ PROCEDURE_BITS: dict[str, int] = {
 }
 
 
-def _compile_flags_of(flags: tuple[Flag, ...]) -> Callable[[DossierVerdict], int]:
+def _compile_flags_of(flags: tuple[Flag, ...], name: str = "flags_of") -> Callable[[DossierVerdict], int]:
     """One function returning the OR of every flag's bit whose predicate holds: the same plain-int
     expression as written by hand (no loop, no IntFlag arithmetic: ~70 µs a dossier otherwise)."""
-    terms = "\n        | ".join(f"({f.mask} if {f.when} else 0)" for f in flags)
-    source = f"def flags_of(v):\n    return (\n        {terms}\n    )\n"
+    terms = "\n        | ".join(f"({f.mask} if {f.when} else 0)" for f in flags) or "0"
+    source = f"def {name}(v):\n    return (\n        {terms}\n    )\n"
     namespace: dict[str, Any] = {}
     # The source is built from the constant declarations above, never from input.
-    exec(compile(source, "<services.scoring.domain.definitions.flags_of>", "exec"), namespace)  # noqa: S102
-    fn: Callable[[DossierVerdict], int] = namespace["flags_of"]
+    exec(compile(source, f"<services.scoring.domain.definitions.{name}>", "exec"), namespace)  # noqa: S102
+    fn: Callable[[DossierVerdict], int] = namespace[name]
     fn.__doc__ = "The stored flags of a dossier's verdict for one period (:data:`FLAGS`)."
     return fn
 
 
 flags_of = _compile_flags_of(FLAGS)
+
+_VERDICT_FIELDS = frozenset(f.name for f in fields(DossierVerdict))
+
+
+def _reads(name: str) -> frozenset[str]:
+    """The verdict fields that reading ``v.<name>`` reads: the field itself, or those a property
+    of :class:`DossierVerdict` reads (its code's attribute names, properties followed)."""
+    if name in _VERDICT_FIELDS:
+        return frozenset({name})
+    prop = getattr(DossierVerdict, name, None)
+    if not isinstance(prop, property) or prop.fget is None:
+        raise ValueError(f"a flag reads v.{name}: neither a field nor a property of DossierVerdict")
+    out: set[str] = set()
+    for attr in prop.fget.__code__.co_names:
+        if attr in _VERDICT_FIELDS or isinstance(getattr(DossierVerdict, attr, None), property):
+            out |= _reads(attr)
+    return frozenset(out)
+
+
+def reads_period(flag: Flag) -> bool:
+    """Whether ``flag``'s predicate reads a field that depends on the period judged
+    (:data:`~.verdict.PERIOD_FIELDS`), found in its expression: otherwise it is the same for
+    every period judged at one instant."""
+    names = {n.attr for n in ast.walk(ast.parse(flag.when, mode="eval")) if isinstance(n, ast.Attribute)}
+    return any(_reads(n) & PERIOD_FIELDS for n in names)
+
+
+# Judging places one verdict in each period judged at its instant (verdict.in_period): the bits of
+# the flags reading no period field are computed once per instant, the others once per period.
+# Together they are flags_of: instant_flags_of(v) | period_flags_of(v) == flags_of(v).
+instant_flags_of = _compile_flags_of(tuple(f for f in FLAGS if not reads_period(f)), "instant_flags_of")
+period_flags_of = _compile_flags_of(tuple(f for f in FLAGS if reads_period(f)), "period_flags_of")

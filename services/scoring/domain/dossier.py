@@ -65,7 +65,11 @@ def _dt(v: Any) -> datetime | None:
     return d
 
 
-@dataclass(frozen=True, slots=True)
+# The facts and their parts are not frozen (nothing assigns to them after :func:`fold_dossier`
+# or the codec builds them) but hash and compare as if they were (``unsafe_hash``: a hash of the
+# fields): a frozen ``__init__`` sets each field through ``object.__setattr__``, and judging
+# folds ≈ 5 parts and one 23-field DossierFacts a dossier (≈ 0.5 µs a part, ≈ 3 µs the facts).
+@dataclass(slots=True, unsafe_hash=True)
 class ClockStep:
     """A supplement request or answer, as it moves the clock."""
 
@@ -76,14 +80,14 @@ class ClockStep:
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Transfer:
     at: datetime
     to_unit_code: str
     officer_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Digitisation:
     at: datetime
     components: int
@@ -91,7 +95,7 @@ class Digitisation:
     from_personal_store: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Payment:
     at: datetime
     amount_vnd: int
@@ -102,7 +106,7 @@ class Payment:
         return self.channel in ONLINE_PAYMENT_CHANNELS
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OfficerAction:
     """Who did what and when (the key to responsibility)."""
 
@@ -111,7 +115,7 @@ class OfficerAction:
     officer_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class DossierFacts:
     """Everything scoring needs about one dossier, with times so it can be read as of an instant."""
 
@@ -212,26 +216,27 @@ def fold_dossier(
     for e in evs:
         if e is received:
             continue
-        at = max(e.occurred_at, t0)
-        d = e.data
-        if e.type in _LIFECYCLE:
-            if terminal_kind is not None or e.type == "dossier.received":
+        typ, d = e.type, e.data
+        at = t0 if t0 > e.occurred_at else e.occurred_at  # max(e.occurred_at, t0), without the call
+        if typ in _LIFECYCLE:
+            if terminal_kind is not None or typ == "dossier.received":
                 continue  # after the first terminal event nothing reopens the dossier
-            if d.get("officer_id"):
-                officers.append(OfficerAction(at, e.type, str(d["officer_id"])))
-            if e.type == "dossier.supplement_requested":
-                steps.append(ClockStep(at, "requested", None, d.get("officer_id"), d.get("reason")))
-            elif e.type == "dossier.supplement_received":
+            officer = d.get("officer_id")
+            if officer:
+                officers.append(OfficerAction(at, typ, str(officer)))
+            if typ == "dossier.supplement_requested":
+                steps.append(ClockStep(at, "requested", None, officer, d.get("reason")))
+            elif typ == "dossier.supplement_received":
                 steps.append(ClockStep(at, "received", _dt(d.get("due_at"))))
-            elif e.type == "dossier.transferred":
-                transfers.append(Transfer(at, str(d["to_unit_code"]), d.get("officer_id")))
+            elif typ == "dossier.transferred":
+                transfers.append(Transfer(at, str(d["to_unit_code"]), officer))
             else:
-                terminal_kind = e.type.removeprefix("dossier.")
+                terminal_kind = typ.removeprefix("dossier.")
                 finished_at = at
-                if e.type == "dossier.completed":
+                if typ == "dossier.completed":
                     outcome = d.get("outcome")
                     result_digitized = bool(d.get("result_digitized", False))
-        elif e.type == "dossier.components_digitized":
+        elif typ == "dossier.components_digitized":
             digits.append(
                 Digitisation(
                     at,
@@ -240,11 +245,11 @@ def fold_dossier(
                     int(d.get("from_personal_store", 0)),
                 )
             )
-        elif e.type == "dossier.paid":
+        elif typ == "dossier.paid":
             payments.append(Payment(at, int(d.get("amount_vnd", 0)), str(d.get("channel", ""))))
-        elif e.type == "dossier.synced":
+        elif typ == "dossier.synced":
             synced_at = at if synced_at is None else synced_at
-        elif e.type == "dossier.result_returned":
+        elif typ == "dossier.result_returned":
             returned_at = at if returned_at is None else returned_at
 
     code = str(rd.get("procedure_code", ""))
@@ -350,12 +355,6 @@ def clock_as_of(facts: DossierFacts, as_of: datetime | None, calendar: WorkingCa
         end_at, end_kind = paused_from, "supplement_unanswered"
     elif facts.finished_at is not None and known(facts.finished_at):
         end_at, end_kind = facts.finished_at, facts.terminal_kind
-    return ClockState(
-        due_at=current_due(),
-        clock_end_at=end_at,
-        end_kind=end_kind,
-        paused_working_days=paused_total,
-        supplement_count=requests,
-        overdue_locked_at=locked_at,
-        overdue_locked_reason=locked_reason,
-    )
+    # due_at, clock_end_at, end_kind, paused_working_days, supplement_count, overdue_locked_at,
+    # overdue_locked_reason (positional: once per dossier judged)
+    return ClockState(current_due(), end_at, end_kind, paused_total, requests, locked_at, locked_reason)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import pairwise
+from operator import attrgetter
 from typing import Any
 
 #: Tie-break order for events at the same instant: a receipt before anything done to the
@@ -67,7 +69,16 @@ def dedupe_and_sort(events: Iterable[DomainEvent]) -> list[DomainEvent]:
         cur = best.get(key)
         if cur is None or (cur is not e and _full_key(e) < _full_key(cur)):
             best[key] = e
-    return sorted(best.values(), key=DomainEvent.sort_key)
+    # By time first (a C-level key: judging sorts a dossier's events each time it folds them);
+    # only when two share an instant does the rest of the key decide.
+    out = sorted(best.values(), key=_OCCURRED_AT)
+    for a, b in pairwise(out):
+        if a.occurred_at == b.occurred_at:
+            return sorted(out, key=DomainEvent.sort_key)
+    return out
+
+
+_OCCURRED_AT = attrgetter("occurred_at")
 
 
 def _full_key(e: DomainEvent) -> tuple[datetime, int, str, str, str, str]:
