@@ -107,9 +107,9 @@ WHERE c.dossier_id = k.d AND c.period = k.p
 # table's three indexes and left a dead row behind — ≈ 45 % less time for a live chunk's rows.
 _REPLACE = """
 UPDATE scoring.contribution c SET unit_code = k.u, procedure_code = k.pc, flags = k.f, handling_days = k.h
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[]) AS k(p, d, u, pc, f, h)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[]) AS k(d, p, u, pc, f, h)
 WHERE c.period = k.p AND c.dossier_id = k.d
-"""
+"""  # the columns in Contribution's order
 _RECHECK = """
 UPDATE scoring.dossier d SET recheck_at = k.r, accepted_at = NULL, traceparent = NULL
 FROM unnest($1::text[], $2::timestamptz[]) AS k(i, r) WHERE d.dossier_id = k.i
@@ -244,7 +244,7 @@ async def write_contributions(conn: Any, changes: Changes) -> None:
     await apply_deltas(conn, changes.removed, changes.added)
     replaced = [c for c in changes.added if (c.dossier_id, c.period) in replaced_keys]
     if replaced:
-        await conn.execute(_REPLACE, *([c[i] for c in replaced] for i in (1, 0, 2, 3, 4, 5)))
+        await conn.execute(_REPLACE, *map(list, zip(*replaced, strict=True)))
     new = [c for c in changes.added if (c.dossier_id, c.period) not in replaced_keys]
     if new:
         await conn.copy_records_to_table(
