@@ -114,10 +114,12 @@ async def refold_open_dossiers(
 
 
 async def on_calendar_changed(message: IncomingMessage, uow: UnitOfWork) -> None:
-    """Keep the latest declared set; refold the open dossiers' due times with it."""
+    """Keep the latest declared set; refold the open dossiers' due times with it when it differs
+    from the set held (scoring announces the set again at each start: that refolds nothing)."""
     event = CalendarChanged.model_validate_json(message.body)
     await hold_calendar(uow.session, exclusive=True)  # no dossier batch folds meanwhile
     days = [{"day": d.day.isoformat(), "kind": d.kind} for d in sorted(event.days, key=lambda d: d.day)]
+    held = (await uow.session.execute(select(calendar.c.days).where(calendar.c.id == 1))).scalar_one_or_none()
     stmt = pg_insert(calendar).values(id=1, days=days, changed_at=event.changed_at)
     result = await uow.session.execute(
         stmt.on_conflict_do_update(
@@ -126,7 +128,7 @@ async def on_calendar_changed(message: IncomingMessage, uow: UnitOfWork) -> None
             where=calendar.c.changed_at < stmt.excluded.changed_at,  # an older set delivered late loses
         )
     )
-    if not getattr(result, "rowcount", 1):
+    if not getattr(result, "rowcount", 1) or days == (held or []):
         return
     await refold_open_dossiers(uow, working_calendar(frozenset((d.day, d.kind) for d in event.days)))
     await mark_changed(uow.session, "warnings")

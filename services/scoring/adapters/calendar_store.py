@@ -74,6 +74,14 @@ async def _announce(uow: UnitOfWork) -> None:
     uow.publish(CalendarChanged(days=[DeclaredDay(day=d, kind=k) for d, k in days], changed_at=changed_at))  # type: ignore[arg-type]
 
 
+async def announce_declared_days(uow: UnitOfWork) -> None:
+    """Announce the declared set as it stands (the worker does at start): a consumer whose queue
+    was created after the last change has not heard of it. Serialised with the changes, so a
+    change committing meanwhile is announced after this one, with a later ``changed_at``."""
+    await _serialise_changes(uow.session)
+    await _announce(uow)
+
+
 async def declare_day(
     uow: UnitOfWork, day: date, kind: str, note: str | None, *, declared_by: str, now: datetime
 ) -> tuple[dict[str, Any], bool]:

@@ -29,7 +29,7 @@ from opentelemetry import trace
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.calendar_store import rejudge_everything
+from services.scoring.adapters.calendar_store import announce_declared_days, rejudge_everything
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import dirty_period, period_state
 from services.scoring.application.caches import sync_calendar, sync_methodologies
@@ -227,9 +227,14 @@ async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> list[da
 
 def make_refresher(app: Scoring) -> Callable[[asyncio.Event], Awaitable[None]]:
     async def refresher(stop: asyncio.Event) -> None:
+        announced = False
         while not stop.is_set():
             t0 = time.monotonic()
             try:
+                if not announced:  # once per start, retried each tick until it commits
+                    async with app.uow() as uow:
+                        await announce_declared_days(uow)
+                    announced = True
                 done = await refresh_once(
                     app,
                     month_every=app.settings.scoring_refresh_seconds,

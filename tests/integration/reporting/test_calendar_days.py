@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from services.reporting.adapters.changes import current_versions
-from services.reporting.adapters.tables import dossier
+from services.reporting.adapters.tables import calendar, dossier
 from services.reporting.bootstrap import Reporting
 from services.reporting.handlers.messages import on_calendar_changed, on_dossier_events
 from shared.calendar import VN_TZ
@@ -55,8 +55,16 @@ async def due(reporting: Reporting, dossier_id: str) -> datetime:
 @pytest.fixture
 async def declared(reporting: Reporting) -> AsyncIterator[None]:
     yield
-    # Leave no declared day behind for the other tests of the session.
-    await apply(reporting, on_calendar_changed, calendar_message([], datetime.now(UTC) + timedelta(days=1)))
+    # Leave no declared day behind for the other tests of the session: the empty set, announced
+    # later than anything a test announced.
+    await apply(reporting, on_calendar_changed, calendar_message([], await later_than_held(reporting)))
+
+
+async def later_than_held(reporting: Reporting) -> datetime:
+    """An announcement instant later than the held set's (a day ahead of the clock at least)."""
+    async with reporting.sessions() as session:
+        held = (await session.execute(select(calendar.c.changed_at))).scalar_one_or_none()
+    return max(datetime.now(UTC) + timedelta(days=1), (held or datetime.min.replace(tzinfo=UTC)) + timedelta(seconds=1))
 
 
 async def test_a_declared_day_off_moves_open_due_times_and_is_withdrawn(reporting: Reporting, declared: None) -> None:
@@ -65,7 +73,7 @@ async def test_a_declared_day_off_moves_open_due_times_and_is_withdrawn(reportin
     assert await due(reporting, open_one) == THURSDAY_END
     async with reporting.sessions() as session:
         before = await current_versions(session)
-    t = datetime.now(UTC)
+    t = await later_than_held(reporting)
     await apply(reporting, on_calendar_changed, calendar_message([(date(2026, 10, 7), "day_off")], t))
     assert await due(reporting, open_one) == FRIDAY_END  # Wednesday is no working day any more
     assert await due(reporting, done) == THURSDAY_END  # finished: left as it was
@@ -80,3 +88,19 @@ async def test_a_declared_day_off_moves_open_due_times_and_is_withdrawn(reportin
     # Withdrawn (the empty set, later): back to Thursday.
     await apply(reporting, on_calendar_changed, calendar_message([], t + timedelta(seconds=1)))
     assert await due(reporting, open_one) == THURSDAY_END and await due(reporting, later) == THURSDAY_END
+
+
+async def test_the_same_set_announced_again_refolds_nothing(reporting: Reporting, declared: None) -> None:
+    """Scoring announces its declared set at every start: an unchanged set is kept, not refolded."""
+    open_one = await received(reporting)
+    t = await later_than_held(reporting)
+    day_off = [(date(2026, 10, 7), "day_off")]
+    await apply(reporting, on_calendar_changed, calendar_message(day_off, t))
+    assert await due(reporting, open_one) == FRIDAY_END
+    async with reporting.sessions() as session:
+        before = await current_versions(session)
+    await apply(reporting, on_calendar_changed, calendar_message(day_off, t + timedelta(seconds=1)))
+    async with reporting.sessions() as session:
+        assert (await current_versions(session))["warnings"] == before["warnings"]  # nothing refolded
+        assert (await session.execute(select(calendar.c.changed_at))).scalar_one() == t + timedelta(seconds=1)
+    assert await due(reporting, open_one) == FRIDAY_END

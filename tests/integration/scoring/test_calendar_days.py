@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from sqlalchemy import delete, select
 
+from services.scoring.adapters.tables import outbox
 from services.scoring.application.recompute import recompute_and_compare
-from services.scoring.application.refresher import refresh_once
+from services.scoring.application.refresher import make_refresher, refresh_once
 from services.scoring.bootstrap import Scoring
+from shared.contracts.scoring import CalendarChanged
 from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 
 from .helpers import api_reading_at_once, apply_batches, load_reference
@@ -132,3 +138,28 @@ async def test_calendar_validation_and_roles(clean: Scoring, client: httpx.Async
     r = await client.put("/api/v1/calendar/days/2026-13-12", json=ok, headers=headers(clean))
     assert r.status_code == 422
     assert (await client.get("/api/v1/calendar")).status_code == 422
+
+
+async def test_the_worker_announces_the_declared_days_at_start(clean: Scoring, client: httpx.AsyncClient) -> None:
+    """A reporting queue created after the last declaration learns the set when scoring starts."""
+    r = await client.put("/api/v1/calendar/days/2026-10-14", json={"kind": "day_off"}, headers=headers(clean))
+    assert r.status_code == 201
+    async with clean.uow() as uow:  # the declaration's own announcement has gone out long ago
+        await uow.session.execute(delete(outbox))
+
+    async def announced() -> list[dict[str, Any]]:
+        async with clean.sessions() as s:
+            rows = await s.execute(select(outbox.c.body).where(outbox.c.routing_key == CalendarChanged.routing_key))
+            return [orjson.loads(b) for b in rows.scalars()]
+
+    stop = asyncio.Event()
+    worker = asyncio.create_task(make_refresher(clean)(stop))
+    try:
+        deadline = time.monotonic() + 30
+        while not (bodies := await announced()):
+            assert time.monotonic() < deadline, "no CalendarChanged from the starting worker"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await worker
+    assert [b["days"] for b in bodies] == [[{"day": "2026-10-14", "kind": "day_off"}]]  # once per start
