@@ -96,12 +96,16 @@ class CommonSettings(BaseSettings):
     # "version:secret,version:secret[:valid_until ISO date]" — the highest version signs new codes.
     rating_code_keys: str = DEV_RATING_CODE_KEYS
     log_level: str = "INFO"
-    # Connections each process keeps open (SQI_DB_POOL_SIZE) and may open beyond them under a burst
-    # (SQI_DB_MAX_OVERFLOW, closed again when returned). Kept small: one machine runs ~10 processes
-    # against PostgreSQL's default max_connections of 100, and two cores gain nothing from more
-    # concurrent statements per process; production puts PgBouncer in front of the APIs.
-    db_pool_size: int = Field(default=4, ge=1)
-    db_max_overflow: int = Field(default=8, ge=0)
+    # Connections each process keeps open once it has needed them (SQI_DB_POOL_SIZE) and may open
+    # beyond them under a burst (SQI_DB_MAX_OVERFLOW, closed again when returned). A connection
+    # closed is paid again when the next burst opens one: a server process forked, its catalogue
+    # caches cold, asyncpg's type introspection (a recursive catalogue query, ≈ 3 % of
+    # PostgreSQL's CPU at a 2,000 events/s stream when pools of 4 churned about one connection a
+    # second). So the pool holds what a busy process uses (the same 12 at most as before, 4 + 8);
+    # ~10 processes of one machine still fit PostgreSQL's default max_connections of 100, and
+    # production puts PgBouncer in front of the APIs.
+    db_pool_size: int = Field(default=8, ge=1)
+    db_max_overflow: int = Field(default=4, ge=0)
     # Workers answer /healthz, /readyz and /metrics on this port when it is set (Kubernetes probes).
     worker_http_port: int | None = None
     # Seconds a worker has, after SIGTERM, to finish the messages it holds and flush its outbox.
