@@ -368,6 +368,7 @@ async def verify(dsn: str, stats: SendStats, drain_timeout: float) -> dict[str, 
             busy = await conn.fetchval(
                 "SELECT (SELECT count(*) FROM scoring.dirty_period)"
                 " + (SELECT count(*) FROM scoring.dossier WHERE recheck_at < now())"
+                " + (SELECT count(*) FROM scoring.dossier_flag)"
             )
             quiet = quiet + 1 if busy == 0 else 0
             await asyncio.sleep(0.5)

@@ -301,6 +301,7 @@ _ON_THE_WAY = """
 SELECT (SELECT count(*) FROM ingest.outbox WHERE published_at IS NULL)
      + (SELECT count(*) FROM feedback.outbox WHERE published_at IS NULL)
      + (SELECT count(*) FROM scoring.dossier WHERE recheck_at < now() - interval '2 seconds')
+     + (SELECT count(*) FROM scoring.dossier_flag WHERE accepted_at < now() - interval '2 seconds')
 """
 
 

@@ -103,6 +103,17 @@ dossier = Table(
 )
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # recheck_at for "changed: judge at the next refresh"
 
+# Dossiers the consumer stored a new event of, not yet handed to judging (cờ hồ sơ thay đổi):
+# the consumer writes here, never on ``dossier``, whose rows a judging chunk holds locked while
+# it judges (adapters.dossier_flags). ``accepted_at``/``traceparent`` as on ``dossier``.
+dossier_flag = Table(
+    "dossier_flag",
+    metadata,
+    Column("dossier_id", Text, primary_key=True),
+    Column("accepted_at", DateTime(timezone=True)),
+    Column("traceparent", Text),
+)
+
 # What each dossier contributes to each period it touches (bit flags of its verdict, see
 # services/scoring/domain/contributions.py): a period's counts are SQL sums over its rows.
 contribution = Table(

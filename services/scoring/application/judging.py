@@ -9,8 +9,8 @@ Strictly before: a verdict judged at a threshold ``t`` is still exact at ``t`` (
 known only after ``t``, a due time ``t`` is passed only after ``t``), and ``<=`` would re-judge it
 forever within one tick.
 
-Each chunk: claim rows ``FOR UPDATE SKIP LOCKED`` (the consumer waits for a chunk's
-rows, the refresher never waits for the consumer: no deadlock), read every stored event of the
+Each chunk: claim rows ``FOR UPDATE SKIP LOCKED`` (a rating's or a catalogue change's flag
+waits for a chunk's rows, the refresher never waits for a consumer: no deadlock), read every stored event of the
 claimed dossiers, their ratings and the petitions naming them (5.4) and their stored
 contributions, then decode, fold, judge and compare them in a
 worker thread (the event loop keeps consuming: it only sends and receives the statements), store
@@ -20,9 +20,12 @@ per-unit counters (:mod:`services.scoring.adapters.tallies`).
 
 Folding here, not in the consumer, is what makes a back-fill cheap: a dossier whose five events
 arrive in five batches is folded once per refresh, not once per batch, and its facts are
-encoded and written once. It stays exact under concurrency: a consumer that stores a new event
-of a claimed dossier waits for the chunk's row lock and then flags it again (judged next tick);
-one that flagged it first holds the row, so the claim skips it until that event is committed.
+encoded and written once. It stays exact under concurrency without the consumer ever waiting
+for a chunk: the consumer flags a dossier with a new event in ``scoring.dossier_flag``
+(:mod:`services.scoring.adapters.dossier_flags`), never on the dossier row a chunk holds, and a
+flag raised while the dossier was being judged stays raised, so it is judged again next tick
+(with every event it has by then). The flags of events accepted before a judging step are
+handed over to the dossiers (``recheck_at`` = the epoch) when the step begins.
 
 A dossier that cannot be judged (facts the domain cannot evaluate, e.g. a due time in year 1
 that overflows the calendar) is set aside, never allowed to fail the chunk: its contributions
@@ -47,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.codec import facts_json
 from services.scoring.adapters.dirty_periods import mark_periods
+from services.scoring.adapters.dossier_flags import HAND_OVER_CHUNK, hand_over
 from services.scoring.adapters.repository import PETITIONS_NAMING, RATINGS_OF, feedback_of_rows
 from services.scoring.adapters.tables import EPOCH
 from services.scoring.adapters.tallies import apply_deltas
@@ -311,7 +315,11 @@ async def judge_due(
     calendar: WorkingCalendar,
     procedures: Mapping[str, Procedure],
 ) -> int:
-    """Judge every due dossier inside the caller's transaction (tests, direct recomputation)."""
+    """Judge every due dossier inside the caller's transaction (tests, direct recomputation),
+    every flag raised by the consumer handed over first."""
+    conn: Any = await driver(session)
+    while await hand_over(conn, accepted_before=END_OF_TIME) == HAND_OVER_CHUNK:
+        pass
     total = 0
     while n := await judge_chunk(session, now=now, calendar=calendar, procedures=procedures):
         total += n

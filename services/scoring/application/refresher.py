@@ -30,6 +30,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.calendar_store import announce_declared_days, rejudge_everything
+from services.scoring.adapters.dossier_flags import HAND_OVER_CHUNK, hand_over
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import dirty_period, period_state
 from services.scoring.application.caches import sync_calendar, sync_methodologies
@@ -37,6 +38,7 @@ from services.scoring.application.context import Scoring
 from services.scoring.application.judging import judge_chunk
 from services.scoring.application.scoring_service import compute_period
 from services.scoring.domain import parse_period
+from shared.db import driver_connection as driver
 from shared.metrics import FRESHNESS_SECONDS, REFRESH_FAILURES, REFRESH_SECONDS
 from shared.trace_context import links_of
 
@@ -51,6 +53,10 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
     chunks). Under a sustained load the budget ends the step so scores still refresh; what is
     left re-marks its periods when judged next tick."""
     began = datetime.now(UTC)
+    while True:  # the consumer's flags of events accepted before now, onto their dossiers
+        async with app.uow() as uow:
+            if await hand_over(await driver(uow.session), accepted_before=began) < HAND_OVER_CHUNK:
+                break
     async with app.sessions() as session:
         procedures = await load_procedures(session)
     total = 0

@@ -2,8 +2,9 @@
 batch of ingest's messages at once): keep the events, mark what changed.
 
 Every effect depends only on the SET of events received: a dossier's events are stored and the
-dossier flagged ``recheck_at = EPOCH`` (as is every dossier whose procedure changed); the
-refresher folds it from all its stored events and judges it into per-period contributions
+dossier flagged as changed (:mod:`services.scoring.adapters.dossier_flags`; every dossier whose
+procedure changed is flagged ``recheck_at = EPOCH`` directly); the refresher folds it from all
+its stored events and judges it into per-period contributions
 (:mod:`services.scoring.application.judging`). A rating of a dossier, or a petition naming one,
 flags it for judging at the rating's or petition's instant (its 5.4 flag; its facts unchanged).
 The catalogue keeps the latest ``occurred_at``.
@@ -20,6 +21,7 @@ from sqlalchemy import and_, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.scoring.adapters.dirty_periods import mark_periods, mark_scored_periods
+from services.scoring.adapters.dossier_flags import raise_flags
 from services.scoring.adapters.repository import petition_facts
 from services.scoring.adapters.tables import (
     EPOCH,
@@ -57,15 +59,6 @@ SELECT s, e, d, t, o, x::jsonb
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS u(s, e, d, t, o, x)
 ON CONFLICT DO NOTHING
 RETURNING source, event_id, dossier_id
-"""
-# Rows in key order (the input is sorted): two batches flag overlapping dossiers without deadlock.
-_FLAG_DOSSIERS = """
-INSERT INTO scoring.dossier AS d (dossier_id, recheck_at, accepted_at, traceparent)
-SELECT i, $2, a, t FROM unnest($1::text[], $3::timestamptz[], $4::text[]) AS v(i, a, t)
-ON CONFLICT (dossier_id) DO UPDATE SET
-    recheck_at = excluded.recheck_at, unjudgeable = NULL,
-    accepted_at = least(d.accepted_at, excluded.accepted_at),
-    traceparent = coalesce(excluded.traceparent, d.traceparent)
 """
 
 
@@ -127,7 +120,7 @@ async def apply_accepted_batches(batches: Sequence[AcceptedBatch], uow: UnitOfWo
         mine = [batches[n] for n in sorted(touched[d])]
         accepted.append(min((b.accepted_at for b in mine if b.accepted_at), default=None))
         traces.append(next((b.traceparent for b in reversed(mine) if b.traceparent), None))
-    await conn.execute(_FLAG_DOSSIERS, ids, EPOCH, accepted, traces)
+    await raise_flags(conn, ids, accepted, traces)
     return set(ids)
 
 

@@ -60,9 +60,7 @@ async def state(app: Scoring) -> tuple[list[Any], list[Any]]:
             )
         ).all()
         dossiers = (
-            await s.execute(
-                text("SELECT dossier_id, recheck_at, accepted_at, traceparent FROM scoring.dossier ORDER BY 1")
-            )
+            await s.execute(text("SELECT dossier_id, accepted_at, traceparent FROM scoring.dossier_flag ORDER BY 1"))
         ).all()
     return sorted(events), list(dossiers)
 

@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import Histogram
 from sqlalchemy import select
 
+from services.scoring.adapters.dossier_flags import hand_over
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import outbox
 from services.scoring.application.judging import judge_chunk
@@ -18,6 +19,7 @@ from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
 from services.scoring.handlers.messages import apply_dossier_events, on_message
 from shared.contracts import DossierEventsAccepted
+from shared.db import driver_connection
 from shared.messaging.topology import IncomingMessage
 from shared.metrics import FRESHNESS_SECONDS
 from shared.telemetry import configure_telemetry
@@ -84,6 +86,7 @@ async def test_a_dossier_accepted_after_the_tick_began_waits_for_the_next_tick(c
 
     async def judge(accepted_before: datetime) -> int:
         async with clean.uow() as uow:
+            await hand_over(await driver_connection(uow.session), accepted_before=accepted_before)
             return await judge_chunk(
                 uow.session, now=NOW, calendar=clean.calendar, procedures=procedures, accepted_before=accepted_before
             )
