@@ -7,6 +7,8 @@ stored.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -26,6 +28,8 @@ from services.scoring.domain.engine import Evaluation, UnitRow
 from shared.calendar import local_date
 from shared.identity import Principal
 from shared.web import ApiError
+
+log = logging.getLogger(__name__)
 
 
 def current_month(now: datetime) -> str:
@@ -207,17 +211,34 @@ UNITS_SECONDS = 1.0  # how stale the API's copy of the unit tree may be (the wor
 async def unit_tree(app: Scoring, session: AsyncSession) -> list[UnitRow]:
     """The unit tree (cây đơn vị), read from its table at most once a second per process.
 
-    One request reloads it; those arriving meanwhile keep using the copy in hand (it may be a
-    second old anyway), instead of every concurrent request reloading it at once.
+    The first request reads it; after that a request past the second starts one reload in the
+    background and keeps using the copy in hand (it may be a second old anyway): no request
+    waits for the tree's read in a busy database, or for another request's reload.
     """
-    if app.units is None or time.monotonic() - app.units_loaded_at >= UNITS_SECONDS:
+    if app.units is None:
         claimed, app.units_loaded_at = app.units_loaded_at, time.monotonic()
         try:
             app.units = await load_units(session)
         except BaseException:
             app.units_loaded_at = claimed  # the next request tries again
             raise
+    elif time.monotonic() - app.units_loaded_at >= UNITS_SECONDS:
+        app.units_loaded_at = time.monotonic()  # one reload at a time; a failed one is retried a second later
+        reload = asyncio.create_task(_reload_units(app))
+        _RELOADS.add(reload)
+        reload.add_done_callback(_RELOADS.discard)
     return app.units
+
+
+_RELOADS: set[asyncio.Task[None]] = set()  # the background reloads in flight (kept from collection)
+
+
+async def _reload_units(app: Scoring) -> None:
+    try:
+        async with app.sessions() as session:
+            app.units = await load_units(session)
+    except Exception:
+        log.warning("unit tree reload failed; the copy in hand stays", exc_info=True)
 
 
 async def check_scope(app: Scoring, session: AsyncSession, principal: Principal, unit_code: str) -> None:

@@ -68,6 +68,25 @@ async def test_state_reads_are_shared_but_never_older_than_the_request() -> None
     assert latest is not None and latest.version == 3 and engine.reads == 3
 
 
+async def test_a_recent_state_is_served_while_the_next_read_runs() -> None:
+    engine = FakeEngine()
+    engine.release.set()
+    reader = StateReader(cast(AsyncEngine, engine), seconds=0.05, stale_seconds=60)
+    first = await reader.get("2026-10", "tax-2025")
+    assert first is not None and first.version == 1 and engine.reads == 1
+    engine.release.clear()  # the next read will be held in a busy database
+    engine.version = 2
+    await asyncio.sleep(0.06)  # past the window, well within the stale bound
+    served = await asyncio.wait_for(reader.get("2026-10", "tax-2025"), 1)  # not held by the read
+    assert served == first and engine.reads == 2  # … which has started, once
+    assert await reader.get("2026-10", "tax-2025") == first and engine.reads == 2
+    engine.release.set()
+    deadline = asyncio.get_running_loop().time() + 5
+    while (s := await reader.get("2026-10", "tax-2025")) is None or s.version != 2:
+        assert asyncio.get_running_loop().time() < deadline, "the background read never landed"
+        await asyncio.sleep(0.01)
+
+
 def test_cut_splices_computed_at() -> None:
     entry = cut({"period": "2026-10", "computed_at": None, "rows": [{"unit_name": "Chi cục"}]}, 7)
     body = entry.head + b'"2026-10-31T00:00:00+00:00"' + entry.tail
