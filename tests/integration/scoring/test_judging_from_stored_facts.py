@@ -1,0 +1,188 @@
+"""Through PostgreSQL: judging from stored facts — extended by the newer events, or as they are —
+stores and judges what folding every stored event does.
+
+A simulated October (scale 0.01) arrives through the real handler in messages of 200, in time
+order with one event in twelve held back two judging instants (out of order) and a few
+redelivered, judged (``judge_due``) after each instant's messages. Midway a procedure's time
+limit changes (the catalogue handler flags its dossiers) and ratings arrive (their dossiers due
+from the rating's instant). After every judging, each dossier's stored facts must be the fold
+of all its stored events with their mark (the count and latest ``occurred_at`` of its rows),
+and its stored contributions of the history window those of judging that fold at the instant;
+each path (every event folded, the count finding an older event, extended, as stored) taken.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from services.scoring.adapters.codec import FoldMark
+from services.scoring.adapters.repository import feedback_of_rows, load_procedures
+from services.scoring.application import judging
+from services.scoring.application.judging import _event, in_window, judge_due, judge_rows
+from services.scoring.bootstrap import Scoring
+from services.scoring.domain import DomainEvent
+from services.scoring.domain.contributions import Contribution
+from services.scoring.domain.period_labels import history_floor
+from services.scoring.handlers.messages import apply_dossier_events, apply_procedure_events, apply_rating, apply_units
+from shared.contracts import RawEvent
+from shared.contracts.feedback import RatingSubmitted
+from shared.db import driver_connection
+from sim.clock import DAY, day_of
+from sim.generate import Anomalies, Config, Generator
+from sim.world import build_world
+
+from .test_incremental import SEED, sim_units
+
+pytestmark = pytest.mark.integration
+
+OCT_START = day_of(datetime(2026, 10, 1).date()) * DAY
+OCT_END = day_of(datetime(2026, 11, 1).date()) * DAY - 1
+INSTANTS = [datetime(2026, 9, 30, 17, tzinfo=UTC) + timedelta(days=d, hours=10) for d in range(1, 32, 3)] + [
+    datetime(2026, 11, 20, 2, tzinfo=UTC)
+]
+
+
+def october() -> list[RawEvent]:
+    gen = Generator(
+        build_world(SEED),
+        Config(seed=SEED, t_start=OCT_START, t_end=OCT_END, scale=0.01, anomalies=Anomalies.none()),
+    )
+    return [RawEvent(**orjson.loads(line)) for _, line in gen.lines()]
+
+
+def arrivals(events: list[RawEvent]) -> Iterator[tuple[datetime, list[RawEvent]]]:
+    """Each instant with the events that arrived before it: those that occurred before it, but one
+    in twelve two instants late."""
+    rng = random.Random(5)
+    dossier_events = sorted(
+        (e for e in events if e.type.startswith("dossier.")), key=lambda e: datetime.fromisoformat(e.occurred_at)
+    )
+    held: dict[int, list[RawEvent]] = defaultdict(list)
+    k = 0
+    for n, now in enumerate(INSTANTS):
+        batch = held.pop(n, [])
+        while k < len(dossier_events) and datetime.fromisoformat(dossier_events[k].occurred_at) < now:
+            (held[n + 2] if rng.random() < 1 / 12 else batch).append(dossier_events[k])
+            k += 1
+        yield now, batch
+
+
+async def stored_state(app: Scoring) -> tuple[dict[str, list[Any]], dict[str, str | None], dict[str, set[Any]]]:
+    """Every dossier's event rows, stored facts text and contribution rows."""
+    async with app.sessions() as s:
+        conn: Any = await driver_connection(s)
+        rows: dict[str, list[Any]] = defaultdict(list)
+        for r in await conn.fetch(
+            "SELECT dossier_id, source, event_id, type, occurred_at, data::text FROM scoring.dossier_event"
+        ):
+            rows[r[0]].append(tuple(r))
+        facts = {r[0]: r[1] for r in await conn.fetch("SELECT dossier_id, facts::text FROM scoring.dossier")}
+        contributions: dict[str, set[Any]] = defaultdict(set)
+        for r in await conn.fetch(
+            "SELECT dossier_id, period, unit_code, procedure_code, flags, handling_days FROM scoring.contribution"
+        ):
+            contributions[r[0]].add(Contribution(*r))
+        ratings = [tuple(r) for r in await conn.fetch("SELECT dossier_id, level, rated_at FROM scoring.rating")]
+    return rows, facts, {"contributions": contributions, "ratings": set(ratings)}  # type: ignore[dict-item]
+
+
+async def assert_as_if_every_event_folded(app: Scoring, now: datetime) -> None:
+    rows, facts, other = await stored_state(app)
+    async with app.sessions() as s:
+        procedures = await load_procedures(s)
+    marks = {i: FoldMark(max(r[4] for r in rs), len(rs)) for i, rs in rows.items()}
+    feedback = feedback_of_rows(other["ratings"], [])
+    full = judge_rows(
+        {i: map(_event, rs) for i, rs in rows.items()}, procedures, now, app.calendar, feedback, marks=marks
+    )
+    assert not full.unjudgeable
+    assert {i: orjson.loads(f[4]) for i, f in full.facts.items()} == {
+        i: orjson.loads(f) for i, f in facts.items() if f is not None
+    }
+    floor = history_floor(now)
+    expected: dict[str, set[Contribution]] = defaultdict(set)
+    for c in full.contributions:
+        if in_window(c.period, floor):
+            expected[c.dossier_id].add(c)
+    stored = {i: {c for c in cs if in_window(c.period, floor)} for i, cs in other["contributions"].items()}
+    assert {i: cs for i, cs in stored.items() if cs} == dict(expected)
+
+
+class Paths:
+    """Counts judging's paths: every event folded, an older event found by the count, extended,
+    judged as stored."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.counts = dict.fromkeys(("full", "refolded", "extended", "stored"), 0)
+        self.on = False  # judging, not the reference
+        facts, unfolded = judging._facts, judging.unfolded
+
+        def counting_facts(dossier_id: str, events: Iterable[DomainEvent], stored: Any, procs: Any) -> Any:
+            evs = list(events)
+            if self.on:
+                self.counts["full" if stored is None else "extended" if evs else "stored"] += 1
+            return facts(dossier_id, evs, stored, procs)
+
+        def counting_unfolded(plan: Any, rows: Any) -> set[str]:
+            out = unfolded(plan, rows)
+            self.counts["refolded"] += len(out)
+            return out
+
+        monkeypatch.setattr(judging, "_facts", counting_facts)
+        monkeypatch.setattr(judging, "unfolded", counting_unfolded)
+
+
+async def test_judging_from_stored_facts_through_postgres(clean: Scoring, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = clean
+    paths = Paths(monkeypatch)
+    events = october()
+    procedure_events = [e for e in events if e.type == "procedure.upserted"]
+    async with app.uow() as uow:
+        await apply_units(sim_units(), uow, now=INSTANTS[0])
+        await apply_procedure_events(procedure_events, uow, now=INSTANTS[0])
+    rng = random.Random(9)
+    for n, (now, batch) in enumerate(arrivals(events)):
+        for k in range(0, len(batch), 200):
+            async with app.uow() as uow:
+                await apply_dossier_events(batch[k : k + 200], uow, now=now)
+        async with app.uow() as uow:  # a redelivery: stores nothing, flags nothing
+            await apply_dossier_events(batch[:20], uow, now=now)
+        if n == 4:  # a procedure's time limit changes: the catalogue handler flags its dossiers
+            e = procedure_events[0]
+            data = {**e.data, "time_limit_wd": int(e.data.get("time_limit_wd") or 0) + 2}
+            later = (datetime.fromisoformat(e.occurred_at) + timedelta(days=400)).isoformat()
+            changed = e.model_copy(update={"event_id": e.event_id + "-v2", "occurred_at": later, "data": data})
+            async with app.uow() as uow:
+                await apply_procedure_events([changed], uow, now=now)
+        if n in (5, 8):  # ratings: their dossiers due from the rating's instant, events unchanged
+            async with app.sessions() as s:
+                conn: Any = await driver_connection(s)
+                ids = [r[0] for r in await conn.fetch("SELECT dossier_id FROM scoring.dossier WHERE facts IS NOT NULL")]
+            async with app.uow() as uow:
+                for i, dossier_id in enumerate(rng.sample(sorted(ids), len(ids) // 5)):
+                    rated = RatingSubmitted(
+                        rating_id=f"{dossier_id}-{n}",
+                        dossier_id=dossier_id,
+                        unit_code=None,
+                        level="dissatisfied" if i % 3 == 0 else "satisfied",
+                        criteria={},
+                        origin="citizen",
+                        rated_at=now - timedelta(hours=1),
+                        replaced=False,
+                    )
+                    await apply_rating(rated, uow, now=now)
+        paths.on = True
+        async with app.uow() as uow:
+            await judge_due(uow.session, now=now, calendar=app.calendar, procedures=await load_procedures(uow.session))
+        paths.on = False
+        await assert_as_if_every_event_folded(app, now)
+    counts = paths.counts
+    assert all(counts.values()), counts
+    assert counts["extended"] > counts["refolded"], counts
