@@ -9,13 +9,19 @@ contributions), on the simulator's events as the database hands them over (``dat
 jsonb prints it, ``occurred_at`` in UTC), with the worker's calendar (the memoising one). No
 database, no broker: the figure is the CPU that limits freshness under a live stream.
 
-Two cases, each timed over ``--rounds`` rounds (CPU time of this process; min and median):
+Three cases, each timed over ``--rounds`` rounds (CPU time of this process; min and median):
 
 * ``first``: every dossier of the simulated month judged for the first time (changed, nothing
   stored), at the end of the history;
 * ``live``: every dossier with at least two events, re-judged with one more event than when it
-  was last judged (its facts folded again and stored), against the contributions of that last
-  judging — what each event of a live stream costs.
+  was last judged (its latest: it sorts after the others, as most of a live stream's do), against
+  the facts and contributions of that last judging (its facts stored again) — what each event of
+  a live stream costs. Judging extends the stored facts by the new event: the claim hands over
+  the stored facts as jsonb prints them, the event read brings the new row only, with the count
+  of the older ones (``judging.plan`` and ``judging.unfolded``, on the event loop in the worker,
+  are timed too);
+* ``due``: every dossier judged again a day later with no new event (time alone changes its
+  verdicts, or feedback arrived): judged from its stored facts, no event read.
 
 ``--feedback`` adds the simulator's ratings and petitions (each dossier's rows, as judging reads them).
 
@@ -49,7 +55,8 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.scoring.application.judging import CHUNK, _judge_records  # noqa: E402
+from services.scoring.adapters.tables import EPOCH  # noqa: E402
+from services.scoring.application.judging import CHUNK, _judge_records, plan, unfolded  # noqa: E402
 from services.scoring.domain import Procedure  # noqa: E402
 from services.scoring.domain.calendar_cache import CachedCalendar  # noqa: E402
 from services.scoring.domain.events import procedure_from_data  # noqa: E402
@@ -120,38 +127,76 @@ def load(path: Path, feedback: bool) -> Month:
 
 @dataclass
 class Chunk:
-    """One claimed chunk's inputs to ``_judge_records``."""
+    """One claimed chunk's inputs: its claimed rows (as ``_CLAIM`` returns them), every event row
+    of its dossiers (``events``: what a checkout that folds every event reads) and the rows this
+    checkout's judging reads (``read``, as ``_EVENTS`` returns them: of a dossier with stored facts,
+    its rows after their mark only; of one judged as stored, none), its feedback and stored
+    contributions."""
 
     ids: list[str]
+    claimed: list[Row]
     events: list[Row]
+    read: list[Row]
     ratings: list[Row]
     petitions: list[Row]
     stored: list[Row]
+    full: list[Row]  # every row of the dossiers judging plans to fold in full (``_EVENTS``)
+
+    def plain(self) -> tuple[Any, ...]:
+        return (self.ids, self.claimed, self.events, self.read, self.ratings, self.petitions, self.stored, self.full)
 
 
-def chunks(month: Month, ids: Sequence[str], events: dict[str, list[Row]], stored: dict[str, list[Row]]) -> list[Chunk]:
+def chunks(
+    month: Month,
+    ids: Sequence[str],
+    stored: dict[str, list[Row]],
+    facts: dict[str, tuple[str, datetime, int]],
+    flag: datetime,
+) -> list[Chunk]:
+    """Chunks of ``ids`` with their stored contributions and facts (text as jsonb prints it, the
+    mark), flagged with ``flag`` (the epoch: their events changed)."""
     out = []
     for k in range(0, len(ids), CHUNK):
         part = list(ids[k : k + CHUNK])
+        claimed = [(i, flag, None, None, *facts.get(i, (None, None, None))) for i in part]
+        how = plan(claimed)
         out.append(
             Chunk(
                 part,
-                [r for i in part for r in events[i]],
+                claimed,
+                [r for i in part for r in month.events[i]],
+                [r for i, w in how.newer.items() for r in newer_rows(month.events[i], i, w)],
                 [r for i in part for r in month.ratings.get(i, ())],
                 [r for i in part for r in month.petitions.get(i, ())],
                 [r for i in part for r in stored.get(i, ())],
+                [r for i in how.full for r in month.events[i]],
             )
         )
     return out
 
 
-def judge(month: Month, work: list[Chunk], calendar: CachedCalendar) -> list[Any]:
-    return [
-        _judge_records(
-            c.ids, c.events, c.ratings, c.petitions, c.stored, set(c.ids), month.procedures, month.now, calendar
-        )
-        for c in work
-    ]
+def newer_rows(rows: list[Row], dossier_id: str, mark: datetime) -> list[Row]:
+    """A dossier's rows as ``judging._NEWER_EVENTS`` returns them: those after the mark with the
+    count of those up to it, or one row of nulls with the count."""
+    older = sum(1 for r in rows if r[4] <= mark)
+    return [(*r, older) for r in rows if r[4] > mark] or [(dossier_id, *[None] * 5, older)]
+
+
+def judge_chunk_cpu(c: Chunk, procedures: dict[str, Procedure], now: datetime, calendar: CachedCalendar) -> Any:
+    """What ``judging.judge_chunk`` computes for a chunk: its plan, the check of the rows read
+    (a dossier whose older rows changed reads every row), ``_judge_records``."""
+    how = plan(c.claimed)
+    rows = c.read
+    refold = unfolded(how, rows)
+    if refold:
+        rows = [r for r in rows if r[0] not in refold] + [r for r in c.events if r[0] in refold]
+        how.fold_in_full(refold)
+    rows = rows + c.full
+    return _judge_records(c.ids, rows, c.ratings, c.petitions, c.stored, how.stored, procedures, now, calendar)
+
+
+def judge(month: Month, work: list[Chunk], calendar: CachedCalendar, now: datetime | None = None) -> list[Any]:
+    return [judge_chunk_cpu(c, month.procedures, now or month.now, calendar) for c in work]
 
 
 def stored_rows(results: list[Any]) -> dict[str, list[Row]]:
@@ -162,6 +207,16 @@ def stored_rows(results: list[Any]) -> dict[str, list[Row]]:
             out.setdefault(c.dossier_id, []).append(
                 (c.dossier_id, c.period, c.unit_code, c.procedure_code, c.flags, c.handling_days)
             )
+    return out
+
+
+def stored_facts(results: list[Any]) -> dict[str, tuple[str, datetime, int]]:
+    """The facts a judging stored, as the claim reads them: jsonb's text, the mark."""
+    out = {}
+    for judged, _ in results:
+        for i, f in judged.facts.items():
+            doc = orjson.loads(f[4])
+            out[i] = (jsonb_text(doc), datetime.fromisoformat(doc["folded_through"]), doc["folded_events"])
     return out
 
 
@@ -176,41 +231,49 @@ def timed(run: Callable[[], object], rounds: int) -> list[float]:
 
 
 # A judging process for --compare: the chunks (plain tuples, pickled by this process) judged
-# with the code of the checkout it runs in; one round per line on stdin, CPU µs per dossier out.
+# with the code of the checkout it runs in — one that judges from stored facts (judging.plan)
+# as ``judge_chunk_cpu`` does, an older one from every event; one round per line on stdin, CPU
+# µs per dossier out.
 _WORKER = """
 import gc, pickle, sys, time
 sys.path.insert(0, ".")
-from services.scoring.application.judging import _judge_records
+from services.scoring.application import judging
 from services.scoring.domain.calendar_cache import CachedCalendar
 with open(sys.argv[1], "rb") as f:
-    procedures, now, cases = pickle.load(f)
+    procedures, cases = pickle.load(f)
 calendar = CachedCalendar()
-def judge(work):
-    for ids, events, ratings, petitions, stored in work:
-        _judge_records(ids, events, ratings, petitions, stored, set(ids), procedures, now, calendar)
-for work, _ in cases.values():
-    judge(work)  # warm
+def judge(work, now):
+    for ids, claimed, events, read, ratings, petitions, stored, full in work:
+        if not hasattr(judging, "plan"):
+            judging._judge_records(ids, events, ratings, petitions, stored, set(ids), procedures, now, calendar)
+            continue
+        how = judging.plan(claimed)
+        refold = judging.unfolded(how, read)
+        if refold:
+            read = [r for r in read if r[0] not in refold] + [r for r in events if r[0] in refold]
+            how.fold_in_full(refold)
+        read = read + full
+        judging._judge_records(ids, read, ratings, petitions, stored, how.stored, procedures, now, calendar)
+for work, _, now in cases.values():
+    judge(work, now)  # warm
 gc.collect()
 gc.freeze()
 print("ready", flush=True)
 for line in sys.stdin:
-    work, count = cases[line.strip()]
+    work, count, now = cases[line.strip()]
     cpu = time.process_time()
-    judge(work)
+    judge(work, now)
     print((time.process_time() - cpu) / count * 1e6, flush=True)
 """
 
 
 def compare(
-    month: Month, cases: dict[str, tuple[list[Chunk], int]], other: Path, rounds: int, tmp: Path
+    month: Month, cases: dict[str, tuple[list[Chunk], int, datetime]], other: Path, rounds: int, tmp: Path
 ) -> dict[str, dict[str, list[float]]]:
     """CPU µs per dossier of each case, this checkout's code and ``other``'s, rounds interleaved."""
     path = tmp / "chunks.pickle"
-    plain = {
-        name: ([(c.ids, c.events, c.ratings, c.petitions, c.stored) for c in work], count)
-        for name, (work, count) in cases.items()
-    }
-    path.write_bytes(pickle.dumps((month.procedures, month.now, plain)))
+    plain = {name: ([c.plain() for c in work], count, now) for name, (work, count, now) in cases.items()}
+    path.write_bytes(pickle.dumps((month.procedures, plain)))
     roots = {"this": ROOT, "other": other.resolve()}
     procs = {
         k: subprocess.Popen(
@@ -250,7 +313,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per case")
     parser.add_argument("--feedback", action="store_true", help="with the simulator's ratings and petitions")
     parser.add_argument("--events", type=Path, help="an NDJSON the simulator wrote (instead of simulating)")
-    parser.add_argument("--only", choices=("first", "live"), help="time one case (e.g. under callgrind)")
+    parser.add_argument("--only", choices=("first", "live", "due"), help="time one case (e.g. under callgrind)")
     parser.add_argument("--compare", type=Path, metavar="DIR", help="also judge with DIR's code, rounds interleaved")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one live round")
     args = parser.parse_args(argv)
@@ -267,13 +330,24 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
     month = load(path, args.feedback)
     calendar = CachedCalendar()  # the worker's (calendar_store.build_calendar with no declared days)
     ids = sorted(month.events)
-    first = chunks(month, ids, month.events, {})
+    first = chunks(month, ids, {}, {}, EPOCH)
 
     # Live: each dossier with ≥ 2 events, last judged before its latest stored event arrived.
     again = [i for i in ids if len(month.events[i]) >= 2]
-    before = {i: sorted(month.events[i], key=lambda r: r[4])[:-1] for i in again}
-    previous = stored_rows(judge(month, chunks(month, again, before, {}), calendar))
-    live = chunks(month, again, month.events, previous)
+    before = Month(
+        month.procedures,
+        {i: sorted(month.events[i], key=lambda r: r[4])[:-1] for i in again},
+        month.ratings,
+        month.petitions,
+        month.now,
+    )
+    previous = judge(before, chunks(before, again, {}, {}, EPOCH), calendar)
+    live = chunks(month, again, stored_rows(previous), stored_facts(previous), EPOCH)
+
+    # Due: every dossier judged again a day later, no event new since its last judging.
+    judged = judge(month, first, calendar)
+    later = month.now + timedelta(days=1)
+    due = chunks(month, ids, stored_rows(judged), stored_facts(judged), later - timedelta(hours=1))
 
     # The month's rows stay alive here; the worker holds one chunk's. Frozen, the collector does not
     # walk them (as every process freezes its start-up heap, shared.heap).
@@ -286,8 +360,12 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         f"{n_rated:,} with ratings or petitions; {source}, judged at {month.now.isoformat()}"
     )
     cases = {
-        name: (work, count)
-        for name, work, count in (("first", first, len(ids)), ("live", live, len(again)))
+        name: (work, count, now)
+        for name, work, count, now in (
+            ("first", first, len(ids), month.now),
+            ("live", live, len(again), month.now),
+            ("due", due, len(ids), later),
+        )
         if args.only in (None, name)
     }
     if args.compare:
@@ -302,8 +380,8 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                 f"ratio per round {ratios[0]:.2f}–{ratios[-1]:.2f} (median {statistics.median(ratios):.2f})"
             )
         return 0
-    for name, (work, count) in cases.items():
-        rounds = timed(lambda work=work: judge(month, work, calendar), args.rounds)  # type: ignore[misc]
+    for name, (work, count, now) in cases.items():
+        rounds = timed(lambda work=work, now=now: judge(month, work, calendar, now), args.rounds)  # type: ignore[misc]
         each = [t / count * 1e6 for t in rounds]
         print(
             f"  {name:<5} {count:>7,} dossiers: {min(each):6.1f} µs CPU per dossier (min), "

@@ -26,7 +26,7 @@ and the number of the dossier's event rows folded into them — and the fold's v
   arrived since its facts were stored (every stored event flags the epoch in its own
   transaction, and a flag waits for a chunk's row lock), so it is judged from them, no event read;
 * flagged with the epoch (an event arrived, or the catalogue or the calendar changed): only its
-  event rows dated after the mark bring their data; when the rows up to the mark are as many as
+  event rows dated after the mark are read, those up to it counted; when they are as many as
   were folded, none is new (rows are never deleted or changed, one per identity), the newer ones
   are all the new events and sort after every folded one: the stored facts are extended by them
   (:func:`~services.scoring.domain.dossier.extend_facts`, the fold's own loop). Otherwise (an
@@ -114,9 +114,19 @@ ORDER BY recheck_at, unit_code, dossier_id LIMIT $2 FOR UPDATE SKIP LOCKED
 # The event rows of the dossiers $1 with their data when dated after $2 (its facts' mark; every
 # row when null): a stored fold is extended by the newer rows, the older ones are only counted.
 _EVENTS = """
-SELECT e.dossier_id, e.source, e.event_id, e.type, e.occurred_at,
-    CASE WHEN k.w IS NULL OR e.occurred_at > k.w THEN e.data::text END
-FROM unnest($1::text[], $2::timestamptz[]) AS k(d, w) JOIN scoring.dossier_event e ON e.dossier_id = k.d
+SELECT dossier_id, source, event_id, type, occurred_at, data::text
+FROM scoring.dossier_event WHERE dossier_id = ANY($1::text[])
+"""
+# The event rows of the dossiers $1 dated after $2 (its stored facts' mark), with how many of
+# its rows are dated up to the mark (counted, not sent): the stored facts are extended by the
+# newer rows. A dossier with no newer row comes as one row of nulls with its count.
+_NEWER_EVENTS = """
+SELECT k.d, e.source, e.event_id, e.type, e.occurred_at, e.data::text, o.n
+FROM unnest($1::text[], $2::timestamptz[]) AS k(d, w)
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n FROM scoring.dossier_event x WHERE x.dossier_id = k.d AND x.occurred_at <= k.w
+) o
+LEFT JOIN scoring.dossier_event e ON e.dossier_id = k.d AND e.occurred_at > k.w
 """
 # The folded facts of the dossiers whose events changed (flagged with the epoch), with the verdict.
 _STORE = """
@@ -170,7 +180,7 @@ class Judged:
     facts: dict[str, tuple[str, str, datetime, datetime | None, str]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stored:
     """A claimed dossier's stored facts (the JSON text) and their mark, of this fold's version."""
 
@@ -268,41 +278,41 @@ def _event(r: Sequence[Any]) -> DomainEvent:
 
 @dataclass
 class Plan:
-    """How a chunk's dossiers are judged: from their stored facts alone (no event read), or from
-    the events read (``reads``: each dossier's mark, its rows after it bring their data; None:
-    every row does)."""
+    """How a chunk's dossiers are judged: from their stored facts (``stored``) — as they are, or
+    extended by their rows dated after the mark (``newer``: the mark's instant) — or from every
+    event row read (``full``)."""
 
     stored: dict[str, Stored]
-    reads: dict[str, datetime | None]
+    newer: dict[str, datetime]
+    full: list[str]
+
+    def fold_in_full(self, ids: Iterable[str]) -> None:
+        for i in ids:
+            del self.stored[i], self.newer[i]
+            self.full.append(i)
 
 
 def plan(claimed: Iterable[Sequence[Any]]) -> Plan:
     """From the claimed rows (``dossier_id, recheck_at, …, facts, folded_through, folded_events``
     as :data:`_CLAIM` returns them): the stored facts to use and the events to read."""
-    stored: dict[str, Stored] = {}
-    reads: dict[str, datetime | None] = {}
+    out = Plan({}, {}, [])
     for r in claimed:
         dossier_id, recheck_at, doc, through, count = r[0], r[1], r[4], r[5], r[6]
         if doc is None or through is None or count is None:
-            reads[dossier_id] = None
+            out.full.append(dossier_id)
             continue
-        stored[dossier_id] = Stored(doc, FoldMark(through, count))
+        out.stored[dossier_id] = Stored(doc, FoldMark(through, count))
         if recheck_at <= EPOCH:  # its events may have changed (a rating dated before 1970 lowers the epoch)
-            reads[dossier_id] = through
-    return Plan(stored, reads)
+            out.newer[dossier_id] = through
+    return out
 
 
-def unfolded(plan: Plan, event_rows: Iterable[Sequence[Any]]) -> set[str]:
-    """The dossiers of ``plan`` whose stored facts cannot be extended by the rows read: their rows
-    up to the mark (read without data) are more than the rows folded — an event dated at or
-    before the mark arrived. They must be folded from every event."""
-    older: dict[str, int] = {}
-    for r in event_rows:
-        if r[5] is None:
-            older[r[0]] = older.get(r[0], 0) + 1
-    return {i for i, n in older.items() if n != plan.stored[i].mark.events} | {
-        i for i, w in plan.reads.items() if w is not None and i not in older
-    }
+def unfolded(plan: Plan, newer_rows: Iterable[Sequence[Any]]) -> set[str]:
+    """The dossiers whose stored facts cannot be extended by their newer rows (as
+    :data:`_NEWER_EVENTS` returns them): their rows dated up to the mark are not the rows folded
+    — an event dated at or before the mark arrived. They must be folded from every event."""
+    older = {r[0]: r[6] for r in newer_rows}
+    return {i for i in plan.newer if older.get(i) != plan.stored[i].mark.events}
 
 
 def _judge_records(
@@ -318,22 +328,26 @@ def _judge_records(
 ) -> tuple[Judged, Changes]:
     """A chunk's CPU work, off the event loop (a worker thread): decode the events read and the
     feedback, :func:`judge_rows`, :func:`compare` with the stored contributions of the history
-    window. ``event_rows``: every row of the dossiers not in ``folds`` (their stored facts), and
-    of those in it the rows after its mark with their data, the older ones without (only counted,
-    by :func:`unfolded`, before)."""
+    window. ``event_rows``: every row of the dossiers not in ``folds`` (their stored facts, as
+    :data:`_EVENTS` returns them), the rows after the mark of those in it (:data:`_NEWER_EVENTS`,
+    checked by :func:`unfolded` before)."""
     rows: dict[str, list[Sequence[Any]]] = {i: [] for i in ids}
     for r in event_rows:
-        rows[r[0]].append(r)
-    # Facts folded from event rows are stored with the mark of every row read (a dossier judged
-    # from its stored facts as they are — no row, or no row with data — stores nothing).
-    marks = {
-        i: FoldMark(max(r[4] for r in rs), len(rs))
-        for i, rs in rows.items()
-        if rs and (i not in folds or any(r[5] is not None for r in rs))
-    }
+        if r[1] is not None:  # not the nulls of a dossier with no newer row
+            rows[r[0]].append(r)
+    # Facts folded from event rows are stored with the mark of all its rows (a dossier with none
+    # read is judged from its stored facts as they are and stores nothing).
+    marks: dict[str, FoldMark] = {}
+    for i, rs in rows.items():
+        if rs:
+            through, count = max([r[4] for r in rs]), len(rs)
+            if i in folds:
+                mark = folds[i].mark
+                through, count = max(through, mark.through), count + mark.events
+            marks[i] = FoldMark(through, count)
     # Each dossier's events are decoded as it is folded, and dropped with it: a chunk never holds
     # ~6,000 events at once for the collector to walk (≈ 10 % of judging's CPU otherwise).
-    events = {i: map(_event, (r for r in rs if r[5] is not None)) for i, rs in rows.items()}
+    events = {i: map(_event, rs) for i, rs in rows.items()}
     feedback = feedback_of_rows(rating_rows, petition_rows)
     judged = judge_rows(events, procedures, now, calendar, feedback, stored=folds, marks=marks)
     floor = history_floor(now)
@@ -386,14 +400,14 @@ async def judge_chunk(
     traces = sorted({r[3] for r in rows if r[3]})
     how = plan(rows)
     event_rows: list[Any] = []
-    if how.reads:
-        event_rows = await conn.fetch(_EVENTS, list(how.reads), list(how.reads.values()))
-        refold = sorted(unfolded(how, event_rows))
-        if refold:  # an event older than the mark arrived: fold every event of these dossiers
-            event_rows = [r for r in event_rows if r[0] not in set(refold)]
-            event_rows += await conn.fetch(_EVENTS, refold, [None] * len(refold))
-            for i in refold:
-                del how.stored[i]
+    if how.newer:
+        event_rows = await conn.fetch(_NEWER_EVENTS, list(how.newer), list(how.newer.values()))
+        refold = unfolded(how, event_rows)
+        if refold:  # an event dated up to the mark arrived: fold every event of these dossiers
+            event_rows = [r for r in event_rows if r[0] not in refold]
+            how.fold_in_full(refold)
+    if how.full:
+        event_rows += await conn.fetch(_EVENTS, how.full)
     rating_rows = await conn.fetch(RATINGS_OF, ids)
     petition_rows = await conn.fetch(PETITIONS_NAMING, ids)
     stored = await conn.fetch(_OLD, ids)

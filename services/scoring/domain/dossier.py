@@ -202,7 +202,7 @@ def fold_dossier(
     progress = _Progress([], [], [], [], [], None, None, None, None, False, None)
     if rd.get("officer_id"):
         progress.officers.append(OfficerAction(t0, received.type, str(rd["officer_id"])))
-    progress.fold(t0, (e for e in evs if e is not received))
+    progress.fold(t0, evs, received)
     code = str(rd.get("procedure_code", ""))
     facts = progress.facts(
         dossier_id,
@@ -291,9 +291,10 @@ class _Progress:
     result_digitized: bool
     returned_at: datetime | None
 
-    def fold(self, t0: datetime, evs: Iterable[DomainEvent]) -> None:
-        """Fold ``evs`` (in sort order, each after every event folded before) into the progress;
-        ``t0``: the receipt's time. The one definition of the fold's rules after the receipt."""
+    def fold(self, t0: datetime, evs: Iterable[DomainEvent], received: DomainEvent | None = None) -> None:
+        """Fold ``evs`` but ``received`` (in sort order, each after every event folded before) into
+        the progress; ``t0``: the receipt's time. The one definition of the fold's rules after the
+        receipt."""
         steps, transfers, digits, payments, officers = (
             self.steps,
             self.transfers,
@@ -304,6 +305,8 @@ class _Progress:
         synced_at, terminal_kind, finished_at = self.synced_at, self.terminal_kind, self.finished_at
         outcome, result_digitized, returned_at = self.outcome, self.result_digitized, self.returned_at
         for e in evs:
+            if e is received:
+                continue
             typ, d = e.type, e.data
             at = t0 if t0 > e.occurred_at else e.occurred_at  # max(e.occurred_at, t0), without the call
             if typ in _LIFECYCLE:

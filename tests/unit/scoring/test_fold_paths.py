@@ -108,28 +108,29 @@ class Store:
                 out.append((i, r, None, None, None, None, None))
         return out
 
-    def _read(self, reads: dict[str, datetime | None]) -> list[Row]:
-        return [
-            (*r[:5], r[5] if w is None or r[4] > w else None)
-            for i, w in reads.items()
-            for r in self.events.get(i, {}).values()
-        ]
+    def _newer(self, newer: dict[str, datetime]) -> list[Row]:
+        """As ``_NEWER_EVENTS``: the rows after the mark with the count of those up to it, or nulls."""
+        out: list[Row] = []
+        for i, w in newer.items():
+            rows = list(self.events[i].values())
+            older = sum(1 for r in rows if r[4] <= w)
+            out += [(*r, older) for r in rows if r[4] > w] or [(i, None, None, None, None, None, older)]
+        return out
 
     def judge(self, now: datetime, procedures: dict[str, Procedure]) -> tuple[list[str], Judged]:
         """What judge_chunk does, on this store."""
         claimed = self._claim(now)
         ids = [r[0] for r in claimed]
         how = plan(claimed)
-        rows = self._read(how.reads)
+        rows = self._newer(how.newer)
         refold = unfolded(how, rows)
-        if refold:
-            rows = [r for r in rows if r[0] not in refold] + self._read(dict.fromkeys(refold))
-            for i in refold:
-                del how.stored[i]
+        rows = [r for r in rows if r[0] not in refold]
+        how.fold_in_full(refold)
+        rows += [r for i in how.full for r in self.events.get(i, {}).values()]  # as _EVENTS
         self.paths["refolded"] += len(refold)
-        self.paths["full"] += len(set(ids) - set(how.stored)) - len(refold)
-        self.paths["stored"] += len(set(how.stored) - set(how.reads))
-        self.paths["extended"] += len({r[0] for r in rows if r[0] in how.stored and r[5] is not None})
+        self.paths["full"] += len(how.full) - len(refold)
+        self.paths["stored"] += len(set(how.stored) - set(how.newer))
+        self.paths["extended"] += len({r[0] for r in rows if r[0] in how.stored and r[1] is not None})
         ratings = [r for r in self.month.ratings if r[0] in set(ids)]
         petitions = [r for r in self.month.petitions if r[0] in set(ids)]
         judged, _ = _judge_records(ids, rows, ratings, petitions, [], how.stored, procedures, now, CachedCalendar())
