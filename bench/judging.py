@@ -14,14 +14,12 @@ Three cases, each timed over ``--rounds`` rounds (CPU time of this process; min 
 * ``first``: every dossier of the simulated month judged for the first time (changed, nothing
   stored), at the end of the history;
 * ``live``: every dossier with at least two events, re-judged with one more event than when it
-  was last judged (its latest: it sorts after the others, as most of a live stream's do), against
-  the facts and contributions of that last judging (its facts stored again) — what each event of
-  a live stream costs. Judging extends the stored facts by the new event: the claim hands over
-  the stored facts as jsonb prints them, the event read brings the new row only, with the count
-  of the older ones (``judging.plan`` and ``judging.unfolded``, on the event loop in the worker,
-  are timed too);
+  was last judged (its facts folded again and stored), against the contributions of that last
+  judging — what each event of a live stream costs;
 * ``due``: every dossier judged again a day later with no new event (time alone changes its
-  verdicts, or feedback arrived): judged from its stored facts, no event read.
+  verdicts, or feedback arrived, or the catalogue or the calendar changed), against the
+  contributions of the ``first`` judging: judged from the facts that judging stored, as the claim
+  hands them over (jsonb's text), where a checkout that cannot folds every event again.
 
 ``--feedback`` adds the simulator's ratings and petitions (each dossier's rows, as judging reads them).
 
@@ -55,8 +53,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.scoring.adapters.tables import EPOCH  # noqa: E402
-from services.scoring.application.judging import CHUNK, _judge_records, plan, unfolded  # noqa: E402
+from services.scoring.application.judging import CHUNK, _judge_records  # noqa: E402
 from services.scoring.domain import Procedure  # noqa: E402
 from services.scoring.domain.calendar_cache import CachedCalendar  # noqa: E402
 from services.scoring.domain.events import procedure_from_data  # noqa: E402
@@ -127,76 +124,59 @@ def load(path: Path, feedback: bool) -> Month:
 
 @dataclass
 class Chunk:
-    """One claimed chunk's inputs: its claimed rows (as ``_CLAIM`` returns them), every event row
-    of its dossiers (``events``: what a checkout that folds every event reads) and the rows this
-    checkout's judging reads (``read``, as ``_EVENTS`` returns them: of a dossier with stored facts,
-    its rows after their mark only; of one judged as stored, none), its feedback and stored
-    contributions."""
+    """One claimed chunk's inputs to ``_judge_records``: every event row of its dossiers
+    (``events``), the stored facts of those judged from them (``facts``) and the event rows of
+    the others (``unstored``: what judging reads)."""
 
     ids: list[str]
-    claimed: list[Row]
     events: list[Row]
-    read: list[Row]
     ratings: list[Row]
     petitions: list[Row]
     stored: list[Row]
-    full: list[Row]  # every row of the dossiers judging plans to fold in full (``_EVENTS``)
+    facts: dict[str, str]
+    unstored: list[Row]
 
     def plain(self) -> tuple[Any, ...]:
-        return (self.ids, self.claimed, self.events, self.read, self.ratings, self.petitions, self.stored, self.full)
+        return (self.ids, self.events, self.ratings, self.petitions, self.stored, self.facts, self.unstored)
 
 
 def chunks(
     month: Month,
     ids: Sequence[str],
+    events: dict[str, list[Row]],
     stored: dict[str, list[Row]],
-    facts: dict[str, tuple[str, datetime, int]],
-    flag: datetime,
+    facts: dict[str, str] | None = None,
 ) -> list[Chunk]:
-    """Chunks of ``ids`` with their stored contributions and facts (text as jsonb prints it, the
-    mark), flagged with ``flag`` (the epoch: their events changed)."""
+    facts = facts or {}
     out = []
     for k in range(0, len(ids), CHUNK):
         part = list(ids[k : k + CHUNK])
-        claimed = [(i, flag, None, None, *facts.get(i, (None, None, None))) for i in part]
-        how = plan(claimed)
         out.append(
             Chunk(
                 part,
-                claimed,
-                [r for i in part for r in month.events[i]],
-                [r for i, w in how.newer.items() for r in newer_rows(month.events[i], i, w)],
+                [r for i in part for r in events[i]],
                 [r for i in part for r in month.ratings.get(i, ())],
                 [r for i in part for r in month.petitions.get(i, ())],
                 [r for i in part for r in stored.get(i, ())],
-                [r for i in how.full for r in month.events[i]],
+                {i: facts[i] for i in part if i in facts},
+                [r for i in part if i not in facts for r in events[i]],
             )
         )
     return out
 
 
-def newer_rows(rows: list[Row], dossier_id: str, mark: datetime) -> list[Row]:
-    """A dossier's rows as ``judging._NEWER_EVENTS`` returns them: those after the mark with the
-    count of those up to it, or one row of nulls with the count."""
-    older = sum(1 for r in rows if r[4] <= mark)
-    return [(*r, older) for r in rows if r[4] > mark] or [(dossier_id, *[None] * 5, older)]
-
-
-def judge_chunk_cpu(c: Chunk, procedures: dict[str, Procedure], now: datetime, calendar: CachedCalendar) -> Any:
-    """What ``judging.judge_chunk`` computes for a chunk: its plan, the check of the rows read
-    (a dossier whose older rows changed reads every row), ``_judge_records``."""
-    how = plan(c.claimed)
-    rows = c.read
-    refold = unfolded(how, rows)
-    if refold:
-        rows = [r for r in rows if r[0] not in refold] + [r for r in c.events if r[0] in refold]
-        how.fold_in_full(refold)
-    rows = rows + c.full
-    return _judge_records(c.ids, rows, c.ratings, c.petitions, c.stored, how.stored, procedures, now, calendar)
-
-
 def judge(month: Month, work: list[Chunk], calendar: CachedCalendar, now: datetime | None = None) -> list[Any]:
-    return [judge_chunk_cpu(c, month.procedures, now or month.now, calendar) for c in work]
+    return [
+        _judge_records(
+            c.ids, c.unstored, c.ratings, c.petitions, c.stored, c.facts, month.procedures, now or month.now, calendar
+        )
+        for c in work
+    ]
+
+
+def stored_facts(results: list[Any]) -> dict[str, str]:
+    """The facts a judging stored, as the claim hands them over (jsonb's text)."""
+    return {i: jsonb_text(orjson.loads(f[4])) for judged, _ in results for i, f in judged.facts.items()}
 
 
 def stored_rows(results: list[Any]) -> dict[str, list[Row]]:
@@ -207,16 +187,6 @@ def stored_rows(results: list[Any]) -> dict[str, list[Row]]:
             out.setdefault(c.dossier_id, []).append(
                 (c.dossier_id, c.period, c.unit_code, c.procedure_code, c.flags, c.handling_days)
             )
-    return out
-
-
-def stored_facts(results: list[Any]) -> dict[str, tuple[str, datetime, int]]:
-    """The facts a judging stored, as the claim reads them: jsonb's text, the mark."""
-    out = {}
-    for judged, _ in results:
-        for i, f in judged.facts.items():
-            doc = orjson.loads(f[4])
-            out[i] = (jsonb_text(doc), datetime.fromisoformat(doc["folded_through"]), doc["folded_events"])
     return out
 
 
@@ -231,29 +201,24 @@ def timed(run: Callable[[], object], rounds: int) -> list[float]:
 
 
 # A judging process for --compare: the chunks (plain tuples, pickled by this process) judged
-# with the code of the checkout it runs in — one that judges from stored facts (judging.plan)
-# as ``judge_chunk_cpu`` does, an older one from every event; one round per line on stdin, CPU
-# µs per dossier out.
+# with the code of the checkout it runs in — from the stored facts where it can (its
+# ``_judge_records`` takes them), else every dossier folded from its events; one round per line
+# on stdin, CPU µs per dossier out.
 _WORKER = """
-import gc, pickle, sys, time
+import gc, inspect, pickle, sys, time
 sys.path.insert(0, ".")
-from services.scoring.application import judging
+from services.scoring.application.judging import _judge_records
 from services.scoring.domain.calendar_cache import CachedCalendar
 with open(sys.argv[1], "rb") as f:
     procedures, cases = pickle.load(f)
 calendar = CachedCalendar()
+from_facts = list(inspect.signature(_judge_records).parameters)[5] == "facts"
 def judge(work, now):
-    for ids, claimed, events, read, ratings, petitions, stored, full in work:
-        if not hasattr(judging, "plan"):
-            judging._judge_records(ids, events, ratings, petitions, stored, set(ids), procedures, now, calendar)
-            continue
-        how = judging.plan(claimed)
-        refold = judging.unfolded(how, read)
-        if refold:
-            read = [r for r in read if r[0] not in refold] + [r for r in events if r[0] in refold]
-            how.fold_in_full(refold)
-        read = read + full
-        judging._judge_records(ids, read, ratings, petitions, stored, how.stored, procedures, now, calendar)
+    for ids, events, ratings, petitions, stored, facts, unstored in work:
+        if from_facts:
+            _judge_records(ids, unstored, ratings, petitions, stored, facts, procedures, now, calendar)
+        else:
+            _judge_records(ids, events, ratings, petitions, stored, set(ids), procedures, now, calendar)
 for work, _, now in cases.values():
     judge(work, now)  # warm
 gc.collect()
@@ -330,24 +295,18 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
     month = load(path, args.feedback)
     calendar = CachedCalendar()  # the worker's (calendar_store.build_calendar with no declared days)
     ids = sorted(month.events)
-    first = chunks(month, ids, {}, {}, EPOCH)
+    first = chunks(month, ids, month.events, {})
 
     # Live: each dossier with ≥ 2 events, last judged before its latest stored event arrived.
     again = [i for i in ids if len(month.events[i]) >= 2]
-    before = Month(
-        month.procedures,
-        {i: sorted(month.events[i], key=lambda r: r[4])[:-1] for i in again},
-        month.ratings,
-        month.petitions,
-        month.now,
-    )
-    previous = judge(before, chunks(before, again, {}, {}, EPOCH), calendar)
-    live = chunks(month, again, stored_rows(previous), stored_facts(previous), EPOCH)
+    before = {i: sorted(month.events[i], key=lambda r: r[4])[:-1] for i in again}
+    previous = stored_rows(judge(month, chunks(month, again, before, {}), calendar))
+    live = chunks(month, again, month.events, previous)
 
-    # Due: every dossier judged again a day later, no event new since its last judging.
+    # Due: every dossier judged again a day later, no event new since its first judging.
     judged = judge(month, first, calendar)
     later = month.now + timedelta(days=1)
-    due = chunks(month, ids, stored_rows(judged), stored_facts(judged), later - timedelta(hours=1))
+    due = chunks(month, ids, month.events, stored_rows(judged), stored_facts(judged))
 
     # The month's rows stay alive here; the worker holds one chunk's. Frozen, the collector does not
     # walk them (as every process freezes its start-up heap, shared.heap).

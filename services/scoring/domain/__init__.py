@@ -3,7 +3,7 @@
 No I/O here (an import-linter contract forbids FastAPI, SQLAlchemy, aio-pika, asyncpg, httpx).
 """
 
-from .dossier import ClockState, DossierFacts, clock_as_of, extend_facts, fold_dossier
+from .dossier import ClockState, DossierFacts, clock_as_of, fold_dossier
 from .events import DomainEvent, Procedure, dedupe_and_sort, fold_procedures, procedure_from_data
 from .feedback import (
     NO_FEEDBACK,
@@ -74,7 +74,6 @@ __all__ = [
     "dedupe_and_sort",
     "evaluate",
     "evaluate_petition",
-    "extend_facts",
     "feedback_by_dossier",
     "fold_dossier",
     "fold_petition",

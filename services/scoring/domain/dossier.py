@@ -193,197 +193,93 @@ def fold_dossier(
     ``calendar`` the whole-history :class:`ClockState` (due time, paused working days …) is
     attached as ``facts.clock`` for display. Verdicts use :func:`clock_as_of`.
     """
-    evs = _own_sorted(dossier_id, events)
+    evs = [e for e in dedupe_and_sort(events) if e.data.get("dossier_id", dossier_id) == dossier_id]
     received = next((e for e in evs if e.type == "dossier.received"), None)
     if received is None:
         return None
     t0 = received.occurred_at
     rd = received.data
-    progress = _Progress([], [], [], [], [], None, None, None, None, False, None)
+    steps: list[ClockStep] = []
+    transfers: list[Transfer] = []
+    digits: list[Digitisation] = []
+    payments: list[Payment] = []
+    officers: list[OfficerAction] = []
+    synced_at: datetime | None = None
+    terminal_kind: str | None = None
+    finished_at: datetime | None = None
+    outcome: str | None = None
+    result_digitized = False
+    returned_at: datetime | None = None
     if rd.get("officer_id"):
-        progress.officers.append(OfficerAction(t0, received.type, str(rd["officer_id"])))
-    progress.fold(t0, evs, received)
+        officers.append(OfficerAction(t0, received.type, str(rd["officer_id"])))
+
+    for e in evs:
+        if e is received:
+            continue
+        typ, d = e.type, e.data
+        at = t0 if t0 > e.occurred_at else e.occurred_at  # max(e.occurred_at, t0), without the call
+        if typ in _LIFECYCLE:
+            if terminal_kind is not None or typ == "dossier.received":
+                continue  # after the first terminal event nothing reopens the dossier
+            officer = d.get("officer_id")
+            if officer:
+                officers.append(OfficerAction(at, typ, str(officer)))
+            if typ == "dossier.supplement_requested":
+                steps.append(ClockStep(at, "requested", None, officer, d.get("reason")))
+            elif typ == "dossier.supplement_received":
+                steps.append(ClockStep(at, "received", _dt(d.get("due_at"))))
+            elif typ == "dossier.transferred":
+                transfers.append(Transfer(at, str(d["to_unit_code"]), officer))
+            else:
+                terminal_kind = typ.removeprefix("dossier.")
+                finished_at = at
+                if typ == "dossier.completed":
+                    outcome = d.get("outcome")
+                    result_digitized = bool(d.get("result_digitized", False))
+        elif typ == "dossier.components_digitized":
+            digits.append(
+                Digitisation(
+                    at,
+                    int(d.get("components", 0)),
+                    int(d.get("reused", 0)),
+                    int(d.get("from_personal_store", 0)),
+                )
+            )
+        elif typ == "dossier.paid":
+            payments.append(Payment(at, int(d.get("amount_vnd", 0)), str(d.get("channel", ""))))
+        elif typ == "dossier.synced":
+            synced_at = at if synced_at is None else synced_at
+        elif typ == "dossier.result_returned":
+            returned_at = at if returned_at is None else returned_at
+
     code = str(rd.get("procedure_code", ""))
-    facts = progress.facts(
-        dossier_id,
-        code,
-        procedures.get(code),
-        t0,
-        str(rd.get("unit_code", "")),
-        str(rd.get("channel", "counter")),
-        str(rd.get("online_level", "none")),
-        str(rd.get("applicant_type", "citizen")),
-        bool(rd.get("population_data_used", False)),
-        bool(rd.get("personal_store_used", False)),
-        _dt(rd.get("due_at")),
+    facts = DossierFacts(
+        dossier_id=dossier_id,
+        procedure_code=code,
+        procedure=procedures.get(code),
+        received_at=t0,
+        received_unit_code=str(rd.get("unit_code", "")),
+        channel=str(rd.get("channel", "counter")),
+        online_level=str(rd.get("online_level", "none")),
+        applicant_type=str(rd.get("applicant_type", "citizen")),
+        population_data_used=bool(rd.get("population_data_used", False)),
+        personal_store_used=bool(rd.get("personal_store_used", False)),
+        received_due_at=_dt(rd.get("due_at")),
+        steps=tuple(steps),
+        transfers=tuple(transfers),
+        digitisations=tuple(digits),
+        payments=tuple(payments),
+        synced_at=synced_at,
+        terminal_kind=terminal_kind,
+        finished_at=finished_at,
+        outcome=outcome,
+        result_digitized=result_digitized,
+        result_returned_at=returned_at,
+        officers=tuple(officers),
     )
     if calendar is not None:
         facts = replace(facts, clock=clock_as_of(facts, None, calendar))
     return facts
-
-
-def extend_facts(facts: DossierFacts, events: Iterable[DomainEvent], after: datetime) -> DossierFacts:
-    """The facts folded from the events already in ``facts`` and from ``events``, each dated
-    strictly after ``after`` (the latest ``occurred_at`` of the events folded into ``facts``):
-    ``fold_dossier(d, old + new) == extend_facts(fold_dossier(d, old), new, max occurred_at of old)``.
-
-    Exact because the fold reads the events in sort order and sort keys start with
-    ``occurred_at``: the new events come after every old one, so the fold simply goes on from
-    where it stopped (the same loop, :meth:`_Progress.fold`). ``events`` must not repeat an event
-    of ``facts`` (one stored row per identity: judging reads the rows it has not folded yet). An
-    event dated at or before ``after`` would have to be sorted among the old ones: ValueError
-    (the caller folds every event instead).
-    """
-    evs = _own_sorted(facts.dossier_id, events)
-    if not evs:
-        return facts
-    if evs[0].occurred_at <= after:
-        raise ValueError(f"event {evs[0].key} is not dated after the facts ({after.isoformat()}): fold all events")
-    progress = _Progress(
-        list(facts.steps),
-        list(facts.transfers),
-        list(facts.digitisations),
-        list(facts.payments),
-        list(facts.officers),
-        facts.synced_at,
-        facts.terminal_kind,
-        facts.finished_at,
-        facts.outcome,
-        facts.result_digitized,
-        facts.result_returned_at,
-    )
-    progress.fold(facts.received_at, evs)
-    f = facts
-    return progress.facts(
-        f.dossier_id,
-        f.procedure_code,
-        f.procedure,
-        f.received_at,
-        f.received_unit_code,
-        f.channel,
-        f.online_level,
-        f.applicant_type,
-        f.population_data_used,
-        f.personal_store_used,
-        f.received_due_at,
-    )
-
-
-def _own_sorted(dossier_id: str, events: Iterable[DomainEvent]) -> list[DomainEvent]:
-    """The dossier's events in fold order (an event whose data names another dossier is not its own)."""
-    return [e for e in dedupe_and_sort(events) if e.data.get("dossier_id", dossier_id) == dossier_id]
-
-
-@dataclass(slots=True)
-class _Progress:
-    """What the events after the receipt build up, while the fold goes on (the receipt's own
-    fields are fixed by the first receipt)."""
-
-    steps: list[ClockStep]
-    transfers: list[Transfer]
-    digits: list[Digitisation]
-    payments: list[Payment]
-    officers: list[OfficerAction]
-    synced_at: datetime | None
-    terminal_kind: str | None
-    finished_at: datetime | None
-    outcome: str | None
-    result_digitized: bool
-    returned_at: datetime | None
-
-    def fold(self, t0: datetime, evs: Iterable[DomainEvent], received: DomainEvent | None = None) -> None:
-        """Fold ``evs`` but ``received`` (in sort order, each after every event folded before) into
-        the progress; ``t0``: the receipt's time. The one definition of the fold's rules after the
-        receipt."""
-        steps, transfers, digits, payments, officers = (
-            self.steps,
-            self.transfers,
-            self.digits,
-            self.payments,
-            self.officers,
-        )
-        synced_at, terminal_kind, finished_at = self.synced_at, self.terminal_kind, self.finished_at
-        outcome, result_digitized, returned_at = self.outcome, self.result_digitized, self.returned_at
-        for e in evs:
-            if e is received:
-                continue
-            typ, d = e.type, e.data
-            at = t0 if t0 > e.occurred_at else e.occurred_at  # max(e.occurred_at, t0), without the call
-            if typ in _LIFECYCLE:
-                if terminal_kind is not None or typ == "dossier.received":
-                    continue  # after the first terminal event nothing reopens the dossier
-                officer = d.get("officer_id")
-                if officer:
-                    officers.append(OfficerAction(at, typ, str(officer)))
-                if typ == "dossier.supplement_requested":
-                    steps.append(ClockStep(at, "requested", None, officer, d.get("reason")))
-                elif typ == "dossier.supplement_received":
-                    steps.append(ClockStep(at, "received", _dt(d.get("due_at"))))
-                elif typ == "dossier.transferred":
-                    transfers.append(Transfer(at, str(d["to_unit_code"]), officer))
-                else:
-                    terminal_kind = typ.removeprefix("dossier.")
-                    finished_at = at
-                    if typ == "dossier.completed":
-                        outcome = d.get("outcome")
-                        result_digitized = bool(d.get("result_digitized", False))
-            elif typ == "dossier.components_digitized":
-                digits.append(
-                    Digitisation(
-                        at,
-                        int(d.get("components", 0)),
-                        int(d.get("reused", 0)),
-                        int(d.get("from_personal_store", 0)),
-                    )
-                )
-            elif typ == "dossier.paid":
-                payments.append(Payment(at, int(d.get("amount_vnd", 0)), str(d.get("channel", ""))))
-            elif typ == "dossier.synced":
-                synced_at = at if synced_at is None else synced_at
-            elif typ == "dossier.result_returned":
-                returned_at = at if returned_at is None else returned_at
-        self.synced_at, self.terminal_kind, self.finished_at = synced_at, terminal_kind, finished_at
-        self.outcome, self.result_digitized, self.returned_at = outcome, result_digitized, returned_at
-
-    def facts(
-        self,
-        dossier_id: str,
-        procedure_code: str,
-        procedure: Procedure | None,
-        received_at: datetime,
-        received_unit_code: str,
-        channel: str,
-        online_level: str,
-        applicant_type: str,
-        population_data_used: bool,
-        personal_store_used: bool,
-        received_due_at: datetime | None,
-    ) -> DossierFacts:
-        """The facts: the receipt's fields (given) and the progress (positional: once a fold)."""
-        return DossierFacts(
-            dossier_id,
-            procedure_code,
-            procedure,
-            received_at,
-            received_unit_code,
-            channel,
-            online_level,
-            applicant_type,
-            population_data_used,
-            personal_store_used,
-            received_due_at,
-            tuple(self.steps),
-            tuple(self.transfers),
-            tuple(self.digits),
-            tuple(self.payments),
-            self.synced_at,
-            self.terminal_kind,
-            self.finished_at,
-            self.outcome,
-            self.result_digitized,
-            self.returned_at,
-            tuple(self.officers),
-        )
 
 
 # Not frozen (nothing assigns to it after :func:`clock_as_of`), as the verdicts: judging builds

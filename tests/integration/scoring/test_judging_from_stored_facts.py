@@ -1,33 +1,32 @@
-"""Through PostgreSQL: judging from stored facts — extended by the newer events, or as they are —
+"""Through PostgreSQL: judging a dossier whose events did not change from its stored facts
 stores and judges what folding every stored event does.
 
 A simulated October (scale 0.01) arrives through the real handler in messages of 200, in time
 order with one event in twelve held back two judging instants (out of order) and a few
 redelivered, judged (``judge_due``) after each instant's messages. Midway a procedure's time
-limit changes (the catalogue handler flags its dossiers) and ratings arrive (their dossiers due
-from the rating's instant). After every judging, each dossier's stored facts must be the fold
-of all its stored events with their mark (the count and latest ``occurred_at`` of its rows),
-and its stored contributions of the history window those of judging that fold at the instant;
-each path (every event folded, the count finding an older event, extended, as stored) taken.
+limit changes (the catalogue handler flags its dossiers), ratings arrive (their dossiers due from
+the rating's instant), the calendar flags every dossier, and a dossier whose later events make
+it unjudgeable is set aside and then flagged again. After every judging, each dossier's stored
+facts must be the fold of all its stored events and its stored contributions of the history
+window those of judging that fold at the instant; both paths (folded, from stored facts) taken.
 """
 
 from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 
-from services.scoring.adapters.codec import FoldMark
+from services.scoring.adapters.calendar_store import rejudge_everything
 from services.scoring.adapters.repository import feedback_of_rows, load_procedures
 from services.scoring.application import judging
 from services.scoring.application.judging import _event, in_window, judge_due, judge_rows
 from services.scoring.bootstrap import Scoring
-from services.scoring.domain import DomainEvent
 from services.scoring.domain.contributions import Contribution
 from services.scoring.domain.period_labels import history_floor
 from services.scoring.handlers.messages import apply_dossier_events, apply_procedure_events, apply_rating, apply_units
@@ -97,15 +96,13 @@ async def assert_as_if_every_event_folded(app: Scoring, now: datetime) -> None:
     rows, facts, other = await stored_state(app)
     async with app.sessions() as s:
         procedures = await load_procedures(s)
-    marks = {i: FoldMark(max(r[4] for r in rs), len(rs)) for i, rs in rows.items()}
     feedback = feedback_of_rows(other["ratings"], [])
-    full = judge_rows(
-        {i: map(_event, rs) for i, rs in rows.items()}, procedures, now, app.calendar, feedback, marks=marks
-    )
-    assert not full.unjudgeable
+    full = judge_rows({i: map(_event, rs) for i, rs in rows.items()}, procedures, now, app.calendar, feedback)
     assert {i: orjson.loads(f[4]) for i, f in full.facts.items()} == {
-        i: orjson.loads(f) for i, f in facts.items() if f is not None
+        i: orjson.loads(f) for i, f in facts.items() if f is not None and i not in full.unjudgeable
     }
+    # Set aside: its facts (older than its events) never taken for the fold's.
+    assert all(facts[i] is None or "fold_version" not in orjson.loads(facts[i]) for i in full.unjudgeable)
     floor = history_floor(now)
     expected: dict[str, set[Contribution]] = defaultdict(set)
     for c in full.contributions:
@@ -116,27 +113,37 @@ async def assert_as_if_every_event_folded(app: Scoring, now: datetime) -> None:
 
 
 class Paths:
-    """Counts judging's paths: every event folded, an older event found by the count, extended,
-    judged as stored."""
+    """Counts the dossiers judging folds and those it judges from their stored facts."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.counts = dict.fromkeys(("full", "refolded", "extended", "stored"), 0)
-        self.on = False  # judging, not the reference
-        facts, unfolded = judging._facts, judging.unfolded
+        self.counts = {"folded": 0, "stored": 0}
+        judge_records = judging._judge_records
 
-        def counting_facts(dossier_id: str, events: Iterable[DomainEvent], stored: Any, procs: Any) -> Any:
-            evs = list(events)
-            if self.on:
-                self.counts["full" if stored is None else "extended" if evs else "stored"] += 1
-            return facts(dossier_id, evs, stored, procs)
+        def counting(ids: list[str], rows: Any, ratings: Any, petitions: Any, stored: Any, facts: Any, *a: Any) -> Any:
+            self.counts["stored"] += len(facts)
+            self.counts["folded"] += len(ids) - len(facts)
+            return judge_records(ids, rows, ratings, petitions, stored, facts, *a)
 
-        def counting_unfolded(plan: Any, rows: Any) -> set[str]:
-            out = unfolded(plan, rows)
-            self.counts["refolded"] += len(out)
-            return out
+        monkeypatch.setattr(judging, "_judge_records", counting)
 
-        monkeypatch.setattr(judging, "_facts", counting_facts)
-        monkeypatch.setattr(judging, "unfolded", counting_unfolded)
+
+# A due time in year 1 (the calendar cannot move it): judged when received, set aside when answered.
+POISON = [
+    RawEvent(
+        source="tms",
+        event_id=f"poison-{n}",
+        type=t,
+        occurred_at=at,
+        data={"dossier_id": "POISON-1", "procedure_code": "T.DKT.01", "unit_code": "CT"} | extra,
+    )
+    for n, (t, at, extra) in enumerate(
+        [
+            ("dossier.received", "2026-10-02T09:00:00+07:00", {}),
+            ("dossier.supplement_requested", "2026-10-05T09:00:00+07:00", {}),
+            ("dossier.supplement_received", "2026-10-06T09:00:00+07:00", {"due_at": "0001-01-01T00:00:00+07:00"}),
+        ]
+    )
+]
 
 
 async def test_judging_from_stored_facts_through_postgres(clean: Scoring, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,6 +156,7 @@ async def test_judging_from_stored_facts_through_postgres(clean: Scoring, monkey
         await apply_procedure_events(procedure_events, uow, now=INSTANTS[0])
     rng = random.Random(9)
     for n, (now, batch) in enumerate(arrivals(events)):
+        batch += [e for e in POISON if n == (1 if e.type == "dossier.received" else 3)]
         for k in range(0, len(batch), 200):
             async with app.uow() as uow:
                 await apply_dossier_events(batch[k : k + 200], uow, now=now)
@@ -178,11 +186,13 @@ async def test_judging_from_stored_facts_through_postgres(clean: Scoring, monkey
                         replaced=False,
                     )
                     await apply_rating(rated, uow, now=now)
-        paths.on = True
+        if n in (6, 9):  # a declared day: every dossier judged again
+            async with app.uow() as uow:
+                await rejudge_everything(uow.session)
         async with app.uow() as uow:
             await judge_due(uow.session, now=now, calendar=app.calendar, procedures=await load_procedures(uow.session))
-        paths.on = False
         await assert_as_if_every_event_folded(app, now)
-    counts = paths.counts
-    assert all(counts.values()), counts
-    assert counts["extended"] > counts["refolded"], counts
+    assert paths.counts["folded"] and paths.counts["stored"], paths.counts
+    async with app.sessions() as s:
+        conn = await driver_connection(s)
+        assert await conn.fetchval("SELECT unjudgeable FROM scoring.dossier WHERE dossier_id = 'POISON-1'")

@@ -1,16 +1,17 @@
-"""Judging from stored facts, or from stored facts extended by the newer events, gives exactly
-what folding every event gives.
+"""Judging a dossier whose events did not change from its stored facts gives exactly what folding
+every event gives.
 
 The simulated October of :mod:`test_judging_sameness` (with its ratings, petitions and odd
-dossiers) arrives in batches — in time order as a live stream, in a random order, and in time
-order with one event in twelve held back until later (out of order) — into a store that keeps
-what ``scoring.dossier`` and ``scoring.dossier_event`` keep. After each batch the due dossiers
-are claimed and judged through judging's own steps (:func:`plan`, the rows ``_EVENTS`` returns,
-:func:`unfolded`, ``_judge_records``); some instants also flag every dossier (a catalogue change
-with a changed time limit, a declared day) or make some due by feedback. Each judged dossier's
-contributions, recheck instant (value and zone), set-aside reason, and the stored facts text
-after the judging must equal those of folding all its stored events, every path must be taken,
-and the domain's extension must equal the fold at every split of every dossier's events.
+dossiers) arrives in batches — in time order as a live stream, in time order with one event in
+twelve held back (out of order), and shuffled — into a store that keeps what ``scoring.dossier``
+and ``scoring.dossier_event`` keep. After each batch the due dossiers are claimed and judged
+through judging's own steps (the claim's choice of stored facts, ``_judge_records``); some
+instants flag every dossier after a procedure's time limit changed (``REJUDGE``, as the
+catalogue handler and a declared day do), or make some dossiers due by feedback — even set-aside
+ones, which the handler skips. Each judged dossier's contributions, recheck instant (value and
+zone), set-aside reason, and the stored facts text after the judging must equal those of folding
+all its stored events, and both paths must be taken. And stored facts read back are the facts
+stored, for every dossier of the month, as PostgreSQL's jsonb hands them over.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from typing import Any
 import orjson
 import pytest
 
-from services.scoring.adapters.codec import FOLD_VERSION, FoldMark, facts_from_json, facts_json
-from services.scoring.adapters.tables import EPOCH
-from services.scoring.application.judging import Judged, _event, _judge_records, judge_rows, plan, unfolded
-from services.scoring.domain import Procedure, extend_facts, fold_dossier
+from bench.judging import jsonb_text
+from services.scoring.adapters.codec import FOLD_VERSION, facts_from_json, facts_json
+from services.scoring.adapters.tables import EPOCH, REJUDGE
+from services.scoring.application.judging import Judged, _event, _judge_records, judge_rows
+from services.scoring.domain import Procedure, fold_dossier
 from services.scoring.domain.calendar_cache import CachedCalendar
-from services.scoring.domain.events import dedupe_and_sort
 
 from .test_judging_sameness import Month
 
@@ -41,30 +42,20 @@ def month() -> Month:
     return Month()
 
 
-def test_extending_stored_facts_is_folding_every_event(month: Month) -> None:
-    """At every split of each dossier's events in sort order: the facts of the first part, stored
-    and read back, extended by the rest (when it is dated after them) are the facts of all."""
-    extended = refused = 0
+def test_stored_facts_read_back_are_the_facts(month: Month) -> None:
+    checked = 0
     for dossier_id, rows in month.rows.items():
-        events = dedupe_and_sort(_event(r) for r in rows)
-        whole = fold_dossier(dossier_id, events, month.procedures)
-        for k in range(1, len(events)):
-            first = fold_dossier(dossier_id, events[:k], month.procedures)
-            if first is None:
-                continue
-            mark = FoldMark(events[k - 1].occurred_at, k)
-            text = facts_json(first, mark)
-            stored = facts_from_json(orjson.loads(text), month.procedures)
-            assert stored == first and facts_json(stored, mark) == text
-            if events[k].occurred_at <= mark.through:  # shares an instant with the last folded event
-                with pytest.raises(ValueError):
-                    extend_facts(stored, events[k:], mark.through)
-                refused += 1
-                continue
-            facts = extend_facts(stored, events[k:], mark.through)
-            assert facts == whole and facts_json(facts) == facts_json(whole)  # type: ignore[arg-type]
-            extended += 1
-    assert extended > 1000 and refused > 0
+        facts = fold_dossier(dossier_id, map(_event, rows), month.procedures)
+        if facts is None:
+            continue
+        text = facts_json(facts)
+        stored = facts_from_json(orjson.loads(jsonb_text(orjson.loads(text))), month.procedures)
+        assert stored == facts and facts_json(stored) == text
+        assert {r and r.utcoffset() for r in (stored.received_due_at, *(s.due_at for s in stored.steps))} == {
+            r and r.utcoffset() for r in (facts.received_due_at, *(s.due_at for s in facts.steps))
+        }
+        checked += 1
+    assert checked > 1000
 
 
 class Store:
@@ -75,7 +66,7 @@ class Store:
         self.events: dict[str, dict[tuple[str, str], Row]] = {}
         self.facts: dict[str, str] = {}  # the stored facts text
         self.recheck: dict[str, datetime | None] = {}
-        self.paths = dict.fromkeys(("full", "refolded", "extended", "stored"), 0)
+        self.paths = {"folded": 0, "stored": 0}
 
     def receive(self, rows: Iterable[Row]) -> None:
         """The consumer: a row per identity (a repeat changes nothing), the dossier flagged."""
@@ -85,60 +76,32 @@ class Store:
                 stored[(r[1], r[2])] = r
                 self.recheck[r[0]] = EPOCH
 
-    def flag_all(self) -> None:
-        """A catalogue or calendar change: every dossier judged again."""
-        for i in self.recheck:
-            self.recheck[i] = EPOCH
-
-    def feedback_at(self, ids: Iterable[str], at: datetime) -> None:
-        """Ratings dated ``at``: due from then (even a dossier set aside, which the handler skips)."""
+    def flag(self, ids: Iterable[str], at: datetime) -> None:
+        """``least(recheck_at, at)``: feedback at ``at``, or ``REJUDGE`` (catalogue, calendar)."""
         for i in ids:
             r = self.recheck.get(i)
             self.recheck[i] = at if r is None else min(r, at)
 
-    def _claim(self, now: datetime) -> list[Row]:
-        due = sorted((r, i) for i, r in self.recheck.items() if r is not None and r < now)
-        out = []
-        for r, i in due:
-            doc = orjson.loads(self.facts[i]) if i in self.facts else {}
-            if doc.get("fold_version") == FOLD_VERSION:
-                through = datetime.fromisoformat(doc["folded_through"])
-                out.append((i, r, None, None, self.facts[i], through, doc["folded_events"]))
-            else:
-                out.append((i, r, None, None, None, None, None))
-        return out
-
-    def _newer(self, newer: dict[str, datetime]) -> list[Row]:
-        """As ``_NEWER_EVENTS``: the rows after the mark with the count of those up to it, or nulls."""
-        out: list[Row] = []
-        for i, w in newer.items():
-            rows = list(self.events[i].values())
-            older = sum(1 for r in rows if r[4] <= w)
-            out += [(*r, older) for r in rows if r[4] > w] or [(i, None, None, None, None, None, older)]
-        return out
-
     def judge(self, now: datetime, procedures: dict[str, Procedure]) -> tuple[list[str], Judged]:
         """What judge_chunk does, on this store."""
-        claimed = self._claim(now)
-        ids = [r[0] for r in claimed]
-        how = plan(claimed)
-        rows = self._newer(how.newer)
-        refold = unfolded(how, rows)
-        rows = [r for r in rows if r[0] not in refold]
-        how.fold_in_full(refold)
-        rows += [r for i in how.full for r in self.events.get(i, {}).values()]  # as _EVENTS
-        self.paths["refolded"] += len(refold)
-        self.paths["full"] += len(how.full) - len(refold)
-        self.paths["stored"] += len(set(how.stored) - set(how.newer))
-        self.paths["extended"] += len({r[0] for r in rows if r[0] in how.stored and r[1] is not None})
+        due = sorted((r, i) for i, r in self.recheck.items() if r is not None and r < now)
+        ids = [i for _, i in due]
+        facts = {}  # as the claim hands them over
+        for r, i in due:
+            doc = self.facts.get(i)
+            if r > EPOCH and doc is not None and orjson.loads(doc).get("fold_version") == FOLD_VERSION:
+                facts[i] = jsonb_text(orjson.loads(doc))
+        rows = [r for i in ids if i not in facts for r in self.events[i].values()]
+        self.paths["stored"] += len(facts)
+        self.paths["folded"] += len(ids) - len(facts)
         ratings = [r for r in self.month.ratings if r[0] in set(ids)]
         petitions = [r for r in self.month.petitions if r[0] in set(ids)]
-        judged, _ = _judge_records(ids, rows, ratings, petitions, [], how.stored, procedures, now, CachedCalendar())
+        judged, _ = _judge_records(ids, rows, ratings, petitions, [], facts, procedures, now, CachedCalendar())
         for i, f in judged.facts.items():
             self.facts[i] = f[4]
         for i, r in judged.rechecks.items():
             self.recheck[i] = r
-        for i in judged.unjudgeable:  # _SET_ASIDE: its facts' mark dropped
+        for i in judged.unjudgeable:  # _SET_ASIDE: its facts' version dropped
             self.recheck[i] = None
             if i in self.facts:
                 doc = orjson.loads(self.facts[i])
@@ -149,11 +112,10 @@ class Store:
 def assert_as_if_folded(store: Store, ids: list[str], judged: Judged, now: datetime, procs: dict[str, Any]) -> None:
     """The judged dossiers as folding every stored event of theirs judges them, and their stored
     facts as that fold stores them."""
-    rows = {i: list(store.events[i].values()) for i in ids}
-    marks = {i: FoldMark(max(r[4] for r in rs), len(rs)) for i, rs in rows.items()}
-    events = {i: map(_event, rs) for i, rs in rows.items()}
-    full = judge_rows(events, procs, now, CachedCalendar(), store.month.feedback, marks=marks)
-    assert judged.contributions == full.contributions
+    events = {i: map(_event, store.events[i].values()) for i in ids}
+    full = judge_rows(events, procs, now, CachedCalendar(), store.month.feedback)
+    key = {c.dossier_id: n for n, c in enumerate(full.contributions)}  # judging's order is not the claim's
+    assert sorted(judged.contributions, key=lambda c: key[c.dossier_id]) == full.contributions
     assert judged.rechecks == full.rechecks
     assert {i: r and r.utcoffset() for i, r in judged.rechecks.items()} == {
         i: r and r.utcoffset() for i, r in full.rechecks.items()
@@ -170,8 +132,8 @@ INSTANTS = [OCT + timedelta(days=d, hours=h) for d in range(1, 31, 2) for h in (
 
 
 def arrivals(month: Month, order: str) -> list[tuple[datetime, list[Row]]]:
-    """The batches and the instant each is judged at: by occurrence (a live stream), shuffled,
-    or by occurrence with one event in twelve held back two instants (out of order)."""
+    """The batches and the instant each is judged at: by occurrence (a live stream), by occurrence
+    with one event in twelve held back two instants (out of order), or shuffled."""
     rows = sorted((r for rs in month.rows.values() for r in rs), key=lambda r: (r[4], r[1], r[2]))
     rng = random.Random(7)
     if order == "shuffled":
@@ -204,16 +166,12 @@ def test_judging_from_stored_facts_is_judging_every_event(month: Month, order: s
     rng = random.Random(3)
     for n, (now, batch) in enumerate(arrivals(month, order)):
         store.receive(batch)
-        if n % 7 == 3:  # a procedure's time limit changes: every dossier flagged (as a declared day does)
+        if n % 7 == 3:  # a procedure's time limit changes: every dossier judged again
             procs[code] = replace(procs[code], time_limit_wd=(limit or 0) + n % 3)
-            store.flag_all()
+            store.flag(sorted(store.recheck), REJUDGE)
         elif n % 5 == 2:  # ratings arrive: some dossiers due from a past instant, their events unchanged
-            store.feedback_at(rng.sample(sorted(store.recheck), len(store.recheck) // 4), now - timedelta(hours=1))
+            store.flag(rng.sample(sorted(store.recheck), len(store.recheck) // 4), now - timedelta(hours=1))
         store.receive(batch[: len(batch) // 10])  # a redelivery: nothing new
         ids, judged = store.judge(now, procs)
         assert_as_if_folded(store, ids, judged, now, procs)
-    assert store.paths["full"] and store.paths["extended"] and store.paths["stored"], store.paths
-    if order == "in time":  # a live stream: re-judged dossiers are extended (refolded: an instant shared)
-        assert store.paths["extended"] > 10 * store.paths["refolded"], store.paths
-    else:
-        assert store.paths["refolded"], store.paths
+    assert store.paths["folded"] and store.paths["stored"], store.paths

@@ -1,7 +1,7 @@
 """Stored facts name the version of the code that folded them (``codec.FOLD_VERSION``): judging
-extends them, or judges from them, only when it is its own. This pins a fingerprint of that
-code — the fold's rules and event order, judging's event decoding, the facts encoding — so a
-change to it cannot ship without a decision on the version."""
+judges a dossier from them only when it is its own. This pins a fingerprint of that code — the
+fold's rules and event order, judging's event decoding, the facts encoding — so a change to it
+cannot ship without a decision on the version."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from services.scoring.application import judging
 from services.scoring.domain import dossier, events
 
 # FOLD_VERSION → the fingerprint of the code it names.
-RECORDED = {1: "6dce7597e97ec7ae"}
+RECORDED = {1: "3bb03158418dff64"}
 
 
 def fingerprint() -> str:
@@ -33,10 +33,6 @@ def fingerprint() -> str:
                 dossier.OfficerAction,
                 dossier.DossierFacts,
                 dossier.fold_dossier,
-                dossier.extend_facts,
-                dossier._own_sorted,
-                dossier._Progress,
-                codec.FoldMark,
                 codec.facts_json,
                 codec.facts_from_json,
                 judging._event,

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.scoring.adapters.codec import FoldMark, facts_json
+from services.scoring.adapters.codec import facts_json
 from services.scoring.adapters.repository import feedback_of_rows
 from services.scoring.application.judging import _event, judge_rows
 from services.scoring.domain import NO_FEEDBACK, DomainEvent, DossierFeedback, Procedure, evaluate, fold_dossier
@@ -215,10 +215,6 @@ class Month:
     def events(self) -> dict[str, Iterator[DomainEvent]]:
         return {i: map(_event, rs) for i, rs in self.rows.items()}
 
-    def marks(self) -> dict[str, FoldMark]:
-        """Every dossier's facts stored, with the mark of all its rows."""
-        return {i: FoldMark(max(r[4] for r in rs), len(rs)) for i, rs in self.rows.items()}
-
 
 @pytest.fixture(scope="module")
 def month() -> Month:
@@ -238,8 +234,7 @@ NOWS = [
 @pytest.mark.parametrize("now", NOWS, ids=lambda n: n.isoformat())
 def test_judging_a_month_is_what_judging_each_period_alone_gave(month: Month, now: datetime) -> None:
     calendar = CachedCalendar()  # the worker's
-    marks = month.marks()
-    judged = judge_rows(month.events(), month.procedures, now, calendar, month.feedback, marks=marks)
+    judged = judge_rows(month.events(), month.procedures, now, calendar, month.feedback)
 
     expected_rows: list[Contribution] = []
     expected_rechecks: dict[str, datetime | None] = {}
@@ -256,7 +251,7 @@ def test_judging_a_month_is_what_judging_each_period_alone_gave(month: Month, no
                 continue
             feedback = month.feedback.get(dossier_id, NO_FEEDBACK)
             cs, recheck = reference_contributions(facts, now, reference_calendar, feedback)
-            expected_facts[dossier_id] = facts_json(facts, marks[dossier_id])
+            expected_facts[dossier_id] = facts_json(facts)
         except Exception as exc:
             expected_aside[dossier_id] = f"{type(exc).__name__}: {exc}"[:500]
             continue
