@@ -23,8 +23,9 @@ changes its verdicts, or the catalogue or the calendar changed (:data:`REJUDGE`)
 from its stored facts when they are of this code's fold (``codec.FOLD_VERSION``): no event read
 or folded, nothing stored but its recheck instant. Exact: every stored event flags the epoch in
 its own transaction, a flag waits for a chunk's row lock, and only judging moves a dossier from
-the epoch, after reading its events; a dossier set aside loses its facts' version (they may be
-older than its events). Its procedure is attached from today's catalogue, as the fold does.
+the epoch, after reading its events. Not a dossier set aside (its stored facts may be older than
+its events; the next event clears the mark and flags the epoch). Its procedure is attached from
+today's catalogue, as the fold does.
 
 Folding here, not in the consumer, is what makes a back-fill cheap: a dossier whose five events
 arrive in five batches is folded once per refresh, not once per batch, and its facts are
@@ -85,11 +86,11 @@ _KEYED_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
 # the tick's judging instant (judged, they would only set a recheck at their own time — a second
 # judging next tick, ≈ a third of all judging); it is judged once, at the next tick. (Ingest's
 # clock ahead of scoring's by δ delays such a dossier by δ at most.)
-# With a dossier whose events did not change (after the epoch, $4) its stored facts, when they
-# are of this fold's version ($5).
+# With a dossier whose events did not change (after the epoch, $4) and not set aside its stored
+# facts, when they are of this fold's version ($5).
 _CLAIM = """
 SELECT dossier_id, recheck_at, accepted_at, traceparent,
-    CASE WHEN recheck_at > $4 AND facts->>'fold_version' = $5 THEN facts::text END
+    CASE WHEN recheck_at > $4 AND unjudgeable IS NULL AND facts->>'fold_version' = $5 THEN facts::text END
 FROM scoring.dossier
 WHERE recheck_at < $1 AND (accepted_at IS NULL OR accepted_at < $3)
 ORDER BY recheck_at, unit_code, dossier_id LIMIT $2 FOR UPDATE SKIP LOCKED
@@ -126,12 +127,8 @@ _RECHECK = """
 UPDATE scoring.dossier d SET recheck_at = k.r, accepted_at = NULL, traceparent = NULL
 FROM unnest($1::text[], $2::timestamptz[]) AS k(i, r) WHERE d.dossier_id = k.i
 """
-# Its stored facts may be older than its events (those folded could not be judged): their
-# version goes, so nothing judges it from them (feedback skips a dossier set aside, a catalogue or
-# calendar change does not).
 _SET_ASIDE = """
-UPDATE scoring.dossier d SET recheck_at = NULL, unjudgeable = k.r, accepted_at = NULL, traceparent = NULL,
-    facts = d.facts - 'fold_version'
+UPDATE scoring.dossier d SET recheck_at = NULL, unjudgeable = k.r, accepted_at = NULL, traceparent = NULL
 FROM unnest($1::text[], $2::text[]) AS k(i, r) WHERE d.dossier_id = k.i
 """
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # no bound on acceptance (tests, direct recomputation)

@@ -101,8 +101,6 @@ async def assert_as_if_every_event_folded(app: Scoring, now: datetime) -> None:
     assert {i: orjson.loads(f[4]) for i, f in full.facts.items()} == {
         i: orjson.loads(f) for i, f in facts.items() if f is not None and i not in full.unjudgeable
     }
-    # Set aside: its facts (older than its events) never taken for the fold's.
-    assert all(facts[i] is None or "fold_version" not in orjson.loads(facts[i]) for i in full.unjudgeable)
     floor = history_floor(now)
     expected: dict[str, set[Contribution]] = defaultdict(set)
     for c in full.contributions:

@@ -7,8 +7,8 @@ twelve held back (out of order), and shuffled — into a store that keeps what `
 and ``scoring.dossier_event`` keep. After each batch the due dossiers are claimed and judged
 through judging's own steps (the claim's choice of stored facts, ``_judge_records``); some
 instants flag every dossier after a procedure's time limit changed (``REJUDGE``, as the
-catalogue handler and a declared day do), or make some dossiers due by feedback — even set-aside
-ones, which the handler skips. Each judged dossier's contributions, recheck instant (value and
+catalogue handler and a declared day do, set-aside dossiers too), or make some dossiers due by
+feedback — even set-aside ones, which the handler skips. Each judged dossier's contributions, recheck instant (value and
 zone), set-aside reason, and the stored facts text after the judging must equal those of folding
 all its stored events, and both paths must be taken. And stored facts read back are the facts
 stored, for every dossier of the month, as PostgreSQL's jsonb hands them over.
@@ -66,6 +66,7 @@ class Store:
         self.events: dict[str, dict[tuple[str, str], Row]] = {}
         self.facts: dict[str, str] = {}  # the stored facts text
         self.recheck: dict[str, datetime | None] = {}
+        self.unjudgeable: set[str] = set()
         self.paths = {"folded": 0, "stored": 0}
 
     def receive(self, rows: Iterable[Row]) -> None:
@@ -75,6 +76,7 @@ class Store:
             if (r[1], r[2]) not in stored:
                 stored[(r[1], r[2])] = r
                 self.recheck[r[0]] = EPOCH
+                self.unjudgeable.discard(r[0])
 
     def flag(self, ids: Iterable[str], at: datetime) -> None:
         """``least(recheck_at, at)``: feedback at ``at``, or ``REJUDGE`` (catalogue, calendar)."""
@@ -89,7 +91,12 @@ class Store:
         facts = {}  # as the claim hands them over
         for r, i in due:
             doc = self.facts.get(i)
-            if r > EPOCH and doc is not None and orjson.loads(doc).get("fold_version") == FOLD_VERSION:
+            if (
+                r > EPOCH
+                and i not in self.unjudgeable
+                and doc is not None
+                and orjson.loads(doc).get("fold_version") == FOLD_VERSION
+            ):
                 facts[i] = jsonb_text(orjson.loads(doc))
         rows = [r for i in ids if i not in facts for r in self.events[i].values()]
         self.paths["stored"] += len(facts)
@@ -101,11 +108,9 @@ class Store:
             self.facts[i] = f[4]
         for i, r in judged.rechecks.items():
             self.recheck[i] = r
-        for i in judged.unjudgeable:  # _SET_ASIDE: its facts' version dropped
+        for i in judged.unjudgeable:  # _SET_ASIDE: its facts as they were
             self.recheck[i] = None
-            if i in self.facts:
-                doc = orjson.loads(self.facts[i])
-                self.facts[i] = orjson.dumps({k: v for k, v in doc.items() if k != "fold_version"}).decode()
+            self.unjudgeable.add(i)
         return ids, judged
 
 
