@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -73,41 +74,52 @@ def arrivals(events: list[RawEvent]) -> Iterator[tuple[datetime, list[RawEvent]]
         yield now, batch
 
 
-async def stored_state(app: Scoring) -> tuple[dict[str, list[Any]], dict[str, str | None], dict[str, set[Any]]]:
-    """Every dossier's event rows, stored facts text and contribution rows."""
+@dataclass
+class Stored:
+    """What scoring stored: each dossier's event rows, facts text and contributions; the ratings."""
+
+    events: dict[str, list[Any]]
+    facts: dict[str, str | None]
+    contributions: dict[str, set[Contribution]]
+    ratings: list[Any]
+
+
+async def stored_state(app: Scoring) -> Stored:
     async with app.sessions() as s:
         conn: Any = await driver_connection(s)
-        rows: dict[str, list[Any]] = defaultdict(list)
+        out = Stored(defaultdict(list), {}, defaultdict(set), [])
         for r in await conn.fetch(
             "SELECT dossier_id, source, event_id, type, occurred_at, data::text FROM scoring.dossier_event"
         ):
-            rows[r[0]].append(tuple(r))
-        facts = {r[0]: r[1] for r in await conn.fetch("SELECT dossier_id, facts::text FROM scoring.dossier")}
-        contributions: dict[str, set[Any]] = defaultdict(set)
+            out.events[r[0]].append(tuple(r))
+        out.facts = {r[0]: r[1] for r in await conn.fetch("SELECT dossier_id, facts::text FROM scoring.dossier")}
         for r in await conn.fetch(
             "SELECT dossier_id, period, unit_code, procedure_code, flags, handling_days FROM scoring.contribution"
         ):
-            contributions[r[0]].add(Contribution(*r))
-        ratings = [tuple(r) for r in await conn.fetch("SELECT dossier_id, level, rated_at FROM scoring.rating")]
-    return rows, facts, {"contributions": contributions, "ratings": set(ratings)}  # type: ignore[dict-item]
+            out.contributions[r[0]].add(Contribution(*r))
+        out.ratings = [tuple(r) for r in await conn.fetch("SELECT dossier_id, level, rated_at FROM scoring.rating")]
+    return out
 
 
 async def assert_as_if_every_event_folded(app: Scoring, now: datetime) -> None:
-    rows, facts, other = await stored_state(app)
+    """Every dossier's stored facts are the fold of all its stored events (a set-aside one's aside),
+    its stored contributions of the history window those of judging that fold at ``now``."""
+    stored = await stored_state(app)
     async with app.sessions() as s:
         procedures = await load_procedures(s)
-    feedback = feedback_of_rows(other["ratings"], [])
-    full = judge_rows({i: map(_event, rs) for i, rs in rows.items()}, procedures, now, app.calendar, feedback)
+    feedback = feedback_of_rows(stored.ratings, [])
+    events = {i: map(_event, rs) for i, rs in stored.events.items()}
+    full = judge_rows(events, procedures, now, app.calendar, feedback)
     assert {i: orjson.loads(f[4]) for i, f in full.facts.items()} == {
-        i: orjson.loads(f) for i, f in facts.items() if f is not None and i not in full.unjudgeable
+        i: orjson.loads(f) for i, f in stored.facts.items() if f is not None and i not in full.unjudgeable
     }
     floor = history_floor(now)
     expected: dict[str, set[Contribution]] = defaultdict(set)
     for c in full.contributions:
         if in_window(c.period, floor):
             expected[c.dossier_id].add(c)
-    stored = {i: {c for c in cs if in_window(c.period, floor)} for i, cs in other["contributions"].items()}
-    assert {i: cs for i, cs in stored.items() if cs} == dict(expected)
+    rows = {i: {c for c in cs if in_window(c.period, floor)} for i, cs in stored.contributions.items()}
+    assert {i: cs for i, cs in rows.items() if cs} == dict(expected)
 
 
 class Paths:
