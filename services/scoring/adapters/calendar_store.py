@@ -4,9 +4,9 @@ The worker and the API build their :class:`~services.scoring.calendar_cache.Cach
 ``scoring.calendar_day`` and rebuild it when the declared set changes (:func:`sync_calendar`, a
 read of a small table, once per refresher tick or request). A change re-judges everything it can
 affect: every dossier flagged for judging (``REJUDGE``: from its stored facts, its events
-unchanged) and every scored period marked dirty (:func:`rejudge_everything`). The transaction declaring a day does it;
-the refresher does it again when it sees its own calendar change, so a tick that judged with the
-previous calendar while the declaration committed is re-judged.
+unchanged) and every scored period marked dirty (:func:`rejudge_everything`). The transaction
+declaring a day does it; the refresher does it again when it sees its own calendar change, so a
+tick that judged with the previous calendar while the declaration committed is re-judged.
 """
 
 from __future__ import annotations
