@@ -9,13 +9,17 @@ contributions), on the simulator's events as the database hands them over (``dat
 jsonb prints it, ``occurred_at`` in UTC), with the worker's calendar (the memoising one). No
 database, no broker: the figure is the CPU that limits freshness under a live stream.
 
-Two cases, each timed over ``--rounds`` rounds (CPU time of this process; min and median):
+Three cases, each timed over ``--rounds`` rounds (CPU time of this process; min and median):
 
 * ``first``: every dossier of the simulated month judged for the first time (changed, nothing
   stored), at the end of the history;
 * ``live``: every dossier with at least two events, re-judged with one more event than when it
   was last judged (its facts folded again and stored), against the contributions of that last
-  judging — what each event of a live stream costs.
+  judging — what each event of a live stream costs;
+* ``due``: every dossier judged again a day later with no new event (time alone changes its
+  verdicts, or feedback arrived, or the catalogue or the calendar changed), against the
+  contributions of the ``first`` judging: judged from the facts that judging stored, as the claim
+  hands them over (jsonb's text), where a checkout that cannot folds every event again.
 
 ``--feedback`` adds the simulator's ratings and petitions (each dossier's rows, as judging reads them).
 
@@ -120,16 +124,30 @@ def load(path: Path, feedback: bool) -> Month:
 
 @dataclass
 class Chunk:
-    """One claimed chunk's inputs to ``_judge_records``."""
+    """One claimed chunk's inputs to ``_judge_records``: every event row of its dossiers
+    (``events``), the stored facts of those judged from them (``facts``) and the event rows of
+    the others (``unstored``: what judging reads)."""
 
     ids: list[str]
     events: list[Row]
     ratings: list[Row]
     petitions: list[Row]
     stored: list[Row]
+    facts: dict[str, str]
+    unstored: list[Row]
+
+    def plain(self) -> tuple[Any, ...]:
+        return (self.ids, self.events, self.ratings, self.petitions, self.stored, self.facts, self.unstored)
 
 
-def chunks(month: Month, ids: Sequence[str], events: dict[str, list[Row]], stored: dict[str, list[Row]]) -> list[Chunk]:
+def chunks(
+    month: Month,
+    ids: Sequence[str],
+    events: dict[str, list[Row]],
+    stored: dict[str, list[Row]],
+    facts: dict[str, str] | None = None,
+) -> list[Chunk]:
+    facts = facts or {}
     out = []
     for k in range(0, len(ids), CHUNK):
         part = list(ids[k : k + CHUNK])
@@ -140,18 +158,25 @@ def chunks(month: Month, ids: Sequence[str], events: dict[str, list[Row]], store
                 [r for i in part for r in month.ratings.get(i, ())],
                 [r for i in part for r in month.petitions.get(i, ())],
                 [r for i in part for r in stored.get(i, ())],
+                {i: facts[i] for i in part if i in facts},
+                [r for i in part if i not in facts for r in events[i]],
             )
         )
     return out
 
 
-def judge(month: Month, work: list[Chunk], calendar: CachedCalendar) -> list[Any]:
+def judge(month: Month, work: list[Chunk], calendar: CachedCalendar, now: datetime | None = None) -> list[Any]:
     return [
         _judge_records(
-            c.ids, c.events, c.ratings, c.petitions, c.stored, set(c.ids), month.procedures, month.now, calendar
+            c.ids, c.unstored, c.ratings, c.petitions, c.stored, c.facts, month.procedures, now or month.now, calendar
         )
         for c in work
     ]
+
+
+def stored_facts(results: list[Any]) -> dict[str, str]:
+    """The facts a judging stored, as the claim hands them over (jsonb's text)."""
+    return {i: jsonb_text(orjson.loads(f[4])) for judged, _ in results for i, f in judged.facts.items()}
 
 
 def stored_rows(results: list[Any]) -> dict[str, list[Row]]:
@@ -176,41 +201,44 @@ def timed(run: Callable[[], object], rounds: int) -> list[float]:
 
 
 # A judging process for --compare: the chunks (plain tuples, pickled by this process) judged
-# with the code of the checkout it runs in; one round per line on stdin, CPU µs per dossier out.
+# with the code of the checkout it runs in — from the stored facts where it can (its
+# ``_judge_records`` takes them), else every dossier folded from its events; one round per line
+# on stdin, CPU µs per dossier out.
 _WORKER = """
-import gc, pickle, sys, time
+import gc, inspect, pickle, sys, time
 sys.path.insert(0, ".")
 from services.scoring.application.judging import _judge_records
 from services.scoring.domain.calendar_cache import CachedCalendar
 with open(sys.argv[1], "rb") as f:
-    procedures, now, cases = pickle.load(f)
+    procedures, cases = pickle.load(f)
 calendar = CachedCalendar()
-def judge(work):
-    for ids, events, ratings, petitions, stored in work:
-        _judge_records(ids, events, ratings, petitions, stored, set(ids), procedures, now, calendar)
-for work, _ in cases.values():
-    judge(work)  # warm
+from_facts = list(inspect.signature(_judge_records).parameters)[5] == "facts"
+def judge(work, now):
+    for ids, events, ratings, petitions, stored, facts, unstored in work:
+        if from_facts:
+            _judge_records(ids, unstored, ratings, petitions, stored, facts, procedures, now, calendar)
+        else:
+            _judge_records(ids, events, ratings, petitions, stored, set(ids), procedures, now, calendar)
+for work, _, now in cases.values():
+    judge(work, now)  # warm
 gc.collect()
 gc.freeze()
 print("ready", flush=True)
 for line in sys.stdin:
-    work, count = cases[line.strip()]
+    work, count, now = cases[line.strip()]
     cpu = time.process_time()
-    judge(work)
+    judge(work, now)
     print((time.process_time() - cpu) / count * 1e6, flush=True)
 """
 
 
 def compare(
-    month: Month, cases: dict[str, tuple[list[Chunk], int]], other: Path, rounds: int, tmp: Path
+    month: Month, cases: dict[str, tuple[list[Chunk], int, datetime]], other: Path, rounds: int, tmp: Path
 ) -> dict[str, dict[str, list[float]]]:
     """CPU µs per dossier of each case, this checkout's code and ``other``'s, rounds interleaved."""
     path = tmp / "chunks.pickle"
-    plain = {
-        name: ([(c.ids, c.events, c.ratings, c.petitions, c.stored) for c in work], count)
-        for name, (work, count) in cases.items()
-    }
-    path.write_bytes(pickle.dumps((month.procedures, month.now, plain)))
+    plain = {name: ([c.plain() for c in work], count, now) for name, (work, count, now) in cases.items()}
+    path.write_bytes(pickle.dumps((month.procedures, plain)))
     roots = {"this": ROOT, "other": other.resolve()}
     procs = {
         k: subprocess.Popen(
@@ -250,7 +278,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per case")
     parser.add_argument("--feedback", action="store_true", help="with the simulator's ratings and petitions")
     parser.add_argument("--events", type=Path, help="an NDJSON the simulator wrote (instead of simulating)")
-    parser.add_argument("--only", choices=("first", "live"), help="time one case (e.g. under callgrind)")
+    parser.add_argument("--only", choices=("first", "live", "due"), help="time one case (e.g. under callgrind)")
     parser.add_argument("--compare", type=Path, metavar="DIR", help="also judge with DIR's code, rounds interleaved")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one live round")
     args = parser.parse_args(argv)
@@ -275,6 +303,11 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
     previous = stored_rows(judge(month, chunks(month, again, before, {}), calendar))
     live = chunks(month, again, month.events, previous)
 
+    # Due: every dossier judged again a day later, no event new since its first judging.
+    judged = judge(month, first, calendar)
+    later = month.now + timedelta(days=1)
+    due = chunks(month, ids, month.events, stored_rows(judged), stored_facts(judged))
+
     # The month's rows stay alive here; the worker holds one chunk's. Frozen, the collector does not
     # walk them (as every process freezes its start-up heap, shared.heap).
     gc.collect()
@@ -286,8 +319,12 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         f"{n_rated:,} with ratings or petitions; {source}, judged at {month.now.isoformat()}"
     )
     cases = {
-        name: (work, count)
-        for name, work, count in (("first", first, len(ids)), ("live", live, len(again)))
+        name: (work, count, now)
+        for name, work, count, now in (
+            ("first", first, len(ids), month.now),
+            ("live", live, len(again), month.now),
+            ("due", due, len(ids), later),
+        )
         if args.only in (None, name)
     }
     if args.compare:
@@ -302,8 +339,8 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                 f"ratio per round {ratios[0]:.2f}–{ratios[-1]:.2f} (median {statistics.median(ratios):.2f})"
             )
         return 0
-    for name, (work, count) in cases.items():
-        rounds = timed(lambda work=work: judge(month, work, calendar), args.rounds)  # type: ignore[misc]
+    for name, (work, count, now) in cases.items():
+        rounds = timed(lambda work=work, now=now: judge(month, work, calendar, now), args.rounds)  # type: ignore[misc]
         each = [t / count * 1e6 for t in rounds]
         print(
             f"  {name:<5} {count:>7,} dossiers: {min(each):6.1f} µs CPU per dossier (min), "

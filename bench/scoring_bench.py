@@ -18,6 +18,10 @@ and are judged again. The second figure is the one that bounds freshness under a
 has none), judges the rated dossiers again (as the consumer flags each rated dossier) and
 refreshes the ``--force`` periods again: what citizens' feedback costs judging and a refresh.
 With ``--check`` the from-scratch recompute compares indicator 5.4 with that history too.
+
+``--later HOURS`` then judges the dossiers that time alone made due that many hours after
+``--now`` (their events unchanged), and ``--declared-day`` flags every dossier as a declared
+day does (``calendar_store.rejudge_everything``) and judges them all again.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import cpu_seconds  # noqa: E402
+from services.scoring.adapters.calendar_store import rejudge_everything  # noqa: E402
 from services.scoring.adapters.dirty_periods import mark_scored_periods  # noqa: E402
 from services.scoring.adapters.tables import inbox  # noqa: E402
 from services.scoring.application.recompute import live_periods, recompute_and_compare  # noqa: E402
@@ -306,6 +311,13 @@ async def run(args: argparse.Namespace) -> None:
             print(f"live-like: one more event for {len(live):,} dossiers ({mix})")
             await timed_judging(app, now, args.db, "live-like, one new event each")
             dossier_lines += live
+        if args.later:
+            later = now + timedelta(hours=args.later)
+            await timed_judging(app, later, args.db, f"due by time alone {args.later:g} h later")
+        if args.declared_day:
+            async with app.uow() as uow:
+                await rejudge_everything(uow.session)
+            await timed_judging(app, now + timedelta(hours=args.later), args.db, "every dossier, a declared day")
         for label in ("first", "second (nothing new)"):
             t = time.perf_counter()
             done = await refresh_once(app, now=now)
@@ -370,6 +382,8 @@ def main() -> None:
         metavar="MONTHS",
         help="then load MONTHS of synthetic ratings and petitions and refresh the --force periods again",
     )
+    p.add_argument("--later", type=float, default=0, help="then judge what time alone made due HOURS later")
+    p.add_argument("--declared-day", action="store_true", help="then flag every dossier as a declared day does")
     p.add_argument("--reads", type=int, default=0, help="then time N of each API read in-process")
     p.add_argument("--readers", type=int, default=1, help="concurrent readers for --reads")
     p.add_argument("--db", default=DB, help="scratch database (dropped and created)")

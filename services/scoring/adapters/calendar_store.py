@@ -3,10 +3,10 @@
 The worker and the API build their :class:`~services.scoring.calendar_cache.CachedCalendar` from
 ``scoring.calendar_day`` and rebuild it when the declared set changes (:func:`sync_calendar`, a
 read of a small table, once per refresher tick or request). A change re-judges everything it can
-affect — the same path as changed dossiers: every dossier flagged ``recheck_at = EPOCH`` and every
-scored period marked dirty (:func:`rejudge_everything`). The transaction declaring a day does it;
-the refresher does it again when it sees its own calendar change, so a tick that judged with the
-previous calendar while the declaration committed is re-judged.
+affect: every dossier flagged for judging (``REJUDGE``: from its stored facts, its events
+unchanged) and every scored period marked dirty (:func:`rejudge_everything`). The transaction
+declaring a day does it; the refresher does it again when it sees its own calendar change, so a
+tick that judged with the previous calendar while the declaration committed is re-judged.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.dirty_periods import mark_scored_periods
-from services.scoring.adapters.tables import EPOCH, calendar_day
+from services.scoring.adapters.tables import REJUDGE, calendar_day
 from services.scoring.domain.calendar_cache import CachedCalendar
 from shared.calendar import WorkingCalendar
 from shared.contracts.scoring import CalendarChanged, DeclaredDay
@@ -51,12 +51,13 @@ async def declared_days(session: AsyncSession) -> frozenset[tuple[date, str]]:
 async def rejudge_everything(session: AsyncSession) -> None:
     """Flag every dossier for judging at the next refresh and mark every scored period dirty."""
     # Row locks in dossier_id order, as the consumer's flag upserts take them within a message.
+    # A dossier flagged with the epoch stays so (its events changed: folded again).
     await session.execute(
         text(
-            "UPDATE scoring.dossier SET recheck_at = :epoch WHERE dossier_id IN ("
+            "UPDATE scoring.dossier SET recheck_at = least(recheck_at, :rejudge) WHERE dossier_id IN ("
             "SELECT dossier_id FROM scoring.dossier ORDER BY dossier_id FOR UPDATE)"
         ),
-        {"epoch": EPOCH},
+        {"rejudge": REJUDGE},
     )
     await mark_scored_periods(session)
 

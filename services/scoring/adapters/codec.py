@@ -1,10 +1,14 @@
 """Dossier facts (hồ sơ) to and from JSON, so scoring a month loads facts instead of refolding.
 
-The stored facts carry no procedure (attached from the catalogue at score time) and no clock.
+The stored facts carry no procedure (attached from the catalogue at score time) and no clock,
+and the version of the code that folded them (:data:`FOLD_VERSION`): judging judges a dossier
+whose events did not change from facts of its own version
+(:mod:`services.scoring.application.judging`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
@@ -13,6 +17,13 @@ import orjson
 
 from services.scoring.domain import DossierFacts, Procedure
 from services.scoring.domain.dossier import ClockStep, Digitisation, OfficerAction, Payment, Transfer
+
+# The version of the fold's rules (services/scoring/domain/dossier.py, the event order in
+# events.py), of judging's event decoding and of this encoding. Stored facts of another version
+# (or none: stored by older code) are not judged as they are: judging folds the dossier from all
+# its events and stores its facts again. Bump it with any change that can change stored facts;
+# tests/unit/scoring/test_fold_version.py fails until the code's fingerprint is recorded with it.
+FOLD_VERSION = 1
 
 
 def _enc(v: Any) -> Any:
@@ -25,15 +36,12 @@ def _enc(v: Any) -> Any:
     return v
 
 
-def _dt(v: str | None) -> datetime | None:
-    return None if v is None else datetime.fromisoformat(v)
-
-
 def facts_to_json_slow(facts: DossierFacts) -> dict[str, Any]:
     """The reference encoding (``asdict``): kept to prove :func:`facts_json` equal to it."""
     d = asdict(replace(facts, procedure=None, clock=None))
     d.pop("procedure")
     d.pop("clock")
+    d["fold_version"] = FOLD_VERSION
     return dict(_enc(d))
 
 
@@ -79,42 +87,62 @@ def facts_json(facts: DossierFacts) -> str:
             "result_digitized": f.result_digitized,
             "result_returned_at": f.result_returned_at,
             "officers": [{"at": o.at, "event_type": o.event_type, "officer_id": o.officer_id} for o in f.officers],
+            "fold_version": FOLD_VERSION,
         }
     ).decode()
 
 
-def facts_from_json(d: dict[str, Any], procedures: dict[str, Procedure]) -> DossierFacts:
+def facts_from_json(d: Mapping[str, Any], procedures: Mapping[str, Procedure]) -> DossierFacts:
+    """The facts of a stored document, the procedure attached from ``procedures`` (as the fold
+    attaches it). Positional constructors, list displays and no helper call per datetime:
+    judging reads the facts of every dossier due with no new event from here (≈ 7.5 → 4.5 µs a
+    dossier, the JSON parse aside)."""
+    iso = datetime.fromisoformat
+    code = d["procedure_code"]
+    due, steps, transfers, digits, payments = (
+        d["received_due_at"],
+        d["steps"],
+        d["transfers"],
+        d["digitisations"],
+        d["payments"],
+    )
+    synced, finished, returned = d["synced_at"], d["finished_at"], d["result_returned_at"]
     return DossierFacts(
-        dossier_id=d["dossier_id"],
-        procedure_code=d["procedure_code"],
-        procedure=procedures.get(d["procedure_code"]),
-        received_at=datetime.fromisoformat(d["received_at"]),
-        received_unit_code=d["received_unit_code"],
-        channel=d["channel"],
-        online_level=d["online_level"],
-        applicant_type=d["applicant_type"],
-        population_data_used=d["population_data_used"],
-        personal_store_used=d["personal_store_used"],
-        received_due_at=_dt(d["received_due_at"]),
-        steps=tuple(
-            ClockStep(datetime.fromisoformat(s["at"]), s["kind"], _dt(s["due_at"]), s["officer_id"], s["reason"])
-            for s in d["steps"]
-        ),
-        transfers=tuple(
-            Transfer(datetime.fromisoformat(t["at"]), t["to_unit_code"], t["officer_id"]) for t in d["transfers"]
-        ),
-        digitisations=tuple(
-            Digitisation(datetime.fromisoformat(x["at"]), x["components"], x["reused"], x["from_personal_store"])
-            for x in d["digitisations"]
-        ),
-        payments=tuple(Payment(datetime.fromisoformat(p["at"]), p["amount_vnd"], p["channel"]) for p in d["payments"]),
-        synced_at=_dt(d["synced_at"]),
-        terminal_kind=d["terminal_kind"],
-        finished_at=_dt(d["finished_at"]),
-        outcome=d["outcome"],
-        result_digitized=d["result_digitized"],
-        result_returned_at=_dt(d["result_returned_at"]),
-        officers=tuple(
-            OfficerAction(datetime.fromisoformat(o["at"]), o["event_type"], o["officer_id"]) for o in d["officers"]
-        ),
+        d["dossier_id"],
+        code,
+        procedures.get(code),
+        iso(d["received_at"]),
+        d["received_unit_code"],
+        d["channel"],
+        d["online_level"],
+        d["applicant_type"],
+        d["population_data_used"],
+        d["personal_store_used"],
+        None if due is None else iso(due),
+        tuple(
+            [
+                ClockStep(
+                    iso(s["at"]),
+                    s["kind"],
+                    None if s["due_at"] is None else iso(s["due_at"]),
+                    s["officer_id"],
+                    s["reason"],
+                )
+                for s in steps
+            ]
+        )
+        if steps
+        else (),
+        tuple([Transfer(iso(t["at"]), t["to_unit_code"], t["officer_id"]) for t in transfers]) if transfers else (),
+        tuple([Digitisation(iso(x["at"]), x["components"], x["reused"], x["from_personal_store"]) for x in digits])
+        if digits
+        else (),
+        tuple([Payment(iso(p["at"]), p["amount_vnd"], p["channel"]) for p in payments]) if payments else (),
+        None if synced is None else iso(synced),
+        d["terminal_kind"],
+        None if finished is None else iso(finished),
+        d["outcome"],
+        d["result_digitized"],
+        None if returned is None else iso(returned),
+        tuple([OfficerAction(iso(o["at"]), o["event_type"], o["officer_id"]) for o in d["officers"]]),
     )

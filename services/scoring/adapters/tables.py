@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
@@ -102,6 +102,9 @@ dossier = Table(
     Index("ix_dossier_unjudgeable", "dossier_id", postgresql_where=text("unjudgeable IS NOT NULL")),
 )
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # recheck_at for "changed: judge at the next refresh"
+# recheck_at for "judge again at the next refresh, its events unchanged" (the catalogue or the
+# calendar changed): judging may use its stored facts. Set with least(), never over the epoch.
+REJUDGE = EPOCH + timedelta(microseconds=1)
 
 # Dossiers the consumer stored a new event of, not yet handed to judging (cờ hồ sơ thay đổi):
 # the consumer writes here, never on ``dossier``, whose rows a judging chunk holds locked while

@@ -11,12 +11,23 @@ forever within one tick.
 
 Each chunk: claim rows ``FOR UPDATE SKIP LOCKED`` (a rating's or a catalogue change's flag
 waits for a chunk's rows, the refresher never waits for a consumer: no deadlock), read every stored event of the
-claimed dossiers, their ratings and the petitions naming them (5.4) and their stored
+claimed dossiers to fold, their ratings and the petitions naming them (5.4) and their stored
 contributions, then decode, fold, judge and compare them in a
 worker thread (the event loop keeps consuming: it only sends and receives the statements), store
-the facts of the dossiers whose events changed, write only the contributions that changed, mark
+the facts of the dossiers folded, write only the contributions that changed, mark
 their periods dirty — all in the caller's transaction, with the difference applied to the
 per-unit counters (:mod:`services.scoring.adapters.tallies`).
+
+A dossier due with its events unchanged — ``recheck_at`` after the epoch: time alone or feedback
+changes its verdicts, or the catalogue or the calendar changed (:data:`REJUDGE`) — is judged
+from its stored facts when they are of this code's fold (``codec.FOLD_VERSION``): no event read
+or folded, nothing stored but its recheck instant. Exact: a stored event's flag becomes the
+epoch when handed over (below), and only judging moves a dossier off the epoch, after reading its
+events; a flag not handed over yet (its event accepted after the step began, or raised while the
+dossier was judged) is handed over next step, and the dossier folded with that event then — as
+the claim defers a dossier whose events were accepted after the step began. Not a dossier set
+aside (its stored facts may be older than its events; the hand-over of its next event's flag
+clears the mark). Its procedure is attached from today's catalogue, as the fold does.
 
 Folding here, not in the consumer, is what makes a back-fill cheap: a dossier whose five events
 arrive in five batches is folded once per refresh, not once per batch, and its facts are
@@ -48,13 +59,13 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.codec import facts_json
+from services.scoring.adapters.codec import FOLD_VERSION, facts_from_json, facts_json
 from services.scoring.adapters.dirty_periods import mark_periods
 from services.scoring.adapters.dossier_flags import HAND_OVER_CHUNK, hand_over
 from services.scoring.adapters.repository import PETITIONS_NAMING, RATINGS_OF, feedback_of_rows
 from services.scoring.adapters.tables import EPOCH
 from services.scoring.adapters.tallies import apply_deltas
-from services.scoring.domain import NO_FEEDBACK, DomainEvent, DossierFeedback, Procedure, fold_dossier
+from services.scoring.domain import NO_FEEDBACK, DomainEvent, DossierFacts, DossierFeedback, Procedure, fold_dossier
 from services.scoring.domain.contributions import Contribution, contributions, period_of
 from services.scoring.domain.period_labels import history_floor
 from shared.calendar import WorkingCalendar
@@ -81,8 +92,12 @@ _KEYED_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
 # the tick's judging instant (judged, they would only set a recheck at their own time — a second
 # judging next tick, ≈ a third of all judging); it is judged once, at the next tick. (Ingest's
 # clock ahead of scoring's by δ delays such a dossier by δ at most.)
+# With a dossier whose events did not change (after the epoch, $4) and not set aside its stored
+# facts, when they are of this fold's version ($5).
 _CLAIM = """
-SELECT dossier_id, recheck_at, accepted_at, traceparent FROM scoring.dossier
+SELECT dossier_id, recheck_at, accepted_at, traceparent,
+    CASE WHEN recheck_at > $4 AND unjudgeable IS NULL AND facts->>'fold_version' = $5 THEN facts::text END
+FROM scoring.dossier
 WHERE recheck_at < $1 AND (accepted_at IS NULL OR accepted_at < $3)
 ORDER BY recheck_at, unit_code, dossier_id LIMIT $2 FOR UPDATE SKIP LOCKED
 """
@@ -168,27 +183,34 @@ def in_window(label: str, floor: datetime) -> bool:
 
 def judge_rows(
     events: Mapping[str, Iterable[DomainEvent]],
-    changed: set[str],
     procedures: Mapping[str, Procedure],
     now: datetime,
     calendar: WorkingCalendar,
     feedback: Mapping[str, DossierFeedback] | None = None,
+    *,
+    stored: Mapping[str, str] | None = None,
 ) -> Judged:
     """CPU only (runs in a thread): events → facts → contributions and recheck instants, per
-    dossier isolated (one that fails is set aside, the others are judged). ``changed``: the
-    dossiers whose facts must be stored (their events changed); ``feedback``: their ratings and
-    the petitions naming them, by dossier (none when missing)."""
+    dossier isolated (one that fails is set aside, the others are judged). ``events``: the
+    dossiers to fold, with all their events; their facts are stored. ``stored``: the dossiers
+    judged from their stored facts (the JSON text) instead. ``feedback``: their ratings and the
+    petitions naming them, by dossier (none when missing)."""
     feedback = feedback or {}
+    stored = stored or {}
     out = Judged()
     procs = dict(procedures)
-    for dossier_id, evs in events.items():
+    for dossier_id in {**events, **stored}:
         try:
-            facts = fold_dossier(dossier_id, evs, procs)
+            facts: DossierFacts | None
+            if dossier_id in stored:
+                facts = facts_from_json(orjson.loads(stored[dossier_id]), procs)
+            else:
+                facts = fold_dossier(dossier_id, events[dossier_id], procs)
             if facts is None:  # no receipt yet: counts nowhere until it arrives
                 out.rechecks[dossier_id] = None
                 continue
             cs, recheck = contributions(facts, now, calendar, feedback.get(dossier_id, NO_FEEDBACK))
-            if dossier_id in changed:
+            if dossier_id not in stored:
                 out.facts[dossier_id] = (
                     facts.unit_code,
                     facts.procedure_code,
@@ -214,22 +236,22 @@ def _judge_records(
     rating_rows: Iterable[Sequence[Any]],
     petition_rows: Iterable[Sequence[Any]],
     stored: Iterable[Sequence[Any]],
-    changed: set[str],
+    facts: Mapping[str, str],
     procedures: Mapping[str, Procedure],
     now: datetime,
     calendar: WorkingCalendar,
 ) -> tuple[Judged, Changes]:
-    """A chunk's CPU work, off the event loop (a worker thread): decode the stored events and
-    feedback, :func:`judge_rows`, :func:`compare` with the stored contributions of the history
-    window."""
-    rows: dict[str, list[Sequence[Any]]] = {i: [] for i in ids}
+    """A chunk's CPU work, off the event loop (a worker thread): decode the events read (of the
+    dossiers not in ``facts``, their stored facts) and the feedback, :func:`judge_rows`,
+    :func:`compare` with the stored contributions of the history window."""
+    rows: dict[str, list[Sequence[Any]]] = {i: [] for i in ids if i not in facts}
     for r in event_rows:
         rows[r[0]].append(r)
     # Each dossier's events are decoded as it is folded, and dropped with it: a chunk never holds
     # ~6,000 events at once for the collector to walk (≈ 10 % of judging's CPU otherwise).
     events = {i: map(_event, rs) for i, rs in rows.items()}
     feedback = feedback_of_rows(rating_rows, petition_rows)
-    judged = judge_rows(events, changed, procedures, now, calendar, feedback)
+    judged = judge_rows(events, procedures, now, calendar, feedback, stored=facts)
     floor = history_floor(now)
     window = {label for label in {r[1] for r in stored} if in_window(label, floor)}  # older periods: left as they are
     old = [Contribution._make(r) for r in stored if r[1] in window]
@@ -272,19 +294,20 @@ async def judge_chunk(
     ``accepted_before``: the refresher's tick start); returns how many were claimed (0: none left)."""
     conn: Any = await driver(session)
     await conn.execute(_KEYED_ONLY)
-    rows = await conn.fetch(_CLAIM, now, limit, accepted_before)
+    rows = await conn.fetch(_CLAIM, now, limit, accepted_before, EPOCH, str(FOLD_VERSION))
     if not rows:
         return 0
     ids = [r[0] for r in rows]
-    changed = {r[0] for r in rows if r[1] == EPOCH}
+    facts = {r[0]: r[4] for r in rows if r[4] is not None}  # judged from them, no event read
     accepted = sorted({r[2] for r in rows if r[2] is not None})
     traces = sorted({r[3] for r in rows if r[3]})
-    event_rows = await conn.fetch(_EVENTS, ids)
+    to_fold = [i for i in ids if i not in facts]
+    event_rows = await conn.fetch(_EVENTS, to_fold) if to_fold else []
     rating_rows = await conn.fetch(RATINGS_OF, ids)
     petition_rows = await conn.fetch(PETITIONS_NAMING, ids)
     stored = await conn.fetch(_OLD, ids)
     judged, changes = await asyncio.to_thread(
-        _judge_records, ids, event_rows, rating_rows, petition_rows, stored, changed, procedures, now, calendar
+        _judge_records, ids, event_rows, rating_rows, petition_rows, stored, facts, procedures, now, calendar
     )
     await write_contributions(conn, changes)
     if judged.facts:

@@ -3,9 +3,9 @@ batch of ingest's messages at once): keep the events, mark what changed.
 
 Every effect depends only on the SET of events received: a dossier's events are stored and the
 dossier flagged as changed (:mod:`services.scoring.adapters.dossier_flags`; every dossier whose
-procedure changed is flagged ``recheck_at = EPOCH`` directly); the refresher folds it from all
-its stored events and judges it into per-period contributions
-(:mod:`services.scoring.application.judging`). A rating of a dossier, or a petition naming one,
+procedure changed is flagged ``recheck_at = REJUDGE`` directly: judged again from its stored
+facts); the refresher folds it from all its stored events and judges it into per-period
+contributions (:mod:`services.scoring.application.judging`). A rating of a dossier, or a petition naming one,
 flags it for judging at the rating's or petition's instant (its 5.4 flag; its facts unchanged).
 The catalogue keeps the latest ``occurred_at``.
 """
@@ -24,7 +24,7 @@ from services.scoring.adapters.dirty_periods import mark_periods, mark_scored_pe
 from services.scoring.adapters.dossier_flags import raise_flags
 from services.scoring.adapters.repository import petition_facts
 from services.scoring.adapters.tables import (
-    EPOCH,
+    REJUDGE,
     petition,
     procedure,
     rating,
@@ -153,15 +153,16 @@ async def apply_procedure_events(events: list[RawEvent], uow: UnitOfWork, *, now
     )
     codes = list(changed.scalars())
     if codes:
-        # Due times, fees and targets come from the catalogue: its dossiers must be judged again.
+        # Due times, fees and targets come from the catalogue: its dossiers must be judged again,
+        # their events unchanged (a dossier flagged with the epoch stays so: its events changed).
         # Row locks in dossier_id order, as the consumer's upserts take them: no deadlock.
         await uow.session.execute(
             text(
-                "UPDATE scoring.dossier SET recheck_at = :epoch WHERE dossier_id IN ("
+                "UPDATE scoring.dossier SET recheck_at = least(recheck_at, :rejudge) WHERE dossier_id IN ("
                 "SELECT dossier_id FROM scoring.dossier WHERE procedure_code = ANY(CAST(:codes AS text[])) "
                 "ORDER BY dossier_id FOR UPDATE)"
             ),
-            {"epoch": EPOCH, "codes": codes},
+            {"rejudge": REJUDGE, "codes": codes},
         )
     await mark_all_scored_dirty(uow, now)
 

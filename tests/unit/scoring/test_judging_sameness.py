@@ -209,6 +209,7 @@ class Month:
             for i in gen.feedback
             if i["kind"] == "petition" and i["body"].get("dossier_id") in self.rows
         ]
+        self.ratings, self.petitions = ratings, petitions  # as judging reads them
         self.feedback = feedback_of_rows(ratings, petitions)
 
     def events(self) -> dict[str, Iterator[DomainEvent]]:
@@ -233,7 +234,7 @@ NOWS = [
 @pytest.mark.parametrize("now", NOWS, ids=lambda n: n.isoformat())
 def test_judging_a_month_is_what_judging_each_period_alone_gave(month: Month, now: datetime) -> None:
     calendar = CachedCalendar()  # the worker's
-    judged = judge_rows(month.events(), set(month.rows), month.procedures, now, calendar, month.feedback)
+    judged = judge_rows(month.events(), month.procedures, now, calendar, month.feedback)
 
     expected_rows: list[Contribution] = []
     expected_rechecks: dict[str, datetime | None] = {}
