@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "gateway": "one proxied GET through the gateway vs straight to a trivial upstream: p50/p99, CPU µs/request",
     "units": "scoring every office of a refresh in process (points, explanations, breakdown JSON): CPU per refresh",
     "judging": "folding and judging dossiers in process (first judging, live re-judging): CPU µs per dossier",
+    "pg-activity": "PostgreSQL's active statements and wait events, sampled every 10 ms (run beside a bench)",
 }
 #: Benchmarks whose module is not ``bench.<name>``.
 MODULES: dict[str, str] = {
@@ -25,12 +26,13 @@ MODULES: dict[str, str] = {
     "reporting": "reporting_reads",
     "gateway": "gateway_hop",
     "units": "unit_scores",
+    "pg-activity": "pg_activity",
 }
 
 
 def _usage() -> str:
     lines = ["usage: ./sqi bench [NAME] [options]   (./sqi bench list; ./sqi bench NAME --help)", "", "benchmarks:"]
-    lines += [f"  {name:<9} {text}" for name, text in BENCHMARKS.items()]
+    lines += [f"  {name:<11} {text}" for name, text in BENCHMARKS.items()]
     lines.append("\nwithout NAME: ingest and relay (backfill takes minutes: ask for it by name)")
     lines.append("heavy: run as `flock /tmp/sqi-heavy.lock ./sqi bench NAME` on shared machines")
     return "\n".join(lines)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import UTC, datetime
+from importlib import import_module
 
 import httpx
 import orjson
@@ -11,7 +13,9 @@ import pytest
 
 from bench.chaos import SOURCE, Stream, is_ok
 from bench.live import parse_summary
+from bench.pg_activity import _maintenance_dsn, report
 from bench.probes import MARKER_SOURCE, MARKER_UNIT, Pending, Readers, marker_lines, parse_mix, resolve
+from bench.run import BENCHMARKS, MODULES
 
 
 def test_a_count_resolves_every_marker_it_covers_and_keeps_the_rest() -> None:
@@ -120,3 +124,23 @@ def test_paced_readers_start_at_most_one_request_per_pace_each() -> None:
     counts = {kind: len(stats.latencies_ms) for kind, stats in readers.stats.items()}
     # One second at one request per 0.25 s: at most 5 per reader (a slow machine only gives fewer).
     assert 1 <= counts["ranking"] <= 3 * 5 and 1 <= counts["public"] <= 2 * 5
+
+
+def test_every_benchmark_names_a_module_with_a_main() -> None:
+    for name in BENCHMARKS:
+        assert callable(import_module(f"bench.{MODULES.get(name, name)}").main), name
+
+
+def test_pg_activity_reports_shares_of_the_samples() -> None:
+    views = {
+        "active": Counter({"COMMIT;": 29, "SELECT 1": 10}),
+        "cpu": Counter({"SELECT 1": 10}),
+        "waits": Counter({"IO:WALSync COMMIT;": 29}),
+        "events": Counter({"IO:WALSync": 29}),
+    }
+    text = report(100, views, top=5)
+    assert "pg-activity: 100 samples" in text and "   0.290  COMMIT;" in text and "0.100  SELECT 1" in text
+    assert (
+        _maintenance_dsn("postgresql+asyncpg://u@h:5432/sqi?ssl=require")
+        == "postgresql://u@h:5432/postgres?ssl=require"
+    )
