@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 
 from services.scoring.adapters.calendar_store import KINDS, declare_day, undeclare_day, year_calendar
 from services.scoring.adapters.methodology_store import add_methodology, error_details, stored_document
-from services.scoring.adapters.repository import load_procedures
 from services.scoring.api.read_cache import ReadCache, respond
 from services.scoring.application import queries
 from services.scoring.application.caches import sync_calendar, sync_methodologies
@@ -209,7 +208,7 @@ async def get_shortfall_dossiers(
                 period=p,
                 now=now,
                 calendar=app.calendar,
-                procedures=await load_procedures(session),
+                procedures=await queries.catalogue(app, session),
                 offset=start,
                 limit=page_size,
             )

@@ -12,8 +12,10 @@ from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.scoring.adapters.repository import load_procedures, load_units
 from services.scoring.adapters.tables import outbox
-from services.scoring.domain import Methodology, load_builtin
+from services.scoring.application.table_copy import TableCopy
+from services.scoring.domain import Methodology, Procedure, load_builtin
 from services.scoring.domain.calendar_cache import CachedCalendar
 from services.scoring.domain.engine import UnitRow
 from services.scoring.settings import ScoringSettings
@@ -39,9 +41,9 @@ class Scoring:
     calendar_days: frozenset[tuple[date, str]] | None = None
     # When the API last checked methodologies and calendar against their tables (monotonic s).
     synced_at: float = float("-inf")
-    # The API's copy of the unit tree and when it was read (services.scoring.application.queries.unit_tree).
-    units: list[UnitRow] | None = None
-    units_loaded_at: float = float("-inf")
+    # The API's copies of the unit tree and the procedure catalogue (queries.unit_tree, queries.catalogue).
+    units: TableCopy[list[UnitRow]] = field(default_factory=lambda: TableCopy(load_units))
+    procedures: TableCopy[dict[str, Procedure]] = field(default_factory=lambda: TableCopy(load_procedures))
     # Batch acceptance times whose freshness was observed already (insertion-ordered, bounded).
     freshness_seen: dict[datetime, None] = field(default_factory=dict)
 

@@ -7,9 +7,6 @@ stored.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -18,18 +15,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.period_state import PeriodState, read_state
-from services.scoring.adapters.repository import load_procedures, load_units, ranking_rows, score_row, score_rows
+from services.scoring.adapters.repository import load_procedures, ranking_rows, score_row, score_rows
 from services.scoring.application.aggregate import aggregate_period
 from services.scoring.application.context import Scoring
 from services.scoring.application.drilldown import dossier_item
 from services.scoring.application.scoring_service import evaluate_live, rows_for
-from services.scoring.domain import Methodology, Period, parse_period
+from services.scoring.domain import Methodology, Period, Procedure, parse_period
 from services.scoring.domain.engine import Evaluation, UnitRow
 from shared.calendar import local_date
 from shared.identity import Principal
 from shared.web import ApiError
-
-log = logging.getLogger(__name__)
 
 
 def current_month(now: datetime) -> str:
@@ -205,40 +200,14 @@ async def rows(app: Scoring, session: AsyncSession, period: Period, m: Methodolo
     return [r.as_read_row() for r in await rows_for(session, ev=ev, methodology=m)]
 
 
-UNITS_SECONDS = 1.0  # how stale the API's copy of the unit tree may be (the worker applies changes)
-
-
 async def unit_tree(app: Scoring, session: AsyncSession) -> list[UnitRow]:
-    """The unit tree (cây đơn vị), read from its table at most once a second per process.
-
-    The first request reads it; after that a request past the second starts one reload in the
-    background and keeps using the copy in hand (it may be a second old anyway): no request
-    waits for the tree's read in a busy database, or for another request's reload.
-    """
-    if app.units is None:
-        claimed, app.units_loaded_at = app.units_loaded_at, time.monotonic()
-        try:
-            app.units = await load_units(session)
-        except BaseException:
-            app.units_loaded_at = claimed  # the next request tries again
-            raise
-    elif time.monotonic() - app.units_loaded_at >= UNITS_SECONDS:
-        app.units_loaded_at = time.monotonic()  # one reload at a time; a failed one is retried a second later
-        reload = asyncio.create_task(_reload_units(app))
-        _RELOADS.add(reload)
-        reload.add_done_callback(_RELOADS.discard)
-    return app.units
+    """The unit tree (cây đơn vị): the API's copy, at most about a second old (table_copy)."""
+    return await app.units.get(session, app.sessions)
 
 
-_RELOADS: set[asyncio.Task[None]] = set()  # the background reloads in flight (kept from collection)
-
-
-async def _reload_units(app: Scoring) -> None:
-    try:
-        async with app.sessions() as session:
-            app.units = await load_units(session)
-    except Exception:
-        log.warning("unit tree reload failed; the copy in hand stays", exc_info=True)
+async def catalogue(app: Scoring, session: AsyncSession) -> dict[str, Procedure]:
+    """The procedure catalogue (danh mục TTHC): the API's copy, at most about a second old."""
+    return await app.procedures.get(session, app.sessions)
 
 
 async def check_scope(app: Scoring, session: AsyncSession, principal: Principal, unit_code: str) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from services.scoring.adapters.repository import load_procedures, load_units
+from services.scoring.application.table_copy import TableCopy
 from services.scoring.bootstrap import Scoring, bootstrap
 from services.scoring.domain.calendar_cache import CachedCalendar
 from services.scoring.settings import ScoringSettings
@@ -62,5 +64,6 @@ async def clean(scoring: Scoring) -> Scoring:
     scoring.calendar = CachedCalendar()
     scoring.calendar_days = None
     scoring.synced_at = float("-inf")  # the API checks its caches against the emptied tables
-    scoring.units = None
+    scoring.units = TableCopy(load_units)  # the API reads the emptied tables afresh
+    scoring.procedures = TableCopy(load_procedures)
     return scoring

@@ -1,0 +1,67 @@
+"""The API's copies of small tables: loaded once inline, then reloaded in the background."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.scoring.application.table_copy import TableCopy
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows = ["a"]
+        self.loads = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.fail = False
+
+    async def load(self, _session: AsyncSession) -> list[str]:
+        self.loads += 1
+        await self.gate.wait()
+        if self.fail:
+            raise RuntimeError("database gone")
+        return list(self.rows)
+
+
+@asynccontextmanager
+async def _session() -> AsyncIterator[Any]:
+    yield None
+
+
+SESSIONS = cast(async_sessionmaker[AsyncSession], _session)
+SESSION = cast(AsyncSession, None)
+
+
+async def _until(check: Any) -> None:
+    deadline = asyncio.get_running_loop().time() + 5
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.005)
+
+
+async def test_a_stale_copy_answers_while_one_reload_runs() -> None:
+    table = Table()
+    copy = TableCopy(table.load, seconds=0.01)
+    assert await copy.get(SESSION, SESSIONS) == ["a"] and table.loads == 1
+    table.rows, table.gate = ["a", "b"], asyncio.Event()  # the next load is held
+    await asyncio.sleep(0.02)
+    answers = [await asyncio.wait_for(copy.get(SESSION, SESSIONS), 1) for _ in range(5)]
+    assert answers == [["a"]] * 5 and table.loads == 2  # nobody waited; one reload started
+    table.gate.set()
+    await _until(lambda: copy.value == ["a", "b"])
+
+
+async def test_a_failed_reload_keeps_the_copy() -> None:
+    table = Table()
+    copy = TableCopy(table.load, seconds=0.01)
+    await copy.get(SESSION, SESSIONS)
+    table.fail = True
+    await asyncio.sleep(0.02)
+    assert await copy.get(SESSION, SESSIONS) == ["a"]
+    await _until(lambda: not copy._reloads)
+    assert copy.value == ["a"] and table.loads == 2
