@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from services.scoring.adapters.repository import load_procedures, load_units
+from services.scoring.adapters.tables import inbox, metadata
 from services.scoring.application.table_copy import TableCopy
 from services.scoring.bootstrap import Scoring, bootstrap
 from services.scoring.domain.calendar_cache import CachedCalendar
@@ -19,23 +20,8 @@ from sqi_cli.scratch import recreate_database, scratch_database_url
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "scoring" / "migrations"
 URL = scratch_database_url("sqi_test_scoring")
-TABLES = (
-    "unit",
-    "procedure",
-    "dossier_event",
-    "dossier",
-    "contribution",
-    "unit_tally",
-    "unit_procedure_tally",
-    "rating",
-    "petition",
-    "score",
-    "period_state",
-    "dirty_period",
-    "methodology",
-    "calendar_day",
-    "outbox",
-)
+# Every table of the schema but the inbox, emptied before each test (a new table is never forgotten).
+TABLES = tuple(t.name for t in metadata.sorted_tables if t is not inbox)
 
 
 @pytest.fixture(scope="session")

@@ -81,7 +81,7 @@ async def test_a_burst_is_one_transaction_one_call_and_the_state_of_one_by_one(c
         assert await consumer.apply(DOSSIER_EVENTS, m)
     one_by_one = await state(clean)
     async with clean.uow() as uow:
-        await uow.session.execute(text("TRUNCATE scoring.dossier_event, scoring.dossier"))
+        await uow.session.execute(text("TRUNCATE scoring.dossier_event, scoring.dossier, scoring.dossier_flag"))
 
     calls: list[list[str]] = []
 
