@@ -10,13 +10,13 @@ known only after ``t``, a due time ``t`` is passed only after ``t``), and ``<=``
 forever within one tick.
 
 Each chunk: claim rows ``FOR UPDATE SKIP LOCKED`` (a rating's or a catalogue change's flag
-waits for a chunk's rows, the refresher never waits for a consumer: no deadlock), read every stored event of the
-claimed dossiers to fold, their ratings and the petitions naming them (5.4) and their stored
-contributions, then decode, fold, judge and compare them in a
-worker thread (the event loop keeps consuming: it only sends and receives the statements), store
-the facts of the dossiers folded, write only the contributions that changed, mark
-their periods dirty — all in the caller's transaction, with the difference applied to the
-per-unit counters (:mod:`services.scoring.adapters.tallies`).
+waits for a chunk's rows, the refresher never waits for a consumer: no deadlock), read every
+stored event of the claimed dossiers to fold, their ratings and the petitions naming them (5.4)
+and their stored contributions, then decode, fold, judge and compare them in a worker thread
+(the event loop keeps consuming: it only sends and receives the statements), store the facts of
+the dossiers folded, write only the contributions that changed, mark their periods dirty — all
+in the caller's transaction, with the difference applied to the per-unit counters
+(:mod:`services.scoring.adapters.tallies`).
 
 A dossier due with its events unchanged — ``recheck_at`` after the epoch: time alone or feedback
 changes its verdicts, or the catalogue or the calendar changed (:data:`REJUDGE`) — is judged

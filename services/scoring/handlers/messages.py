@@ -5,8 +5,9 @@ Every effect depends only on the SET of events received: a dossier's events are 
 dossier flagged as changed (:mod:`services.scoring.adapters.dossier_flags`; every dossier whose
 procedure changed is flagged ``recheck_at = REJUDGE`` directly: judged again from its stored
 facts); the refresher folds it from all its stored events and judges it into per-period
-contributions (:mod:`services.scoring.application.judging`). A rating of a dossier, or a petition naming one,
-flags it for judging at the rating's or petition's instant (its 5.4 flag; its facts unchanged).
+contributions (:mod:`services.scoring.application.judging`). A rating of a dossier, or a
+petition naming one, flags it for judging at the rating's or petition's instant (its 5.4 flag;
+its facts unchanged).
 The catalogue keeps the latest ``occurred_at``.
 """
 
