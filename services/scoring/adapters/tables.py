@@ -91,7 +91,7 @@ dossier = Table(
     Index("ix_dossier_received_at", "received_at"),
     Index("ix_dossier_finished_at", "finished_at"),
     Index("ix_dossier_procedure_code", "procedure_code"),
-    # The judging claim's order (judging._CLAIM): a chunk's verdicts share counter rows.
+    # The judging claim's order, read from either end (judging._CLAIM): a chunk's verdicts share counter rows.
     Index(
         "ix_dossier_recheck_at",
         "recheck_at",

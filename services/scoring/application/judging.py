@@ -94,13 +94,19 @@ _KEYED_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
 # clock ahead of scoring's by δ delays such a dossier by δ at most.)
 # With a dossier whose events did not change (after the epoch, $4) and not set aside its stored
 # facts, when they are of this fold's version ($5).
+# ``_CLAIM_FROM_END`` is the same order backwards (the same index, read from its other end): the
+# refresher's second judging lane, so that two lanes meet once, in the middle, instead of taking
+# consecutive chunks that share the unit at their boundary — whose counter rows the second would
+# wait on until the first commits (docs/performance.md, session 10).
 _CLAIM = """
 SELECT dossier_id, recheck_at, accepted_at, traceparent,
     CASE WHEN recheck_at > $4 AND unjudgeable IS NULL AND facts->>'fold_version' = $5 THEN facts::text END
 FROM scoring.dossier
 WHERE recheck_at < $1 AND (accepted_at IS NULL OR accepted_at < $3)
-ORDER BY recheck_at, unit_code, dossier_id LIMIT $2 FOR UPDATE SKIP LOCKED
+ORDER BY {order} LIMIT $2 FOR UPDATE SKIP LOCKED
 """
+_CLAIM_FROM_START = _CLAIM.format(order="recheck_at, unit_code, dossier_id")
+_CLAIM_FROM_END = _CLAIM.format(order="recheck_at DESC, unit_code DESC, dossier_id DESC")
 _EVENTS = """
 SELECT dossier_id, source, event_id, type, occurred_at, data::text
 FROM scoring.dossier_event WHERE dossier_id = ANY($1::text[])
@@ -289,12 +295,15 @@ async def judge_chunk(
     procedures: Mapping[str, Procedure],
     limit: int = CHUNK,
     accepted_before: datetime = END_OF_TIME,
+    from_end: bool = False,
 ) -> int:
     """Judge up to ``limit`` due dossiers (those whose pending events ingest accepted before
-    ``accepted_before``: the refresher's tick start); returns how many were claimed (0: none left)."""
+    ``accepted_before``: the refresher's tick start); returns how many were claimed (0: none left).
+    ``from_end``: the last due in the claim order first (a second lane)."""
     conn: Any = await driver(session)
     await conn.execute(_KEYED_ONLY)
-    rows = await conn.fetch(_CLAIM, now, limit, accepted_before, EPOCH, str(FOLD_VERSION))
+    claim = _CLAIM_FROM_END if from_end else _CLAIM_FROM_START
+    rows = await conn.fetch(claim, now, limit, accepted_before, EPOCH, str(FOLD_VERSION))
     if not rows:
         return 0
     ids = [r[0] for r in rows]

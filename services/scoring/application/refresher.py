@@ -47,11 +47,19 @@ tracer = trace.get_tracer(__name__)
 JUDGE_BUDGET_S = 15.0
 
 
-async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUDGET_S) -> int:
+async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUDGET_S, lanes: int | None = None) -> int:
     """Judge the dossiers due at ``now`` whose pending events were accepted before this step
     began, a chunk per transaction (bounded lock time; the consumer's batches interleave between
     chunks). Under a sustained load the budget ends the step so scores still refresh; what is
-    left re-marks its periods when judged next tick."""
+    left re-marks its periods when judged next tick.
+
+    In ``lanes`` (``scoring_judging_lanes``) at once, each on its own connection: a chunk waits
+    for PostgreSQL most of its time (reads, counter upserts, the facts, the commit) and for its
+    thread the rest, and one lane left both idle in turn — two judged ≈ 30 % more dossiers a
+    second under a 2,000 events/s stream. The first lane takes the claim order from its start,
+    the second from its end (:func:`judge_chunk`), others after the first; chunks are claimed
+    ``SKIP LOCKED`` and lock their counter rows in one order, so lanes never judge a dossier twice
+    nor deadlock (as two workers do not)."""
     began = datetime.now(UTC)
     while True:  # the consumer's flags of events accepted before now, onto their dossiers
         async with app.uow() as uow:
@@ -59,18 +67,28 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
                 break
     async with app.sessions() as session:
         procedures = await load_procedures(session)
-    total = 0
     deadline = time.monotonic() + budget_s
-    while time.monotonic() < deadline:
-        async with app.uow() as uow:
-            n = await judge_chunk(
-                uow.session, now=now, calendar=app.calendar, procedures=procedures, accepted_before=began
-            )
-        total += n
-        if n == 0:
-            break
-        await asyncio.sleep(0)
-    return total
+
+    async def lane(from_end: bool) -> int:
+        judged = 0
+        while time.monotonic() < deadline:
+            async with app.uow() as uow:
+                n = await judge_chunk(
+                    uow.session,
+                    now=now,
+                    calendar=app.calendar,
+                    procedures=procedures,
+                    accepted_before=began,
+                    from_end=from_end,
+                )
+            judged += n
+            if n == 0:
+                break
+            await asyncio.sleep(0)
+        return judged
+
+    count = lanes if lanes is not None else app.settings.scoring_judging_lanes
+    return sum(await asyncio.gather(*(lane(from_end=k == 1) for k in range(count))))
 
 
 async def refresh_once(

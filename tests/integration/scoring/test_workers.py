@@ -3,6 +3,7 @@
 Each worker is its own process in production (own engine, own connections); here two
 :class:`Scoring` apps on the same database stand for them. Judging claims dossiers and the
 refresher claims periods ``FOR UPDATE SKIP LOCKED`` inside the transaction that does the work.
+A worker's own judging lanes share the work the same way, from both ends of the claim order.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select, text
 
-from services.scoring.adapters.tables import dirty_period, dossier
+from services.scoring.adapters.dossier_flags import hand_over
+from services.scoring.adapters.repository import load_procedures
+from services.scoring.adapters.tables import EPOCH, dirty_period, dossier
 from services.scoring.adapters.tallies import drift
+from services.scoring.application.judging import END_OF_TIME, judge_chunk
 from services.scoring.application.refresher import judge_pending, refresh_once
 from services.scoring.bootstrap import Scoring, bootstrap
 from services.scoring.settings import ScoringSettings
@@ -86,3 +90,35 @@ async def test_a_dead_worker_stalls_nothing(clean: Scoring, second: Scoring) -> 
         with contextlib.suppress(Exception):
             await conn.close()
     assert (await score_table(second, "2026-10"))[("tax-2025", "P01")]["dossiers"] == 4
+
+
+async def test_lanes_claim_from_both_ends_and_judge_as_one_lane_does(clean: Scoring) -> None:
+    await load_reference(clean, NOW)
+    await apply_batches(clean, [dossier_events(), many_dossiers(1200)], NOW)
+    async with clean.uow() as uow:  # the consumer's flags onto the dossiers, as a judging step begins
+        await hand_over(await driver_connection(uow.session), accepted_before=END_OF_TIME)
+        procedures = await load_procedures(uow.session)
+    # A chunk of each lane: the first lane's is the start of the claim order, the second's its end.
+    chunk = {"now": NOW, "calendar": clean.calendar, "procedures": procedures, "limit": 50}
+    for from_end in (False, True):
+        async with clean.uow() as uow:
+            assert await judge_chunk(uow.session, **chunk, from_end=from_end) == 50
+    async with clean.sessions() as s:
+        rows = (await s.execute(select(dossier.c.dossier_id, dossier.c.unit_code, dossier.c.recheck_at))).all()
+    # A first judging's claim order: all at the epoch, no unit yet, so by dossier id.
+    order = sorted(r.dossier_id for r in rows)
+    judged = {r.dossier_id for r in rows if r.recheck_at != EPOCH}
+    assert judged == set(order[:50]) | set(order[-50:])
+    # The rest in two lanes: every dossier judged once, counters exact, scores as one lane makes them.
+    judged_in_lanes = await judge_pending(clean, NOW, lanes=2)
+    assert judged_in_lanes == len(rows) - 100
+    async with clean.sessions() as s:
+        assert await s.scalar(select(func.count()).where(dossier.c.recheck_at < NOW)) == 0
+        assert await drift(await driver_connection(s)) == []
+    await refresh_once(clean, now=NOW)
+    in_lanes = await score_table(clean, "2026-10")
+    async with clean.uow() as uow:  # everything again, in one lane
+        await uow.session.execute(text("UPDATE scoring.dossier SET recheck_at = :e"), {"e": EPOCH})
+    assert await judge_pending(clean, NOW, lanes=1) == len(rows)
+    await refresh_once(clean, now=NOW)
+    assert await score_table(clean, "2026-10") == in_lanes
