@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.contracts import IntegrationEvent
 from shared.db import driver_connection
+from shared.wakeup import Waker, wake_after_commit, wakes_of
 
 
 def outbox_channel(schema: str) -> str:
@@ -20,22 +21,19 @@ def outbox_channel(schema: str) -> str:
     return f"sqi_outbox_{schema}"
 
 
-# A data-modifying WITH runs to completion whether or not the outer query reads it.
 _FLUSH = """
-WITH written AS (
-    INSERT INTO {table} (id, exchange, routing_key, body, trace_headers)
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[]::jsonb[])
-    RETURNING 1
-)
-SELECT pg_notify($6, '')
+INSERT INTO {table} (id, exchange, routing_key, body, trace_headers)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[]::jsonb[])
 """
 
 
 class UnitOfWork:
     """``async with uow:`` opens a transaction; ``publish`` adds outbox rows to it.
 
-    Leaving the block without an exception commits (and wakes the relay); any exception
-    rolls everything back, messages included.
+    Leaving the block without an exception commits, then wakes the relay (and whatever else the
+    transaction asked to wake: :func:`shared.wakeup.wake_after_commit`) through ``waker``, outside
+    the transaction; any exception rolls everything back, messages and wakes included. Without a
+    waker (tests) the relay finds the rows at its next poll.
     """
 
     def __init__(
@@ -44,10 +42,12 @@ class UnitOfWork:
         *,
         outbox: Table,
         exchange: str,
+        waker: Waker | None = None,
     ) -> None:
         self._factory = factory
         self._outbox = outbox
         self._exchange = exchange
+        self._waker = waker
         self._pending: list[dict[str, object]] = []
         self.session: AsyncSession
 
@@ -67,6 +67,9 @@ class UnitOfWork:
             if exc_type is None:
                 await self._flush_outbox()
                 await self.session.commit()
+                wakes = wakes_of(self.session)
+                if self._waker is not None:
+                    self._waker.wake(wakes)
             else:
                 await self.session.rollback()
         finally:
@@ -105,8 +108,7 @@ class UnitOfWork:
         )
 
     async def _flush_outbox(self) -> None:
-        """The pending rows and the relay's wake-up in one statement (one round trip: the
-        NOTIFY is delivered at commit, as a separate ``NOTIFY`` would be)."""
+        """The pending rows in one statement; the relay is woken once they are committed."""
         if not self._pending:
             return
         rows = self._pending
@@ -119,6 +121,6 @@ class UnitOfWork:
             [r["routing_key"] for r in rows],
             [r["body"] for r in rows],
             [orjson.dumps(r["trace_headers"]).decode() for r in rows],
-            outbox_channel(schema),
         )
+        wake_after_commit(self.session, outbox_channel(schema))
         self._pending = []

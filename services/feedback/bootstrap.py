@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -15,6 +15,7 @@ from shared.calendar import WorkingCalendar
 from shared.db import create_engine, session_factory
 from shared.rating_code import RatingCodes
 from shared.unit_of_work import UnitOfWork
+from shared.wakeup import Waker
 from shared.worker import WorkerParts
 
 SERVICE = "feedback"
@@ -26,13 +27,17 @@ class Feedback:
     settings: FeedbackSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    waker: Waker = field(init=False, repr=False)
     rating_codes: RatingCodes
     calendar: WorkingCalendar
     criteria: tuple[Criterion, ...]
     sealer: Sealer
 
+    def __post_init__(self) -> None:
+        self.waker = Waker(self.engine)  # wakes listeners after this process's commits
+
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)
+        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE, waker=self.waker)
 
     @property
     def criteria_by_id(self) -> dict[str, Criterion]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -14,6 +14,7 @@ from services.ingest.settings import IngestSettings
 from shared.db import create_engine, session_factory
 from shared.rating_code import RatingCodes
 from shared.unit_of_work import UnitOfWork
+from shared.wakeup import Waker
 from shared.worker import WorkerParts
 
 SERVICE = "ingest"
@@ -25,11 +26,15 @@ class Ingest:
     settings: IngestSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    waker: Waker = field(init=False, repr=False)
     reference: ReferenceCache
     rating_codes: RatingCodes
 
+    def __post_init__(self) -> None:
+        self.waker = Waker(self.engine)  # wakes listeners after this process's commits
+
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)
+        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE, waker=self.waker)
 
 
 def bootstrap(settings: IngestSettings | None = None) -> Ingest:

@@ -6,7 +6,7 @@ The working calendar is not here: it depends on the declared days in the read mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -15,6 +15,7 @@ from services.reporting.adapters.tables import inbox, outbox
 from services.reporting.settings import ReportingSettings
 from shared.db import create_engine, session_factory
 from shared.unit_of_work import UnitOfWork
+from shared.wakeup import Waker
 from shared.worker import WorkerParts
 
 SERVICE = "reporting"
@@ -26,9 +27,13 @@ class Reporting:
     settings: ReportingSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    waker: Waker = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.waker = Waker(self.engine)  # wakes listeners after this process's commits
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)
+        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE, waker=self.waker)
 
 
 def bootstrap(settings: ReportingSettings | None = None) -> Reporting:

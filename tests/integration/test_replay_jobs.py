@@ -89,12 +89,16 @@ async def scenario(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[str
     assert job is not None and job.messages == 3 and job.events == 30
     await replay_module.run_replay(job, app.uow)
     async with app.uow() as uow:
-        rows = (
-            await uow.session.execute(select(outbox.c.routing_key, outbox.c.body).order_by(outbox.c.created_at))
-        ).all()
+        rows = (await uow.session.execute(select(outbox.c.routing_key, outbox.c.body, outbox.c.created_at))).all()
         status = await replay_module.replay_status(replay_id, uow=uow)
     await app.engine.dispose()
-    bodies = [orjson.loads(r.body) for r in rows]
+    # In the order the chunks were written (each chunk's rows share its transaction's time), and
+    # within a chunk by batch number (rows of one transaction have no order of their own).
+    written = sorted(
+        ((r.created_at, orjson.loads(r.body)) for r in rows),
+        key=lambda w: (w[0], "batch_no" not in w[1], w[1].get("batch_no", 0)),
+    )
+    bodies = [b for _, b in written]
     assert {r.routing_key for r in rows} == {"replay.test-consumer"}
     batch_numbers = [b["batch_no"] for b in bodies if "batch_no" in b]
     ids = [e["event_id"] for b in bodies if "batch_no" in b for e in b["events"]]

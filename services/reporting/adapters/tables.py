@@ -146,7 +146,7 @@ methodology = Table(
     Column("fetched_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# One counter per part of the read model, bumped (with a NOTIFY) in the transaction that changes
+# One counter per part of the read model, bumped (NOTIFY after the commit) in the transaction that changes
 # it: "scores", "units" (with scores, what the public pages show), "warnings" (dossiers, alerts,
 # feeds, the calendar, petitions). The API caches a rendered page per version of what it reads.
 read_model_version = Table(

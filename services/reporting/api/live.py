@@ -1,8 +1,8 @@
 """One LISTEN connection per API process: the read model's versions, kept current, and their
 fan-out to the dashboard's live clients (server-sent events).
 
-The worker bumps a version and NOTIFYs in the transaction that changes the read model
-(``adapters.changes``). Here one asyncpg connection listens; the versions it hears key the page
+The worker bumps a version in the transaction that changes the read model and NOTIFYs it after
+the commit (``adapters.changes``). Here one asyncpg connection listens; the versions it hears key the page
 cache, and each live client is woken. While the listener is down (start, database restart) a
 version is one indexed read instead, so a page is never served from a stale version.
 """
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.reporting.adapters.changes import CHANNEL, current_versions, parse_payload
 
 log = logging.getLogger(__name__)
+_VERSIONS = "SELECT scope, version FROM reporting.read_model_version"
 
 
 class TooManyClients(Exception):
@@ -123,15 +124,17 @@ class ChangeFeed:
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
                 # Notifications missed while disconnected: the table has the versions.
-                rows = await conn.fetch("SELECT scope, version FROM reporting.read_model_version")
+                rows = await conn.fetch(_VERSIONS)
                 self._apply({r["scope"]: int(r["version"]) for r in rows}, only_newer=False)
                 self.connected = True
                 backoff = 0.5
                 while not lost.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(lost.wait(), self._check_s)
-                    if not lost.is_set():  # a half-open connection says nothing: ask it
-                        await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=5)
+                    if not lost.is_set():  # a half-open connection says nothing: ask it — the
+                        # versions, which also makes up for a notification lost after its commit
+                        rows = await asyncio.wait_for(conn.fetch(_VERSIONS), timeout=5)
+                        self._apply({r["scope"]: int(r["version"]) for r in rows}, only_newer=True)
             except asyncio.CancelledError:
                 self.connected = False
                 if conn is not None:

@@ -21,6 +21,7 @@ from services.scoring.domain.engine import UnitRow
 from services.scoring.settings import ScoringSettings
 from shared.calendar import WorkingCalendar
 from shared.unit_of_work import UnitOfWork
+from shared.wakeup import Waker
 
 EXCHANGE = "scoring.events"
 METHODOLOGY_IDS = ("tax-2025", "portal-766")
@@ -35,6 +36,7 @@ class Scoring:
     settings: ScoringSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    waker: Waker = field(init=False, repr=False)
     calendar: WorkingCalendar = field(default_factory=CachedCalendar)
     methodologies: dict[str, Methodology] = field(default_factory=builtin_methodologies)
     # The declared days ``calendar`` was built from (None: not loaded from the table yet).
@@ -47,5 +49,8 @@ class Scoring:
     # Batch acceptance times whose freshness was observed already (insertion-ordered, bounded).
     freshness_seen: dict[datetime, None] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.waker = Waker(self.engine)  # wakes listeners after this process's commits
+
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE)
+        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE, waker=self.waker)
