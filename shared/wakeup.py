@@ -63,11 +63,13 @@ class Waker:
         if not wakes:
             return
         self._pending |= wakes
-        if self._sending is None or self._sending.done():
-            self._sending = asyncio.get_running_loop().create_task(self._send())
+        loop = asyncio.get_running_loop()
+        # A task of a loop that has ended (tests run one per test) never finishes: start anew.
+        if self._sending is None or self._sending.done() or self._sending.get_loop() is not loop:
+            self._sending = loop.create_task(self._send())
 
     async def settle(self) -> None:
-        """Wait until every wake asked for so far is sent (tests, shutdown)."""
+        """Wait until every wake asked for so far is sent (tests)."""
         while self._sending is not None and not self._sending.done():
             await asyncio.shield(self._sending)
 

@@ -26,6 +26,6 @@ class ScoringSettings(CommonSettings):
     # Judging lanes (luồng chấm hồ sơ): chunks of due dossiers judged at once, each on its own
     # connection (the refresher's judging step; application.refresher.judge_pending). A chunk
     # waits on PostgreSQL most of its time, so a second lane overlaps one chunk's statements with
-    # another's thread: ≈ 30 % more dossiers a second under a stream (docs/performance.md,
+    # another's thread: 6–10 % more dossiers a second under a stream (docs/performance.md,
     # session 10). Each lane holds a connection of the pool while it judges.
     scoring_judging_lanes: int = Field(default=2, ge=1, le=4)
