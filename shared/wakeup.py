@@ -69,7 +69,7 @@ class Waker:
             self._sending = loop.create_task(self._send())
 
     async def settle(self) -> None:
-        """Wait until every wake asked for so far is sent (tests)."""
+        """Wait until every wake asked for so far is sent (shutdown, tests)."""
         while self._sending is not None and not self._sending.done():
             await asyncio.shield(self._sending)
 

@@ -26,6 +26,7 @@ from shared.metrics import WORKER_TASK_RESTARTS
 from shared.settings import CommonSettings
 from shared.table_upkeep import keep_tables
 from shared.unit_of_work import UnitOfWork
+from shared.wakeup import Waker
 from shared.web import create_app
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class WorkerParts:
     uow_factory: Callable[[], UnitOfWork]
     subscriptions: Sequence[Subscription] = ()
     background: Sequence[Callable[[asyncio.Event], Awaitable[None]]] = field(default_factory=list)
+    waker: Waker | None = None  # its units of work's (settled before the engine is disposed)
 
 
 async def serve_probes(
@@ -173,6 +175,8 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
         if probes is not None:
             await _finish(probes, 5)
         await connection.close()
+        if parts.waker is not None:
+            await parts.waker.settle()
         await parts.engine.dispose()
         log.info("worker stopped")
 

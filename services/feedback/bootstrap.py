@@ -64,6 +64,7 @@ def worker_parts(app: Feedback) -> WorkerParts:
     return WorkerParts(
         settings=app.settings,
         engine=app.engine,
+        waker=app.waker,
         outbox=outbox,
         inbox=inbox,
         uow_factory=partial(app.uow),

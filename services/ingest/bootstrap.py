@@ -55,6 +55,7 @@ def worker_parts(app: Ingest) -> WorkerParts:
     return WorkerParts(
         settings=app.settings,
         engine=app.engine,
+        waker=app.waker,
         outbox=outbox,
         inbox=inbox,
         uow_factory=partial(app.uow),

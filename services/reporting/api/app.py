@@ -76,6 +76,7 @@ def create_app(reporting: Reporting | None = None, *, telemetry: bool = True) ->
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         renderer.close()
+        await reporting.waker.settle()  # wakes of the last commits, before their connections go
         await reporting.engine.dispose()
 
     async def db_ready() -> bool:

@@ -22,6 +22,7 @@ def create_app(scoring: Scoring | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        await scoring.waker.settle()  # wakes of the last commits, before their connections go
         await scoring.engine.dispose()
 
     async def db_ready() -> bool:
