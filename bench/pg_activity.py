@@ -22,11 +22,11 @@ import asyncio
 import re
 import time
 from collections import Counter
-from urllib.parse import urlparse
 
 import asyncpg
 
 from shared.settings import CommonSettings
+from sqi_cli.scratch import admin_dsn
 
 _ACTIVE = """
 SELECT query, wait_event_type, wait_event FROM pg_stat_activity
@@ -75,11 +75,6 @@ def report(n: int, views: dict[str, Counter[str]], top: int) -> str:
     return "\n".join(lines)
 
 
-def _maintenance_dsn(database_url: str) -> str:
-    url = urlparse(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    return url._replace(path="/postgres").geturl()
-
-
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="./sqi bench pg-activity", description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=40.0, help="how long to sample (default 40)")
@@ -88,7 +83,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--width", type=int, default=110, help="characters of each statement shown (default 110)")
     p.add_argument("--dsn", help="a PostgreSQL DSN (default: SQI_DATABASE_URL's server, database postgres)")
     a = p.parse_args(argv)
-    dsn = a.dsn or _maintenance_dsn(CommonSettings().database_url)
+    dsn = a.dsn or admin_dsn(CommonSettings().database_url)
     n, views = asyncio.run(sample(dsn, a.seconds, a.interval, a.width))
     print(report(n, views, a.top))
     return 0

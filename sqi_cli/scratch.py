@@ -41,8 +41,13 @@ def _plain(dsn: str) -> str:
     return dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+def admin_dsn(dsn: str) -> str:
+    """The server's maintenance database (``postgres``) under ``dsn``'s address and user."""
+    return urlparse(_plain(dsn))._replace(path="/postgres").geturl()
+
+
 async def _admin_connection(dsn: str) -> asyncpg.Connection:
-    return await asyncpg.connect(urlparse(_plain(dsn))._replace(path="/postgres").geturl())
+    return await asyncpg.connect(admin_dsn(dsn))
 
 
 async def drop_database(dsn: str) -> None:

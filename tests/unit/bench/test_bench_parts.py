@@ -13,9 +13,10 @@ import pytest
 
 from bench.chaos import SOURCE, Stream, is_ok
 from bench.live import parse_summary
-from bench.pg_activity import _maintenance_dsn, report
+from bench.pg_activity import report
 from bench.probes import MARKER_SOURCE, MARKER_UNIT, Pending, Readers, marker_lines, parse_mix, resolve
 from bench.run import BENCHMARKS, MODULES
+from sqi_cli.scratch import admin_dsn
 
 
 def test_a_count_resolves_every_marker_it_covers_and_keeps_the_rest() -> None:
@@ -140,7 +141,4 @@ def test_pg_activity_reports_shares_of_the_samples() -> None:
     }
     text = report(100, views, top=5)
     assert "pg-activity: 100 samples" in text and "   0.290  COMMIT;" in text and "0.100  SELECT 1" in text
-    assert (
-        _maintenance_dsn("postgresql+asyncpg://u@h:5432/sqi?ssl=require")
-        == "postgresql://u@h:5432/postgres?ssl=require"
-    )
+    assert admin_dsn("postgresql+asyncpg://u@h:5432/sqi?ssl=require") == "postgresql://u@h:5432/postgres?ssl=require"
