@@ -16,7 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "consumers": "dossier consumers (--together: live-like batches; --kind scores): CPU µs per event vs COPY",
     "chaos": "kill and restart every process (and the broker, the database) under a stream; nothing lost",
     "gateway": "one proxied GET through the gateway vs straight to a trivial upstream: p50/p99, CPU µs/request",
-    "units": "scoring every office of a refresh in process (points, explanations, breakdown JSON): CPU per refresh",
+    "units": "scoring every office of a refresh in process (points, breakdown figures, digest): CPU per refresh",
     "judging": "folding and judging dossiers in process (first judging, live re-judging): CPU µs per dossier",
     "pg-activity": "PostgreSQL's active statements and wait events, sampled every 10 ms (run beside a bench)",
 }

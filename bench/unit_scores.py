@@ -1,7 +1,7 @@
 """Scoring every office of a refresh, in process: CPU per refresh of N units × both methodologies.
 
-What a refresh does for each unit whose counts moved — indicator points with their explanations,
-the breakdown's JSON, its digest — on synthetic counts. Every office's counts move before each
+What a refresh does for each unit whose counts moved — indicator points (with their explanations,
+memoised), the stored breakdown's figures, their digest — on synthetic counts. Every office's counts move before each
 refresh: all of its computations by default (the worst case: nothing repeats), or ``--moving K``
 of them (a live stream: an event moves a few of an office's counters between two refreshes, and
 indicators whose counts did not move are not scored again). No database, no broker: the figure is
@@ -25,9 +25,9 @@ from decimal import Decimal
 from typing import Any
 
 from services.scoring.application.scoring_service import announcements
-from services.scoring.domain import parse_period
+from services.scoring.domain import breakdown, parse_period
 from services.scoring.domain.definitions import DEFINITIONS
-from services.scoring.domain.engine import Evaluation, UnitRow, payload_digest, score_period, unit_score_json
+from services.scoring.domain.engine import Evaluation, UnitRow, payload_digest, score_period
 from services.scoring.domain.indicators import Count
 from services.scoring.domain.methodology import Methodology, load_builtin
 from services.scoring.domain.scoring import central_inheritance, score
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
         for c in offices:
             move(c)
             for m in methodologies:
-                payload_digest(unit_score_json(score(m, c, inherited[m.id]), unit))
+                payload_digest(breakdown.stored(score(m, c, inherited[m.id]), unit.name, unit.level, unit.parent_code))
 
     refresh()  # warm
     cpu = time.process_time()
@@ -103,7 +103,7 @@ def main(argv: list[str]) -> int:
     for m in methodologies:
         for code, c in zip(codes, offices, strict=True):
             s = score(m, c, inherited[m.id])
-            payload = unit_score_json(s, unit)
+            payload = breakdown.stored(s, unit.name, unit.level, unit.parent_code)
             digest = payload_digest(payload)
             row = {"total": s.total, "grade": s.grade, "rank": 3, "rank_delta": 1, "dossiers": s.dossiers}
             row |= {"provisional": s.provisional, "digest": digest, "payload": payload}

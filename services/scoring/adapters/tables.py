@@ -231,10 +231,10 @@ score = Table(
     Column("rank_delta", Integer),
     Column("dossiers", Integer, nullable=False),
     Column("provisional", Boolean, nullable=False),
-    Column("payload", JSONB, nullable=False),
+    Column("payload", JSONB, nullable=False),  # the breakdown's figures (services.scoring.domain.breakdown)
     Column("computed_at", DateTime(timezone=True), nullable=False),
     # What a ranking row shows beside the columns above, so a ranking never reads the payloads
-    # (the full breakdowns): the unit's level and parent (filtered in SQL), name and group points.
+    # (the breakdowns): the unit's level and parent (filtered in SQL), name and group points.
     Column("level", Text),
     Column("parent_code", Text),
     Column("summary", JSONB),

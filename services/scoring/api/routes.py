@@ -20,7 +20,7 @@ from services.scoring.application.drilldown import shortfall_page
 from services.scoring.application.scoring_service import evaluate_live
 from services.scoring.application.stake import DEFAULT_WITHIN_WD, StakeItem, load_unit_stake
 from services.scoring.application.unit_history import AS_OF_PERIOD, TODAY, UnitMapping, mapped_rows
-from services.scoring.domain import Methodology, Period
+from services.scoring.domain import Methodology, Period, breakdown
 from services.scoring.domain.methodology import DEFAULT_METHODOLOGY, validate_methodology
 from shared.db import retrying_conflicts
 from shared.web import Admin, ApiError, CurrentPrincipal, Staff
@@ -83,7 +83,7 @@ def _light(row: dict[str, Any]) -> dict[str, Any]:
         **row,
         "level": pl["level"],
         "parent_code": pl["parent_code"],
-        "summary": {"unit_name": pl["unit_name"], "groups": {g["id"]: g["points"] for g in pl["groups"]}},
+        "summary": {"unit_name": pl["unit_name"], "groups": breakdown.group_points(pl)},
     }
 
 
@@ -171,7 +171,7 @@ async def get_breakdown(
     if row is None:
         raise queries.no_score(unit_code, p.label)
     stamp = queries.computed_at([row], now).isoformat()
-    return queries.breakdown_body(unit_code, p.label, m.id, mapping, row, computed_at=stamp)
+    return queries.breakdown_body(unit_code, p.label, m, mapping, row, computed_at=stamp)
 
 
 @router.get(

@@ -20,7 +20,7 @@ from services.scoring.application.aggregate import aggregate_period
 from services.scoring.application.context import Scoring
 from services.scoring.application.drilldown import dossier_item
 from services.scoring.application.scoring_service import evaluate_live, rows_for
-from services.scoring.domain import Methodology, Period, Procedure, parse_period
+from services.scoring.domain import Methodology, Period, Procedure, breakdown, parse_period
 from services.scoring.domain.engine import Evaluation, UnitRow
 from shared.calendar import local_date
 from shared.identity import Principal
@@ -120,28 +120,29 @@ def ranking_body(
 
 
 def breakdown_body(
-    unit_code: str, period: str, methodology: str, mapping: str, row: dict[str, Any], computed_at: str | None = None
+    unit_code: str, period: str, m: Methodology, mapping: str, row: dict[str, Any], computed_at: str | None = None
 ) -> dict[str, Any]:
-    """A unit's breakdown (chi tiết điểm) from its full row (with its payload)."""
-    pl = row["payload"]
+    """A unit's breakdown (chi tiết điểm) from its full row: the stored figures with the words of
+    the methodology that scored them (:func:`breakdown.shown`)."""
+    shown = breakdown.shown(row["payload"], m, row["grade"])
     return {
         "unit_code": unit_code,
-        "unit_name": pl["unit_name"],
+        "unit_name": shown["unit_name"],
         "period": period,
-        "methodology": methodology,
+        "methodology": m.id,
         "mapping": mapping,
-        "methodology_version": pl["methodology_version"],
+        "methodology_version": shown["methodology_version"],
         "total": float(row["total"]),
-        "max_total": pl["max_total"],
+        "max_total": shown["max_total"],
         "grade": row["grade"],
-        "grade_vi": pl["grade_vi"],
-        "grade_en": pl["grade_en"],
+        "grade_vi": shown["grade_vi"],
+        "grade_en": shown["grade_en"],
         "rank": row["rank"],
         "rank_delta": row["rank_delta"],
         "dossiers": row["dossiers"],
         "provisional": row["provisional"],
         "computed_at": computed_at,
-        "groups": pl["groups"],
+        "groups": shown["groups"],
     }
 
 
@@ -183,7 +184,7 @@ async def stored_breakdown(
         row = await score_row(session, period, m.id, unit_code)
     if row is None:
         raise no_score(unit_code, period)
-    return state, breakdown_body(unit_code, period, m.id, mapping, row)
+    return state, breakdown_body(unit_code, period, m, mapping, row)
 
 
 async def rows(app: Scoring, session: AsyncSession, period: Period, m: Methodology) -> list[dict[str, Any]]:

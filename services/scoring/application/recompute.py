@@ -27,6 +27,7 @@ from services.scoring.domain import (
     Methodology,
     Procedure,
     RankInput,
+    breakdown,
     fold_dossier,
     fold_procedures,
     parse_period,
@@ -79,8 +80,7 @@ def rebuild_inputs(
 def _indicators(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         i["id"]: {k: i[k] for k in ("numerator", "denominator", "points", "applicable")}
-        for g in payload["groups"]
-        for i in g["indicators"]
+        for i in breakdown.indicator_figures(payload)
     }
 
 

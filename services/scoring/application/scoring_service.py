@@ -25,7 +25,7 @@ from services.scoring.adapters.repository import load_inputs, load_procedures, p
 from services.scoring.adapters.tables import score
 from services.scoring.application.aggregate import aggregate_period
 from services.scoring.application.judging import judge_due
-from services.scoring.domain import Methodology, Period, previous_period
+from services.scoring.domain import Methodology, Period, breakdown, previous_period
 from services.scoring.domain.engine import Evaluation, ScoreRow, evaluate_period, payload_digest, score_period
 from shared.calendar import WorkingCalendar
 from shared.contracts import IntegrationEvent
@@ -71,7 +71,7 @@ def _as_db(row: ScoreRow, computed_at: datetime) -> dict[str, Any]:
         "parent_code": row.payload["parent_code"],
         "summary": {
             "unit_name": row.payload["unit_name"],
-            "groups": {g["id"]: g["points"] for g in row.payload["groups"]},
+            "groups": breakdown.group_points(row.payload),
         },
     }
 
@@ -108,18 +108,6 @@ def _dec(x: Any) -> str | None:
     return None if x is None else str(x)
 
 
-def _indicator(i: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": i["id"],
-        "numerator": i["numerator"],
-        "denominator": i["denominator"],
-        "ratio": _dec(i["ratio"]),
-        "points": _dec(i["points"]),
-        "max_points": _dec(i["max_points"]),
-        "applicable": i["applicable"],
-    }
-
-
 def methodology_figures(row: dict[str, Any]) -> dict[str, Any]:
     """A read-model row as :class:`MethodologyScore`'s JSON: everything a ranking row or unit page
     shows. Built from the stored payload without a model per indicator — a refresh that moves
@@ -133,8 +121,8 @@ def methodology_figures(row: dict[str, Any]) -> dict[str, Any]:
         "dossiers": row["dossiers"],
         "rank_delta": row["rank_delta"],
         "provisional": row["provisional"],
-        "groups": {g["id"]: _dec(g["points"]) for g in pl["groups"]},
-        "indicators": [_indicator(i) for g in pl["groups"] for i in g["indicators"]],
+        "groups": {g: _dec(p) for g, p in breakdown.group_points(pl).items()},
+        "indicators": breakdown.indicator_figures(pl, _dec),
         "unit_name": pl["unit_name"],
         "level": pl["level"],
         "parent_code": pl["parent_code"],

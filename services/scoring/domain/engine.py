@@ -31,7 +31,7 @@ from services.scoring.domain import (
     Procedure,
     RankInput,
     RatingFacts,
-    UnitScore,
+    breakdown,
     central_inheritance,
     compute_catalogue_counts,
     compute_counts,
@@ -186,52 +186,6 @@ class ScoreRow:
         }
 
 
-def _num(x: Decimal | float | None) -> float | None:
-    return None if x is None else float(x)
-
-
-def unit_score_json(s: UnitScore, u: UnitRow) -> dict[str, Any]:
-    """The full breakdown: groups and indicators with how each was computed."""
-    return {
-        "unit_name": u.name,
-        "level": u.level,
-        "parent_code": u.parent_code,
-        "methodology_version": s.methodology_version,
-        "max_total": _num(s.max_total),
-        "grade_vi": s.grade_vi,
-        "grade_en": s.grade_en,
-        "groups": [
-            {
-                "id": g.id,
-                "name_vi": g.name_vi,
-                "name_en": g.name_en,
-                "points": _num(g.points),
-                "max_points": _num(g.max_points),
-                "indicators": [
-                    {
-                        "id": i.id,
-                        "basis": i.basis,
-                        "name_vi": i.name_vi,
-                        "name_en": i.name_en,
-                        "numerator": i.numerator,
-                        "denominator": i.denominator,
-                        "ratio": _num(i.ratio),
-                        "points": _num(i.points),
-                        "max_points": _num(i.max_points),
-                        "applicable": i.applicable,
-                        "scored": i.scored,
-                        "inherited": i.inherited,
-                        "explanation": i.explanation,
-                        "interval": None if i.interval is None else [_num(x) for x in i.interval],
-                    }
-                    for i in g.indicators
-                ],
-            }
-            for g in s.groups
-        ],
-    }
-
-
 # Scores of units whose counts did not move since the last refresh are reused: a unit's score
 # and breakdown are a pure function of the methodology, the unit, its counts and the central
 # unit's counts it inherits 1.1–1.3 from. A refresh scores only the units whose counts moved (and,
@@ -292,7 +246,7 @@ def _scored(
         _memo.move_to_end(key)
         return hit[1]
     s = score(methodology, counts, inherited)
-    payload = unit_score_json(s, unit)
+    payload = breakdown.stored(s, unit.name, unit.level, unit.parent_code)
     out = ScoredUnit(s.total, s.grade, s.dossiers, s.provisional, payload, payload_digest(payload))
     _memo[key] = (inputs, out)
     _memo.move_to_end(key)

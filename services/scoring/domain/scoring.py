@@ -267,6 +267,17 @@ def _counted(ind: Indicator, count: Count | None) -> IndicatorScore:
     return s
 
 
+def indicator_score(
+    ind: Indicator, numerator: float | None, denominator: int | None, *, inherited: bool
+) -> IndicatorScore:
+    """An indicator's score from its two counts — the unit's own, or, ``inherited``, central's
+    (1.1–1.3): how a stored breakdown gets its words back (:mod:`.breakdown`), by the functions
+    that scored it. ``denominator`` None: a constant indicator, which counts nothing."""
+    count = None if denominator is None else Count(numerator if numerator is not None else 0, denominator)
+    own = _counted(ind, count)
+    return score_indicator(ind, None, own) if inherited else own
+
+
 def central_inheritance(central: UnitScore) -> dict[str, IndicatorScore]:
     """The central unit's indicator scores that units below inherit, keyed by basis."""
     return {

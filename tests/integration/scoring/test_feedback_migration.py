@@ -23,6 +23,7 @@ from services.scoring.adapters.dirty_periods import mark_scored_periods
 from services.scoring.adapters.tables import dossier
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import bootstrap
+from services.scoring.domain import breakdown
 from services.scoring.settings import ScoringSettings
 from shared.calendar import VN_TZ
 from shared.db import driver_connection
@@ -85,7 +86,7 @@ async def test_rows_judged_before_the_migration_become_exact(settings: ScoringSe
         assert flagged == {"A1": oct_(9), "A3": oct_(9), "B1": oct_(10), "B2": oct_(20)}
         await refresh_once(app, now=NOW)
         p02 = (await score_table(app, "2026-10"))[("tax-2025", "P02")]
-        ind = next(i for g in p02["payload"]["groups"] for i in g["indicators"] if i["id"] == "5.4")
+        ind = next(i for i in breakdown.indicator_figures(p02["payload"]) if i["id"] == "5.4")
         assert (ind["numerator"], ind["denominator"]) == (0, 2)  # B1 rated dissatisfied, B2 petitioned
         await no_differences(app, events)
     finally:

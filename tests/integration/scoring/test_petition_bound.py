@@ -14,7 +14,7 @@ from services.scoring.application.drilldown import shortfall_page
 from services.scoring.application.recompute import live_periods, recompute_and_compare
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
-from services.scoring.domain import parse_period
+from services.scoring.domain import breakdown, parse_period
 from services.scoring.domain.feedback import NAMED_IN_PETITION
 from services.scoring.handlers.messages import apply_petition
 from shared.calendar import VN_TZ
@@ -97,7 +97,7 @@ async def test_a_petition_naming_a_dossier_rejudges_it(clean: Scoring) -> None:
 
     async def p02_54() -> tuple[float, int]:
         row = (await score_table(clean, "2026-10"))[("tax-2025", "P02")]
-        ind = next(i for g in row["payload"]["groups"] for i in g["indicators"] if i["id"] == "5.4")
+        ind = next(i for i in breakdown.indicator_figures(row["payload"]) if i["id"] == "5.4")
         return ind["numerator"], ind["denominator"]
 
     async def rechecks() -> dict[str, datetime | None]:

@@ -29,6 +29,7 @@ from services.scoring.adapters.tables import EPOCH, dirty_period, dossier, ratin
 from services.scoring.application.judging import judge_due
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
+from services.scoring.domain import breakdown
 from services.scoring.handlers.messages import apply_rating
 from shared.calendar import VN_TZ
 from shared.contracts import RawEvent
@@ -104,7 +105,7 @@ async def judged_dirty(app: Scoring, now: datetime = NOW) -> set[str]:
 async def satisfied(app: Scoring, label: str) -> tuple[float, int]:
     """P01's 5.4 (numerator, denominator) as stored in the read model."""
     row = (await score_table(app, label))[("tax-2025", "P01")]
-    ind = next(i for g in row["payload"]["groups"] for i in g["indicators"] if i["id"] == "5.4")
+    ind = next(i for i in breakdown.indicator_figures(row["payload"]) if i["id"] == "5.4")
     return ind["numerator"], ind["denominator"]
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from services.scoring.application.recompute import recompute_and_compare
 from services.scoring.bootstrap import Scoring
+from services.scoring.domain import breakdown
 from services.scoring.handlers.messages import apply_rating
 from shared.calendar import VN_TZ
 from shared.contracts.feedback import RatingSubmitted
@@ -66,6 +67,6 @@ async def test_dissatisfied_rating_costs_5_4(clean: Scoring) -> None:
         )
     await compute(clean, "2026-10", NOW)
     row = (await score_table(clean, "2026-10"))[("tax-2025", "P02")]
-    ind = next(i for g in row["payload"]["groups"] for i in g["indicators"] if i["id"] == "5.4")
+    ind = next(i for i in breakdown.indicator_figures(row["payload"]) if i["id"] == "5.4")
     # 1/2 satisfied = 50 % against a threshold of 90 → 6 × 50 / 90 = 3.33.
     assert (ind["numerator"], ind["denominator"], ind["points"]) == (1, 2, 3.33)

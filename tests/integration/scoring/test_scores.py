@@ -17,6 +17,7 @@ import random
 import pytest
 
 from services.scoring.bootstrap import Scoring
+from services.scoring.domain import breakdown
 
 from .helpers import apply_batches, compute, load_reference, score_table
 from .scenario import EXPECTED, NOW, dossier_events
@@ -25,10 +26,9 @@ pytestmark = pytest.mark.integration
 
 
 def _points(payload: dict, indicator_id: str) -> float:
-    for g in payload["groups"]:
-        for i in g["indicators"]:
-            if i["id"] == indicator_id:
-                return float(i["points"])
+    for i in breakdown.indicator_figures(payload):
+        if i["id"] == indicator_id:
+            return float(i["points"])
     raise KeyError(indicator_id)
 
 

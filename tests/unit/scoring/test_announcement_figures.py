@@ -31,12 +31,13 @@ def row(total: str = "53.21") -> dict[str, Any]:
     ]
     for i in indicators:
         i["applicable"] = i["id"] != "1.1"
-        i["explanation"] = "… not announced: readers take it from the methodology"
+    stored = [[*(i[k] for k in KEYS), False] for i in indicators]  # breakdown.stored's arrays
     payload = {
         "unit_name": "Thuế tỉnh X",
         "level": "province",
         "parent_code": "CT",
-        "groups": [{"id": "G1", "points": 21.92, "name_vi": "Công khai", "indicators": indicators}],
+        "methodology_version": 1,
+        "groups": [["G1", 21.92, stored]],
     }
     return {
         "total": Decimal(total),
@@ -52,7 +53,7 @@ def row(total: str = "53.21") -> dict[str, Any]:
 
 def test_built_figures_validate_into_the_model_of_the_fields() -> None:
     r = row()
-    indicators = [i for g in r["payload"]["groups"] for i in g["indicators"]]
+    indicators = [dict(zip(KEYS, i, strict=False)) for g in r["payload"]["groups"] for i in g[2]]
     validated = MethodologyScore(
         total=r["total"],
         grade="average",
