@@ -118,6 +118,22 @@ async def refresh_once(
         labels = refresh_order((await session.execute(select(dirty_period.c.period))).scalars().all())
         if month_every > 0 or derived_every > 0:
             labels = one_derived(await _due(session, labels, now, month_every, derived_every))
+    # The months and the (at most one) quarter or year due are recomputed side by side, each on
+    # its own connection and at the same instant: a refresh waits on PostgreSQL for about half its
+    # time, and the month — the freshness everyone sees — no longer waits for a derived period
+    # (nor the next judging for both in turn).
+    derived = {label for label in labels if _kind(label) in ("quarter", "year")}
+    done = await asyncio.gather(
+        _recompute_each(app, [label for label in labels if label not in derived], now),
+        _recompute_each(app, [label for label in labels if label in derived], now),
+    )
+    recomputed = set(done[0]) | set(done[1])
+    return [label for label in labels if label in recomputed]
+
+
+async def _recompute_each(app: Scoring, labels: list[str], now: datetime) -> list[str]:
+    """Recompute ``labels`` one after the other; returns those recomputed (not taken by another
+    worker, not failed)."""
     done: list[str] = []
     for label in labels:
         t0 = time.monotonic()
@@ -155,10 +171,11 @@ def refresh_order(labels: Iterable[str]) -> list[str]:
 def one_derived(labels: list[str]) -> list[str]:
     """Every month, and at most one quarter or year (the first in :func:`refresh_order`) per tick.
 
-    A derived period re-scores every office too (≈ as long as the month under a stream), and the
-    month waits for the whole tick: a quarter and a year in one tick held the next month's
-    refresh — the freshness everyone sees — for both. The one left waits a tick, still marked
-    (the quarter, just computed, is not due again before the year has had its turn)."""
+    A derived period re-scores every office too (≈ as long as the month under a stream); it runs
+    beside the months, and the next tick's judging waits for the slower of the two: a quarter and
+    a year in one tick held the next month's refresh — the freshness everyone sees — for both. The
+    one left waits a tick, still marked (the quarter, just computed, is not due again before the
+    year has had its turn)."""
     derived = [label for label in labels if _kind(label) in ("quarter", "year")]
     return [label for label in labels if label not in derived[1:]]
 
