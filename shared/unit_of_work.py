@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
+from typing import ClassVar
 
 import orjson
 from opentelemetry import propagate
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.contracts import IntegrationEvent
 from shared.db import driver_connection
@@ -124,3 +126,24 @@ class UnitOfWork:
         )
         wake_after_commit(self.session, outbox_channel(schema))
         self._pending = []
+
+
+@dataclass
+class ServiceDatabase:
+    """A service's own database as its composition root holds it: the engine, the session
+    factory, the waker of this process's commits, and units of work over the service's outbox.
+
+    Each root is a subclass naming its ``OUTBOX`` table and ``EXCHANGE``."""
+
+    OUTBOX: ClassVar[Table]
+    EXCHANGE: ClassVar[str]
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    waker: Waker = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.waker = Waker(self.engine)  # wakes listeners after this process's commits
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, outbox=self.OUTBOX, exchange=self.EXCHANGE, waker=self.waker)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.feedback.adapters.crypto import Sealer
 from services.feedback.adapters.tables import inbox, outbox
@@ -14,8 +12,7 @@ from services.feedback.settings import FeedbackSettings
 from shared.calendar import WorkingCalendar
 from shared.db import create_engine, session_factory
 from shared.rating_code import RatingCodes
-from shared.unit_of_work import UnitOfWork
-from shared.wakeup import Waker
+from shared.unit_of_work import ServiceDatabase
 from shared.worker import WorkerParts
 
 SERVICE = "feedback"
@@ -23,21 +20,15 @@ EXCHANGE = "feedback.events"
 
 
 @dataclass
-class Feedback:
+class Feedback(ServiceDatabase):
+    OUTBOX = outbox
+    EXCHANGE = EXCHANGE
+
     settings: FeedbackSettings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    waker: Waker = field(init=False, repr=False)
     rating_codes: RatingCodes
     calendar: WorkingCalendar
     criteria: tuple[Criterion, ...]
     sealer: Sealer
-
-    def __post_init__(self) -> None:
-        self.waker = Waker(self.engine)  # wakes listeners after this process's commits
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE, waker=self.waker)
 
     @property
     def criteria_by_id(self) -> dict[str, Criterion]:

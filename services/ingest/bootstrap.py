@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.ingest.adapters.tables import inbox, outbox
 from services.ingest.reference import ReferenceCache
@@ -13,8 +11,7 @@ from services.ingest.replay import run_replays
 from services.ingest.settings import IngestSettings
 from shared.db import create_engine, session_factory
 from shared.rating_code import RatingCodes
-from shared.unit_of_work import UnitOfWork
-from shared.wakeup import Waker
+from shared.unit_of_work import ServiceDatabase
 from shared.worker import WorkerParts
 
 SERVICE = "ingest"
@@ -22,19 +19,13 @@ EXCHANGE = "ingest.events"
 
 
 @dataclass
-class Ingest:
+class Ingest(ServiceDatabase):
+    OUTBOX = outbox
+    EXCHANGE = EXCHANGE
+
     settings: IngestSettings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    waker: Waker = field(init=False, repr=False)
     reference: ReferenceCache
     rating_codes: RatingCodes
-
-    def __post_init__(self) -> None:
-        self.waker = Waker(self.engine)  # wakes listeners after this process's commits
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE, waker=self.waker)
 
 
 def bootstrap(settings: IngestSettings | None = None) -> Ingest:

@@ -6,16 +6,13 @@ The working calendar is not here: it depends on the declared days in the read mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.reporting.adapters.tables import inbox, outbox
 from services.reporting.settings import ReportingSettings
 from shared.db import create_engine, session_factory
-from shared.unit_of_work import UnitOfWork
-from shared.wakeup import Waker
+from shared.unit_of_work import ServiceDatabase
 from shared.worker import WorkerParts
 
 SERVICE = "reporting"
@@ -23,17 +20,11 @@ EXCHANGE = "reporting.events"
 
 
 @dataclass
-class Reporting:
+class Reporting(ServiceDatabase):
+    OUTBOX = outbox
+    EXCHANGE = EXCHANGE
+
     settings: ReportingSettings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    waker: Waker = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.waker = Waker(self.engine)  # wakes listeners after this process's commits
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE, waker=self.waker)
 
 
 def bootstrap(settings: ReportingSettings | None = None) -> Reporting:

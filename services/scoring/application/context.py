@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
 from services.scoring.adapters.repository import load_procedures, load_units
 from services.scoring.adapters.tables import outbox
 from services.scoring.application.table_copy import TableCopy
@@ -20,8 +18,7 @@ from services.scoring.domain.calendar_cache import CachedCalendar
 from services.scoring.domain.engine import UnitRow
 from services.scoring.settings import ScoringSettings
 from shared.calendar import WorkingCalendar
-from shared.unit_of_work import UnitOfWork
-from shared.wakeup import Waker
+from shared.unit_of_work import ServiceDatabase
 
 EXCHANGE = "scoring.events"
 METHODOLOGY_IDS = ("tax-2025", "portal-766")
@@ -32,11 +29,11 @@ def builtin_methodologies() -> dict[str, Methodology]:
 
 
 @dataclass
-class Scoring:
+class Scoring(ServiceDatabase):
+    OUTBOX = outbox
+    EXCHANGE = EXCHANGE
+
     settings: ScoringSettings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    waker: Waker = field(init=False, repr=False)
     calendar: WorkingCalendar = field(default_factory=CachedCalendar)
     methodologies: dict[str, Methodology] = field(default_factory=builtin_methodologies)
     # The declared days ``calendar`` was built from (None: not loaded from the table yet).
@@ -48,9 +45,3 @@ class Scoring:
     procedures: TableCopy[dict[str, Procedure]] = field(default_factory=lambda: TableCopy(load_procedures))
     # Batch acceptance times whose freshness was observed already (insertion-ordered, bounded).
     freshness_seen: dict[datetime, None] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.waker = Waker(self.engine)  # wakes listeners after this process's commits
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, outbox=outbox, exchange=EXCHANGE, waker=self.waker)
