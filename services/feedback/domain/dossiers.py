@@ -25,6 +25,10 @@ class UnitMoves:
     """dossier id → (occurred_at, unit code) of its latest receipt or transfer in the batch."""
     receivers: dict[str, str] = field(default_factory=dict)
     """dossier id → the unit of its first receipt in the batch."""
+    first_owners: dict[str, str] = field(default_factory=dict)
+    """dossier id → its owner as the first message that names it sees it: that message's receiver,
+    or, with no receipt in it, that message's latest unit. Held ratings of a dossier are applied
+    once, with this owner, when a batch first stores the dossier — as one message at a time would."""
     skipped: int = 0
     """Malformed events left out (a wrong type, a missing field, a time without offset)."""
 
@@ -61,18 +65,22 @@ def unit_moves(body: bytes) -> UnitMoves:
         seen = latest.get(dossier_id)
         if seen is None or seen < (at, code):
             latest[dossier_id] = (at, code)
+    moves.first_owners = {d: receivers.get(d, unit) for d, (_, unit) in latest.items()}
     return moves
 
 
 def merged_moves(moves: Sequence[UnitMoves]) -> UnitMoves:
     """Several messages' moves (in delivery order) as one, as if applied one after the other:
-    the latest unit (at the same instant the later message's), the first message's receiver."""
+    the latest unit (at the same instant the later message's), the first message's receiver, the
+    first message's owner."""
     out = UnitMoves()
-    latest, receivers = out.latest, out.receivers
+    latest, receivers, first_owners = out.latest, out.receivers, out.first_owners
     for m in moves:
         out.skipped += m.skipped
         for dossier_id, receiver in m.receivers.items():
             receivers.setdefault(dossier_id, receiver)
+        for dossier_id, owner in m.first_owners.items():
+            first_owners.setdefault(dossier_id, owner)
         for dossier_id, moved in m.latest.items():
             seen = latest.get(dossier_id)
             if seen is None or seen[0] <= moved[0]:

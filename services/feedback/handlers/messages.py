@@ -26,7 +26,9 @@ on_units_changed = units_changed_handler(unit)
 # whatever the delivery order; at the same instant the later batch wins) and the owner (the first
 # receiving unit, never overwritten). A row whose facts do not change is not rewritten. It answers
 # the dossiers this statement created (xmax = 0 marks an inserted row, not an updated one), with
-# their owner: only they can have ratings held for them (see apply_held_ratings).
+# the owner the first message naming each saw ($5, UnitMoves.first_owners: the stored row holds
+# the batch's outcome, which for a dossier with no receipt is its latest unit): only they can
+# have ratings held for them (see apply_held_ratings).
 _UPSERT_DOSSIER_UNITS = """
 WITH up AS (
 INSERT INTO feedback.dossier_unit AS du (dossier_id, unit_code, occurred_at, owner_unit_code)
@@ -38,9 +40,10 @@ ON CONFLICT (dossier_id) DO UPDATE SET
 WHERE du.occurred_at < excluded.occurred_at
    OR (du.occurred_at = excluded.occurred_at AND du.unit_code <> excluded.unit_code)
    OR (du.owner_unit_code IS NULL AND excluded.owner_unit_code IS NOT NULL)
-RETURNING dossier_id, COALESCE(owner_unit_code, unit_code) AS owner, xmax = 0 AS created
+RETURNING dossier_id, xmax = 0 AS created
 )
-SELECT dossier_id, owner FROM up WHERE created
+SELECT up.dossier_id, f.owner FROM up JOIN unnest($1::text[], $5::text[]) AS f(dossier_id, owner) USING (dossier_id)
+WHERE up.created
 """
 
 
@@ -63,6 +66,7 @@ async def on_dossier_batches(messages: list[IncomingMessage], uow: UnitOfWork) -
         [latest[d][1] for d in ids],
         [latest[d][0] for d in ids],
         [receivers.get(d) for d in ids],
+        [moves.first_owners[d] for d in ids],
     )
     if created:
         await apply_held_ratings({r["dossier_id"]: r["owner"] for r in created}, uow=uow, now=datetime.now(UTC))

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from services.feedback.bootstrap import Feedback
-from services.feedback.handlers.messages import on_dossier_events
+from services.feedback.handlers.messages import on_dossier_batches, on_dossier_events
 from services.feedback.settings import FeedbackSettings
 from shared.contracts import DossierEventsAccepted, RawEvent
 from shared.messaging.topology import IncomingMessage
@@ -155,3 +155,46 @@ async def test_an_import_racing_the_dossiers_events_is_never_left_held(
     answer = await asyncio.wait_for(pending, timeout=30)
     assert answer.json()["accepted"] == 1 and answer.json()["held"] == 0, answer.text
     assert len(await sql(feedback, "SELECT 1 FROM feedback.rating WHERE dossier_id = :d", d=dossier)) == 1
+
+
+async def test_a_batch_applies_held_ratings_with_the_owner_one_message_at_a_time_would(
+    client: httpx.AsyncClient, feedback: Feedback, settings: FeedbackSettings
+) -> None:
+    """A dossier with no receipt, transferred to P01 and then to P28 in two messages: one message at
+    a time, the first stores it with P01 as its owner and P01's key's held rating is applied. The
+    same two messages consumed as one batch must do the same (the batch's latest unit is P28)."""
+
+    def moved(dossier: str, unit: str, at: str) -> RawEvent:
+        data = {"dossier_id": dossier, "to_unit_code": unit}
+        return RawEvent(source="s", event_id=f"{dossier}:{unit}", type="dossier.transferred", occurred_at=at, data=data)
+
+    def message(*events: RawEvent) -> IncomingMessage:
+        body = DossierEventsAccepted(events=list(events)).model_dump_json().encode()
+        return IncomingMessage(uuid.uuid4().hex, DossierEventsAccepted.routing_key, body)
+
+    one_by_one, batched = new_dossier(), new_dossier()
+    for dossier in (one_by_one, batched):
+        answer = await client.post(
+            "/api/v1/ratings/import", json=[imported(dossier)], headers=gateway_headers(settings, integrator("P01"))
+        )
+        assert answer.json()["held"] == 1, answer.text
+
+    def messages(dossier: str) -> list[IncomingMessage]:
+        return [
+            message(moved(dossier, "P01", "2026-10-06T08:00:00+07:00")),
+            message(moved(dossier, "P28", "2026-10-08T08:00:00+07:00")),
+        ]
+
+    for m in messages(one_by_one):
+        async with feedback.uow() as uow:
+            await on_dossier_batches([m], uow)
+    async with feedback.uow() as uow:
+        await on_dossier_batches(messages(batched), uow)
+
+    for dossier in (one_by_one, batched):
+        held = await sql(feedback, "SELECT status FROM feedback.held_rating WHERE dossier_id = :d", d=dossier)
+        assert [r.status for r in held] == ["applied"], dossier
+        rows = await sql(
+            feedback, "SELECT unit_code, owner_unit_code FROM feedback.dossier_unit WHERE dossier_id = :d", d=dossier
+        )
+        assert [(r.unit_code, r.owner_unit_code) for r in rows] == [("P28", None)]

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.feedback.domain.dossiers import unit_moves
+from services.feedback.domain.dossiers import merged_moves, unit_moves
 
 
 def event(dossier: Any, kind: str, unit: Any, at: Any = "2026-10-05T08:00:00+07:00") -> dict[str, Any]:
@@ -33,7 +33,22 @@ def test_the_latest_event_wins_and_the_first_receiver_owns() -> None:
     )
     assert moves.latest == {"A": (datetime.fromisoformat("2026-10-07T08:00:00+07:00"), "P03")}
     assert moves.receivers == {"A": "P01"}
+    assert moves.first_owners == {"A": "P01"}
     assert moves.skipped == 0
+
+
+def test_merged_messages_keep_the_first_messages_owner() -> None:
+    """With no receipt, a message's owner is its latest unit; merged, the first message's stays."""
+    first = unit_moves(body(event("A", "dossier.transferred", "P01", "2026-10-06T08:00:00+07:00")))
+    second = unit_moves(
+        body(
+            event("A", "dossier.transferred", "P28", "2026-10-08T08:00:00+07:00"),
+            event("A", "dossier.received", "P29", "2026-10-05T08:00:00+07:00"),
+        )
+    )
+    assert (first.first_owners, second.first_owners) == ({"A": "P01"}, {"A": "P29"})
+    merged = merged_moves([first, second])
+    assert (merged.first_owners, merged.receivers, merged.latest["A"][1]) == ({"A": "P01"}, {"A": "P29"}, "P28")
 
 
 def test_the_same_instant_in_other_offsets_is_compared_as_an_instant() -> None:
