@@ -38,6 +38,7 @@ from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.adapters.period_state import PeriodState, read_state
+from shared.background import BackgroundTasks
 
 # Stands for computed_at in a cached body; random so that no unit name can contain it.
 _MARK = f"computed-at-{uuid.uuid4().hex}"
@@ -68,7 +69,7 @@ class StateReader:
         self.reads = 0
         self._next: dict[StateKey, asyncio.Future[PeriodState | None]] = {}
         self._running: dict[StateKey, asyncio.Future[PeriodState | None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         # The latest read of each key and when it started (monotonic s); bounded by the periods read.
         self._latest: dict[StateKey, tuple[float, PeriodState | None]] = {}
 
@@ -88,9 +89,7 @@ class StateReader:
     def _next_read(self, key: StateKey) -> asyncio.Future[PeriodState | None]:
         slot: asyncio.Future[PeriodState | None] = asyncio.get_running_loop().create_future()
         self._next[key] = slot
-        task = asyncio.create_task(self._run(key, slot))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.start(self._run(key, slot))
         return slot
 
     async def _run(self, key: StateKey, slot: asyncio.Future[PeriodState | None]) -> None:

@@ -10,13 +10,14 @@ with the copy in hand: no request waits for a reload, and no two reloads run at 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.background import BackgroundTasks
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,7 +29,7 @@ class TableCopy(Generic[T]):
         self.seconds = seconds
         self.value: T | None = None
         self.loaded_at = float("-inf")  # monotonic s of the last load started
-        self._reloads: set[asyncio.Task[None]] = set()  # in flight (kept from collection)
+        self._reloads = BackgroundTasks()  # in flight
 
     async def get(self, session: AsyncSession, sessions: async_sessionmaker[AsyncSession]) -> T:
         """The copy; loaded with ``session`` the first time, reloaded in the background (with a
@@ -43,9 +44,7 @@ class TableCopy(Generic[T]):
             return self.value
         if time.monotonic() - self.loaded_at >= self.seconds:
             self.loaded_at = time.monotonic()  # one reload at a time; a failed one is retried later
-            reload = asyncio.create_task(self._reload(sessions))
-            self._reloads.add(reload)
-            reload.add_done_callback(self._reloads.discard)
+            self._reloads.start(self._reload(sessions))
         return self.value
 
     async def _reload(self, sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -1,0 +1,26 @@
+"""Tasks a process starts and does not await — a reload in the background, a read that several
+requests share — held until they end: the event loop keeps only a weak reference to a task, and
+one collected mid-flight would vanish without running to its end."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class BackgroundTasks:
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def __len__(self) -> int:
+        """The tasks still running."""
+        return len(self._tasks)
