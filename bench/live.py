@@ -165,7 +165,7 @@ class Live:
                 if self.settings is not None and await _on_the_way(self.settings, database=bool(self.processes)) > 0:
                     await asyncio.sleep(0.5)
                     continue
-                if await probe.wait_visible(self.period, max(1.0, deadline - time.monotonic())) is None:
+                if await probe.wait_visible(max(1.0, deadline - time.monotonic())) is None:
                     return None
                 return time.monotonic()
         return None
@@ -237,7 +237,7 @@ class Live:
                     await readers.run(a.phase_seconds)
                     return cpu_share.snapshot(self.processes)
 
-                cpu_after, _ = await asyncio.gather(stream(), probe.measure(self.period, a.phase_seconds, a.settle))
+                cpu_after, _ = await asyncio.gather(stream(), probe.measure(a.phase_seconds, a.settle))
                 cpu = cpu_share.cores_between(cpu_before, cpu_after)
                 elapsed = time.monotonic() - t0
             # It stops by itself after --duration (counted from its first tick): a little later.

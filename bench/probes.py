@@ -6,8 +6,11 @@
   the period, and the breakdown's ``dossiers`` field is the number handled. The marker unit
   (``P01.BENCH`` under Hà Nội's office) gets nothing but markers, so its count rises by exactly
   one per marker: marker *k* is in the score once ``GET /api/v1/scores/P01.BENCH?period=`` shows
-  ``dossiers ≥ base + k``. Freshness = that answer's arrival − the marker request's HTTP 200,
-  so it includes up to one poll interval and one read: it errs on the slow side.
+  ``dossiers ≥ base + k``, in the month (Vietnam time) the marker is completed in — each month
+  has its own base, so a phase may cross a month's end (one did in session 11, and its markers,
+  counted in the month before, were never seen). Freshness = that answer's arrival − the marker
+  request's HTTP 200, so it includes up to one poll interval and one read: it errs on the slow
+  side.
 * :class:`Readers` — N concurrent readers, each looping on one kind of request, latencies per kind.
 """
 
@@ -43,7 +46,7 @@ DEFAULT_MIX = "ranking=8,breakdown=6,dossiers=2,public=4"
 
 
 def period_now() -> str:
-    """The running month in Vietnam time (the period the markers fall in)."""
+    """The running month in Vietnam time (the period the readers read)."""
     return datetime.now(VN).strftime("%Y-%m")
 
 
@@ -100,6 +103,7 @@ def marker_lines(run: str, k: int, now: datetime) -> bytes:
 class Pending:
     target: int
     accepted_at: float
+    period: str = ""  # the month the marker is handled in (Vietnam time of its completion)
 
 
 def resolve(pending: list[Pending], count: int, seen_at: float) -> tuple[list[float], list[Pending]]:
@@ -141,8 +145,13 @@ class MarkerProbe:
         self._client, self.key, self.staff = client, key, staff
         self.interval, self.poll = interval, poll
         self.run = datetime.now(UTC).strftime("%H%M%S")
+        self.clock = lambda: datetime.now(UTC)  # a marker's completion time (tests set it)
         self.sent = 0
-        self.base: int | None = None
+        # Per month (Vietnam time): the marker unit's count before the probe's first marker in it,
+        # and the probe's markers accepted in it. A phase may cross the month's end: a marker is
+        # handled in the month it is completed in, and counted there.
+        self.base: dict[str, int] = {}
+        self.accepted_in: dict[str, int] = {}
         self.pending: list[Pending] = []
         self.freshness: list[float] = []
         self.send_errors = 0
@@ -164,10 +173,11 @@ class MarkerProbe:
         r.raise_for_status()
         return int(r.json()["dossiers"])
 
-    async def send_one(self) -> float | None:
-        """One marker; the monotonic time of its 200, or None when it was not accepted."""
+    async def send_one(self, now: datetime) -> float | None:
+        """One marker completed at ``now``; the monotonic time of its 200, or None when it was not
+        accepted."""
         self.sent += 1
-        body = marker_lines(self.run, self.sent, datetime.now(UTC))
+        body = marker_lines(self.run, self.sent, now)
         headers = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/x-ndjson"}
         try:
             r = await self.client.post("/api/v1/events", content=body, headers=headers)
@@ -180,16 +190,17 @@ class MarkerProbe:
             return None
         return at
 
-    async def start(self, period: str) -> None:
-        self.base = await self.count(period)
-
     async def send_marker(self) -> bool:
-        at = await self.send_one()
+        now = self.clock()
+        period = now.astimezone(VN).strftime("%Y-%m")
+        if period not in self.base:
+            self.base[period] = await self.count(period)
+        at = await self.send_one(now)
         if at is None:
             return False
         self.accepted += 1
-        assert self.base is not None, "start() first"
-        self.pending.append(Pending(self.base + self.accepted, at))
+        self.accepted_in[period] = self.accepted_in.get(period, 0) + 1
+        self.pending.append(Pending(self.base[period] + self.accepted_in[period], at, period))
         return True
 
     async def _sender(self, seconds: float) -> None:
@@ -199,41 +210,39 @@ class MarkerProbe:
             await self.send_marker()
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - tick)))
 
-    async def _poller(self, period: str, stop: asyncio.Event) -> None:
+    async def _poller(self, stop: asyncio.Event) -> None:
         while not stop.is_set() or self.pending:
-            if self.pending:
+            for period in sorted({p.period for p in self.pending}):
                 try:
                     count = await self.count(period)
                 except httpx.HTTPError:
                     count = -1
-                done, self.pending = resolve(self.pending, count, time.monotonic())
+                mine = [p for p in self.pending if p.period == period]
+                done, waiting = resolve(mine, count, time.monotonic())
+                self.pending = [p for p in self.pending if p.period != period] + waiting
                 self.freshness += done
             if stop.is_set() and not self.pending:
                 break
             await asyncio.sleep(self.poll)
 
-    async def measure(self, period: str, seconds: float, settle: float) -> None:
+    async def measure(self, seconds: float, settle: float) -> None:
         """Markers for ``seconds``, then up to ``settle`` seconds for the last ones to show."""
-        if self.base is None:
-            await self.start(period)
         stop = asyncio.Event()
-        poller = asyncio.create_task(self._poller(period, stop))
+        poller = asyncio.create_task(self._poller(stop))
         await self._sender(seconds)
         stop.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(poller, settle)
 
-    async def wait_visible(self, period: str, deadline_s: float) -> float | None:
+    async def wait_visible(self, deadline_s: float) -> float | None:
         """Send one marker and wait for it (bounded); its freshness in seconds or None."""
-        if self.base is None:
-            await self.start(period)
         before = len(self.freshness)
         if not await self.send_marker():
             return None
         stop = asyncio.Event()
         stop.set()
         try:
-            await asyncio.wait_for(self._poller(period, stop), deadline_s)
+            await asyncio.wait_for(self._poller(stop), deadline_s)
         except TimeoutError:
             self.pending = []  # targets are cumulative: dropping a marker shifts nothing
             return None

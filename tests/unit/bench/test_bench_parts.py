@@ -14,7 +14,7 @@ import pytest
 from bench.chaos import SOURCE, Stream, is_ok
 from bench.live import parse_summary
 from bench.pg_activity import report
-from bench.probes import MARKER_SOURCE, MARKER_UNIT, Pending, Readers, marker_lines, parse_mix, resolve
+from bench.probes import MARKER_SOURCE, MARKER_UNIT, MarkerProbe, Pending, Readers, marker_lines, parse_mix, resolve
 from bench.run import BENCHMARKS, MODULES
 from sqi_cli.scratch import admin_dsn
 
@@ -142,3 +142,37 @@ def test_pg_activity_reports_shares_of_the_samples() -> None:
     text = report(100, views, top=5)
     assert "pg-activity: 100 samples" in text and "   0.290  COMMIT;" in text and "0.100  SELECT 1" in text
     assert admin_dsn("postgresql+asyncpg://u@h:5432/sqi?ssl=require") == "postgresql://u@h:5432/postgres?ssl=require"
+
+
+async def test_markers_on_both_sides_of_a_months_end_are_each_counted_in_their_month() -> None:
+    """The probe's markers around midnight of 30 November (Vietnam time): each is awaited in the
+    month it is completed in, against that month's own count."""
+    counts = {"2026-11": 40, "2026-12": 0}
+
+    class FakeResponse:
+        def __init__(self, body: dict[str, int]) -> None:
+            self.status_code, self._body = 200, body
+
+        def json(self) -> dict[str, int]:
+            return self._body
+
+        def raise_for_status(self) -> None:
+            return None
+
+    class FakeGateway:
+        async def get(self, url: str, headers: dict[str, str]) -> FakeResponse:
+            return FakeResponse({"dossiers": counts[url.rsplit("=", 1)[1]]})
+
+        async def post(self, url: str, content: bytes, headers: dict[str, str]) -> FakeResponse:
+            completed = orjson.loads(content.splitlines()[1])["occurred_at"]  # Vietnam time
+            counts[completed[:7]] += 1  # scored at once
+            return FakeResponse({"accepted": 2})
+
+    probe = MarkerProbe(None, "key", {})
+    probe.client = FakeGateway()  # duck-typed: get and post
+    for at in (datetime(2026, 11, 30, 16, 59, 59, tzinfo=UTC), datetime(2026, 11, 30, 17, 0, 1, tzinfo=UTC)):
+        probe.clock = lambda at=at: at
+        assert await probe.send_marker()
+    assert [(p.period, p.target) for p in probe.pending] == [("2026-11", 41), ("2026-12", 1)]
+    assert await probe.wait_visible(5.0) is not None  # a third marker, in December
+    assert probe.take()["seen"] == 3
