@@ -120,8 +120,10 @@ async def refresh_once(
             labels = one_derived(await _due(session, labels, now, month_every, derived_every))
     # The months and the (at most one) quarter or year due are recomputed side by side, each on
     # its own connection and at the same instant: a refresh waits on PostgreSQL for about half its
-    # time, and the month — the freshness everyone sees — no longer waits for a derived period
-    # (nor the next judging for both in turn).
+    # time, and the tick — so the next judging, and the next month — waits for the slower of the
+    # two instead of both in turn. On a saturated CPU the month commits a little later (both score
+    # on this event loop): at 2,000 events/s freshness p99 fell, at 500 the p50 rose by ≈ 1 s
+    # (docs/performance.md, session 11).
     derived = {label for label in labels if _kind(label) in ("quarter", "year")}
     done = await asyncio.gather(
         _recompute_each(app, [label for label in labels if label not in derived], now),
