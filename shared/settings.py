@@ -60,6 +60,18 @@ def with_credentials(url: str, *, user: str | None = None, password: str | None 
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def plain_dsn(database_url: str) -> str:
+    """A database URL in the form asyncpg and psql understand.
+
+    SQLAlchemy's asyncpg dialect takes ``postgresql+asyncpg://…?ssl=require``; a DSN says
+    ``postgresql://…?sslmode=require`` (asyncpg would send an unknown ``ssl`` parameter to the
+    server as a setting).
+    """
+    parts = urlsplit(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    query = [("sslmode" if key == "ssl" else key, value) for key, value in parse_qsl(parts.query)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 class CommonSettings(BaseSettings):
     """What every process needs: where the database and broker are, and shared secrets."""
 
@@ -160,14 +172,8 @@ class CommonSettings(BaseSettings):
 
     @cached_property
     def asyncpg_dsn(self) -> str:
-        """The same database URL in the form asyncpg and psql understand.
-
-        SQLAlchemy's asyncpg dialect takes ``?ssl=require``; a DSN says ``sslmode=require``
-        (asyncpg would send an unknown ``ssl`` parameter to the server as a setting).
-        """
-        parts = urlsplit(self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-        query = [("sslmode" if key == "ssl" else key, value) for key, value in parse_qsl(parts.query)]
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        """The same database URL in the form asyncpg and psql understand (:func:`plain_dsn`)."""
+        return plain_dsn(self.database_url)
 
     def exchange(self, name: str) -> str:
         return f"{self.bus_prefix}{name}"

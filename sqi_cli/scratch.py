@@ -11,7 +11,7 @@ import aio_pika
 import asyncpg
 
 from shared.messaging.topology import RETRY_EXCHANGE
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, plain_dsn
 
 
 def free_port_block(size: int, *, start: int = 18_000) -> int:
@@ -36,14 +36,9 @@ def scratch_database_url(name: str) -> str:
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}{os.environ.get('SQI_TEST_DB_SUFFIX', '')}"
 
 
-def _plain(dsn: str) -> str:
-    """SQLAlchemy's ``postgresql+asyncpg://`` or a plain DSN, as asyncpg reads it."""
-    return dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 def admin_dsn(dsn: str) -> str:
     """The server's maintenance database (``postgres``) under ``dsn``'s address and user."""
-    return urlparse(_plain(dsn))._replace(path="/postgres").geturl()
+    return urlparse(plain_dsn(dsn))._replace(path="/postgres").geturl()
 
 
 async def _admin_connection(dsn: str) -> asyncpg.Connection:
