@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.reporting.api import page_cache
 from services.reporting.api.live import ChangeFeed
 from services.reporting.api.page_cache import PageCache
 from services.reporting.bootstrap import Reporting
@@ -24,6 +25,13 @@ from tests.integration.reporting.test_read_model import apply, dossier_batch, sc
 
 pytestmark = pytest.mark.integration
 PERIOD = "2025-07"
+
+
+@pytest.fixture(autouse=True)
+def one_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What moves with time alone (the page cache's minute clock) stands still: a test that
+    crossed a minute's end re-rendered its page and saw a render more than it counted."""
+    monkeypatch.setattr(page_cache, "clock", lambda: 0)
 
 
 async def until(check: Callable[[], Any], what: str, within_s: float = 10.0) -> None:
