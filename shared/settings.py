@@ -90,6 +90,12 @@ class CommonSettings(BaseSettings):
     # (CloudNativePG role secrets, the RabbitMQ topology operator's user credentials). When set,
     # they are put into the URL, escaped, so any character a generator picks is safe.
     database_password: str | None = None
+    # Where a process's LISTEN connection goes (shared.listener, the outbox relays). A PgBouncer in
+    # transaction mode, which production puts in front of the APIs, cannot carry LISTEN: a
+    # notification reaches whichever client holds the server connection then, or nobody. So the
+    # APIs that listen (scoring, reporting) set this to the primary itself, as the same role;
+    # None: ``database_url``.
+    listen_database_url: str | None = None
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     amqp_username: str | None = None
     amqp_password: str | None = None
@@ -149,6 +155,8 @@ class CommonSettings(BaseSettings):
                 )
         if self.database_password is not None:
             self.database_url = with_credentials(self.database_url, password=self.database_password)
+            if self.listen_database_url is not None:
+                self.listen_database_url = with_credentials(self.listen_database_url, password=self.database_password)
         if self.amqp_username is not None or self.amqp_password is not None:
             self.amqp_url = with_credentials(self.amqp_url, user=self.amqp_username, password=self.amqp_password)
         return self
@@ -174,6 +182,11 @@ class CommonSettings(BaseSettings):
     def asyncpg_dsn(self) -> str:
         """The same database URL in the form asyncpg and psql understand (:func:`plain_dsn`)."""
         return plain_dsn(self.database_url)
+
+    @cached_property
+    def listen_dsn(self) -> str:
+        """The DSN of a LISTEN connection: ``listen_database_url``, else the database's own."""
+        return plain_dsn(self.listen_database_url or self.database_url)
 
     def exchange(self, name: str) -> str:
         return f"{self.bus_prefix}{name}"

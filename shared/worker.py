@@ -108,7 +108,7 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
             engine=parts.engine,
             outbox=parts.outbox,
             connection=connection,
-            listen_dsn=settings.asyncpg_dsn,
+            listen_dsn=settings.listen_dsn,
             prefix=settings.bus_prefix,
         )
         grace = settings.worker_shutdown_grace_s

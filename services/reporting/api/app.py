@@ -54,7 +54,7 @@ def create_app(reporting: Reporting | None = None, *, telemetry: bool = True) ->
             model.forget_recent()  # the period list and the latest computation time
 
     changes = ChangeFeed(
-        reporting.settings.asyncpg_dsn,
+        reporting.settings.listen_dsn,
         reporting.sessions,
         on_change=on_change,
         max_clients=reporting.settings.reporting_live_max_clients,

@@ -16,12 +16,13 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from functools import partial
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.reporting.adapters.changes import CHANNEL, current_versions, parse_payload
+from shared.listener import Listener
 
 log = logging.getLogger(__name__)
 _VERSIONS = "SELECT scope, version FROM reporting.read_model_version"
@@ -66,15 +67,25 @@ class ChangeFeed:
         max_clients: int = 1000,
         check_s: float = 15.0,
     ) -> None:
-        self._dsn = dsn
         self._sessions = sessions
         self._on_change = on_change
         self._max_clients = max_clients
-        self._check_s = check_s
         self._clients: set[Subscriber] = set()
         self.versions: dict[str, int] = {}
-        self.connected = False
         self.closing = False
+        self._listener = Listener(
+            dsn,
+            CHANNEL,
+            self._on_notify,
+            on_connect=partial(self._read_versions, only_newer=False),  # missed while not listening
+            on_check=partial(self._read_versions, only_newer=True),  # also a notification lost
+            check_s=check_s,
+            name="reporting change listener",
+        )
+
+    @property
+    def connected(self) -> bool:
+        return self._listener.connected
 
     @property
     def clients(self) -> int:
@@ -106,48 +117,19 @@ class ChangeFeed:
             for client in list(self._clients):
                 client.push(scope)
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, payload: str) -> None:
         parsed = parse_payload(payload)
         if parsed is not None:
             self._apply({parsed[0]: parsed[1]}, only_newer=True)
 
-    # --- the listening connection ---------------------------------------------------------
+    async def _read_versions(self, conn: asyncpg.Connection, *, only_newer: bool) -> None:
+        rows = await conn.fetch(_VERSIONS)
+        self._apply({r["scope"]: int(r["version"]) for r in rows}, only_newer=only_newer)
 
     async def run(self) -> None:
-        """Listen until cancelled, reconnecting with a back-off when the connection is lost."""
-        backoff = 0.5
-        while not self.closing:
-            conn: asyncpg.Connection | None = None
-            lost = asyncio.Event()
-            try:
-                conn = await asyncpg.connect(self._dsn, timeout=5)
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(CHANNEL, self._on_notify)
-                # Notifications missed while disconnected: the table has the versions.
-                rows = await conn.fetch(_VERSIONS)
-                self._apply({r["scope"]: int(r["version"]) for r in rows}, only_newer=False)
-                self.connected = True
-                backoff = 0.5
-                while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), self._check_s)
-                    if not lost.is_set():  # a half-open connection says nothing: ask it — the
-                        # versions, which also makes up for a notification lost after its commit
-                        rows = await asyncio.wait_for(conn.fetch(_VERSIONS), timeout=5)
-                        self._apply({r["scope"]: int(r["version"]) for r in rows}, only_newer=True)
-            except asyncio.CancelledError:
-                self.connected = False
-                if conn is not None:
-                    conn.terminate()
-                raise
-            except Exception as exc:  # whatever broke, listen again: pages read versions meanwhile
-                log.warning("reporting change listener lost", extra={"error": repr(exc)})
-            self.connected = False
-            if conn is not None and not conn.is_closed():
-                with contextlib.suppress(Exception):
-                    await conn.close(timeout=2)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+        """Listen until cancelled (:class:`shared.listener.Listener`): pages read versions while it
+        is not connected."""
+        await self._listener.run()
 
     # --- live clients ---------------------------------------------------------------------
 
@@ -167,6 +149,7 @@ class ChangeFeed:
     def close(self) -> None:
         """Shutting down: every live stream ends, so the server can drain its connections."""
         self.closing = True
+        self._listener.close()
         for client in list(self._clients):
             client.close()
 

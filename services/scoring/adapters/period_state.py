@@ -11,6 +11,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.scoring.adapters.tables import period_state, period_state_version
+from shared.wakeup import wake_after_commit
+
+# Notified after the commit of every computation (payload "period|methodology"): the APIs'
+# cached states of that period are read again at once (services.scoring.api.read_cache).
+CHANNEL = "sqi_scores_computed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,7 @@ async def record_computation(
             set_={"computed_at": ins.excluded.computed_at, **moved},
         )
     )
+    wake_after_commit(session, CHANNEL, f"{period}|{methodology}")
 
 
 async def read_state(conn: AsyncConnection | AsyncSession, period: str, methodology: str) -> PeriodState | None:

@@ -18,7 +18,10 @@ while the next read runs in the background (stale-while-revalidate): under a liv
 state read waits its turn in a busy PostgreSQL, and the request that waited for it was the slow
 one of every window (session 9: the scoring API's own p99 ≈ 75–100 ms while its p50 was < 5 ms).
 A refresh is then visible to a reader at most ``STALE_SECONDS`` after it commits, usually
-``STATE_SECONDS`` plus one read.
+``STATE_SECONDS`` plus one read — and sooner: the API listens for each committed computation
+(``period_state.CHANNEL``, :meth:`StateReader.heard`) and reads the states it serves again at
+once, in the background, so a refresh shows one state read after its notification. The windows
+stay as the fallback while the listener is not connected (start, a lost connection).
 """
 
 from __future__ import annotations
@@ -85,6 +88,14 @@ class StateReader:
                     self._next_read(key)  # for the requests after this one; nobody waits for it
                 return latest[1]
         return await asyncio.shield(self._next.get(key) or self._next_read(key))
+
+    def heard(self, payload: str) -> None:
+        """A computation of ``"period|methodology"`` committed (``period_state.CHANNEL``): a state
+        this process serves is read again now, in the background, instead of when its window ends."""
+        period, _, methodology = payload.partition("|")
+        key = (period, methodology)
+        if key in self._latest and key not in self._next:
+            self._next_read(key)
 
     def _next_read(self, key: StateKey) -> asyncio.Future[PeriodState | None]:
         slot: asyncio.Future[PeriodState | None] = asyncio.get_running_loop().create_future()

@@ -142,7 +142,9 @@ def test_pg_activity_reports_shares_of_the_samples() -> None:
     text = report(100, views, top=5)
     assert "pg-activity: 100 samples" in text and "   0.290  COMMIT;" in text and "0.100  SELECT 1" in text
     # The maintenance database's DSN as asyncpg reads it: sslmode, not SQLAlchemy's ssl.
-    assert admin_dsn("postgresql+asyncpg://u@h:5432/sqi?ssl=require") == "postgresql://u@h:5432/postgres?sslmode=require"
+    assert (
+        admin_dsn("postgresql+asyncpg://u@h:5432/sqi?ssl=require") == "postgresql://u@h:5432/postgres?sslmode=require"
+    )
 
 
 async def test_markers_on_both_sides_of_a_months_end_are_each_counted_in_their_month() -> None:

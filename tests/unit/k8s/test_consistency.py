@@ -246,3 +246,22 @@ def test_the_recompute_job_is_valid_hardened_and_runs_the_cli(rendered):
         policies["recompute-to-gateway"]["spec"]["podSelector"]["matchLabels"].items()
         <= job["metadata"]["labels"].items()
     )
+
+
+def test_the_apis_that_listen_do_so_past_the_pooler(rendered):
+    """PgBouncer in transaction mode cannot carry LISTEN: the scoring and reporting APIs (each
+    holds one LISTEN connection) connect through the pooler for queries and to the primary for it."""
+    for overlay, docs in rendered.items():
+        apis = {w["metadata"]["name"]: w for w in workloads(docs) if w["metadata"]["name"].endswith("-api")}
+        for name in ("scoring-api", "reporting-api"):
+            env = {e["name"]: e.get("value") for e in pod_spec(apis[name])["containers"][0]["env"]}
+            service = name.removesuffix("-api")
+            assert "$(SQI_DB_POOLED_HOST)" in env["SQI_DATABASE_URL"], (overlay, name)
+            assert (
+                env["SQI_LISTEN_DATABASE_URL"] == f"postgresql+asyncpg://sqi_{service}@$(SQI_DB_HOST)/sqi?ssl=require"
+            )
+        assert all(
+            "SQI_LISTEN_DATABASE_URL" not in str(pod_spec(w))
+            for n, w in apis.items()
+            if n not in ("scoring-api", "reporting-api")
+        )

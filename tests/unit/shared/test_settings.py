@@ -62,5 +62,16 @@ def test_passwords_from_operator_secrets_are_escaped_into_the_urls() -> None:
     assert settings.database_url == "postgresql+asyncpg://sqi_ingest:p%2Fw%40%3Ax@sqi-pg-rw:5432/sqi?ssl=require"
     assert settings.asyncpg_dsn == "postgresql://sqi_ingest:p%2Fw%40%3Ax@sqi-pg-rw:5432/sqi?sslmode=require"
     assert settings.amqp_url == "amqps://sqi-ingest:a%2Bb%2Fc%3D@rabbitmq:5671/sqi"
+    assert settings.listen_dsn == settings.asyncpg_dsn  # no listen URL: the database's own
     with pytest.raises(ValueError, match="user name"):
         with_credentials("amqp://host/", password="p")
+
+
+def test_a_listen_url_past_the_pooler_gets_the_same_password() -> None:
+    settings = CommonSettings(
+        database_url="postgresql+asyncpg://sqi_scoring@pooler:5432/sqi?ssl=require",
+        listen_database_url="postgresql+asyncpg://sqi_scoring@sqi-pg-rw:5432/sqi?ssl=require",
+        database_password="p/w",
+    )
+    assert settings.asyncpg_dsn == "postgresql://sqi_scoring:p%2Fw@pooler:5432/sqi?sslmode=require"
+    assert settings.listen_dsn == "postgresql://sqi_scoring:p%2Fw@sqi-pg-rw:5432/sqi?sslmode=require"
