@@ -13,11 +13,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
-import asyncpg
 from opentelemetry import propagate, trace
 from sqlalchemy import Table, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.listener import Listener
 from shared.messaging.topology import declare_exchange
 from shared.metrics import OUTBOX_PUBLISHED
 from shared.unit_of_work import outbox_channel
@@ -60,7 +60,15 @@ class OutboxRelay:
         the final flush also carries the messages those handlers wrote (graceful SIGTERM).
         """
         channel = await self._connection.channel(publisher_confirms=True)
-        listener = await self._listen()
+        # Woken by NOTIFY after each commit that wrote rows; the poll covers a lost one, and the
+        # time the listener is reconnecting.
+        listener = Listener(
+            self._listen_dsn,
+            outbox_channel(self._outbox.schema or "public"),
+            lambda _payload: self._wake.set(),
+            name="outbox relay listener",
+        )
+        listening = asyncio.create_task(listener.run())
         try:
             while not stop.is_set():
                 published = await self.publish_pending(channel)
@@ -74,9 +82,10 @@ class OutboxRelay:
             if flush_s > 0:
                 await self.flush(channel, flush_s)
         finally:
-            if listener is not None:
-                await listener.close()
+            listener.close()
+            listening.cancel()
             await channel.close()
+            await asyncio.gather(listening, return_exceptions=True)
 
     async def flush(self, channel: aio_pika.abc.AbstractChannel, seconds: float) -> int:
         """Publish every due row, batch after batch, for at most ``seconds``; returns rows published."""
@@ -93,15 +102,6 @@ class OutboxRelay:
                 break
         log.info("outbox flushed before stopping", extra={"rows": total})
         return total
-
-    async def _listen(self) -> asyncpg.Connection | None:
-        try:
-            conn = await asyncpg.connect(self._listen_dsn)
-        except (OSError, asyncpg.PostgresError):
-            log.warning("outbox relay: LISTEN unavailable, polling only")
-            return None
-        await conn.add_listener(outbox_channel(self._outbox.schema or "public"), lambda *_: self._wake.set())
-        return conn
 
     async def _exchange(self, channel: aio_pika.abc.AbstractChannel, name: str) -> aio_pika.abc.AbstractExchange:
         if name not in self._exchanges:
