@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.reporting.adapters.changes import CHANNEL, current_versions, parse_payload
 from shared.listener import Listener
 
-log = logging.getLogger(__name__)
 _VERSIONS = "SELECT scope, version FROM reporting.read_model_version"
 
 
