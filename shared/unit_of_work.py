@@ -147,3 +147,8 @@ class ServiceDatabase:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, outbox=self.OUTBOX, exchange=self.EXCHANGE, waker=self.waker)
+
+    async def dispose(self) -> None:
+        """At shutdown: the wakes of the last commits are sent before their connections go."""
+        await self.waker.settle()
+        await self.engine.dispose()

@@ -362,8 +362,7 @@ def test_the_dashboard_reloads_when_a_score_changes(browser, gateway_url: str) -
         body["computed_at"] = datetime.now(UTC).isoformat()
         async with app.uow() as uow:
             await on_scores_updated(_msg("scoring.scores-updated.v3", body), uow)
-        await app.waker.settle()  # the NOTIFY goes out after the commit, in the background
-        await app.engine.dispose()
+        await app.dispose()  # the NOTIFY goes out after the commit, in the background
 
     with page.expect_navigation(timeout=10_000):
         # Playwright's sync API owns this thread's event loop: the worker's handler runs in another.

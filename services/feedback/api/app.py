@@ -27,8 +27,7 @@ def create_app(feedback: Feedback | None = None, *, telemetry: bool = True) -> F
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        await feedback.waker.settle()  # wakes of the last commits, before their connections go
-        await feedback.engine.dispose()
+        await feedback.dispose()
 
     async def db_ready() -> bool:
         return await database_ready(feedback.engine)

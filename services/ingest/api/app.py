@@ -21,8 +21,7 @@ def create_app(ingest: Ingest | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        await ingest.waker.settle()  # wakes of the last commits, before their connections go
-        await ingest.engine.dispose()
+        await ingest.dispose()
 
     async def db_ready() -> bool:
         return await database_ready(ingest.engine)

@@ -76,8 +76,7 @@ def create_app(reporting: Reporting | None = None, *, telemetry: bool = True) ->
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         renderer.close()
-        await reporting.waker.settle()  # wakes of the last commits, before their connections go
-        await reporting.engine.dispose()
+        await reporting.dispose()
 
     async def db_ready() -> bool:
         return await database_ready(reporting.engine)

@@ -32,12 +32,10 @@ def create_app(scoring: Scoring | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         listening = asyncio.create_task(computations.run())
         yield
-        computations.close()
         listening.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listening
-        await scoring.waker.settle()  # wakes of the last commits, before their connections go
-        await scoring.engine.dispose()
+        await scoring.dispose()
 
     async def db_ready() -> bool:
         return await database_ready(scoring.engine)
@@ -46,6 +44,5 @@ def create_app(scoring: Scoring | None = None) -> FastAPI:
     app.state.scoring = scoring
     app.state.internal_token = scoring.settings.internal_token
     app.state.read_cache = ReadCache(states)  # this process's score reads
-    app.state.computations = computations
     app.include_router(router)
     return app
