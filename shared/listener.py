@@ -1,7 +1,7 @@
 """One LISTEN connection kept open (kênh thông báo của PostgreSQL): a process hears what other
 processes' commits changed (``shared.wakeup`` sends it after their commit) without polling.
 
-``run()`` listens until cancelled or closed, and reconnects with a back-off when the connection
+``run()`` listens until its task is cancelled, and reconnects with a back-off when the connection
 is lost. On each connection ``on_connect`` runs first: it reads what was missed while nobody
 listened. Every ``check_s`` seconds ``on_check`` asks the connection something: a half-open
 connection says nothing, and a notification lost after its commit (a wake is a hint, never
@@ -46,15 +46,10 @@ class Listener:
         self._check_s = check_s
         self._name = name
         self.connected = False
-        self.closing = False
-
-    def close(self) -> None:
-        """Stop reconnecting (the running connection ends with the task's cancellation)."""
-        self.closing = True
 
     async def run(self) -> None:
         backoff = 0.5
-        while not self.closing:
+        while True:
             conn: asyncpg.Connection | None = None
             lost = asyncio.Event()
             try:

@@ -82,7 +82,6 @@ class OutboxRelay:
             if flush_s > 0:
                 await self.flush(channel, flush_s)
         finally:
-            listener.close()
             listening.cancel()
             await channel.close()
             await asyncio.gather(listening, return_exceptions=True)

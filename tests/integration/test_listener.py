@@ -48,7 +48,6 @@ async def test_a_listener_hears_reconnects_and_hears_again() -> None:
         await until(lambda: heard == ["one", "two"], "a notification after the reconnection")
     finally:
         await admin.close()
-        listener.close()
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
     assert not listener.connected

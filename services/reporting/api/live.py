@@ -147,7 +147,6 @@ class ChangeFeed:
     def close(self) -> None:
         """Shutting down: every live stream ends, so the server can drain its connections."""
         self.closing = True
-        self._listener.close()
         for client in list(self._clients):
             client.close()
 

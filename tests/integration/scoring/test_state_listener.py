@@ -49,6 +49,5 @@ async def test_a_committed_refresh_is_read_again_at_once(clean: Scoring) -> None
         # A period nobody reads here is not read because it was heard.
         assert ("2026-Q4", "tax-2025") not in reader._latest
     finally:
-        listener.close()
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
