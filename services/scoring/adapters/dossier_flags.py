@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from services.scoring.adapters.tables import EPOCH
+from services.scoring.adapters.tables import EPOCH, KEYED_ONLY
 
 HAND_OVER_CHUNK = 5000  # flags per hand-over transaction: a consumer meeting one waits ≈ 0.1 s at most
 
@@ -35,11 +35,19 @@ ON CONFLICT (dossier_id) DO UPDATE SET
     traceparent = coalesce(excluded.traceparent, f.traceparent)
 """
 # A flag without an acceptance time (a replay, a recomputation) is handed over at once.
+# The flags are chosen by one sub-select run once (``ARRAY(…)``: an InitPlan), then deleted by key.
+# Written ``IN (SELECT … LIMIT … FOR UPDATE SKIP LOCKED)``, the planner was free to make the
+# sub-select the inner side of a nested loop, run again for every flag: quadratic. It did so with
+# a plan made while the table was empty — a queue table is, after every hand-over, and VACUUM
+# then truncates it to no pages — and kept as the prepared statement's generic plan: under the
+# 2,000 events/s stream one hand-over of 8,835 flags ran 62 s on the CPU while every consumer
+# waited behind its locks (docs/performance.md, session 12). The transaction is KEYED_ONLY too:
+# a scan of the table for the ``= ANY`` would still cost flags × taken.
 _HAND_OVER = """
 WITH taken AS (
-    DELETE FROM scoring.dossier_flag WHERE dossier_id IN (
+    DELETE FROM scoring.dossier_flag WHERE dossier_id = ANY(ARRAY(
         SELECT dossier_id FROM scoring.dossier_flag WHERE accepted_at IS NULL OR accepted_at < $1
-        ORDER BY dossier_id LIMIT $2 FOR UPDATE SKIP LOCKED)
+        ORDER BY dossier_id LIMIT $2 FOR UPDATE SKIP LOCKED))
     RETURNING dossier_id, accepted_at, traceparent
 )
 INSERT INTO scoring.dossier AS d (dossier_id, recheck_at, accepted_at, traceparent)
@@ -61,6 +69,8 @@ async def raise_flags(
 
 async def hand_over(conn: Any, *, accepted_before: datetime, limit: int = HAND_OVER_CHUNK) -> int:
     """Move up to ``limit`` flags of events accepted before ``accepted_before`` onto their dossiers
-    (due at the epoch: judged at this step); returns how many (fewer than ``limit``: none left)."""
+    (due at the epoch: judged at this step); returns how many (fewer than ``limit``: none left).
+    In the caller's transaction, which it makes :data:`KEYED_ONLY`."""
+    await conn.execute(KEYED_ONLY)
     status: str = await conn.execute(_HAND_OVER, accepted_before, limit, EPOCH)
     return int(status.rsplit(" ", 1)[-1])

@@ -106,6 +106,16 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # recheck_at for "changed: judge at th
 # calendar changed): judging may use its stored facts. Set with least(), never over the epoch.
 REJUDGE = EPOCH + timedelta(microseconds=1)
 
+# For a transaction whose every statement finds its rows by key, through an index (judging's
+# chunks, the flags' hand-over). The planner decides that from the tables' statistics
+# (autovacuum's ANALYZE, or shared.table_upkeep where it is off), and without them — a bulk load
+# not analysed yet — ``dossier_id = ANY($1)`` looks like it matches every row: a scan of the
+# whole event table per chunk, growing with the history (scale 1: ≈ 185 ms a chunk instead of
+# ≈ 9); with them taken while a queue table was empty, a scan of the table for every row taken
+# (adapters.dossier_flags). Such a transaction never needs a scan, so it says so, and does not
+# let such estimates make PostgreSQL compile its statements (JIT: ≈ 70 ms a chunk).
+KEYED_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
+
 # Dossiers the consumer stored a new event of, not yet handed to judging (cờ hồ sơ thay đổi):
 # the consumer writes here, never on ``dossier``, whose rows a judging chunk holds locked while
 # it judges (adapters.dossier_flags). ``accepted_at``/``traceparent`` as on ``dossier``.

@@ -63,7 +63,7 @@ from services.scoring.adapters.codec import FOLD_VERSION, facts_from_json, facts
 from services.scoring.adapters.dirty_periods import mark_periods
 from services.scoring.adapters.dossier_flags import HAND_OVER_CHUNK, hand_over
 from services.scoring.adapters.repository import PETITIONS_NAMING, RATINGS_OF, feedback_of_rows
-from services.scoring.adapters.tables import EPOCH
+from services.scoring.adapters.tables import EPOCH, KEYED_ONLY
 from services.scoring.adapters.tallies import apply_deltas
 from services.scoring.domain import NO_FEEDBACK, DomainEvent, DossierFacts, DossierFeedback, Procedure, fold_dossier
 from services.scoring.domain.contributions import Contribution, contributions, period_of
@@ -77,13 +77,6 @@ log = logging.getLogger(__name__)
 CHUNK = 1000  # ~0.25 s of judging: row locks a consumer may wait for are held briefly; bigger
 # chunks fold more dossiers into each counter row
 
-# Every statement of a chunk finds its rows by key, through an index. The planner decides that
-# from the tables' statistics (autovacuum's ANALYZE, or shared.table_upkeep where it is
-# off), and without them — a bulk load not analysed yet — ``dossier_id = ANY($1)`` looks like it
-# matches every row: a scan of the whole event table per chunk, growing with the history (scale 1:
-# ≈ 185 ms a chunk instead of ≈ 9). Judging never needs one, so its transaction says so, and does
-# not let such estimates make PostgreSQL compile its statements (JIT: ≈ 70 ms a chunk).
-_KEYED_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
 # Due first; among those due at one instant (every changed dossier carries the epoch) by unit,
 # then id (a first judging has no unit yet; ids of one office tend to share a prefix): a chunk's
 # verdicts then fall into ~5× fewer counter rows, the counter upserts' cost. Served by
@@ -301,7 +294,7 @@ async def judge_chunk(
     ``accepted_before``: the refresher's tick start); returns how many were claimed (0: none left).
     ``from_end``: the last due in the claim order first (a second lane)."""
     conn: Any = await driver(session)
-    await conn.execute(_KEYED_ONLY)
+    await conn.execute(KEYED_ONLY)
     claim = _CLAIM_FROM_END if from_end else _CLAIM_FROM_START
     rows = await conn.fetch(claim, now, limit, accepted_before, EPOCH, str(FOLD_VERSION))
     if not rows:

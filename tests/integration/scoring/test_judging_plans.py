@@ -1,4 +1,5 @@
-"""A judging chunk reads its dossiers' rows by key, whatever the tables' statistics say.
+"""Judging's chunks and the flags' hand-over read their rows by key, whatever the tables'
+statistics (or a cached plan) say.
 
 Without statistics (a bulk load not analysed yet; a server running without autovacuum, as the
 development machine's) the planner took ``dossier_id = ANY(...)`` for "every row" and scanned
@@ -9,10 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+import orjson
 import pytest
 
+from services.scoring.adapters.dossier_flags import _HAND_OVER, raise_flags
 from services.scoring.adapters.repository import PETITIONS_NAMING, RATINGS_OF
-from services.scoring.application.judging import _EVENTS, _KEYED_ONLY, _OLD
+from services.scoring.adapters.tables import KEYED_ONLY
+from services.scoring.application.judging import _EVENTS, _OLD
 from services.scoring.bootstrap import Scoring
 from services.scoring.handlers.messages import apply_dossier_events
 from shared.db import driver_connection
@@ -33,7 +38,7 @@ async def test_chunk_reads_use_the_dossier_id_indexes(clean: Scoring) -> None:
         conn: Any = await driver_connection(uow.session)
         # Statistics of tiny tables: a scan looks cheapest, as it does for a table never analysed.
         await conn.execute("ANALYZE scoring.dossier_event, scoring.contribution, scoring.rating, scoring.petition")
-        await conn.execute(_KEYED_ONLY)
+        await conn.execute(KEYED_ONLY)
         for sql, index in (
             (_EVENTS, "ix_dossier_event_dossier_id"),
             (_OLD, "ix_contribution_dossier_id"),
@@ -43,3 +48,36 @@ async def test_chunk_reads_use_the_dossier_id_indexes(clean: Scoring) -> None:
             plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + sql, ids))
             assert "Seq Scan" not in plan, plan
             assert index in plan, plan
+
+
+def _loops(node: dict[str, Any]) -> list[tuple[str, int]]:
+    """Every node of a JSON plan with how many times it ran."""
+    own = [(node["Node Type"], int(node["Actual Loops"]))]
+    return own + [x for child in node.get("Plans", []) for x in _loops(child)]
+
+
+async def test_the_hand_over_takes_its_flags_in_one_pass_whatever_plan_is_cached(clean: Scoring) -> None:
+    """Session 12's stall: a prepared statement's generic plan made while the flag table was empty
+    (VACUUM truncates a drained queue table to no pages) ran the locking sub-select once per flag
+    — 62 s for 8,835 flags, every consumer waiting behind its locks. Made the same way here, the
+    plan runs each of its nodes once, and takes no more flags than asked."""
+    conn = await asyncpg.connect(clean.settings.asyncpg_dsn)
+    try:
+        await conn.execute("VACUUM ANALYZE scoring.dossier_flag")  # drained: no pages, no rows
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.execute(f"PREPARE hand_over(timestamptz, int, timestamptz) AS {_HAND_OVER}")
+        async with conn.transaction():
+            await conn.execute(KEYED_ONLY)  # as hand_over's own transaction
+            await conn.execute("EXECUTE hand_over(now(), 1000, '1970-01-01Z')")  # the plan, made empty
+        ids = sorted(f"FLAG-{i:05}" for i in range(3000))
+        await raise_flags(conn, ids, [NOW] * len(ids), [None] * len(ids))
+        async with conn.transaction():
+            await conn.execute(KEYED_ONLY)
+            explained = await conn.fetchval(
+                "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE hand_over(now(), 1000, '1970-01-01Z')"
+            )
+        plan = orjson.loads(explained)[0]["Plan"]
+        assert all(loops <= 1 for _, loops in _loops(plan)), _loops(plan)
+        assert await conn.fetchval("SELECT count(*) FROM scoring.dossier_flag") == 2000
+    finally:
+        await conn.close()
