@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-import orjson
 import pytest
 
 from services.scoring.adapters.dossier_flags import _HAND_OVER, raise_flags
@@ -22,6 +21,7 @@ from services.scoring.bootstrap import Scoring
 from services.scoring.handlers.messages import apply_dossier_events
 from shared.db import driver_connection
 
+from ..plans import node_loops
 from .helpers import load_reference
 from .scenario import NOW, _received
 
@@ -50,12 +50,6 @@ async def test_chunk_reads_use_the_dossier_id_indexes(clean: Scoring) -> None:
             assert index in plan, plan
 
 
-def _loops(node: dict[str, Any]) -> list[tuple[str, int]]:
-    """Every node of a JSON plan with how many times it ran."""
-    own = [(node["Node Type"], int(node["Actual Loops"]))]
-    return own + [x for child in node.get("Plans", []) for x in _loops(child)]
-
-
 async def test_the_hand_over_takes_its_flags_in_one_pass_whatever_plan_is_cached(clean: Scoring) -> None:
     """Session 12's stall: a prepared statement's generic plan made while the flag table was empty
     (VACUUM truncates a drained queue table to no pages) ran the locking sub-select once per flag
@@ -76,8 +70,7 @@ async def test_the_hand_over_takes_its_flags_in_one_pass_whatever_plan_is_cached
             explained = await conn.fetchval(
                 "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE hand_over(now(), 1000, '1970-01-01Z')"
             )
-        plan = orjson.loads(explained)[0]["Plan"]
-        assert all(loops <= 1 for _, loops in _loops(plan)), _loops(plan)
+        assert all(loops <= 1 for _, loops in node_loops(explained)), node_loops(explained)
         assert await conn.fetchval("SELECT count(*) FROM scoring.dossier_flag") == 2000
     finally:
         await conn.close()
