@@ -19,6 +19,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("ingest", "scoring", "feedback", "reporting")
+GATEWAY_KEEP_ALIVE_S = 75  # as in k8s/base/gateway.yaml
 
 
 class PlatformExited(RuntimeError):
@@ -82,10 +83,10 @@ class Platform:
                 for i in range(self.replicas.get(name, 1)):
                     label = f"{name}-worker" if i == 0 else f"{name}-worker-{i + 1}"
                     commands.append((label, [python, "-m", f"services.{name}.worker"]))
-        # The gateway decides the client address itself (citizen limits): no proxy headers.
-        commands.append(
-            ("gateway", [*uvicorn, "--no-proxy-headers", "--port", str(self.port), "gateway.app:create_app"])
-        )
+        # The gateway decides the client address itself (citizen limits): no proxy headers. Its
+        # idle connections outlive its clients' (k8s/base/gateway.yaml says why).
+        gateway = [*uvicorn, "--no-proxy-headers", "--timeout-keep-alive", str(GATEWAY_KEEP_ALIVE_S)]
+        commands.append(("gateway", [*gateway, "--port", str(self.port), "gateway.app:create_app"]))
         return commands
 
     def start(self) -> None:

@@ -21,6 +21,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 import shared.metrics
 from sqi_cli.migrate import migration_dirs
+from sqi_cli.platform import GATEWAY_KEEP_ALIVE_S, Platform
 
 from .conftest import K8S, PENDING_MODULES, REPO
 from .test_manifests import by_name, of_kind, pod_spec, workloads
@@ -265,3 +266,17 @@ def test_the_apis_that_listen_do_so_past_the_pooler(rendered):
             for n, w in apis.items()
             if n not in ("scoring-api", "reporting-api")
         )
+
+
+def test_the_gateway_keeps_idle_connections_longer_than_the_ingress(rendered):
+    """ingress-nginx reuses an idle upstream connection for up to 60 s (its default): the gateway
+    must not close one first, or a request sent down it meets a closed socket (a 502; a POST is
+    not retried). ``./sqi up`` runs the gateway the same way."""
+    for overlay, docs in rendered.items():
+        gateway = next(w for w in workloads(docs) if w["metadata"]["name"] == "gateway")
+        command = pod_spec(gateway)["containers"][0]["command"]
+        keep_alive = int(command[command.index("--timeout-keep-alive") + 1])
+        assert keep_alive > 60, overlay
+        assert keep_alive == GATEWAY_KEEP_ALIVE_S, overlay
+    local = dict(Platform(18000).commands())["gateway"]
+    assert local[local.index("--timeout-keep-alive") + 1] == str(GATEWAY_KEEP_ALIVE_S)

@@ -39,6 +39,8 @@ API_PROCESSES = {
         "0.0.0.0",
         "--port",
         "8000",
+        "--timeout-keep-alive",
+        "75",
     ],
     **{
         f"{n}-api": [
