@@ -5,6 +5,7 @@ one collected mid-flight would vanish without running to its end."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -24,3 +25,13 @@ class BackgroundTasks:
     def __len__(self) -> int:
         """The tasks still running."""
         return len(self._tasks)
+
+
+async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
+    """Cancel ``tasks`` (loops that stop only so: a listener, a keeper) and wait until each has
+    ended; an error other than the cancellation is raised."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -17,6 +17,7 @@ from opentelemetry import propagate, trace
 from sqlalchemy import Table, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.background import cancel_and_wait
 from shared.listener import Listener
 from shared.messaging.topology import declare_exchange
 from shared.metrics import OUTBOX_PUBLISHED
@@ -82,9 +83,8 @@ class OutboxRelay:
             if flush_s > 0:
                 await self.flush(channel, flush_s)
         finally:
-            listening.cancel()
+            await cancel_and_wait(listening)
             await channel.close()
-            await asyncio.gather(listening, return_exceptions=True)
 
     async def flush(self, channel: aio_pika.abc.AbstractChannel, seconds: float) -> int:
         """Publish every due row, batch after batch, for at most ``seconds``; returns rows published."""

@@ -7,7 +7,6 @@ reports (``/api/v1/warnings``, ``/api/v1/reports/…``), all read from reporting
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ from services.reporting.api.render_pool import RenderPool
 from services.reporting.api.routes import router
 from services.reporting.bootstrap import SERVICE, Reporting, bootstrap
 from services.reporting.views import ReadModel, refresh_methodologies
+from shared.background import cancel_and_wait
 from shared.db import database_ready
 from shared.telemetry import configure_telemetry
 from shared.web import create_app as create_service_app
@@ -70,11 +70,7 @@ def create_app(reporting: Reporting | None = None, *, telemetry: bool = True) ->
         ]
         yield
         changes.close()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*tasks)
         renderer.close()
         await reporting.dispose()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +12,7 @@ from services.scoring.adapters.period_state import CHANNEL
 from services.scoring.api.read_cache import ReadCache, StateReader
 from services.scoring.api.routes import router
 from services.scoring.bootstrap import SERVICE, Scoring, bootstrap
+from shared.background import cancel_and_wait
 from shared.db import database_ready
 from shared.listener import Listener
 from shared.telemetry import configure_telemetry
@@ -32,9 +32,7 @@ def create_app(scoring: Scoring | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         listening = asyncio.create_task(computations.run())
         yield
-        listening.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listening
+        await cancel_and_wait(listening)
         await scoring.dispose()
 
     async def db_ready() -> bool:
