@@ -16,3 +16,5 @@ os.environ.setdefault(
 os.environ["SQI_BUS_PREFIX"] = f"test{os.getpid()}."
 os.environ["SQI_ENVIRONMENT"] = "test"
 os.environ.setdefault("SQI_LOG_LEVEL", "WARNING")
+
+pytest_plugins = ["tests.pool_leaks"]

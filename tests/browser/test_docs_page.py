@@ -8,36 +8,21 @@ The gateway runs in-process under uvicorn; one small upstream server answers eac
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
+from tests.browser.support import ARGS, ARTIFACTS, CHROMIUM, served
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SERVICES = ("ingest", "scoring", "feedback")
 
 
@@ -63,37 +48,19 @@ def upstream_app(documents: dict[str, dict[str, Any]]) -> FastAPI:
     return app
 
 
-def serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture(scope="module")
 def gateway_url() -> Iterator[str]:
     if not Path(CHROMIUM).exists():
         pytest.skip("needs /usr/bin/chromium")
-    upstream, upstream_thread, upstream_url = serve(upstream_app(service_documents()))
-    settings = GatewaySettings(
-        ingest_url=f"{upstream_url}/ingest",
-        scoring_url=f"{upstream_url}/scoring",
-        feedback_url=f"{upstream_url}/feedback",
-        reporting_url=f"{upstream_url}/reporting",  # answers 404: the document says so, still renders
-    )
-    gateway, gateway_thread, url = serve(create_gateway(settings))
-    yield url
-    for server, thread in ((gateway, gateway_thread), (upstream, upstream_thread)):
-        server.should_exit = True
-        thread.join(timeout=10)
+    with ExitStack() as servers:
+        upstream_url = servers.enter_context(served(upstream_app(service_documents())))
+        settings = GatewaySettings(
+            ingest_url=f"{upstream_url}/ingest",
+            scoring_url=f"{upstream_url}/scoring",
+            feedback_url=f"{upstream_url}/feedback",
+            reporting_url=f"{upstream_url}/reporting",  # answers 404: the document says so, still renders
+        )
+        yield servers.enter_context(served(create_gateway(settings)))
 
 
 def test_docs_renders_the_merged_openapi_31_document(gateway_url: str) -> None:

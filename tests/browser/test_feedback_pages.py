@@ -7,14 +7,10 @@ axe-core checks every page for serious or critical accessibility violations.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import text
 
 from services.feedback.api.app import create_app
@@ -23,24 +19,12 @@ from services.feedback.handlers.messages import seed_reference_units
 from services.feedback.settings import FeedbackSettings
 from shared.migrations import upgrade
 from sqi_cli.scratch import recreate_database, scratch_database_url
+from tests.browser.support import ARGS, ARTIFACTS, CHROMIUM, REPO, served
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
 MIGRATIONS = REPO / "services" / "feedback" / "migrations"
 URL = scratch_database_url("sqi_test_feedback_browser")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -62,24 +46,8 @@ def base_url() -> Iterator[str]:
         await app.engine.dispose()
 
     asyncio.run(seed())
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(bootstrap(settings), telemetry=False), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(bootstrap(settings), telemetry=False)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

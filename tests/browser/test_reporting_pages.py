@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +21,6 @@ from typing import Any
 
 import orjson
 import pytest
-import uvicorn
 
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
@@ -41,36 +38,15 @@ from shared.calendar import VN_TZ
 from shared.messaging.topology import IncomingMessage
 from shared.migrations import upgrade
 from sqi_cli.scratch import recreate_database, scratch_database_url
+from tests.browser.support import ARGS, ARTIFACTS, CHROMIUM, REPO, free_port, served
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
 URL = scratch_database_url("sqi_test_reporting_browser")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 PERIOD = "2025-09"
 LOCALS = [("P01.L01", "Thuế cơ sở 1 Hà Nội"), ("P01.L02", "Thuế cơ sở 2 Hà Nội")]
 OVERDUE = "HS-BROWSER-QUAHAN-01"
 PETITION = "PA-BROWSER-QUAHAN-01"
-
-
-def _port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    sock.close()
-    return port
-
-
-def _serve(app: Any, port: int) -> uvicorn.Server:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    return server
 
 
 def _msg(routing_key: str, body: dict[str, Any]) -> IncomingMessage:
@@ -208,24 +184,20 @@ def gateway_url() -> Iterator[str]:
     asyncio.run(recreate_database(URL))
     upgrade(REPO / "gateway" / "migrations", URL)
     upgrade(REPO / "services" / "reporting" / "migrations", URL)
-    down = f"http://127.0.0.1:{_port()}"  # nothing listens: scoring is stopped
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens: scoring is stopped
     settings = ReportingSettings(database_url=URL, environment="test", scoring_url=down)
     asyncio.run(_seed(settings))
-    reporting_port = _port()
-    reporting = _serve(create_app(bootstrap(settings), telemetry=False), reporting_port)
-    gw_settings = GatewaySettings(
-        database_url=URL,
-        environment="test",
-        reporting_url=f"http://127.0.0.1:{reporting_port}",
-        scoring_url=down,
-        ingest_url=down,
-        feedback_url=down,
-    )
-    gw_port = _port()
-    gateway = _serve(create_gateway(gw_settings), gw_port)
-    yield f"http://127.0.0.1:{gw_port}"
-    gateway.should_exit = True
-    reporting.should_exit = True
+    with served(create_app(bootstrap(settings), telemetry=False)) as reporting_url:
+        gw_settings = GatewaySettings(
+            database_url=URL,
+            environment="test",
+            reporting_url=reporting_url,
+            scoring_url=down,
+            ingest_url=down,
+            feedback_url=down,
+        )
+        with served(create_gateway(gw_settings)) as url:
+            yield url
 
 
 @pytest.fixture(scope="module")
