@@ -3,8 +3,8 @@
 SQLAlchemy reports a connection the garbage collector found still checked out ("non-checked-in
 connection … which will be terminated") from whatever test runs when the collector happens to
 run, long after the code that leaked it. So each checkout in the test process notes the call
-sites that made it (a few frames, cheap), and that report is followed by where the connection was
-taken: the test then running and the project's innermost frames on the way to it.
+sites that made it (a few frames, cheap), and that report is followed by a warning of where the
+connection was taken: the test then running and the project's innermost frames on the way to it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import warnings
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -68,6 +69,11 @@ def _checked_in(dbapi_connection: Any, _record: Any) -> None:
         _taken.pop(_driver_id(dbapi_connection), None)
 
 
+class LeakedConnectionOrigin(UserWarning):
+    """Where the connection of the "non-checked-in connection" warning before it was taken (a
+    warning, so that pytest's summary shows it beside that one, whichever test passed)."""
+
+
 class _ReportOrigin(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
@@ -75,11 +81,11 @@ class _ReportOrigin(logging.Handler):
             return
         origin = next((v for k, v in list(_taken.items()) if f"at {hex(k)}>" in message), None)
         if origin is None:
-            print(f"\n[pool_leaks] {message[:160]}…: no checkout of it was recorded", file=sys.stderr)
+            warnings.warn("no checkout of that connection was recorded", LeakedConnectionOrigin, stacklevel=1)
             return
         test, thread, sites = origin
-        where = "\n  ".join(sites)
-        print(f"\n[pool_leaks] checked out in {test} (thread {thread}) at\n  {where}", file=sys.stderr)
+        where = "; ".join(sites) or "no frame of the project"
+        warnings.warn(f"taken in {test} (thread {thread}) at {where}", LeakedConnectionOrigin, stacklevel=1)
 
 
 logging.getLogger("sqlalchemy.pool").addHandler(_ReportOrigin(level=logging.ERROR))
