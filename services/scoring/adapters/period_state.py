@@ -13,9 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from services.scoring.adapters.tables import period_state, period_state_version
 from shared.wakeup import wake_after_commit
 
-# Notified after the commit of every computation (payload "period|methodology"): the APIs'
-# cached states of that period are read again at once (services.scoring.api.read_cache).
+# What the scoring APIs cache, changed: notified after the commit of every computation (payload
+# "period|methodology": the cached states of that period are read again at once,
+# services.scoring.api.read_cache) and of every change of the unit tree or the procedure
+# catalogue (payload REFERENCE_CHANGED: their in-process copies reload, application.table_copy).
+# One channel, so one LISTEN connection per API process.
 CHANNEL = "sqi_scores_computed"
+REFERENCE_CHANGED = "reference"  # never a "period|methodology"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,12 @@ async def record_computation(
         )
     )
     wake_after_commit(session, CHANNEL, f"{period}|{methodology}")
+
+
+def announce_reference_change(session: AsyncSession) -> None:
+    """The unit tree or the procedure catalogue changes in ``session``'s transaction: the APIs
+    reload their copies once it has committed."""
+    wake_after_commit(session, CHANNEL, REFERENCE_CHANGED)
 
 
 async def read_state(conn: AsyncConnection | AsyncSession, period: str, methodology: str) -> PeriodState | None:

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.scoring.adapters.dirty_periods import mark_periods, mark_scored_periods
 from services.scoring.adapters.dossier_flags import raise_flags
+from services.scoring.adapters.period_state import announce_reference_change
 from services.scoring.adapters.repository import petition_facts
 from services.scoring.adapters.tables import (
     REJUDGE,
@@ -154,6 +155,7 @@ async def apply_procedure_events(events: list[RawEvent], uow: UnitOfWork, *, now
     )
     codes = list(changed.scalars())
     if codes:
+        announce_reference_change(uow.session)
         # Due times, fees and targets come from the catalogue: its dossiers must be judged again,
         # their events unchanged (a dossier flagged with the epoch stays so: its events changed).
         # Row locks in dossier_id order, as the consumer's upserts take them: no deadlock.
@@ -180,6 +182,7 @@ async def apply_units(msg: UnitsChanged, uow: UnitOfWork, *, now: datetime) -> N
     await uow.session.execute(
         stmt.on_conflict_do_update(index_elements=[unit.c.code], set_={c: stmt.excluded[c] for c in cols})
     )
+    announce_reference_change(uow.session)
     await mark_all_scored_dirty(uow, now)
 
 

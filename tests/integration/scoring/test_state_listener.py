@@ -1,5 +1,6 @@
 """The scoring API hears each committed computation (``period_state.CHANNEL``) and reads that
-period's state again at once, instead of serving the state it holds until its window ends."""
+period's state again at once, instead of serving the state it holds until its window ends; and
+it hears each change of the unit tree, and reloads its copy of it."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ from datetime import timedelta
 import pytest
 
 from services.scoring.adapters.period_state import CHANNEL
+from services.scoring.adapters.repository import load_procedures, load_units
+from services.scoring.api.app import change_listener
 from services.scoring.api.read_cache import StateReader
 from services.scoring.application.refresher import refresh_once
+from services.scoring.application.table_copy import TableCopy
 from services.scoring.bootstrap import Scoring
-from services.scoring.handlers.messages import mark_dirty
+from services.scoring.handlers.messages import apply_units, mark_dirty
+from shared.background import cancel_and_wait
+from shared.contracts import UnitRecord, UnitsChanged
 from shared.listener import Listener
 
 from .helpers import apply_batches, load_reference
@@ -51,3 +57,36 @@ async def test_a_committed_refresh_is_read_again_at_once(clean: Scoring) -> None
     finally:
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
+
+
+async def test_a_change_of_the_unit_tree_reloads_the_api_copy_at_once(clean: Scoring) -> None:
+    app = clean
+    await load_reference(app, NOW)
+    # Copies that a clock would reload only after an hour: only what is heard can reload them.
+    app.units = TableCopy(load_units, seconds=3600, heard_seconds=3600)
+    app.procedures = TableCopy(load_procedures, seconds=3600, heard_seconds=3600)
+    listener = change_listener(app, StateReader(app.engine))
+    listening = asyncio.create_task(listener.run())
+    try:
+        deadline = time.monotonic() + 30
+        while not listener.connected:
+            assert time.monotonic() < deadline, "the listener never connected"
+            await asyncio.sleep(0.02)
+        async with app.sessions() as session:
+            assert "Thuế Thành phố Huế" in {u.name for u in await app.units.get(session, app.sessions)}
+        assert not app.units._reloads  # loaded inline after the connection: nothing else is due
+
+        renamed = UnitsChanged(
+            units=[UnitRecord(code="P02", name="Thuế Thành phố Huế (mới)", level="province", parent_code="CT")]
+        )
+        async with app.uow() as uow:
+            await apply_units(renamed, uow, now=NOW)
+        while True:
+            async with app.sessions() as session:
+                names = {u.code: u.name for u in await app.units.get(session, app.sessions)}
+            if names["P02"] == "Thuế Thành phố Huế (mới)":
+                break
+            assert time.monotonic() < deadline, "the renamed unit never reached the copy"
+            await asyncio.sleep(0.02)
+    finally:
+        await cancel_and_wait(listening)

@@ -65,3 +65,72 @@ async def test_a_failed_reload_keeps_the_copy() -> None:
     assert await copy.get(SESSION, SESSIONS) == ["a"]
     await _until(lambda: not copy._reloads)
     assert copy.value == ["a"] and table.loads == 2
+
+
+async def test_while_changes_are_heard_the_copy_reloads_on_a_change_not_on_its_age() -> None:
+    table = Table()
+    hearing = True
+    copy = TableCopy(table.load, seconds=0.01, heard_seconds=3600)
+    copy.follow(lambda: hearing)
+    await copy.get(SESSION, SESSIONS)
+    await asyncio.sleep(0.02)
+    for _ in range(3):
+        await copy.get(SESSION, SESSIONS)
+    assert table.loads == 1  # older than ``seconds``, but nothing was heard
+
+    table.rows = ["a", "b"]
+    copy.changed()
+    assert await copy.get(SESSION, SESSIONS) == ["a"]  # answered from the copy in hand…
+    await _until(lambda: copy.value == ["a", "b"])  # …while one reload brings the change
+    assert table.loads == 2
+
+    hearing = False  # the listener is down: back to reloading by age
+    await asyncio.sleep(0.02)
+    await copy.get(SESSION, SESSIONS)
+    await _until(lambda: table.loads == 3 and not copy._reloads)
+
+
+class SnapshotTable(Table):
+    """Reads the rows when the load starts, as a transaction sees the table at its start."""
+
+    async def load(self, _session: AsyncSession) -> list[str]:
+        self.loads += 1
+        rows = list(self.rows)
+        await self.gate.wait()
+        return rows
+
+
+async def test_a_change_heard_during_a_reload_is_loaded_after_it() -> None:
+    table = SnapshotTable()
+    copy = TableCopy(table.load, seconds=3600, heard_seconds=3600)
+    copy.follow(lambda: True)
+    await copy.get(SESSION, SESSIONS)
+    table.gate = asyncio.Event()  # the reload reads the table as it was, and is held
+    copy.changed()
+    await copy.get(SESSION, SESSIONS)
+    await _until(lambda: table.loads == 2)
+    table.rows = ["a", "b"]  # committed while that reload runs, and heard
+    copy.changed()
+    await copy.get(SESSION, SESSIONS)
+    assert table.loads == 2  # never two reloads at once
+    table.gate.set()
+    await _until(lambda: not copy._reloads)
+    assert copy.value == ["a"]
+    await copy.get(SESSION, SESSIONS)  # the change heard meanwhile is still due
+    await _until(lambda: copy.value == ["a", "b"])
+    assert table.loads == 3
+
+
+async def test_a_failed_reload_is_retried_by_age_even_while_changes_are_heard() -> None:
+    table = Table()
+    copy = TableCopy(table.load, seconds=0.01, heard_seconds=3600)
+    copy.follow(lambda: True)
+    await copy.get(SESSION, SESSIONS)
+    table.fail = True
+    copy.changed()
+    await copy.get(SESSION, SESSIONS)
+    await _until(lambda: table.loads == 2 and not copy._reloads)
+    table.fail, table.rows = False, ["a", "b"]
+    await asyncio.sleep(0.02)
+    await copy.get(SESSION, SESSIONS)
+    await _until(lambda: copy.value == ["a", "b"])
