@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.dirty_periods import mark_scored_periods
+from services.scoring.adapters.period_state import announce_reference_change
 from services.scoring.adapters.tables import REJUDGE, calendar_day
 from services.scoring.domain.calendar_cache import CachedCalendar
 from shared.calendar import WorkingCalendar
@@ -102,6 +103,7 @@ async def declare_day(
     if previous != kind:
         await rejudge_everything(session)
         await _announce(uow)
+        announce_reference_change(session)  # the API processes rebuild their calendars
     return {"day": day, "kind": kind, "note": note, "declared_by": declared_by, "declared_at": now}, previous is None
 
 
@@ -113,6 +115,7 @@ async def undeclare_day(uow: UnitOfWork, day: date) -> bool:
         return False
     await rejudge_everything(session)
     await _announce(uow)
+    announce_reference_change(session)
     return True
 
 

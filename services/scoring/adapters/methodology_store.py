@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.dirty_periods import mark_scored_periods
+from services.scoring.adapters.period_state import announce_reference_change
 from services.scoring.adapters.tables import methodology
 from services.scoring.domain import Methodology, methodology_from_dict
 from services.scoring.domain.methodology import BUILTIN_IDS, builtin_document
@@ -69,4 +70,5 @@ async def add_methodology(
     if row is None:
         return None
     await mark_scored_periods(session)
+    announce_reference_change(session)  # the other API processes load it
     return dict(row)

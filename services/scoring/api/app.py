@@ -25,9 +25,9 @@ def change_listener(scoring: Scoring, states: StateReader) -> Listener:
 
     Each committed computation is heard at once, so a refresh shows in the reads one state read
     after its commit, not at the end of the reuse window (up to STALE_SECONDS under a stream). A
-    change of the unit tree or the catalogue reloads their copies; so does every (re)connection,
-    for what was missed while nobody listened."""
-    copies = (scoring.units, scoring.procedures)
+    change of the unit tree, the catalogue, a methodology or the calendar makes their copies due;
+    so does every (re)connection, for what was missed while nobody listened."""
+    copies = (scoring.units.reloads, scoring.procedures.reloads, scoring.synced)
 
     def heard(payload: str) -> None:
         if payload != REFERENCE_CHANGED:

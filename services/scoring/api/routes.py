@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -20,19 +19,15 @@ from services.scoring.application.context import Scoring
 from services.scoring.application.drilldown import shortfall_page
 from services.scoring.application.scoring_service import evaluate_live
 from services.scoring.application.stake import DEFAULT_WITHIN_WD, StakeItem, load_unit_stake
+from services.scoring.application.table_copy import NEVER
 from services.scoring.application.unit_history import AS_OF_PERIOD, TODAY, UnitMapping, mapped_rows
 from services.scoring.domain import Methodology, Period, breakdown
 from services.scoring.domain.methodology import DEFAULT_METHODOLOGY, validate_methodology
-from shared.background import BackgroundTasks
 from shared.db import retrying_conflicts
 from shared.web import Admin, ApiError, CurrentPrincipal, Staff
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1")
-
-
-SYNC_SECONDS = 1.0  # how stale another process's methodology upload or calendar change may be
-_SYNCS = BackgroundTasks()
 
 
 async def sync_caches(app: Scoring) -> None:
@@ -41,32 +36,20 @@ async def sync_caches(app: Scoring) -> None:
         await sync_calendar(app, session)
 
 
-async def _sync_in_background(app: Scoring) -> None:
-    try:
-        await sync_caches(app)
-    except Exception:
-        log.warning("methodologies and calendar not re-synced; the copies in hand stay", exc_info=True)
-
-
 async def get_app(request: Request) -> Scoring:
-    """The app with its cached methodology versions and calendar, checked against their tables at
-    most once a second; this process's own changes apply at once.
+    """The app with its cached methodology versions and calendar, checked against their tables
+    when a change is heard (``app.synced``, :mod:`services.scoring.application.table_copy`); this
+    process's own changes apply at once.
 
-    Only the first request waits for them. After that, a request that finds them a second old
-    starts one check in the background and is answered with the copies in hand: the check is two
-    queries, and under a stream the request that waited for them was among the slowest of every
-    second (it reached the reads' p99)."""
+    Only the first request waits for them. After that, a request that finds them due starts one
+    check in the background and is answered with the copies in hand: the check is two queries,
+    and under a stream the request that waited for them was among the slowest of every second (it
+    reached the reads' p99)."""
     app: Scoring = request.app.state.scoring
-    if app.synced_at == float("-inf"):
-        claimed, app.synced_at = app.synced_at, time.monotonic()
-        try:
-            await sync_caches(app)
-        except BaseException:
-            app.synced_at = claimed  # the next request tries again
-            raise
-    elif time.monotonic() - app.synced_at >= SYNC_SECONDS:
-        app.synced_at = time.monotonic()  # one check at a time; a failed one is retried a second later
-        _SYNCS.start(_sync_in_background(app))
+    if app.synced.loaded_at == NEVER:
+        await app.synced.first(lambda: sync_caches(app))
+    else:
+        app.synced.start_if_due(lambda: sync_caches(app))
     return app
 
 

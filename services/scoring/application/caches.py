@@ -1,8 +1,9 @@
 """The process's copies of the methodology versions and the working calendar, kept in step with
 their tables (bộ chỉ số đã tải lên, ngày nghỉ / ngày làm bù do quản trị khai báo).
 
-The worker (each refresher tick), the API (at most once a second) and ``./sqi recompute`` call
-these before scoring, so every process scores with the same versions and declared days.
+The worker (each refresher tick), the API (when a change is heard: ``Scoring.synced``) and
+``./sqi recompute`` call these before scoring, so every process scores with the same versions and
+declared days.
 """
 
 from __future__ import annotations

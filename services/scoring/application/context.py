@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 from services.scoring.adapters.repository import load_procedures, load_units
 from services.scoring.adapters.tables import outbox
-from services.scoring.application.table_copy import TableCopy
+from services.scoring.application.table_copy import Reloads, TableCopy
 from services.scoring.domain import Methodology, Procedure, load_builtin
 from services.scoring.domain.calendar_cache import CachedCalendar
 from services.scoring.domain.engine import UnitRow
@@ -38,8 +38,8 @@ class Scoring(ServiceDatabase):
     methodologies: dict[str, Methodology] = field(default_factory=builtin_methodologies)
     # The declared days ``calendar`` was built from (None: not loaded from the table yet).
     calendar_days: frozenset[tuple[date, str]] | None = None
-    # When the API last checked methodologies and calendar against their tables (monotonic s).
-    synced_at: float = float("-inf")
+    # When the API checks methodologies and calendar against their tables (api.routes.get_app).
+    synced: Reloads = field(default_factory=lambda: Reloads("methodologies and calendar"))
     # The API's copies of the unit tree and the procedure catalogue (queries.unit_tree, queries.catalogue).
     units: TableCopy[list[UnitRow]] = field(default_factory=lambda: TableCopy(load_units))
     procedures: TableCopy[dict[str, Procedure]] = field(default_factory=lambda: TableCopy(load_procedures))

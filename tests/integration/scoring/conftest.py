@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from services.scoring.adapters.repository import load_procedures, load_units
 from services.scoring.adapters.tables import inbox, metadata
-from services.scoring.application.table_copy import TableCopy
+from services.scoring.application.table_copy import Reloads, TableCopy
 from services.scoring.bootstrap import Scoring, bootstrap
 from services.scoring.domain.calendar_cache import CachedCalendar
 from services.scoring.settings import ScoringSettings
@@ -49,7 +49,7 @@ async def clean(scoring: Scoring) -> Scoring:
         await uow.session.execute(text("TRUNCATE " + ", ".join(f"scoring.{t}" for t in TABLES)))
     scoring.calendar = CachedCalendar()
     scoring.calendar_days = None
-    scoring.synced_at = float("-inf")  # the API checks its caches against the emptied tables
+    scoring.synced = Reloads("methodologies and calendar")  # the API checks the emptied tables
     scoring.units = TableCopy(load_units)  # the API reads the emptied tables afresh
     scoring.procedures = TableCopy(load_procedures)
     return scoring

@@ -1,4 +1,4 @@
-"""The scoring API checks its methodology and calendar copies once a second without making a
+"""The scoring API checks its methodology and calendar copies when they are due without making a
 request wait for the check, except the first (it has no copies yet)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from services.scoring.api import routes
+from services.scoring.application.table_copy import Reloads
 
 
 async def until(condition: Any) -> None:
@@ -33,7 +34,7 @@ async def test_only_the_first_request_waits_for_the_check(monkeypatch: pytest.Mo
         checks.append("done")
 
     monkeypatch.setattr(routes, "sync_caches", slow_check)
-    app = SimpleNamespace(synced_at=float("-inf"))
+    app = SimpleNamespace(synced=Reloads("test"))
     first = asyncio.create_task(routes.get_app(request_for(app)))
     await until(lambda: checks == ["started"])
     assert not first.done()  # no copies yet: it waits for the check (held until released)
@@ -41,7 +42,7 @@ async def test_only_the_first_request_waits_for_the_check(monkeypatch: pytest.Mo
     assert await first is app and checks == ["started", "done"]
 
     release.clear()
-    app.synced_at -= routes.SYNC_SECONDS  # a second later
+    app.synced.loaded_at -= app.synced.seconds  # a second later
     assert await asyncio.wait_for(routes.get_app(request_for(app)), timeout=5) is app  # answered at once
     assert await asyncio.wait_for(routes.get_app(request_for(app)), timeout=5) is app
     await until(lambda: len(checks) == 3)
@@ -59,9 +60,10 @@ async def test_a_failed_background_check_leaves_the_copies_and_is_retried(monkey
         raise ConnectionError("database away")
 
     monkeypatch.setattr(routes, "sync_caches", failing)
-    app = SimpleNamespace(synced_at=0.0)
+    app = SimpleNamespace(synced=Reloads("test"))
+    app.synced.loaded_at = 0.0  # loaded long ago
     assert await routes.get_app(request_for(app)) is app
     await until(lambda: calls == 1)
-    app.synced_at -= routes.SYNC_SECONDS
+    app.synced.loaded_at -= app.synced.seconds
     assert await routes.get_app(request_for(app)) is app
     await until(lambda: calls == 2)

@@ -63,7 +63,7 @@ async def test_a_failed_reload_keeps_the_copy() -> None:
     table.fail = True
     await asyncio.sleep(0.02)
     assert await copy.get(SESSION, SESSIONS) == ["a"]
-    await _until(lambda: not copy._reloads)
+    await _until(lambda: not copy.reloads.running)
     assert copy.value == ["a"] and table.loads == 2
 
 
@@ -71,7 +71,7 @@ async def test_while_changes_are_heard_the_copy_reloads_on_a_change_not_on_its_a
     table = Table()
     hearing = True
     copy = TableCopy(table.load, seconds=0.01, heard_seconds=3600)
-    copy.follow(lambda: hearing)
+    copy.reloads.follow(lambda: hearing)
     await copy.get(SESSION, SESSIONS)
     await asyncio.sleep(0.02)
     for _ in range(3):
@@ -79,7 +79,7 @@ async def test_while_changes_are_heard_the_copy_reloads_on_a_change_not_on_its_a
     assert table.loads == 1  # older than ``seconds``, but nothing was heard
 
     table.rows = ["a", "b"]
-    copy.changed()
+    copy.reloads.changed()
     assert await copy.get(SESSION, SESSIONS) == ["a"]  # answered from the copy in hand…
     await _until(lambda: copy.value == ["a", "b"])  # …while one reload brings the change
     assert table.loads == 2
@@ -87,7 +87,7 @@ async def test_while_changes_are_heard_the_copy_reloads_on_a_change_not_on_its_a
     hearing = False  # the listener is down: back to reloading by age
     await asyncio.sleep(0.02)
     await copy.get(SESSION, SESSIONS)
-    await _until(lambda: table.loads == 3 and not copy._reloads)
+    await _until(lambda: table.loads == 3 and not copy.reloads.running)
 
 
 class SnapshotTable(Table):
@@ -103,18 +103,18 @@ class SnapshotTable(Table):
 async def test_a_change_heard_during_a_reload_is_loaded_after_it() -> None:
     table = SnapshotTable()
     copy = TableCopy(table.load, seconds=3600, heard_seconds=3600)
-    copy.follow(lambda: True)
+    copy.reloads.follow(lambda: True)
     await copy.get(SESSION, SESSIONS)
     table.gate = asyncio.Event()  # the reload reads the table as it was, and is held
-    copy.changed()
+    copy.reloads.changed()
     await copy.get(SESSION, SESSIONS)
     await _until(lambda: table.loads == 2)
     table.rows = ["a", "b"]  # committed while that reload runs, and heard
-    copy.changed()
+    copy.reloads.changed()
     await copy.get(SESSION, SESSIONS)
     assert table.loads == 2  # never two reloads at once
     table.gate.set()
-    await _until(lambda: not copy._reloads)
+    await _until(lambda: not copy.reloads.running)
     assert copy.value == ["a"]
     await copy.get(SESSION, SESSIONS)  # the change heard meanwhile is still due
     await _until(lambda: copy.value == ["a", "b"])
@@ -124,12 +124,12 @@ async def test_a_change_heard_during_a_reload_is_loaded_after_it() -> None:
 async def test_a_failed_reload_is_retried_by_age_even_while_changes_are_heard() -> None:
     table = Table()
     copy = TableCopy(table.load, seconds=0.01, heard_seconds=3600)
-    copy.follow(lambda: True)
+    copy.reloads.follow(lambda: True)
     await copy.get(SESSION, SESSIONS)
     table.fail = True
-    copy.changed()
+    copy.reloads.changed()
     await copy.get(SESSION, SESSIONS)
-    await _until(lambda: table.loads == 2 and not copy._reloads)
+    await _until(lambda: table.loads == 2 and not copy.reloads.running)
     table.fail, table.rows = False, ["a", "b"]
     await asyncio.sleep(0.02)
     await copy.get(SESSION, SESSIONS)
