@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -33,6 +35,20 @@ from .scenario import NOW, dossier_events
 pytestmark = pytest.mark.integration
 
 
+@asynccontextmanager
+async def running(listener: Listener) -> AsyncIterator[float]:
+    """Run ``listener`` for the block, entered once it is connected; yields the test's deadline."""
+    listening = asyncio.create_task(listener.run())
+    try:
+        deadline = time.monotonic() + 30
+        while not listener.connected:
+            assert time.monotonic() < deadline, "the listener never connected"
+            await asyncio.sleep(0.02)
+        yield deadline
+    finally:
+        await cancel_and_wait(listening)
+
+
 async def test_a_committed_refresh_is_read_again_at_once(clean: Scoring) -> None:
     app = clean
     await load_reference(app, NOW)
@@ -40,13 +56,7 @@ async def test_a_committed_refresh_is_read_again_at_once(clean: Scoring) -> None
     await refresh_once(app, now=NOW)
     # A window of an hour: only the notification can make the reader read the state again.
     reader = StateReader(app.engine, seconds=3600, stale_seconds=3600)
-    listener = Listener(app.settings.listen_dsn, CHANNEL, reader.heard)
-    listening = asyncio.create_task(listener.run())
-    try:
-        deadline = time.monotonic() + 30
-        while not listener.connected:
-            assert time.monotonic() < deadline, "the listener never connected"
-            await asyncio.sleep(0.02)
+    async with running(Listener(app.settings.listen_dsn, CHANNEL, reader.heard)) as deadline:
         first = await reader.get("2026-10", "tax-2025")
         assert first is not None and first.computed_at == NOW
 
@@ -59,9 +69,6 @@ async def test_a_committed_refresh_is_read_again_at_once(clean: Scoring) -> None
             await asyncio.sleep(0.02)
         # A period nobody reads here is not read because it was heard.
         assert ("2026-Q4", "tax-2025") not in reader._latest
-    finally:
-        listening.cancel()
-        await asyncio.gather(listening, return_exceptions=True)
 
 
 async def test_changes_of_the_unit_tree_and_the_calendar_reach_the_api_copies_at_once(clean: Scoring) -> None:
@@ -72,13 +79,7 @@ async def test_changes_of_the_unit_tree_and_the_calendar_reach_the_api_copies_at
     app.procedures = TableCopy(load_procedures, seconds=3600, heard_seconds=3600)
     app.synced = Reloads("methodologies and calendar", seconds=3600, heard_seconds=3600)
     request: Any = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(scoring=app)))
-    listener = change_listener(app, StateReader(app.engine))
-    listening = asyncio.create_task(listener.run())
-    try:
-        deadline = time.monotonic() + 30
-        while not listener.connected:
-            assert time.monotonic() < deadline, "the listener never connected"
-            await asyncio.sleep(0.02)
+    async with running(change_listener(app, StateReader(app.engine))) as deadline:
         async with app.sessions() as session:
             assert "Thuế Thành phố Huế" in {u.name for u in await app.units.get(session, app.sessions)}
         assert not app.units.reloads.running  # loaded inline after the connection: nothing else is due
@@ -104,5 +105,3 @@ async def test_changes_of_the_unit_tree_and_the_calendar_reach_the_api_copies_at
         while (day_off, DAY_OFF) not in ((await get_app(request)).calendar_days or frozenset()):
             assert time.monotonic() < deadline, "the declared day never reached the API's calendar"
             await asyncio.sleep(0.02)
-    finally:
-        await cancel_and_wait(listening)
