@@ -15,8 +15,9 @@ from shared.wakeup import wake_after_commit
 
 # What the scoring APIs cache, changed: notified after the commit of every computation (payload
 # "period|methodology": the cached states of that period are read again at once,
-# services.scoring.api.read_cache) and of every change of the unit tree or the procedure
-# catalogue (payload REFERENCE_CHANGED: their in-process copies reload, application.table_copy).
+# services.scoring.api.read_cache) and of every change of reference data — the unit tree, the
+# procedure catalogue, a methodology, the calendar (payload REFERENCE_CHANGED: the in-process
+# copies reload, application.table_copy).
 # One channel, so one LISTEN connection per API process.
 CHANNEL = "sqi_scores_computed"
 REFERENCE_CHANGED = "reference"  # never a "period|methodology"
@@ -52,8 +53,8 @@ async def record_computation(
 
 
 def announce_reference_change(session: AsyncSession) -> None:
-    """The unit tree or the procedure catalogue changes in ``session``'s transaction: the APIs
-    reload their copies once it has committed."""
+    """Reference data (the unit tree, the catalogue, a methodology, the calendar) changes in
+    ``session``'s transaction: the APIs reload their copies once it has committed."""
     wake_after_commit(session, CHANNEL, REFERENCE_CHANGED)
 
 
