@@ -32,7 +32,7 @@ import httpx
 import orjson
 
 from bench.common import cpu_seconds, percentile, print_table, say
-from sqi_cli.platform import GATEWAY_KEEP_ALIVE_S, SERVICES, Platform
+from sqi_cli.platform import SERVICES, Platform, gateway_command
 from sqi_cli.scratch import free_port_block
 
 PATH = "/api/v1/reports/ranking"
@@ -123,9 +123,7 @@ def _spawn_compared(platform: Platform, checkout: Path, port: int) -> None:
     """The gateway of another checkout (its own ``.venv`` if it has one) in front of the same upstream."""
     venv_python = checkout / ".venv" / "bin" / "python"
     python = str(venv_python) if venv_python.exists() else sys.executable
-    argv = [python, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--log-level", "warning",
-            "--no-proxy-headers", "--timeout-keep-alive", str(GATEWAY_KEEP_ALIVE_S),
-            "--port", str(port), "gateway.app:create_app"]  # fmt: skip
+    argv = gateway_command(python, port)
     # Run from the checkout, so its packages come first on sys.path (``python -m`` puts the cwd there).
     process = subprocess.Popen(argv, cwd=checkout, env=platform.env, start_new_session=True)
     platform.processes.append((f"gateway {checkout.name}", process))

@@ -22,6 +22,25 @@ SERVICES = ("ingest", "scoring", "feedback", "reporting")
 GATEWAY_KEEP_ALIVE_S = 75  # as in k8s/base/gateway.yaml
 
 
+def uvicorn_command(python: str) -> list[str]:
+    """An app factory under uvicorn on loopback (the port and the app follow)."""
+    return [python, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--log-level", "warning"]
+
+
+def gateway_command(python: str, port: int) -> list[str]:
+    """The gateway as ``./sqi up`` runs it. It decides the client address itself (citizen limits):
+    no proxy headers. Its idle connections outlive its clients' (k8s/base/gateway.yaml says why)."""
+    return [
+        *uvicorn_command(python),
+        "--no-proxy-headers",
+        "--timeout-keep-alive",
+        str(GATEWAY_KEEP_ALIVE_S),
+        "--port",
+        str(port),
+        "gateway.app:create_app",
+    ]
+
+
 class PlatformExited(RuntimeError):
     """One of the platform's processes ended on its own."""
 
@@ -72,7 +91,7 @@ class Platform:
     def commands(self) -> list[tuple[str, list[str]]]:
         """Each process :meth:`start` spawns, by name: the APIs, the workers (with replicas), the gateway."""
         python = sys.executable
-        uvicorn = [python, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--log-level", "warning"]
+        uvicorn = uvicorn_command(python)
         commands: list[tuple[str, list[str]]] = []
         for name in self.services:
             if find_spec(f"services.{name}.api.app"):
@@ -83,10 +102,7 @@ class Platform:
                 for i in range(self.replicas.get(name, 1)):
                     label = f"{name}-worker" if i == 0 else f"{name}-worker-{i + 1}"
                     commands.append((label, [python, "-m", f"services.{name}.worker"]))
-        # The gateway decides the client address itself (citizen limits): no proxy headers. Its
-        # idle connections outlive its clients' (k8s/base/gateway.yaml says why).
-        gateway = [*uvicorn, "--no-proxy-headers", "--timeout-keep-alive", str(GATEWAY_KEEP_ALIVE_S)]
-        commands.append(("gateway", [*gateway, "--port", str(self.port), "gateway.app:create_app"]))
+        commands.append(("gateway", gateway_command(python, self.port)))
         return commands
 
     def start(self) -> None:
