@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from services.feedback.bootstrap import SERVICE, Feedback, bootstrap, worker_parts
 from services.feedback.handlers.messages import seed_reference_units
+from shared import event_loop
 from shared.telemetry import configure_telemetry
 from shared.worker import run_worker
 
@@ -19,7 +18,7 @@ async def _run(app: Feedback) -> None:
 def main() -> None:
     app = bootstrap()
     configure_telemetry(f"{SERVICE}-worker", log_level=app.settings.log_level)
-    asyncio.run(_run(app))
+    event_loop.run(_run(app))
 
 
 if __name__ == "__main__":

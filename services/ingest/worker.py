@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from services.ingest.bootstrap import SERVICE, bootstrap, worker_parts
+from shared import event_loop
 from shared.telemetry import configure_telemetry
 from shared.worker import run_worker
 
@@ -12,7 +11,7 @@ from shared.worker import run_worker
 def main() -> None:
     app = bootstrap()
     configure_telemetry(f"{SERVICE}-worker", log_level=app.settings.log_level)
-    asyncio.run(run_worker(worker_parts(app)))
+    event_loop.run(run_worker(worker_parts(app)))
 
 
 if __name__ == "__main__":

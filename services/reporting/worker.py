@@ -12,6 +12,7 @@ from sqlalchemy import delete
 from services.reporting.adapters.tables import dossier
 from services.reporting.bootstrap import SERVICE, Reporting, bootstrap, worker_parts
 from services.reporting.handlers.messages import seed_reference
+from shared import event_loop
 from shared.periodic import run_every
 from shared.telemetry import configure_telemetry
 from shared.worker import run_worker
@@ -47,7 +48,7 @@ async def _run(app: Reporting) -> None:
 def main() -> None:
     app = bootstrap()
     configure_telemetry(f"{SERVICE}-worker", log_level=app.settings.log_level)
-    asyncio.run(_run(app))
+    event_loop.run(_run(app))
 
 
 if __name__ == "__main__":

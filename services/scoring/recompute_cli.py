@@ -22,6 +22,7 @@ import orjson
 from services.scoring.application.caches import sync_calendar, sync_methodologies
 from services.scoring.application.recompute import live_periods, recompute_and_compare
 from services.scoring.bootstrap import bootstrap
+from shared import event_loop
 from shared.contracts import RawEvent, ReplayBatch, ReplayFinished, replay_routing_key
 
 CONSUMER = "scoring-recompute"
@@ -130,7 +131,7 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return asyncio.run(run(parse_args(argv)))
+    return event_loop.run(run(parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -6,13 +6,13 @@ The worker's composition lives here, not in :mod:`services.scoring.bootstrap`: t
 
 from __future__ import annotations
 
-import asyncio
 from functools import partial
 
 from services.scoring.adapters.tables import inbox, outbox
 from services.scoring.application.refresher import make_refresher
 from services.scoring.bootstrap import SERVICE, Scoring, bootstrap
 from services.scoring.subscriptions import SUBSCRIPTIONS
+from shared import event_loop
 from shared.telemetry import configure_telemetry
 from shared.worker import WorkerParts, run_worker
 
@@ -33,7 +33,7 @@ def worker_parts(app: Scoring) -> WorkerParts:
 def main() -> None:
     app = bootstrap()
     configure_telemetry(f"{SERVICE}-worker", log_level=app.settings.log_level)
-    asyncio.run(run_worker(worker_parts(app)))
+    event_loop.run(run_worker(worker_parts(app)))
 
 
 if __name__ == "__main__":
