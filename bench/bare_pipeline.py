@@ -35,6 +35,7 @@ import asyncpg
 import orjson
 
 from bench.common import percentile, print_table, say
+from shared import event_loop
 from shared.settings import CommonSettings
 from sqi_cli.scratch import drop_database, recreate_database
 
@@ -105,7 +106,7 @@ def scratch_dsn(name: str = "sqi_bench_bare") -> str:
 # -- consumer (its own process) ------------------------------------------------------------------
 def _consumer_process(dsn: str, amqp_url: str, queue: str, expected: int, prefetch: int, out: Any) -> None:
     try:
-        out.send(asyncio.run(_consume(dsn, amqp_url, queue, expected, prefetch, lambda: out.send("ready"))))
+        out.send(event_loop.run(_consume(dsn, amqp_url, queue, expected, prefetch, lambda: out.send("ready"))))
     except BaseException as exc:  # the parent reports it; a silent child would hang the run
         out.send(repr(exc))
     finally:
@@ -263,7 +264,7 @@ def run_bare(opts: BareOptions, *, amqp_url: str | None = None, dsn: str | None 
         if not receive.poll(60) or receive.recv() != "ready":
             raise RuntimeError("the bare consumer did not start")
         t0 = time.time()
-        started = asyncio.run(_produce(dsn, amqp_url, exchange, opts))
+        started = event_loop.run(_produce(dsn, amqp_url, exchange, opts))
         if not receive.poll(opts.timeout):
             raise TimeoutError(f"the bare consumer did not apply {messages:,} messages within {opts.timeout:.0f} s")
         answer = receive.recv()

@@ -49,6 +49,8 @@ import orjson
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared import event_loop
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -438,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(recreate_database(url))
         upgrade(ROOT / "services" / service / "migrations", url)  # alembic runs its own event loop
         try:
-            asyncio.run(run(target(service, url), bodies, n, together=together))
+            event_loop.run(run(target(service, url), bodies, n, together=together))
         finally:
             if not args.keep:
                 asyncio.run(drop_database(url))
@@ -452,7 +454,7 @@ def main_scores(units: int, rounds: int, *, keep: bool, batch: int) -> int:
     asyncio.run(recreate_database(url))
     upgrade(ROOT / "services" / "reporting" / "migrations", url)
     try:
-        asyncio.run(run_scores(bodies, rows, url, batch=max(batch, 0)))
+        event_loop.run(run_scores(bodies, rows, url, batch=max(batch, 0)))
     finally:
         if not keep:
             asyncio.run(drop_database(url))

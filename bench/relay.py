@@ -16,6 +16,7 @@ import aio_pika
 import orjson
 
 from bench.common import PREFIX, ROOT, drop_database, print_table, recreate_database, say, scratch_settings
+from shared import event_loop
 from shared.contracts import DossierEventsAccepted
 
 QUEUE = "relay-sink"
@@ -125,7 +126,7 @@ def main(argv: list[str]) -> int:
         upgrade(ROOT / "services/ingest/migrations", settings.database_url)
         for rows, per_message in ((args.small_rows, 1), (args.big_rows, 500)):
             say(f"bench relay: {rows:,} rows of {per_message} event(s)…")
-            results.append(asyncio.run(_case(settings, rows, per_message, args.batch or None)))
+            results.append(event_loop.run(_case(settings, rows, per_message, args.batch or None)))
     finally:
 
         async def cleanup() -> None:

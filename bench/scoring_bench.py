@@ -39,6 +39,8 @@ from typing import Any
 
 import orjson
 
+from shared import event_loop
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -396,7 +398,7 @@ def main() -> None:
     psql(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
     psql(f"CREATE DATABASE {args.db}")
     upgrade(ROOT / "services" / "scoring" / "migrations", url_of(args.db))  # alembic runs its own event loop
-    asyncio.run(run(args))
+    event_loop.run(run(args))
 
 
 if __name__ == "__main__":
