@@ -5,7 +5,8 @@ target took a separate hand-run sampler. Every process of the machine is grouped
 the platform's own processes by name (``scoring-worker``, ``gateway``, …), every PostgreSQL
 backend together, RabbitMQ, the simulator, this benchmark process (readers and probe), and the
 rest. A process that starts during the phase counts from zero; one that ends is missed (the
-pools keep their backends, so this is rare and errs low).
+pools keep their backends, so this is rare and errs low), and one that has ended but is not
+reaped yet keeps the group the first snapshot gave it.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ def cores_between(before: Snapshot, after: Snapshot) -> dict[str, float]:
     wall = max(t1 - t0, 1e-9)
     used: dict[str, float] = {}
     for pid, (group, cpu) in now.items():
-        start = was.get(pid, (group, 0.0))[1]
+        group_then, start = was.get(pid, (group, 0.0))
+        # A process that has exited but is not reaped yet (the simulator, awaited just before
+        # the last snapshot) has no command line left: it is what the first snapshot saw.
+        if group == "other":
+            group = group_then
         used[group] = used.get(group, 0.0) + max(0.0, cpu - start) / wall
     return dict(sorted(used.items(), key=lambda kv: -kv[1]))

@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 
+from bench import cpu_share
 from bench.chaos import SOURCE, Stream, is_ok
 from bench.live import parse_summary
 from bench.pg_activity import report
@@ -179,3 +180,14 @@ async def test_markers_on_both_sides_of_a_months_end_are_each_counted_in_their_m
     assert [(p.period, p.target) for p in probe.pending] == [("2026-11", 41), ("2026-12", 1)]
     assert await probe.wait_visible(5.0) is not None  # a third marker, in December
     assert probe.take()["seen"] == 3
+
+
+def test_a_process_ended_before_the_last_snapshot_keeps_its_group() -> None:
+    # The simulator exits just before the phase's last snapshot: its command line is gone
+    # (a zombie reads as "other"), its CPU is still there.
+    before = (0.0, {11: ("simulator", 1.0), 12: ("gateway", 5.0)})
+    after = (2.0, {11: ("other", 1.4), 12: ("gateway", 6.0), 13: ("other", 0.2)})
+
+    cores = cpu_share.cores_between(before, after)
+
+    assert cores == pytest.approx({"simulator": 0.2, "gateway": 0.5, "other": 0.1})
