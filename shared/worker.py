@@ -25,8 +25,7 @@ from shared.messaging.topology import Subscription
 from shared.metrics import WORKER_TASK_RESTARTS
 from shared.settings import CommonSettings
 from shared.table_upkeep import keep_tables
-from shared.unit_of_work import UnitOfWork
-from shared.wakeup import Waker
+from shared.unit_of_work import ServiceDatabase
 from shared.web import create_app
 
 log = logging.getLogger(__name__)
@@ -37,13 +36,18 @@ class WorkerParts:
     """What a service's composition root hands to :func:`run_worker`."""
 
     settings: CommonSettings
-    engine: AsyncEngine
-    outbox: Table
+    database: ServiceDatabase  # the engine, the units of work over its outbox; disposed at the end
     inbox: Table
-    uow_factory: Callable[[], UnitOfWork]
     subscriptions: Sequence[Subscription] = ()
     background: Sequence[Callable[[asyncio.Event], Awaitable[None]]] = field(default_factory=list)
-    waker: Waker | None = None  # its units of work's (settled before the engine is disposed)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.database.engine
+
+    @property
+    def outbox(self) -> Table:
+        return self.database.OUTBOX
 
 
 async def serve_probes(
@@ -95,7 +99,7 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
         if parts.subscriptions:
             channel = await connection.channel()
             consumer = Consumer(
-                uow_factory=parts.uow_factory,
+                uow_factory=parts.database.uow,
                 inbox=parts.inbox,
                 prefix=settings.bus_prefix,
                 prefetch=settings.consumer_prefetch,
@@ -175,9 +179,7 @@ async def run_worker(parts: WorkerParts, stop: asyncio.Event | None = None) -> N
         if probes is not None:
             await _finish(probes, 5)
         await connection.close()
-        if parts.waker is not None:
-            await parts.waker.settle()
-        await parts.engine.dispose()
+        await parts.database.dispose()
         log.info("worker stopped")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 from services.feedback.adapters.crypto import Sealer
 from services.feedback.adapters.tables import inbox, outbox
@@ -54,10 +53,7 @@ def worker_parts(app: Feedback) -> WorkerParts:
 
     return WorkerParts(
         settings=app.settings,
-        engine=app.engine,
-        waker=app.waker,
-        outbox=outbox,
+        database=app,
         inbox=inbox,
-        uow_factory=partial(app.uow),
         subscriptions=SUBSCRIPTIONS,
     )

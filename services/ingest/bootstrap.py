@@ -45,10 +45,7 @@ def worker_parts(app: Ingest) -> WorkerParts:
     # Ingest consumes nothing: its worker relays the outbox and runs replay jobs.
     return WorkerParts(
         settings=app.settings,
-        engine=app.engine,
-        waker=app.waker,
-        outbox=outbox,
+        database=app,
         inbox=inbox,
-        uow_factory=partial(app.uow),
         background=[partial(run_replays, app.uow)],
     )

@@ -7,7 +7,6 @@ The working calendar is not here: it depends on the declared days in the read mo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 from services.reporting.adapters.tables import inbox, outbox
 from services.reporting.settings import ReportingSettings
@@ -38,10 +37,7 @@ def worker_parts(app: Reporting) -> WorkerParts:
 
     return WorkerParts(
         settings=app.settings,
-        engine=app.engine,
-        waker=app.waker,
-        outbox=outbox,
+        database=app,
         inbox=inbox,
-        uow_factory=partial(app.uow),
         subscriptions=SUBSCRIPTIONS,
     )

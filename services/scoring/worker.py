@@ -6,9 +6,7 @@ The worker's composition lives here, not in :mod:`services.scoring.bootstrap`: t
 
 from __future__ import annotations
 
-from functools import partial
-
-from services.scoring.adapters.tables import inbox, outbox
+from services.scoring.adapters.tables import inbox
 from services.scoring.application.refresher import make_refresher
 from services.scoring.bootstrap import SERVICE, Scoring, bootstrap
 from services.scoring.subscriptions import SUBSCRIPTIONS
@@ -20,11 +18,8 @@ from shared.worker import WorkerParts, run_worker
 def worker_parts(app: Scoring) -> WorkerParts:
     return WorkerParts(
         settings=app.settings,
-        engine=app.engine,
-        waker=app.waker,
-        outbox=outbox,
+        database=app,
         inbox=inbox,
-        uow_factory=partial(app.uow),
         subscriptions=SUBSCRIPTIONS,
         background=[make_refresher(app)],
     )

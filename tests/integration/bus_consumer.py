@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import orjson
 from sqlalchemy import text
 
+from shared import event_loop
 from shared.db import create_engine, service_metadata, session_factory
 from shared.messaging.tables import inbox_table, outbox_table
 from shared.messaging.topology import IncomingMessage, Subscription
 from shared.settings import CommonSettings
-from shared.unit_of_work import UnitOfWork
+from shared.unit_of_work import ServiceDatabase, UnitOfWork
 from shared.worker import WorkerParts, run_worker
 
 SCHEMA = "bus_test"
 metadata = service_metadata(SCHEMA)
 inbox = inbox_table(metadata)
 outbox = outbox_table(metadata)
+
+
+class BusTestDatabase(ServiceDatabase):
+    OUTBOX = outbox
+    EXCHANGE = "bus-test.events"
 
 
 async def count_effects(message: IncomingMessage, uow: UnitOfWork) -> None:
@@ -46,16 +51,13 @@ def main() -> None:
     if len(sys.argv) > 1:
         settings = settings.model_copy(update={"consumer_prefetch": int(sys.argv[1])})
     engine = create_engine(settings, application_name="bus-test-consumer")
-    sessions = session_factory(engine)
     parts = WorkerParts(
         settings=settings,
-        engine=engine,
-        outbox=outbox,
+        database=BusTestDatabase(engine, session_factory(engine)),
         inbox=inbox,
-        uow_factory=lambda: UnitOfWork(sessions, outbox=outbox, exchange="bus-test.events"),
         subscriptions=[SUBSCRIPTION],
     )
-    asyncio.run(run_worker(parts))
+    event_loop.run(run_worker(parts))
 
 
 if __name__ == "__main__":

@@ -26,11 +26,12 @@ import orjson
 import pytest
 from sqlalchemy import text
 
+from shared import event_loop
 from shared.db import create_engine, service_metadata, session_factory
 from shared.messaging.tables import inbox_table, outbox_table
 from shared.messaging.topology import IncomingMessage, Subscription, declare_exchange, declare_subscription
 from shared.settings import CommonSettings
-from shared.unit_of_work import UnitOfWork
+from shared.unit_of_work import ServiceDatabase, UnitOfWork
 from shared.worker import WorkerParts, run_worker
 from sqi_cli.scratch import delete_broker_objects, free_port_block, recreate_database, scratch_database_url
 
@@ -43,6 +44,11 @@ QUEUE = "metrics-test.work"
 metadata = service_metadata(SCHEMA)
 inbox = inbox_table(metadata)
 outbox = outbox_table(metadata)
+
+
+class MetricsTestDatabase(ServiceDatabase):
+    OUTBOX = outbox
+    EXCHANGE = "metrics-test.out"
 
 
 async def sometimes_failing(message: IncomingMessage, uow: UnitOfWork) -> None:
@@ -63,16 +69,13 @@ SUBSCRIPTION = Subscription(
 def main() -> None:
     settings = CommonSettings()
     engine = create_engine(settings, application_name="metrics-test-worker")
-    sessions = session_factory(engine)
     parts = WorkerParts(
         settings=settings,
-        engine=engine,
-        outbox=outbox,
+        database=MetricsTestDatabase(engine, session_factory(engine)),
         inbox=inbox,
-        uow_factory=lambda: UnitOfWork(sessions, outbox=outbox, exchange="metrics-test.out"),
         subscriptions=[SUBSCRIPTION],
     )
-    asyncio.run(run_worker(parts))
+    event_loop.run(run_worker(parts))
 
 
 # ---------------------------------------------------------------------------- the test

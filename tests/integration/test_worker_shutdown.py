@@ -28,11 +28,12 @@ import orjson
 import pytest
 from sqlalchemy import text
 
+from shared import event_loop
 from shared.db import create_engine, service_metadata, session_factory
 from shared.messaging.tables import inbox_table, outbox_table
 from shared.messaging.topology import IncomingMessage, Subscription, declare_exchange, declare_subscription
 from shared.settings import CommonSettings
-from shared.unit_of_work import UnitOfWork
+from shared.unit_of_work import ServiceDatabase, UnitOfWork
 from shared.worker import WorkerParts, run_worker
 from sqi_cli.scratch import delete_broker_objects, recreate_database, scratch_database_url
 
@@ -47,6 +48,11 @@ HANDLER_S = 0.15
 metadata = service_metadata(SCHEMA)
 inbox = inbox_table(metadata)
 outbox = outbox_table(metadata)
+
+
+class ShutdownTestDatabase(ServiceDatabase):
+    OUTBOX = outbox
+    EXCHANGE = "shutdown-test.done"
 
 
 async def slow_handler(message: IncomingMessage, uow: UnitOfWork) -> None:
@@ -80,16 +86,13 @@ def main() -> None:
     """The worker process under test (``python -m tests.integration.test_worker_shutdown``)."""
     settings = CommonSettings(consumer_prefetch=4)
     engine = create_engine(settings, application_name="shutdown-test-worker")
-    sessions = session_factory(engine)
     parts = WorkerParts(
         settings=settings,
-        engine=engine,
-        outbox=outbox,
+        database=ShutdownTestDatabase(engine, session_factory(engine)),
         inbox=inbox,
-        uow_factory=lambda: UnitOfWork(sessions, outbox=outbox, exchange="shutdown-test.done"),
         subscriptions=[SUBSCRIPTION],
     )
-    asyncio.run(run_worker(parts))
+    event_loop.run(run_worker(parts))
 
 
 # ---------------------------------------------------------------------------- the test
