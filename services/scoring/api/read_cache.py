@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -42,6 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.adapters.period_state import PeriodState, read_state
 from shared.background import BackgroundTasks
+
+log = logging.getLogger(__name__)
 
 # Stands for computed_at in a cached body; random so that no unit name can contain it.
 _MARK = f"computed-at-{uuid.uuid4().hex}"
@@ -134,33 +137,52 @@ class StateReader:
 
 @dataclass(slots=True)
 class CachedBody:
-    """A serialised answer built from the period's ``version``, cut where computed_at goes."""
+    """A serialised answer built from the period's ``state``, cut where computed_at goes."""
 
-    version: int
+    state: PeriodState  # what it was built from (read in the same snapshot as its rows)
     head: bytes
     tail: bytes
     etags: dict[datetime, str] = field(default_factory=dict)  # per computed_at (a few at most)
+    confirmed_at: float = field(default_factory=time.monotonic)  # last found current (monotonic s)
+
+    @property
+    def version(self) -> int:
+        return self.state.version
 
 
-def cut(body: dict[str, Any], version: int) -> CachedBody:
+def cut(body: dict[str, Any], state: PeriodState) -> CachedBody:
     """Serialise ``body`` (whose ``computed_at`` is left out of it) once."""
     data = orjson.dumps({**body, "computed_at": _MARK})
     head, tail = data.split(_QUOTED_MARK)
-    return CachedBody(version, head, tail)
+    return CachedBody(state, head, tail)
 
 
 Build = Callable[[], Awaitable[tuple[PeriodState, dict[str, Any]] | None]]
+Found = tuple[PeriodState, CachedBody]
 
 
 class BodyCache:
-    """Bounded LRU of answers by request key; one entry per key, replaced when the version moves."""
+    """Bounded LRU of answers by request key; one entry per key, replaced when the version moves.
+
+    A body whose period moved on is rebuilt once (concurrent requests share the build). While it
+    is rebuilt, a request is answered at once with the body it replaces, as of that body's own
+    state, if that body was found current less than ``stale_seconds`` ago: what the reader gets
+    was exact that recently, and says so (its ``computed_at``). Under a stream the month's
+    version moves every few seconds, and the requests that waited for its rebuild — one to three
+    of each reader kind per move, a read of the period's rows on a busy PostgreSQL — were the
+    reads' p95 and p99 (docs/performance.md, session 14). A body not confirmed for longer (a
+    quiet key) is rebuilt while the request waits, so a reader never gets figures that were
+    outdated for longer than the window; ``stale_seconds = 0``: every request waits (tests).
+    """
 
     def __init__(self, max_entries: int = 2048) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, CachedBody] = OrderedDict()
         # Misses being built, by (key, version): concurrent misses share one build.
-        self._building: dict[tuple[Hashable, int], asyncio.Future[tuple[PeriodState, CachedBody] | None]] = {}
+        self._building: dict[tuple[Hashable, int], asyncio.Future[Found | None]] = {}
+        self._tasks = BackgroundTasks()
         self.hits = 0
+        self.stale_hits = 0  # answered with the previous body while the new one was built
         self.builds = 0
 
     def __len__(self) -> int:
@@ -172,18 +194,31 @@ class BodyCache:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    async def lookup(self, key: Hashable, state: PeriodState, build: Build) -> tuple[PeriodState, CachedBody] | None:
-        """The answer for ``key`` as of ``state`` (or newer, when a refresh committed meanwhile);
-        None when ``build`` found nothing to answer with (not cached)."""
+    async def lookup(
+        self, key: Hashable, state: PeriodState, build: Build, *, stale_seconds: float = 0.0
+    ) -> Found | None:
+        """The answer for ``key`` as of ``state`` (or newer, when a refresh committed meanwhile),
+        or — while that one is built — the previous answer, as of its own state, when it was found
+        current less than ``stale_seconds`` ago; None when ``build`` found nothing to answer with."""
         entry = self._entries.get(key)
+        now = time.monotonic()
         if entry is not None and entry.version == state.version:
             self._entries.move_to_end(key)
+            entry.confirmed_at = now
             self.hits += 1
             return state, entry
         pending = self._building.get((key, state.version))
+        if entry is not None and entry.version < state.version and now - entry.confirmed_at < stale_seconds:
+            if pending is None:
+                self._tasks.start(self._rebuild(key, state, build))
+            self.stale_hits += 1
+            return entry.state, entry
         if pending is not None:
             return await asyncio.shield(pending)
-        fut: asyncio.Future[tuple[PeriodState, CachedBody] | None] = asyncio.get_running_loop().create_future()
+        return await self._build(key, state, build)
+
+    async def _build(self, key: Hashable, state: PeriodState, build: Build) -> Found | None:
+        fut: asyncio.Future[Found | None] = asyncio.get_running_loop().create_future()
         self._building[(key, state.version)] = fut
         try:
             built = await build()
@@ -191,7 +226,7 @@ class BodyCache:
             result = None
             if built is not None:
                 fresh, body = built  # read in one snapshot: fresh.version is the body's version
-                result = fresh, cut(body, fresh.version)
+                result = fresh, cut(body, fresh)
                 current = self._entries.get(key)
                 if current is None or current.version <= fresh.version:  # never replace by older
                     self._store(key, result[1])
@@ -202,10 +237,18 @@ class BodyCache:
             raise
         except Exception as exc:
             fut.set_exception(exc)
-            fut.exception()
+            fut.exception()  # retrieved: no "never retrieved" warning when nobody waits any more
             raise
         finally:
             del self._building[(key, state.version)]
+
+    async def _rebuild(self, key: Hashable, state: PeriodState, build: Build) -> None:
+        """A build nobody waits for: the requests that join it get its error; the previous body
+        stays, served until its window ends, then the next request builds again and waits."""
+        try:
+            await self._build(key, state, build)
+        except Exception as exc:
+            log.warning("a score body could not be rebuilt", extra={"key": repr(key), "error": repr(exc)})
 
 
 def etag_of(key: Hashable, state: PeriodState, entry: CachedBody) -> str:
@@ -246,3 +289,11 @@ class ReadCache:
 
     states: StateReader
     bodies: BodyCache = field(default_factory=BodyCache)
+
+    async def answer(self, key: Hashable, state: PeriodState, build: Build) -> Found | None:
+        """:meth:`BodyCache.lookup` within this process's staleness window: the states' (a body
+        found current less than ``STALE_SECONDS`` ago answers while its successor is built), none
+        when every request reads its state (``states.seconds = 0``, as tests that read right after
+        a refresh set it)."""
+        window = self.states.stale_seconds if self.states.seconds > 0 else 0.0
+        return await self.bodies.lookup(key, state, build, stale_seconds=window)

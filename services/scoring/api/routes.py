@@ -124,7 +124,7 @@ async def get_scores(
         state = await cache.states.get(p.label, m.id)
         if state is not None:  # the public ranking does not depend on who asks: no scope in the key
             key = ("ranking", p.label, m.id, mapping, levels, parent)
-            found = await cache.bodies.lookup(
+            found = await cache.answer(
                 key, state, lambda: queries.stored_ranking(app, p.label, m, mapping, levels, parent)
             )
             if found is not None:
@@ -159,7 +159,7 @@ async def get_breakdown(
         state = await cache.states.get(p.label, m.id)
         if state is not None:
             key = ("breakdown", p.label, m.id, mapping, unit_code)
-            found = await cache.bodies.lookup(
+            found = await cache.answer(
                 key, state, lambda: queries.stored_breakdown(app, p.label, m, mapping, unit_code)
             )
             if found is not None:

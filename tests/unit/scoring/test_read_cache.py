@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.adapters.period_state import PeriodState
-from services.scoring.api.read_cache import BodyCache, StateReader, _matches, cut
+from services.scoring.api.read_cache import BodyCache, CachedBody, StateReader, _matches, cut
 
 T0 = datetime(2026, 10, 31, tzinfo=UTC)
 
@@ -88,7 +89,7 @@ async def test_a_recent_state_is_served_while_the_next_read_runs() -> None:
 
 
 def test_cut_splices_computed_at() -> None:
-    entry = cut({"period": "2026-10", "computed_at": None, "rows": [{"unit_name": "Chi cục"}]}, 7)
+    entry = cut({"period": "2026-10", "computed_at": None, "rows": [{"unit_name": "Chi cục"}]}, PeriodState(T0, T0, 7))
     body = entry.head + b'"2026-10-31T00:00:00+00:00"' + entry.tail
     assert (
         body
@@ -113,6 +114,96 @@ async def test_bodies_bounded_and_replaced_by_version() -> None:
     assert cache.hits == 1
     _, entry = await cache.lookup("c", PeriodState(T0, T0, 2), build(2)) or (None, None)
     assert entry is not None and entry.version == 2 and b'"v":2' in entry.head and cache.builds == 4
+
+
+T1 = datetime(2026, 10, 31, 0, 5, tzinfo=UTC)
+
+
+class HeldBuild:
+    """A build of ``version`` that waits for ``release`` (or fails with ``error``)."""
+
+    def __init__(self, version: int, error: Exception | None = None) -> None:
+        self.version, self.error = version, error
+        self.release = asyncio.Event()
+        self.calls = 0
+
+    async def __call__(self) -> tuple[PeriodState, dict[str, Any]]:
+        self.calls += 1
+        await self.release.wait()
+        if self.error is not None:
+            raise self.error
+        return PeriodState(T1, T1, self.version), {"v": self.version, "computed_at": None}
+
+
+async def _settled(cache: BodyCache, key: str, state: PeriodState, build: Any, want: int) -> CachedBody:
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        found = await cache.lookup(key, state, build, stale_seconds=60)
+        if found is not None and found[1].version == want:
+            return found[1]
+        assert asyncio.get_running_loop().time() < deadline, "the rebuild never landed"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_body_found_current_lately_answers_as_of_its_own_state_while_its_successor_builds() -> None:
+    cache = BodyCache()
+    v1 = PeriodState(T0, T0, 1)
+    await cache.lookup("k", v1, build_of(v1))
+    v2 = PeriodState(T1, T1, 2)
+    rebuild = HeldBuild(2)
+
+    answers = [await asyncio.wait_for(cache.lookup("k", v2, rebuild, stale_seconds=60), 1) for _ in range(3)]
+
+    for found in answers:
+        assert found is not None
+        state, entry = found
+        assert entry.version == 1 and state == v1  # the old figures, with the instant they were exact at
+    await asyncio.sleep(0)
+    assert rebuild.calls == 1 and cache.stale_hits == 3  # one build for all of them
+    rebuild.release.set()
+    entry = await _settled(cache, "k", v2, rebuild, 2)
+    assert b'"v":2' in entry.head and rebuild.calls == 1
+
+
+async def test_a_body_not_found_current_within_the_window_is_rebuilt_while_the_request_waits() -> None:
+    cache = BodyCache()
+    v1 = PeriodState(T0, T0, 1)
+    await cache.lookup("k", v1, build_of(v1))
+    rebuild = HeldBuild(2)
+    asking = asyncio.ensure_future(cache.lookup("k", PeriodState(T1, T1, 2), rebuild, stale_seconds=0))
+    await asyncio.sleep(0.05)
+    assert not asking.done()  # no window: it waits for the new body
+    rebuild.release.set()
+    found = await asking
+    assert found is not None and found[1].version == 2 and cache.stale_hits == 0
+
+
+async def test_a_failed_rebuild_leaves_the_previous_body_and_the_next_waiting_request_gets_the_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = BodyCache()
+    v1 = PeriodState(T0, T0, 1)
+    await cache.lookup("k", v1, build_of(v1))
+    v2 = PeriodState(T1, T1, 2)
+    failing = HeldBuild(2, error=RuntimeError("database gone"))
+    found = await cache.lookup("k", v2, failing, stale_seconds=60)
+    assert found is not None and found[1].version == 1
+    failing.release.set()
+    deadline = asyncio.get_running_loop().time() + 5
+    while "could not be rebuilt" not in caplog.text:
+        assert asyncio.get_running_loop().time() < deadline, "the failure was never logged"
+        await asyncio.sleep(0.01)
+    again = await cache.lookup("k", v2, failing, stale_seconds=60)  # still inside the window
+    assert again is not None and again[1].version == 1
+    with pytest.raises(RuntimeError, match="database gone"):
+        await cache.lookup("k", v2, failing, stale_seconds=0)
+
+
+def build_of(state: PeriodState) -> Any:
+    async def run() -> tuple[PeriodState, dict[str, Any]]:
+        return state, {"v": state.version, "computed_at": None}
+
+    return run
 
 
 def test_if_none_match() -> None:
