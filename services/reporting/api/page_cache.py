@@ -9,18 +9,23 @@ one key and version share one render. The ETag is a digest of the body, so a bro
 revalidating an unchanged page gets a 304.
 
 While events stream in the version moves many times a second, and a reader would wait for a
-render on nearly every request. So a page rendered less than ``stale_s`` ago is served while the
-page of the new version renders in the background (stale-while-revalidate): what a reader sees
-is about ``stale_s`` behind the read model at most, and a quiet read model is served fresh on
-the first request after a change. Background renders are bounded per key: one at a time, and
-only once the page is ``rerender_s`` old (half ``stale_s`` by default) — a version moving 50
-times a second must not keep the process rendering back to back (measured: ``GET /`` p50 186 ms
-under `./sqi bench reporting` before this bound).
+render on nearly every request. So a page found current less than ``stale_s`` ago (rendered, or
+served as current, that recently) is served while the page of the new version renders in the
+background (stale-while-revalidate): what a reader sees was the read model's at most ``stale_s``
+ago, and a page nobody asked for in that long (a quiet read model, a rarely read page) renders
+while its first reader waits. Counting from the page's last confirmation, not from its render,
+matters under a stream: a page rendered two seconds ago and current until a moment ago is not
+stale, and its next reader used to wait for the render (``GET /`` p99, docs/performance.md,
+session 14). Background renders are bounded per key: one at a time, and only once the page is
+``rerender_s`` old (half ``stale_s`` by default) — a version moving 50 times a second must not
+keep the process rendering back to back (measured: ``GET /`` p50 186 ms under `./sqi bench
+reporting` before this bound).
 
-A page older than ``stale_s`` whose successor is already rendering (the machine is busy and the
-render late) is still served, up to ``max_stale_s`` (5 × ``stale_s`` by default): the reader
-does not queue behind that render. Every page says how old it is: the ``Age`` header (seconds
-since it was rendered) and, in its body, the time its data was computed ("Dữ liệu tính đến").
+A page past that window whose successor is already rendering (the machine is busy and the
+render late) is still served, up to ``max_stale_s`` (5 × ``stale_s`` by default) since it was
+last found current: the reader does not queue behind that render. Every page says how old it
+is: the ``Age`` header (seconds since it was rendered) and, in its body, the time its data was
+computed ("Dữ liệu tính đến").
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ Render = Callable[[], Awaitable[Response]]
 Stamp = tuple[int, int]  # (clock(), read-model version): both only grow, so the later is larger
 
 
-@dataclass(frozen=True)
+@dataclass
 class Page:
     body: bytes
     media_type: str
@@ -53,6 +58,7 @@ class Page:
     version: int = 0
     rendered_at: float = 0.0  # time.monotonic()
     clock: int = 0  # clock() when it was rendered
+    confirmed_at: float = 0.0  # time.monotonic() when it was last found current (rendered or served)
 
     @property
     def stamp(self) -> Stamp:
@@ -92,16 +98,18 @@ class PageCache:
         hit = self._pages.get(key)
         if hit is not None:
             self._pages.move_to_end(key)
+            now = time.monotonic()
             if hit.stamp >= stamp:
+                hit.confirmed_at = now
                 return hit
-            age = time.monotonic() - hit.rendered_at
+            behind = now - hit.confirmed_at  # it was current then: what it shows is at most this old
             rendering = any(k == key for k, _ in self._rendering)
-            if age <= self._stale_s:
+            if behind < self._stale_s:
                 # In the background (this reader is served now), one per key at a time.
-                if age >= self._rerender_s and not rendering:
+                if now - hit.rendered_at >= self._rerender_s and not rendering:
                     self._flight(key, stamp, render)
                 return hit
-            if rendering and age <= self._max_stale_s:
+            if rendering and behind <= self._max_stale_s:
                 return hit  # its successor is on the way: not worth a wait
         result = await asyncio.shield(self._flight(key, stamp, render))
         # Not a page (not a 200): never shared, each request gets its own answer.
@@ -121,12 +129,14 @@ class PageCache:
             log.debug("a page did not render", extra={"error": repr(exc)})  # its requests answer it
 
     async def _render(self, key: Hashable, stamp: Stamp, render: Render) -> Page | Response:
+        started = time.monotonic()  # the page is current as of its read, not of its landing
         response = await render()
         self.renders += 1
         if response.status_code != 200 or not isinstance(response.body, bytes):
             return response
         body = bytes(response.body)
-        page = Page(body, response.media_type or "text/html", etag_of(body), stamp[1], time.monotonic(), stamp[0])
+        media_type = response.media_type or "text/html"
+        page = Page(body, media_type, etag_of(body), stamp[1], time.monotonic(), stamp[0], confirmed_at=started)
         current = self._pages.get(key)
         if current is None or current.stamp <= stamp:  # a slower, older render never wins
             self._bytes += len(body) - (len(current.body) if current else 0)

@@ -71,6 +71,31 @@ async def test_a_young_page_is_served_while_the_new_version_renders() -> None:
     assert isinstance(old, Page) and old.body == b"v2"
 
 
+async def test_a_page_served_as_current_a_moment_ago_is_served_while_its_successor_renders() -> None:
+    """Staleness counts from when the page was last found current, not from its render: under a
+    stream a page rendered long ago but read a moment ago is not stale, and its next reader does
+    not wait; a page nobody read for longer than the window is rendered while its reader waits."""
+    cache = PageCache(stale_s=0.2, rerender_s=0)
+    await cache.page("read", 1, lambda: _ok("v1"))
+    await cache.page("quiet", 1, lambda: _ok("v1"))
+    await asyncio.sleep(0.3)  # both rendered longer ago than the window
+    assert (await cache.page("read", 1, lambda: _ok("never"))).body == b"v1"  # type: ignore[union-attr]
+    release = asyncio.Event()
+
+    async def held(text: str) -> Response:
+        await release.wait()
+        return HTMLResponse(text)
+
+    read = await asyncio.wait_for(cache.page("read", 2, lambda: held("v2")), 1)
+    assert isinstance(read, Page) and read.body == b"v1"  # current 0 s ago: served, v2 renders behind
+    quiet = asyncio.ensure_future(cache.page("quiet", 2, lambda: held("v2")))
+    await asyncio.sleep(0.05)
+    assert not quiet.done()  # last current 0.3 s ago: its reader waits for v2
+    release.set()
+    page = await quiet
+    assert isinstance(page, Page) and page.body == b"v2"
+
+
 async def test_an_old_page_is_not_served_stale() -> None:
     cache = PageCache(stale_s=0)
     await cache.page("k", 1, lambda: _ok("v1"))
