@@ -13,6 +13,14 @@ from prometheus_client import Counter, Gauge, Histogram
 HTTP_REQUESTS = Counter("sqi_http_requests_total", "HTTP requests", ["app", "method", "status"])
 HTTP_LATENCY = Histogram("sqi_http_request_seconds", "HTTP request latency", ["app", "method"])
 
+# Cached reads (đọc từ bộ đệm): the scoring API's score bodies, reporting's rendered pages
+READ_CACHE_ANSWERS = Counter(
+    "sqi_read_cache_answers_total", "Cached reads answered, by how they were answered", ["cache", "outcome"]
+)
+"""``cache``: ``scores`` or ``pages``. ``outcome``: ``current`` (the cached answer was current),
+``previous`` (the answer it replaces, found current within the staleness window, while the new one
+is built) or ``waited`` (the request waited for a build or render)."""
+
 # Ingest (tiếp nhận sự kiện)
 EVENTS = Counter("sqi_events_total", "Events received by ingest, by outcome", ["source", "outcome"])
 """``outcome``: ``accepted``, ``duplicate`` or ``rejected``."""

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from fastapi import Request
 from fastapi.responses import Response
 
+from shared.metrics import READ_CACHE_ANSWERS
+
 log = logging.getLogger(__name__)
 
 CACHE_CONTROL = "no-cache"  # stored, but revalidated every time: the ETag makes that cheap
@@ -101,6 +103,7 @@ class PageCache:
             now = time.monotonic()
             if hit.stamp >= stamp:
                 hit.confirmed_at = now
+                READ_CACHE_ANSWERS.labels("pages", "current").inc()
                 return hit
             behind = now - hit.confirmed_at  # it was current then: what it shows is at most this old
             rendering = any(k == key for k, _ in self._rendering)
@@ -108,9 +111,12 @@ class PageCache:
                 # In the background (this reader is served now), one per key at a time.
                 if now - hit.rendered_at >= self._rerender_s and not rendering:
                     self._flight(key, stamp, render)
+                READ_CACHE_ANSWERS.labels("pages", "previous").inc()
                 return hit
             if rendering and behind <= self._max_stale_s:
+                READ_CACHE_ANSWERS.labels("pages", "previous").inc()
                 return hit  # its successor is on the way: not worth a wait
+        READ_CACHE_ANSWERS.labels("pages", "waited").inc()
         result = await asyncio.shield(self._flight(key, stamp, render))
         # Not a page (not a 200): never shared, each request gets its own answer.
         return result if isinstance(result, Page) else await render()

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.adapters.period_state import PeriodState, read_state
 from shared.background import BackgroundTasks
+from shared.metrics import READ_CACHE_ANSWERS
 
 log = logging.getLogger(__name__)
 
@@ -206,13 +207,16 @@ class BodyCache:
             self._entries.move_to_end(key)
             entry.confirmed_at = now
             self.hits += 1
+            READ_CACHE_ANSWERS.labels("scores", "current").inc()
             return state, entry
         pending = self._building.get((key, state.version))
         if entry is not None and entry.version < state.version and now - entry.confirmed_at < stale_seconds:
             if pending is None:
                 self._tasks.start(self._rebuild(key, state, build))
             self.stale_hits += 1
+            READ_CACHE_ANSWERS.labels("scores", "previous").inc()
             return entry.state, entry
+        READ_CACHE_ANSWERS.labels("scores", "waited").inc()
         if pending is not None:
             return await asyncio.shield(pending)
         return await self._build(key, state, build)
