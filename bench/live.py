@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ from typing import Any
 
 import httpx
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import cpu_share
 from bench.bare_pipeline import BareOptions, BareResult, run_bare
@@ -112,12 +114,14 @@ class Live:
         gateway: str,
         settings: CommonSettings | None,
         processes: dict[int, str] | None = None,
+        metrics: Sequence[str] = (),
     ) -> None:
         from gateway.jwt_auth import mint_dev_token
         from gateway.settings import GatewaySettings
 
         self.args, self.gateway, self.settings = args, gateway, settings
         self.processes = processes or {}  # pid → name of the platform's own processes (CPU table)
+        self.metrics = list(metrics)  # the read APIs' /metrics (the cached reads' table); own platform only
         admin = args.admin_token or mint_dev_token(GatewaySettings(), sub="bench", role="admin", unit="CT")
         staff = args.staff_token or mint_dev_token(GatewaySettings(), sub="bench-leader", role="leader", unit="CT")
         self.admin = {"Authorization": f"Bearer {admin}"}
@@ -230,6 +234,7 @@ class Live:
                     raise RuntimeError(f"the live simulator sent nothing within {a.start_timeout:.0f} s")
                 t0 = time.monotonic()
                 cpu_before = cpu_share.snapshot(self.processes)
+                cached_before = await cache_answers(client, self.metrics)
                 readers = Readers(client, self.staff, mix, self.period, pace_s=a.read_pace)
 
                 async def stream() -> cpu_share.Snapshot:
@@ -239,6 +244,7 @@ class Live:
 
                 cpu_after, _ = await asyncio.gather(stream(), probe.measure(a.phase_seconds, a.settle))
                 cpu = cpu_share.cores_between(cpu_before, cpu_after)
+                cached = await cache_answers(client, self.metrics)
                 elapsed = time.monotonic() - t0
             # It stops by itself after --duration (counted from its first tick): a little later.
             await asyncio.to_thread(_wait_quietly, sim.process, 60.0)
@@ -254,6 +260,7 @@ class Live:
             "accepted_per_s": figures["accepted"] / a.phase_seconds,
             "freshness": probe.take(),
             "reads": summarise_reads(readers),
+            "read_cache": {k: v - cached_before.get(k, 0.0) for k, v in cached.items()},
             "cpu_cores": cpu,
         }
 
@@ -412,8 +419,39 @@ def print_report(report: dict[str, Any]) -> None:
             ],
             phase_rows,
         )
+    print_read_cache(report)
     print_cpu(report)
     print(orjson.dumps(report).decode())  # NaN becomes null
+
+
+def print_read_cache(report: dict[str, Any]) -> None:
+    """How the score bodies and the pages were answered in each phase (own platform only)."""
+    phases = [p for p in report.get("phases", []) if p.get("read_cache")]
+    if not phases:
+        return
+    kinds = sorted({k for p in phases for k in p["read_cache"]})
+    rows: list[list[object]] = [[k, *(f"{p['read_cache'].get(k, 0.0):,.0f}" for p in phases)] for k in kinds]
+    print_table(
+        "bench live: cached reads answered (current, the previous one while its successor is built, or after waiting)",
+        ["cache outcome", *(f"{p['rate']:,.0f} ev/s" for p in phases)],
+        rows,
+    )
+
+
+async def cache_answers(client: httpx.AsyncClient, urls: Sequence[str]) -> dict[str, float]:
+    """``"cache outcome"`` → answers so far (``sqi_read_cache_answers_total``), over ``urls``."""
+    out: dict[str, float] = {}
+    for url in urls:
+        try:
+            page = (await client.get(url)).text
+        except httpx.HTTPError:
+            continue
+        for family in text_string_to_metric_families(page):
+            for sample in family.samples:
+                if sample.name == "sqi_read_cache_answers_total":
+                    key = f"{sample.labels['cache']} {sample.labels['outcome']}"
+                    out[key] = out.get(key, 0.0) + sample.value
+    return out
 
 
 def print_cpu(report: dict[str, Any]) -> None:
@@ -496,7 +534,8 @@ def main(argv: list[str]) -> int:
                 if not running.wait_ready(120):
                     raise RuntimeError("the platform did not become ready")
                 named = {pid: name for name, pid in running.pids().items()}
-                report = Live(args, running.gateway, settings, named).run()
+                metrics = [f"{running.url_of(service)}/metrics" for service in ("scoring", "reporting")]
+                report = Live(args, running.gateway, settings, named, metrics).run()
             finally:
                 running.stop()
     report.update(

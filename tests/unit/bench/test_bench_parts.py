@@ -191,3 +191,24 @@ def test_a_process_ended_before_the_last_snapshot_keeps_its_group() -> None:
     cores = cpu_share.cores_between(before, after)
 
     assert cores == pytest.approx({"simulator": 0.2, "gateway": 0.5, "other": 0.1})
+
+
+async def test_the_cached_reads_are_summed_over_the_apis_metrics_pages() -> None:
+    from bench.live import cache_answers
+
+    pages = {
+        "/scoring/metrics": 'sqi_read_cache_answers_total{cache="scores",outcome="current"} 40.0\n'
+        'sqi_read_cache_answers_total{cache="scores",outcome="waited"} 2.0\n',
+        "/reporting/metrics": 'sqi_read_cache_answers_total{cache="pages",outcome="previous"} 3.0\n'
+        "sqi_http_requests_total 9.0\n",
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path not in pages:
+            raise httpx.ConnectError("down", request=request)
+        return httpx.Response(200, text=pages[request.url.path])
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://gw") as client:
+        urls = ["http://api/scoring/metrics", "http://api/reporting/metrics", "http://api/gone/metrics"]
+        answers = await cache_answers(client, urls)
+    assert answers == {"scores current": 40.0, "scores waited": 2.0, "pages previous": 3.0}
