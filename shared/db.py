@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
 import orjson
-from sqlalchemy import ARRAY, ColumnElement, MetaData, any_, cast, event, text
+from sqlalchemy import MetaData, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -36,16 +36,6 @@ NAMING_CONVENTION = {
 def service_metadata(schema: str) -> MetaData:
     """The MetaData of one service: every table lives in the service's own schema."""
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
-
-
-def one_of(column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
-    """``column = ANY($1)`` with the values as one array parameter: the SQL for ``IN`` lists.
-
-    SQLAlchemy renders ``column.in_(values)`` as one placeholder per value, so every list length
-    is another statement text: prepared and planned again on each connection, and crowding
-    asyncpg's statement cache (a relay marking batches of 1 to 500 rows prepared up to 500).
-    One array parameter keeps one prepared statement whatever the length."""
-    return column == any_(cast(list(values), ARRAY(column.type)))
 
 
 def json_text(value: Any) -> str:

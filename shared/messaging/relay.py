@@ -18,7 +18,6 @@ from sqlalchemy import Table, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.background import cancel_and_wait
-from shared.db import one_of
 from shared.listener import Listener
 from shared.messaging.topology import declare_exchange
 from shared.metrics import OUTBOX_PUBLISHED
@@ -127,7 +126,7 @@ class OutboxRelay:
             results = await asyncio.gather(*(self._publish_one(channel, row) for row in rows), return_exceptions=True)
             ok = [row.id for row, res in zip(rows, results, strict=True) if res is None]
             if ok:
-                await conn.execute(update(t).where(one_of(t.c.id, ok)).values(published_at=now))
+                await conn.execute(update(t).where(t.c.id.in_(ok)).values(published_at=now))
             for row, res in zip(rows, results, strict=True):
                 if isinstance(res, BaseException):
                     delay = min(MAX_BACKOFF_S, 2 ** min(row.attempts, 12))

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.adapters.tables import dossier_unit, petition, unit
 from services.feedback.domain.petition import Deadlines, PetitionState, Status
-from shared.db import driver_connection, one_of
+from shared.db import driver_connection
 
 
 async def unit_parents(session: AsyncSession) -> dict[str, str | None]:
@@ -47,9 +47,7 @@ async def dossier_owners(session: AsyncSession, dossier_ids: list[str]) -> dict[
         return {}
     owner = func.coalesce(dossier_unit.c.owner_unit_code, dossier_unit.c.unit_code)
     rows = await session.execute(
-        select(dossier_unit.c.dossier_id, owner.label("owner")).where(
-            one_of(dossier_unit.c.dossier_id, set(dossier_ids))
-        )
+        select(dossier_unit.c.dossier_id, owner.label("owner")).where(dossier_unit.c.dossier_id.in_(set(dossier_ids)))
     )
     return {r.dossier_id: r.owner for r in rows}
 

@@ -19,7 +19,6 @@ from services.feedback.api.views import citizen_view, staff_view
 from services.feedback.domain.petition import Action
 from services.feedback.domain.ratings import criteria_errors
 from services.feedback.handlers import petitions, ratings
-from shared.db import one_of
 from shared.unit_tree import covers, subtree
 from shared.web import ApiError, CurrentPrincipal, Integrator, Staff
 
@@ -156,7 +155,7 @@ async def list_ratings(
         query = (
             select(rating, dossier_unit.c.unit_code)
             .join(dossier_unit, dossier_unit.c.dossier_id == rating.c.dossier_id)
-            .where(one_of(dossier_unit.c.unit_code, subtree(parents, root)))
+            .where(dossier_unit.c.unit_code.in_(subtree(parents, root)))
         )
         if level:
             query = query.where(rating.c.level == level)

@@ -20,7 +20,6 @@ from services.feedback.domain.petition import Action, PetitionState
 from services.feedback.domain.petition_access import AccessPolicy, address_key, petition_key
 from shared.calendar import WorkingCalendar, local_date
 from shared.contracts.feedback import PetitionChanged
-from shared.db import one_of
 from shared.identity import Principal
 from shared.unit_of_work import UnitOfWork
 from shared.unit_tree import covers, subtree
@@ -181,7 +180,7 @@ class AccessGuard:
         keys = list(self._limits(petition_id))
         async with self.engine.connect() as connection:
             query = select(access_lock.c.lock_key).where(
-                one_of(access_lock.c.lock_key, keys), access_lock.c.locked_until > self.now
+                access_lock.c.lock_key.in_(keys), access_lock.c.locked_until > self.now
             )
             return (await connection.execute(query)).first() is not None
 
@@ -331,7 +330,7 @@ async def list_for_staff(
     if not principal.is_admin and (principal.unit is None or not covers(parents, [principal.unit], root)):
         raise ApiError(403, "this unit is outside yours")
     codes = subtree(parents, root)
-    query = select(petition).where(one_of(petition.c.unit_code, codes))
+    query = select(petition).where(petition.c.unit_code.in_(codes))
     if status:
         query = query.where(petition.c.status == status)
     total = (await uow.session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()

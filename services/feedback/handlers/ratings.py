@@ -18,7 +18,7 @@ from services.feedback.domain import lockout
 from services.feedback.domain.ratings import becomes_current
 from shared.calendar import local_date
 from shared.contracts.feedback import RatingLevel, RatingSubmitted
-from shared.db import driver_connection, one_of
+from shared.db import driver_connection
 from shared.identity import Principal
 from shared.rating_code import RatingCodes
 from shared.unit_of_work import UnitOfWork
@@ -292,7 +292,7 @@ async def apply_held_ratings(owners: dict[str, str], *, uow: UnitOfWork, now: da
     held = (
         await session.execute(
             select(held_rating)
-            .where(one_of(held_rating.c.dossier_id, owners), held_rating.c.status == "held")
+            .where(held_rating.c.dossier_id.in_(list(owners)), held_rating.c.status == "held")
             .order_by(held_rating.c.rated_at, held_rating.c.hold_id)
             .with_for_update()
         )

@@ -27,7 +27,6 @@ from services.ingest.api.schemas import (
 from services.ingest.bootstrap import Ingest
 from services.ingest.domain import reasons
 from services.ingest.replay import replay_status, request_replay
-from shared.db import one_of
 from shared.metrics import EVENTS, EVENTS_REJECTED
 from shared.rating_code import is_rateable_dossier_id
 from shared.unit_tree import covers
@@ -183,9 +182,9 @@ async def get_feeds(app: App, principal: CurrentPrincipal) -> list[FeedStatus]:
         )
         reasons_q = select(feed_reason).where(feed_reason.c.day == today).order_by(feed_reason.c.count.desc())
         if sources is not None:
-            query = query.where(one_of(feed_day.c.source, sources))
-            latest = latest.where(one_of(feed_day.c.source, sources))
-            reasons_q = reasons_q.where(one_of(feed_reason.c.source, sources))
+            query = query.where(feed_day.c.source.in_(sources))
+            latest = latest.where(feed_day.c.source.in_(sources))
+            reasons_q = reasons_q.where(feed_reason.c.source.in_(sources))
         today_rows = {r.source: r for r in (await uow.session.execute(query)).all()}
         reasons: dict[str, list[dict[str, object]]] = {}
         for r in (await uow.session.execute(reasons_q)).all():

@@ -8,7 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Text, and_, case, func, or_, select
+from sqlalchemy import Text, and_, any_, case, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +17,6 @@ from services.reporting.adapters.tables import dossier, feed, methodology, petit
 from services.reporting.domain.briefing import RankingRow
 from services.reporting.domain.petitions import OPEN, PENDING, UNPUBLISHED
 from services.reporting.domain.ranking import StoredRow
-from shared.db import one_of
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ async def unit_history(
 ) -> dict[str, ScoreRecord]:
     rows = await session.execute(
         select(score).where(
-            score.c.methodology == methodology_id, score.c.unit_code == unit_code, one_of(score.c.period, labels)
+            score.c.methodology == methodology_id, score.c.unit_code == unit_code, score.c.period.in_(list(labels))
         )
     )
     return {r.period: _record(r, units) for r in rows}
@@ -104,7 +104,7 @@ async def open_dossiers(
         .where(
             dossier.c.finished_at.is_(None),
             dossier.c.paused_at.is_(None),
-            one_of(dossier.c.unit_code, unit_codes),
+            dossier.c.unit_code.in_(list(unit_codes)),
             dossier.c.due_at < due_before,
         )
         .order_by(dossier.c.due_at, dossier.c.dossier_id)
@@ -119,7 +119,7 @@ async def recent_alerts(
     rows = await session.execute(
         select(score_alert)
         .where(
-            one_of(score_alert.c.unit_code, unit_codes),
+            score_alert.c.unit_code.in_(list(unit_codes)),
             score_alert.c.computed_at >= since,
             score_alert.c.methodology == methodology_id,
         )
@@ -130,7 +130,7 @@ async def recent_alerts(
 
 async def feeds(session: AsyncSession, *, unit_codes: Collection[str]) -> list[Any]:
     rows = await session.execute(
-        select(feed).where(one_of(feed.c.unit_code, unit_codes)).order_by(feed.c.source, feed.c.unit_code)
+        select(feed).where(feed.c.unit_code.in_(list(unit_codes))).order_by(feed.c.source, feed.c.unit_code)
     )
     return list(rows)
 
@@ -143,7 +143,7 @@ async def pending_petitions(
     deadline = case((petition.c.status.in_(OPEN), petition.c.answer_due_at), else_=petition.c.publish_due_at)
     rows = await session.execute(
         select(petition)
-        .where(one_of(petition.c.unit_code, codes), petition.c.status.in_(PENDING))
+        .where(petition.c.unit_code.in_(codes), petition.c.status.in_(PENDING))
         .order_by((deadline < now).desc(), deadline, petition.c.petition_id)
         .limit(limit)
     )
@@ -155,7 +155,7 @@ async def pending_petitions(
     counts = (
         await session.execute(
             select(func.count().filter(petition.c.status.in_(PENDING)), func.count().filter(late)).where(
-                one_of(petition.c.unit_code, codes)
+                petition.c.unit_code.in_(codes)
             )
         )
     ).one()
@@ -244,7 +244,7 @@ async def ranking_rows(
     if parent:
         query = query.where(eff_parent == parent)
     if codes is not None:
-        query = query.where(one_of(score.c.unit_code, codes))
+        query = query.where(score.c.unit_code == any_(cast(list(codes), ARRAY(Text))))
     rows = (await session.execute(query)).all()
     if not rows:
         return [], (await session.execute(select(latest))).scalar()

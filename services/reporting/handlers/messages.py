@@ -42,7 +42,6 @@ from shared.calendar import WorkingCalendar
 from shared.contracts import ProcedureEventsAccepted
 from shared.contracts.feedback import PetitionChanged
 from shared.contracts.scoring import CalendarChanged
-from shared.db import one_of
 from shared.messaging.topology import IncomingMessage
 from shared.unit_copy import units_changed_handler, upsert_units
 from shared.unit_of_work import UnitOfWork
@@ -61,7 +60,7 @@ async def _time_limits(uow: UnitOfWork, codes: set[str]) -> dict[str, int | None
     if not codes:
         return {}
     rows = await uow.session.execute(
-        select(procedure.c.procedure_code, procedure.c.time_limit_wd).where(one_of(procedure.c.procedure_code, codes))
+        select(procedure.c.procedure_code, procedure.c.time_limit_wd).where(procedure.c.procedure_code.in_(codes))
     )
     return {r.procedure_code: r.time_limit_wd for r in rows}
 
@@ -97,7 +96,7 @@ async def refold_open_dossiers(
             dossier.c.finished_at.is_(None), dossier.c.history.is_not(None), dossier.c.dossier_id > after
         )
         if procedures is not None:
-            query = query.where(one_of(dossier.c.procedure_code, sorted(procedures)))
+            query = query.where(dossier.c.procedure_code.in_(sorted(procedures)))
         chunk = (await uow.session.execute(query.order_by(dossier.c.dossier_id).limit(REFOLD_CHUNK))).all()
         if not chunk:
             return changed

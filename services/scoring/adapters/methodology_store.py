@@ -22,7 +22,6 @@ from services.scoring.adapters.period_state import announce_reference_change
 from services.scoring.adapters.tables import methodology
 from services.scoring.domain import Methodology, methodology_from_dict
 from services.scoring.domain.methodology import BUILTIN_IDS, builtin_document
-from shared.db import one_of
 
 
 def error_details(errors: list[str]) -> list[dict[str, str]]:
@@ -41,7 +40,7 @@ async def stored_ids(session: AsyncSession) -> set[str]:
 
 async def stored_methodologies(session: AsyncSession, ids: Collection[str]) -> dict[str, Methodology]:
     """The uploaded versions ``ids``, loaded."""
-    rows = await session.execute(select(methodology.c.id, methodology.c.document).where(one_of(methodology.c.id, ids)))
+    rows = await session.execute(select(methodology.c.id, methodology.c.document).where(methodology.c.id.in_(ids)))
     return {mid: methodology_from_dict(doc) for mid, doc in rows.all()}
 
 

@@ -39,7 +39,6 @@ from services.scoring.application.judging import judge_chunk
 from services.scoring.application.scoring_service import compute_period
 from services.scoring.domain import parse_period
 from shared.db import driver_connection as driver
-from shared.db import one_of
 from shared.metrics import FRESHNESS_SECONDS, REFRESH_FAILURES, REFRESH_SECONDS
 from shared.trace_context import links_of
 
@@ -203,7 +202,7 @@ async def _due(
         return labels
     rows = await session.execute(
         select(period_state.c.period, func.min(period_state.c.computed_at))
-        .where(one_of(period_state.c.period, labels))
+        .where(period_state.c.period.in_(labels))
         .group_by(period_state.c.period)
     )
     last = {period: at for period, at in rows}

@@ -30,7 +30,6 @@ from services.scoring.domain.engine import Evaluation, ScoreRow, evaluate_period
 from shared.calendar import WorkingCalendar
 from shared.contracts import IntegrationEvent
 from shared.contracts.scoring import GradeChanged, ScoreDropped, ScoresUpdated
-from shared.db import one_of
 from shared.unit_of_work import UnitOfWork
 
 
@@ -218,7 +217,7 @@ async def compute_period(
         # Only moved rows are written (their own computed_at says when they last moved); that the
         # others are still exact as of ``now`` is one row of period_state, not an update of each.
         if gone:
-            await s.execute(delete(score).where(*mine, one_of(score.c.unit_code, gone)))
+            await s.execute(delete(score).where(*mine, score.c.unit_code.in_(gone)))
         if moved:  # executemany of one cached statement (batched by the driver)
             await s.execute(_UPSERT, moved)
         await record_computation(s, period=period.label, methodology=m.id, now=now, changed=bool(moved or gone))
