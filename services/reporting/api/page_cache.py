@@ -15,11 +15,11 @@ background (stale-while-revalidate): what a reader sees was the read model's at 
 ago, and a page nobody asked for in that long (a quiet read model, a rarely read page) renders
 while its first reader waits. Counting from the page's last confirmation, not from its render,
 matters under a stream: a page rendered two seconds ago and current until a moment ago is not
-stale, and its next reader used to wait for the render (``GET /`` p99, docs/performance.md,
-session 14). Background renders are bounded per key: one at a time, and only once the page is
-``rerender_s`` old (half ``stale_s`` by default) — a version moving 50 times a second must not
-keep the process rendering back to back (measured: ``GET /`` p50 186 ms under `./sqi bench
-reporting` before this bound).
+stale, and its next reader used to wait for the render (docs/performance.md, session 14).
+Background renders are bounded per key: one at a time, and only once the page is ``rerender_s``
+old (half ``stale_s`` by default) — a version moving 50 times a second must not keep the process
+rendering back to back (measured: ``GET /`` p50 186 ms under `./sqi bench reporting` before
+this bound).
 
 A page past that window whose successor is already rendering (the machine is busy and the
 render late) is still served, up to ``max_stale_s`` (5 × ``stale_s`` by default) since it was

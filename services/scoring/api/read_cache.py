@@ -165,23 +165,22 @@ Found = tuple[PeriodState, CachedBody]
 class BodyCache:
     """Bounded LRU of answers by request key; one entry per key, replaced when the version moves.
 
-    A body whose period moved on is rebuilt once (concurrent requests share the build). While it
+    A body whose period moved on is rebuilt once: concurrent requests share the build. While it
     is rebuilt, a request is answered at once with the body it replaces, as of that body's own
     state, if that body was found current less than ``stale_seconds`` ago: what the reader gets
-    was exact that recently, and says so (its ``computed_at``). Under a stream the month's
-    version moves every few seconds, and the requests that waited for its rebuild — one to three
-    of each reader kind per move, a read of the period's rows on a busy PostgreSQL — were the
-    reads' p95 and p99 (docs/performance.md, session 14). A body not confirmed for longer (a
-    quiet key) is rebuilt while the request waits, so a reader never gets figures that were
-    outdated for longer than the window; ``stale_seconds = 0``: every request waits (tests).
+    was exact that recently, and says so (its ``computed_at``). Under a stream the month's version
+    moves every few seconds, and one to three requests of each reader kind waited for each
+    rebuild, a read of the period's rows on a busy PostgreSQL (docs/performance.md, session 14).
+    A body not confirmed for longer (a key nobody read lately) is rebuilt while the request waits,
+    so a reader never gets figures that were outdated for longer than the window;
+    ``stale_seconds = 0``: every request waits (tests).
     """
 
     def __init__(self, max_entries: int = 2048) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, CachedBody] = OrderedDict()
-        # Misses being built, by (key, version): concurrent misses share one build.
-        self._building: dict[tuple[Hashable, int], asyncio.Future[Found | None]] = {}
-        self._tasks = BackgroundTasks()
+        # Builds in flight, by (key, version): whoever needs one awaits the same task.
+        self._building: dict[tuple[Hashable, int], asyncio.Task[Found | None]] = {}
         self.hits = 0
         self.stale_hits = 0  # answered with the previous body while the new one was built
         self.builds = 0
@@ -209,50 +208,44 @@ class BodyCache:
             self.hits += 1
             READ_CACHE_ANSWERS.labels("scores", "current").inc()
             return state, entry
-        pending = self._building.get((key, state.version))
         if entry is not None and entry.version < state.version and now - entry.confirmed_at < stale_seconds:
-            if pending is None:
-                self._tasks.start(self._rebuild(key, state, build))
+            self._flight(key, state, build)  # for the requests after this one
             self.stale_hits += 1
             READ_CACHE_ANSWERS.labels("scores", "previous").inc()
             return entry.state, entry
         READ_CACHE_ANSWERS.labels("scores", "waited").inc()
-        if pending is not None:
-            return await asyncio.shield(pending)
-        return await self._build(key, state, build)
+        return await asyncio.shield(self._flight(key, state, build))
 
-    async def _build(self, key: Hashable, state: PeriodState, build: Build) -> Found | None:
-        fut: asyncio.Future[Found | None] = asyncio.get_running_loop().create_future()
-        self._building[(key, state.version)] = fut
-        try:
-            built = await build()
-            self.builds += 1
-            result = None
-            if built is not None:
-                fresh, body = built  # read in one snapshot: fresh.version is the body's version
-                result = fresh, cut(body, fresh)
-                current = self._entries.get(key)
-                if current is None or current.version <= fresh.version:  # never replace by older
-                    self._store(key, result[1])
-            fut.set_result(result)
-            return result
-        except asyncio.CancelledError:
-            fut.cancel()
-            raise
-        except Exception as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved: no "never retrieved" warning when nobody waits any more
-            raise
-        finally:
-            del self._building[(key, state.version)]
+    def _flight(self, key: Hashable, state: PeriodState, build: Build) -> asyncio.Task[Found | None]:
+        """The build of ``key`` at ``state.version``: started now unless it is running already
+        (registered before this returns, so two requests in one loop turn never start two)."""
+        flight = (key, state.version)
+        task = self._building.get(flight)
+        if task is None:
+            task = asyncio.create_task(self._build(key, build))
+            self._building[flight] = task  # the reference that keeps it alive until it lands
+            task.add_done_callback(lambda t: self._landed(flight, t))
+        return task
 
-    async def _rebuild(self, key: Hashable, state: PeriodState, build: Build) -> None:
-        """A build nobody waits for: the requests that join it get its error; the previous body
-        stays, served until its window ends, then the next request builds again and waits."""
-        try:
-            await self._build(key, state, build)
-        except Exception as exc:
-            log.warning("a score body could not be rebuilt", extra={"key": repr(key), "error": repr(exc)})
+    def _landed(self, flight: tuple[Hashable, int], task: asyncio.Task[Found | None]) -> None:
+        if self._building.get(flight) is task:
+            del self._building[flight]
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # Retrieved here: a build nobody awaits (its request was answered with the previous
+            # body) would otherwise fail silently; the requests awaiting it get the error too.
+            log.warning("a score body could not be built", extra={"key": repr(flight[0]), "error": repr(exc)})
+
+    async def _build(self, key: Hashable, build: Build) -> Found | None:
+        built = await build()
+        self.builds += 1
+        if built is None:
+            return None
+        fresh, body = built  # read in one snapshot: fresh.version is the body's version
+        entry = cut(body, fresh)
+        current = self._entries.get(key)
+        if current is None or current.version <= fresh.version:  # never replace by older
+            self._store(key, entry)
+        return fresh, entry
 
 
 def etag_of(key: Hashable, state: PeriodState, entry: CachedBody) -> str:

@@ -165,6 +165,23 @@ async def test_a_body_found_current_lately_answers_as_of_its_own_state_while_its
     assert b'"v":2' in entry.head and rebuild.calls == 1
 
 
+async def test_requests_in_one_loop_turn_start_one_rebuild() -> None:
+    cache = BodyCache()
+    v1 = PeriodState(T0, T0, 1)
+    await cache.lookup("k", v1, build_of(v1))
+    v2 = PeriodState(T1, T1, 2)
+    rebuild = HeldBuild(2)
+    stale, waiting = 3, 2  # answered with v1 at once, and two that may not wait on it (window 0)
+    asking = [cache.lookup("k", v2, rebuild, stale_seconds=60) for _ in range(stale)]
+    asking += [cache.lookup("k", v2, rebuild, stale_seconds=0) for _ in range(waiting)]
+    gathered = asyncio.gather(*asking)
+    await asyncio.sleep(0.05)
+    rebuild.release.set()
+    answers = await asyncio.wait_for(gathered, 5)
+    assert [found[1].version for found in answers if found] == [1] * stale + [2] * waiting
+    assert rebuild.calls == 1
+
+
 async def test_a_body_not_found_current_within_the_window_is_rebuilt_while_the_request_waits() -> None:
     cache = BodyCache()
     v1 = PeriodState(T0, T0, 1)
@@ -190,7 +207,7 @@ async def test_a_failed_rebuild_leaves_the_previous_body_and_the_next_waiting_re
     assert found is not None and found[1].version == 1
     failing.release.set()
     deadline = asyncio.get_running_loop().time() + 5
-    while "could not be rebuilt" not in caplog.text:
+    while "could not be built" not in caplog.text:
         assert asyncio.get_running_loop().time() < deadline, "the failure was never logged"
         await asyncio.sleep(0.01)
     again = await cache.lookup("k", v2, failing, stale_seconds=60)  # still inside the window
