@@ -74,6 +74,8 @@ class App(Protocol):
 
     def uow(self) -> UnitOfWork: ...
 
+    async def dispose(self) -> None: ...
+
 
 @dataclass
 class Target:
@@ -345,7 +347,7 @@ async def run_scores(bodies: list[bytes], rows: int, url: str, *, batch: int = 0
             print(f"score rows: {kept:,} (distinct computed_at: {latest})")
             await s.rollback()
     finally:
-        await app.engine.dispose()
+        await app.dispose()
 
 
 async def run(t: Target, bodies: list[bytes], n: int, *, together: int = 1) -> None:
@@ -390,7 +392,7 @@ async def run(t: Target, bodies: list[bytes], n: int, *, together: int = 1) -> N
                 print(f"{label} rows: {await conn.fetchval(f'SELECT count(*) FROM {table}'):,}")
             await s.rollback()
     finally:
-        await app.engine.dispose()
+        await app.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:

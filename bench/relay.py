@@ -106,7 +106,7 @@ async def _case(settings: object, rows: int, per_message: int, batch: int | None
         }
     finally:
         await connection.close()
-        await ingest.engine.dispose()
+        await ingest.dispose()
 
 
 def main(argv: list[str]) -> int:

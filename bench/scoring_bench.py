@@ -361,7 +361,7 @@ async def run(args: argparse.Namespace) -> None:
             for d in diffs[:20]:
                 print("  ", d)
     finally:
-        await app.engine.dispose()
+        await app.dispose()
         if not args.keep:
             psql(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
 

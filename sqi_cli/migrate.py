@@ -54,7 +54,7 @@ async def seed_reference(settings: CommonSettings) -> None:
     try:
         await seed(ingest)
     finally:
-        await ingest.engine.dispose()
+        await ingest.dispose()
 
 
 def migrate(settings: CommonSettings | None = None) -> None:

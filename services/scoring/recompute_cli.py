@@ -100,13 +100,13 @@ async def run(args: argparse.Namespace) -> int:
     token = os.environ.get("SQI_ADMIN_TOKEN", "")
     if not token:
         print("SQI_ADMIN_TOKEN is required (an admin bearer token for the gateway)", file=sys.stderr)
-        await app.engine.dispose()
+        await app.dispose()
         return 2
     try:
         events = await collect_replay(app.settings.amqp_url, app.settings.bus_prefix, args.gateway, token, args.timeout)
     except (httpx.HTTPError, TimeoutError) as exc:
         print(f"replay failed: {exc}", file=sys.stderr)
-        await app.engine.dispose()
+        await app.dispose()
         return 2
     try:
         async with app.sessions() as session:
@@ -123,7 +123,7 @@ async def run(args: argparse.Namespace) -> int:
                 calendar=app.calendar,
             )
     finally:
-        await app.engine.dispose()
+        await app.dispose()
     for d in diffs:
         print(d)
     print(f"{len(events)} events, {len(periods)} period(s), {len(diffs)} difference(s)", file=sys.stderr)

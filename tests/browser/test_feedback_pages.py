@@ -43,7 +43,7 @@ def base_url() -> Iterator[str]:
             await uow.session.execute(
                 text("INSERT INTO feedback.dossier_unit VALUES ('HS-BROWSER-0001', 'P01', now(), 'P01')")
             )
-        await app.engine.dispose()
+        await app.dispose()
 
     asyncio.run(seed())
     with served(create_app(bootstrap(settings), telemetry=False)) as url:

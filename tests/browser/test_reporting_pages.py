@@ -174,7 +174,7 @@ async def _seed(settings: ReportingSettings) -> None:
             },
         ),
     )
-    await app.engine.dispose()
+    await app.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -86,7 +86,7 @@ async def write_outbox(env: dict[str, str]) -> None:
                     ]
                 )
             )
-    await ingest.engine.dispose()
+    await ingest.dispose()
 
 
 def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

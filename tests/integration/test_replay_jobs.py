@@ -91,7 +91,7 @@ async def scenario(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[str
     async with app.uow() as uow:
         rows = (await uow.session.execute(select(outbox.c.routing_key, outbox.c.body, outbox.c.created_at))).all()
         status = await replay_module.replay_status(replay_id, uow=uow)
-    await app.engine.dispose()
+    await app.dispose()
     # In the order the chunks were written (each chunk's rows share its transaction's time), and
     # within a chunk by batch number (rows of one transaction have no order of their own).
     written = sorted(

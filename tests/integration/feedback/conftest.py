@@ -42,7 +42,7 @@ async def feedback(settings: FeedbackSettings) -> AsyncIterator[Feedback]:
     async with app.uow() as uow:
         await seed_reference_units(settings.reference_dir / "units.csv", uow=uow)
     yield app
-    await app.engine.dispose()
+    await app.dispose()
 
 
 @pytest.fixture(scope="session")

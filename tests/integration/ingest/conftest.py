@@ -41,7 +41,7 @@ async def ingest(settings: IngestSettings) -> AsyncIterator[Ingest]:
     app = bootstrap(settings)
     await seed(app)
     yield app
-    await app.engine.dispose()
+    await app.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ async def down_client(down_settings: IngestSettings) -> AsyncIterator[httpx.Asyn
     transport = httpx.ASGITransport(app=create_app(ingest), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
         yield client
-    await ingest.engine.dispose()
+    await ingest.dispose()
 
 
 async def test_a_write_is_refused_with_503_and_retry_after(

@@ -48,7 +48,7 @@ async def reporting(settings: ReportingSettings) -> AsyncIterator[Reporting]:
     async with app.uow() as uow:
         await seed_reference(settings.reference_dir, uow=uow)
     yield app
-    await app.engine.dispose()
+    await app.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ def settings(database_url: str) -> ScoringSettings:
 async def scoring(settings: ScoringSettings) -> AsyncIterator[Scoring]:
     app = bootstrap(settings)
     yield app
-    await app.engine.dispose()
+    await app.dispose()
 
 
 @pytest.fixture

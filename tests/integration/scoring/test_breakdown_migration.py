@@ -46,11 +46,11 @@ async def test_full_breakdowns_become_their_figures(settings: ScoringSettings) -
             )
         full = await score_table(app, "2026-10")
         assert all(isinstance(r["payload"]["groups"][0], dict) for r in full.values())
-        await app.engine.dispose()  # no pooled connection (nor cached statement) across the DDL
+        await app.dispose()  # no pooled connection (nor cached statement) across the DDL
         await asyncio.to_thread(command.downgrade, alembic_config(MIGRATIONS, URL), "0018")
         await asyncio.to_thread(upgrade, MIGRATIONS, URL)
 
         after = await score_table(app, "2026-10")
         assert {k: r["payload"] for k, r in after.items()} == {k: r["payload"] for k, r in figures.items()}
     finally:
-        await app.engine.dispose()
+        await app.dispose()

@@ -73,7 +73,7 @@ async def test_rows_judged_before_the_migration_become_exact(settings: ScoringSe
                 orjson.dumps(named).decode(),
             )
             await mark_scored_periods(uow.session)  # as the old consumer marked their months
-        await app.engine.dispose()  # no pooled connection (nor cached statement) across the DDL
+        await app.dispose()  # no pooled connection (nor cached statement) across the DDL
         await asyncio.to_thread(command.downgrade, alembic_config(MIGRATIONS, URL), "0016")
         await asyncio.to_thread(upgrade, MIGRATIONS, URL)
 
@@ -90,4 +90,4 @@ async def test_rows_judged_before_the_migration_become_exact(settings: ScoringSe
         assert (ind["numerator"], ind["denominator"]) == (0, 2)  # B1 rated dissatisfied, B2 petitioned
         await no_differences(app, events)
     finally:
-        await app.engine.dispose()
+        await app.dispose()

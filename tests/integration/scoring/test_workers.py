@@ -35,7 +35,7 @@ pytestmark = pytest.mark.integration
 async def second(clean: Scoring, settings: ScoringSettings) -> AsyncIterator[Scoring]:
     app = bootstrap(settings)
     yield app
-    await app.engine.dispose()
+    await app.dispose()
 
 
 def many_dossiers(n: int) -> list:
