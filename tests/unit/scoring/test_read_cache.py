@@ -146,34 +146,28 @@ async def _settled(cache: BodyCache, key: str, state: PeriodState, build: Any, w
 
 
 async def test_a_body_found_current_lately_answers_as_of_its_own_state_while_its_successor_builds() -> None:
-    cache = BodyCache()
-    v1 = PeriodState(T0, T0, 1)
-    await cache.lookup("k", v1, build_of(v1))
-    v2 = PeriodState(T1, T1, 2)
+    cache = await cache_holding_v1()
     rebuild = HeldBuild(2)
 
-    answers = [await asyncio.wait_for(cache.lookup("k", v2, rebuild, stale_seconds=60), 1) for _ in range(3)]
+    answers = [await asyncio.wait_for(cache.lookup("k", V2, rebuild, stale_seconds=60), 1) for _ in range(3)]
 
     for found in answers:
         assert found is not None
         state, entry = found
-        assert entry.version == 1 and state == v1  # the old figures, with the instant they were exact at
+        assert entry.version == 1 and state == V1  # the old figures, with the instant they were exact at
     await asyncio.sleep(0)
     assert rebuild.calls == 1 and cache.stale_hits == 3  # one build for all of them
     rebuild.release.set()
-    entry = await _settled(cache, "k", v2, rebuild, 2)
+    entry = await _settled(cache, "k", V2, rebuild, 2)
     assert b'"v":2' in entry.head and rebuild.calls == 1
 
 
 async def test_requests_in_one_loop_turn_start_one_rebuild() -> None:
-    cache = BodyCache()
-    v1 = PeriodState(T0, T0, 1)
-    await cache.lookup("k", v1, build_of(v1))
-    v2 = PeriodState(T1, T1, 2)
+    cache = await cache_holding_v1()
     rebuild = HeldBuild(2)
-    stale, waiting = 3, 2  # answered with v1 at once, and two that may not wait on it (window 0)
-    asking = [cache.lookup("k", v2, rebuild, stale_seconds=60) for _ in range(stale)]
-    asking += [cache.lookup("k", v2, rebuild, stale_seconds=0) for _ in range(waiting)]
+    stale, waiting = 3, 2  # answered with V1 at once, and two that may not wait on it (window 0)
+    asking = [cache.lookup("k", V2, rebuild, stale_seconds=60) for _ in range(stale)]
+    asking += [cache.lookup("k", V2, rebuild, stale_seconds=0) for _ in range(waiting)]
     gathered = asyncio.gather(*asking)
     await asyncio.sleep(0.05)
     rebuild.release.set()
@@ -183,11 +177,9 @@ async def test_requests_in_one_loop_turn_start_one_rebuild() -> None:
 
 
 async def test_a_body_not_found_current_within_the_window_is_rebuilt_while_the_request_waits() -> None:
-    cache = BodyCache()
-    v1 = PeriodState(T0, T0, 1)
-    await cache.lookup("k", v1, build_of(v1))
+    cache = await cache_holding_v1()
     rebuild = HeldBuild(2)
-    asking = asyncio.ensure_future(cache.lookup("k", PeriodState(T1, T1, 2), rebuild, stale_seconds=0))
+    asking = asyncio.ensure_future(cache.lookup("k", V2, rebuild, stale_seconds=0))
     await asyncio.sleep(0.05)
     assert not asking.done()  # no window: it waits for the new body
     rebuild.release.set()
@@ -198,22 +190,30 @@ async def test_a_body_not_found_current_within_the_window_is_rebuilt_while_the_r
 async def test_a_failed_rebuild_leaves_the_previous_body_and_the_next_waiting_request_gets_the_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    cache = BodyCache()
-    v1 = PeriodState(T0, T0, 1)
-    await cache.lookup("k", v1, build_of(v1))
-    v2 = PeriodState(T1, T1, 2)
+    cache = await cache_holding_v1()
     failing = HeldBuild(2, error=RuntimeError("database gone"))
-    found = await cache.lookup("k", v2, failing, stale_seconds=60)
+    found = await cache.lookup("k", V2, failing, stale_seconds=60)
     assert found is not None and found[1].version == 1
     failing.release.set()
     deadline = asyncio.get_running_loop().time() + 5
     while "could not be built" not in caplog.text:
         assert asyncio.get_running_loop().time() < deadline, "the failure was never logged"
         await asyncio.sleep(0.01)
-    again = await cache.lookup("k", v2, failing, stale_seconds=60)  # still inside the window
+    again = await cache.lookup("k", V2, failing, stale_seconds=60)  # still inside the window
     assert again is not None and again[1].version == 1
     with pytest.raises(RuntimeError, match="database gone"):
-        await cache.lookup("k", v2, failing, stale_seconds=0)
+        await cache.lookup("k", V2, failing, stale_seconds=0)
+
+
+V1 = PeriodState(T0, T0, 1)
+V2 = PeriodState(T1, T1, 2)
+
+
+async def cache_holding_v1() -> BodyCache:
+    """A cache whose key ``k`` holds the body of version 1, just found current."""
+    cache = BodyCache()
+    await cache.lookup("k", V1, build_of(V1))
+    return cache
 
 
 def build_of(state: PeriodState) -> Any:
