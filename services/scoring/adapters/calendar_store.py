@@ -76,6 +76,15 @@ async def _announce(uow: UnitOfWork) -> None:
     uow.publish(CalendarChanged(days=[DeclaredDay(day=d, kind=k) for d, k in days], changed_at=changed_at))  # type: ignore[arg-type]
 
 
+async def _declared_set_changed(uow: UnitOfWork) -> None:
+    """What a change of the declared days entails, in its transaction: every dossier judged again,
+    the new set announced to the other services, and the API processes told to rebuild their
+    calendars once it commits."""
+    await rejudge_everything(uow.session)
+    await _announce(uow)
+    announce_reference_change(uow.session)
+
+
 async def announce_declared_days(uow: UnitOfWork) -> None:
     """Announce the declared set as it stands (the worker does at start): a consumer whose queue
     was created after the last change has not heard of it. Serialised with the changes, so a
@@ -101,9 +110,7 @@ async def declare_day(
     )
     await session.execute(stmt)
     if previous != kind:
-        await rejudge_everything(session)
-        await _announce(uow)
-        announce_reference_change(session)  # the API processes rebuild their calendars
+        await _declared_set_changed(uow)
     return {"day": day, "kind": kind, "note": note, "declared_by": declared_by, "declared_at": now}, previous is None
 
 
@@ -113,9 +120,7 @@ async def undeclare_day(uow: UnitOfWork, day: date) -> bool:
     gone = await session.execute(delete(calendar_day).where(calendar_day.c.day == day).returning(calendar_day.c.day))
     if gone.first() is None:
         return False
-    await rejudge_everything(session)
-    await _announce(uow)
-    announce_reference_change(session)
+    await _declared_set_changed(uow)
     return True
 
 
