@@ -21,7 +21,7 @@ import orjson
 
 from services.scoring.application.caches import sync_calendar, sync_methodologies
 from services.scoring.application.recompute import live_periods, recompute_and_compare
-from services.scoring.bootstrap import bootstrap
+from services.scoring.bootstrap import Scoring, bootstrap
 from shared import event_loop
 from shared.contracts import RawEvent, ReplayBatch, ReplayFinished, replay_routing_key
 
@@ -97,33 +97,35 @@ class Progress:
 
 async def run(args: argparse.Namespace) -> int:
     app = bootstrap()
+    try:
+        return await _recompute(app, args)
+    finally:
+        await app.dispose()
+
+
+async def _recompute(app: Scoring, args: argparse.Namespace) -> int:
     token = os.environ.get("SQI_ADMIN_TOKEN", "")
     if not token:
         print("SQI_ADMIN_TOKEN is required (an admin bearer token for the gateway)", file=sys.stderr)
-        await app.dispose()
         return 2
     try:
         events = await collect_replay(app.settings.amqp_url, app.settings.bus_prefix, args.gateway, token, args.timeout)
     except (httpx.HTTPError, TimeoutError) as exc:
         print(f"replay failed: {exc}", file=sys.stderr)
-        await app.dispose()
         return 2
-    try:
-        async with app.sessions() as session:
-            # The same methodology versions and declared days as the worker scores with.
-            await sync_methodologies(app, session)
-            await sync_calendar(app, session)
-            periods = [args.period] if args.period else await live_periods(session)
-            print(f"recompute: judging {len(events):,} events into {len(periods)} period(s)…", file=sys.stderr)
-            diffs = await recompute_and_compare(
-                session,
-                events=events,
-                periods=periods,
-                methodologies=list(app.methodologies.values()),
-                calendar=app.calendar,
-            )
-    finally:
-        await app.dispose()
+    async with app.sessions() as session:
+        # The same methodology versions and declared days as the worker scores with.
+        await sync_methodologies(app, session)
+        await sync_calendar(app, session)
+        periods = [args.period] if args.period else await live_periods(session)
+        print(f"recompute: judging {len(events):,} events into {len(periods)} period(s)…", file=sys.stderr)
+        diffs = await recompute_and_compare(
+            session,
+            events=events,
+            periods=periods,
+            methodologies=list(app.methodologies.values()),
+            calendar=app.calendar,
+        )
     for d in diffs:
         print(d)
     print(f"{len(events)} events, {len(periods)} period(s), {len(diffs)} difference(s)", file=sys.stderr)
