@@ -19,7 +19,7 @@ import aio_pika
 import httpx
 import orjson
 
-from services.scoring.application.caches import sync_calendar, sync_methodologies
+from services.scoring.application.caches import sync_references
 from services.scoring.application.recompute import live_periods, recompute_and_compare
 from services.scoring.bootstrap import Scoring, bootstrap
 from shared import event_loop
@@ -115,8 +115,7 @@ async def _recompute(app: Scoring, args: argparse.Namespace) -> int:
         return 2
     async with app.sessions() as session:
         # The same methodology versions and declared days as the worker scores with.
-        await sync_methodologies(app, session)
-        await sync_calendar(app, session)
+        await sync_references(app, session)
         periods = [args.period] if args.period else await live_periods(session)
         print(f"recompute: judging {len(events):,} events into {len(periods)} period(s)…", file=sys.stderr)
         diffs = await recompute_and_compare(

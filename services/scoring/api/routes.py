@@ -14,7 +14,7 @@ from services.scoring.adapters.calendar_store import KINDS, declare_day, undecla
 from services.scoring.adapters.methodology_store import add_methodology, error_details, stored_document
 from services.scoring.api.read_cache import ReadCache, respond
 from services.scoring.application import queries
-from services.scoring.application.caches import sync_calendar, sync_methodologies
+from services.scoring.application.caches import sync_methodologies, sync_references
 from services.scoring.application.context import Scoring
 from services.scoring.application.drilldown import shortfall_page
 from services.scoring.application.scoring_service import evaluate_live
@@ -32,8 +32,7 @@ router = APIRouter(prefix="/api/v1")
 
 async def sync_caches(app: Scoring) -> None:
     async with app.sessions() as session:
-        await sync_methodologies(app, session)
-        await sync_calendar(app, session)
+        await sync_references(app, session)
 
 
 async def get_app(request: Request) -> Scoring:

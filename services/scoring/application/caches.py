@@ -2,7 +2,7 @@
 their tables (bộ chỉ số đã tải lên, ngày nghỉ / ngày làm bù do quản trị khai báo).
 
 The worker (each refresher tick), the API (when a change is heard: ``Scoring.synced``) and
-``./sqi recompute`` call these before scoring, so every process scores with the same versions and
+``./sqi recompute`` call :func:`sync_references` before scoring, so every process scores with the same versions and
 declared days.
 """
 
@@ -36,3 +36,10 @@ async def sync_methodologies(app: Scoring, session: AsyncSession) -> None:
     new = ids - set(app.methodologies)
     if new:
         app.methodologies.update(await stored_methodologies(session, new))
+
+
+async def sync_references(app: Scoring, session: AsyncSession) -> bool:
+    """Both copies in step with their tables (what every scoring path does before it scores);
+    True when the declared days changed after a load (judged verdicts may be outdated)."""
+    await sync_methodologies(app, session)
+    return await sync_calendar(app, session)

@@ -33,7 +33,7 @@ from services.scoring.adapters.calendar_store import announce_declared_days, rej
 from services.scoring.adapters.dossier_flags import HAND_OVER_CHUNK, hand_over
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import dirty_period, period_state
-from services.scoring.application.caches import sync_calendar, sync_methodologies
+from services.scoring.application.caches import sync_references
 from services.scoring.application.context import Scoring
 from services.scoring.application.judging import judge_chunk
 from services.scoring.application.scoring_service import compute_period
@@ -103,8 +103,7 @@ async def refresh_once(
     """
     now = now or datetime.now(UTC)
     async with app.sessions() as session:
-        await sync_methodologies(app, session)
-        calendar_changed = await sync_calendar(app, session)
+        calendar_changed = await sync_references(app, session)
     if calendar_changed:
         # Judged with the previous calendar possibly after the declaration flagged them: again.
         log.info("working calendar changed; re-judging every dossier")
