@@ -15,17 +15,19 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select, text
 
+from services.scoring.adapters.dirty_periods import mark_periods
 from services.scoring.adapters.dossier_flags import hand_over
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import EPOCH, dirty_period, dossier
-from services.scoring.adapters.tallies import drift
+from services.scoring.adapters.tallies import UNIT_SQL, drift
+from services.scoring.application import aggregate
 from services.scoring.application.judging import END_OF_TIME, judge_chunk
 from services.scoring.application.refresher import judge_pending, refresh_once
 from services.scoring.bootstrap import Scoring, bootstrap
 from services.scoring.settings import ScoringSettings
 from shared.db import driver_connection
 
-from .helpers import apply_batches, load_reference, score_table
+from .helpers import apply_batches, load_reference, no_differences, score_table
 from .scenario import NOW, _ev, _received, dossier_events
 
 pytestmark = pytest.mark.integration
@@ -122,3 +124,76 @@ async def test_lanes_claim_from_both_ends_and_judge_as_one_lane_does(clean: Scor
     assert await judge_pending(clean, NOW, lanes=1) == len(rows)
     await refresh_once(clean, now=NOW)
     assert await score_table(clean, "2026-10") == in_lanes
+
+
+async def waiting_for_a_lock(app: Scoring) -> bool:
+    """Whether a session of the test database waits for another transaction (a fresh transaction
+    per call: the activity view is a snapshot per transaction)."""
+    async with app.sessions() as s:
+        waiting = await s.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'"
+            )
+        )
+    return bool(waiting)
+
+
+async def test_another_workers_judging_never_tears_a_recomputations_counts(
+    clean: Scoring, second: Scoring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recomputation reads a period's unit counters and its per-procedure counters in two
+    statements. A judging chunk of another worker that changes them marks the period, and that
+    mark is the row the recomputation claimed and holds locked: the chunk waits for the
+    recomputation's commit, so the counts read are all from before it (docs/decisions.md,
+    session 15). Checked by holding the recomputation between its two reads."""
+    p01 = [e for e in dossier_events() if e.data["dossier_id"].startswith("A")]
+    p02 = [e for e in dossier_events() if e.data["dossier_id"].startswith("B")]
+    await load_reference(clean, NOW)
+    await apply_batches(clean, [p01], NOW)
+    await refresh_once(clean, now=NOW)
+    before = await score_table(clean, "2026-10")
+
+    between, release = asyncio.Event(), asyncio.Event()
+
+    class HeldAfterUnitCounters:
+        def __init__(self, conn: object) -> None:
+            self._conn = conn
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._conn, name)
+
+        async def fetch(self, query: str, *args: object) -> object:
+            rows = await self._conn.fetch(query, *args)  # type: ignore[attr-defined]
+            if query == UNIT_SQL:
+                between.set()
+                await release.wait()
+            return rows
+
+    async def held_driver(session: object) -> HeldAfterUnitCounters:
+        return HeldAfterUnitCounters(await driver_connection(session))  # type: ignore[arg-type]
+
+    async with clean.uow() as uow:
+        await mark_periods(uow.session, ["2026-10"])
+    monkeypatch.setattr(aggregate, "driver", held_driver)
+    recomputing = asyncio.create_task(refresh_once(clean, now=NOW))
+    await asyncio.wait_for(between.wait(), timeout=60)
+    # P02's dossiers arrive, and the second worker judges them while the first is held.
+    await apply_batches(second, [p02], NOW)
+    judging = asyncio.create_task(judge_pending(second, NOW))
+    deadline = asyncio.get_running_loop().time() + 60
+    while not await waiting_for_a_lock(second):
+        assert not judging.done(), "the chunk committed while the recomputation held its claim"
+        assert asyncio.get_running_loop().time() < deadline, "the chunk never reached the period's mark"
+        await asyncio.sleep(0.05)
+    release.set()
+    assert "2026-10" in await asyncio.wait_for(recomputing, timeout=60)
+    assert await asyncio.wait_for(judging, timeout=60) == len({e.data["dossier_id"] for e in p02})
+    # The held recomputation counted what was judged before it: P01's dossiers, nothing of P02's.
+    assert await score_table(clean, "2026-10") == before
+    monkeypatch.undo()
+    # The chunk's mark is the next tick's: everything counted, equal to a recompute from scratch.
+    assert "2026-10" in await refresh_once(clean, now=NOW)
+    after = await score_table(clean, "2026-10")
+    assert after[("tax-2025", "P02")]["dossiers"] == 2
+    await no_differences(clean, p01 + p02)
