@@ -135,13 +135,17 @@ async def _scores_loaded(settings: CommonSettings) -> int:
 
 
 async def _measure(
-    base: str, token: str, requests: int, slow: list[tuple[float, float, str]]
+    base: str, token: str, requests: int, slow: list[tuple[float, float, str]], seconds: float = 0.0
 ) -> dict[str, list[float]]:
-    """Sequential rounds of the three reads; each duration (ms), and into ``slow`` every
-    (wall-clock time, ms, read) — the tail's times show what it coincides with."""
+    """Sequential rounds of the three reads, at least ``requests`` of them and for at least
+    ``seconds``; each duration (ms), and into ``slow`` every (wall-clock time, ms, read) — the
+    tail's times show what it coincides with."""
     out: dict[str, list[float]] = {"GET /": [], "GET /api/v1/reports/ranking": [], "GET /ranking/P01": []}
+    until = time.monotonic() + seconds
+    rounds = 0
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        for _ in range(requests):
+        while rounds < requests or time.monotonic() < until:
+            rounds += 1
             for label in out:
                 path = label.removeprefix("GET ")
                 headers = {"Authorization": f"Bearer {token}"} if "api" in path else {}
@@ -176,7 +180,7 @@ async def _run(settings: CommonSettings, base: str, args: argparse.Namespace) ->
     streamer = asyncio.create_task(_stream(settings, codes, stop, (args.batches_per_s, args.scores_per_s)))
     t0 = time.monotonic()
     every: list[tuple[float, float, str]] = []
-    timings = await _measure(base, token, args.requests, every)
+    timings = await _measure(base, token, args.requests, every, seconds=args.seconds)
     elapsed = time.monotonic() - t0
     stop.set()
     sent = await streamer
@@ -196,6 +200,13 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="./sqi bench reporting", description=__doc__)
     parser.add_argument("--locals", type=int, default=20, help="local offices per province (default 20: ~700)")
     parser.add_argument("--requests", type=int, default=300, help="sequential rounds of the three reads")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=30,
+        help="keep reading at least this long (default 30: 300 rounds alone took 2 s on a fast machine, "
+        "too short for the stream to matter)",
+    )
     parser.add_argument("--batches-per-s", type=float, default=4, help="dossier batches (500 events) per second")
     parser.add_argument("--scores-per-s", type=float, default=50, help="score updates per second")
     parser.add_argument("--slowest", type=int, default=0, help="list the N slowest reads with their times")
