@@ -2,8 +2,8 @@
 their tables (bộ chỉ số đã tải lên, ngày nghỉ / ngày làm bù do quản trị khai báo).
 
 The worker (each refresher tick), the API (when a change is heard: ``Scoring.synced``) and
-``./sqi recompute`` call :func:`sync_references` before scoring, so every process scores with the same versions and
-declared days.
+``./sqi recompute`` call :func:`sync_references` before scoring, so every process scores with the
+same versions and declared days.
 """
 
 from __future__ import annotations
