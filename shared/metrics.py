@@ -54,6 +54,20 @@ REFRESH_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 REFRESH_FAILURES = Counter("sqi_refresh_failures_total", "Scoring refreshes that failed")
+# Where a refresh's time goes (freshness ≈ 1.5 × (judging step + the month's recomputation) under
+# a stream, docs/performance.md session 14): the two parts of a tick, observed apart.
+JUDGING_STEP_SECONDS = Histogram(
+    "sqi_judging_step_seconds",
+    "Duration of one judging step that judged dossiers (flags handed over, due dossiers judged)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+DOSSIERS_JUDGED = Counter("sqi_dossiers_judged_total", "Dossiers judged by the refresher (again when judged again)")
+PERIOD_RECOMPUTE_SECONDS = Histogram(
+    "sqi_period_recompute_seconds",
+    "Duration of one period's recomputation (claim, counts, scores, rows, announcements, commit)",
+    ["kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 FRESHNESS_SECONDS = Histogram(
     "sqi_freshness_seconds",
     "From an event's acceptance by ingest to the first score that counts it",

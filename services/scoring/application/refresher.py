@@ -39,7 +39,14 @@ from services.scoring.application.judging import judge_chunk
 from services.scoring.application.scoring_service import compute_period
 from services.scoring.domain import parse_period
 from shared.db import driver_connection as driver
-from shared.metrics import FRESHNESS_SECONDS, REFRESH_FAILURES, REFRESH_SECONDS
+from shared.metrics import (
+    DOSSIERS_JUDGED,
+    FRESHNESS_SECONDS,
+    JUDGING_STEP_SECONDS,
+    PERIOD_RECOMPUTE_SECONDS,
+    REFRESH_FAILURES,
+    REFRESH_SECONDS,
+)
 from shared.trace_context import links_of
 
 log = logging.getLogger(__name__)
@@ -111,8 +118,11 @@ async def refresh_once(
             await rejudge_everything(uow.session)
     t0 = time.monotonic()
     judged = await judge_pending(app, now)
-    if judged:
-        log.info("dossiers judged", extra={"dossiers": judged, "seconds": round(time.monotonic() - t0, 3)})
+    if judged:  # an idle tick's empty step is not a judging step worth a sample
+        seconds = time.monotonic() - t0
+        JUDGING_STEP_SECONDS.observe(seconds)
+        DOSSIERS_JUDGED.inc(judged)
+        log.info("dossiers judged", extra={"dossiers": judged, "seconds": round(seconds, 3)})
     async with app.sessions() as session:
         labels = refresh_order((await session.execute(select(dirty_period.c.period))).scalars().all())
         if month_every > 0 or derived_every > 0:
@@ -145,8 +155,10 @@ async def _recompute_each(app: Scoring, labels: list[str], now: datetime) -> lis
             REFRESH_FAILURES.inc()
             continue
         if recomputed is not None:
+            seconds = time.monotonic() - t0
             observe_freshness(app, recomputed)
-            log.info("period recomputed", extra={"period": label, "seconds": round(time.monotonic() - t0, 3)})
+            PERIOD_RECOMPUTE_SECONDS.labels(kind=_kind(label) or "other").observe(seconds)
+            log.info("period recomputed", extra={"period": label, "seconds": round(seconds, 3)})
             done.append(label)
     return done
 

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from prometheus_client import Histogram
+from prometheus_client import REGISTRY, Histogram
 from sqlalchemy import select
 
 from services.scoring.adapters.dossier_flags import hand_over
@@ -17,6 +17,7 @@ from services.scoring.adapters.tables import outbox
 from services.scoring.application.judging import judge_chunk
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
+from services.scoring.domain import parse_period
 from services.scoring.handlers.messages import apply_dossier_events, on_message
 from shared.contracts import DossierEventsAccepted
 from shared.db import driver_connection
@@ -50,6 +51,28 @@ async def test_each_batch_is_observed_once_when_first_counted(clean: Scoring) ->
     # Both messages share one acceptance time (one ingest batch): one observation, ≥ 3 s.
     assert count1 == count0 + 1 and sum1 - sum0 >= 3
     assert await refresh_once(clean, now=NOW) == [] and observed(FRESHNESS_SECONDS)[0] == count1
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_refresh_observes_its_judging_step_and_each_recomputation(clean: Scoring) -> None:
+    await load_reference(clean, NOW)
+    async with clean.uow() as uow:
+        await apply_dossier_events(dossier_events(), uow, now=NOW)
+    steps, judged = sample("sqi_judging_step_seconds_count"), sample("sqi_dossiers_judged_total")
+    before = {k: sample("sqi_period_recompute_seconds_count", kind=k) for k in ("month", "quarter", "year")}
+    done = await refresh_once(clean, now=NOW)
+    assert {"2026-10", "2026-Q4", "2026"} <= set(done)
+    assert sample("sqi_judging_step_seconds_count") == steps + 1
+    assert sample("sqi_dossiers_judged_total") == judged + 6  # A1–A4, B1, B2
+    for kind, count in before.items():  # one observation per period recomputed, by its kind
+        done_of_kind = [label for label in done if parse_period(label).kind == kind]
+        assert sample("sqi_period_recompute_seconds_count", kind=kind) == count + len(done_of_kind)
+    # A tick with nothing to judge or recompute observes nothing.
+    assert await refresh_once(clean, now=NOW) == []
+    assert sample("sqi_judging_step_seconds_count") == steps + 1
 
 
 async def test_the_refresh_span_links_to_the_traces_it_counted(clean: Scoring) -> None:
