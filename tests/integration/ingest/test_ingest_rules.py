@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from prometheus_client import REGISTRY
 
 from services.ingest.bootstrap import Ingest
 from services.ingest.settings import IngestSettings
 from shared.identity import Principal
 from tests.integration.ingest.conftest import admin, headers, integrator, lifecycle, new_id, received, sql
+from tests.metric_samples import sample
 
 pytestmark = pytest.mark.integration
 
@@ -204,10 +204,6 @@ async def test_hostile_input_gets_a_4xx_with_the_field(client: httpx.AsyncClient
     assert year_one.status_code == 422, year_one.text
     feeds = await client.get("/api/v1/feeds", headers=headers(settings, key))
     assert feeds.status_code == 200
-
-
-def sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 async def test_metrics_count_outcomes_and_reason_classes(

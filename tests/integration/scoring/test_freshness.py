@@ -8,7 +8,6 @@ import orjson
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from prometheus_client import REGISTRY, Histogram
 from sqlalchemy import select
 
 from services.scoring.adapters.dossier_flags import hand_over
@@ -22,8 +21,8 @@ from services.scoring.handlers.messages import apply_dossier_events, on_message
 from shared.contracts import DossierEventsAccepted
 from shared.db import driver_connection
 from shared.messaging.topology import IncomingMessage
-from shared.metrics import FRESHNESS_SECONDS
 from shared.telemetry import configure_telemetry
+from tests.metric_samples import sample
 
 from .helpers import load_reference
 from .scenario import NOW, dossier_events
@@ -31,9 +30,9 @@ from .scenario import NOW, dossier_events
 pytestmark = pytest.mark.integration
 
 
-def observed(h: Histogram) -> tuple[float, float]:
-    samples = {s.name: s.value for m in h.collect() for s in m.samples}
-    return samples["sqi_freshness_seconds_count"], samples["sqi_freshness_seconds_sum"]
+def observed() -> tuple[float, float]:
+    """``sqi_freshness_seconds``: observations and their sum so far."""
+    return sample("sqi_freshness_seconds_count"), sample("sqi_freshness_seconds_sum")
 
 
 async def test_each_batch_is_observed_once_when_first_counted(clean: Scoring) -> None:
@@ -44,17 +43,13 @@ async def test_each_batch_is_observed_once_when_first_counted(clean: Scoring) ->
         body = orjson.dumps({"events": [e.model_dump() for e in half], "accepted_at": accepted.isoformat()})
         async with clean.uow() as uow:
             await on_message(IncomingMessage(f"m{n}", DossierEventsAccepted.routing_key, body), uow)
-    count0, sum0 = observed(FRESHNESS_SECONDS)
+    count0, sum0 = observed()
     done = await refresh_once(clean, now=NOW)
     assert {"2026-10", "2026-Q4", "2026"} <= set(done)
-    count1, sum1 = observed(FRESHNESS_SECONDS)
+    count1, sum1 = observed()
     # Both messages share one acceptance time (one ingest batch): one observation, ≥ 3 s.
     assert count1 == count0 + 1 and sum1 - sum0 >= 3
-    assert await refresh_once(clean, now=NOW) == [] and observed(FRESHNESS_SECONDS)[0] == count1
-
-
-def sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+    assert await refresh_once(clean, now=NOW) == [] and observed()[0] == count1
 
 
 async def test_a_refresh_observes_its_judging_step_and_each_recomputation(clean: Scoring) -> None:
