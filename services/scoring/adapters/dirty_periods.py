@@ -1,18 +1,30 @@
-"""The one way to mark periods dirty (kỳ cần tính lại): the refresher recomputes them next tick.
+"""The one way to mark periods dirty (kỳ cần tính lại) and to claim a marked period.
 
 Every writer — the consumer's handlers, judging, a methodology upload, a calendar change —
-marks through these two functions, inside its own transaction. ``ON CONFLICT DO UPDATE`` (not
-``DO NOTHING``) locks the mark until that transaction ends: a refresher claims marks
-``FOR UPDATE SKIP LOCKED``, so it skips a period whose new facts are not committed yet and takes
-it at the next tick, never reading the facts from before them and dropping the mark.
+marks through :func:`mark_periods` or :func:`mark_scored_periods`, inside its own transaction:
+each mark is a row of its own, inserted and never updated, so marking never waits for anyone.
+
+A recomputation claims a period with :func:`claim_period` as the first statement of a
+``REPEATABLE READ`` transaction: it takes the period's lease (a transaction-scoped advisory
+lock, tried, never waited for: another worker skips the period), then deletes the period's marks
+*that its snapshot sees* and computes from that same snapshot. A mark committed later — or still
+uncommitted, its facts with it — is invisible to both the deletion and the counts, so it stays
+for the next recomputation: nothing counted is lost and nothing is read half-written (the unit
+counters and the per-procedure counters come from one snapshot). A worker that dies aborts its
+transaction; the marks and the lease come back with it.
+
+Before session 16 a period was one row, upserted by every mark and deleted by the claim, whose
+row lock made a judging chunk wait for the whole recomputation (docs/decisions.md, session 16).
 ``accepted_at``: when ingest accepted the batches the next recomputation will count (the
-freshness clock, ``sqi_freshness_seconds``); the marks keep the union. ``traceparents``: the
-traces of those changes, which the recomputation's span links to (at most ``MAX_LINKS``).
+freshness clock, ``sqi_freshness_seconds``); the claim returns the union of its marks'.
+``traceparents``: the traces of those changes, which the recomputation's span links to (at most
+``MAX_LINKS``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,18 +33,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import driver_connection
 
 MAX_LINKS = 64  # traces a refresh span links to, at most (the latest changes' first)
-_MARK = f"""
-INSERT INTO scoring.dirty_period AS d (period, accepted_at, traceparents)
-SELECT p, $2::timestamptz[], $3::text[] FROM unnest($1::text[]) AS p ORDER BY p
-ON CONFLICT (period) DO UPDATE SET marked_at = now(),
-    accepted_at = (SELECT array_agg(DISTINCT t) FROM unnest(d.accepted_at || excluded.accepted_at) AS t),
-    traceparents = (excluded.traceparents || coalesce(d.traceparents, '{{}}'))[1:{MAX_LINKS}]
+_MARK = """
+INSERT INTO scoring.dirty_period (period, accepted_at, traceparents)
+SELECT p, $2::timestamptz[], $3::text[] FROM unnest($1::text[]) AS p
 """
 _MARK_SCORED = """
 INSERT INTO scoring.dirty_period (period)
-SELECT p FROM (SELECT DISTINCT period FROM scoring.score UNION SELECT unnest($1::text[])) AS s(p) ORDER BY p
-ON CONFLICT (period) DO UPDATE SET marked_at = now()
+SELECT p FROM (SELECT DISTINCT period FROM scoring.score UNION SELECT unnest($1::text[])) AS s(p)
 """
+_LABELS = "SELECT DISTINCT period FROM scoring.dirty_period"
+# The lease: two keys (a namespace, the label's hash). Two labels of one hash share a lease: one
+# of them waits a tick, no more.
+LEASE_NAMESPACE = 0x5351  # "SQ"
+_LEASE = "SELECT pg_try_advisory_xact_lock($1, hashtext($2))"
+_TAKE = """
+DELETE FROM scoring.dirty_period WHERE period = $1
+RETURNING accepted_at, traceparents, id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed period's marks, merged: the batches it counts and the traces of its changes."""
+
+    accepted_at: list[datetime]
+    traceparents: list[str]
 
 
 async def mark_periods(
@@ -54,3 +79,26 @@ async def mark_scored_periods(session: AsyncSession, also: Iterable[str] = ()) -
     methodology or calendar change touches them all)."""
     conn: Any = await driver_connection(session)
     await conn.execute(_MARK_SCORED, sorted(set(also)))
+
+
+async def dirty_labels(session: AsyncSession) -> list[str]:
+    """The periods marked dirty (committed marks), each once."""
+    conn: Any = await driver_connection(session)
+    return [r[0] for r in await conn.fetch(_LABELS)]
+
+
+async def claim_period(session: AsyncSession, label: str) -> Claimed | None:
+    """Take ``label``'s lease and its marks in the caller's transaction, which must be
+    ``REPEATABLE READ`` and not have read anything yet (this is its snapshot); None when another
+    worker holds the lease or no mark is left."""
+    conn: Any = await driver_connection(session)
+    if not await conn.fetchval(_LEASE, LEASE_NAMESPACE, label):
+        return None
+    marks = await conn.fetch(_TAKE, label)
+    if not marks:
+        return None
+    accepted = sorted({t for m in marks for t in m[0] or ()})
+    traces: list[str] = []
+    for m in sorted(marks, key=lambda m: -m[2]):  # the latest marks' traces first
+        traces += [t for t in m[1] or () if t not in traces]
+    return Claimed(accepted, traces[:MAX_LINKS])

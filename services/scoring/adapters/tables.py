@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Identity,
     Index,
     Integer,
     Numeric,
@@ -268,11 +269,13 @@ period_state = Table(
     PrimaryKeyConstraint("period", "methodology"),
 )
 
-# Periods whose scores must be recomputed (kỳ cần tính lại); the refresher drains it.
+# Periods whose scores must be recomputed (kỳ cần tính lại), a row per mark (inserted, never
+# updated: marking never waits for a recomputation); the refresher drains a period's marks.
 dirty_period = Table(
     "dirty_period",
     metadata,
-    Column("period", Text, primary_key=True),
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("period", Text, nullable=False, index=True),
     Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Acceptance times of the batches counted by the next recomputation (sqi_freshness_seconds).
     Column("accepted_at", ARRAY(DateTime(timezone=True))),

@@ -1,19 +1,19 @@
 """The background refresher: judges changed dossiers, recomputes dirty periods (kỳ cần tính lại).
 
 At most once per tick (``scoring_refresh_seconds``). First every dossier due for judging is
-judged into contributions (:mod:`services.scoring.application.judging`), which marks the periods whose
-contributions changed.
+judged into contributions (:mod:`services.scoring.application.judging`), which marks the periods
+whose contributions changed. Then every dirty period is claimed one at a time and recomputed, so
+many batches arriving within a tick cost one recomputation (coalescing); a mark committed during
+a recomputation is the next tick's.
 
-Handlers mark periods dirty in their own transaction (locking the mark). Each tick the refresher
-claims every dirty period one at a time — ``DELETE … RETURNING`` of the row locked ``FOR UPDATE
-SKIP LOCKED``, in the same transaction as the recomputation — so many batches arriving within a
-tick cost one recomputation (coalescing), and a batch committed during a recomputation re-marks
-the period for the next tick.
+A claim is a lease and a snapshot (:func:`services.scoring.adapters.dirty_periods.claim_period`):
+the recomputation reads every count from the snapshot its claim began and deletes only the marks
+that snapshot sees, so another worker's judging goes on beside it and never waits for it.
 
 Scale-out: any number of workers may run this loop. Judging claims dossiers ``SKIP LOCKED`` and
-periods are claimed the same way, so each piece of work is done by one worker at a time and
-none waits for another; a marked period locked by a consumer's open transaction is skipped and
-taken next tick. A worker that dies holds nothing: its transaction aborts with its connection.
+periods are leased with a tried advisory lock, so each piece of work is done by one worker at a
+time and none waits for another. A worker that dies holds nothing: its transaction aborts with
+its connection.
 """
 
 from __future__ import annotations
@@ -26,18 +26,20 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from opentelemetry import trace
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.calendar_store import announce_declared_days, rejudge_everything
+from services.scoring.adapters.dirty_periods import claim_period, dirty_labels
 from services.scoring.adapters.dossier_flags import HAND_OVER_CHUNK, hand_over
 from services.scoring.adapters.repository import load_procedures
-from services.scoring.adapters.tables import dirty_period, period_state
+from services.scoring.adapters.tables import period_state
 from services.scoring.application.caches import sync_references
 from services.scoring.application.context import Scoring
 from services.scoring.application.judging import judge_chunk
 from services.scoring.application.scoring_service import compute_period
 from services.scoring.domain import parse_period
+from shared.db import caused_by
 from shared.db import driver_connection as driver
 from shared.metrics import (
     DOSSIERS_JUDGED,
@@ -98,17 +100,9 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
     return sum(await asyncio.gather(*(lane(from_end=k == 1) for k in range(count))))
 
 
-async def refresh_once(
-    app: Scoring, *, now: datetime | None = None, month_every: float = 0.0, derived_every: float = 0.0
-) -> list[str]:
-    """Judge the dossiers due, then recompute every period marked dirty; returns the labels done.
-
-    One ``now`` for both steps: the contributions are exact at that instant when aggregated.
-    ``month_every`` / ``derived_every``: a dirty month / quarter or year computed less than this
-    many seconds before ``now`` (by any worker) waits, still marked — the live loop's cost bound,
-    so that N workers do not recompute a period N times as often; 0 recomputes everything marked.
-    """
-    now = now or datetime.now(UTC)
+async def judge_step(app: Scoring, now: datetime) -> int:
+    """Judge what is due at ``now`` (after syncing the reference copies; everything again when the
+    working calendar changed); returns the dossiers judged."""
     async with app.sessions() as session:
         calendar_changed = await sync_references(app, session)
     if calendar_changed:
@@ -118,21 +112,44 @@ async def refresh_once(
             await rejudge_everything(uow.session)
     t0 = time.monotonic()
     judged = await judge_pending(app, now)
-    if judged:  # an idle tick's empty step is not a judging step worth a sample
+    if judged:  # an idle step is not a judging step worth a sample
         seconds = time.monotonic() - t0
         JUDGING_STEP_SECONDS.observe(seconds)
         DOSSIERS_JUDGED.inc(judged)
         log.info("dossiers judged", extra={"dossiers": judged, "seconds": round(seconds, 3)})
+    return judged
+
+
+async def refresh_once(
+    app: Scoring, *, now: datetime | None = None, month_every: float = 0.0, derived_every: float = 0.0
+) -> list[str]:
+    """Judge the dossiers due, then recompute every period marked dirty; returns the labels done.
+
+    One ``now`` for both steps: the contributions are exact at that instant when aggregated.
+    """
+    now = now or datetime.now(UTC)
+    await judge_step(app, now)
+    return await recompute_dirty(app, now, month_every=month_every, derived_every=derived_every)
+
+
+async def recompute_dirty(
+    app: Scoring, now: datetime, *, month_every: float = 0.0, derived_every: float = 0.0
+) -> list[str]:
+    """Recompute the periods marked dirty as of ``now``; returns the labels done.
+
+    ``month_every`` / ``derived_every``: a dirty month / quarter or year computed less than this
+    many seconds before ``now`` (by any worker) waits, still marked — the live loop's cost bound,
+    so that N workers do not recompute a period N times as often; 0 recomputes everything marked.
+    """
     async with app.sessions() as session:
-        labels = refresh_order((await session.execute(select(dirty_period.c.period))).scalars().all())
+        labels = refresh_order(await dirty_labels(session))
         if month_every > 0 or derived_every > 0:
             labels = one_derived(await _due(session, labels, now, month_every, derived_every))
     # The months and the (at most one) quarter or year due are recomputed side by side, each on
     # its own connection and at the same instant: a refresh waits on PostgreSQL for about half its
-    # time, and the tick — so the next judging, and the next month — waits for the slower of the
-    # two instead of both in turn. On a saturated CPU the month commits a little later (both score
-    # on this event loop): at 2,000 events/s freshness p99 fell, at 500 the p50 rose by ≈ 1 s
-    # (docs/performance.md, session 11).
+    # time, and the round waits for the slower of the two instead of both in turn. On a saturated
+    # CPU the month commits a little later (both score on this event loop): at 2,000 events/s
+    # freshness p99 fell, at 500 the p50 rose by ≈ 1 s (docs/performance.md, session 11).
     done = await asyncio.gather(
         _recompute_each(app, [label for label in labels if not _derived(label)], now),
         _recompute_each(app, [label for label in labels if _derived(label)], now),
@@ -243,44 +260,53 @@ def observe_freshness(app: Scoring, accepted: list[datetime]) -> None:
         app.freshness_seen.pop(next(iter(app.freshness_seen)))
 
 
+def _serialization_failure(exc: BaseException) -> bool:
+    return caused_by(exc, lambda e: getattr(e, "sqlstate", None) == "40001")
+
+
 async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> list[datetime] | None:
-    """Claim ``label`` and recompute it in one transaction; None when another took it first, else
-    the acceptance times of the batches it now counts."""
-    async with app.uow() as uow:
-        # A lease through Postgres: the row lock held until this transaction ends. Another worker
-        # skips a period being computed (never waits, never computes it twice); a worker that dies
-        # loses its connection, the transaction aborts and the mark is there for the next tick.
-        mine = select(dirty_period.c.period).where(dirty_period.c.period == label).with_for_update(skip_locked=True)
-        claimed = (
-            await uow.session.execute(
-                delete(dirty_period)
-                .where(dirty_period.c.period.in_(mine.scalar_subquery()))
-                .returning(dirty_period.c.period, dirty_period.c.accepted_at, dirty_period.c.traceparents)
-            )
-        ).first()
-        if claimed is None:
+    """Claim ``label`` and recompute it in one ``REPEATABLE READ`` transaction; None when another
+    worker took it first, else the acceptance times of the batches it now counts.
+
+    The claim (:func:`~services.scoring.adapters.dirty_periods.claim_period`) is the lease —
+    another worker skips the period, never waits, never computes it twice; a worker that dies
+    loses its connection, the transaction aborts and the marks are there for the next round —
+    and the snapshot every count is read from, so judging goes on beside it without waiting."""
+    try:
+        async with app.uow() as uow:
+            await uow.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            claimed = await claim_period(uow.session, label)
+            if claimed is None:
+                return None
+            try:
+                period = parse_period(label)
+            except ValueError:
+                log.warning("dropping unparseable dirty period", extra={"period": label})
+                return None
+            # One span per recomputation, linked to the traces of the changes it counts: a trace
+            # from an integrator's request leads to the score update (whose events carry this
+            # span's context).
+            with tracer.start_as_current_span(
+                "scoring refresh",
+                links=links_of(claimed.traceparents),
+                attributes={"sqi.period": label},
+            ):
+                await compute_period(
+                    uow,
+                    period=period,
+                    methodologies=list(app.methodologies.values()),
+                    now=now,
+                    calendar=app.calendar,
+                    judge=False,
+                )
+    except Exception as exc:
+        # Only when two workers' leases met in the instant between one's snapshot and its lease:
+        # the other committed this period; its newer marks are the next round's.
+        if _serialization_failure(exc):
+            log.info("period computed by another worker meanwhile", extra={"period": label})
             return None
-        try:
-            period = parse_period(label)
-        except ValueError:
-            log.warning("dropping unparseable dirty period", extra={"period": label})
-            return None
-        # One span per recomputation, linked to the traces of the changes it counts: a trace from
-        # an integrator's request leads to the score update (whose events carry this span's context).
-        with tracer.start_as_current_span(
-            "scoring refresh",
-            links=links_of(claimed.traceparents or []),
-            attributes={"sqi.period": label},
-        ):
-            await compute_period(
-                uow,
-                period=period,
-                methodologies=list(app.methodologies.values()),
-                now=now,
-                calendar=app.calendar,
-                judge=False,
-            )
-    return list(claimed.accepted_at or [])
+        raise
+    return claimed.accepted_at
 
 
 def make_refresher(app: Scoring) -> Callable[[asyncio.Event], Awaitable[None]]:
