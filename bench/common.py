@@ -58,15 +58,36 @@ async def queue_depths(settings: CommonSettings, queues: Sequence[str]) -> dict[
 
 
 def bench_platform(
-    services: Sequence[str] = SERVICES, *, workers: Sequence[str] | None = None, scoring_workers: int = 1
+    services: Sequence[str] = SERVICES,
+    *,
+    workers: Sequence[str] | None = None,
+    scoring_workers: int = 1,
+    scoring_metrics: bool = False,
 ) -> Platform:
-    """The platform's own processes (as ``./sqi up`` runs them) on free ports."""
+    """The platform's own processes (as ``./sqi up`` runs them) on free ports; with
+    ``scoring_metrics`` each scoring worker also serves its ``/metrics`` (:func:`scoring_worker_metrics`)."""
+    base = free_port_block(len(SERVICES) + 1, start=28_000)
+    names = [SCORING_WORKER if i == 0 else f"{SCORING_WORKER}-{i + 1}" for i in range(scoring_workers)]
+    ports = free_port_block(scoring_workers, start=base + 100) if scoring_metrics else 0
     return Platform(
-        free_port_block(len(SERVICES) + 1, start=28_000),
+        base,
         services=services,
         workers=workers,
         replicas={"scoring": scoring_workers},
+        worker_http_ports={name: ports + i for i, name in enumerate(names)} if scoring_metrics else None,
     )
+
+
+SCORING_WORKER = "scoring-worker"
+
+
+def scoring_worker_metrics(platform: Platform) -> list[str]:
+    """The ``/metrics`` pages of the platform's scoring workers that serve one."""
+    return [
+        f"http://127.0.0.1:{port}/metrics"
+        for name, port in platform.worker_http_ports.items()
+        if name.startswith(SCORING_WORKER)
+    ]
 
 
 def cpu_seconds(pid: int) -> float:

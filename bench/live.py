@@ -42,10 +42,11 @@ from typing import Any
 import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from bench import cpu_share
 from bench.bare_pipeline import BareOptions, BareResult, run_bare
-from bench.common import bench_platform, print_table, queue_depths, say, scratch
+from bench.common import bench_platform, print_table, queue_depths, say, scoring_worker_metrics, scratch
 from bench.probes import DEFAULT_MIX, MarkerProbe, Readers, ensure_marker_unit, parse_mix, period_now, summarise_reads
 from shared.settings import CommonSettings
 
@@ -115,6 +116,7 @@ class Live:
         settings: CommonSettings | None,
         processes: dict[int, str] | None = None,
         metrics: Sequence[str] = (),
+        refresh_metrics: Sequence[str] = (),
     ) -> None:
         from gateway.jwt_auth import mint_dev_token
         from gateway.settings import GatewaySettings
@@ -122,6 +124,7 @@ class Live:
         self.args, self.gateway, self.settings = args, gateway, settings
         self.processes = processes or {}  # pid → name of the platform's own processes (CPU table)
         self.metrics = list(metrics)  # the read APIs' /metrics (the cached reads' table); own platform only
+        self.refresh_metrics = list(refresh_metrics)  # the scoring workers' /metrics (the refresh table)
         admin = args.admin_token or mint_dev_token(GatewaySettings(), sub="bench", role="admin", unit="CT")
         staff = args.staff_token or mint_dev_token(GatewaySettings(), sub="bench-leader", role="leader", unit="CT")
         self.admin = {"Authorization": f"Bearer {admin}"}
@@ -235,6 +238,7 @@ class Live:
                 t0 = time.monotonic()
                 cpu_before = cpu_share.snapshot(self.processes)
                 cached_before = await cache_answers(client, self.metrics)
+                refresh_before = await refresh_totals(client, self.refresh_metrics)
                 readers = Readers(client, self.staff, mix, self.period, pace_s=a.read_pace)
 
                 async def stream() -> cpu_share.Snapshot:
@@ -245,6 +249,7 @@ class Live:
                 cpu_after, _ = await asyncio.gather(stream(), probe.measure(a.phase_seconds, a.settle))
                 cpu = cpu_share.cores_between(cpu_before, cpu_after)
                 cached = await cache_answers(client, self.metrics)
+                refresh = await refresh_totals(client, self.refresh_metrics)
                 elapsed = time.monotonic() - t0
             # It stops by itself after --duration (counted from its first tick): a little later.
             await asyncio.to_thread(_wait_quietly, sim.process, 60.0)
@@ -261,6 +266,7 @@ class Live:
             "freshness": probe.take(),
             "reads": summarise_reads(readers),
             "read_cache": {k: v - cached_before.get(k, 0.0) for k, v in cached.items()},
+            "refresh": {k: v - refresh_before.get(k, 0.0) for k, v in refresh.items()},
             "cpu_cores": cpu,
         }
 
@@ -420,6 +426,7 @@ def print_report(report: dict[str, Any]) -> None:
             phase_rows,
         )
     print_read_cache(report)
+    print_refresh(report)
     print_cpu(report)
     print(orjson.dumps(report).decode())  # NaN becomes null
 
@@ -438,20 +445,90 @@ def print_read_cache(report: dict[str, Any]) -> None:
     )
 
 
-async def cache_answers(client: httpx.AsyncClient, urls: Sequence[str]) -> dict[str, float]:
-    """``"cache outcome"`` → answers so far (``sqi_read_cache_answers_total``), over ``urls``."""
-    out: dict[str, float] = {}
+async def _samples(client: httpx.AsyncClient, urls: Sequence[str]) -> list[Sample]:
+    """Every sample of the ``/metrics`` pages at ``urls`` (a page that does not answer: none)."""
+    out: list[Sample] = []
     for url in urls:
         try:
             page = (await client.get(url)).text
         except httpx.HTTPError:
             continue
-        for family in text_string_to_metric_families(page):
-            for sample in family.samples:
-                if sample.name == "sqi_read_cache_answers_total":
-                    key = f"{sample.labels['cache']} {sample.labels['outcome']}"
-                    out[key] = out.get(key, 0.0) + sample.value
+        out += [sample for family in text_string_to_metric_families(page) for sample in family.samples]
     return out
+
+
+async def cache_answers(client: httpx.AsyncClient, urls: Sequence[str]) -> dict[str, float]:
+    """``"cache outcome"`` → answers so far (``sqi_read_cache_answers_total``), over ``urls``."""
+    out: dict[str, float] = {}
+    for sample in await _samples(client, urls):
+        if sample.name == "sqi_read_cache_answers_total":
+            key = f"{sample.labels['cache']} {sample.labels['outcome']}"
+            out[key] = out.get(key, 0.0) + sample.value
+    return out
+
+
+#: The scoring workers' refresh metrics a phase reports (sample name → the report's key).
+REFRESH_SAMPLES = {
+    "sqi_judging_step_seconds_count": "judging steps",
+    "sqi_judging_step_seconds_sum": "judging seconds",
+    "sqi_dossiers_judged_total": "dossiers judged",
+    "sqi_period_recompute_seconds_count": "{kind} recomputations",
+    "sqi_period_recompute_seconds_sum": "{kind} seconds",
+    "sqi_freshness_seconds_count": "freshness observations",
+    "sqi_freshness_seconds_sum": "freshness seconds",
+}
+
+
+async def refresh_totals(client: httpx.AsyncClient, urls: Sequence[str]) -> dict[str, float]:
+    """The refresh's totals so far over the scoring workers' pages: judging steps and their
+    seconds, dossiers judged, recomputations and their seconds per period kind, and scoring's own
+    freshness observations (``sqi_freshness_seconds``: acceptance → committed recomputation)."""
+    out: dict[str, float] = {}
+    for sample in await _samples(client, urls):
+        key = REFRESH_SAMPLES.get(sample.name)
+        if key is not None:
+            key = key.format(kind=sample.labels.get("kind", ""))
+            out[key] = out.get(key, 0.0) + sample.value
+    return out
+
+
+def refresh_rows(phases: Sequence[dict[str, Any]]) -> list[list[object]]:
+    """The refresh table's rows (figure, then one column a phase) from each phase's totals."""
+
+    def ratio(t: dict[str, float], num: str, den: str, scale: float = 1.0) -> str:
+        return f"{t.get(num, 0.0) * scale / t[den]:,.2f}" if t.get(den) else "–"
+
+    totals = [p["refresh"] for p in phases]
+
+    def count(key: str) -> list[str]:
+        return [f"{t.get(key, 0.0):,.0f}" for t in totals]
+
+    def mean(num: str, den: str, scale: float = 1.0) -> list[str]:
+        return [ratio(t, num, den, scale) for t in totals]
+
+    rows: list[list[object]] = [
+        ["judging steps", *count("judging steps")],
+        ["judging step, mean s", *mean("judging seconds", "judging steps")],
+        ["dossiers a step, mean", *mean("dossiers judged", "judging steps")],
+        ["judging ms a dossier (wall)", *mean("judging seconds", "dossiers judged", 1000)],
+    ]
+    for kind in ("month", "quarter", "year"):
+        rows.append([f"{kind} recomputations", *count(f"{kind} recomputations")])
+        rows.append([f"{kind} recomputation, mean s", *mean(f"{kind} seconds", f"{kind} recomputations")])
+    rows.append(["freshness in scoring, mean s", *mean("freshness seconds", "freshness observations")])
+    return rows
+
+
+def print_refresh(report: dict[str, Any]) -> None:
+    """Where each phase's refresh time went (own platform only: its scoring workers' metrics)."""
+    phases = [p for p in report.get("phases", []) if p.get("refresh")]
+    if phases:
+        print_table(
+            "bench live: the scoring refresh (its workers' metrics; under a stream freshness ≈ 1.5 × (judging step"
+            " + month))",
+            ["figure", *(f"{p['rate']:,.0f} ev/s" for p in phases)],
+            refresh_rows(phases),
+        )
 
 
 def print_cpu(report: dict[str, Any]) -> None:
@@ -528,14 +605,15 @@ def main(argv: list[str]) -> int:
         report = Live(args, args.url.rstrip("/"), settings).run()
     else:
         with scratch(f"sqi_bench_live{os.environ.get('SQI_TEST_DB_SUFFIX', '')}") as settings:
-            running = bench_platform(scoring_workers=args.scoring_workers)
+            running = bench_platform(scoring_workers=args.scoring_workers, scoring_metrics=True)
             running.start()
             try:
                 if not running.wait_ready(120):
                     raise RuntimeError("the platform did not become ready")
                 named = {pid: name for name, pid in running.pids().items()}
                 metrics = [f"{running.url_of(service)}/metrics" for service in ("scoring", "reporting")]
-                report = Live(args, running.gateway, settings, named, metrics).run()
+                workers = scoring_worker_metrics(running)
+                report = Live(args, running.gateway, settings, named, metrics, workers).run()
             finally:
                 running.stop()
     report.update(

@@ -56,6 +56,7 @@ class Platform:
         workers: Sequence[str] | None = None,
         replicas: Mapping[str, int] | None = None,
         log_dir: Path | None = None,
+        worker_http_ports: Mapping[str, int] | None = None,
     ) -> None:
         self.port = port
         # With a log directory every process writes stdout and stderr to <log_dir>/<name>.log.
@@ -63,8 +64,12 @@ class Platform:
         self.services = tuple(services)
         self.workers = tuple(workers if workers is not None else services)
         # Worker processes per service (default one): scoring's workers share the work through
-        # Postgres (SKIP LOCKED), so a second one uses a second core.
+        # Postgres (dossiers claimed SKIP LOCKED, periods leased), so a second one uses a second core.
         self.replicas = dict(replicas or {})
+        # Worker process (by name, e.g. "scoring-worker-2") → the port of its /healthz, /readyz and
+        # /metrics (SQI_WORKER_HTTP_PORT; none by default: the APIs' block of ports is all
+        # ./sqi up reserves).
+        self.worker_http_ports = dict(worker_http_ports or {})
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.env = {**os.environ, **{f"SQI_{name.upper()}_URL": self.url_of(name) for name in SERVICES}}
 
@@ -76,12 +81,13 @@ class Platform:
         return f"http://127.0.0.1:{self.port + SERVICES.index(service) + 1}"
 
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        own = {"SQI_WORKER_HTTP_PORT": str(self.worker_http_ports[name])} if name in self.worker_http_ports else {}
         if self.log_dir is None:
-            process = subprocess.Popen(argv, cwd=ROOT, env=self.env, start_new_session=True)
+            process = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **own}, start_new_session=True)
         else:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             with (self.log_dir / f"{name}.log").open("ab") as log:
-                env = {**self.env, "PYTHONUNBUFFERED": "1"}
+                env = {**self.env, **own, "PYTHONUNBUFFERED": "1"}
                 process = subprocess.Popen(
                     argv, cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
                 )

@@ -212,3 +212,63 @@ async def test_the_cached_reads_are_summed_over_the_apis_metrics_pages() -> None
         urls = ["http://api/scoring/metrics", "http://api/reporting/metrics", "http://api/gone/metrics"]
         answers = await cache_answers(client, urls)
     assert answers == {"scores current": 40.0, "scores waited": 2.0, "pages previous": 3.0}
+
+
+async def test_the_refresh_totals_are_summed_over_the_scoring_workers_pages() -> None:
+    from bench.live import refresh_rows, refresh_totals
+
+    one = (
+        "sqi_judging_step_seconds_count 4.0\nsqi_judging_step_seconds_sum 2.0\n"
+        "sqi_dossiers_judged_total 4000.0\n"
+        'sqi_period_recompute_seconds_count{kind="month"} 4.0\n'
+        'sqi_period_recompute_seconds_sum{kind="month"} 1.6\n'
+        'sqi_period_recompute_seconds_bucket{kind="month",le="1.0"} 4.0\n'
+        "sqi_freshness_seconds_count 10.0\nsqi_freshness_seconds_sum 25.0\n"
+    )
+    two = "sqi_judging_step_seconds_count 1.0\nsqi_judging_step_seconds_sum 1.0\nsqi_dossiers_judged_total 1000.0\n"
+    pages = {"/one/metrics": one, "/two/metrics": two}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=pages[request.url.path])
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        totals = await refresh_totals(client, ["http://w/one/metrics", "http://w/two/metrics"])
+    assert totals == {
+        "judging steps": 5.0,
+        "judging seconds": 3.0,
+        "dossiers judged": 5000.0,
+        "month recomputations": 4.0,
+        "month seconds": 1.6,
+        "freshness observations": 10.0,
+        "freshness seconds": 25.0,
+    }
+    rows = {r[0]: r[1] for r in refresh_rows([{"rate": 2000.0, "refresh": totals}])}
+    assert rows["judging step, mean s"] == "0.60"
+    assert rows["judging ms a dossier (wall)"] == "0.60"
+    assert rows["month recomputation, mean s"] == "0.40"
+    assert rows["quarter recomputation, mean s"] == "–"  # none in the phase
+    assert rows["freshness in scoring, mean s"] == "2.50"
+
+
+def test_each_scoring_worker_serves_its_metrics_on_a_port_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.common import bench_platform, scoring_worker_metrics
+    from sqi_cli import platform as platform_module
+
+    started: list[tuple[str, dict[str, str]]] = []
+
+    class Recorded:
+        def __init__(self, argv: list[str], **kwargs: object) -> None:
+            env = kwargs["env"]
+            assert isinstance(env, dict)
+            started.append((argv[-1], env))
+
+    monkeypatch.setattr(platform_module.subprocess, "Popen", Recorded)
+    running = bench_platform(scoring_workers=2, scoring_metrics=True)
+    running.start()
+
+    ports = sorted(running.worker_http_ports.values())
+    assert set(running.worker_http_ports) == {"scoring-worker", "scoring-worker-2"}
+    assert scoring_worker_metrics(running) == [f"http://127.0.0.1:{p}/metrics" for p in ports]
+    served = {env.get("SQI_WORKER_HTTP_PORT") for command, env in started if command == "services.scoring.worker"}
+    assert served == {str(p) for p in ports} and len(ports) == 2
+    assert all("SQI_WORKER_HTTP_PORT" not in env for command, env in started if command != "services.scoring.worker")
