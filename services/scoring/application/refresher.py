@@ -66,10 +66,10 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
     for PostgreSQL most of its time (reads, counter upserts, the facts, the commit) and for its
     thread the rest, and one lane left both idle in turn — two judged 6–10 % more dossiers a
     second under a 2,000 events/s stream (docs/performance.md, session 10), three made freshness
-    there ≈ 20 % better (session 16). The first lane takes
-    the claim order from its start, the second from its end (:func:`judge_chunk`), others after
-    the first; chunks are claimed ``SKIP LOCKED`` and lock their counter rows in one order, so
-    lanes never judge a dossier twice nor deadlock (as two workers do not)."""
+    there ≈ 20 % better (session 16). The first lane takes the claim order from its start, the
+    second from its end (:func:`judge_chunk`), others after the first; chunks are claimed
+    ``SKIP LOCKED`` and lock their counter rows in one order, so lanes never judge a dossier twice
+    nor deadlock (as two workers do not)."""
     began = datetime.now(UTC)
     while True:  # the consumer's flags of events accepted before now, onto their dossiers
         async with app.uow() as uow:
@@ -148,9 +148,10 @@ async def recompute_dirty(
             labels = one_derived(await _due(session, labels, now, month_every, derived_every))
     # The months and the (at most one) quarter or year due are recomputed side by side, each on
     # its own connection and at the same instant: a refresh waits on PostgreSQL for about half its
-    # time, and the round waits for the slower of the two instead of both in turn. On a saturated
-    # CPU the month commits a little later (both score on this event loop): at 2,000 events/s
-    # freshness p99 fell, at 500 the p50 rose by ≈ 1 s (docs/performance.md, session 11).
+    # time, and the tick — so the next judging, and the next month — waits for the slower of the
+    # two instead of both in turn. On a saturated CPU the month commits a little later (both score
+    # on this event loop): at 2,000 events/s freshness p99 fell, at 500 the p50 rose by ≈ 1 s
+    # (docs/performance.md, session 11).
     done = await asyncio.gather(
         _recompute_each(app, [label for label in labels if not _derived(label)], now),
         _recompute_each(app, [label for label in labels if _derived(label)], now),
@@ -271,7 +272,7 @@ async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> list[da
 
     The claim (:func:`~services.scoring.adapters.dirty_periods.claim_period`) is the lease —
     another worker skips the period, never waits, never computes it twice; a worker that dies
-    loses its connection, the transaction aborts and the marks are there for the next round —
+    loses its connection, the transaction aborts and the marks are there for the next tick —
     and the snapshot every count is read from, so judging goes on beside it without waiting."""
     try:
         async with app.uow() as uow:
@@ -302,7 +303,7 @@ async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> list[da
                 )
     except Exception as exc:
         # Only when two workers' leases met in the instant between one's snapshot and its lease:
-        # the other committed this period; its newer marks are the next round's.
+        # the other committed this period; any newer marks are the next tick's.
         if _serialization_failure(exc):
             log.info("period computed by another worker meanwhile", extra={"period": label})
             return None
