@@ -15,17 +15,18 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select, text
 
-from services.scoring.adapters.dirty_periods import LEASE_NAMESPACE, mark_periods
+from services.scoring.adapters.dirty_periods import LEASE_NAMESPACE, claim_period, mark_periods
 from services.scoring.adapters.dossier_flags import hand_over
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import EPOCH, dirty_period, dossier
 from services.scoring.adapters.tallies import UNIT_SQL, drift
-from services.scoring.application import aggregate
+from services.scoring.application import aggregate, refresher
 from services.scoring.application.judging import END_OF_TIME, judge_chunk
 from services.scoring.application.refresher import judge_pending, refresh_once
 from services.scoring.bootstrap import Scoring, bootstrap
 from services.scoring.settings import ScoringSettings
 from shared.db import driver_connection
+from tests.metric_samples import sample
 
 from .helpers import apply_batches, load_reference, no_differences, score_table
 from .scenario import NOW, _ev, _received, dossier_events
@@ -187,3 +188,34 @@ async def test_a_recomputation_counts_one_snapshot_while_another_worker_judges(
     after = await score_table(clean, "2026-10")
     assert after[("tax-2025", "P02")]["dossiers"] == 2
     await no_differences(clean, p01 + p02)
+
+
+async def test_two_leases_meeting_between_a_snapshot_and_its_lease_compute_the_period_once(
+    clean: Scoring, second: Scoring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one race the lease leaves: worker A's snapshot is taken, worker B recomputes the period
+    and commits, then A gets the lease. A's deletion of the marks B deleted fails to serialize;
+    A takes that as the period done by B — no failure counted, B's scores stand."""
+    await load_reference(clean, NOW)
+    await apply_batches(clean, [dossier_events()], NOW)
+    await judge_pending(clean, NOW)
+    b_done = asyncio.Event()
+    started: list[str] = []
+
+    async def late_lease(session: object, label: str) -> object:
+        if label == "2026-10" and not started:  # A (B's own claims go straight through)
+            started.append(label)
+            conn = await driver_connection(session)  # type: ignore[arg-type]
+            await conn.fetchval("SELECT 1")  # A's snapshot, before B's commit
+            assert "2026-10" in await refresh_once(second, now=NOW)  # B, start to commit
+            b_done.set()
+        return await claim_period(session, label)  # type: ignore[arg-type]
+
+    failures = sample("sqi_refresh_failures_total")
+    monkeypatch.setattr(refresher, "claim_period", late_lease)
+    done = await refresh_once(clean, now=NOW)
+    assert b_done.is_set() and "2026-10" not in done
+    assert sample("sqi_refresh_failures_total") == failures
+    monkeypatch.undo()
+    assert (await score_table(clean, "2026-10"))[("tax-2025", "P01")]["dossiers"] == 4
+    await no_differences(clean, dossier_events())
