@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import aio_pika
 
 from shared.settings import CommonSettings
-from sqi_cli.platform import SERVICES, Platform
+from sqi_cli.platform import SERVICES, Platform, worker_names
 from sqi_cli.scratch import delete_broker_objects, drop_database, free_port_block, recreate_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def bench_platform(
     """The platform's own processes (as ``./sqi up`` runs them) on free ports; with
     ``scoring_metrics`` each scoring worker also serves its ``/metrics`` (:func:`scoring_worker_metrics`)."""
     base = free_port_block(len(SERVICES) + 1, start=28_000)
-    names = [SCORING_WORKER if i == 0 else f"{SCORING_WORKER}-{i + 1}" for i in range(scoring_workers)]
+    names = worker_names("scoring", scoring_workers)
     ports = free_port_block(scoring_workers, start=base + 100) if scoring_metrics else 0
     return Platform(
         base,
@@ -78,16 +78,11 @@ def bench_platform(
     )
 
 
-SCORING_WORKER = "scoring-worker"
-
-
 def scoring_worker_metrics(platform: Platform) -> list[str]:
     """The ``/metrics`` pages of the platform's scoring workers that serve one."""
-    return [
-        f"http://127.0.0.1:{port}/metrics"
-        for name, port in platform.worker_http_ports.items()
-        if name.startswith(SCORING_WORKER)
-    ]
+    ports = platform.worker_http_ports
+    names = worker_names("scoring", platform.replicas.get("scoring", 1))
+    return [f"http://127.0.0.1:{ports[name]}/metrics" for name in names if name in ports]
 
 
 def cpu_seconds(pid: int) -> float:

@@ -495,16 +495,13 @@ async def refresh_totals(client: httpx.AsyncClient, urls: Sequence[str]) -> dict
 def refresh_rows(phases: Sequence[dict[str, Any]]) -> list[list[object]]:
     """The refresh table's rows (figure, then one column a phase) from each phase's totals."""
 
-    def ratio(t: dict[str, float], num: str, den: str, scale: float = 1.0) -> str:
-        return f"{t.get(num, 0.0) * scale / t[den]:,.2f}" if t.get(den) else "–"
-
     totals = [p["refresh"] for p in phases]
 
     def count(key: str) -> list[str]:
         return [f"{t.get(key, 0.0):,.0f}" for t in totals]
 
     def mean(num: str, den: str, scale: float = 1.0) -> list[str]:
-        return [ratio(t, num, den, scale) for t in totals]
+        return [f"{t.get(num, 0.0) * scale / t[den]:,.2f}" if t.get(den) else "–" for t in totals]
 
     rows: list[list[object]] = [
         ["judging steps", *count("judging steps")],

@@ -41,6 +41,11 @@ def gateway_command(python: str, port: int) -> list[str]:
     ]
 
 
+def worker_names(service: str, replicas: int) -> list[str]:
+    """The process names of a service's worker replicas: ``scoring-worker``, ``scoring-worker-2``, …"""
+    return [f"{service}-worker" if i == 0 else f"{service}-worker-{i + 1}" for i in range(replicas)]
+
+
 class PlatformExited(RuntimeError):
     """One of the platform's processes ended on its own."""
 
@@ -105,8 +110,7 @@ class Platform:
                 commands.append((f"{name}-api", [*uvicorn, "--port", str(port), f"services.{name}.api.app:create_app"]))
         for name in self.workers:
             if find_spec(f"services.{name}.worker"):
-                for i in range(self.replicas.get(name, 1)):
-                    label = f"{name}-worker" if i == 0 else f"{name}-worker-{i + 1}"
+                for label in worker_names(name, self.replicas.get(name, 1)):
                     commands.append((label, [python, "-m", f"services.{name}.worker"]))
         commands.append(("gateway", gateway_command(python, self.port)))
         return commands
