@@ -311,6 +311,13 @@ async def _recompute_claimed(app: Scoring, label: str, now: datetime) -> list[da
     return claimed.accepted_at
 
 
+def next_tick_in(every_s: float, began: float, now: float | None = None) -> float:
+    """Seconds to wait before the next tick: ticks begin at most every ``every_s`` (a period, not
+    a gap). Under a stream a tick lasts longer than the period and the next begins at once: a
+    fixed pause after each tick added itself to every tick, so to freshness (≈ 1.5 ticks) too."""
+    return max(0.0, every_s - ((time.monotonic() if now is None else now) - began))
+
+
 def make_refresher(app: Scoring) -> Callable[[asyncio.Event], Awaitable[None]]:
     async def refresher(stop: asyncio.Event) -> None:
         announced = False
@@ -334,6 +341,6 @@ def make_refresher(app: Scoring) -> Callable[[asyncio.Event], Awaitable[None]]:
             else:
                 REFRESH_SECONDS.observe(time.monotonic() - t0)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=app.settings.scoring_refresh_seconds)
+                await asyncio.wait_for(stop.wait(), timeout=next_tick_in(app.settings.scoring_refresh_seconds, t0))
 
     return refresher
