@@ -1,11 +1,12 @@
 """Scoring every office of a refresh, in process: CPU per refresh of N units × both methodologies.
 
-What a refresh does for each unit whose counts moved — indicator points (with their explanations,
-memoised), the stored breakdown's figures, their digest — on synthetic counts. Every office's counts move before each
-refresh: all of its computations by default (the worst case: nothing repeats), or ``--moving K``
-of them (a live stream: an event moves a few of an office's counters between two refreshes, and
-indicators whose counts did not move are not scored again). No database, no broker: the figure is
-the domain's CPU, the part of a month's refresh that grows with the number of offices.
+What a refresh does for each unit whose counts moved — indicator points (their figures only, as
+a refresh stores them; memoised), the stored breakdown's figures, their digest — on synthetic
+counts. Every office's counts move before each refresh: all of its computations by default (the
+worst case: nothing repeats), or ``--moving K`` of them (a live stream: an event moves a few of an
+office's counters between two refreshes, and indicators whose counts did not move are not scored
+again). No database, no broker: the figure is the domain's CPU, the part of a month's refresh that
+grows with the number of offices.
 
 Then the same refresh's announcement (``scoring_service.announcements``): every office moved, so
 every unit × methodology is compared with its stored row and built into ``scores-updated`` bodies.
@@ -68,13 +69,14 @@ def main(argv: list[str]) -> int:
 
     offices = [counts() for _ in range(args.units)]
     unit = UnitRow(code="P01.L01", name="Thuế cơ sở 1", level="local", parent_code="P01")
-    inherited = {m.id: central_inheritance(score(m, offices[0])) for m in methodologies}
+    inherited = {m.id: central_inheritance(score(m, offices[0], words=False)) for m in methodologies}
 
     def refresh() -> None:
         for c in offices:
             move(c)
             for m in methodologies:
-                payload_digest(breakdown.stored(score(m, c, inherited[m.id]), unit.name, unit.level, unit.parent_code))
+                s = score(m, c, inherited[m.id], words=False)  # as a refresh scores: the figures only
+                payload_digest(breakdown.stored(s, unit.name, unit.level, unit.parent_code))
 
     refresh()  # warm
     cpu = time.process_time()
@@ -102,7 +104,7 @@ def main(argv: list[str]) -> int:
     old: dict[str, dict[str, dict[str, Any]]] = {}
     for m in methodologies:
         for code, c in zip(codes, offices, strict=True):
-            s = score(m, c, inherited[m.id])
+            s = score(m, c, inherited[m.id], words=False)
             payload = breakdown.stored(s, unit.name, unit.level, unit.parent_code)
             digest = payload_digest(payload)
             row = {"total": s.total, "grade": s.grade, "rank": 3, "rank_delta": 1, "dossiers": s.dossiers}

@@ -237,8 +237,8 @@ def points_at_stake(
             continue
         before = [fix.without.get(v.dossier_id, v) for v in verdicts]
         after = [fix.with_.get(v.dossier_id, v) for v in verdicts]
-        s_without = score(methodology, counts_of(before), inherited)
-        s_with = score(methodology, counts_of(after), inherited)
+        s_without = score(methodology, counts_of(before), inherited, words=False)
+        s_with = score(methodology, counts_of(after), inherited, words=False)
         gained = s_with.total - s_without.total
         if gained <= 0:
             continue
@@ -300,9 +300,9 @@ def unit_stake(
             c.update(catalogue)
         return c
 
-    inherited = None if is_central else central_inheritance(score(methodology, catalogue))
+    inherited = None if is_central else central_inheritance(score(methodology, catalogue, words=False))
     verdicts = ev.subtree_verdicts(unit_code)
-    total = score(methodology, counts_of(verdicts), inherited).total
+    total = score(methodology, counts_of(verdicts), inherited, words=False).total
     if not running:
         return UnitStake(unit_code, period, ev.judged_at, False, total, [], {})
     fixes = find_fixes(

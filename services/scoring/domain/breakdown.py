@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from .methodology import Methodology
-from .scoring import UnitScore, indicator_score
+from .scoring import IndicatorScore, UnitScore, indicator_score
 
 # A group's array.
 G_ID, G_POINTS, G_INDICATORS = 0, 1, 2
@@ -49,23 +49,28 @@ def stored(s: UnitScore, unit_name: str, level: str, parent_code: str | None) ->
             [
                 g.id,
                 _num(g.points),
-                [
-                    [
-                        i.id,
-                        i.numerator,
-                        i.denominator,
-                        _num(i.ratio),
-                        _num(i.points),
-                        _num(i.max_points),
-                        i.applicable,
-                        i.inherited,
-                    ]
-                    for i in g.indicators
-                ],
+                [_row(i) for i in g.indicators],
             ]
             for g in s.groups
         ],
     }
+
+
+def _row(i: IndicatorScore) -> list[Any]:
+    """An indicator's stored array, kept on its (memoised, shared, never changed) score."""
+    row = i.row
+    if row is None:
+        row = i.row = [
+            i.id,
+            i.numerator,
+            i.denominator,
+            _num(i.ratio),
+            _num(i.points),
+            _num(i.max_points),
+            i.applicable,
+            i.inherited,
+        ]
+    return row
 
 
 def group_points(payload: dict[str, Any]) -> dict[str, float]:

@@ -245,7 +245,7 @@ def _scored(
     if hit is not None and hit[0] == inputs:
         _memo.move_to_end(key)
         return hit[1]
-    s = score(methodology, counts, inherited)
+    s = score(methodology, counts, inherited, words=False)  # the stored figures need no words
     payload = breakdown.stored(s, unit.name, unit.level, unit.parent_code)
     out = ScoredUnit(s.total, s.grade, s.dossiers, s.provisional, payload, payload_digest(payload))
     _memo[key] = (inputs, out)
@@ -263,7 +263,7 @@ def score_period(
     """Score every valid unit under ``methodology``; central first, the others inherit 1.1–1.3."""
     centrals = [c for c, u in ev.units.items() if u.level == "central"]
     source = ev.counts[sorted(centrals)[0]] if centrals else ev.counts["__catalogue__"]
-    inherited = central_inheritance(score(methodology, source))
+    inherited = central_inheritance(score(methodology, source, words=False))
     inherited_key = _counts_key(source)
     scored: dict[str, ScoredUnit] = {}
     for code, u in ev.units.items():

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from .definitions import DEFINITIONS
 from .indicators import Count
@@ -39,6 +40,9 @@ class IndicatorScore:
     inherited: bool
     explanation: str
     interval: tuple[Decimal, Decimal] | None = None  # Wilson 95 % (2.1, 5.4)
+    # Its figures as a stored breakdown writes them (:func:`.breakdown.stored`), built once: a
+    # memoised score is stored again at every refresh of every office that has it.
+    row: list[Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -122,9 +126,20 @@ def _indicator_score(
     )
 
 
-def score_indicator(ind: Indicator, count: Count | None, inherited: IndicatorScore | None = None) -> IndicatorScore:
+def score_indicator(
+    ind: Indicator, count: Count | None, inherited: IndicatorScore | None = None, *, words: bool = True
+) -> IndicatorScore:
     """Points of one indicator, with an explanation of how they were computed (what the
-    computation counts, then the formula)."""
+    computation counts, then the formula). ``words=False``: the figures only (explanation empty)
+    — what a refresh stores (:mod:`.breakdown`); the words are rebuilt from the figures when shown,
+    and building them for every office at every refresh was about a fifth of its scoring."""
+    s = _figures(ind, count, inherited)
+    if words:
+        s.explanation = _words(ind, s, inherited)
+    return s
+
+
+def _figures(ind: Indicator, count: Count | None, inherited: IndicatorScore | None) -> IndicatorScore:
     if inherited is not None:
         return _indicator_score(
             ind,
@@ -134,61 +149,65 @@ def score_indicator(ind: Indicator, count: Count | None, inherited: IndicatorSco
             inherited.points if ind.scored else ZERO,
             inherited.applicable,
             True,
-            "đo tại Cục Thuế, đơn vị cấp dưới kế thừa / measured at central, inherited: " + inherited.explanation,
+            "",
         )
     if ind.conversion == "constant":
-        return _indicator_score(
-            ind,
-            None,
-            None,
-            None,
-            r2(ind.max_points),
-            True,
-            False,
-            f"không áp dụng cho ngành Thuế, luôn đạt tối đa / not a tax service: always {ind.max_points}",
-        )
-    defined = DEFINED_AS.get(ind.basis or "", "")
+        return _indicator_score(ind, None, None, None, r2(ind.max_points), True, False, "")
     n = count.numerator if count else 0
     d = count.denominator if count else 0
     if d == 0:
         rule = ind.zero_rule
         points = r2(ind.max_points) if rule == "full" and ind.scored else ZERO
-        text = {
+        return _indicator_score(ind, n, 0, None, points, rule != "null", False, "")
+    if ind.basis == "2.2":
+        return _indicator_score(ind, n, d, r2(n / d), ZERO, True, False, "")
+    ratio = ratio_shown(n, d)
+    points = points_for(n, d, ind.max_points, ind.threshold, ind.rounds_ratio_first) if ind.scored else ZERO
+    return _indicator_score(ind, n, d, ratio, points, True, False, "")
+
+
+def _words(ind: Indicator, s: IndicatorScore, inherited: IndicatorScore | None) -> str:
+    """How ``s`` (the figures of :func:`_figures`) was computed: what the computation counts, then
+    the formula with its numbers."""
+    if inherited is not None:
+        return "đo tại Cục Thuế, đơn vị cấp dưới kế thừa / measured at central, inherited: " + inherited.explanation
+    if ind.conversion == "constant":
+        return f"không áp dụng cho ngành Thuế, luôn đạt tối đa / not a tax service: always {ind.max_points}"
+    defined = DEFINED_AS.get(ind.basis or "", "")
+    n, d = s.numerator or 0, s.denominator or 0
+    if d == 0:
+        return defined + {
             "zero": "mẫu số 0: 0 điểm / zero denominator: 0 points",
             "full": f"mẫu số 0: tối đa / zero denominator: full {ind.max_points} points",
             "null": "không có dữ liệu / no data: 0 points, group maximum unchanged",
-        }[rule]
-        return _indicator_score(ind, n, 0, None, points, rule != "null", False, defined + text)
+        }[ind.zero_rule]
     if ind.basis == "2.2":
-        avg = r2(n / d)
-        how = f"trung bình {_fmt(n)} / {d} = {avg} ngày làm việc / average {avg} working days (shown)"
-        return _indicator_score(ind, n, d, avg, ZERO, True, False, defined + how)
-    ratio = ratio_shown(n, d)
+        avg = s.ratio
+        return defined + f"trung bình {_fmt(n)} / {d} = {avg} ngày làm việc / average {avg} working days (shown)"
     if not ind.scored:
-        points = ZERO
-        how = f"P = 100 × {_fmt(n)} / {d} = {ratio}% (shown, not scored)"
-    else:
-        points = points_for(n, d, ind.max_points, ind.threshold, ind.rounds_ratio_first)
-        p_text = (
-            f"r2(100 × {_fmt(n)} / {d}) = {ratio}"
-            if ind.rounds_ratio_first
-            else (f"100 × {_fmt(n)} / {d} = {_fmt(percent(n, d))}")
-        )
-        m, t = ind.max_points, _fmt(ind.threshold)
-        how = f"P = {p_text}; points = r2(min({m}, {m} × P / {t})) = {points}"
-    return _indicator_score(ind, n, d, ratio, points, True, False, defined + how)
+        return defined + f"P = 100 × {_fmt(n)} / {d} = {s.ratio}% (shown, not scored)"
+    p_text = (
+        f"r2(100 × {_fmt(n)} / {d}) = {s.ratio}"
+        if ind.rounds_ratio_first
+        else (f"100 × {_fmt(n)} / {d} = {_fmt(percent(n, d))}")
+    )
+    m, t = ind.max_points, _fmt(ind.threshold)
+    return defined + f"P = {p_text}; points = r2(min({m}, {m} × P / {t})) = {s.points}"
 
 
 def score(
     methodology: Methodology,
     counts: Mapping[str, Count],
     inherited: Mapping[str, IndicatorScore] | None = None,
+    *,
+    words: bool = True,
 ) -> UnitScore:
     """Score a unit from its counts (keyed by tax-2025 computation id).
 
     ``inherited``: for a unit below central, the central unit's indicator scores keyed by basis
     (1.1–1.3); indicators ``measured_at: central`` take them. Central itself passes its own
-    catalogue counts and no inherited scores.
+    catalogue counts and no inherited scores. ``words=False``: the figures only
+    (:func:`score_indicator`), what a refresh stores.
     """
     inherited = inherited or {}
     groups: list[GroupScore] = []
@@ -197,9 +216,9 @@ def score(
         for ind in g.indicators:
             inh = inherited.get(ind.basis or "") if ind.measured_at == "central" else None
             if inh is not None:
-                scored_inds.append(score_indicator(ind, None, inh))
+                scored_inds.append(score_indicator(ind, None, inh, words=words))
             else:
-                scored_inds.append(_counted(ind, counts.get(ind.basis or "")))
+                scored_inds.append(_counted(ind, counts.get(ind.basis or ""), words=words))
         points = r2(sum((s.points for s in scored_inds), Decimal(0)))
         groups.append(GroupScore(g.id, g.name_vi, g.name_en, points, g.max_points, tuple(scored_inds)))
     total = sum((g.points for g in groups), Decimal(0))
@@ -231,7 +250,7 @@ def _with_interval(s: IndicatorScore, interval: tuple[Decimal, Decimal] | None) 
 # pass over more keys than an LRU holds misses every time; least recently used out. The keys hold
 # only numbers, which the cyclic collector stops tracking, so an entry is one tracked object.
 INDICATOR_MEMO_SIZE = 100_000
-_indicator_memo: OrderedDict[tuple[int, float, bool, int], IndicatorScore] = OrderedDict()
+_indicator_memo: OrderedDict[tuple[int, float, bool, int, bool], IndicatorScore] = OrderedDict()
 # The indicators the entries belong to, held so that no other object can take one's id while its
 # entries live; a methodology loaded again brings new objects, so this is bounded too (both are
 # emptied together: the entries go with the objects whose ids they name).
@@ -245,21 +264,22 @@ def forget_indicator_scores() -> None:
     _memoised_indicators.clear()
 
 
-def _counted(ind: Indicator, count: Count | None) -> IndicatorScore:
-    """:func:`score_indicator` from the unit's own counts (with 2.1's and 5.4's interval), memoised."""
+def _counted(ind: Indicator, count: Count | None, *, words: bool = True) -> IndicatorScore:
+    """:func:`score_indicator` from the unit's own counts (with 2.1's and 5.4's interval when
+    ``words``), memoised."""
     if id(ind) not in _memoised_indicators:
         if len(_memoised_indicators) >= MEMOISED_INDICATORS:
             forget_indicator_scores()
         _memoised_indicators[id(ind)] = ind
     n = count.numerator if count else 0
     # Whether the numerator is a float too: 0 and 0.0 are equal keys but written differently.
-    key = (id(ind), n, type(n) is float, count.denominator if count else 0)
+    key = (id(ind), n, type(n) is float, count.denominator if count else 0, words)
     hit = _indicator_memo.get(key)
     if hit is not None:
         _indicator_memo.move_to_end(key)
         return hit
-    s = score_indicator(ind, count)
-    if ind.basis in ("2.1", "5.4") and s.denominator:
+    s = score_indicator(ind, count, words=words)
+    if words and ind.basis in ("2.1", "5.4") and s.denominator:
         s = _with_interval(s, wilson_interval(s.numerator or 0, s.denominator))
     if len(_indicator_memo) >= INDICATOR_MEMO_SIZE:
         _indicator_memo.popitem(last=False)

@@ -95,3 +95,28 @@ def test_the_stored_figures_are_a_tenth_of_the_words() -> None:
     stored = orjson.dumps(breakdown.stored(s, "Thuế cơ sở 1", "local", "P01"))
     shown = orjson.dumps(breakdown.shown(orjson.loads(stored), m, s.grade))
     assert len(stored) * 5 < len(shown)
+
+
+@pytest.mark.parametrize("methodology_id", sorted(BUILTIN_IDS))
+def test_a_refresh_scoring_figures_only_stores_what_the_words_explain(methodology_id: str) -> None:
+    # A refresh scores without words (score(..., words=False)); what it stores, shown, must be the
+    # scoring with words, word for word.
+    m = load_builtin(methodology_id)
+    rng = random.Random(11)
+    for _ in range(200):
+        c_central, c_local = counts(rng), counts(rng)
+        central, central_figures = score(m, c_central), score(m, c_central, words=False)
+        for s, figures, level in (
+            (central, central_figures, "central"),
+            (
+                score(m, c_local, central_inheritance(central)),
+                score(m, c_local, central_inheritance(central_figures), words=False),
+                "local",
+            ),
+        ):
+            assert all(i.explanation == "" and i.interval is None for g in figures.groups for i in g.indicators)
+            assert (figures.total, figures.grade, figures.dossiers) == (s.total, s.grade, s.dossiers)
+            stored = breakdown.stored(figures, "Thuế cơ sở 1", level, "P01")
+            assert stored == breakdown.stored(s, "Thuế cơ sở 1", level, "P01")
+            forget_indicator_scores()
+            assert breakdown.shown(orjson.loads(orjson.dumps(stored)), m, s.grade)["groups"] == full(s)
