@@ -21,7 +21,7 @@ import orjson
 from services.ingest.adapters import repository
 from services.ingest.domain import reasons
 from services.ingest.domain.units import Unit
-from services.ingest.domain.validation import Rejection, ValidEvent, validate_record
+from services.ingest.domain.validation import Rejection, ValidEvent, readable_times, validate_record
 from services.ingest.reference import ReferenceData
 from shared.contracts import DossierEventsAccepted, ProcedureEventsAccepted, RawEvent
 from shared.db import driver_connection
@@ -253,6 +253,9 @@ async def ingest_events(
         new_ids, recorded = await repository.claim_event_keys(
             conn, source, list(hashes), list(hashes.values()), receipts
         )
+        # Event id → the error of its first occurrence, when that one was finally refused: the
+        # request's identical repeats of it share its fate (they are no duplicates of anything).
+        turned_down: dict[str, dict[str, str]] = {}
         if len(new_ids) == len(unique):
             accepted = unique
         else:
@@ -262,10 +265,16 @@ async def ingest_events(
                 if stored.get(e.event_id) == hashes[e.event_id]:
                     duplicates.append(e)
                 else:
-                    result.rejected.append(_conflict(e))
+                    conflict = _conflict(e)
+                    result.rejected.append(conflict)
+                    turned_down[e.event_id] = conflict.errors[0]
             accepted = [e for e in unique if e.event_id in new_ids]
         claimed = {r[0] for r in receipts if r[4] in new_ids}
-        accepted = await _lost_races(accepted, claimed - recorded, conn=conn, source=source, result=result)
+        accepted = await _lost_races(
+            accepted, claimed - recorded, conn=conn, source=source, result=result, turned_down=turned_down
+        )
+        if turned_down:
+            duplicates = _refuse_repeats(duplicates, turned_down, result)
         await _store(accepted, uow=uow, conn=conn, now=now, message_batch=message_batch)
         result.accepted = len(accepted)
         # A resent receipt answers its code again: the first answer may have been lost.
@@ -292,12 +301,32 @@ async def ingest_events(
     return result
 
 
+def _refuse_repeats(
+    duplicates: list[ValidEvent], turned_down: Mapping[str, dict[str, str]], result: IngestResult
+) -> list[ValidEvent]:
+    """The duplicates left once the repeats of turned-down events are rejected with their error."""
+    kept: list[ValidEvent] = []
+    for e in duplicates:
+        error = turned_down.get(e.event_id)
+        if error is None:
+            kept.append(e)
+        else:
+            result.rejected.append(Rejection(e.index, e.event_id, [error]))
+    return kept
+
+
 async def _lost_races(
-    accepted: list[ValidEvent], raced: set[str], *, conn: Any, source: str, result: IngestResult
+    accepted: list[ValidEvent],
+    raced: set[str],
+    *,
+    conn: Any,
+    source: str,
+    result: IngestResult,
+    turned_down: dict[str, dict[str, str]],
 ) -> list[ValidEvent]:
     """A receipt whose dossier was not recorded by this request (``raced``: recorded meanwhile
     by a concurrent one) stands if the owner is the same; otherwise it lost the race and
-    becomes a conflict, and its claimed event key is given back."""
+    becomes a conflict, and its claimed event key is given back (its error goes in ``turned_down``)."""
     if not raced:
         return accepted
     winners = await repository.dossier_owners(conn, list(raced))
@@ -311,7 +340,10 @@ async def _lost_races(
     if not lost:
         return accepted
     await repository.release_event_keys(conn, source, [e.event_id for e in lost])
-    result.rejected += [Rejection(e.index, e.event_id, [reasons.TAKEOVER.at("data.dossier_id")]) for e in lost]
+    for e in lost:
+        takeover = Rejection(e.index, e.event_id, [reasons.TAKEOVER.at("data.dossier_id")])
+        result.rejected.append(takeover)
+        turned_down[e.event_id] = takeover.errors[0]
     lost_indexes = {e.index for e in lost}
     return [e for e in accepted if e.index not in lost_indexes]
 
@@ -353,7 +385,7 @@ async def _store(
             "event_id": e.event_id,
             "type": e.type,
             "occurred_at": e.occurred_at,  # serialised by orjson as isoformat() would
-            "data": e.data,
+            "data": readable_times(e.data),
         }
         (catalogue if e.type == "procedure.upserted" else lifecycle).append(raw)
     # Procedures first: a consumer then knows the catalogue before the dossiers that use it.

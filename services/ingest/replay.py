@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy import and_, func, insert, literal, or_, select, tuple_, update
 
 from services.ingest.adapters.tables import event_log, replay
+from services.ingest.domain.validation import parse_datetime, readable_times
 from shared.contracts import ReplayFinished, replay_routing_key
 from shared.unit_of_work import UnitOfWork
 
@@ -54,7 +55,10 @@ async def replay_status(replay_id: str, *, uow: UnitOfWork) -> dict[str, Any] | 
 
 
 def _batch_body(replay_id: str, consumer: str, batch_no: int, rows: list[Any]) -> bytes:
-    # Written directly: the body is the ReplayBatch contract, events as the source sent them.
+    # Written directly: the body is the ReplayBatch contract, events as the source sent them,
+    # but for the times, written as the live stream wrote them (handlers._store): RFC 3339 allows
+    # what Python's fromisoformat refuses (a lower-case "z"), and a recomputation must read the
+    # very instants the live path read.
     return orjson.dumps(
         {
             "replay_id": replay_id,
@@ -65,8 +69,8 @@ def _batch_body(replay_id: str, consumer: str, batch_no: int, rows: list[Any]) -
                     "source": r.source,
                     "event_id": r.event_id,
                     "type": r.type,
-                    "occurred_at": r.body["occurred_at"],
-                    "data": r.body["data"],
+                    "occurred_at": parse_datetime(r.body["occurred_at"]) or r.occurred_at,
+                    "data": readable_times(r.body["data"]),
                 }
                 for r in rows
             ],

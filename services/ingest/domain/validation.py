@@ -114,6 +114,22 @@ def parse_datetime(v: Any) -> datetime | None:
         return None
 
 
+# The times inside ``data`` (of any type: ``due_at`` of a receipt or of a supplement's answer).
+DATA_TIMES = ("due_at", "publicized_at")
+
+
+def readable_times(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``data`` for the consumers: a time ending in RFC 3339's lower-case ``z`` (accepted above)
+    gets the ``Z`` that ``datetime.fromisoformat`` (every consumer's reader) insists on; the
+    raw log keeps the event as sent. Almost every event has none: it is returned as it is."""
+    fixed = {
+        name: value[:-1] + "Z"
+        for name in DATA_TIMES
+        if (value := data.get(name)).__class__ is str and value.endswith("z")
+    }
+    return {**data, **fixed} if fixed else data
+
+
 def parse_date(v: Any) -> date | None:
     if isinstance(v, str) and DATE.match(v):
         try:
