@@ -17,7 +17,7 @@ from services.feedback.api import schemas as s
 from services.feedback.api.deps import App, access_guard, client_address, lock_policy, now
 from services.feedback.api.views import citizen_view, staff_view
 from services.feedback.domain.petition import Action
-from services.feedback.domain.ratings import criteria_errors
+from services.feedback.domain.ratings import EARLIEST_RATING, criteria_errors
 from services.feedback.handlers import petitions, ratings
 from shared.unit_tree import covers, subtree
 from shared.web import ApiError, CurrentPrincipal, Integrator, Staff
@@ -120,6 +120,10 @@ async def import_ratings(request: Request, app: App, principal: Integrator) -> J
         errs = criteria_errors(item.criteria, app.criteria_by_id)
         if item.rated_at > now() + FUTURE_TOLERANCE:
             errs.append({"field": "rated_at", "reason": "more than a day in the future"})
+        elif item.rated_at < EARLIEST_RATING:
+            errs.append(
+                {"field": "rated_at", "reason": f"before {EARLIEST_RATING.date()}: SQI keeps no ratings that old"}
+            )
         if errs:
             rejected.append({"index": index, "dossier_id": item.dossier_id, "errors": errs})
             continue

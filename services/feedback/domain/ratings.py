@@ -7,8 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 LEVELS = ("very_satisfied", "satisfied", "dissatisfied")
+# No rating older than the oldest dossier event SQI keeps (ingest refuses events before 2015): an
+# earlier time is a typing or clock error, and one before year 1 in UTC cannot even be stored.
+EARLIEST_RATING = datetime(2015, 1, 1, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
 CRITERION_MIN = 1
 CRITERION_MAX = 3
 

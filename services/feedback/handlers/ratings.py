@@ -44,6 +44,9 @@ class Recorded:
     replaced: bool
     current: bool
     duplicate: bool = False
+    # The same (origin, dossier, rated_at) was recorded before with another level, criteria or
+    # comment: nothing is recorded, the first version stays.
+    conflict: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,17 @@ async def record_rating(new: NewRating, *, uow: UnitOfWork) -> Recorded:
         )
     ).first()
     if inserted is None:
-        return Recorded(rating_id="", replaced=False, current=False, duplicate=True)
+        first = (
+            await session.execute(
+                select(rating_history.c.level, rating_history.c.criteria, rating_history.c.comment).where(
+                    rating_history.c.origin == new.origin,
+                    rating_history.c.dossier_id == new.dossier_id,
+                    rating_history.c.rated_at == new.rated_at,
+                )
+            )
+        ).one()
+        same = (first.level, first.criteria, first.comment) == (new.level, new.criteria, new.comment)
+        return Recorded(rating_id="", replaced=False, current=False, duplicate=same, conflict=not same)
     existing = (
         await session.execute(
             select(rating.c.level, rating.c.rated_at).where(rating.c.dossier_id == new.dossier_id).with_for_update()
@@ -196,6 +209,15 @@ class ImportResult:
 
 
 NOT_PERMITTED = "not permitted for this API key"
+CONFLICT = (
+    "conflict: a rating of this dossier from this origin at this time was already imported with "
+    "another level or criteria; the first version stays"
+)
+
+
+def _conflict(index: int, new: NewRating) -> dict[str, Any]:
+    # Named on rated_at: with origin and dossier_id it identifies the rating, as event_id does an event.
+    return {"index": index, "dossier_id": new.dossier_id, "errors": [{"field": "rated_at", "reason": CONFLICT}]}
 
 
 async def import_ratings(
@@ -230,7 +252,9 @@ async def import_ratings(
             )
             continue
         recorded = await record_rating(new, uow=uow)
-        if recorded.duplicate:
+        if recorded.conflict:
+            result.rejected.append(_conflict(index, new))
+        elif recorded.duplicate:
             result.duplicates += 1
         else:
             result.accepted += 1
@@ -246,17 +270,22 @@ async def import_ratings(
             result.duplicates += late_result.duplicates
             result.rejected += late_result.rejected
     if unknown:
-        held = await _hold(unknown, principal=principal, uow=uow)
+        held, conflicts = await _hold(unknown, principal=principal, uow=uow)
         result.held += held
-        result.duplicates += len(unknown) - held
+        result.duplicates += len(unknown) - held - len(conflicts)
+        result.rejected += [_conflict(index, new) for index, new in conflicts]
     return result
 
 
-async def _hold(records: list[tuple[int, NewRating]], *, principal: Principal, uow: UnitOfWork) -> int:
+async def _hold(
+    records: list[tuple[int, NewRating]], *, principal: Principal, uow: UnitOfWork
+) -> tuple[int, list[tuple[int, NewRating]]]:
     """Keep ratings of unknown dossiers until their events arrive (one statement for the whole
-    import); the same record twice is a duplicate."""
+    import); the same record twice is a duplicate, a changed one a conflict (the first stays).
+    Returns how many were held and the conflicts."""
     conn = await driver_connection(uow.session)
     news = [new for _, new in records]
+    hold_ids = [uuid.uuid4().hex for _ in news]
     inserted = await conn.fetch(
         """INSERT INTO feedback.held_rating
              (hold_id, dossier_id, level, criteria, origin, rated_at, source, key_id, key_units)
@@ -264,7 +293,7 @@ async def _hold(records: list[tuple[int, NewRating]], *, principal: Principal, u
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
              AS t(h, d, l, c, o, r)
            ON CONFLICT DO NOTHING RETURNING hold_id""",
-        [uuid.uuid4().hex for _ in news],
+        hold_ids,
         [n.dossier_id for n in news],
         [n.level for n in news],
         [orjson.dumps(n.criteria).decode() for n in news],
@@ -274,7 +303,23 @@ async def _hold(records: list[tuple[int, NewRating]], *, principal: Principal, u
         principal.key_id,
         list(principal.units),
     )
-    return len(inserted)
+    new_ids = {r["hold_id"] for r in inserted}
+    repeats = [(record, n) for record, n, h in zip(records, news, hold_ids, strict=True) if h not in new_ids]
+    if not repeats:
+        return len(inserted), []
+    rows = await conn.fetch(
+        """SELECT origin, dossier_id, rated_at, level, criteria::text AS criteria FROM feedback.held_rating
+           WHERE (origin, dossier_id, rated_at) IN (
+             SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]))""",
+        [n.origin for _, n in repeats],
+        [n.dossier_id for _, n in repeats],
+        [n.rated_at for _, n in repeats],
+    )
+    first = {(r["origin"], r["dossier_id"], r["rated_at"]): (r["level"], orjson.loads(r["criteria"])) for r in rows}
+    conflicts = [
+        record for record, n in repeats if first.get((n.origin, n.dossier_id, n.rated_at)) != (n.level, n.criteria)
+    ]
+    return len(inserted), conflicts
 
 
 async def apply_held_ratings(owners: dict[str, str], *, uow: UnitOfWork, now: datetime) -> tuple[int, int]:
