@@ -18,6 +18,7 @@ from shared.web import ApiError
 REORGANISATION = date(2025, 7, 1)  # the merger into 34 provincial offices took effect
 BEFORE_REORGANISATION = date(2025, 6, 30)
 _LEVEL_PARENT = {"central": None, "province": "central", "local": "province"}
+_INTERNAL = ("updated_at", "revision")  # columns the units API does not show
 
 
 def _record(row: Any) -> UnitRecord:
@@ -29,12 +30,13 @@ def _record(row: Any) -> UnitRecord:
         valid_from=row.valid_from.isoformat() if row.valid_from else None,
         valid_to=row.valid_to.isoformat() if row.valid_to else None,
         successor_code=row.successor_code,
+        revision=row.revision,
     )
 
 
 async def list_units(uow: UnitOfWork) -> list[dict[str, Any]]:
     rows = (await uow.session.execute(select(unit).order_by(unit.c.code))).mappings().all()
-    return [{k: v for k, v in row.items() if k != "updated_at"} for row in rows]
+    return [{k: v for k, v in row.items() if k not in _INTERNAL} for row in rows]
 
 
 async def put_unit(code: str, fields: dict[str, Any], *, uow: UnitOfWork) -> tuple[dict[str, Any], bool]:
@@ -72,12 +74,13 @@ async def put_unit(code: str, fields: dict[str, Any], *, uow: UnitOfWork) -> tup
     row = (
         await uow.session.execute(
             stmt.on_conflict_do_update(
-                index_elements=[unit.c.code], set_={k: stmt.excluded[k] for k in fields}
+                index_elements=[unit.c.code],
+                set_={**{k: stmt.excluded[k] for k in fields}, "revision": unit.c.revision + 1},
             ).returning(unit)
         )
     ).one()
     uow.publish(UnitsChanged(units=[_record(row)]))
-    return {k: v for k, v in row._mapping.items() if k != "updated_at"}, not existed
+    return {k: v for k, v in row._mapping.items() if k not in _INTERNAL}, not existed
 
 
 # The five cities directly under the central government before the 2025 reorganisation.

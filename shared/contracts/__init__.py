@@ -59,6 +59,10 @@ class UnitRecord(BaseModel):
     valid_from: str | None = None
     valid_to: str | None = None
     successor_code: str | None = None
+    # Counted by ingest at each change of the unit: a copy applies a record only when it is not
+    # older than the one it holds, so a redelivery (a retry) never brings an older unit back.
+    # 0: a sender that counts nothing (applied over another 0 only).
+    revision: int = 0
 
 
 class UnitsChanged(IntegrationEvent):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -36,6 +37,8 @@ unit = Table(
     Column("valid_from", Date),
     Column("valid_to", Date),
     Column("successor_code", Text),
+    # The revision written (UnitsChanged): a redelivered older one never overwrites a newer.
+    Column("revision", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 

@@ -63,6 +63,8 @@ unit = Table(
     Column("valid_to", Date),
     Column("successor_code", Text),
     Column("merged_from", Text),
+    # One more at each change: the copies of other services keep the latest (UnitsChanged).
+    Column("revision", BigInteger, nullable=False, server_default="1"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 

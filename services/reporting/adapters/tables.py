@@ -45,6 +45,8 @@ unit = Table(
     Column("valid_from", Date),
     Column("valid_to", Date),
     Column("successor_code", Text),
+    # The revision written (UnitsChanged): a redelivered older one never overwrites a newer.
+    Column("revision", BigInteger, nullable=False, server_default="0"),
 )
 
 # The latest score of a unit for a period under a methodology (điểm theo kỳ). One row per key;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -25,9 +26,11 @@ from services.scoring.domain import (
 )
 from services.scoring.domain.engine import Inputs, UnitRow
 
+_UNIT_ROW = tuple(unit.c[f.name] for f in fields(UnitRow))  # not the copy's revision
+
 
 async def load_units(session: AsyncSession) -> list[UnitRow]:
-    rows = await session.execute(select(unit).order_by(unit.c.code))
+    rows = await session.execute(select(*_UNIT_ROW).order_by(unit.c.code))
     return [UnitRow(**dict(r)) for r in rows.mappings()]
 
 

@@ -41,6 +41,8 @@ unit = Table(
     Column("valid_from", Date),
     Column("valid_to", Date),
     Column("successor_code", Text),
+    # The revision written (UnitsChanged): a redelivered older one never overwrites a newer.
+    Column("revision", BigInteger, nullable=False, server_default="0"),
 )
 
 # The catalogue (danh mục TTHC): the procedure.upserted latest by occurred_at wins.

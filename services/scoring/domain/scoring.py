@@ -176,11 +176,14 @@ def _words(ind: Indicator, s: IndicatorScore, inherited: IndicatorScore | None) 
     defined = DEFINED_AS.get(ind.basis or "", "")
     n, d = s.numerator or 0, s.denominator or 0
     if d == 0:
-        return defined + {
-            "zero": "mẫu số 0: 0 điểm / zero denominator: 0 points",
-            "full": f"mẫu số 0: tối đa / zero denominator: full {ind.max_points} points",
-            "null": "không có dữ liệu / no data: 0 points, group maximum unchanged",
-        }[ind.zero_rule]
+        return (
+            defined
+            + {
+                "zero": "mẫu số 0: 0 điểm / zero denominator: 0 points",
+                "full": f"mẫu số 0: tối đa / zero denominator: full {ind.max_points} points",
+                "null": "không có dữ liệu / no data: 0 points, group maximum unchanged",
+            }[ind.zero_rule]
+        )
     if ind.basis == "2.2":
         avg = s.ratio
         return defined + f"trung bình {_fmt(n)} / {d} = {avg} ngày làm việc / average {avg} working days (shown)"

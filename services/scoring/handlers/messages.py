@@ -39,6 +39,7 @@ from shared.contracts.feedback import PetitionChanged, RatingSubmitted
 from shared.db import driver_connection as driver
 from shared.messaging.topology import IncomingMessage
 from shared.trace_context import current_traceparent
+from shared.unit_copy import unit_rows, upsert_units
 from shared.unit_of_work import UnitOfWork
 
 
@@ -171,17 +172,10 @@ async def apply_procedure_events(events: list[RawEvent], uow: UnitOfWork, *, now
 
 
 async def apply_units(msg: UnitsChanged, uow: UnitOfWork, *, now: datetime) -> None:
-    rows = [u.model_dump() for u in msg.units]
-    for r in rows:
-        for k in ("valid_from", "valid_to"):
-            r[k] = datetime.fromisoformat(r[k]).date() if r[k] else None
+    rows = unit_rows(msg.units)
     if not rows:
         return
-    stmt = pg_insert(unit).values(rows)
-    cols = ("name", "level", "parent_code", "valid_from", "valid_to", "successor_code")
-    await uow.session.execute(
-        stmt.on_conflict_do_update(index_elements=[unit.c.code], set_={c: stmt.excluded[c] for c in cols})
-    )
+    await upsert_units(unit, rows, uow=uow)
     announce_reference_change(uow.session)
     await mark_all_scored_dirty(uow, now)
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from services.feedback.adapters.tables import inbox
+from services.feedback.adapters.tables import unit as unit_table
 from services.feedback.bootstrap import Feedback
 from services.feedback.settings import FeedbackSettings
 from services.feedback.subscriptions import SUBSCRIPTIONS
@@ -18,6 +19,7 @@ from shared.messaging.consumer import Consumer
 from shared.messaging.topology import IncomingMessage
 from shared.migrations import check
 from tests.integration.feedback.conftest import MIGRATIONS, gateway_headers, outbox_bodies, sql, staff
+from tests.integration.unit_copies import an_older_revision_never_wins
 
 pytestmark = pytest.mark.integration
 
@@ -245,3 +247,7 @@ async def test_consumes_units_and_dossiers_once(feedback: Feedback) -> None:
 
 def test_alembic_check_is_clean(database_url: str) -> None:
     check(Path(MIGRATIONS), database_url)
+
+
+async def test_an_older_unit_record_never_overwrites_a_newer_one(feedback: Feedback) -> None:
+    await an_older_revision_never_wins(feedback.uow, inbox, SUBSCRIPTIONS, unit_table)
