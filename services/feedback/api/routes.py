@@ -98,7 +98,9 @@ _imported = TypeAdapter(s.ImportedRating)
     summary="Import ratings collected elsewhere (integrator)",
     description="A JSON array of `{dossier_id, level, criteria?, rated_at, origin}`; every record is checked on "
     "its own and rejected ones are listed as `{index, dossier_id, errors: [{field, reason}]}`. Sending the same "
-    "record again (same origin, dossier and rated_at) counts as a duplicate.",
+    "record again (same origin, dossier and rated_at) counts as a duplicate; with another level, "
+    "criteria or comment it is rejected as a conflict (the first version stays). The origin `citizen` is "
+    "the citizens' own channel and is refused.",
     responses={422: {"model": s.ImportAnswer}, 413: {}},
 )
 async def import_ratings(request: Request, app: App, principal: Integrator) -> JSONResponse:
@@ -124,6 +126,10 @@ async def import_ratings(request: Request, app: App, principal: Integrator) -> J
             errs.append(
                 {"field": "rated_at", "reason": f"before {EARLIEST_RATING.date()}: SQI keeps no ratings that old"}
             )
+        if item.origin == ratings.CITIZEN:
+            # The citizens' own channel (POST /api/v1/ratings, with the dossier's rating code): an
+            # import never speaks for it, and a rating passed off as theirs would share its keys.
+            errs.append({"field": "origin", "reason": f"'{ratings.CITIZEN}' is the citizens' own channel"})
         if errs:
             rejected.append({"index": index, "dossier_id": item.dossier_id, "errors": errs})
             continue

@@ -92,3 +92,18 @@ async def test_a_changed_resend_of_a_held_rating_is_a_conflict(
     assert [(r["index"], r["errors"][0]["field"]) for r in body["rejected"]] == [(1, "rated_at"), (2, "rated_at")]
     held = await sql(feedback, "SELECT level FROM feedback.held_rating WHERE dossier_id = :d", d=dossier)
     assert [r.level for r in held] == ["satisfied"]
+
+
+async def test_an_import_cannot_speak_for_the_citizens_channel(
+    client: httpx.AsyncClient, feedback: Feedback, settings: FeedbackSettings
+) -> None:
+    dossier = new_dossier()
+    await sql(feedback, "INSERT INTO feedback.dossier_unit VALUES (:d, 'P01', now())", d=dossier)
+    answer = await client.post(
+        "/api/v1/ratings/import",
+        json=[record(dossier, "very_satisfied", "2026-10-05T09:00:00+07:00", origin="citizen")],
+        headers=gateway_headers(settings, integrator("P01")),
+    )
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["rejected"][0]["errors"]] == ["origin"]
+    assert await sql(feedback, "SELECT 1 FROM feedback.rating_history WHERE dossier_id = :d", d=dossier) == []
