@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ from sqlalchemy import text
 
 from services.ingest.api.app import create_app
 from services.ingest.bootstrap import Ingest, bootstrap
+from services.ingest.handlers import IngestResult, ingest_events
 from services.ingest.seed import seed
 from services.ingest.settings import IngestSettings
 from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 from shared.migrations import upgrade
+from shared.unit_of_work import UnitOfWork
 from sqi_cli.scratch import recreate_database, scratch_database_url
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
@@ -54,6 +57,20 @@ async def client(ingest: Ingest) -> AsyncIterator[httpx.AsyncClient]:
 
 def integrator(source: str, *units: str) -> Principal:
     return Principal(kind="integrator", sub=f"key-{source}", source=source, units=units)
+
+
+async def ingest_records(
+    ingest: Ingest, records: list[dict[str, Any]], uow: UnitOfWork, *, source: str, units: tuple[str, ...] = ("P01",)
+) -> IngestResult:
+    """``records`` through the ingest handler in ``uow``, as the integrator ``source`` for ``units``."""
+    return await ingest_events(
+        records,
+        principal=integrator(source, *units),
+        uow=uow,
+        reference=await ingest.reference.get(),
+        rating_codes=ingest.rating_codes,
+        now=datetime.now(UTC),
+    )
 
 
 def admin() -> Principal:

@@ -14,7 +14,7 @@ from services.ingest.adapters import repository
 from services.ingest.bootstrap import Ingest
 from services.ingest.settings import IngestSettings
 from shared.unit_of_work import UnitOfWork
-from tests.integration.ingest.conftest import headers, integrator, new_id, received, sql
+from tests.integration.ingest.conftest import headers, ingest_records, integrator, new_id, received, sql
 
 pytestmark = pytest.mark.integration
 
@@ -34,14 +34,7 @@ async def _traces(ingest: Ingest, dossier_id: str) -> dict[str, int]:
 
 
 async def _ingest(ingest: Ingest, records: list[dict[str, Any]], uow: UnitOfWork) -> handlers.IngestResult:
-    return await handlers.ingest_events(
-        records,
-        principal=integrator(SOURCE, "P01"),
-        uow=uow,
-        reference=await ingest.reference.get(),
-        rating_codes=ingest.rating_codes,
-        now=datetime.now(UTC),
-    )
+    return await ingest_records(ingest, records, uow, source=SOURCE)
 
 
 async def test_a_failed_outbox_insert_claims_nothing_and_a_resend_is_accepted(
@@ -99,13 +92,14 @@ async def test_a_request_cancelled_after_the_claim_commits_nothing(
 
 async def test_two_units_racing_to_receive_one_dossier_leave_one_owner(ingest: Ingest) -> None:
     """Both requests pass the owner check before either commits; the insert decides, and the
-    loser's receipt becomes a conflict whose event key is given back."""
+    loser's receipt becomes a conflict whose event key is given back — its repeat in the same
+    request too: no duplicate counted, no rating code for a unit that does not own the dossier."""
     dossier = new_id()
     reference = await ingest.reference.get()
 
-    async def receive(uow: UnitOfWork, source: str, unit: str) -> handlers.IngestResult:
+    async def receive(uow: UnitOfWork, source: str, unit: str, copies: int = 1) -> handlers.IngestResult:
         return await handlers.ingest_events(
-            [received(source, dossier, unit=unit, event_id=f"{source}:{dossier}")],
+            [received(source, dossier, unit=unit, event_id=f"{source}:{dossier}")] * copies,
             principal=integrator(source, unit),
             uow=uow,
             reference=reference,
@@ -118,7 +112,7 @@ async def test_two_units_racing_to_receive_one_dossier_leave_one_owner(ingest: I
 
         async def second() -> handlers.IngestResult:
             async with ingest.uow() as uow:
-                return await receive(uow, "tms-p28", "P28")
+                return await receive(uow, "tms-p28", "P28", copies=2)
 
         racing = asyncio.create_task(second())
         deadline = asyncio.get_running_loop().time() + 30
@@ -129,8 +123,9 @@ async def test_two_units_racing_to_receive_one_dossier_leave_one_owner(ingest: I
             assert asyncio.get_running_loop().time() < deadline, "the second receipt never waited for the first"
             await asyncio.sleep(0.05)
     lost = await asyncio.wait_for(racing, timeout=30)
-    assert won.accepted == 1 and lost.accepted == 0 and lost.rating_codes == {}
-    assert "conflict" in lost.rejected[0].errors[0]["reason"]
+    assert won.accepted == 1 and lost.accepted == 0 and lost.duplicates == 0 and lost.rating_codes == {}
+    assert sorted(r.index for r in lost.rejected) == [0, 1]
+    assert all("conflict" in r.errors[0]["reason"] for r in lost.rejected)
     keys = await sql(ingest, "SELECT source FROM ingest.event_key WHERE event_id LIKE :p", p=f"%{dossier}")
     logged = await sql(ingest, "SELECT source FROM ingest.event_log WHERE dossier_id = :d", d=dossier)
     assert [r.source for r in keys] == [r.source for r in logged] == ["tms-p29"]

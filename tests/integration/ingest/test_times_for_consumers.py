@@ -9,9 +9,8 @@ import pytest
 
 from services.ingest import replay as replay_module
 from services.ingest.bootstrap import Ingest
-from services.ingest.handlers import ingest_events
 from shared.contracts import DossierEventsAccepted, replay_routing_key
-from tests.integration.ingest.conftest import integrator, new_id, sql
+from tests.integration.ingest.conftest import ingest_records, new_id, sql
 
 pytestmark = pytest.mark.integration
 SOURCE = "tms-audit-replay"
@@ -30,14 +29,7 @@ async def test_a_replayed_time_reads_as_the_live_one(ingest: Ingest) -> None:
         for t, at in sent.items()
     ]
     async with ingest.uow() as uow:
-        result = await ingest_events(
-            records,
-            principal=integrator(SOURCE, "P01"),
-            uow=uow,
-            reference=await ingest.reference.get(),
-            rating_codes=ingest.rating_codes,
-            now=datetime.now(UTC),
-        )
+        result = await ingest_records(ingest, records, uow, source=SOURCE, units=("P01",))
     assert result.accepted == 2, result.rejected
     live = {
         e["event_id"]: e["occurred_at"]
@@ -130,14 +122,7 @@ async def test_times_inside_data_reach_consumers_readable(ingest: Ingest) -> Non
         },
     ]
     async with ingest.uow() as uow:
-        result = await ingest_events(
-            records,
-            principal=integrator(SOURCE, "CT"),
-            uow=uow,
-            reference=await ingest.reference.get(),
-            rating_codes=ingest.rating_codes,
-            now=datetime.now(UTC),
-        )
+        result = await ingest_records(ingest, records, uow, source=SOURCE, units=("CT",))
     assert result.accepted == 3, result.rejected
     expected = {
         "publicized_at": datetime(2026, 9, 1, 1, tzinfo=UTC),
