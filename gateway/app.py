@@ -25,7 +25,7 @@ from gateway.openapi import DOCS_STATIC, MergedOpenApi, docs_page
 from gateway.paths import BadPath, check_query, normalise
 from gateway.proxy import forward, upstream_client
 from gateway.ratelimit import RateLimiter
-from gateway.routing import match, upstreams
+from gateway.routing import credential_write, match, upstreams
 from gateway.settings import GatewaySettings
 from gateway.tables import audit
 from gateway.upstream import Upstream
@@ -231,7 +231,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             raise ApiError(404, "no such path")
         principal = await gw.authenticate(request)
         is_write = request.method in ("POST", "PUT", "PATCH", "DELETE")
-        citizen_write = route.citizen_writes and is_write and principal.kind == "anonymous"
+        # A credential is no pass on the citizen routes: only its own writes there are unlimited.
+        citizen_write = route.citizen_writes and is_write and not credential_write(routed_path, principal)
         body = await read_body(request, gw.max_bytes(routed_path, route.citizen_writes and is_write))
         address = gw.client_address(request)
         if citizen_write:

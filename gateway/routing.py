@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.settings import GatewaySettings
+from shared.identity import Principal
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,25 @@ def match(path: str) -> Route | None:
         ):
             return route
     return None
+
+
+# The writes on citizen routes that are a credential's own work: an integrator importing the
+# ratings its system collected, staff handling a petition of their units. Every other write on
+# those routes is a citizen's, whoever sends it: a key or a staff token must not lift the
+# per-address limit (ratings guessing codes across dossier ids, petitions naming dossiers).
+IMPORT_PATH = "/api/v1/ratings/import"
+PETITION_PREFIX = "/api/v1/petitions/"
+STAFF_PETITION_ACTIONS = frozenset({"refuse", "request-info", "answer", "publish", "transfer"})
+
+
+def credential_write(path: str, principal: Principal) -> bool:
+    """Whether a write on a citizen route is the caller's credential's own (not rate-limited)."""
+    if principal.kind == "integrator":
+        return path == IMPORT_PATH
+    if principal.is_staff and path.startswith(PETITION_PREFIX):
+        parts = path[len(PETITION_PREFIX) :].split("/")
+        return len(parts) == 2 and bool(parts[0]) and parts[1] in STAFF_PETITION_ACTIONS
+    return False
 
 
 def upstreams(settings: GatewaySettings) -> dict[str, str]:
