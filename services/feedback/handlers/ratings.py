@@ -182,10 +182,15 @@ async def submit_rating(
         return RatingOutcome("locked", locked_until=state.locked_until)
     today = local_date(now)
     owner = (await repository.dossier_owners(session, [new.dossier_id])).get(new.dossier_id)
+    tried_every_unit = owner is None
     if owner is None:
         # The receipt's events may not have reached feedback yet: the code itself names its unit.
         owner = codes.owner_of(new.dossier_id, code, await repository.unit_parents(session), today=today)
     if not codes.verify(new.dossier_id, owner, code, today=today):
+        if not tried_every_unit:
+            # Refusing a wrong code must take as long for a known dossier as for an unknown one
+            # (the unit list read, every unit tried), or the answer's time tells that it exists.
+            codes.owner_of(new.dossier_id, code, await repository.unit_parents(session), today=today)
         after = lockout.after_failure(state, now, max_failures=policy.max_failures, lock_for=policy.lock_for)
         await session.execute(
             update(code_lock)
