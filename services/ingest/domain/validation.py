@@ -236,6 +236,11 @@ class ValidEvent:
 
     @cached_property
     def dossier_id(self) -> str | None:
+        """The dossier a ``dossier.*`` event is about; None for a procedure event, whose extra
+        ``dossier_id`` (the envelope allows extra fields) names nothing: no owner checked, no
+        dossier recorded in the raw log."""
+        if not self.type.startswith("dossier."):
+            return None
         value = self.data.get("dossier_id")
         return value if isinstance(value, str) else None
 

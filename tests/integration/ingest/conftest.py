@@ -62,7 +62,9 @@ def integrator(source: str, *units: str) -> Principal:
 async def ingest_records(
     ingest: Ingest, records: list[dict[str, Any]], uow: UnitOfWork, *, source: str, units: tuple[str, ...] = ("P01",)
 ) -> IngestResult:
-    """``records`` through the ingest handler in ``uow``, as the integrator ``source`` for ``units``."""
+    """``records`` through the ingest handler in ``uow``, as the integrator ``source`` for ``units``
+    (the reference data read afresh: the route asks the cache for the codes a request names)."""
+    await ingest.reference.reload()
     return await ingest_events(
         records,
         principal=integrator(source, *units),
