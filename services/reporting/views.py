@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -105,8 +105,18 @@ class ReadModel:
         return {c: u.parent_code for c, u in units.items()}
 
     async def scope(self, session: AsyncSession, root: str) -> set[str]:
+        """``root`` and every unit below it, closed ones included (a period before a
+        reorganisation is reported on the units of its own time), as scoring's scope check."""
         units = await self.units(session)
         return subtree(self.parents(units), root)
+
+    async def dossier_scope(self, session: AsyncSession, root: str, today: date) -> set[str]:
+        """The units whose open dossiers ``root`` answers for today: its subtree, and every unit
+        no longer valid whose successor chain leads into it (scoring counts a former department's
+        dossiers towards its successor: ``drilldown.member_codes``)."""
+        units = await self.units(session)
+        codes = subtree(self.parents(units), root)
+        return codes | {c for c, u in units.items() if not u.valid_on(today) and _successor(c, units, today) in codes}
 
     # --- rankings -------------------------------------------------------------------------
 
@@ -203,10 +213,11 @@ class ReadModel:
     ) -> list[WarningItem]:
         s = self.app.settings
         codes = await self.scope(session, root)
+        dossier_codes = await self.dossier_scope(session, root, local_date(now))
         days = await self._short_lived("calendar", lambda: declared_days(session))
         window_end = w.due_window_end(now, s.reporting_due_soon_wd, working_calendar(days))
         items: list[WarningItem] = []
-        for d in await repo.open_dossiers(session, unit_codes=codes, due_before=window_end):
+        for d in await repo.open_dossiers(session, unit_codes=dossier_codes, due_before=window_end):
             items.append(
                 w.dossier_warning(
                     dossier_id=d.dossier_id, unit_code=d.unit_code, officer_id=d.officer_id, due_at=d.due_at, now=now
@@ -221,7 +232,7 @@ class ReadModel:
                     kind=a.kind, unit_code=a.unit_code, period=a.period, previous=a.previous, current=a.current
                 )
             )
-        for f in await repo.feeds(session, unit_codes=codes):
+        for f in await repo.feeds(session, unit_codes=dossier_codes):
             limit = w.silence_limit(
                 f.usual_gap_s,
                 factor=s.reporting_feed_silent_factor,
@@ -308,6 +319,22 @@ class ReadModel:
             warnings=warnings[:100],
             unit=page,
         )
+
+
+def _successor(code: str, units: dict[str, UnitInfo], today: date) -> str | None:
+    """The unit valid ``today`` that ``code`` hands its dossiers to, following successors (None
+    when the chain ends first), as scoring resolves a dossier of a closed unit."""
+    seen: set[str] = set()
+    current: str | None = code
+    while current is not None and current not in seen:
+        u = units.get(current)
+        if u is None:
+            return None
+        if u.valid_on(today):
+            return current
+        seen.add(current)
+        current = u.successor_code
+    return None
 
 
 async def refresh_methodologies(app: Reporting, client: httpx.AsyncClient | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +25,12 @@ class UnitInfo:
     name: str
     level: str
     parent_code: str | None
+    valid_from: date | None = None
+    valid_to: date | None = None  # the last day it is valid (inclusive), as scoring reads it
+    successor_code: str | None = None
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day <= self.valid_to)
 
 
 @dataclass(frozen=True)
@@ -38,10 +44,23 @@ class ScoreRecord:
 
 
 async def load_units(session: AsyncSession) -> dict[str, UnitInfo]:
+    """Every unit with its validity: a period before the 2025 reorganisation is reported on the
+    units of its own time (closed since), and a unit whose closure is scheduled is still today's."""
     rows = await session.execute(
-        select(unit.c.code, unit.c.name, unit.c.level, unit.c.parent_code).where(unit.c.valid_to.is_(None))
+        select(
+            unit.c.code,
+            unit.c.name,
+            unit.c.level,
+            unit.c.parent_code,
+            unit.c.valid_from,
+            unit.c.valid_to,
+            unit.c.successor_code,
+        )
     )
-    return {r.code: UnitInfo(r.code, r.name, r.level, r.parent_code) for r in rows}
+    return {
+        r.code: UnitInfo(r.code, r.name, r.level, r.parent_code, r.valid_from, r.valid_to, r.successor_code)
+        for r in rows
+    }
 
 
 def _record(r: Any, units: dict[str, UnitInfo]) -> ScoreRecord:
@@ -98,12 +117,15 @@ async def latest_computed_at(session: AsyncSession) -> datetime | None:
 async def open_dossiers(
     session: AsyncSession, *, unit_codes: Collection[str], due_before: datetime, limit: int = 5_000
 ) -> list[Any]:
-    """Unfinished, not paused dossiers of these units due before ``due_before`` (overdue included)."""
+    """Unfinished dossiers of these units due before ``due_before`` (overdue included), but for
+    those waiting for the applicant's documents since before their due time (the clock is
+    paused). A request after the due time pauses nothing: the dossier stays overdue (events.md;
+    scoring locks it overdue at the request)."""
     rows = await session.execute(
         select(dossier.c.dossier_id, dossier.c.unit_code, dossier.c.officer_id, dossier.c.due_at, dossier.c.received_at)
         .where(
             dossier.c.finished_at.is_(None),
-            dossier.c.paused_at.is_(None),
+            or_(dossier.c.paused_at.is_(None), dossier.c.paused_at > dossier.c.due_at),
             dossier.c.unit_code.in_(list(unit_codes)),
             dossier.c.due_at < due_before,
         )
@@ -236,7 +258,7 @@ async def ranking_rows(
             previous_rank,
             latest,
         )
-        .select_from(score.outerjoin(unit, and_(unit.c.code == score.c.unit_code, unit.c.valid_to.is_(None))))
+        .select_from(score.outerjoin(unit, unit.c.code == score.c.unit_code))
         .where(score.c.methodology == methodology_id, score.c.period == period)
     )
     if level:

@@ -26,6 +26,7 @@ from services.reporting.domain.charts import trend_svg
 from services.reporting.domain.petitions import pending
 from services.reporting.domain.ranking import StoredRow, sort_rows
 from services.reporting.views import utcnow
+from shared.calendar import local_date
 from shared.dev_tokens import mint_dev_token
 from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 from shared.web import ApiError, CurrentPrincipal
@@ -193,7 +194,8 @@ async def _public_unit(
 async def _demo_identities(app: App, model: Model) -> list[dict[str, str]]:
     async with app.sessions() as session:
         units = await model.units(session)
-    local = sorted(c for c, u in units.items() if u.level == "local" and u.parent_code == "P01")
+    today = local_date(utcnow())
+    local = sorted(c for c, u in units.items() if u.level == "local" and u.parent_code == "P01" and u.valid_on(today))
     people = [
         {"sub": "lanh-dao-ct", "role": "leader", "unit": "CT", "label": "Lãnh đạo Cục Thuế / National leader (CT)"},
         {"sub": "truong-p01", "role": "unit_head", "unit": "P01", "label": "Trưởng Thuế TP Hà Nội / Head of P01"},
@@ -483,7 +485,7 @@ async def dashboard_indicator(
     if listing is None and indicator_id in ON_TIME_INDICATORS:
         # Scoring is down: the open overdue dossiers (with officers) still come from our model.
         async with app.sessions() as session:
-            codes = await model.scope(session, unit_code)
+            codes = await model.dossier_scope(session, unit_code, local_date(now))
             own = await repo.open_dossiers(session, unit_codes=codes, due_before=now, limit=200)
     return render(
         request,
