@@ -113,7 +113,10 @@ def apply(
             if unit and _later(t, unit_at):
                 unit_code, unit_at = unit, t
         elif kind == "dossier.supplement_requested":
-            if finished_at is None and _later(t, paused_at):
+            # A request while the clock is already paused starts no new pause: the pause runs
+            # from the first request to the answer (scoring's clock; a later start would move
+            # the due time by fewer working days than scoring does).
+            if finished_at is None and paused_at is None:
                 paused_at, supplement_reason = t, _str(d.get("reason"))
         elif kind == "dossier.supplement_received":
             explicit = _dt(d.get("due_at"))

@@ -64,7 +64,7 @@ def reference_apply(state: DossierState, events: Iterable[DossierEvent]) -> Doss
             if unit and _later(t, s.unit_at):
                 s = replace(s, unit_code=unit, unit_at=t)
         elif e.type == "dossier.supplement_requested":
-            if s.finished_at is None and _later(t, s.paused_at):
+            if s.finished_at is None and s.paused_at is None:  # no new pause while paused
                 s = replace(s, paused_at=t, supplement_reason=_str(d.get("reason")))
         elif e.type == "dossier.supplement_received":
             explicit = _dt(d.get("due_at"))

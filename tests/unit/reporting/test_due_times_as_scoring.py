@@ -1,0 +1,70 @@
+"""The due time a warning shows is the one scoring judges with (``services.scoring.domain.dossier``
+is the oracle): same working-day calendar, same clock rules for supplement requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from services.reporting.domain.dossiers import DossierEvent, refold
+from services.scoring.domain.dossier import clock_as_of, fold_dossier
+from services.scoring.domain.events import DomainEvent, Procedure
+from shared.calendar import VN_TZ, WorkingCalendar
+
+CAL = WorkingCalendar()
+LIMITS: dict[str, int | None] = {"T.DKT.01": 3, "T.LONG": 15}
+PROCEDURES = {code: Procedure(code, time_limit_wd=limit) for code, limit in LIMITS.items()}
+D = "HS-FIG-1"
+
+
+def at(day: int, hour: int = 10) -> datetime:
+    return datetime(2026, 10, day, hour, 0, tzinfo=VN_TZ)
+
+
+def both(events: list[tuple[str, datetime, dict[str, Any]]]) -> tuple[datetime | None, datetime | None]:
+    """(reporting's due time, scoring's due time) for the same events."""
+    mine = refold(
+        D,
+        [DossierEvent(D, t, when, {"dossier_id": D, **data}) for t, when, data in events],
+        time_limits=LIMITS,
+        calendar=CAL,
+    )
+    facts = fold_dossier(
+        D,
+        [DomainEvent("src", f"e{i}", t, when, {"dossier_id": D, **data}) for i, (t, when, data) in enumerate(events)],
+        PROCEDURES,
+    )
+    assert facts is not None
+    return mine.due_at, clock_as_of(facts, None, CAL).due_at
+
+
+RECEIVED = ("dossier.received", at(5, 9), {"unit_code": "P01", "procedure_code": "T.LONG"})
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        pytest.param([RECEIVED], id="received"),
+        pytest.param(
+            [RECEIVED, ("dossier.supplement_requested", at(6), {}), ("dossier.supplement_received", at(9), {})],
+            id="one pause",
+        ),
+        # A second request while the clock is already paused does not start a new pause: the
+        # pause runs from the first request to the answer (scoring: "A request while already
+        # paused does not start a new pause").
+        pytest.param(
+            [
+                RECEIVED,
+                ("dossier.supplement_requested", at(6), {}),
+                ("dossier.supplement_requested", at(8), {}),
+                ("dossier.supplement_received", at(13), {}),
+            ],
+            id="second request while paused",
+        ),
+    ],
+)
+def test_reporting_due_time_is_scorings(events: list[tuple[str, datetime, dict[str, Any]]]) -> None:
+    mine, scoring = both(events)
+    assert mine == scoring
