@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -49,9 +49,12 @@ class Link:
 
 
 def num(x: Decimal | float | int | None) -> str:
+    """A figure on a page: at most 2 decimals, rounded half-up as methodology.md's r2."""
     if x is None:
         return "—"
-    return f"{Decimal(str(x)):.2f}".rstrip("0").rstrip(".") if isinstance(x, (Decimal, float)) else str(x)
+    if not isinstance(x, (Decimal, float)):
+        return str(x)
+    return f"{Decimal(str(x)).quantize(Decimal('0.01'), ROUND_HALF_UP):.2f}".rstrip("0").rstrip(".")
 
 
 def local(at: datetime | None) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 # Vietnam keeps one offset all year (no daylight saving): a fixed zone needs no tz database.
 VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
@@ -85,7 +85,9 @@ def number_vi(value: Decimal | int | None, places: int = 2) -> str:
     """A number as Vietnamese readers write it: ``.`` between thousands, ``,`` before decimals."""
     if value is None:
         return "—"
-    text = f"{Decimal(value):,.{places}f}" if places else f"{int(value):,d}"
+    # Half-up, as methodology.md's r2 (Decimal's own formatting rounds half-even: 80.125 → 80.12).
+    exact = Decimal(value).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    text = f"{exact:,.{places}f}" if places else f"{int(exact):,d}"
     return text.replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
 
 
