@@ -30,8 +30,11 @@ PERIOD = "2025-07"
 @pytest.fixture(autouse=True)
 def one_minute(monkeypatch: pytest.MonkeyPatch) -> None:
     """What moves with time alone (the page cache's minute clock) stands still: a test that
-    crossed a minute's end re-rendered its page and saw a render more than it counted."""
-    monkeypatch.setattr(page_cache, "clock", lambda: 0)
+    crossed a minute's end re-rendered its page and saw a render more than it counted. Still at
+    the minute it is, not at 0: the app's page caches live for the session, and a page another
+    module cached under the real clock would look newer than any stamped 0 (served forever)."""
+    now = page_cache.clock()
+    monkeypatch.setattr(page_cache, "clock", lambda: now)
 
 
 async def until(check: Callable[[], Any], what: str, within_s: float = 10.0) -> None:

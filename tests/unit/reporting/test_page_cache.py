@@ -12,6 +12,15 @@ from services.reporting.api import page_cache
 from services.reporting.api.page_cache import Page, PageCache, etag_of, not_modified, respond
 
 
+@pytest.fixture(autouse=True)
+def still_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``clock()`` moves with the wall clock once a minute: a test whose pages crossed a minute's
+    boundary saw them go stale (a failure by luck, one run in a few hundred). Pinned here; the
+    test of the clock moves it itself."""
+    now = page_cache.clock()
+    monkeypatch.setattr(page_cache, "clock", lambda: now)
+
+
 def request(headers: dict[str, str] | None = None) -> Request:
     raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     return Request({"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": raw})
