@@ -3,7 +3,7 @@ this is the one rule for reading it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 
 def covers(parents: Mapping[str, str | None], roots: Iterable[str], code: str) -> bool:
@@ -26,3 +26,22 @@ def covers(parents: Mapping[str, str | None], roots: Iterable[str], code: str) -
 def subtree(parents: Mapping[str, str | None], root: str) -> set[str]:
     """``root`` and every unit below it."""
     return {code for code in parents if covers(parents, [root], code)} | {root}
+
+
+def successor_target(code: str, successors: Mapping[str, str | None], valid: Callable[[str], bool]) -> str | None:
+    """The unit ``code`` hands over to: itself when ``valid``, else the first valid unit along its
+    successors (a department closed in a reorganisation → the office that took it over).
+
+    ``successors`` maps each known unit to its successor's code (None: none). None when the chain
+    ends before a valid unit: no successor, an unknown unit, or a cycle in bad data.
+    """
+    seen: set[str] = set()
+    current: str | None = code
+    while current is not None and current not in seen:
+        if current not in successors:
+            return None
+        if valid(current):
+            return current
+        seen.add(current)
+        current = successors[current]
+    return None

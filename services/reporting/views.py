@@ -32,7 +32,7 @@ from services.reporting.domain.briefing import (
 from services.reporting.domain.ranking import StoredRow, build_ranking, group_labels, indicator_names
 from shared.calendar import local_date
 from shared.identity import INTERNAL_TOKEN_HEADER
-from shared.unit_tree import subtree
+from shared.unit_tree import subtree, successor_target
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,11 @@ class ReadModel:
         dossiers towards its successor: ``drilldown.member_codes``)."""
         units = await self.units(session)
         codes = subtree(self.parents(units), root)
-        return codes | {c for c, u in units.items() if not u.valid_on(today) and _successor(c, units, today) in codes}
+        successors = {c: u.successor_code for c, u in units.items()}
+        closed = (c for c, u in units.items() if not u.valid_on(today))
+        return codes | {
+            c for c in closed if successor_target(c, successors, lambda k: units[k].valid_on(today)) in codes
+        }
 
     # --- rankings -------------------------------------------------------------------------
 
@@ -319,22 +323,6 @@ class ReadModel:
             warnings=warnings[:100],
             unit=page,
         )
-
-
-def _successor(code: str, units: dict[str, UnitInfo], today: date) -> str | None:
-    """The unit valid ``today`` that ``code`` hands its dossiers to, following successors (None
-    when the chain ends first), as scoring resolves a dossier of a closed unit."""
-    seen: set[str] = set()
-    current: str | None = code
-    while current is not None and current not in seen:
-        u = units.get(current)
-        if u is None:
-            return None
-        if u.valid_on(today):
-            return current
-        seen.add(current)
-        current = u.successor_code
-    return None
 
 
 async def refresh_methodologies(app: Reporting, client: httpx.AsyncClient | None = None) -> int:

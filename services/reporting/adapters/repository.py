@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -43,24 +43,14 @@ class ScoreRecord:
     computed_at: datetime
 
 
+_UNIT_INFO = tuple(unit.c[f.name] for f in fields(UnitInfo))
+
+
 async def load_units(session: AsyncSession) -> dict[str, UnitInfo]:
     """Every unit with its validity: a period before the 2025 reorganisation is reported on the
     units of its own time (closed since), and a unit whose closure is scheduled is still today's."""
-    rows = await session.execute(
-        select(
-            unit.c.code,
-            unit.c.name,
-            unit.c.level,
-            unit.c.parent_code,
-            unit.c.valid_from,
-            unit.c.valid_to,
-            unit.c.successor_code,
-        )
-    )
-    return {
-        r.code: UnitInfo(r.code, r.name, r.level, r.parent_code, r.valid_from, r.valid_to, r.successor_code)
-        for r in rows
-    }
+    rows = await session.execute(select(*_UNIT_INFO))
+    return {r.code: UnitInfo(**r._mapping) for r in rows}
 
 
 def _record(r: Any, units: dict[str, UnitInfo]) -> ScoreRecord:

@@ -33,6 +33,7 @@ from services.scoring.application.scoring_service import rows_for
 from services.scoring.domain import Methodology, Period, parse_period
 from services.scoring.domain.engine import Evaluation, Inputs, UnitRow, evaluate_period
 from shared.calendar import WorkingCalendar, local_date
+from shared.unit_tree import successor_target as follow_successors
 
 UnitMapping = Literal["as_of_period", "today"]
 AS_OF_PERIOD: UnitMapping = "as_of_period"
@@ -44,22 +45,11 @@ def _day(d: date) -> Period:
 
 
 def successor_target(code: str, units: Mapping[str, UnitRow], today: date) -> str | None:
-    """The unit valid on ``today`` that ``code`` maps to (itself when valid), following successors.
-
-    None when the chain ends (no successor, unknown unit, or a cycle) before a valid unit.
-    """
+    """The unit valid on ``today`` that ``code`` maps to (itself when valid), following successors
+    (:func:`shared.unit_tree.successor_target`)."""
     day = _day(today)
-    seen: set[str] = set()
-    current: str | None = code
-    while current is not None and current not in seen:
-        u = units.get(current)
-        if u is None:
-            return None
-        if u.valid_in(day):
-            return current
-        seen.add(current)
-        current = u.successor_code
-    return None
+    successors = {c: u.successor_code for c, u in units.items()}
+    return follow_successors(code, successors, lambda c: units[c].valid_in(day))
 
 
 def units_mapped_to_today(units: Sequence[UnitRow], period: Period, today: date) -> list[UnitRow]:

@@ -118,6 +118,30 @@ def received(
     }
 
 
+def procedure_upsert(source: str, code: str, **data: Any) -> dict[str, Any]:
+    """A ``procedure.upserted`` of a provincial procedure ``code`` (``data`` overrides or adds fields)."""
+    return {
+        "event_id": f"{code}:upsert",
+        "type": "procedure.upserted",
+        "occurred_at": "2026-10-01T08:00:00+07:00",
+        "source": source,
+        "data": {
+            "procedure_code": code,
+            "name": "Thủ tục kiểm tra",
+            "field": "Đăng ký thuế",
+            "levels": ["province"],
+            "time_limit_wd": 3,
+            "online_level_offered": "full",
+            "has_fee": False,
+            "returns_document": True,
+            "target": "both",
+            "complete_listing": True,
+            "publicized_at": None,
+            **data,
+        },
+    }
+
+
 def lifecycle(
     source: str, dossier_id: str, kind: str, *, at: str = "2026-10-06T08:31:00+07:00", **data: Any
 ) -> dict[str, Any]:

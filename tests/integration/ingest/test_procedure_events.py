@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.ingest.bootstrap import Ingest
-from tests.integration.ingest.conftest import ingest_records, new_id, received, sql
+from tests.integration.ingest.conftest import ingest_records, new_id, procedure_upsert, received, sql
 
 pytestmark = pytest.mark.integration
 SOURCE = "tms-catalogue"
@@ -20,26 +20,7 @@ async def test_a_stray_dossier_id_in_a_procedure_event_is_not_a_dossier(ingest: 
         )
     assert owned.accepted == 1
     code = f"T.STRAY.{new_id()}"
-    upsert = {
-        "event_id": f"{code}:upsert",
-        "type": "procedure.upserted",
-        "occurred_at": "2026-10-01T08:00:00+07:00",
-        "source": SOURCE,
-        "data": {
-            "procedure_code": code,
-            "name": "Thủ tục thử",
-            "field": "Đăng ký thuế",
-            "levels": ["province"],
-            "time_limit_wd": 3,
-            "online_level_offered": "full",
-            "has_fee": False,
-            "returns_document": True,
-            "target": "both",
-            "complete_listing": True,
-            "publicized_at": None,
-            "dossier_id": dossier,
-        },
-    }
+    upsert = procedure_upsert(SOURCE, code, dossier_id=dossier)
     async with ingest.uow() as uow:
         result = await ingest_records(ingest, [upsert], uow, source=SOURCE, units=("CT",))
     assert result.accepted == 1, result.rejected

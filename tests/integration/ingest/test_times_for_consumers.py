@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
@@ -10,10 +11,30 @@ import pytest
 from services.ingest import replay as replay_module
 from services.ingest.bootstrap import Ingest
 from shared.contracts import DossierEventsAccepted, replay_routing_key
-from tests.integration.ingest.conftest import ingest_records, new_id, sql
+from tests.integration.ingest.conftest import ingest_records, new_id, procedure_upsert, sql
 
 pytestmark = pytest.mark.integration
 SOURCE = "tms-audit-replay"
+
+
+async def replayed(
+    ingest: Ingest, consumer: str, occurred_from: datetime, occurred_to: datetime
+) -> list[dict[str, Any]]:
+    """The events a replay of that window hands ``consumer`` (every pending job of this database
+    run, ours among them)."""
+    async with ingest.uow() as uow:
+        await replay_module.request_replay(
+            consumer=consumer, occurred_from=occurred_from, occurred_to=occurred_to, requested_by="audit", uow=uow
+        )
+    while True:
+        async with ingest.uow() as uow:
+            job = await replay_module.claim_replay(uow)
+        if job is None:
+            break
+        await replay_module.run_replay(job, ingest.uow)
+    rows = await sql(ingest, "SELECT body FROM ingest.outbox WHERE routing_key = :k", k=replay_routing_key(consumer))
+    # The ReplayBatch messages, not the ReplayFinished that counts them.
+    return [e for r in rows if "batch_no" in (b := orjson.loads(r.body)) for e in b["events"]]
 
 
 async def test_a_replayed_time_reads_as_the_live_one(ingest: Ingest) -> None:
@@ -40,36 +61,12 @@ async def test_a_replayed_time_reads_as_the_live_one(ingest: Ingest) -> None:
         if e["data"]["dossier_id"] == dossier
     }
     assert len(live) == 2
-    consumer = "audit-replay"
-    async with ingest.uow() as uow:
-        await replay_module.request_replay(
-            consumer=consumer,
-            occurred_from=datetime(2026, 10, 4, tzinfo=UTC),
-            occurred_to=datetime(2026, 10, 6, tzinfo=UTC),
-            requested_by="audit",
-            uow=uow,
-        )
-    while True:  # every job pending in this database, ours among them
-        async with ingest.uow() as uow:
-            job = await replay_module.claim_replay(uow)
-        if job is None:
-            break
-        await replay_module.run_replay(job, ingest.uow)
-    bodies = [
-        orjson.loads(r.body)
-        for r in await sql(
-            ingest, "SELECT body FROM ingest.outbox WHERE routing_key = :k", k=replay_routing_key(consumer)
-        )
-    ]
-    replayed = {
-        e["event_id"]: e["occurred_at"]
-        for b in bodies
-        if "batch_no" in b  # a ReplayBatch, not the ReplayFinished that counts them
-        for e in b["events"]
-        if e["data"]["dossier_id"] == dossier
-    }
-    assert replayed == live
-    for at in replayed.values():
+    replayed_events = await replayed(
+        ingest, "audit-replay", datetime(2026, 10, 4, tzinfo=UTC), datetime(2026, 10, 6, tzinfo=UTC)
+    )
+    replayed_times = {e["event_id"]: e["occurred_at"] for e in replayed_events if e["data"]["dossier_id"] == dossier}
+    assert replayed_times == live
+    for at in replayed_times.values():
         assert datetime.fromisoformat(at).tzinfo is not None
 
 
@@ -79,25 +76,7 @@ async def test_times_inside_data_reach_consumers_readable(ingest: Ingest) -> Non
     while the raw log keeps the event exactly as sent."""
     dossier, code = new_id(), f"AUDIT.{new_id()}"
     records = [
-        {
-            "event_id": f"{code}:upsert",
-            "type": "procedure.upserted",
-            "occurred_at": "2026-10-01T08:00:00+07:00",
-            "source": SOURCE,
-            "data": {
-                "procedure_code": code,
-                "name": "Thủ tục kiểm tra",
-                "field": "Đăng ký thuế",
-                "levels": ["province"],
-                "time_limit_wd": 3,
-                "online_level_offered": "full",
-                "has_fee": False,
-                "returns_document": True,
-                "target": "both",
-                "complete_listing": True,
-                "publicized_at": "2026-09-01T01:00:00z",
-            },
-        },
+        procedure_upsert(SOURCE, code, publicized_at="2026-09-01T01:00:00z"),
         {
             "event_id": f"{dossier}:rcv",
             "type": "dossier.received",
@@ -153,27 +132,7 @@ async def test_times_inside_data_reach_consumers_readable(ingest: Ingest) -> Non
         ingest, "SELECT body->'data'->>'due_at' AS d FROM ingest.event_log WHERE dossier_id = :d", d=dossier
     )
     assert sorted(r.d for r in logged) == ["2026-10-20T10:00:00z", "2026-10-22T10:00:00z"]
-    consumer = "audit-replay-data"
-    async with ingest.uow() as uow:
-        await replay_module.request_replay(
-            consumer=consumer,
-            occurred_from=datetime(2026, 9, 30, tzinfo=UTC),
-            occurred_to=datetime(2026, 10, 8, tzinfo=UTC),
-            requested_by="audit",
-            uow=uow,
-        )
-    while True:
-        async with ingest.uow() as uow:
-            job = await replay_module.claim_replay(uow)
-        if job is None:
-            break
-        await replay_module.run_replay(job, ingest.uow)
-    replayed = [
-        e
-        for r in await sql(
-            ingest, "SELECT body FROM ingest.outbox WHERE routing_key = :k", k=replay_routing_key(consumer)
-        )
-        if "batch_no" in (b := orjson.loads(r.body))
-        for e in b["events"]
-    ]
-    assert times(replayed) == expected
+    replayed_events = await replayed(
+        ingest, "audit-replay-data", datetime(2026, 9, 30, tzinfo=UTC), datetime(2026, 10, 8, tzinfo=UTC)
+    )
+    assert times(replayed_events) == expected
