@@ -25,11 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.domain import parse_period
 from shared.db import driver_connection
 
 MAX_LINKS = 64  # traces a refresh span links to, at most (the latest changes' first)
@@ -79,6 +80,64 @@ async def mark_scored_periods(session: AsyncSession, also: Iterable[str] = ()) -
     methodology or calendar change touches them all)."""
     conn: Any = await driver_connection(session)
     await conn.execute(_MARK_SCORED, sorted(set(also)))
+
+
+_LAST_COMPUTED = "SELECT period, min(computed_at) FROM scoring.period_state GROUP BY period"
+
+
+async def mark_closed_periods(session: AsyncSession, now: datetime) -> list[str]:
+    """Mark the periods that ended since they were last computed; returns them.
+
+    A closed period is judged at its end (``Period.judged_at``). Its dossiers mark it when they
+    are judged again at the next month's start, but nothing else that time alone changes does —
+    an open petition that went overdue before the end, an office with no dossier left open —
+    so its figures stayed those of its last computation inside it (5.2 and 5.3 at 6 points for a
+    petition nine days overdue: the scoring-correctness audit, session 17). Each period once: its
+    recomputation is stamped with an instant at or after its end."""
+    conn: Any = await driver_connection(session)
+    ended: list[str] = []
+    for label, computed_at in await conn.fetch(_LAST_COMPUTED):
+        try:
+            period = parse_period(label)
+        except ValueError:
+            continue  # a label no longer accepted: history, never recomputed
+        if computed_at < period.end <= now:
+            ended.append(label)
+    await mark_periods(session, ended)
+    return ended
+
+
+# The latest deadline of a petition (to refuse, to ask for information, to answer, to publish)
+# that passed by $2, among those received since $1: each can turn it from "not yet due" to
+# overdue (5.2, 5.3) with no message to say so.
+_PETITION_DUE = """
+SELECT max(d) FROM scoring.petition p,
+    unnest(ARRAY[(p.data->>'refuse_due_at')::timestamptz, (p.data->>'info_due_at')::timestamptz,
+                 (p.data->>'answer_due_at')::timestamptz, (p.data->>'publish_due_at')::timestamptz]) AS d
+WHERE p.received_at >= $1 AND d <= $2
+"""
+PETITION_LOOKBACK = timedelta(days=366)  # a petition received the year before may fall due now
+
+
+async def mark_periods_past_petition_deadlines(session: AsyncSession, now: datetime) -> list[str]:
+    """Mark the running periods computed before a petition deadline that has passed by ``now``
+    (a period that ended is :func:`mark_closed_periods`'s); returns them. The live refresher
+    calls it once a minute: what a deadline changes shows within about a minute."""
+    conn: Any = await driver_connection(session)
+    running: list[tuple[str, datetime, datetime]] = []
+    for label, computed_at in await conn.fetch(_LAST_COMPUTED):
+        try:
+            period = parse_period(label)
+        except ValueError:
+            continue
+        if period.contains(now):
+            running.append((label, period.start, computed_at))
+    if not running:
+        return []
+    latest = await conn.fetchval(_PETITION_DUE, min(start for _, start, _ in running) - PETITION_LOOKBACK, now)
+    passed = [label for label, _, computed_at in running if latest is not None and computed_at < latest]
+    await mark_periods(session, passed)
+    return passed
 
 
 async def dirty_labels(session: AsyncSession) -> list[str]:

@@ -30,7 +30,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.calendar_store import announce_declared_days, rejudge_everything
-from services.scoring.adapters.dirty_periods import claim_period, dirty_labels
+from services.scoring.adapters.dirty_periods import (
+    claim_period,
+    dirty_labels,
+    mark_closed_periods,
+    mark_periods_past_petition_deadlines,
+)
 from services.scoring.adapters.dossier_flags import HAND_OVER_CHUNK, hand_over
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import period_state
@@ -130,6 +135,8 @@ async def refresh_once(
     """
     now = now or datetime.now(UTC)
     await judge_step(app, now)
+    async with app.uow() as uow:  # a period that ended since it was computed is judged at its end
+        await mark_closed_periods(uow.session, now)
     return await recompute_dirty(app, now, month_every=month_every, derived_every=derived_every)
 
 
@@ -318,9 +325,15 @@ def next_tick_in(every_s: float, began: float, now: float | None = None) -> floa
     return max(0.0, every_s - ((time.monotonic() if now is None else now) - began))
 
 
+# How often the live refresher looks for petition deadlines that passed (a few petitions' JSON a
+# minute; the running period's 5.2 and 5.3 follow a deadline within about that).
+PETITION_DEADLINES_EVERY_S = 60.0
+
+
 def make_refresher(app: Scoring) -> Callable[[asyncio.Event], Awaitable[None]]:
     async def refresher(stop: asyncio.Event) -> None:
         announced = False
+        deadlines_checked = -PETITION_DEADLINES_EVERY_S
         while not stop.is_set():
             t0 = time.monotonic()
             try:
@@ -328,6 +341,10 @@ def make_refresher(app: Scoring) -> Callable[[asyncio.Event], Awaitable[None]]:
                     async with app.uow() as uow:
                         await announce_declared_days(uow)
                     announced = True
+                if t0 - deadlines_checked >= PETITION_DEADLINES_EVERY_S:
+                    async with app.uow() as uow:
+                        await mark_periods_past_petition_deadlines(uow.session, datetime.now(UTC))
+                    deadlines_checked = t0
                 done = await refresh_once(
                     app,
                     month_every=app.settings.scoring_refresh_seconds,
