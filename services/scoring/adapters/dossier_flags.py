@@ -33,17 +33,21 @@ SELECT i, a, t FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS v(i, a,
 """
 # Which dossiers a chunk takes: up to $2 flagged by events accepted before $1 (a flag without an
 # acceptance time — a replay, a recomputation — at once), in id order, whatever their number of
-# flags (a back-fill's dossier has one a batch that touched it). No lock here: two chunks that
-# pick a dossier both go on to _TAKE, where the second waits for the first and finds its flags
-# gone (lanes take from the two ends of the order, so they meet once).
+# flags (a back-fill's dossier has one a batch that touched it). Each is picked by locking its
+# first such flag ``SKIP LOCKED``: a chunk looking at the same time (the first and the third
+# lanes start from the same end) skips the dossiers another has picked instead of waiting for it
+# and finding their flags gone. Row locks, not advisory ones: nothing in the shared lock table.
 _PICK = """
-SELECT dossier_id FROM scoring.dossier_flag WHERE accepted_at IS NULL OR accepted_at < $1
-GROUP BY dossier_id ORDER BY dossier_id {order} LIMIT $2
+SELECT f.dossier_id FROM scoring.dossier_flag f
+WHERE (f.accepted_at IS NULL OR f.accepted_at < $1) AND NOT EXISTS (
+    SELECT 1 FROM scoring.dossier_flag g
+    WHERE g.dossier_id = f.dossier_id AND g.id < f.id AND (g.accepted_at IS NULL OR g.accepted_at < $1))
+ORDER BY f.dossier_id {order} LIMIT $2 FOR UPDATE OF f SKIP LOCKED
 """
 PICK_FROM_START = _PICK.format(order="ASC")
 PICK_FROM_END = _PICK.format(order="DESC")
-# Their flags, locked in id order (two chunks that picked the same dossier never lock crosswise)
-# by one sub-select run once (``ARRAY(…)``: an InitPlan), then deleted by key. Written
+# Their flags, locked in id order (a consumer's new flag of a picked dossier is not locked by
+# anyone: nothing waits) by one sub-select run once (``ARRAY(…)``: an InitPlan), then deleted by key. Written
 # ``IN (SELECT … FOR UPDATE)``, the planner was free to make the sub-select the inner side of a
 # nested loop, run again for every flag: quadratic. It did so with a plan made while the table
 # was empty — a queue table is, after every judging step, and VACUUM then truncates it to no
@@ -73,7 +77,8 @@ async def take_flags(conn: Any, *, accepted_before: datetime, limit: int, from_e
     dossiers, the first in ``dossier_id`` order (the last with ``from_end``): rows
     ``(dossier_id, accepted_at, traceparent)``. In the caller's transaction — the judging
     chunk's, which makes it :data:`KEYED_ONLY` — so the flags come back if the chunk fails."""
-    picked = [r[0] for r in await conn.fetch(PICK_FROM_END if from_end else PICK_FROM_START, accepted_before, limit)]
+    pick = PICK_FROM_END if from_end else PICK_FROM_START
+    picked = [r[0] for r in await conn.fetch(pick, accepted_before, limit)]
     if not picked:
         return []
     return list(await conn.fetch(TAKE, picked, accepted_before))

@@ -299,8 +299,7 @@ async def judge_flagged_chunk(
 ) -> int:
     """Take the consumer's flags, of events accepted before ``accepted_before`` (the refresher's
     tick start), of up to ``limit`` dossiers and judge those, every event folded; returns how many
-    (0: none left, or another chunk took the ones picked first). ``from_end``: the last dossiers
-    in id order first (a second lane)."""
+    (0: none left). ``from_end``: the last dossiers in id order first (a second lane)."""
     conn: Any = await driver(session)
     await conn.execute(KEYED_ONLY)
     flags = await take_flags(conn, accepted_before=accepted_before, limit=limit, from_end=from_end)

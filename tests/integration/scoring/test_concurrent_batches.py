@@ -108,3 +108,30 @@ async def test_a_flag_being_raised_is_taken_once_committed(clean: Scoring) -> No
     async with app.uow() as uow:
         assert await judge_flagged_chunk(uow.session, now=NOW, calendar=app.calendar, procedures=procedures) == 1
     assert (await stored(app, "RACE-3")).received_at is not None
+
+
+async def test_two_chunks_from_the_same_end_take_different_dossiers_without_waiting(clean: Scoring) -> None:
+    """The first and the third judging lanes both start from the start of the id order: the
+    second chunk skips the dossiers the first has picked (their first flag is locked) instead of
+    waiting for it and finding their flags gone."""
+    app = clean
+    await load_reference(app, NOW)
+    async with app.uow() as uow:
+        for n in range(4):  # two batches: two flags a dossier; two offices, whose counters the
+            # two chunks write (a chunk waits for another's counter rows of the same office)
+            unit = "P01" if n < 2 else "P02"
+            await apply_dossier_events([_received(5, f"LANE-{n}", unit, "online")], uow, now=NOW)
+            await apply_dossier_events([_ev("synced", 6, f"LANE-{n}")], uow, now=NOW)
+    async with app.sessions() as s:
+        procedures = await load_procedures(s)
+    first = app.uow()
+    await first.__aenter__()
+    judge = {"now": NOW, "calendar": app.calendar, "procedures": procedures, "limit": 2}
+    assert await judge_flagged_chunk(first.session, **judge) == 2  # type: ignore[arg-type]
+    async with app.uow() as uow:  # the first still open: the second takes the next two at once
+        assert await asyncio.wait_for(judge_flagged_chunk(uow.session, **judge), 10) == 2  # type: ignore[arg-type]
+    await first.__aexit__(None, None, None)
+    async with app.sessions() as session:
+        assert (await session.execute(select(dossier_flag.c.dossier_id))).scalars().all() == []
+        judged = (await session.execute(select(dossier.c.dossier_id, dossier.c.received_at))).all()
+    assert sorted(d for d, received in judged if received is not None) == [f"LANE-{n}" for n in range(4)]
