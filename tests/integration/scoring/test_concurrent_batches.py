@@ -7,23 +7,25 @@ from every stored event. Two races matter:
 - two batches about one dossier committed in either order: the fold sees both;
 - a batch stored while a judging chunk holds the dossier: that chunk cannot see the new event
   (not committed when it read), so the dossier must stay flagged and be judged again with it —
-  and the consumer does not wait for the chunk (each flag is a row of its own in
-  ``dossier_flag``: a consumer only inserts).
+  and the consumer does not wait for the chunk (its flag is a row of ``dossier_flag``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
-from sqlalchemy import Row, select
+from sqlalchemy import Row, select, text
 
+from services.scoring.adapters.dossier_flags import hand_over
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import EPOCH, dossier, dossier_flag
-from services.scoring.application.judging import judge_due, judge_flagged_chunk
+from services.scoring.application.judging import END_OF_TIME, judge_chunk, judge_due
 from services.scoring.bootstrap import Scoring
 from services.scoring.handlers.messages import apply_dossier_events
+from shared.db import driver_connection
 
 from .helpers import load_reference
 from .scenario import NOW, _ev, _received
@@ -42,6 +44,25 @@ async def stored(app: Scoring, dossier_id: str) -> Row[Any]:
         return (await session.execute(select(dossier).where(dossier.c.dossier_id == dossier_id))).one()
 
 
+async def wait_for_lock_waiter(app: Scoring, deadline_s: float = 10) -> None:
+    """Until some other connection waits on a row lock (a batch blocked by another's flag)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        async with app.sessions() as session:
+            waiting = (
+                await session.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                    )
+                )
+            ).scalar_one()
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no transaction ever waited for another's row lock")
+
+
 async def test_concurrent_batches_for_one_dossier_converge(clean: Scoring) -> None:
     app = clean
     await load_reference(app, NOW)
@@ -56,8 +77,10 @@ async def test_concurrent_batches_for_one_dossier_converge(clean: Scoring) -> No
         async with app.uow() as uow:
             await apply_dossier_events(second_batch, uow, now=NOW)
 
-    await asyncio.wait_for(second(), 10)  # a flag of its own: it never waits for the first
+    racing = asyncio.create_task(second())
+    await wait_for_lock_waiter(app)  # the second waits for the first's flag on the same dossier
     await first.__aexit__(None, None, None)
+    await asyncio.wait_for(racing, 10)
     await judge_all(app)
 
     row = await stored(app, "RACE-1")
@@ -69,14 +92,14 @@ async def test_event_stored_during_judging_is_judged_next(clean: Scoring) -> Non
     await load_reference(app, NOW)
     async with app.uow() as uow:
         await apply_dossier_events([_received(5, "RACE-2", "P01", "online")], uow, now=NOW)
+        await hand_over(await driver_connection(uow.session), accepted_before=END_OF_TIME)
 
     judging = app.uow()
     await judging.__aenter__()
     procedures = await load_procedures(judging.session)
-    assert await judge_flagged_chunk(judging.session, now=NOW, calendar=app.calendar, procedures=procedures) == 1
+    assert await judge_chunk(judging.session, now=NOW, calendar=app.calendar, procedures=procedures) == 1
 
-    # The consumer stores the completion while the chunk holds the dossier (and has taken its
-    # flag), without waiting for it.
+    # The consumer stores the completion while the chunk holds the dossier, without waiting for it.
     async with app.uow() as uow:
         completed = _ev("completed", 7, "RACE-2", outcome="approved", result_digitized=True)
         await asyncio.wait_for(apply_dossier_events([completed], uow, now=NOW), 10)
@@ -92,46 +115,21 @@ async def test_event_stored_during_judging_is_judged_next(clean: Scoring) -> Non
     assert row.finished_at is not None
 
 
-async def test_a_flag_being_raised_is_taken_once_committed(clean: Scoring) -> None:
-    """Judging never waits for a consumer: a flag an open batch inserted is not there yet, and
-    is taken the next time, once that batch committed."""
+async def test_a_flag_being_raised_is_handed_over_once_committed(clean: Scoring) -> None:
+    """The hand-over never waits for a consumer: it skips a flag an open batch holds, and takes it
+    the next time, once that batch committed."""
     app = clean
     await load_reference(app, NOW)
     consuming = app.uow()
     await consuming.__aenter__()
     await apply_dossier_events([_received(5, "RACE-3", "P01", "online")], consuming, now=NOW)
     async with app.uow() as uow:
-        procedures = await load_procedures(uow.session)
-        taken = judge_flagged_chunk(uow.session, now=NOW, calendar=app.calendar, procedures=procedures)
-        assert await asyncio.wait_for(taken, 10) == 0
+        conn = await driver_connection(uow.session)
+        assert await asyncio.wait_for(hand_over(conn, accepted_before=END_OF_TIME), 10) == 0
     await consuming.__aexit__(None, None, None)
     async with app.uow() as uow:
-        assert await judge_flagged_chunk(uow.session, now=NOW, calendar=app.calendar, procedures=procedures) == 1
+        assert await hand_over(await driver_connection(uow.session), accepted_before=END_OF_TIME) == 1
+    row = await stored(app, "RACE-3")
+    assert row.recheck_at == EPOCH
+    await judge_all(app)
     assert (await stored(app, "RACE-3")).received_at is not None
-
-
-async def test_two_chunks_from_the_same_end_take_different_dossiers_without_waiting(clean: Scoring) -> None:
-    """The first and the third judging lanes both start from the start of the id order: the
-    second chunk skips the dossiers the first has picked (their first flag is locked) instead of
-    waiting for it and finding their flags gone."""
-    app = clean
-    await load_reference(app, NOW)
-    async with app.uow() as uow:
-        for n in range(4):  # two batches: two flags a dossier; two offices, whose counters the
-            # two chunks write (a chunk waits for another's counter rows of the same office)
-            unit = "P01" if n < 2 else "P02"
-            await apply_dossier_events([_received(5, f"LANE-{n}", unit, "online")], uow, now=NOW)
-            await apply_dossier_events([_ev("synced", 6, f"LANE-{n}")], uow, now=NOW)
-    async with app.sessions() as s:
-        procedures = await load_procedures(s)
-    first = app.uow()
-    await first.__aenter__()
-    judge = {"now": NOW, "calendar": app.calendar, "procedures": procedures, "limit": 2}
-    assert await judge_flagged_chunk(first.session, **judge) == 2  # type: ignore[arg-type]
-    async with app.uow() as uow:  # the first still open: the second takes the next two at once
-        assert await asyncio.wait_for(judge_flagged_chunk(uow.session, **judge), 10) == 2  # type: ignore[arg-type]
-    await first.__aexit__(None, None, None)
-    async with app.sessions() as session:
-        assert (await session.execute(select(dossier_flag.c.dossier_id))).scalars().all() == []
-        judged = (await session.execute(select(dossier.c.dossier_id, dossier.c.received_at))).all()
-    assert sorted(d for d, received in judged if received is not None) == [f"LANE-{n}" for n in range(4)]
