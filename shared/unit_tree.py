@@ -4,6 +4,7 @@ this is the one rule for reading it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol, TypeVar
 
 
 def covers(parents: Mapping[str, str | None], roots: Iterable[str], code: str) -> bool:
@@ -28,20 +29,31 @@ def subtree(parents: Mapping[str, str | None], root: str) -> set[str]:
     return {code for code in parents if covers(parents, [root], code)} | {root}
 
 
-def successor_target(code: str, successors: Mapping[str, str | None], valid: Callable[[str], bool]) -> str | None:
+class Succeeded(Protocol):
+    """A unit copy's row as far as succession goes (each service has its own row type)."""
+
+    @property
+    def successor_code(self) -> str | None: ...
+
+
+U = TypeVar("U", bound=Succeeded)
+
+
+def successor_target(code: str, units: Mapping[str, U], valid: Callable[[U], bool]) -> str | None:
     """The unit ``code`` hands over to: itself when ``valid``, else the first valid unit along its
     successors (a department closed in a reorganisation → the office that took it over).
 
-    ``successors`` maps each known unit to its successor's code (None: none). None when the chain
-    ends before a valid unit: no successor, an unknown unit, or a cycle in bad data.
+    None when the chain ends before a valid unit: no successor, an unknown unit, or a cycle in bad
+    data.
     """
     seen: set[str] = set()
     current: str | None = code
     while current is not None and current not in seen:
-        if current not in successors:
+        unit = units.get(current)
+        if unit is None:
             return None
-        if valid(current):
+        if valid(unit):
             return current
         seen.add(current)
-        current = successors[current]
+        current = unit.successor_code
     return None

@@ -114,13 +114,7 @@ class ReadModel:
         """The units whose open dossiers ``root`` answers for today: its subtree, and every unit
         no longer valid whose successor chain leads into it (scoring counts a former department's
         dossiers towards its successor: ``drilldown.member_codes``)."""
-        units = await self.units(session)
-        codes = subtree(self.parents(units), root)
-        successors = {c: u.successor_code for c, u in units.items()}
-        closed = (c for c, u in units.items() if not u.valid_on(today))
-        return codes | {
-            c for c in closed if successor_target(c, successors, lambda k: units[k].valid_on(today)) in codes
-        }
+        return _with_predecessors(await self.scope(session, root), await self.units(session), today)
 
     # --- rankings -------------------------------------------------------------------------
 
@@ -217,7 +211,7 @@ class ReadModel:
     ) -> list[WarningItem]:
         s = self.app.settings
         codes = await self.scope(session, root)
-        dossier_codes = await self.dossier_scope(session, root, local_date(now))
+        dossier_codes = _with_predecessors(codes, await self.units(session), local_date(now))
         days = await self._short_lived("calendar", lambda: declared_days(session))
         window_end = w.due_window_end(now, s.reporting_due_soon_wd, working_calendar(days))
         items: list[WarningItem] = []
@@ -323,6 +317,12 @@ class ReadModel:
             warnings=warnings[:100],
             unit=page,
         )
+
+
+def _with_predecessors(codes: set[str], units: dict[str, UnitInfo], today: date) -> set[str]:
+    """``codes`` and every unit not valid ``today`` whose successor chain leads into them."""
+    closed = (c for c, u in units.items() if not u.valid_on(today))
+    return codes | {c for c in closed if successor_target(c, units, lambda u: u.valid_on(today)) in codes}
 
 
 async def refresh_methodologies(app: Reporting, client: httpx.AsyncClient | None = None) -> int:

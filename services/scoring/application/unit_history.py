@@ -48,8 +48,7 @@ def successor_target(code: str, units: Mapping[str, UnitRow], today: date) -> st
     """The unit valid on ``today`` that ``code`` maps to (itself when valid), following successors
     (:func:`shared.unit_tree.successor_target`)."""
     day = _day(today)
-    successors = {c: u.successor_code for c, u in units.items()}
-    return follow_successors(code, successors, lambda c: units[c].valid_in(day))
+    return follow_successors(code, units, lambda u: u.valid_in(day))
 
 
 def units_mapped_to_today(units: Sequence[UnitRow], period: Period, today: date) -> list[UnitRow]:
