@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.domain import parse_period
+from services.scoring.domain import Period, parse_period
 from shared.db import driver_connection
 
 MAX_LINKS = 64  # traces a refresh span links to, at most (the latest changes' first)
@@ -85,6 +85,18 @@ async def mark_scored_periods(session: AsyncSession, also: Iterable[str] = ()) -
 _LAST_COMPUTED = "SELECT period, min(computed_at) FROM scoring.period_state GROUP BY period"
 
 
+async def _computed_periods(conn: Any) -> list[tuple[str, Period, datetime]]:
+    """Every stored period with its last computation (a label no longer accepted — history,
+    never recomputed — left out)."""
+    out = []
+    for label, computed_at in await conn.fetch(_LAST_COMPUTED):
+        try:
+            out.append((label, parse_period(label), computed_at))
+        except ValueError:
+            continue
+    return out
+
+
 async def mark_closed_periods(session: AsyncSession, now: datetime) -> list[str]:
     """Mark the periods that ended since they were last computed; returns them.
 
@@ -95,14 +107,7 @@ async def mark_closed_periods(session: AsyncSession, now: datetime) -> list[str]
     petition nine days overdue: the scoring-correctness audit, session 17). Each period once: its
     recomputation is stamped with an instant at or after its end."""
     conn: Any = await driver_connection(session)
-    ended: list[str] = []
-    for label, computed_at in await conn.fetch(_LAST_COMPUTED):
-        try:
-            period = parse_period(label)
-        except ValueError:
-            continue  # a label no longer accepted: history, never recomputed
-        if computed_at < period.end <= now:
-            ended.append(label)
+    ended = [label for label, period, at in await _computed_periods(conn) if at < period.end <= now]
     await mark_periods(session, ended)
     return ended
 
@@ -124,18 +129,12 @@ async def mark_periods_past_petition_deadlines(session: AsyncSession, now: datet
     (a period that ended is :func:`mark_closed_periods`'s); returns them. The live refresher
     calls it once a minute: what a deadline changes shows within about a minute."""
     conn: Any = await driver_connection(session)
-    running: list[tuple[str, datetime, datetime]] = []
-    for label, computed_at in await conn.fetch(_LAST_COMPUTED):
-        try:
-            period = parse_period(label)
-        except ValueError:
-            continue
-        if period.contains(now):
-            running.append((label, period.start, computed_at))
+    running = [(label, period, at) for label, period, at in await _computed_periods(conn) if period.contains(now)]
     if not running:
         return []
-    latest = await conn.fetchval(_PETITION_DUE, min(start for _, start, _ in running) - PETITION_LOOKBACK, now)
-    passed = [label for label, _, computed_at in running if latest is not None and computed_at < latest]
+    since = min(period.start for _, period, _ in running) - PETITION_LOOKBACK
+    latest = await conn.fetchval(_PETITION_DUE, since, now)
+    passed = [label for label, _, at in running if latest is not None and at < latest]
     await mark_periods(session, passed)
     return passed
 

@@ -20,49 +20,19 @@ from services.scoring.bootstrap import Scoring
 from services.scoring.domain import breakdown
 from services.scoring.handlers.messages import apply_petition
 from shared.calendar import VN_TZ
-from shared.contracts.feedback import PetitionChanged
 
 from .helpers import load_reference, no_differences, score_table
 from .scenario import NOW
+from .test_petition_bound import petition
 
 pytestmark = pytest.mark.integration
 
-# Thursday 1 October 2026, 09:00: 15 working days later is Thursday 22 October (no holiday in
-# between), so the answer is due at the end of 22 October and an unanswered petition is overdue
+# Thursday 1 October 2026, 09:00; the petition's deadlines, as its message carries them, are 20
+# days later (``test_petition_bound.petition``): 21 October, so an unanswered petition is overdue
 # at the end of October.
 RECEIVED = datetime(2026, 10, 1, 9, tzinfo=VN_TZ)
 # The only refresh inside October: the petition is open and not yet due.
 EARLY = datetime(2026, 10, 5, 9, tzinfo=VN_TZ)
-
-
-def open_petition() -> PetitionChanged:
-    due = RECEIVED + timedelta(days=21)
-    return PetitionChanged(
-        petition_id="pt-open",
-        version=1,
-        change="receive",
-        changed_at=RECEIVED,
-        unit_code="P01",
-        dossier_id=None,
-        category="thue-tncn",
-        classification="tthc",
-        status="received",
-        received_at=RECEIVED,
-        clock_started_at=RECEIVED,
-        refuse_due_at=due,
-        info_due_at=due,
-        answer_due_at=due,
-        publish_due_at=None,
-        refused_at=None,
-        info_requested_at=None,
-        answered_at=None,
-        published_at=None,
-        handled_on_time=None,
-        transfers=0,
-        likes=0,
-        dislikes=0,
-        petitioned_again=False,
-    )
 
 
 def figures(row: dict[str, Any], indicator: str) -> dict[str, Any]:
@@ -72,7 +42,7 @@ def figures(row: dict[str, Any], indicator: str) -> dict[str, Any]:
 async def test_an_open_petition_overdue_by_the_end_of_a_closed_month_costs_52_and_53(clean: Scoring) -> None:
     await load_reference(clean, EARLY)
     async with clean.uow() as uow:
-        await apply_petition(open_petition(), uow, now=EARLY)
+        await apply_petition(petition(1, RECEIVED, None), uow, now=EARLY)
     await refresh_once(clean, now=EARLY)  # October running: open, not yet due, 5.2 = 1 / 1
     # November: October is closed and judged at its end, when the petition was 9 days overdue.
     await refresh_once(clean, now=NOW)
@@ -90,12 +60,12 @@ async def test_an_open_petition_overdue_by_the_end_of_a_closed_month_costs_52_an
 async def test_a_deadline_passing_inside_the_running_month_marks_it_for_the_next_refresh(clean: Scoring) -> None:
     await load_reference(clean, EARLY)
     async with clean.uow() as uow:
-        await apply_petition(open_petition(), uow, now=EARLY)
+        await apply_petition(petition(1, RECEIVED, None), uow, now=EARLY)
     await refresh_once(clean, now=EARLY)
-    before_due = RECEIVED + timedelta(days=20)
+    before_due = RECEIVED + timedelta(days=19)
     async with clean.uow() as uow:  # nothing fell due since the refresh: nothing to do
         assert await mark_periods_past_petition_deadlines(uow.session, before_due) == []
-    after_due = RECEIVED + timedelta(days=22)  # 23 October: the answer was due yesterday
+    after_due = RECEIVED + timedelta(days=22)  # 23 October: the answer was due two days before
     async with clean.uow() as uow:
         marked = await mark_periods_past_petition_deadlines(uow.session, after_due)
     assert sorted(marked) == ["2026", "2026-10", "2026-Q4"]
