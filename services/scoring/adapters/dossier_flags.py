@@ -3,18 +3,21 @@
 The consumer that stores a new event of a dossier must make it due for judging. It did so on the
 dossier's own row (``recheck_at`` = the epoch), which a judging chunk holds locked while it
 judges: under a stream the consumer waited for chunk after chunk (≈ 30 % of its time at 2,000
-events/s), holding its own transaction, its locks and its messages meanwhile. The flag is now a
-row of ``scoring.dossier_flag``, which judging never holds: :func:`raise_flags` in the
-consumer's transaction, :func:`hand_over` at the start of each judging step, which moves the
-flags of events accepted before the step began onto the dossiers (the epoch, as before) in
-short transactions of their own.
+events/s), holding its own transaction, its locks and its messages meanwhile. The flag is a row
+of ``scoring.dossier_flag`` instead: :func:`raise_flags` in the consumer's transaction,
+:func:`take_flags` in a judging chunk's, which deletes the flags of events accepted before its
+step began and judges those dossiers (folding all their events) in the same transaction.
 
-Neither side waits for the other: the hand-over takes flags ``FOR UPDATE SKIP LOCKED`` (a flag
-being raised by a consumer's open transaction is handed over next tick, once committed), and a
-consumer raising a flag being handed over waits only for that short transaction, then raises it
-anew — so an event stored meanwhile is judged at the next step, as when it waited for a chunk.
-Both lock flags in ``dossier_id`` order: no deadlock between them.
-"""
+Until session 17 a judging step first handed the flags over onto the dossiers (``recheck_at`` =
+the epoch) in transactions of their own, and chunks claimed them from there: a second update of
+the wide dossier row a changed dossier, ≈ 40 % of judging's statement time with the store's
+(docs/performance.md, session 17). Now the store's is the only one (migration 0022).
+
+Neither side waits for the other: a flag is a row of its own per dossier and batch, so a consumer
+only ever inserts; a chunk takes the flags committed when it looks (one a consumer's open
+transaction inserted is not there yet: taken next step, once committed), and a flag raised while
+its dossier is being judged — an event the chunk did not read — is a new row, judged at the next
+step."""
 
 from __future__ import annotations
 
@@ -22,55 +25,74 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from services.scoring.adapters.tables import EPOCH, KEYED_ONLY
-
-HAND_OVER_CHUNK = 5000  # flags per hand-over transaction: a consumer meeting one waits ≈ 0.1 s at most
-
-# The input is sorted by dossier_id: two batches raising overlapping flags take them in one order.
+# One row per dossier and batch, inserted, never updated: nothing here can wait for a judging
+# chunk, which deletes the flags it takes (its lock on them is the deletion's).
+# A dossier new to scoring gets its (empty) row in the same statement, committed with its first
+# flag: a chunk only ever updates rows that exist, as every other writer of ``recheck_at`` does.
+# Were the chunk to insert it, the row would be invisible until the chunk commits, and a rating
+# arriving meanwhile (``flag_for_feedback``'s ``UPDATE``), or a calendar change's re-judging,
+# would find no row to flag while the chunk had already read the ratings: the rating lost until
+# the dossier's next event (session 17's end-to-end month: 5.4 one too high). Only dossiers the
+# statement's snapshot does not see are inserted, so a known dossier costs one index probe and
+# never waits for the chunk updating its row.
 _RAISE = """
-INSERT INTO scoring.dossier_flag AS f (dossier_id, accepted_at, traceparent)
-SELECT i, a, t FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS v(i, a, t)
-ON CONFLICT (dossier_id) DO UPDATE SET
-    accepted_at = least(f.accepted_at, excluded.accepted_at),
-    traceparent = coalesce(excluded.traceparent, f.traceparent)
-"""
-# A flag without an acceptance time (a replay, a recomputation) is handed over at once.
-# The flags are chosen by one sub-select run once (``ARRAY(…)``: an InitPlan), then deleted by key.
-# Written ``IN (SELECT … LIMIT … FOR UPDATE SKIP LOCKED)``, the planner was free to make the
-# sub-select the inner side of a nested loop, run again for every flag: quadratic. It did so with
-# a plan made while the table was empty — a queue table is, after every hand-over, and VACUUM
-# then truncates it to no pages — and kept as the prepared statement's generic plan: under the
-# 2,000 events/s stream one hand-over of 8,835 flags ran 62 s on the CPU while every consumer
-# waited behind its locks (docs/performance.md, session 12). The transaction is KEYED_ONLY too:
-# a scan of the table for the ``= ANY`` would still cost flags × taken.
-_HAND_OVER = """
-WITH taken AS (
-    DELETE FROM scoring.dossier_flag WHERE dossier_id = ANY(ARRAY(
-        SELECT dossier_id FROM scoring.dossier_flag WHERE accepted_at IS NULL OR accepted_at < $1
-        ORDER BY dossier_id LIMIT $2 FOR UPDATE SKIP LOCKED))
-    RETURNING dossier_id, accepted_at, traceparent
+WITH new_dossiers AS (
+    INSERT INTO scoring.dossier (dossier_id)
+    SELECT i FROM unnest($1::text[]) AS v(i)
+    WHERE NOT EXISTS (SELECT 1 FROM scoring.dossier d WHERE d.dossier_id = v.i)
+    ORDER BY i ON CONFLICT DO NOTHING
 )
-INSERT INTO scoring.dossier AS d (dossier_id, recheck_at, accepted_at, traceparent)
-SELECT dossier_id, $3::timestamptz, accepted_at, traceparent FROM taken ORDER BY dossier_id
-ON CONFLICT (dossier_id) DO UPDATE SET
-    recheck_at = excluded.recheck_at, unjudgeable = NULL,
-    accepted_at = least(d.accepted_at, excluded.accepted_at),
-    traceparent = coalesce(excluded.traceparent, d.traceparent)
+INSERT INTO scoring.dossier_flag (dossier_id, accepted_at, traceparent)
+SELECT i, a, t FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS v(i, a, t)
+"""
+# Which dossiers a chunk takes: up to $2 flagged by events accepted before $1 (a flag without an
+# acceptance time — a replay, a recomputation — at once), in id order, whatever their number of
+# flags (a back-fill's dossier has one a batch that touched it). Each is picked by locking its
+# first such flag ``SKIP LOCKED``: a chunk looking at the same time (the first and the third
+# lanes start from the same end) skips the dossiers another has picked instead of waiting for it
+# and finding their flags gone. Row locks, not advisory ones: nothing in the shared lock table.
+_PICK = """
+SELECT f.dossier_id FROM scoring.dossier_flag f
+WHERE (f.accepted_at IS NULL OR f.accepted_at < $1) AND NOT EXISTS (
+    SELECT 1 FROM scoring.dossier_flag g
+    WHERE g.dossier_id = f.dossier_id AND g.id < f.id AND (g.accepted_at IS NULL OR g.accepted_at < $1))
+ORDER BY f.dossier_id {order} LIMIT $2 FOR UPDATE OF f SKIP LOCKED
+"""
+PICK_FROM_START = _PICK.format(order="ASC")
+PICK_FROM_END = _PICK.format(order="DESC")
+# Their flags, locked in id order (a consumer's new flag of a picked dossier is not locked by
+# anyone: nothing waits) by one sub-select run once (``ARRAY(…)``: an InitPlan), then deleted by key. Written
+# ``IN (SELECT … FOR UPDATE)``, the planner was free to make the sub-select the inner side of a
+# nested loop, run again for every flag: quadratic. It did so with a plan made while the table
+# was empty — a queue table is, after every judging step, and VACUUM then truncates it to no
+# pages — and kept as the prepared statement's generic plan: under the 2,000 events/s stream one
+# statement over 8,835 flags ran 62 s on the CPU while every consumer waited behind its locks
+# (docs/performance.md, session 12). The transaction is KEYED_ONLY too: a scan of the table for
+# the ``= ANY`` would still cost flags × taken.
+TAKE = """
+DELETE FROM scoring.dossier_flag WHERE id = ANY(ARRAY(
+    SELECT id FROM scoring.dossier_flag
+    WHERE dossier_id = ANY($1::text[]) AND (accepted_at IS NULL OR accepted_at < $2)
+    ORDER BY id FOR UPDATE))
+RETURNING dossier_id, accepted_at, traceparent
 """
 
 
 async def raise_flags(
     conn: Any, ids: Sequence[str], accepted: Sequence[datetime | None], traces: Sequence[str | None]
 ) -> None:
-    """Flag ``ids`` (sorted) as changed: the earliest acceptance time of their pending events and
-    the latest trace are kept (``None`` keeps the one held)."""
+    """Flag ``ids`` as changed by a batch accepted at ``accepted`` (``None``: judge at the next
+    step whatever its start) with the batch's trace."""
     await conn.execute(_RAISE, list(ids), list(accepted), list(traces))
 
 
-async def hand_over(conn: Any, *, accepted_before: datetime, limit: int = HAND_OVER_CHUNK) -> int:
-    """Move up to ``limit`` flags of events accepted before ``accepted_before`` onto their dossiers
-    (due at the epoch: judged at this step); returns how many (fewer than ``limit``: none left).
-    In the caller's transaction, which it makes :data:`KEYED_ONLY`."""
-    await conn.execute(KEYED_ONLY)
-    status: str = await conn.execute(_HAND_OVER, accepted_before, limit, EPOCH)
-    return int(status.rsplit(" ", 1)[-1])
+async def take_flags(conn: Any, *, accepted_before: datetime, limit: int, from_end: bool = False) -> list[Any]:
+    """Take (delete) the flags of events accepted before ``accepted_before`` of up to ``limit``
+    dossiers, the first in ``dossier_id`` order (the last with ``from_end``): rows
+    ``(dossier_id, accepted_at, traceparent)``. In the caller's transaction — the judging
+    chunk's, which makes it :data:`KEYED_ONLY` — so the flags come back if the chunk fails."""
+    pick = PICK_FROM_END if from_end else PICK_FROM_START
+    picked = [r[0] for r in await conn.fetch(pick, accepted_before, limit)]
+    if not picked:
+        return []
+    return list(await conn.fetch(TAKE, picked, accepted_before))

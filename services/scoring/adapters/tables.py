@@ -87,9 +87,10 @@ dossier = Table(
     Column("recheck_at", DateTime(timezone=True)),
     # Why the dossier could not be judged (set aside, counted nowhere) until its facts change.
     Column("unjudgeable", Text),
-    # When ingest accepted the earliest batch whose change is not judged yet (freshness clock).
+    # Unused since session 17 (always null): the hand-over copied a flag's acceptance time and
+    # trace here; judging now reads them off the flags it takes (dossier_flag). To drop with this
+    # table's next migration.
     Column("accepted_at", DateTime(timezone=True)),
-    # W3C traceparent of the consumer span that last changed it (the refresh span links to it).
     Column("traceparent", Text),
     Index("ix_dossier_received_at", "received_at"),
     Index("ix_dossier_finished_at", "finished_at"),
@@ -110,7 +111,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # recheck_at for "changed: judge at th
 REJUDGE = EPOCH + timedelta(microseconds=1)
 
 # For a transaction whose every statement finds its rows by key, through an index (judging's
-# chunks, the flags' hand-over). The planner decides that from the tables' statistics
+# chunks, the flags they take). The planner decides that from the tables' statistics
 # (autovacuum's ANALYZE, or shared.table_upkeep where it is off), and without them — a bulk load
 # not analysed yet — ``dossier_id = ANY($1)`` looks like it matches every row: a scan of the
 # whole event table per chunk, growing with the history (scale 1: ≈ 185 ms a chunk instead of
@@ -119,15 +120,18 @@ REJUDGE = EPOCH + timedelta(microseconds=1)
 # let such estimates make PostgreSQL compile its statements (JIT: ≈ 70 ms a chunk).
 KEYED_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
 
-# Dossiers the consumer stored a new event of, not yet handed to judging (cờ hồ sơ thay đổi):
-# the consumer writes here, never on ``dossier``, whose rows a judging chunk holds locked while
-# it judges (adapters.dossier_flags). ``accepted_at``/``traceparent`` as on ``dossier``.
+# Dossiers the consumer stored a new event of, not yet judged (cờ hồ sơ thay đổi): one row per
+# dossier per batch, inserted and never updated, so a consumer never waits for the judging chunk
+# that took an earlier flag of the same dossier (adapters.dossier_flags). ``accepted_at``: when
+# ingest accepted the batch (freshness); ``traceparent``: the batch's trace (the refresh links it).
 dossier_flag = Table(
     "dossier_flag",
     metadata,
-    Column("dossier_id", Text, primary_key=True),
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("dossier_id", Text, nullable=False),
     Column("accepted_at", DateTime(timezone=True)),
     Column("traceparent", Text),
+    Index("ix_dossier_flag_dossier_id", "dossier_id", "id"),
 )
 
 # What each dossier contributes to each period it touches (bit flags of its verdict, see

@@ -21,13 +21,13 @@ in the caller's transaction, with the difference applied to the per-unit counter
 A dossier due with its events unchanged — ``recheck_at`` after the epoch: time alone or feedback
 changes its verdicts, or the catalogue or the calendar changed (:data:`REJUDGE`) — is judged
 from its stored facts when they are of this code's fold (``codec.FOLD_VERSION``): no event read
-or folded, nothing stored but its recheck instant. Exact: a stored event's flag becomes the
-epoch when handed over (below), and only judging moves a dossier off the epoch, after reading its
-events; a flag not handed over yet (its event accepted after the step began, or raised while the
-dossier was judged) is handed over next step, and the dossier folded with that event then — as
-the claim defers a dossier whose events were accepted after the step began. Not a dossier set
-aside (its stored facts may be older than its events; the hand-over of its next event's flag
-clears the mark). Its procedure is attached from today's catalogue, as the fold does.
+or folded, nothing stored but its recheck instant. Exact: a stored event has a flag until a
+chunk takes the flag and folds the dossier with every event it reads, in one transaction; a flag
+not taken yet (its event accepted after the step began, or raised while the dossier was judged)
+is taken at a later chunk or step, and the dossier folded with that event then — meanwhile its
+verdicts are those of its facts without that event, as of the judging instant. Not a dossier set
+aside (its stored facts may be older than its events; judging its next event's flag clears the
+mark). Its procedure is attached from today's catalogue, as the fold does.
 
 Folding here, not in the consumer, is what makes a back-fill cheap: a dossier whose five events
 arrive in five batches is folded once per refresh, not once per batch, and its facts are
@@ -35,8 +35,8 @@ encoded and written once. It stays exact under concurrency without the consumer 
 for a chunk: the consumer flags a dossier with a new event in ``scoring.dossier_flag``
 (:mod:`services.scoring.adapters.dossier_flags`), never on the dossier row a chunk holds, and a
 flag raised while the dossier was being judged stays raised, so it is judged again next tick
-(with every event it has by then). The flags of events accepted before a judging step are
-handed over to the dossiers (``recheck_at`` = the epoch) when the step begins.
+(with every event it has by then). A judging step takes the flags of events accepted before it
+began (:func:`judge_flagged_chunk`), then the dossiers due by time (:func:`judge_chunk`).
 
 A dossier that cannot be judged (facts the domain cannot evaluate, e.g. a due time in year 1
 that overflows the calendar) is set aside, never allowed to fail the chunk: its contributions
@@ -61,7 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.codec import FOLD_VERSION, facts_from_json, facts_json
 from services.scoring.adapters.dirty_periods import mark_periods
-from services.scoring.adapters.dossier_flags import HAND_OVER_CHUNK, hand_over
+from services.scoring.adapters.dossier_flags import take_flags
 from services.scoring.adapters.repository import PETITIONS_NAMING, RATINGS_OF, feedback_of_rows
 from services.scoring.adapters.tables import EPOCH, KEYED_ONLY
 from services.scoring.adapters.tallies import apply_deltas
@@ -106,7 +106,7 @@ FROM scoring.dossier_event WHERE dossier_id = ANY($1::text[])
 """
 # The folded facts of the dossiers whose events changed (flagged with the epoch), with the verdict.
 _STORE = """
-UPDATE scoring.dossier d SET recheck_at = k.rc, accepted_at = NULL, traceparent = NULL,
+UPDATE scoring.dossier d SET recheck_at = k.rc, accepted_at = NULL, traceparent = NULL, unjudgeable = NULL,
     unit_code = k.u, procedure_code = k.p, received_at = k.r, finished_at = k.f, facts = k.x::jsonb
 FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[])
     AS k(i, rc, u, p, r, f, x)
@@ -129,7 +129,7 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[]
 WHERE c.period = k.p AND c.dossier_id = k.d
 """  # the columns in Contribution's order
 _RECHECK = """
-UPDATE scoring.dossier d SET recheck_at = k.r, accepted_at = NULL, traceparent = NULL
+UPDATE scoring.dossier d SET recheck_at = k.r, accepted_at = NULL, traceparent = NULL, unjudgeable = NULL
 FROM unnest($1::text[], $2::timestamptz[]) AS k(i, r) WHERE d.dossier_id = k.i
 """
 _SET_ASIDE = """
@@ -280,6 +280,45 @@ async def write_contributions(conn: Any, changes: Changes) -> None:
         )
 
 
+# The flagged dossiers a chunk took, locked in id order: one may be in a chunk of dossiers due by
+# time, which never waits (SKIP LOCKED) — this one waits for it, and no chunk waits on a flag, so
+# no cycle. Their rows exist: the consumer created each with its first flag (dossier_flags._RAISE),
+# and migration 0022 those of the flags it found. A row missing all the same is created here rather
+# than its facts lost (the store only updates); it is the race _RAISE's comment describes, so it is
+# logged.
+_LOCK = "SELECT dossier_id FROM scoring.dossier WHERE dossier_id = ANY($1::text[]) ORDER BY dossier_id FOR UPDATE"
+_CREATE = "INSERT INTO scoring.dossier (dossier_id) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING"
+
+
+async def judge_flagged_chunk(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    calendar: WorkingCalendar,
+    procedures: Mapping[str, Procedure],
+    limit: int = CHUNK,
+    accepted_before: datetime = END_OF_TIME,
+    from_end: bool = False,
+) -> int:
+    """Take the consumer's flags, of events accepted before ``accepted_before`` (the refresher's
+    tick start), of up to ``limit`` dossiers and judge those, every event folded; returns how many
+    (0: none left). ``from_end``: the last dossiers in id order first (a second lane)."""
+    conn: Any = await driver(session)
+    await conn.execute(KEYED_ONLY)
+    flags = await take_flags(conn, accepted_before=accepted_before, limit=limit, from_end=from_end)
+    if not flags:
+        return 0
+    ids = sorted({f[0] for f in flags})  # a dossier may have several (one a batch)
+    missing = sorted(set(ids) - {r[0] for r in await conn.fetch(_LOCK, ids)})
+    if missing:
+        log.warning("flagged dossiers without a row: created by judging", extra={"dossiers": len(missing)})
+        await conn.execute(_CREATE, missing)
+    accepted = sorted({f[1] for f in flags if f[1] is not None})
+    traces = sorted({f[2] for f in flags if f[2]})
+    await _judge_claimed(session, conn, ids, {}, accepted, traces, now=now, calendar=calendar, procedures=procedures)
+    return len(ids)
+
+
 async def judge_chunk(
     session: AsyncSession,
     *,
@@ -290,9 +329,9 @@ async def judge_chunk(
     accepted_before: datetime = END_OF_TIME,
     from_end: bool = False,
 ) -> int:
-    """Judge up to ``limit`` due dossiers (those whose pending events ingest accepted before
-    ``accepted_before``: the refresher's tick start); returns how many were claimed (0: none left).
-    ``from_end``: the last due in the claim order first (a second lane)."""
+    """Judge up to ``limit`` dossiers due by ``now`` (time alone, feedback, a catalogue or calendar
+    change: ``recheck_at``); returns how many were claimed (0: none left). ``from_end``: the last
+    due in the claim order first (a second lane)."""
     conn: Any = await driver(session)
     await conn.execute(KEYED_ONLY)
     claim = _CLAIM_FROM_END if from_end else _CLAIM_FROM_START
@@ -303,6 +342,24 @@ async def judge_chunk(
     facts = {r[0]: r[4] for r in rows if r[4] is not None}  # judged from them, no event read
     accepted = sorted({r[2] for r in rows if r[2] is not None})
     traces = sorted({r[3] for r in rows if r[3]})
+    await _judge_claimed(session, conn, ids, facts, accepted, traces, now=now, calendar=calendar, procedures=procedures)
+    return len(rows)
+
+
+async def _judge_claimed(
+    session: AsyncSession,
+    conn: Any,
+    ids: list[str],
+    facts: Mapping[str, str],
+    accepted: list[datetime],
+    traces: list[str],
+    *,
+    now: datetime,
+    calendar: WorkingCalendar,
+    procedures: Mapping[str, Procedure],
+) -> None:
+    """Judge the claimed (locked) dossiers ``ids``: from their stored ``facts`` (JSON text) where
+    given, else from all their events; write what changed and mark its periods."""
     to_fold = [i for i in ids if i not in facts]
     event_rows = await conn.fetch(_EVENTS, to_fold) if to_fold else []
     rating_rows = await conn.fetch(RATINGS_OF, ids)
@@ -330,7 +387,6 @@ async def judge_chunk(
             DOSSIERS_UNJUDGEABLE.labels(reason=reason.split(":", 1)[0]).inc()
     if changes.periods:
         await mark_periods(session, changes.periods, accepted, traces)
-    return len(rows)
 
 
 async def judge_due(
@@ -340,12 +396,10 @@ async def judge_due(
     calendar: WorkingCalendar,
     procedures: Mapping[str, Procedure],
 ) -> int:
-    """Judge every due dossier inside the caller's transaction (tests, direct recomputation),
-    every flag raised by the consumer handed over first."""
-    conn: Any = await driver(session)
-    while await hand_over(conn, accepted_before=END_OF_TIME) == HAND_OVER_CHUNK:
-        pass
+    """Judge every flagged and every due dossier inside the caller's transaction (tests, direct
+    recomputation)."""
     total = 0
-    while n := await judge_chunk(session, now=now, calendar=calendar, procedures=procedures):
-        total += n
+    for chunk in (judge_flagged_chunk, judge_chunk):
+        while n := await chunk(session, now=now, calendar=calendar, procedures=procedures):
+            total += n
     return total

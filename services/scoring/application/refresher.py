@@ -36,16 +36,14 @@ from services.scoring.adapters.dirty_periods import (
     mark_closed_periods,
     mark_periods_past_petition_deadlines,
 )
-from services.scoring.adapters.dossier_flags import HAND_OVER_CHUNK, hand_over
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import period_state
 from services.scoring.application.caches import sync_references
 from services.scoring.application.context import Scoring
-from services.scoring.application.judging import judge_chunk
+from services.scoring.application.judging import judge_chunk, judge_flagged_chunk
 from services.scoring.application.scoring_service import compute_period
 from services.scoring.domain import parse_period
 from shared.db import caused_by
-from shared.db import driver_connection as driver
 from shared.metrics import (
     DOSSIERS_JUDGED,
     FRESHNESS_SECONDS,
@@ -62,10 +60,10 @@ JUDGE_BUDGET_S = 15.0
 
 
 async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUDGET_S, lanes: int | None = None) -> int:
-    """Judge the dossiers due at ``now`` whose pending events were accepted before this step
-    began, a chunk per transaction (bounded lock time; the consumer's batches interleave between
-    chunks). Under a sustained load the budget ends the step so scores still refresh; what is
-    left re-marks its periods when judged next tick.
+    """Judge the dossiers whose pending events were accepted before this step began (the
+    consumer's flags), then those due at ``now`` by time, a chunk per transaction (bounded lock
+    time; the consumer's batches interleave between chunks). Under a sustained load the budget
+    ends the step so scores still refresh; what is left re-marks its periods when judged next tick.
 
     In ``lanes`` (``scoring_judging_lanes``) at once, each on its own connection: a chunk waits
     for PostgreSQL most of its time (reads, counter upserts, the facts, the commit) and for its
@@ -76,30 +74,27 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
     ``SKIP LOCKED`` and lock their counter rows in one order, so lanes never judge a dossier twice
     nor deadlock (as two workers do not)."""
     began = datetime.now(UTC)
-    while True:  # the consumer's flags of events accepted before now, onto their dossiers
-        async with app.uow() as uow:
-            if await hand_over(await driver(uow.session), accepted_before=began) < HAND_OVER_CHUNK:
-                break
     async with app.sessions() as session:
         procedures = await load_procedures(session)
     deadline = time.monotonic() + budget_s
 
     async def lane(from_end: bool) -> int:
         judged = 0
-        while time.monotonic() < deadline:
-            async with app.uow() as uow:
-                n = await judge_chunk(
-                    uow.session,
-                    now=now,
-                    calendar=app.calendar,
-                    procedures=procedures,
-                    accepted_before=began,
-                    from_end=from_end,
-                )
-            judged += n
-            if n == 0:
-                break
-            await asyncio.sleep(0)
+        for chunk in (judge_flagged_chunk, judge_chunk):  # changed dossiers first, then by time
+            while time.monotonic() < deadline:
+                async with app.uow() as uow:
+                    n = await chunk(
+                        uow.session,
+                        now=now,
+                        calendar=app.calendar,
+                        procedures=procedures,
+                        accepted_before=began,
+                        from_end=from_end,
+                    )
+                judged += n
+                if n == 0:
+                    break
+                await asyncio.sleep(0)
         return judged
 
     count = lanes if lanes is not None else app.settings.scoring_judging_lanes

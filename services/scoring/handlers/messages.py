@@ -184,7 +184,19 @@ async def apply_units(msg: UnitsChanged, uow: UnitOfWork, *, now: datetime) -> N
 # due for judging from then (least: an earlier pending instant stays; null — never again — ends).
 # Not the epoch, which means "its events changed, store its facts". A dossier set aside stays
 # aside until its events change. Rows in key order (as the dossier-event batches lock them).
+# A dossier the statement's snapshot has no row of gets one and a flag (as the consumer's first
+# events give it), judged at the next step: its first events may be committing, and a chunk
+# judging them may read the ratings before this one commits. One statement, one snapshot: every
+# dossier is either seen (and waited for, if a chunk holds it) or flagged.
 _FLAG_FEEDBACK = """
+WITH unknown AS MATERIALIZED (
+    SELECT i FROM unnest($1::text[]) AS v(i)
+    WHERE NOT EXISTS (SELECT 1 FROM scoring.dossier d WHERE d.dossier_id = v.i)
+), new_dossiers AS (
+    INSERT INTO scoring.dossier (dossier_id) SELECT i FROM unknown ORDER BY i ON CONFLICT DO NOTHING
+), new_flags AS (
+    INSERT INTO scoring.dossier_flag (dossier_id) SELECT i FROM unknown
+)
 UPDATE scoring.dossier SET recheck_at = least(recheck_at, $2) WHERE dossier_id IN (
     SELECT dossier_id FROM scoring.dossier WHERE dossier_id = ANY($1::text[]) AND unjudgeable IS NULL
     ORDER BY dossier_id FOR UPDATE)
@@ -193,8 +205,7 @@ UPDATE scoring.dossier SET recheck_at = least(recheck_at, $2) WHERE dossier_id I
 
 async def flag_for_feedback(uow: UnitOfWork, dossier_ids: Iterable[str], at: datetime) -> None:
     """Re-judge ``dossier_ids`` from ``at`` (a rating of them or a petition naming them, given at
-    ``at``). A dossier scoring has no row for yet needs nothing: judging reads its ratings and
-    petitions when it is judged first."""
+    ``at``); one scoring has no row of yet at the next step."""
     ids = sorted({i for i in dossier_ids if i})
     if ids:
         conn = await driver(uow.session)

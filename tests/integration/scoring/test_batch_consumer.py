@@ -52,6 +52,15 @@ def messages(tag: str, events: list[RawEvent]) -> list[IncomingMessage]:
     ]
 
 
+# A dossier's flags as judging takes them (one row per batch: a burst in one transaction makes
+# fewer rows than the same batches one by one): the earliest acceptance, the latest trace.
+_FLAGS = """
+SELECT dossier_id, min(accepted_at) AS accepted_at,
+    (array_agg(traceparent ORDER BY id DESC) FILTER (WHERE traceparent IS NOT NULL))[1] AS traceparent
+FROM scoring.dossier_flag GROUP BY dossier_id ORDER BY 1
+"""
+
+
 async def state(app: Scoring) -> tuple[list[Any], list[Any]]:
     async with app.sessions() as s:
         events = (
@@ -59,9 +68,7 @@ async def state(app: Scoring) -> tuple[list[Any], list[Any]]:
                 text("SELECT source, event_id, dossier_id, type, occurred_at, data FROM scoring.dossier_event")
             )
         ).all()
-        dossiers = (
-            await s.execute(text("SELECT dossier_id, accepted_at, traceparent FROM scoring.dossier_flag ORDER BY 1"))
-        ).all()
+        dossiers = (await s.execute(text(_FLAGS))).all()
     return sorted(events), list(dossiers)
 
 

@@ -7,28 +7,33 @@ from every stored event. Two races matter:
 - two batches about one dossier committed in either order: the fold sees both;
 - a batch stored while a judging chunk holds the dossier: that chunk cannot see the new event
   (not committed when it read), so the dossier must stay flagged and be judged again with it —
-  and the consumer does not wait for the chunk (its flag is a row of ``dossier_flag``).
+  and the consumer does not wait for the chunk (each flag is a row of its own in
+  ``dossier_flag``: a consumer only inserts).
+
+A rating (or a petition) arriving while its dossier's first events are judged or committed must
+be judged too: the chunk may have read the ratings before it committed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+from datetime import datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import Row, select, text
 
-from services.scoring.adapters.dossier_flags import hand_over
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import EPOCH, dossier, dossier_flag
-from services.scoring.application.judging import END_OF_TIME, judge_chunk, judge_due
+from services.scoring.application.judging import judge_due, judge_flagged_chunk
+from services.scoring.application.recompute import live_periods
+from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
-from services.scoring.handlers.messages import apply_dossier_events
-from shared.db import driver_connection
+from services.scoring.handlers.messages import apply_dossier_events, apply_rating
+from shared.contracts.feedback import RatingSubmitted
 
-from .helpers import load_reference
-from .scenario import NOW, _ev, _received
+from .helpers import load_reference, no_differences
+from .scenario import NOW, _at, _ev, _received
 
 pytestmark = pytest.mark.integration
 
@@ -44,23 +49,21 @@ async def stored(app: Scoring, dossier_id: str) -> Row[Any]:
         return (await session.execute(select(dossier).where(dossier.c.dossier_id == dossier_id))).one()
 
 
-async def wait_for_lock_waiter(app: Scoring, deadline_s: float = 10) -> None:
-    """Until some other connection waits on a row lock (a batch blocked by another's flag)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
+async def live_periods_of(app: Scoring) -> list[str]:
+    async with app.sessions() as session:
+        return await live_periods(session)
+
+
+async def done_or_waiting_for_a_lock(app: Scoring, task: asyncio.Task[Any], done: asyncio.Event | None = None) -> None:
+    """Until ``task`` has finished (or set ``done``) or a transaction of this database waits for a lock."""
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    deadline = asyncio.get_running_loop().time() + 30
+    while not task.done() and not (done and done.is_set()):
         async with app.sessions() as session:
-            waiting = (
-                await session.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-                    )
-                )
-            ).scalar_one()
-        if waiting:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("no transaction ever waited for another's row lock")
+            if await session.scalar(text(waiting)):
+                return
+        assert asyncio.get_running_loop().time() < deadline, "neither finished nor waiting"
+        await asyncio.sleep(0.02)
 
 
 async def test_concurrent_batches_for_one_dossier_converge(clean: Scoring) -> None:
@@ -68,23 +71,35 @@ async def test_concurrent_batches_for_one_dossier_converge(clean: Scoring) -> No
     await load_reference(app, NOW)
     first_batch = [_received(5, "RACE-1", "P01", "online")]
     second_batch = [_ev("completed", 7, "RACE-1", outcome="approved", result_digitized=True)]
+    third_batch = [_ev("synced", 8, "RACE-1")]
 
     first = app.uow()
     await first.__aenter__()
     await apply_dossier_events(first_batch, first, now=NOW)
 
-    async def second() -> None:
+    async def apply(batch: list[Any]) -> None:
         async with app.uow() as uow:
-            await apply_dossier_events(second_batch, uow, now=NOW)
+            await apply_dossier_events(batch, uow, now=NOW)
 
-    racing = asyncio.create_task(second())
-    await wait_for_lock_waiter(app)  # the second waits for the first's flag on the same dossier
+    # A new dossier: the second batch waits for the first's commit (the dossier's row, created
+    # with the first flag), then flags it too.
+    second = asyncio.create_task(apply(second_batch))
+    await done_or_waiting_for_a_lock(app, second)
     await first.__aexit__(None, None, None)
-    await asyncio.wait_for(racing, 10)
+    await asyncio.wait_for(second, 30)
+    # A known one: a flag of its own, no wait for a batch still open.
+    third = app.uow()
+    await third.__aenter__()
+    await apply_dossier_events(third_batch, third, now=NOW)
+    await asyncio.wait_for(apply([_ev("synced", 9, "RACE-1")]), 10)
+    await third.__aexit__(None, None, None)
     await judge_all(app)
 
     row = await stored(app, "RACE-1")
     assert row.finished_at is not None, "the completed event was lost to a concurrent batch"
+    async with app.sessions() as session:
+        types = await session.execute(text("SELECT type FROM scoring.dossier_event WHERE dossier_id = 'RACE-1'"))
+        assert len(types.all()) == 4
 
 
 async def test_event_stored_during_judging_is_judged_next(clean: Scoring) -> None:
@@ -92,14 +107,14 @@ async def test_event_stored_during_judging_is_judged_next(clean: Scoring) -> Non
     await load_reference(app, NOW)
     async with app.uow() as uow:
         await apply_dossier_events([_received(5, "RACE-2", "P01", "online")], uow, now=NOW)
-        await hand_over(await driver_connection(uow.session), accepted_before=END_OF_TIME)
 
     judging = app.uow()
     await judging.__aenter__()
     procedures = await load_procedures(judging.session)
-    assert await judge_chunk(judging.session, now=NOW, calendar=app.calendar, procedures=procedures) == 1
+    assert await judge_flagged_chunk(judging.session, now=NOW, calendar=app.calendar, procedures=procedures) == 1
 
-    # The consumer stores the completion while the chunk holds the dossier, without waiting for it.
+    # The consumer stores the completion while the chunk holds the dossier (and has taken its
+    # flag), without waiting for it.
     async with app.uow() as uow:
         completed = _ev("completed", 7, "RACE-2", outcome="approved", result_digitized=True)
         await asyncio.wait_for(apply_dossier_events([completed], uow, now=NOW), 10)
@@ -115,21 +130,125 @@ async def test_event_stored_during_judging_is_judged_next(clean: Scoring) -> Non
     assert row.finished_at is not None
 
 
-async def test_a_flag_being_raised_is_handed_over_once_committed(clean: Scoring) -> None:
-    """The hand-over never waits for a consumer: it skips a flag an open batch holds, and takes it
-    the next time, once that batch committed."""
+async def test_a_flag_being_raised_is_taken_once_committed(clean: Scoring) -> None:
+    """Judging never waits for a consumer: a flag an open batch inserted is not there yet, and
+    is taken the next time, once that batch committed."""
     app = clean
     await load_reference(app, NOW)
     consuming = app.uow()
     await consuming.__aenter__()
     await apply_dossier_events([_received(5, "RACE-3", "P01", "online")], consuming, now=NOW)
     async with app.uow() as uow:
-        conn = await driver_connection(uow.session)
-        assert await asyncio.wait_for(hand_over(conn, accepted_before=END_OF_TIME), 10) == 0
+        procedures = await load_procedures(uow.session)
+        taken = judge_flagged_chunk(uow.session, now=NOW, calendar=app.calendar, procedures=procedures)
+        assert await asyncio.wait_for(taken, 10) == 0
     await consuming.__aexit__(None, None, None)
     async with app.uow() as uow:
-        assert await hand_over(await driver_connection(uow.session), accepted_before=END_OF_TIME) == 1
-    row = await stored(app, "RACE-3")
-    assert row.recheck_at == EPOCH
-    await judge_all(app)
+        assert await judge_flagged_chunk(uow.session, now=NOW, calendar=app.calendar, procedures=procedures) == 1
     assert (await stored(app, "RACE-3")).received_at is not None
+
+
+async def test_two_chunks_from_the_same_end_take_different_dossiers_without_waiting(clean: Scoring) -> None:
+    """The first and the third judging lanes both start from the start of the id order: the
+    second chunk skips the dossiers the first has picked (their first flag is locked) instead of
+    waiting for it and finding their flags gone."""
+    app = clean
+    await load_reference(app, NOW)
+    async with app.uow() as uow:
+        for n in range(4):  # two batches: two flags a dossier; two offices, whose counters the
+            # two chunks write (a chunk waits for another's counter rows of the same office)
+            unit = "P01" if n < 2 else "P02"
+            await apply_dossier_events([_received(5, f"LANE-{n}", unit, "online")], uow, now=NOW)
+            await apply_dossier_events([_ev("synced", 6, f"LANE-{n}")], uow, now=NOW)
+    async with app.sessions() as s:
+        procedures = await load_procedures(s)
+    first = app.uow()
+    await first.__aenter__()
+    judge = {"now": NOW, "calendar": app.calendar, "procedures": procedures, "limit": 2}
+    assert await judge_flagged_chunk(first.session, **judge) == 2  # type: ignore[arg-type]
+    async with app.uow() as uow:  # the first still open: the second takes the next two at once
+        assert await asyncio.wait_for(judge_flagged_chunk(uow.session, **judge), 10) == 2  # type: ignore[arg-type]
+    await first.__aexit__(None, None, None)
+    async with app.sessions() as session:
+        assert (await session.execute(select(dossier_flag.c.dossier_id))).scalars().all() == []
+        judged = (await session.execute(select(dossier.c.dossier_id, dossier.c.received_at))).all()
+    assert sorted(d for d, received in judged if received is not None) == [f"LANE-{n}" for n in range(4)]
+
+
+HANDLED = [
+    _received(5, "RATED-1", "P01", "online"),
+    _ev("completed", 7, "RATED-1", outcome="approved", result_digitized=True),
+]
+DISSATISFIED = RatingSubmitted(
+    rating_id="r-race",
+    dossier_id="RATED-1",
+    unit_code="P01",
+    level="dissatisfied",
+    criteria={"conduct": 1},
+    origin="citizen",
+    rated_at=datetime.fromisoformat(_at(8)),
+    replaced=False,
+    current=True,
+)
+
+
+async def test_a_rating_arriving_while_its_dossier_is_first_judged_is_judged(clean: Scoring) -> None:
+    """The chunk judging a dossier for the first time has read its ratings (none) when a rating
+    arrives: the rating waits for the chunk's row lock, then makes the dossier due again. Were the
+    row the chunk's own, uncommitted, the rating would find nothing to flag (session 17's end-to-end
+    month: 5.4 one too high)."""
+    app = clean
+    await load_reference(app, NOW)
+    async with app.uow() as uow:
+        await apply_dossier_events(HANDLED, uow, now=NOW)
+    judging = app.uow()
+    await judging.__aenter__()
+    procedures = await load_procedures(judging.session)
+    assert await judge_flagged_chunk(judging.session, now=NOW, calendar=app.calendar, procedures=procedures) == 1
+
+    async def rate() -> None:
+        async with app.uow() as uow:
+            await apply_rating(DISSATISFIED, uow, now=NOW)
+
+    rating = asyncio.create_task(rate())
+    await done_or_waiting_for_a_lock(app, rating)
+    await judging.__aexit__(None, None, None)
+    await asyncio.wait_for(rating, 30)
+    await refresh_once(app, now=NOW)  # judges what is due, then scores October
+    assert await live_periods_of(app) and await no_differences(app, HANDLED) is None
+
+
+async def test_a_rating_committed_after_its_dossiers_judging_read_the_ratings_is_judged(clean: Scoring) -> None:
+    """The rating's transaction began while the dossier's first events were not committed: it
+    saw no row of it to flag. Its own flag (and the row, made to wait for the events' commit) has
+    the chunk, which must lock that row, wait for the rating."""
+    app = clean
+    await load_reference(app, NOW)
+    consuming = app.uow()
+    await consuming.__aenter__()
+    await apply_dossier_events(HANDLED, consuming, now=NOW)
+    rated, commit_rating = asyncio.Event(), asyncio.Event()
+
+    async def rate() -> None:
+        async with app.uow() as uow:
+            await apply_rating(DISSATISFIED, uow, now=NOW)
+            rated.set()
+            await commit_rating.wait()
+
+    rating = asyncio.create_task(rate())
+    await done_or_waiting_for_a_lock(app, rating, rated)
+    await consuming.__aexit__(None, None, None)
+    await asyncio.wait_for(rated.wait(), 30)
+
+    async def judge() -> int:
+        async with app.uow() as uow:
+            procedures = await load_procedures(uow.session)
+            return await judge_flagged_chunk(uow.session, now=NOW, calendar=app.calendar, procedures=procedures)
+
+    judging = asyncio.create_task(judge())
+    await done_or_waiting_for_a_lock(app, judging)
+    commit_rating.set()
+    await asyncio.wait_for(rating, 30)
+    assert await asyncio.wait_for(judging, 30) == 1
+    await refresh_once(app, now=NOW)  # judges what is due, then scores October
+    assert await live_periods_of(app) and await no_differences(app, HANDLED) is None

@@ -10,16 +10,14 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import select
 
-from services.scoring.adapters.dossier_flags import hand_over
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import outbox
-from services.scoring.application.judging import judge_chunk
+from services.scoring.application.judging import judge_flagged_chunk
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import parse_period
 from services.scoring.handlers.messages import apply_dossier_events, on_message
 from shared.contracts import DossierEventsAccepted
-from shared.db import driver_connection
 from shared.messaging.topology import IncomingMessage
 from shared.telemetry import configure_telemetry
 from tests.metric_samples import sample
@@ -104,8 +102,7 @@ async def test_a_dossier_accepted_after_the_tick_began_waits_for_the_next_tick(c
 
     async def judge(accepted_before: datetime) -> int:
         async with clean.uow() as uow:
-            await hand_over(await driver_connection(uow.session), accepted_before=accepted_before)
-            return await judge_chunk(
+            return await judge_flagged_chunk(
                 uow.session, now=NOW, calendar=clean.calendar, procedures=procedures, accepted_before=accepted_before
             )
 

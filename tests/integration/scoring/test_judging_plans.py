@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.scoring.adapters.dossier_flags import _HAND_OVER, raise_flags
+from services.scoring.adapters.dossier_flags import PICK_FROM_START, TAKE, raise_flags
 from services.scoring.adapters.repository import PETITIONS_NAMING, RATINGS_OF
 from services.scoring.adapters.tables import KEYED_ONLY
 from services.scoring.application.judging import _EVENTS, _OLD
@@ -50,25 +50,30 @@ async def test_chunk_reads_use_the_dossier_id_indexes(clean: Scoring) -> None:
             assert index in plan, plan
 
 
-async def test_the_hand_over_takes_its_flags_in_one_pass_whatever_plan_is_cached(clean: Scoring) -> None:
+async def test_judging_takes_its_flags_in_one_pass_whatever_plan_is_cached(clean: Scoring) -> None:
     """Session 12's stall: a prepared statement's generic plan made while the flag table was empty
     (VACUUM truncates a drained queue table to no pages) ran the locking sub-select once per flag
-    — 62 s for 8,835 flags, every consumer waiting behind its locks. Made the same way here, the
-    plan runs each of its nodes once, and takes no more flags than asked."""
+    — 62 s for 8,835 flags, every consumer waiting behind its locks. Made the same way here for
+    the statement a judging chunk takes its flags with, the plan runs each of its nodes once, and
+    takes no more flags than asked."""
     conn = await asyncpg.connect(clean.settings.asyncpg_dsn)
     try:
         await conn.execute("VACUUM ANALYZE scoring.dossier_flag")  # drained: no pages, no rows
         await conn.execute("SET plan_cache_mode = force_generic_plan")
-        await conn.execute(f"PREPARE hand_over(timestamptz, int, timestamptz) AS {_HAND_OVER}")
+        await conn.execute(f"PREPARE pick(timestamptz, int) AS {PICK_FROM_START}")
+        await conn.execute(f"PREPARE take(text[], timestamptz) AS {TAKE}")
         async with conn.transaction():
-            await conn.execute(KEYED_ONLY)  # as hand_over's own transaction
-            await conn.execute("EXECUTE hand_over(now(), 1000, '1970-01-01Z')")  # the plan, made empty
+            await conn.execute(KEYED_ONLY)  # as a judging chunk's transaction
+            await conn.execute("EXECUTE pick(now(), 1000)")  # the plans, made empty
+            await conn.execute("EXECUTE take('{}', now())")
         ids = sorted(f"FLAG-{i:05}" for i in range(3000))
         await raise_flags(conn, ids, [NOW] * len(ids), [None] * len(ids))
         async with conn.transaction():
             await conn.execute(KEYED_ONLY)
+            picked = [r[0] for r in await conn.fetch("EXECUTE pick(now(), 1000)")]
+            literal = "{" + ",".join(picked) + "}"  # EXECUTE under EXPLAIN takes no parameters
             explained = await conn.fetchval(
-                "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE hand_over(now(), 1000, '1970-01-01Z')"
+                f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE take('{literal}', now())"
             )
         assert all(loops <= 1 for _, loops in node_loops(explained)), node_loops(explained)
         assert await conn.fetchval("SELECT count(*) FROM scoring.dossier_flag") == 2000

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.scoring.adapters.repository import load_procedures
-from services.scoring.adapters.tables import EPOCH, dirty_period, dossier, rating
+from services.scoring.adapters.tables import EPOCH, dirty_period, dossier, dossier_flag, rating
 from services.scoring.application.judging import judge_due
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
@@ -211,13 +211,18 @@ async def test_the_running_month_sees_the_newer_rating(clean: Scoring) -> None:
 
 
 async def test_a_rating_before_the_dossier_and_a_future_dated_rating(clean: Scoring) -> None:
-    """A rating of a dossier scoring has no row for yet flags nothing (judging reads it when the
-    dossier's events arrive); a rating dated after the judging instant is judged at its time."""
+    """A rating of a dossier scoring has no row for yet flags it (its first events may be
+    committing and be judged before the rating commits), and judging it before its events arrive
+    counts nothing; a rating dated after the judging instant is judged at its time."""
     await load_reference(clean, NOW)
     await receive(clean, rated("e1", "F1", "dissatisfied", at(2, 27)))
-    assert await recheck_at(clean, "F1") is None
+    assert await recheck_at(clean, "F1") is None  # not due by time: the flag has it judged
     async with clean.sessions() as s:
-        assert await s.scalar(select(func.count()).select_from(dossier)) == 0
+        assert (await s.execute(select(dossier_flag.c.dossier_id))).scalars().all() == ["F1"]
+    await judged_dirty(clean)
+    async with clean.sessions() as s:
+        assert (await s.execute(select(dossier.c.dossier_id, dossier.c.facts))).all() == [("F1", None)]
+        assert await s.scalar(select(func.count()).select_from(dossier_flag)) == 0
     await apply_batches(clean, [EVENTS], NOW)
     await refresh_once(clean, now=NOW)
     assert await satisfied(clean, "2026-02") == (1, 2)  # the early rating counted at first judging

@@ -16,12 +16,11 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.scoring.adapters.dirty_periods import LEASE_NAMESPACE, claim_period, mark_periods
-from services.scoring.adapters.dossier_flags import hand_over
 from services.scoring.adapters.repository import load_procedures
-from services.scoring.adapters.tables import EPOCH, dirty_period, dossier
+from services.scoring.adapters.tables import EPOCH, dirty_period, dossier, dossier_flag
 from services.scoring.adapters.tallies import UNIT_SQL, drift
 from services.scoring.application import aggregate, refresher
-from services.scoring.application.judging import END_OF_TIME, judge_chunk
+from services.scoring.application.judging import judge_flagged_chunk
 from services.scoring.application.refresher import judge_pending, refresh_once
 from services.scoring.bootstrap import Scoring, bootstrap
 from services.scoring.settings import ScoringSettings
@@ -99,20 +98,19 @@ async def test_a_dead_worker_stalls_nothing(clean: Scoring, second: Scoring) -> 
 async def test_lanes_claim_from_both_ends_and_judge_as_one_lane_does(clean: Scoring) -> None:
     await load_reference(clean, NOW)
     await apply_batches(clean, [dossier_events(), many_dossiers(1200)], NOW)
-    async with clean.uow() as uow:  # the consumer's flags onto the dossiers, as a judging step begins
-        await hand_over(await driver_connection(uow.session), accepted_before=END_OF_TIME)
-        procedures = await load_procedures(uow.session)
-    # A chunk of each lane: the first lane's is the start of the claim order, the second's its end.
+    async with clean.sessions() as s:
+        flagged = sorted(set((await s.execute(select(dossier_flag.c.dossier_id))).scalars()))
+        procedures = await load_procedures(s)
+    # A chunk of each lane: the first lane takes the flags from the start of the id order, the
+    # second from its end.
     chunk = {"now": NOW, "calendar": clean.calendar, "procedures": procedures, "limit": 50}
     for from_end in (False, True):
         async with clean.uow() as uow:
-            assert await judge_chunk(uow.session, **chunk, from_end=from_end) == 50
+            assert await judge_flagged_chunk(uow.session, **chunk, from_end=from_end) == 50
     async with clean.sessions() as s:
-        rows = (await s.execute(select(dossier.c.dossier_id, dossier.c.unit_code, dossier.c.recheck_at))).all()
-    # A first judging's claim order: all at the epoch, no unit yet, so by dossier id.
-    order = sorted(r.dossier_id for r in rows)
-    judged = {r.dossier_id for r in rows if r.recheck_at != EPOCH}
-    assert judged == set(order[:50]) | set(order[-50:])
+        judged = set((await s.execute(select(dossier.c.dossier_id).where(dossier.c.facts.is_not(None)))).scalars())
+    assert judged == set(flagged[:50]) | set(flagged[-50:])
+    rows = flagged
     # The rest in two lanes: every dossier judged once, counters exact, scores as one lane makes them.
     judged_in_lanes = await judge_pending(clean, NOW, lanes=2)
     assert judged_in_lanes == len(rows) - 100
