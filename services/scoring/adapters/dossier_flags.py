@@ -17,13 +17,18 @@ Neither side waits for the other: a flag is a row of its own per dossier and bat
 only ever inserts; a chunk takes the flags committed when it looks (one a consumer's open
 transaction inserted is not there yet: taken next step, once committed), and a flag raised while
 its dossier is being judged — an event the chunk did not read — is a new row, judged at the next
-step."""
+step. A chunk picks a dossier by locking its row ``SKIP LOCKED``, so it never waits for a row
+lock either. Every flag's dossier has a row, committed with the flag (``_RAISE``, and feedback's
+``_FLAG_FEEDBACK``): a chunk only updates rows, so nothing that flags a dossier by its row (a
+rating, a catalogue change, a declared day) can miss one a chunk is judging."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+
+from services.scoring.adapters.tables import REJUDGE
 
 # One row per dossier and batch, inserted, never updated: nothing here can wait for a judging
 # chunk, which deletes the flags it takes (its lock on them is the deletion's).
@@ -47,35 +52,51 @@ SELECT i, a, t FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS v(i, a,
 """
 # Which dossiers a chunk takes: up to $2 flagged by events accepted before $1 (a flag without an
 # acceptance time — a replay, a recomputation — at once), in id order, whatever their number of
-# flags (a back-fill's dossier has one a batch that touched it). Each is picked by locking its
-# first such flag ``SKIP LOCKED``: a chunk looking at the same time (the first and the third
-# lanes start from the same end) skips the dossiers another has picked instead of waiting for it
-# and finding their flags gone. Row locks, not advisory ones: nothing in the shared lock table.
+# flags (a back-fill's dossier has one a batch that touched it), each by locking its dossier row
+# ``SKIP LOCKED``: a dossier another chunk holds (a lane from the same end, or a chunk due by time)
+# or a writer of ``recheck_at`` holds (a catalogue change, a declared day) is left flagged for
+# later, so a chunk never waits for a row lock and no cycle can include one (session 18's review
+# found two with the first flag as the pick's lock: flag ids are given at insert, batches commit
+# in any order, so two chunks could each lock a different "first" flag of one dossier and wait
+# for each other's; and a feedback transaction rating two dossiers in message order).
+# Driven by the flags (few) into the dossiers' primary key, never the other way round.
 _PICK = """
-SELECT f.dossier_id FROM scoring.dossier_flag f
-WHERE (f.accepted_at IS NULL OR f.accepted_at < $1) AND NOT EXISTS (
-    SELECT 1 FROM scoring.dossier_flag g
-    WHERE g.dossier_id = f.dossier_id AND g.id < f.id AND (g.accepted_at IS NULL OR g.accepted_at < $1))
-ORDER BY f.dossier_id {order} LIMIT $2 FOR UPDATE OF f SKIP LOCKED
+SELECT d.dossier_id
+FROM (SELECT DISTINCT dossier_id FROM scoring.dossier_flag WHERE accepted_at IS NULL OR accepted_at < $1) AS f
+JOIN scoring.dossier d ON d.dossier_id = f.dossier_id
+ORDER BY d.dossier_id {order} LIMIT $2 FOR UPDATE OF d SKIP LOCKED
 """
 PICK_FROM_START = _PICK.format(order="ASC")
 PICK_FROM_END = _PICK.format(order="DESC")
-# Their flags, locked in id order (a consumer's new flag of a picked dossier is not locked by
-# anyone: nothing waits) by one sub-select run once (``ARRAY(…)``: an InitPlan), then deleted by key. Written
-# ``IN (SELECT … FOR UPDATE)``, the planner was free to make the sub-select the inner side of a
-# nested loop, run again for every flag: quadratic. It did so with a plan made while the table
-# was empty — a queue table is, after every judging step, and VACUUM then truncates it to no
-# pages — and kept as the prepared statement's generic plan: under the 2,000 events/s stream one
-# statement over 8,835 flags ran 62 s on the CPU while every consumer waited behind its locks
-# (docs/performance.md, session 12). The transaction is KEYED_ONLY too: a scan of the table for
-# the ``= ANY`` would still cost flags × taken.
+# Their flags, deleted by key: only the chunk holding a dossier's row deletes its flags, so none is
+# locked by anyone (a consumer's new flag is not visible yet: taken next step). The ids are chosen
+# by one sub-select run once (``ARRAY(…)``: an InitPlan). Written ``IN (SELECT …)``, the planner
+# was free to make the sub-select the inner side of a nested loop, run again for every flag:
+# quadratic. It did so with a plan made while the table was empty — a queue table is, after every
+# judging step, and VACUUM then truncates it to no pages — and kept as the prepared statement's
+# generic plan: under the 2,000 events/s stream one statement over 8,835 flags ran 62 s on the CPU
+# while every consumer waited behind its locks (docs/performance.md, session 12). The transaction
+# is KEYED_ONLY too: a scan of the table for the ``= ANY`` would still cost flags × taken.
 TAKE = """
 DELETE FROM scoring.dossier_flag WHERE id = ANY(ARRAY(
     SELECT id FROM scoring.dossier_flag
-    WHERE dossier_id = ANY($1::text[]) AND (accepted_at IS NULL OR accepted_at < $2)
-    ORDER BY id FOR UPDATE))
+    WHERE dossier_id = ANY($1::text[]) AND (accepted_at IS NULL OR accepted_at < $2)))
 RETURNING dossier_id, accepted_at, traceparent
 """
+
+
+# Due times, fees and targets come from the catalogue: a changed procedure's dossiers are judged
+# again from their stored facts (a dossier flagged with the epoch stays so: its events changed).
+# Row locks in dossier_id order, as a chunk's: no deadlock; it waits for a chunk holding one.
+_REJUDGE_PROCEDURES = """
+UPDATE scoring.dossier SET recheck_at = least(recheck_at, $2) WHERE dossier_id IN (
+    SELECT dossier_id FROM scoring.dossier WHERE procedure_code = ANY($1::text[]) ORDER BY dossier_id FOR UPDATE)
+"""
+
+
+async def rejudge_procedures(conn: Any, codes: Sequence[str]) -> None:
+    """Make the dossiers of the procedures ``codes`` due for judging again (their events unchanged)."""
+    await conn.execute(_REJUDGE_PROCEDURES, list(codes), REJUDGE)
 
 
 async def raise_flags(
@@ -87,10 +108,12 @@ async def raise_flags(
 
 
 async def take_flags(conn: Any, *, accepted_before: datetime, limit: int, from_end: bool = False) -> list[Any]:
-    """Take (delete) the flags of events accepted before ``accepted_before`` of up to ``limit``
-    dossiers, the first in ``dossier_id`` order (the last with ``from_end``): rows
-    ``(dossier_id, accepted_at, traceparent)``. In the caller's transaction — the judging
-    chunk's, which makes it :data:`KEYED_ONLY` — so the flags come back if the chunk fails."""
+    """Lock the rows of up to ``limit`` dossiers flagged by events accepted before
+    ``accepted_before``, the first in ``dossier_id`` order (the last with ``from_end``) not held
+    by another transaction, and take (delete) those flags: rows ``(dossier_id, accepted_at,
+    traceparent)``. In the caller's transaction — the judging chunk's, which makes it
+    :data:`KEYED_ONLY` — so the flags come back if the chunk fails, and the rows stay locked
+    until it commits."""
     pick = PICK_FROM_END if from_end else PICK_FROM_START
     picked = [r[0] for r in await conn.fetch(pick, accepted_before, limit)]
     if not picked:

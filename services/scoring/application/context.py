@@ -43,5 +43,7 @@ class Scoring(ServiceDatabase):
     # The API's copies of the unit tree and the procedure catalogue (queries.unit_tree, queries.catalogue).
     units: TableCopy[list[UnitRow]] = field(default_factory=lambda: TableCopy(load_units))
     procedures: TableCopy[dict[str, Procedure]] = field(default_factory=lambda: TableCopy(load_procedures))
+    # The catalogue the last judging step judged with (None: none yet); refresher.judge_pending.
+    judged_with: dict[str, Procedure] | None = None
     # Batch acceptance times whose freshness was observed already (insertion-ordered, bounded).
     freshness_seen: dict[datetime, None] = field(default_factory=dict)

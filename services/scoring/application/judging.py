@@ -280,17 +280,6 @@ async def write_contributions(conn: Any, changes: Changes) -> None:
         )
 
 
-# The flagged dossiers a chunk took, locked in id order: one may be in a chunk of dossiers due by
-# time, which never waits (SKIP LOCKED) — this one waits for it, and no chunk waits on a flag, so
-# no cycle. Their rows exist, committed with the flag: the consumer creates a new dossier's row with
-# its first flag (dossier_flags._RAISE), feedback about an unknown dossier too (_FLAG_FEEDBACK), and
-# migration 0022 made those of the flags it found. A row missing all the same is created here
-# rather than its facts lost (the store only updates), and logged: a rating arriving meanwhile could
-# not flag it (the race _RAISE's comment describes).
-_LOCK = "SELECT dossier_id FROM scoring.dossier WHERE dossier_id = ANY($1::text[]) ORDER BY dossier_id FOR UPDATE"
-_CREATE = "INSERT INTO scoring.dossier (dossier_id) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING"
-
-
 async def judge_flagged_chunk(
     session: AsyncSession,
     *,
@@ -309,12 +298,7 @@ async def judge_flagged_chunk(
     flags = await take_flags(conn, accepted_before=accepted_before, limit=limit, from_end=from_end)
     if not flags:
         return 0
-    ids = sorted({f[0] for f in flags})  # a dossier may have several (one a batch)
-    missing = sorted(set(ids) - {r[0] for r in await conn.fetch(_LOCK, ids)})
-    if missing:
-        log.warning("flagged dossiers without a row: created by judging", extra={"dossiers": len(missing)})
-        await conn.execute(_CREATE, missing)
-        await conn.fetch(_LOCK, missing)  # one committed meanwhile (by feedback) was not inserted: lock it
+    ids = sorted({f[0] for f in flags})  # a dossier may have several (one a batch); rows locked
     accepted = sorted({f[1] for f in flags if f[1] is not None})
     traces = sorted({f[2] for f in flags if f[2]})
     await _judge_claimed(session, conn, ids, {}, accepted, traces, now=now, calendar=calendar, procedures=procedures)

@@ -36,14 +36,16 @@ from services.scoring.adapters.dirty_periods import (
     mark_closed_periods,
     mark_periods_past_petition_deadlines,
 )
+from services.scoring.adapters.dossier_flags import rejudge_procedures
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import period_state
 from services.scoring.application.caches import sync_references
 from services.scoring.application.context import Scoring
 from services.scoring.application.judging import judge_chunk, judge_flagged_chunk
 from services.scoring.application.scoring_service import compute_period
-from services.scoring.domain import parse_period
+from services.scoring.domain import Procedure, parse_period
 from shared.db import caused_by
+from shared.db import driver_connection as driver
 from shared.metrics import (
     DOSSIERS_JUDGED,
     FRESHNESS_SECONDS,
@@ -76,6 +78,7 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
     began = datetime.now(UTC)
     async with app.sessions() as session:
         procedures = await load_procedures(session)
+    await rejudge_moved_procedures(app, procedures)
     deadline = time.monotonic() + budget_s
 
     async def lane(from_end: bool) -> int:
@@ -99,6 +102,22 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
 
     count = lanes if lanes is not None else app.settings.scoring_judging_lanes
     return sum(await asyncio.gather(*(lane(from_end=k == 1) for k in range(count))))
+
+
+async def rejudge_moved_procedures(app: Scoring, procedures: dict[str, Procedure]) -> None:
+    """Judge again the dossiers of every procedure that changed since the last step loaded the
+    catalogue: the step judges with the copy it loaded at its start, so a change committed during
+    it — whose own re-judging flag a chunk of that step may have consumed, or which could not see
+    a dossier not yet judged (no procedure on its row) — was judged with the older copy. As a
+    declared day is (``judge_step``); per worker, each with the copy it judged with."""
+    before, app.judged_with = app.judged_with, procedures
+    if before is None:
+        return
+    moved = sorted(c for c in before.keys() | procedures.keys() if before.get(c) != procedures.get(c))
+    if moved:
+        log.info("procedure catalogue changed; re-judging its dossiers", extra={"procedures": len(moved)})
+        async with app.uow() as uow:
+            await rejudge_procedures(await driver(uow.session), moved)
 
 
 async def judge_step(app: Scoring, now: datetime) -> int:

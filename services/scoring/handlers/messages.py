@@ -18,15 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.scoring.adapters.dirty_periods import mark_periods, mark_scored_periods
-from services.scoring.adapters.dossier_flags import raise_flags
+from services.scoring.adapters.dossier_flags import raise_flags, rejudge_procedures
 from services.scoring.adapters.period_state import announce_reference_change
 from services.scoring.adapters.repository import petition_facts
 from services.scoring.adapters.tables import (
-    REJUDGE,
     petition,
     procedure,
     rating,
@@ -93,14 +92,17 @@ async def apply_accepted_batches(batches: Sequence[AcceptedBatch], uow: UnitOfWo
     Returns the ids of the dossiers flagged.
     """
     first_of: dict[tuple[str, str], int] = {}  # an event repeated in two messages: the first stores it
-    rows: list[RawEvent] = []
+    firsts: dict[tuple[str, str], RawEvent] = {}
     for n, batch in enumerate(batches):
         for e in batch.events:
             if e.data.get("dossier_id"):
                 first_of.setdefault((e.source, e.event_id), n)
-                rows.append(e)
-    if not rows:
+                firsts.setdefault((e.source, e.event_id), e)
+    if not firsts:
         return set()
+    # In key order: two batches repeating events (a redelivery) in other orders wait for each
+    # other's keys in one order, never in a cycle.
+    rows = [firsts[k] for k in sorted(firsts)]
     conn = await driver(uow.session)
     inserted = await conn.fetch(
         _INSERT_EVENTS,
@@ -157,17 +159,7 @@ async def apply_procedure_events(events: list[RawEvent], uow: UnitOfWork, *, now
     codes = list(changed.scalars())
     if codes:
         announce_reference_change(uow.session)
-        # Due times, fees and targets come from the catalogue: its dossiers must be judged again,
-        # their events unchanged (a dossier flagged with the epoch stays so: its events changed).
-        # Row locks in dossier_id order, as the consumer's upserts take them: no deadlock.
-        await uow.session.execute(
-            text(
-                "UPDATE scoring.dossier SET recheck_at = least(recheck_at, :rejudge) WHERE dossier_id IN ("
-                "SELECT dossier_id FROM scoring.dossier WHERE procedure_code = ANY(CAST(:codes AS text[])) "
-                "ORDER BY dossier_id FOR UPDATE)"
-            ),
-            {"rejudge": REJUDGE, "codes": codes},
-        )
+        await rejudge_procedures(await driver(uow.session), codes)
     await mark_all_scored_dirty(uow, now)
 
 
@@ -183,29 +175,39 @@ async def apply_units(msg: UnitsChanged, uow: UnitOfWork, *, now: datetime) -> N
 # A rating or petition at ``$2`` changes the verdicts judged after ``$2`` only: the dossier is
 # due for judging from then (least: an earlier pending instant stays; null — never again — ends).
 # Not the epoch, which means "its events changed, store its facts". A dossier set aside stays
-# aside until its events change. Rows in key order (as the dossier-event batches lock them).
-# A dossier the statement's snapshot has no row of gets one and a flag (as the consumer's first
-# events give it), judged at the next step: its first events may be committing, and a chunk
-# judging them may read the ratings before this one commits. One statement, one snapshot: every
-# dossier is either seen (and waited for, if a chunk holds it) or flagged.
+# aside until its events change.
+# Feedback never waits for a row lock: a dossier whose row another transaction holds (a judging
+# chunk, which may have read the ratings already; a catalogue change; other feedback) is flagged
+# instead, folded and judged at the next step with every rating by then (judging also schedules a
+# rating dated after its instant). Waiting for the chunk made a feedback transaction of several
+# messages, which locks rows in message order, able to close a cycle with a chunk, and an event
+# batch wait behind it for the chunk (session 18's review).
+# A dossier the statement's snapshot has no row of gets one and a flag, as the consumer's first
+# events give it: its first events may be committing, and a chunk judging them may read the
+# ratings before this one commits. One statement, one snapshot: every dossier is re-judged from
+# ``$2``, flagged, or set aside.
 _FLAG_FEEDBACK = """
-WITH unknown AS MATERIALIZED (
-    SELECT i FROM unnest($1::text[]) AS v(i)
-    WHERE NOT EXISTS (SELECT 1 FROM scoring.dossier d WHERE d.dossier_id = v.i)
+WITH known AS MATERIALIZED (
+    SELECT dossier_id, unjudgeable IS NOT NULL AS aside FROM scoring.dossier WHERE dossier_id = ANY($1::text[])
+), rejudged AS (
+    UPDATE scoring.dossier SET recheck_at = least(recheck_at, $2) WHERE dossier_id IN (
+        SELECT dossier_id FROM scoring.dossier WHERE dossier_id = ANY($1::text[]) AND unjudgeable IS NULL
+        ORDER BY dossier_id FOR UPDATE SKIP LOCKED)
+    RETURNING dossier_id
 ), new_dossiers AS (
-    INSERT INTO scoring.dossier (dossier_id) SELECT i FROM unknown ORDER BY i ON CONFLICT DO NOTHING
-), new_flags AS (
-    INSERT INTO scoring.dossier_flag (dossier_id) SELECT i FROM unknown
+    INSERT INTO scoring.dossier (dossier_id)
+    SELECT i FROM unnest($1::text[]) AS v(i) WHERE i NOT IN (SELECT dossier_id FROM known)
+    ORDER BY i ON CONFLICT DO NOTHING
 )
-UPDATE scoring.dossier SET recheck_at = least(recheck_at, $2) WHERE dossier_id IN (
-    SELECT dossier_id FROM scoring.dossier WHERE dossier_id = ANY($1::text[]) AND unjudgeable IS NULL
-    ORDER BY dossier_id FOR UPDATE)
+INSERT INTO scoring.dossier_flag (dossier_id)
+SELECT i FROM unnest($1::text[]) AS v(i)
+WHERE i NOT IN (SELECT dossier_id FROM rejudged) AND i NOT IN (SELECT dossier_id FROM known WHERE aside)
 """
 
 
 async def flag_for_feedback(uow: UnitOfWork, dossier_ids: Iterable[str], at: datetime) -> None:
     """Re-judge ``dossier_ids`` from ``at`` (a rating of them or a petition naming them, given at
-    ``at``); one scoring has no row of yet at the next step."""
+    ``at``); one scoring has no row of yet, or whose row is held, at the next step."""
     ids = sorted({i for i in dossier_ids if i})
     if ids:
         conn = await driver(uow.session)
