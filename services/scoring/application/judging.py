@@ -1,16 +1,18 @@
 """Judging flagged dossiers into contributions, in bounded chunks, off the event loop.
 
-A dossier is due for judging when ``recheck_at < now``: the consumer sets the epoch when it
-stores a new event of it (the catalogue handler for a changed procedure), and at most the
-rating's or petition's own instant when a rating of it, or a petition naming it, arrives (its
-facts did not change: nothing to store); :mod:`services.scoring.domain.contributions` sets the
-next instant time alone changes a verdict.
+A dossier is due for judging when it is flagged (``scoring.dossier_flag``: the consumer stored a
+new event of it; feedback about it found its row held or missing) or when ``recheck_at < now``:
+:data:`REJUDGE` for a changed procedure or calendar, at most the rating's or petition's own
+instant when a rating of it, or a petition naming it, arrives (its facts did not change: nothing
+to store), and the next instant time alone changes a verdict, which
+:mod:`services.scoring.domain.contributions` sets.
 Strictly before: a verdict judged at a threshold ``t`` is still exact at ``t`` (a fact at ``t`` is
 known only after ``t``, a due time ``t`` is passed only after ``t``), and ``<=`` would re-judge it
 forever within one tick.
 
-Each chunk: claim rows ``FOR UPDATE SKIP LOCKED`` (a rating's or a catalogue change's flag
-waits for a chunk's rows, the refresher never waits for a consumer: no deadlock), read every
+Each chunk: claim rows ``FOR UPDATE SKIP LOCKED`` (a catalogue change's or a declared day's
+mark waits for a chunk's rows, feedback flags a held row instead, a chunk never waits for a row
+lock: no deadlock), read every
 stored event of the claimed dossiers to fold, their ratings and the petitions naming them (5.4)
 and their stored contributions, then decode, fold, judge and compare them in a worker thread
 (the event loop keeps consuming: it only sends and receives the statements), store the facts of
