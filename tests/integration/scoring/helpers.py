@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import score
 from services.scoring.adapters.tallies import drift
 from services.scoring.api.app import create_app
+from services.scoring.application.judging import judge_due, judge_flagged_chunk
 from services.scoring.application.recompute import live_periods, recompute_and_compare
 from services.scoring.application.scoring_service import compute_period
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import parse_period
 from services.scoring.handlers.messages import apply_dossier_events, apply_procedure_events, apply_units
 from shared.contracts import RawEvent
+from shared.contracts.feedback import RatingSubmitted
 from shared.db import driver_connection
 
-from .scenario import PROCEDURE, UNITS
+from .scenario import PROCEDURE, UNITS, _at
 
 
 async def load_reference(app: Scoring, now: datetime) -> None:
@@ -73,3 +77,46 @@ def api_reading_at_once(app: Scoring) -> FastAPI:
     api = create_app(app)
     api.state.read_cache.states.seconds = 0
     return api
+
+
+async def judge_all(app: Scoring, now: datetime) -> None:
+    """Judge every flagged and every due dossier, in one transaction."""
+    async with app.uow() as uow:
+        await judge_due(uow.session, now=now, calendar=app.calendar, procedures=await load_procedures(uow.session))
+
+
+async def judge_a_flagged_chunk(app: Scoring, now: datetime) -> int:
+    """One chunk of flagged dossiers judged and committed (a judging lane's step); how many."""
+    async with app.uow() as uow:
+        procedures = await load_procedures(uow.session)
+        return await judge_flagged_chunk(uow.session, now=now, calendar=app.calendar, procedures=procedures)
+
+
+def dissatisfied(dossier_id: str, n: int = 1, *, day: int = 9) -> RatingSubmitted:
+    """A citizen's dissatisfied rating of the scenario's ``dossier_id`` (of P01), given on ``day`` October."""
+    return RatingSubmitted(
+        rating_id=f"r-{dossier_id}-{n}",
+        dossier_id=dossier_id,
+        unit_code="P01",
+        level="dissatisfied",
+        criteria={"conduct": 1},
+        origin="citizen",
+        rated_at=datetime.fromisoformat(_at(day)),
+        replaced=False,
+        current=True,
+    )
+
+
+_WAITING = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+
+
+async def until_waiting(app: Scoring, n: int, *tasks: asyncio.Task[Any], done: asyncio.Event | None = None) -> None:
+    """Until ``n`` transactions of this database wait for a lock, or one of ``tasks`` finished (or
+    ``done`` is set): a staged race's next step."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while not any(t.done() for t in tasks) and not (done and done.is_set()):
+        async with app.sessions() as session:
+            if await session.scalar(text(_WAITING)) >= n:
+                return
+        assert asyncio.get_running_loop().time() < deadline, "neither finished nor waiting"
+        await asyncio.sleep(0.02)

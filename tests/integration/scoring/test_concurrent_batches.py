@@ -17,7 +17,6 @@ be judged too: the chunk may have read the ratings before it committed.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -25,23 +24,16 @@ from sqlalchemy import Row, select, text
 
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import EPOCH, dossier, dossier_flag
-from services.scoring.application.judging import judge_due, judge_flagged_chunk
+from services.scoring.application.judging import judge_flagged_chunk
 from services.scoring.application.recompute import live_periods
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
 from services.scoring.handlers.messages import apply_dossier_events, apply_rating
-from shared.contracts.feedback import RatingSubmitted
 
-from .helpers import load_reference, no_differences
-from .scenario import NOW, _at, _ev, _received
+from .helpers import dissatisfied, judge_a_flagged_chunk, judge_all, load_reference, no_differences, until_waiting
+from .scenario import NOW, _ev, _received
 
 pytestmark = pytest.mark.integration
-
-
-async def judge_all(app: Scoring) -> None:
-    async with app.uow() as uow:
-        procedures = await load_procedures(uow.session)
-        await judge_due(uow.session, now=NOW, calendar=app.calendar, procedures=procedures)
 
 
 async def stored(app: Scoring, dossier_id: str) -> Row[Any]:
@@ -52,18 +44,6 @@ async def stored(app: Scoring, dossier_id: str) -> Row[Any]:
 async def live_periods_of(app: Scoring) -> list[str]:
     async with app.sessions() as session:
         return await live_periods(session)
-
-
-async def done_or_waiting_for_a_lock(app: Scoring, task: asyncio.Task[Any], done: asyncio.Event | None = None) -> None:
-    """Until ``task`` has finished (or set ``done``) or a transaction of this database waits for a lock."""
-    waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    deadline = asyncio.get_running_loop().time() + 30
-    while not task.done() and not (done and done.is_set()):
-        async with app.sessions() as session:
-            if await session.scalar(text(waiting)):
-                return
-        assert asyncio.get_running_loop().time() < deadline, "neither finished nor waiting"
-        await asyncio.sleep(0.02)
 
 
 async def test_concurrent_batches_for_one_dossier_converge(clean: Scoring) -> None:
@@ -84,7 +64,7 @@ async def test_concurrent_batches_for_one_dossier_converge(clean: Scoring) -> No
     # A new dossier: the second batch waits for the first's commit (the dossier's row, created
     # with the first flag), then flags it too.
     second = asyncio.create_task(apply(second_batch))
-    await done_or_waiting_for_a_lock(app, second)
+    await until_waiting(app, 1, second)
     await first.__aexit__(None, None, None)
     await asyncio.wait_for(second, 30)
     # A known one: a flag of its own, no wait for a batch still open.
@@ -93,7 +73,7 @@ async def test_concurrent_batches_for_one_dossier_converge(clean: Scoring) -> No
     await apply_dossier_events(third_batch, third, now=NOW)
     await asyncio.wait_for(apply([_ev("synced", 9, "RACE-1")]), 10)
     await third.__aexit__(None, None, None)
-    await judge_all(app)
+    await judge_all(app, NOW)
 
     row = await stored(app, "RACE-1")
     assert row.finished_at is not None, "the completed event was lost to a concurrent batch"
@@ -125,7 +105,7 @@ async def test_event_stored_during_judging_is_judged_next(clean: Scoring) -> Non
     assert row.recheck_at != EPOCH  # the chunk's own verdict …
     async with app.sessions() as session:  # … and the completion's flag, raised meanwhile, still up
         assert (await session.execute(select(dossier_flag.c.dossier_id))).scalars().all() == ["RACE-2"]
-    await judge_all(app)
+    await judge_all(app, NOW)
     row = await stored(app, "RACE-2")
     assert row.finished_at is not None
 
@@ -179,17 +159,7 @@ HANDLED = [
     _received(5, "RATED-1", "P01", "online"),
     _ev("completed", 7, "RATED-1", outcome="approved", result_digitized=True),
 ]
-DISSATISFIED = RatingSubmitted(
-    rating_id="r-race",
-    dossier_id="RATED-1",
-    unit_code="P01",
-    level="dissatisfied",
-    criteria={"conduct": 1},
-    origin="citizen",
-    rated_at=datetime.fromisoformat(_at(8)),
-    replaced=False,
-    current=True,
-)
+DISSATISFIED = dissatisfied("RATED-1", day=8)
 
 
 async def test_a_rating_arriving_while_its_dossier_is_first_judged_is_judged(clean: Scoring) -> None:
@@ -211,11 +181,12 @@ async def test_a_rating_arriving_while_its_dossier_is_first_judged_is_judged(cle
             await apply_rating(DISSATISFIED, uow, now=NOW)
 
     rating = asyncio.create_task(rate())
-    await done_or_waiting_for_a_lock(app, rating)
+    await until_waiting(app, 1, rating)
     await judging.__aexit__(None, None, None)
     await asyncio.wait_for(rating, 30)
     await refresh_once(app, now=NOW)  # judges what is due, then scores October
-    assert await live_periods_of(app) and await no_differences(app, HANDLED) is None
+    assert await live_periods_of(app)  # scored: the comparison below is not empty
+    await no_differences(app, HANDLED)
 
 
 async def test_a_rating_committed_after_its_dossiers_judging_read_the_ratings_is_judged(clean: Scoring) -> None:
@@ -236,19 +207,15 @@ async def test_a_rating_committed_after_its_dossiers_judging_read_the_ratings_is
             await commit_rating.wait()
 
     rating = asyncio.create_task(rate())
-    await done_or_waiting_for_a_lock(app, rating, rated)
+    await until_waiting(app, 1, rating, done=rated)
     await consuming.__aexit__(None, None, None)
     await asyncio.wait_for(rated.wait(), 30)
 
-    async def judge() -> int:
-        async with app.uow() as uow:
-            procedures = await load_procedures(uow.session)
-            return await judge_flagged_chunk(uow.session, now=NOW, calendar=app.calendar, procedures=procedures)
-
-    judging = asyncio.create_task(judge())
-    await done_or_waiting_for_a_lock(app, judging)
+    judging = asyncio.create_task(judge_a_flagged_chunk(app, NOW))
+    await until_waiting(app, 1, judging)
     commit_rating.set()
     await asyncio.wait_for(rating, 30)
     assert await asyncio.wait_for(judging, 30) == 1
     await refresh_once(app, now=NOW)  # judges what is due, then scores October
-    assert await live_periods_of(app) and await no_differences(app, HANDLED) is None
+    assert await live_periods_of(app)  # scored: the comparison below is not empty
+    await no_differences(app, HANDLED)

@@ -5,7 +5,6 @@ the invariant — no deadlock, no consumer waiting for a chunk, no lost update."
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -15,57 +14,30 @@ from services.scoring.adapters.calendar_store import rejudge_everything
 from services.scoring.adapters.dossier_flags import PICK_FROM_START, TAKE
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.application import refresher
-from services.scoring.application.judging import END_OF_TIME, judge_due, judge_flagged_chunk
+from services.scoring.application.judging import END_OF_TIME, judge_flagged_chunk
 from services.scoring.application.recompute import live_periods
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
 from services.scoring.handlers.messages import apply_dossier_events, apply_procedure_events, apply_rating
 from shared.contracts import RawEvent
-from shared.contracts.feedback import RatingSubmitted
 from shared.db import driver_connection
 
-from .helpers import load_reference, no_differences
-from .scenario import NOW, PROCEDURE, _at, _ev, _received
+from .helpers import (
+    apply_batches,
+    dissatisfied,
+    judge_a_flagged_chunk,
+    judge_all,
+    load_reference,
+    no_differences,
+    until_waiting,
+)
+from .scenario import NOW, PROCEDURE, _ev, _received
 
 pytestmark = pytest.mark.integration
 
-WAITING = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-
-
-async def until_waiting(app: Scoring, n: int, *tasks: asyncio.Task[Any]) -> None:
-    """Until ``n`` transactions of this database wait for a lock, or one of ``tasks`` finished."""
-    deadline = asyncio.get_running_loop().time() + 30
-    while not any(t.done() for t in tasks):
-        async with app.sessions() as session:
-            if await session.scalar(text(WAITING)) >= n:
-                return
-        assert asyncio.get_running_loop().time() < deadline, "neither finished nor waiting"
-        await asyncio.sleep(0.02)
-
 
 async def apply(app: Scoring, events: list[RawEvent]) -> None:
-    async with app.uow() as uow:
-        await apply_dossier_events(events, uow, now=NOW)
-
-
-async def judge_all(app: Scoring) -> None:
-    async with app.uow() as uow:
-        procedures = await load_procedures(uow.session)
-        await judge_due(uow.session, now=NOW, calendar=app.calendar, procedures=procedures)
-
-
-def rating(dossier_id: str, n: int) -> RatingSubmitted:
-    return RatingSubmitted(
-        rating_id=f"r-{dossier_id}-{n}",
-        dossier_id=dossier_id,
-        unit_code="P01",
-        level="dissatisfied",
-        criteria={"conduct": 1},
-        origin="citizen",
-        rated_at=datetime.fromisoformat(_at(9)),
-        replaced=False,
-        current=True,
-    )
+    await apply_batches(app, [events], NOW)
 
 
 async def test_two_chunks_that_picked_one_dossier_by_different_first_flags_do_not_deadlock(clean: Scoring) -> None:
@@ -76,7 +48,7 @@ async def test_two_chunks_that_picked_one_dossier_by_different_first_flags_do_no
     app = clean
     await load_reference(app, NOW)
     await apply(app, [_received(5, "PICK-1", "P01", "online")])
-    await judge_all(app)
+    await judge_all(app, NOW)
 
     e1 = app.uow()
     await e1.__aenter__()
@@ -113,21 +85,16 @@ async def test_a_feedback_transaction_rating_two_dossiers_does_not_deadlock_with
     app = clean
     await load_reference(app, NOW)
     await apply(app, [_received(5, "R-1", "P01", "online"), _received(5, "R-2", "P01", "online")])
-    await judge_all(app)
+    await judge_all(app, NOW)
     await apply(app, [_ev("synced", 6, "R-1"), _ev("synced", 6, "R-2")])  # both flagged again
 
     feedback = app.uow()
     await feedback.__aenter__()
-    await apply_rating(rating("R-2", 1), feedback, now=NOW)
+    await apply_rating(dissatisfied("R-2", 1), feedback, now=NOW)
 
-    async def chunk() -> int:
-        async with app.uow() as uow:
-            procedures = await load_procedures(uow.session)
-            return await judge_flagged_chunk(uow.session, now=NOW, calendar=app.calendar, procedures=procedures)
-
-    judging = asyncio.create_task(chunk())
+    judging = asyncio.create_task(judge_a_flagged_chunk(app, NOW))
     await until_waiting(app, 1, judging)
-    rate = asyncio.create_task(apply_rating(rating("R-1", 2), feedback, now=NOW))
+    rate = asyncio.create_task(apply_rating(dissatisfied("R-1", 2), feedback, now=NOW))
     [rated] = await asyncio.wait_for(asyncio.gather(rate, return_exceptions=True), 30)
     failed = rated if isinstance(rated, BaseException) else None
     await feedback.__aexit__(type(failed) if failed else None, failed, None)
@@ -184,7 +151,7 @@ async def test_a_catalogue_change_committed_during_a_judging_step_is_judged(
         after_steps = (await session.execute(text(rows))).all()
     async with app.uow() as uow:  # the oracle: everything judged again with today's catalogue
         await rejudge_everything(uow.session)
-    await judge_all(app)
+    await judge_all(app, NOW)
     async with app.sessions() as session:
         judged_afresh = (await session.execute(text(rows))).all()
     assert after_steps == judged_afresh, "the catalogue change was judged with the step's older copy"
@@ -203,11 +170,11 @@ async def test_a_batch_does_not_wait_for_a_chunk_behind_a_feedback_transaction(c
     await judging.__aenter__()
     try:
         async with app.uow() as feedback:
-            await apply_rating(rating("NEW-1", 1), feedback, now=NOW)
+            await apply_rating(dissatisfied("NEW-1", 1), feedback, now=NOW)
             procedures = await load_procedures(judging.session)
             chunk = judge_flagged_chunk(judging.session, now=NOW, calendar=app.calendar, procedures=procedures)
             assert await chunk == 1
-            await asyncio.wait_for(apply_rating(rating("OLD-1", 2), feedback, now=NOW), 10)  # no wait for C
+            await asyncio.wait_for(apply_rating(dissatisfied("OLD-1", 2), feedback, now=NOW), 10)  # no wait for C
         await asyncio.wait_for(
             apply(app, [_received(5, "NEW-1", "P01", "online"), _ev("completed", 8, "NEW-1", outcome="approved")]),
             10,
