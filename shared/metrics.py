@@ -58,7 +58,7 @@ REFRESH_FAILURES = Counter("sqi_refresh_failures_total", "Scoring refreshes that
 # a stream, docs/performance.md session 14): the two parts of a tick, observed apart.
 JUDGING_STEP_SECONDS = Histogram(
     "sqi_judging_step_seconds",
-    "Duration of one judging step that judged dossiers (flags handed over, due dossiers judged)",
+    "Duration of one judging step that judged dossiers (flagged and due dossiers judged)",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 DOSSIERS_JUDGED = Counter("sqi_dossiers_judged_total", "Dossiers judged by the refresher (again when judged again)")

@@ -1,4 +1,4 @@
-"""Judging's chunks and the flags' hand-over read their rows by key, whatever the tables'
+"""Judging's chunks, and the flags they take, read their rows by key, whatever the tables'
 statistics (or a cached plan) say.
 
 Without statistics (a bulk load not analysed yet; a server running without autovacuum, as the

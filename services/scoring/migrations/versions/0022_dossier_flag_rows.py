@@ -1,7 +1,7 @@
 """dossier_flag: one row per flag, so that a consumer never waits for the chunk judging a dossier
 
 Judging now takes the consumer's flags itself, in the chunk that judges their dossiers (the
-hand-over's update of the wide dossier row is gone: docs/decisions.md, session 17). With one row
+hand-over's update of the wide dossier row is gone: docs/decisions.md, sessions 17 and 18). With one row
 per dossier, a consumer raising the flag of a dossier a chunk had taken waited for that chunk's
 commit (its upsert met the deleted row). Every flag is a row of its own now: inserted, never
 updated; judging deletes the ones it takes. Existing flags are kept, and their dossiers get a row.
