@@ -135,6 +135,25 @@ def caused_by(exc: BaseException, test: Callable[[BaseException], bool]) -> bool
     return False
 
 
+# The database is not there (down, restarting, failing over, the connection cut): nothing a
+# message did. Not a statement timeout (class 57 too), which a message can cause.
+_UNREACHABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached, rather than refused the work."""
+    return caused_by(
+        exc,
+        lambda e: isinstance(e, _UNREACHABLE) or (isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated),
+    )
+
+
 def transient_conflict(exc: BaseException) -> bool:
     return caused_by(exc, lambda e: isinstance(e, TRANSIENT_CONFLICTS))
 

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import orjson
 from opentelemetry import propagate
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.contracts import IntegrationEvent
@@ -27,6 +27,9 @@ _FLUSH = """
 INSERT INTO {table} (id, exchange, routing_key, body, trace_headers)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[]::jsonb[])
 """
+
+
+_STILL_VALID = text("SELECT 1")
 
 
 class UnitOfWork:
@@ -68,6 +71,11 @@ class UnitOfWork:
         try:
             if exc_type is None:
                 await self._flush_outbox()
+                # PostgreSQL answers the COMMIT of a transaction a failed statement aborted with
+                # ROLLBACK, and neither asyncpg nor SQLAlchemy raise: a handler that caught a
+                # database error without a savepoint would have its message acked, its effects
+                # and inbox row gone (session 18's audit). A statement there raises instead.
+                await self.session.execute(_STILL_VALID)
                 await self.session.commit()
                 wakes = wakes_of(self.session)
                 if self._waker is not None:

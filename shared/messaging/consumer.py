@@ -4,7 +4,9 @@ A subscription's handler is a plain async function: ``handler(message, uow)`` fo
 or ``batch_handler(messages, uow)`` for every new message of a transaction at once. The inbox
 rows (consumer, message id) are inserted in the handler's transaction: a redelivered message
 finds its row and is acked without effect. Any exception rolls back and rejects the delivery,
-which the topology routes to the retry queue and, after ``max_attempts``, to the parking queue.
+which the topology routes to the retry queue and, after ``max_attempts``, to the parking queue —
+unless the database could not be reached at all: then the delivery goes back to its queue after
+the retry delay, not counted (an outage must not park healthy messages).
 
 Deliveries of one queue that are in hand together are applied together: one transaction, one
 inbox insert (one prepared statement on the driver's connection), then each delivery is acked.
@@ -44,7 +46,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from sqlalchemy import Table
 
-from shared.db import driver_connection
+from shared.db import database_unreachable, driver_connection
 from shared.messaging.topology import Handler, IncomingMessage, Subscription, declare_subscription
 from shared.metrics import MESSAGES_CONSUMED, MESSAGES_PARKED, MESSAGES_RETRIED
 from shared.trace_context import current_traceparent, links_of
@@ -114,7 +116,16 @@ class Batcher:
             self._running = True
             # A task of its own, queued after the deliveries already in hand, so they join it.
             asyncio.get_running_loop().create_task(self._drain())
-        return await waiting.outcome
+        try:
+            # Shielded: a dropped connection cancels the callbacks of its channel's deliveries, and
+            # with them the outcome a batch in hand sets after its commit — which then raised and
+            # ended the drain, stranding every later delivery (session 18's audit).
+            return await asyncio.shield(waiting.outcome)
+        except asyncio.CancelledError:
+            # Still applied with its batch (its redelivery is then a duplicate); nobody reads the
+            # outcome now.
+            waiting.outcome.add_done_callback(_read_outcome)
+            raise
 
     async def _drain(self) -> None:
         try:
@@ -126,6 +137,12 @@ class Batcher:
                 await self._consumer.apply_batch(self._sub, batch)
         finally:
             self._running = False
+
+
+def _read_outcome(outcome: asyncio.Future[bool]) -> None:
+    """Mark an outcome's exception retrieved (no "never retrieved" warning for a cancelled delivery)."""
+    if not outcome.cancelled():
+        outcome.exception()
 
 
 class Consumer:
@@ -218,7 +235,19 @@ class Consumer:
                         message_id, original_routing_key(message), message.body, message_traceparent(message)
                     )
                 )
-            except Exception:
+            except Exception as exc:
+                if database_unreachable(exc):
+                    # Not the message's fault: an attempt not counted (parking healthy messages
+                    # after a failover of ``max_attempts × retry_delay`` left their effects
+                    # missing until a person moved them back; session 18's audit). Held for the
+                    # retry delay, so an outage is no tight loop, then back to the queue.
+                    log.warning(
+                        "database unreachable; the delivery goes back to its queue",
+                        extra={"queue": sub.queue, "message_id": message_id, "error": repr(exc)},
+                    )
+                    await asyncio.sleep(sub.retry_delay_ms / 1000)
+                    await message.nack(requeue=True)
+                    return
                 attempts = attempts_so_far(message, queue_name) + 1
                 log.exception(
                     "handler failed",

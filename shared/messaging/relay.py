@@ -51,7 +51,11 @@ class OutboxRelay:
         # Rows claimed and published per transaction; their confirms are awaited together.
         self._batch = batch
         self._wake = asyncio.Event()
+        # Declared exchanges of one channel: a run opens its own, and ``supervise`` restarts a run
+        # that a database error ended — publishing through the closed channel's exchanges failed
+        # every row until the process restarted (session 18's audit).
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+        self._exchanges_channel: aio_pika.abc.AbstractChannel | None = None
         self._service = outbox.schema or ""
 
     async def run(self, stop: asyncio.Event, *, flush_s: float = 0.0) -> None:
@@ -103,6 +107,8 @@ class OutboxRelay:
         return total
 
     async def _exchange(self, channel: aio_pika.abc.AbstractChannel, name: str) -> aio_pika.abc.AbstractExchange:
+        if channel is not self._exchanges_channel:
+            self._exchanges, self._exchanges_channel = {}, channel
         if name not in self._exchanges:
             self._exchanges[name] = await declare_exchange(channel, self._prefix + name)
         return self._exchanges[name]
