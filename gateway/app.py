@@ -196,6 +196,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         SERVICE,
         title="SQI gateway",
         checks=checks,
+        # The pod's readiness: the gateway's own database. Not the broker (the gateway publishes
+        # nothing; an outage refuses no event, the services' outboxes hold them) nor one service
+        # (the routes to the others keep working): either took every gateway pod out of the
+        # Service, and the whole public API answered 503.
+        own_checks={"database": db_ready},
         lifespan=lifespan,
         guard=refuse_bad_paths,
         metrics_allowed=gw.metrics_allowed,

@@ -26,7 +26,7 @@ for svc in $services; do
   generated="$generated sqi-pg-$svc sqi-$svc-user-credentials"
 done
 if [[ "$overlay" == production ]]; then
-  created="$created sqi-backup-object-store"
+  created="$created sqi-backup-object-store sqi-tls"
 else
   created="$created $generated"
 fi

@@ -225,19 +225,31 @@ ReadyCheck = Callable[[], Awaitable[bool]]
 
 
 def install_health(
-    app: FastAPI, checks: Mapping[str, ReadyCheck], metrics_allowed: Callable[[Request], bool] | None = None
+    app: FastAPI,
+    checks: Mapping[str, ReadyCheck],
+    metrics_allowed: Callable[[Request], bool] | None = None,
+    own_checks: Mapping[str, ReadyCheck] | None = None,
 ) -> None:
+    """``/healthz`` (alive), ``/readyz`` (``checks``) and, with ``own_checks``, ``/readyz/self``:
+    ready as far as this process alone goes, for a pod's readiness probe where ``/readyz`` also
+    checks what the process merely reaches (the gateway's: the broker and every service)."""
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        results = {name: await check() for name, check in checks.items()}
-        status = 200 if all(results.values()) else 503
-        return JSONResponse(
-            {"status": "ready" if status == 200 else "not ready", "checks": results}, status_code=status
-        )
+    def ready_route(path: str, checks: Mapping[str, ReadyCheck]) -> None:
+        @app.get(path, include_in_schema=False)
+        async def readyz() -> JSONResponse:
+            results = {name: await check() for name, check in checks.items()}
+            status = 200 if all(results.values()) else 503
+            return JSONResponse(
+                {"status": "ready" if status == 200 else "not ready", "checks": results}, status_code=status
+            )
+
+    ready_route("/readyz", checks)
+    if own_checks is not None:
+        ready_route("/readyz/self", own_checks)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
@@ -255,6 +267,7 @@ def create_app(
     description: str = "",
     guard: RequestGuard | None = None,
     metrics_allowed: Callable[[Request], bool] | None = None,
+    own_checks: Mapping[str, ReadyCheck] | None = None,
 ) -> FastAPI:
     """A FastAPI app with SQI's error body, request ids, health, metrics and tracing; what is
     alive once its ``lifespan`` has started is frozen out of the collector's reach (shared.heap)."""
@@ -263,7 +276,7 @@ def create_app(
     )
     install_error_handlers(app)
     install_request_id(app, name, guard)
-    install_health(app, checks, metrics_allowed)
+    install_health(app, checks, metrics_allowed, own_checks)
     # One server span per request; not one more internal span per ASGI message sent or received
     # (three for a plain GET): they told nothing the server span does not, at a tenth of a
     # proxied read's CPU in the gateway (docs/performance.md, "The gateway hop").

@@ -47,10 +47,9 @@ async def declare_topology(settings: CommonSettings) -> None:
 
 
 async def seed_reference(settings: CommonSettings) -> None:
-    from services.ingest.bootstrap import bootstrap
-    from services.ingest.seed import seed
+    from services.ingest.seed import reference_app, seed
 
-    ingest = bootstrap()
+    ingest = reference_app()
     try:
         await seed(ingest)
     finally:

@@ -28,7 +28,8 @@ class Ingest(ServiceDatabase):
     rating_codes: RatingCodes
 
 
-def bootstrap(settings: IngestSettings | None = None) -> Ingest:
+def bootstrap(settings: IngestSettings | None = None, *, rating_codes: RatingCodes | None = None) -> Ingest:
+    """Ingest's parts; ``rating_codes`` instead of those of ``SQI_RATING_CODE_KEYS`` (seeding)."""
     settings = settings or IngestSettings()
     engine = create_engine(settings, application_name=SERVICE)
     sessions = session_factory(engine)
@@ -37,7 +38,7 @@ def bootstrap(settings: IngestSettings | None = None) -> Ingest:
         engine=engine,
         sessions=sessions,
         reference=ReferenceCache(sessions),
-        rating_codes=RatingCodes.from_spec(settings.rating_code_keys),
+        rating_codes=rating_codes or RatingCodes.from_spec(settings.rating_code_keys),
     )
 
 

@@ -12,9 +12,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.ingest import units
-from services.ingest.bootstrap import Ingest
+from services.ingest.bootstrap import Ingest, bootstrap
 from services.ingest.handlers import ingest_events
 from shared.identity import Principal
+from shared.rating_code import RatingCodes
+
+
+class _NoRatingCodes(RatingCodes):
+    """The reference data is units and procedures, no receipt: no rating code to issue. So the
+    migration Job, which seeds it, is given no rating-code key (docs/decisions.md)."""
+
+    def __init__(self) -> None:
+        pass
+
+    def issue(self, dossier_id: str, unit_code: str) -> str:
+        raise RuntimeError("the reference data issues no rating code")
+
+
+def reference_app() -> Ingest:
+    """Ingest's parts for seeding the reference data: without the rating-code keys."""
+    return bootstrap(rating_codes=_NoRatingCodes())
+
 
 REFERENCE_SOURCE = "sqi-reference"
 PUBLISHED_AT = "2025-07-01T00:00:00+07:00"

@@ -245,7 +245,8 @@ def test_probes(overlay):
             http = c[probe]["httpGet"]
             assert http["port"] in port_names, f"{ident(d)} {probe} targets an undeclared port {http['port']}"
         assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", ident(d)
-        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", ident(d)
+        ready = "/readyz/self" if d["metadata"]["name"] == "gateway" else "/readyz"  # the gateway alone
+        assert c["readinessProbe"]["httpGet"]["path"] == ready, ident(d)
 
 
 def test_pod_hardening(overlay):
