@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -31,13 +29,14 @@ from shared.settings import CommonSettings
 from shared.unit_of_work import UnitOfWork
 from sqi_cli.scratch import delete_broker_objects, recreate_database, scratch_database_url
 
+from .broker import drop_connection, skip_without_rabbitmqctl
+
 pytestmark = pytest.mark.integration
 DB = scratch_database_url("sqi_test_audit_consumer")
 SCHEMA = "audit_consumer"
 metadata = service_metadata(SCHEMA)
 inbox, outbox = inbox_table(metadata), outbox_table(metadata)
 EXCHANGE = "auditc.events"
-ENV = {**os.environ, "ERL_EPMD_ADDRESS": "127.0.0.1"}
 
 
 async def until(done: Callable[[], Awaitable[bool]], within_s: float = 20, what: str = "") -> None:
@@ -92,22 +91,6 @@ def make_consumer(sessions: async_sessionmaker[Any], **kw: Any) -> Consumer:
     )
 
 
-def rabbitmqctl(*args: str) -> str:
-    return subprocess.run(
-        ["rabbitmqctl", "-q", *args], env=ENV, check=True, capture_output=True, text=True, timeout=60
-    ).stdout
-
-
-def drop_connection(name: str) -> None:
-    """The broker closes the client connection named ``name`` (a network failure, a node restart)."""
-    for line in rabbitmqctl("list_connections", "--no-table-headers", "pid", "client_properties").splitlines():
-        pid, _, properties = line.partition("\t")
-        if f'"{name}"' in properties:
-            rabbitmqctl("close_connection", pid.strip(), "audit: connection dropped")
-            return
-    raise AssertionError(f"no broker connection named {name!r}")
-
-
 # --- 1. A connection drop while a batch is applied --------------------------------------------
 
 release = asyncio.Event()
@@ -134,8 +117,7 @@ async def test_a_connection_drop_during_a_batch_strands_no_delivery(
     the connection (aiormq cancels every consumer callback of the channel, which cancels their
     ``Delivery.outcome`` futures); m1's transaction commits; the robust connection comes back and
     m1, m2, m3 are redelivered. Every delivery must end acked (in_flight back to 0)."""
-    if shutil.which("rabbitmqctl") is None:
-        pytest.skip("rabbitmqctl is not installed: cannot drop a connection on the broker")
+    skip_without_rabbitmqctl()
     settings: CommonSettings = env["settings"]
     env["queues"].append(DROP_SUB.queue)
     release.clear()

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -30,6 +28,8 @@ from shared.settings import CommonSettings
 from shared.unit_of_work import UnitOfWork
 from shared.worker import supervise
 from sqi_cli.scratch import recreate_database, scratch_database_url
+
+from .broker import drop_connection, skip_without_rabbitmqctl
 
 pytestmark = pytest.mark.integration
 DB = scratch_database_url("sqi_test_audit_relay")
@@ -140,30 +140,11 @@ async def test_relay_publishes_again_after_a_database_error_restarted_its_run() 
         await engine.dispose()
 
 
-ENV = {**os.environ, "ERL_EPMD_ADDRESS": "127.0.0.1"}
-
-
-def rabbitmqctl(*args: str) -> str:
-    return subprocess.run(
-        ["rabbitmqctl", "-q", *args], env=ENV, check=True, capture_output=True, text=True, timeout=60
-    ).stdout
-
-
-def drop_connection(name: str) -> None:
-    for line in rabbitmqctl("list_connections", "--no-table-headers", "pid", "client_properties").splitlines():
-        pid, _, properties = line.partition("\t")
-        if f'"{name}"' in properties:
-            rabbitmqctl("close_connection", pid.strip(), "audit: connection dropped")
-            return
-    raise AssertionError(f"no broker connection named {name!r}")
-
-
 async def test_relay_loses_nothing_when_the_broker_drops_its_connection() -> None:
     """Schedule: rows are written while the broker drops the relay's connection (publishes in
     flight fail or lose their confirms); the robust connection comes back. Every row must reach
     the queue at least once (duplicates are the consumers' inbox's business) and be marked."""
-    if shutil.which("rabbitmqctl") is None:
-        pytest.skip("rabbitmqctl is not installed: cannot drop a connection on the broker")
+    skip_without_rabbitmqctl()
     settings = CommonSettings(database_url=DB, bus_prefix=f"auditrelay{os.getpid()}.")
     await recreate_database(settings.asyncpg_dsn)
     admin = await asyncpg.connect(settings.asyncpg_dsn)

@@ -9,13 +9,9 @@ Job's rendered production environment, and check what deploy.sh applies before t
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-from .conftest import K8S, REPO
+from .conftest import K8S
 from .test_manifests import of_kind, pod_labels, pod_spec, selector_matches
-from .test_production_settings import production_processes  # noqa: F401 (fixture)
+from .test_production_settings import production_processes, run_in  # noqa: F401 (fixture)
 
 # What sqi_cli.migrate.migrate() builds before its first network call, step by step.
 MIGRATE_STARTUP = r"""
@@ -32,15 +28,7 @@ print("migrate would start")
 
 def test_the_migration_job_can_seed_the_reference_data_in_production(production_processes):  # noqa: F811
     (env,) = [env for name, _, env in production_processes if name == "sqi-migrate"]
-    result = subprocess.run(
-        [sys.executable, "-c", MIGRATE_STARTUP],
-        cwd=REPO,
-        env={**env, "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_in(env, MIGRATE_STARTUP)
     assert result.returncode == 0 and "migrate would start" in result.stdout, (
         "sqi-migrate fails in production after migrating (seed_reference):\n" + result.stderr[-800:]
     )

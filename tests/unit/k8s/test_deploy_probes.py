@@ -13,13 +13,9 @@ probe's timeoutSeconds. (``GET /readyz`` of the gateway as "the whole platform i
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-from .conftest import REPO
 from .test_manifests import by_name, pod_spec
-from .test_production_settings import production_processes  # noqa: F401 (fixture)
+from .test_production_settings import production_processes, run_in  # noqa: F401 (fixture)
 
 READY_CHECKS = r"""
 import json, sys
@@ -34,15 +30,7 @@ print("checks " + json.dumps(sorted(cells.get("checks", {}))))
 
 def gateway_ready_checks(env: dict[str, str], path: str) -> list[str]:
     """The dependencies the gateway's handler of ``path`` checks (its shared.web ``checks``)."""
-    result = subprocess.run(
-        [sys.executable, "-c", READY_CHECKS, path],
-        cwd=REPO,
-        env={**env, "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_in(env, READY_CHECKS, path)
     assert result.returncode == 0, result.stderr[-1500:]
     line = next(x for x in result.stdout.splitlines() if x.startswith("checks "))
     return json.loads(line.removeprefix("checks "))

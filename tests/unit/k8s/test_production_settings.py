@@ -114,8 +114,13 @@ def container_env(
 
 
 def start(command: list[str], env: dict[str, str], home: Path = Path.home()) -> subprocess.CompletedProcess[str]:
+    return run_in(env, STARTUP, *command, home=home)
+
+
+def run_in(env: dict[str, str], script: str, *args: str, home: Path = Path.home()) -> subprocess.CompletedProcess[str]:
+    """Run the Python ``script`` in a process with ``env`` alone (a pod's rendered environment)."""
     return subprocess.run(
-        [sys.executable, "-c", STARTUP, *command],
+        [sys.executable, "-c", script, *args],
         cwd=REPO,
         env={**env, "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(home)},
         capture_output=True,
