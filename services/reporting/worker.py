@@ -22,10 +22,15 @@ HOUSEKEEPING_S = 3600
 
 
 async def drop_finished_dossiers(app: Reporting, now: datetime) -> int:
-    """Finished dossiers are kept a while (a late event must not reopen them), then dropped."""
+    """Finished dossiers are kept a while (a late event must not reopen them), then dropped: a
+    while after they finished and after their last event arrived. Not by the finish alone: a
+    back-fill of last year stores a completion before its receipt, and a row dropped in between
+    came back from the receipt alone, open and overdue for good."""
     cutoff = now - timedelta(days=app.settings.reporting_finished_keep_days)
     async with app.uow() as uow:
-        result = await uow.session.execute(delete(dossier).where(dossier.c.finished_at < cutoff))
+        result = await uow.session.execute(
+            delete(dossier).where(dossier.c.finished_at < cutoff, dossier.c.updated_at < cutoff)
+        )
     return int(getattr(result, "rowcount", 0) or 0)
 
 

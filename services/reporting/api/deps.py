@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,3 +61,10 @@ async def require_within_scope(model: ReadModel, session: AsyncSession, principa
             f"unit {unit_code} is outside your scope ({root})",
             details=[{"field": "unit", "reason": "outside the caller's unit subtree"}],
         )
+
+
+# A methodology id as scoring names them (``tax-2025``): anything else is refused here, before
+# PostgreSQL (a NUL gave a 500) or an export's file name header (non-Latin-1 gave a 500).
+# pydantic's (Rust) regex: ``$`` is the end of the text, not before a final newline.
+METHODOLOGY_ID = r"^[a-z0-9][a-z0-9-]{0,63}$"
+Methodology = Annotated[str | None, Query(max_length=64, pattern=METHODOLOGY_ID)]

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from services.reporting.adapters import repository as repo
-from services.reporting.api.deps import App, Changes, Model, cached, require_within_scope
+from services.reporting.api.deps import App, Changes, Methodology, Model, cached, require_within_scope
 from services.reporting.api.i18n import TEXTS, pick
 from services.reporting.api.live import event_stream
 from services.reporting.api.render import Link, html, ranking_html, url
@@ -267,7 +267,7 @@ async def dashboard(
     lang: Lang = None,
     period: PeriodQ = None,
     level: Annotated[str | None, Query(max_length=16)] = None,
-    methodology: Annotated[str | None, Query(max_length=64)] = None,
+    methodology: Methodology = None,
     sort: Annotated[str | None, Query(max_length=16)] = None,
     desc: Annotated[int, Query(ge=0, le=1)] = 1,
 ) -> Response:
@@ -378,7 +378,7 @@ async def dashboard_unit(
     principal: CurrentPrincipal,
     lang: Lang = None,
     period: PeriodQ = None,
-    methodology: Annotated[str | None, Query(max_length=64)] = None,
+    methodology: Methodology = None,
 ) -> Response:
     lang = pick(lang)
     if (redirect := _staff_or_redirect(principal, lang)) is not None:
@@ -447,7 +447,7 @@ async def dashboard_indicator(
     principal: CurrentPrincipal,
     lang: Lang = None,
     period: PeriodQ = None,
-    methodology: Annotated[str | None, Query(max_length=64)] = None,
+    methodology: Methodology = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
     """The dossiers behind an indicator's shortfall, from scoring's contract API at request time."""

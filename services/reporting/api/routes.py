@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from services.reporting.api.deps import App, Model, cached, require_within_scope
+from services.reporting.api.deps import App, Methodology, Model, cached, require_within_scope
 from services.reporting.api.render import ranking_json
 from services.reporting.api.render_pool import RenderPool
 from services.reporting.domain import periods
@@ -24,7 +24,6 @@ router = APIRouter(prefix="/api/v1")
 Period = Annotated[
     str | None, Query(max_length=16, description="2026-10, 2026-Q3 or 2026; default: latest closed month")
 ]
-Methodology = Annotated[str | None, Query(max_length=64)]
 Level = Annotated[Literal["province", "local"] | None, Query()]
 UnitCode = Annotated[str | None, Query(max_length=64)]
 

@@ -6,9 +6,12 @@ import re
 from collections.abc import Iterable
 from datetime import date
 
-MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-YEAR = re.compile(r"^(\d{4})$")
+# ``\Z``, not ``$``: ``$`` also matches before a final newline, and "2026\n" was taken for a year
+# (then written into an export's file name header). Years from 1000: year 0 broke the English
+# display (``date(0, …)``), and no period of SQI's lies before.
+MONTH = re.compile(r"^([1-9]\d{3})-(\d{2})\Z")
+QUARTER = re.compile(r"^([1-9]\d{3})-Q([1-4])\Z")
+YEAR = re.compile(r"^([1-9]\d{3})\Z")
 
 
 def kind_of(label: str) -> str | None:
