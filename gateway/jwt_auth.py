@@ -105,6 +105,9 @@ class TokenVerifier:
         roles = claims.get("roles") or []
         if isinstance(roles, str):
             roles = [roles]
+        # A string or a list of strings: a number gave a 500, an object's keys were taken as roles.
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise TokenError("the roles claim must be a string or a list of strings")
         roles = tuple(r for r in roles if r in STAFF_ROLES)
         if not roles:
             raise TokenError("the token carries no SQI role")

@@ -22,7 +22,8 @@ from services.scoring.application.stake import DEFAULT_WITHIN_WD, StakeItem, loa
 from services.scoring.application.table_copy import NEVER
 from services.scoring.application.unit_history import AS_OF_PERIOD, TODAY, UnitMapping, mapped_rows
 from services.scoring.domain import Methodology, Period, breakdown
-from services.scoring.domain.methodology import DEFAULT_METHODOLOGY, validate_methodology
+from services.scoring.domain.methodology import DEFAULT_METHODOLOGY, methodology_from_dict, validate_methodology
+from services.scoring.domain.period import MAX_YEAR, MIN_YEAR
 from shared.db import retrying_conflicts
 from shared.web import Admin, ApiError, CurrentPrincipal, Staff
 
@@ -357,6 +358,10 @@ async def post_methodology(
     errors = validate_methodology(document)
     if errors:
         raise ApiError(422, "invalid methodology", details=error_details(errors))
+    try:  # only a document that loads is stored: a stored one that did not broke every restart
+        methodology_from_dict(document)
+    except (ArithmeticError, KeyError, TypeError, ValueError) as exc:
+        raise ApiError(422, "invalid methodology", details=error_details([f"methodology: {exc}"])) from exc
     now = datetime.now(UTC)
     async with app.uow() as uow:
         row = await add_methodology(uow.session, document, created_by=principal.sub or "admin", now=now)
@@ -380,11 +385,12 @@ async def post_methodology(
 
 class CalendarDayIn(BaseModel):
     kind: Literal["day_off", "working_day"] = Field(description="ngày nghỉ bổ sung or ngày làm bù")
-    note: str | None = Field(default=None, max_length=500)
+    # No control characters (a NUL gave a 500 from PostgreSQL); pydantic's regex: $ ends the text.
+    note: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
 @router.get("/calendar", summary="The year's working calendar (lịch ngày làm việc)")
-async def get_calendar(app: App, year: Annotated[int, Query(ge=2000, le=2100)]) -> dict[str, Any]:
+async def get_calendar(app: App, year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)]) -> dict[str, Any]:
     """Non-working weekdays (Vietnamese holidays and declared days off), working weekend days,
     and the days declared by an admin."""
     async with app.sessions() as session:
@@ -395,6 +401,10 @@ async def get_calendar(app: App, year: Annotated[int, Query(ge=2000, le=2100)]) 
 async def put_calendar_day(day: date, body: CalendarDayIn, app: App, principal: Admin) -> JSONResponse:
     """A change re-judges every dossier and recomputes every scored period at the next refresh."""
     assert body.kind in KINDS
+    if not MIN_YEAR <= day.year <= MAX_YEAR:  # as GET /calendar?year= shows them
+        raise ApiError(
+            422, "no such calendar day", details=[{"field": "day", "reason": f"years {MIN_YEAR}–{MAX_YEAR} only"}]
+        )
 
     async def declare() -> tuple[dict[str, Any], bool]:
         async with app.uow() as uow:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -100,8 +101,38 @@ class Methodology:
 
 
 def _dec(value: Any) -> Decimal:
-    # Through str so that 6 and 6.0 and "6" are the same exact decimal.
-    return Decimal(str(value))
+    # Through str so that 6 and 6.0 and "6" are the same exact decimal; NaN and infinities (the
+    # JSON parser takes them) are no number of points.
+    number = Decimal(str(value))
+    if not number.is_finite():
+        raise ArithmeticError(f"{value!r} is not a finite number")
+    return number
+
+
+METHODOLOGY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # what the reads accept in a URL
+MAX_INT = 2**31 - 1  # versions and minimum counts: far beyond use, within every store and encoder
+
+
+def _text_errors(d: Mapping[str, Any], keys: Sequence[str], where: str) -> list[str]:
+    """The keys of ``d`` that are present but not non-empty strings."""
+    return [
+        f"{where}{key}: must be a non-empty string"
+        for key in keys
+        if key in d and (not isinstance(d[key], str) or not d[key].strip())
+    ]
+
+
+def _nul_errors(value: Any, where: str = "methodology") -> list[str]:
+    """Strings anywhere in the document holding a NUL (no database stores one)."""
+    if isinstance(value, str):
+        return [f"{where}: must not contain a NUL character"] if "\x00" in value else []
+    if isinstance(value, Mapping):
+        return [e for k, v in value.items() for e in _nul_errors(v, f"{where}.{k}")] + _nul_errors(
+            [k for k in value if isinstance(k, str)], where
+        )
+    if isinstance(value, Sequence):
+        return [e for i, v in enumerate(value) for e in _nul_errors(v, f"{where}[{i}]")]
+    return []
 
 
 def _as_dict(doc: Any, where: str, errors: list[str]) -> Mapping[str, Any]:
@@ -117,21 +148,26 @@ def validate_methodology(doc: Any) -> list[str]:
     d = _as_dict(doc, "methodology", errors)
     if not d:
         return errors or ["methodology: empty document"]
+    errors += _nul_errors(d)
     for key in ("id", "name_vi", "name_en", "effective_from", "groups", "grade_bands"):
         if key not in d:
             errors.append(f"{key}: missing")
-    if not isinstance(d.get("id", ""), str) or not d.get("id"):
-        errors.append("id: must be a non-empty string")
+    if not isinstance(d.get("id", ""), str) or not METHODOLOGY_ID.fullmatch(d.get("id", "")):
+        errors.append("id: must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    errors += _text_errors(d, ("name_vi", "name_en"), "")
     version = d.get("version", 1)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        errors.append("version: must be an integer >= 1")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_INT:
+        errors.append(f"version: must be an integer from 1 to {MAX_INT}")
+    effective_from = d.get("effective_from")
     try:
-        date.fromisoformat(str(d.get("effective_from")))
+        if not isinstance(effective_from, str):
+            raise ValueError(effective_from)
+        date.fromisoformat(effective_from)
     except ValueError:
         errors.append("effective_from: must be an ISO date (YYYY-MM-DD)")
     min_d = d.get("min_dossiers", 30)
-    if not isinstance(min_d, int) or isinstance(min_d, bool) or min_d < 0:
-        errors.append("min_dossiers: must be an integer >= 0")
+    if not isinstance(min_d, int) or isinstance(min_d, bool) or not 0 <= min_d <= MAX_INT:
+        errors.append(f"min_dossiers: must be an integer from 0 to {MAX_INT}")
 
     total = Decimal(0)
     total_ind = Decimal(0)
@@ -142,7 +178,11 @@ def validate_methodology(doc: Any) -> list[str]:
         groups = []
     for gi, graw in enumerate(groups):
         g = _as_dict(graw, f"groups[{gi}]", errors)
-        gid = g.get("id", f"#{gi}")
+        for key in ("id", "name_vi", "name_en"):
+            if g and key not in g:
+                errors.append(f"groups[{gi}].{key}: missing")
+        errors += _text_errors(g, ("id", "name_vi", "name_en"), f"groups[{gi}].")
+        gid = str(g.get("id", f"#{gi}"))
         if gid in seen:
             errors.append(f"group {gid}: duplicate id")
         seen.add(str(gid))
@@ -158,6 +198,7 @@ def validate_methodology(doc: Any) -> list[str]:
             inds = []
         for ii, iraw in enumerate(inds):
             ind = _as_dict(iraw, f"group {gid} indicators[{ii}]", errors)
+            errors += _text_errors(ind, ("id", "name_vi", "name_en"), f"group {gid} indicators[{ii}].")
             iid = str(ind.get("id", f"{gid}#{ii}"))
             errors.extend(_validate_indicator(iid, ind))
             if iid in seen:
@@ -185,9 +226,11 @@ def validate_methodology(doc: Any) -> list[str]:
         for key in ("code", "label_vi", "label_en", "min_total"):
             if key not in b:
                 errors.append(f"grade_bands[{bi}].{key}: missing")
-        if b.get("code") in codes:
-            errors.append(f"grade_bands[{bi}]: duplicate code {b.get('code')}")
-        codes.add(str(b.get("code")))
+        errors += _text_errors(b, ("code", "label_vi", "label_en"), f"grade_bands[{bi}].")
+        code = str(b.get("code"))
+        if code in codes:
+            errors.append(f"grade_bands[{bi}]: duplicate code {code}")
+        codes.add(code)
         try:
             m = _dec(b.get("min_total"))
         except ArithmeticError:

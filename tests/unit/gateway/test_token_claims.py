@@ -1,0 +1,57 @@
+"""A staff token's claims of the wrong type are refused as 401, never a 500 nor taken as roles."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from gateway.upstream import Upstream
+from tests.unit.gateway.conftest import Service
+
+MB = 1 << 20
+
+
+@pytest.fixture
+async def gateway(service: Service) -> AsyncIterator[tuple[httpx.AsyncClient, GatewaySettings]]:
+    settings = GatewaySettings()
+    app = create_app(settings)
+    pool = Upstream(service.base_url, timeout_s=5, connect_timeout_s=3, max_connections=10)
+    app.state.gateway.services = dict.fromkeys(app.state.gateway.services, pool)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("198.51.100.7", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        yield client, settings
+    await pool.aclose()
+
+
+def _token(settings: GatewaySettings, **extra: Any) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": "u1",
+        "roles": ["unit_head"],
+        "unit": "P01",
+        "iat": now,
+        "exp": now + 60,
+        "aud": settings.jwt_audience,
+        "iss": settings.jwt_issuer,
+        **extra,
+    }
+    assert settings.jwt_hs256_secret
+    return jwt.encode(claims, settings.jwt_hs256_secret, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    "roles", [5, 1.5, True, {"admin": 1}], ids=["int", "float", "bool", "object-keys-taken-as-roles"]
+)
+async def test_roles_claim_of_the_wrong_type_is_a_401(
+    gateway: tuple[httpx.AsyncClient, GatewaySettings], roles: Any
+) -> None:
+    client, settings = gateway
+    r = await client.get("/api/v1/scores", headers={"Authorization": f"Bearer {_token(settings, roles=roles)}"})
+    assert r.status_code == 401, r.text
