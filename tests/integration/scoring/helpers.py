@@ -22,6 +22,7 @@ from services.scoring.handlers.messages import apply_dossier_events, apply_proce
 from shared.contracts import RawEvent
 from shared.contracts.feedback import RatingSubmitted
 from shared.db import driver_connection
+from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 
 from .scenario import PROCEDURE, UNITS, _at
 
@@ -120,3 +121,9 @@ async def until_waiting(app: Scoring, n: int, *tasks: asyncio.Task[Any], done: a
                 return
         assert asyncio.get_running_loop().time() < deadline, "neither finished nor waiting"
         await asyncio.sleep(0.02)
+
+
+def staff_headers(app: Scoring, role: str = "admin", unit: str = "CT") -> dict[str, str]:
+    """The headers the gateway forwards for a staff member of ``unit`` with ``role``."""
+    principal = Principal(kind="staff", roles=(role,), unit=unit, sub="a")
+    return {PRINCIPAL_HEADER: encode_principal(principal), INTERNAL_TOKEN_HEADER: app.settings.internal_token}

@@ -15,17 +15,11 @@ from services.scoring.application.refresher import refresh_once
 from services.scoring.application.table_copy import Reloads
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain.methodology import builtin_document
-from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 
-from .helpers import api_reading_at_once, apply_batches, load_reference
+from .helpers import api_reading_at_once, apply_batches, load_reference, staff_headers
 from .scenario import NOW, dossier_events
 
 pytestmark = pytest.mark.integration
-
-
-def admin(app: Scoring) -> dict[str, str]:
-    principal = Principal(kind="staff", roles=("admin",), unit="CT", sub="a")
-    return {PRINCIPAL_HEADER: encode_principal(principal), INTERNAL_TOKEN_HEADER: app.settings.internal_token}
 
 
 @pytest.fixture
@@ -55,7 +49,7 @@ async def _upload(client: httpx.AsyncClient, app: Scoring, doc: dict[str, Any]) 
     # Raw JSON: NaN is what Python's json (and so Starlette's request.json) accepts.
     body = json.dumps(doc).encode()
     return await client.post(
-        "/api/v1/methodologies", content=body, headers={**admin(app), "content-type": "application/json"}
+        "/api/v1/methodologies", content=body, headers={**staff_headers(app), "content-type": "application/json"}
     )
 
 
@@ -123,7 +117,7 @@ async def test_methodology_wrong_values_are_a_422(clean: Scoring, client: httpx.
 
 async def test_calendar_note_with_nul_is_a_422(clean: Scoring, client: httpx.AsyncClient) -> None:
     r = await client.put(
-        "/api/v1/calendar/days/2026-10-20", json={"kind": "day_off", "note": "a\x00b"}, headers=admin(clean)
+        "/api/v1/calendar/days/2026-10-20", json={"kind": "day_off", "note": "a\x00b"}, headers=staff_headers(clean)
     )
     assert r.status_code == 422, r.text
     assert _fields(r) == "note"
@@ -135,6 +129,6 @@ async def test_calendar_day_outside_the_calendar_years_is_a_422(
 ) -> None:
     # GET /calendar?year= takes 2000..2100 and periods the same years: a day outside can be
     # declared (201, and every dossier flagged for re-judging) but never shown.
-    r = await client.put(f"/api/v1/calendar/days/{day}", json={"kind": "day_off"}, headers=admin(clean))
+    r = await client.put(f"/api/v1/calendar/days/{day}", json={"kind": "day_off"}, headers=staff_headers(clean))
     assert r.status_code == 422, r.text
     assert _fields(r) == "day"

@@ -18,17 +18,11 @@ from services.scoring.application.recompute import recompute_and_compare
 from services.scoring.application.refresher import make_refresher, refresh_once
 from services.scoring.bootstrap import Scoring
 from shared.contracts.scoring import CalendarChanged
-from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 
-from .helpers import api_reading_at_once, apply_batches, load_reference
+from .helpers import api_reading_at_once, apply_batches, load_reference, staff_headers
 from .scenario import NOW, PROCEDURE, dossier_events
 
 pytestmark = pytest.mark.integration
-
-
-def headers(app: Scoring, role: str = "admin") -> dict[str, str]:
-    principal = Principal(kind="staff", roles=(role,), unit="CT", sub="a")
-    return {PRINCIPAL_HEADER: encode_principal(principal), INTERNAL_TOKEN_HEADER: app.settings.internal_token}
 
 
 @pytest.fixture
@@ -42,7 +36,7 @@ async def client(clean: Scoring) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _ind_21(client: httpx.AsyncClient, app: Scoring) -> tuple[Any, ...]:
-    r = await client.get("/api/v1/scores/P01", params={"period": "2026-10"}, headers=headers(app, "leader"))
+    r = await client.get("/api/v1/scores/P01", params={"period": "2026-10"}, headers=staff_headers(app, "leader"))
     assert r.status_code == 200
     ind = next(i for g in r.json()["groups"] for i in g["indicators"] if i["id"] == "2.1")
     return ind["numerator"], ind["denominator"], ind["points"]
@@ -67,11 +61,11 @@ async def test_days_off_move_a_due_date_across_completion(clean: Scoring, client
     # Three declared days off (12–14 Oct) move its due date to Thu 15 Oct: on time.
     for day in ("2026-10-12", "2026-10-13", "2026-10-14"):
         r = await client.put(
-            f"/api/v1/calendar/days/{day}", json={"kind": "day_off", "note": "bão"}, headers=headers(clean)
+            f"/api/v1/calendar/days/{day}", json={"kind": "day_off", "note": "bão"}, headers=staff_headers(clean)
         )
         assert r.status_code == 201, r.text
     r = await client.put(
-        "/api/v1/calendar/days/2026-10-14", json={"kind": "day_off", "note": "bão số 9"}, headers=headers(clean)
+        "/api/v1/calendar/days/2026-10-14", json={"kind": "day_off", "note": "bão số 9"}, headers=staff_headers(clean)
     )
     assert r.status_code == 200 and r.json()["note"] == "bão số 9"
 
@@ -87,8 +81,8 @@ async def test_days_off_move_a_due_date_across_completion(clean: Scoring, client
 
     # Withdrawing them restores the scores; so does the recompute.
     for day in ("2026-10-12", "2026-10-13", "2026-10-14"):
-        assert (await client.delete(f"/api/v1/calendar/days/{day}", headers=headers(clean))).status_code == 204
-    assert (await client.delete("/api/v1/calendar/days/2026-10-14", headers=headers(clean))).status_code == 404
+        assert (await client.delete(f"/api/v1/calendar/days/{day}", headers=staff_headers(clean))).status_code == 204
+    assert (await client.delete("/api/v1/calendar/days/2026-10-14", headers=staff_headers(clean))).status_code == 404
     assert "2026-10" in await refresh_once(clean, now=NOW)
     assert await _ind_21(client, clean) == before
     await _same_as_recompute(clean)
@@ -97,13 +91,13 @@ async def test_days_off_move_a_due_date_across_completion(clean: Scoring, client
 async def test_makeup_working_day_makes_a_dossier_late(clean: Scoring, client: httpx.AsyncClient) -> None:
     before = await _ind_21(client, clean)
     for day in ("2026-10-12", "2026-10-13", "2026-10-14"):
-        r = await client.put(f"/api/v1/calendar/days/{day}", json={"kind": "day_off"}, headers=headers(clean))
+        r = await client.put(f"/api/v1/calendar/days/{day}", json={"kind": "day_off"}, headers=staff_headers(clean))
         assert r.status_code == 201
     assert "2026-10" in await refresh_once(clean, now=NOW)
     on_time = await _ind_21(client, clean)
     assert on_time[0] == before[0] + 1
     # A make-up Saturday 10 Oct: A2 is due on it (6, 7, 8, 9, 10 Oct), before its completion.
-    r = await client.put("/api/v1/calendar/days/2026-10-10", json={"kind": "working_day"}, headers=headers(clean))
+    r = await client.put("/api/v1/calendar/days/2026-10-10", json={"kind": "working_day"}, headers=staff_headers(clean))
     assert r.status_code == 201
     cal = (await client.get("/api/v1/calendar", params={"year": 2026})).json()
     assert {"day": "2026-10-10", "source": "declared", "name": None} in cal["working_weekend_days"]
@@ -118,7 +112,7 @@ async def test_worker_process_picks_up_a_declaration(clean: Scoring, client: htt
     await refresh_once(worker, now=NOW)
     before = await _ind_21(client, clean)
     for day in ("2026-10-12", "2026-10-13", "2026-10-14"):
-        r = await client.put(f"/api/v1/calendar/days/{day}", json={"kind": "day_off"}, headers=headers(clean))
+        r = await client.put(f"/api/v1/calendar/days/{day}", json={"kind": "day_off"}, headers=staff_headers(clean))
         assert r.status_code == 201
     assert "2026-10" in await refresh_once(worker, now=NOW)
     assert worker.calendar_days == {
@@ -131,18 +125,18 @@ async def test_worker_process_picks_up_a_declaration(clean: Scoring, client: htt
 async def test_calendar_validation_and_roles(clean: Scoring, client: httpx.AsyncClient) -> None:
     ok = {"kind": "day_off"}
     assert (await client.put("/api/v1/calendar/days/2026-10-12", json=ok)).status_code == 401
-    r = await client.put("/api/v1/calendar/days/2026-10-12", json=ok, headers=headers(clean, "leader"))
+    r = await client.put("/api/v1/calendar/days/2026-10-12", json=ok, headers=staff_headers(clean, "leader"))
     assert r.status_code == 403
-    r = await client.put("/api/v1/calendar/days/2026-10-12", json={"kind": "nap"}, headers=headers(clean))
+    r = await client.put("/api/v1/calendar/days/2026-10-12", json={"kind": "nap"}, headers=staff_headers(clean))
     assert r.status_code == 422
-    r = await client.put("/api/v1/calendar/days/2026-13-12", json=ok, headers=headers(clean))
+    r = await client.put("/api/v1/calendar/days/2026-13-12", json=ok, headers=staff_headers(clean))
     assert r.status_code == 422
     assert (await client.get("/api/v1/calendar")).status_code == 422
 
 
 async def test_the_worker_announces_the_declared_days_at_start(clean: Scoring, client: httpx.AsyncClient) -> None:
     """A reporting queue created after the last declaration learns the set when scoring starts."""
-    r = await client.put("/api/v1/calendar/days/2026-10-14", json={"kind": "day_off"}, headers=headers(clean))
+    r = await client.put("/api/v1/calendar/days/2026-10-14", json={"kind": "day_off"}, headers=staff_headers(clean))
     assert r.status_code == 201
     async with clean.uow() as uow:  # the declaration's own announcement has gone out long ago
         await uow.session.execute(delete(outbox))

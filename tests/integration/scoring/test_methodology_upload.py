@@ -14,9 +14,8 @@ from services.scoring.adapters.tables import score
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain.methodology import builtin_document
-from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 
-from .helpers import api_reading_at_once, apply_batches, load_reference
+from .helpers import api_reading_at_once, apply_batches, load_reference, staff_headers
 from .scenario import NOW, dossier_events
 
 pytestmark = pytest.mark.integration
@@ -27,11 +26,6 @@ BANDS = [
     {"code": "B", "label_vi": "Loại B", "label_en": "Grade B", "min_total": 50},
     {"code": "C", "label_vi": "Loại C", "label_en": "Grade C", "min_total": 0},
 ]
-
-
-def headers(app: Scoring, role: str = "admin") -> dict[str, str]:
-    principal = Principal(kind="staff", roles=(role,), unit="CT", sub="a")
-    return {PRINCIPAL_HEADER: encode_principal(principal), INTERNAL_TOKEN_HEADER: app.settings.internal_token}
 
 
 def new_version() -> dict[str, Any]:
@@ -64,7 +58,7 @@ async def _scores(app: Scoring, methodology: str) -> dict[tuple[str, str], tuple
 
 async def test_upload_scores_beside_the_old_version(clean: Scoring, client: httpx.AsyncClient) -> None:
     before = await _scores(clean, "tax-2025")
-    r = await client.post("/api/v1/methodologies", json=new_version(), headers=headers(clean))
+    r = await client.post("/api/v1/methodologies", json=new_version(), headers=staff_headers(clean))
     assert r.status_code == 201, r.text
     body = r.json()
     assert (body["id"], body["created_by"], body["max_total"]) == (NEW_ID, "a", 100.0)
@@ -94,24 +88,28 @@ async def test_invalid_duplicate_and_forbidden(clean: Scoring, client: httpx.Asy
     bad = new_version()
     bad["grade_bands"] = [{"code": "X", "label_vi": "X", "label_en": "X", "min_total": 10}]
     bad["groups"][0]["max_points"] = 1
-    r = await client.post("/api/v1/methodologies", json=bad, headers=headers(clean))
+    r = await client.post("/api/v1/methodologies", json=bad, headers=staff_headers(clean))
     assert r.status_code == 422
     details = r.json()["error"]["details"]
     assert len(details) >= 3 and all(set(d) == {"field", "reason"} for d in details)
     fields = {d["field"] for d in details}
     assert "grade_bands" in fields and "groups" in fields
 
-    r = await client.post("/api/v1/methodologies", json=[1, 2], headers=headers(clean))
+    r = await client.post("/api/v1/methodologies", json=[1, 2], headers=staff_headers(clean))
     assert r.status_code == 422
 
     dup = new_version()
     dup["id"] = "tax-2025"
-    assert (await client.post("/api/v1/methodologies", json=dup, headers=headers(clean))).status_code == 409
-    assert (await client.post("/api/v1/methodologies", json=new_version(), headers=headers(clean))).status_code == 201
-    assert (await client.post("/api/v1/methodologies", json=new_version(), headers=headers(clean))).status_code == 409
+    assert (await client.post("/api/v1/methodologies", json=dup, headers=staff_headers(clean))).status_code == 409
+    assert (
+        await client.post("/api/v1/methodologies", json=new_version(), headers=staff_headers(clean))
+    ).status_code == 201
+    assert (
+        await client.post("/api/v1/methodologies", json=new_version(), headers=staff_headers(clean))
+    ).status_code == 409
 
     other = new_version()
     other["id"] = "tax-2025-staff"
-    r = await client.post("/api/v1/methodologies", json=other, headers=headers(clean, role="leader"))
+    r = await client.post("/api/v1/methodologies", json=other, headers=staff_headers(clean, role="leader"))
     assert r.status_code == 403
     assert (await client.post("/api/v1/methodologies", json=other)).status_code == 401
