@@ -6,17 +6,22 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from services.scoring.adapters.repository import load_procedures, load_units
 from services.scoring.adapters.tables import inbox, metadata
+from services.scoring.application.refresher import refresh_once
 from services.scoring.application.table_copy import Reloads, TableCopy
 from services.scoring.bootstrap import Scoring, bootstrap
 from services.scoring.domain.calendar_cache import CachedCalendar
 from services.scoring.settings import ScoringSettings
 from shared.migrations import upgrade
 from sqi_cli.scratch import recreate_database, scratch_database_url
+
+from .helpers import api_reading_at_once, apply_batches, load_reference
+from .scenario import NOW, dossier_events
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "scoring" / "migrations"
 URL = scratch_database_url("sqi_test_scoring")
@@ -53,3 +58,14 @@ async def clean(scoring: Scoring) -> Scoring:
     scoring.units = TableCopy(load_units)  # the API reads the emptied tables afresh
     scoring.procedures = TableCopy(load_procedures)
     return scoring
+
+
+@pytest.fixture
+async def client(clean: Scoring) -> AsyncIterator[httpx.AsyncClient]:
+    """The scoring API over the scenario's October, scored (a module may define its own)."""
+    await load_reference(clean, NOW)
+    await apply_batches(clean, [dossier_events()], NOW)
+    assert "2026-10" in await refresh_once(clean, now=NOW)
+    transport = httpx.ASGITransport(app=api_reading_at_once(clean), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as c:
+        yield c

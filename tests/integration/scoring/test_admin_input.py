@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,20 +15,10 @@ from services.scoring.application.table_copy import Reloads
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain.methodology import builtin_document
 
-from .helpers import api_reading_at_once, apply_batches, load_reference, staff_headers
-from .scenario import NOW, dossier_events
+from .helpers import staff_headers
+from .scenario import NOW
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def client(clean: Scoring) -> AsyncIterator[httpx.AsyncClient]:
-    await load_reference(clean, NOW)
-    await apply_batches(clean, [dossier_events()], NOW)
-    assert "2026-10" in await refresh_once(clean, now=NOW)
-    transport = httpx.ASGITransport(app=api_reading_at_once(clean), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as c:
-        yield c
 
 
 def version(**changes: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
@@ -19,20 +18,10 @@ from services.scoring.application.refresher import make_refresher, refresh_once
 from services.scoring.bootstrap import Scoring
 from shared.contracts.scoring import CalendarChanged
 
-from .helpers import api_reading_at_once, apply_batches, load_reference, staff_headers
+from .helpers import staff_headers
 from .scenario import NOW, PROCEDURE, dossier_events
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def client(clean: Scoring) -> AsyncIterator[httpx.AsyncClient]:
-    await load_reference(clean, NOW)
-    await apply_batches(clean, [dossier_events()], NOW)
-    assert "2026-10" in await refresh_once(clean, now=NOW)
-    transport = httpx.ASGITransport(app=api_reading_at_once(clean))
-    async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as c:
-        yield c
 
 
 async def _ind_21(client: httpx.AsyncClient, app: Scoring) -> tuple[Any, ...]:

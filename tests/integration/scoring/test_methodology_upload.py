@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,8 +14,8 @@ from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain.methodology import builtin_document
 
-from .helpers import api_reading_at_once, apply_batches, load_reference, staff_headers
-from .scenario import NOW, dossier_events
+from .helpers import staff_headers
+from .scenario import NOW
 
 pytestmark = pytest.mark.integration
 
@@ -34,16 +33,6 @@ def new_version() -> dict[str, Any]:
     doc["name_en"] = "Tax 2025, other grade bands"
     doc["grade_bands"] = BANDS
     return doc
-
-
-@pytest.fixture
-async def client(clean: Scoring) -> AsyncIterator[httpx.AsyncClient]:
-    await load_reference(clean, NOW)
-    await apply_batches(clean, [dossier_events()], NOW)
-    assert "2026-10" in await refresh_once(clean, now=NOW)
-    transport = httpx.ASGITransport(app=api_reading_at_once(clean))
-    async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as c:
-        yield c
 
 
 async def _scores(app: Scoring, methodology: str) -> dict[tuple[str, str], tuple[Any, str]]:
