@@ -140,6 +140,17 @@ def refuse_bad_paths(request: Request) -> Response | None:
     return None
 
 
+def refuse_declared_oversize(request: Request, limit: int) -> Response | None:
+    """413 before the body is read when its declared length exceeds ``limit``: the gateway's own
+    routes (API keys) are parsed by FastAPI, which reads the whole body first — 40 MB sent to
+    ``POST /api/v1/keys`` anonymously were read, then refused (session 18's review). Proxied
+    routes also stop a body without a length at their own limit (:func:`read_body`)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return error_response(413, f"the body exceeds {limit} bytes")
+    return None
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -202,7 +213,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # Service, and the whole public API answered 503.
         own_checks={"database": db_ready},
         lifespan=lifespan,
-        guard=refuse_bad_paths,
+        # No route takes more than the integrators' bulk limit; the exact limit of a proxied
+        # route is checked again when its body is read.
+        guard=lambda request: (
+            refuse_bad_paths(request)
+            or refuse_declared_oversize(request, gw.max_bytes(request.scope["path"], citizen=False))
+        ),
         metrics_allowed=gw.metrics_allowed,
     )
     app.state.gateway = gw

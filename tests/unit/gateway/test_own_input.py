@@ -1,4 +1,6 @@
-"""A staff token's claims of the wrong type are refused as 401, never a 500 nor taken as roles."""
+"""The gateway's own input: a staff token's claims of the wrong type are refused as 401 (never a
+500, nor taken as roles), and a body declared larger than any route takes is refused before it is
+read, on the gateway's own routes too."""
 
 from __future__ import annotations
 
@@ -55,3 +57,23 @@ async def test_roles_claim_of_the_wrong_type_is_a_401(
     client, settings = gateway
     r = await client.get("/api/v1/scores", headers={"Authorization": f"Bearer {_token(settings, roles=roles)}"})
     assert r.status_code == 401, r.text
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read_on_the_gateways_own_routes(
+    gateway: tuple[httpx.AsyncClient, GatewaySettings],
+) -> None:
+    client, settings = gateway
+    read = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal read
+        for _ in range(4):
+            read += MB
+            yield b"x" * MB
+
+    size = str(4 * MB)
+    r = await client.post(
+        "/api/v1/keys", content=body(), headers={"content-length": size, "content-type": "application/json"}
+    )
+    assert r.status_code == 413, r.text
+    assert read <= settings.default_max_bytes  # at most what the transport had in hand
