@@ -17,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import IntegrationEvent
 
+# A methodology id (mã bộ chỉ số), as scoring takes one on upload and reporting in a query: safe in
+# a URL path and in an export's file name header. ``$`` is the end of the text for pydantic's
+# regex; Python's ``re`` needs ``fullmatch``.
+METHODOLOGY_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
 
 class IndicatorFigures(BaseModel):
     """One indicator (chỉ số) of a unit's score: the figures a ranking or unit page draws."""

@@ -14,6 +14,7 @@ from services.reporting.api.live import ChangeFeed
 from services.reporting.api.page_cache import PageCache, key_of, respond
 from services.reporting.bootstrap import Reporting
 from services.reporting.views import ReadModel
+from shared.contracts.scoring import METHODOLOGY_ID_PATTERN
 from shared.identity import Principal
 from shared.unit_tree import covers
 from shared.web import ApiError
@@ -63,8 +64,6 @@ async def require_within_scope(model: ReadModel, session: AsyncSession, principa
         )
 
 
-# A methodology id as scoring names them (``tax-2025``): anything else is refused here, before
-# PostgreSQL (a NUL gave a 500) or an export's file name header (non-Latin-1 gave a 500).
-# pydantic's (Rust) regex: ``$`` is the end of the text, not before a final newline.
-METHODOLOGY_ID = r"^[a-z0-9][a-z0-9-]{0,63}$"
-Methodology = Annotated[str | None, Query(max_length=64, pattern=METHODOLOGY_ID)]
+# A methodology id as scoring takes them: anything else is refused here, before PostgreSQL (a NUL
+# gave a 500) or an export's file name header (non-Latin-1 gave a 500).
+Methodology = Annotated[str | None, Query(max_length=64, pattern=METHODOLOGY_ID_PATTERN)]

@@ -21,6 +21,8 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any, Literal
 
+from shared.contracts.scoring import METHODOLOGY_ID_PATTERN
+
 from .definitions import DEFINITIONS
 
 Conversion = Literal["linear", "threshold", "constant"]
@@ -109,7 +111,7 @@ def _dec(value: Any) -> Decimal:
     return number
 
 
-METHODOLOGY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # what the reads accept in a URL
+METHODOLOGY_ID = re.compile(METHODOLOGY_ID_PATTERN)  # as reporting's queries take them too
 MAX_INT = 2**31 - 1  # versions and minimum counts: far beyond use, within every store and encoder
 
 
@@ -153,7 +155,7 @@ def validate_methodology(doc: Any) -> list[str]:
         if key not in d:
             errors.append(f"{key}: missing")
     if not isinstance(d.get("id", ""), str) or not METHODOLOGY_ID.fullmatch(d.get("id", "")):
-        errors.append("id: must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        errors.append("id: must be 1 to 64 lower-case letters, digits or '-', starting with a letter or digit")
     errors += _text_errors(d, ("name_vi", "name_en"), "")
     version = d.get("version", 1)
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_INT:
