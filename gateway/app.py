@@ -140,22 +140,23 @@ def refuse_bad_paths(request: Request) -> Response | None:
     return None
 
 
+def _declared_over(request: Request, limit: int) -> bool:
+    declared = request.headers.get("content-length")
+    return bool(declared and declared.isdigit() and int(declared) > limit)
+
+
 def refuse_declared_oversize(request: Request, limit: int) -> Response | None:
     """413 before the body is read when its declared length exceeds ``limit``: the gateway's own
     routes (API keys) are parsed by FastAPI, which reads the whole body first — 40 MB sent to
     ``POST /api/v1/keys`` anonymously were read, then refused (session 18's review). Proxied
     routes also stop a body without a length at their own limit (:func:`read_body`)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        return error_response(413, f"the body exceeds {limit} bytes")
-    return None
+    return error_response(413, f"the body exceeds {limit} bytes") if _declared_over(request, limit) else None
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if _declared_over(request, limit):
         raise ApiError(413, f"the body exceeds {limit} bytes")
-    if declared is None and "transfer-encoding" not in request.headers:
+    if "content-length" not in request.headers and "transfer-encoding" not in request.headers:
         return b""  # HTTP/1.1: a request with neither header has no body (RFC 9112 §6.3)
     chunks = []
     size = 0
