@@ -20,11 +20,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.dirty_periods import mark_scored_periods
+from services.scoring.adapters.dossier_flags import rejudge_all
 from services.scoring.adapters.period_state import announce_reference_change
-from services.scoring.adapters.tables import REJUDGE, calendar_day
+from services.scoring.adapters.tables import calendar_day
 from services.scoring.domain.calendar_cache import CachedCalendar
 from shared.calendar import WorkingCalendar
 from shared.contracts.scoring import CalendarChanged, DeclaredDay
+from shared.db import driver_connection
 from shared.unit_of_work import UnitOfWork
 
 DAY_OFF = "day_off"
@@ -51,15 +53,7 @@ async def declared_days(session: AsyncSession) -> frozenset[tuple[date, str]]:
 
 async def rejudge_everything(session: AsyncSession) -> None:
     """Flag every dossier for judging at the next refresh and mark every scored period dirty."""
-    # Row locks in dossier_id order, as the consumer's flag upserts take them within a message.
-    # A dossier flagged with the epoch stays so (its events changed: folded again).
-    await session.execute(
-        text(
-            "UPDATE scoring.dossier SET recheck_at = least(recheck_at, :rejudge) WHERE dossier_id IN ("
-            "SELECT dossier_id FROM scoring.dossier ORDER BY dossier_id FOR UPDATE)"
-        ),
-        {"rejudge": REJUDGE},
-    )
+    await rejudge_all(await driver_connection(session))
     await mark_scored_periods(session)
 
 

@@ -85,18 +85,26 @@ RETURNING dossier_id, accepted_at, traceparent
 """
 
 
-# Due times, fees and targets come from the catalogue: a changed procedure's dossiers are judged
-# again from their stored facts (a dossier flagged with the epoch stays so: its events changed).
-# Row locks in dossier_id order, as a chunk's: no deadlock; it waits for a chunk holding one.
-_REJUDGE_PROCEDURES = """
-UPDATE scoring.dossier SET recheck_at = least(recheck_at, $2) WHERE dossier_id IN (
-    SELECT dossier_id FROM scoring.dossier WHERE procedure_code = ANY($1::text[]) ORDER BY dossier_id FOR UPDATE)
+# Due times, fees and targets come from the catalogue, working days from the calendar: when they
+# change, dossiers are judged again from their stored facts (a dossier flagged with the epoch
+# stays so: its events changed). Row locks in dossier_id order, as a chunk's: no deadlock; it
+# waits for a chunk holding one.
+_REJUDGE = """
+UPDATE scoring.dossier SET recheck_at = least(recheck_at, $1) WHERE dossier_id IN (
+    SELECT dossier_id FROM scoring.dossier {where} ORDER BY dossier_id FOR UPDATE)
 """
+_REJUDGE_PROCEDURES = _REJUDGE.format(where="WHERE procedure_code = ANY($2::text[])")
+_REJUDGE_ALL = _REJUDGE.format(where="")
 
 
 async def rejudge_procedures(conn: Any, codes: Sequence[str]) -> None:
     """Make the dossiers of the procedures ``codes`` due for judging again (their events unchanged)."""
-    await conn.execute(_REJUDGE_PROCEDURES, list(codes), REJUDGE)
+    await conn.execute(_REJUDGE_PROCEDURES, REJUDGE, list(codes))
+
+
+async def rejudge_all(conn: Any) -> None:
+    """Make every dossier due for judging again (the working calendar changed)."""
+    await conn.execute(_REJUDGE_ALL, REJUDGE)
 
 
 async def raise_flags(
