@@ -82,22 +82,18 @@ CHUNK = 1000  # ~0.25 s of judging: row locks a consumer may wait for are held b
 # Due first; among those due at one instant (every changed dossier carries the epoch) by unit,
 # then id (a first judging has no unit yet; ids of one office tend to share a prefix): a chunk's
 # verdicts then fall into ~5× fewer counter rows, the counter upserts' cost. Served by
-# ix_dossier_recheck_at. Not a dossier whose events ingest accepted at or after $3, the wall
-# clock when the refresher's tick began: under a live stream its new facts are in the future of
-# the tick's judging instant (judged, they would only set a recheck at their own time — a second
-# judging next tick, ≈ a third of all judging); it is judged once, at the next tick. (Ingest's
-# clock ahead of scoring's by δ delays such a dossier by δ at most.)
-# With a dossier whose events did not change (after the epoch, $4) and not set aside its stored
-# facts, when they are of this fold's version ($5).
+# ix_dossier_recheck_at. With a dossier whose events did not change (after the epoch, $3) and not
+# set aside its stored facts, when they are of this fold's version ($4). (Changed dossiers are the
+# flagged chunk's: ``adapters.dossier_flags``, which also leaves those accepted after the tick began.)
 # ``_CLAIM_FROM_END`` is the same order backwards (the same index, read from its other end): the
 # refresher's second judging lane, so that two lanes meet once, in the middle, instead of taking
 # consecutive chunks that share the unit at their boundary — whose counter rows the second would
 # wait on until the first commits (docs/performance.md, session 10).
 _CLAIM = """
-SELECT dossier_id, recheck_at, accepted_at, traceparent,
-    CASE WHEN recheck_at > $4 AND unjudgeable IS NULL AND facts->>'fold_version' = $5 THEN facts::text END
+SELECT dossier_id,
+    CASE WHEN recheck_at > $3 AND unjudgeable IS NULL AND facts->>'fold_version' = $4 THEN facts::text END
 FROM scoring.dossier
-WHERE recheck_at < $1 AND (accepted_at IS NULL OR accepted_at < $3)
+WHERE recheck_at < $1
 ORDER BY {order} LIMIT $2 FOR UPDATE SKIP LOCKED
 """
 _CLAIM_FROM_START = _CLAIM.format(order="recheck_at, unit_code, dossier_id")
@@ -108,7 +104,7 @@ FROM scoring.dossier_event WHERE dossier_id = ANY($1::text[])
 """
 # The folded facts of the dossiers whose events changed (flagged with the epoch), with the verdict.
 _STORE = """
-UPDATE scoring.dossier d SET recheck_at = k.rc, accepted_at = NULL, traceparent = NULL, unjudgeable = NULL,
+UPDATE scoring.dossier d SET recheck_at = k.rc, unjudgeable = NULL,
     unit_code = k.u, procedure_code = k.p, received_at = k.r, finished_at = k.f, facts = k.x::jsonb
 FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[])
     AS k(i, rc, u, p, r, f, x)
@@ -131,11 +127,11 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[]
 WHERE c.period = k.p AND c.dossier_id = k.d
 """  # the columns in Contribution's order
 _RECHECK = """
-UPDATE scoring.dossier d SET recheck_at = k.r, accepted_at = NULL, traceparent = NULL, unjudgeable = NULL
+UPDATE scoring.dossier d SET recheck_at = k.r, unjudgeable = NULL
 FROM unnest($1::text[], $2::timestamptz[]) AS k(i, r) WHERE d.dossier_id = k.i
 """
 _SET_ASIDE = """
-UPDATE scoring.dossier d SET recheck_at = NULL, unjudgeable = k.r, accepted_at = NULL, traceparent = NULL
+UPDATE scoring.dossier d SET recheck_at = NULL, unjudgeable = k.r
 FROM unnest($1::text[], $2::text[]) AS k(i, r) WHERE d.dossier_id = k.i
 """
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # no bound on acceptance (tests, direct recomputation)
@@ -319,18 +315,18 @@ async def judge_chunk(
 ) -> int:
     """Judge up to ``limit`` dossiers due by ``now`` (time alone, feedback, a catalogue or calendar
     change: ``recheck_at``); returns how many were claimed (0: none left). ``from_end``: the last
-    due in the claim order first (a second lane)."""
+    due in the claim order first (a second lane). ``accepted_before`` is the flagged chunk's (the
+    same call for both): nothing due by time carries an acceptance time."""
+    del accepted_before
     conn: Any = await driver(session)
     await conn.execute(KEYED_ONLY)
     claim = _CLAIM_FROM_END if from_end else _CLAIM_FROM_START
-    rows = await conn.fetch(claim, now, limit, accepted_before, EPOCH, str(FOLD_VERSION))
+    rows = await conn.fetch(claim, now, limit, EPOCH, str(FOLD_VERSION))
     if not rows:
         return 0
     ids = [r[0] for r in rows]
-    facts = {r[0]: r[4] for r in rows if r[4] is not None}  # judged from them, no event read
-    accepted = sorted({r[2] for r in rows if r[2] is not None})
-    traces = sorted({r[3] for r in rows if r[3]})
-    await _judge_claimed(session, conn, ids, facts, accepted, traces, now=now, calendar=calendar, procedures=procedures)
+    facts = {r[0]: r[1] for r in rows if r[1] is not None}  # judged from them, no event read
+    await _judge_claimed(session, conn, ids, facts, [], [], now=now, calendar=calendar, procedures=procedures)
     return len(rows)
 
 
