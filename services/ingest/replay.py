@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 
 BATCH = 500  # events per message
 CHUNK_BATCHES = 40  # messages per transaction (20,000 events)
+# Bytes of events per message, at most (one event larger than this goes alone). The envelope
+# allows extra fields, so one event can be as large as a request (10 MB): 500 of them made a
+# message of gigabytes, which the broker refuses (RabbitMQ 4's default max_message_size is
+# 16 MiB, 3.x's 128 MiB) — a publish retried for ever, the replay never finished. A live
+# message carries one request's events, so it is at most 10 MB.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 STALE = timedelta(minutes=5)
 
 
@@ -54,28 +60,43 @@ async def replay_status(replay_id: str, *, uow: UnitOfWork) -> dict[str, Any] | 
     return dict(row) if row else None
 
 
-def _batch_body(replay_id: str, consumer: str, batch_no: int, rows: list[Any]) -> bytes:
+def _event_json(r: Any) -> bytes:
     # Written directly: the body is the ReplayBatch contract, events as the source sent them,
     # but for the times, written as the live stream wrote them (handlers._store): RFC 3339 allows
     # what Python's fromisoformat refuses (a lower-case "z"), and a recomputation must read the
     # very instants the live path read.
     return orjson.dumps(
         {
-            "replay_id": replay_id,
-            "consumer": consumer,
-            "batch_no": batch_no,
-            "events": [
-                {
-                    "source": r.source,
-                    "event_id": r.event_id,
-                    "type": r.type,
-                    "occurred_at": parse_datetime(r.body["occurred_at"]) or r.occurred_at,
-                    "data": readable_times(r.body["data"]),
-                }
-                for r in rows
-            ],
+            "source": r.source,
+            "event_id": r.event_id,
+            "type": r.type,
+            "occurred_at": parse_datetime(r.body["occurred_at"]) or r.occurred_at,
+            "data": readable_times(r.body["data"]),
         }
     )
+
+
+def batch_bodies(replay_id: str, consumer: str, first_no: int, rows: list[Any]) -> list[bytes]:
+    """``rows`` as ReplayBatch bodies numbered from ``first_no``, in order: at most ``BATCH``
+    events and ``MAX_MESSAGE_BYTES`` of them a message (a larger event alone)."""
+    bodies: list[bytes] = []
+    events: list[bytes] = []
+    size = 0
+
+    def flush() -> None:
+        head = orjson.dumps({"replay_id": replay_id, "consumer": consumer, "batch_no": first_no + len(bodies)})
+        bodies.append(head[:-1] + b',"events":[' + b",".join(events) + b"]}")
+
+    for r in rows:
+        event = _event_json(r)
+        if events and (len(events) == BATCH or size + len(event) > MAX_MESSAGE_BYTES):
+            flush()
+            events, size = [], 0
+        events.append(event)
+        size += len(event) + 1
+    if events:
+        flush()
+    return bodies
 
 
 async def run_replay(job: Any, uow_factory: Callable[[], UnitOfWork]) -> None:
@@ -107,11 +128,8 @@ async def run_replay(job: Any, uow_factory: Callable[[], UnitOfWork]) -> None:
         query = query.order_by(event_log.c.occurred_at, event_log.c.seq).limit(BATCH * CHUNK_BATCHES)
         async with uow_factory() as uow:
             rows = (await uow.session.execute(query)).all()
-            for start in range(0, len(rows), BATCH):
-                uow.publish_raw(
-                    routing_key=key,
-                    body=_batch_body(job.replay_id, job.consumer, batches, list(rows[start : start + BATCH])),
-                )
+            for body in batch_bodies(job.replay_id, job.consumer, batches, list(rows)):
+                uow.publish_raw(routing_key=key, body=body)
                 batches += 1
             events += len(rows)
             if rows:

@@ -116,3 +116,26 @@ def test_replay_is_chunked_ordered_and_resumes_without_repeats(monkeypatch: pyte
         "batches": 10,
         "events": 95,
     }
+
+
+def test_replay_messages_are_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An event may carry extra fields up to a request's size: a replay message holds at most
+    ``MAX_MESSAGE_BYTES`` of events (one larger event alone), every event once, in order."""
+    monkeypatch.setattr(replay_module, "MAX_MESSAGE_BYTES", 25_000)
+
+    class Row:
+        def __init__(self, i: int, pad: int) -> None:
+            self.source, self.event_id, self.type = "tms-r", f"b{i:03d}", "dossier.synced"
+            self.occurred_at = datetime(2026, 10, 1, tzinfo=UTC)
+            self.body = {"occurred_at": "2026-10-01T08:00:00z", "data": {"dossier_id": f"R-{i}", "pad": "x" * pad}}
+
+    rows = [Row(i, 40_000 if i == 7 else 2_000) for i in range(30)]
+    bodies = replay_module.batch_bodies("rid", "test-consumer", 4, rows)
+    decoded = [orjson.loads(b) for b in bodies]
+    assert [d["batch_no"] for d in decoded] == list(range(4, 4 + len(bodies)))
+    assert [e["event_id"] for d in decoded for e in d["events"]] == [f"b{i:03d}" for i in range(30)]
+    for body, d in zip(bodies, decoded, strict=True):
+        assert len(body) <= 25_000 + 200 or [e["event_id"] for e in d["events"]] == ["b007"]
+    assert {d["consumer"] for d in decoded} == {"test-consumer"} and decoded[0]["replay_id"] == "rid"
+    assert decoded[0]["events"][0]["occurred_at"] == "2026-10-01T08:00:00+00:00"  # the live stream's form
+    assert len(bodies) > 3  # split by size, not by the 500 events a message
