@@ -22,6 +22,15 @@ from shared.contracts import IntegrationEvent
 # regex; Python's ``re`` needs ``fullmatch``.
 METHODOLOGY_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
+# Period labels (kỳ): month ``2026-10``, quarter ``2026-Q3``, year ``2026``, custom range
+# ``2026-10-01..2026-10-15``. ``[0-9]``, never ``\d``: Python's ``\d`` also takes Arabic-Indic,
+# full-width and other Unicode digits (``٢٠٢٦-١٠`` was read as 2026-10). Match them whole
+# (``fullmatch``; ``$`` ends the text only for pydantic's regex). Groups: the numbers (range: days).
+PERIOD_MONTH_PATTERN = r"^([0-9]{4})-([0-9]{2})$"
+PERIOD_QUARTER_PATTERN = r"^([0-9]{4})-[Qq]([1-4])$"
+PERIOD_YEAR_PATTERN = r"^([0-9]{4})$"
+PERIOD_RANGE_PATTERN = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})\.\.([0-9]{4}-[0-9]{2}-[0-9]{2})$"
+
 
 class IndicatorFigures(BaseModel):
     """One indicator (chỉ số) of a unit's score: the figures a ranking or unit page draws."""

@@ -10,6 +10,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from services.scoring.adapters.period_state import CHANNEL, REFERENCE_CHANGED
+from services.scoring.api.ranges import RangeEvaluations
 from services.scoring.api.read_cache import ReadCache, StateReader
 from services.scoring.api.routes import router
 from services.scoring.bootstrap import SERVICE, Scoring, bootstrap
@@ -68,5 +69,6 @@ def create_app(scoring: Scoring | None = None) -> FastAPI:
     app.state.scoring = scoring
     app.state.internal_token = scoring.settings.internal_token
     app.state.read_cache = ReadCache(states)  # this process's score reads
+    app.state.ranges = RangeEvaluations()  # custom ranges: single flight, 60 s, bounded
     app.include_router(router)
     return app

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -12,23 +13,28 @@ from pydantic import BaseModel, Field
 
 from services.scoring.adapters.calendar_store import KINDS, declare_day, undeclare_day, year_calendar
 from services.scoring.adapters.methodology_store import add_methodology, error_details, stored_document
+from services.scoring.api.query_input import single_valued_query
+from services.scoring.api.ranges import MAX_PUBLIC_RANGE_DAYS, RangeEvaluations
 from services.scoring.api.read_cache import ReadCache, respond
 from services.scoring.application import queries
 from services.scoring.application.caches import sync_methodologies, sync_references
 from services.scoring.application.context import Scoring
 from services.scoring.application.drilldown import shortfall_page
 from services.scoring.application.scoring_service import evaluate_live
-from services.scoring.application.stake import DEFAULT_WITHIN_WD, StakeItem, load_unit_stake
+from services.scoring.application.stake import DEFAULT_WITHIN_WD, StakeItem, UnitStake, load_unit_stake
 from services.scoring.application.table_copy import NEVER
 from services.scoring.application.unit_history import AS_OF_PERIOD, TODAY, UnitMapping, mapped_rows
 from services.scoring.domain import Methodology, Period, breakdown
 from services.scoring.domain.methodology import DEFAULT_METHODOLOGY, methodology_from_dict, validate_methodology
 from services.scoring.domain.period import MAX_YEAR, MIN_YEAR
 from shared.db import retrying_conflicts
+from shared.identity import Principal
 from shared.web import Admin, ApiError, CurrentPrincipal, Staff
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/v1")
+T = TypeVar("T")
+# Every route: a scalar query parameter given twice is a 422, not its last value (query_input).
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(single_valued_query)])
 
 
 async def sync_caches(app: Scoring) -> None:
@@ -91,11 +97,53 @@ def read_cache(request: Request) -> ReadCache:
     return cache
 
 
-async def _today_rows(app: Scoring, p: Period, m: Methodology) -> list[dict[str, Any]] | None:
+def range_evaluations(request: Request) -> RangeEvaluations:
+    ranges: RangeEvaluations = request.app.state.ranges
+    return ranges
+
+
+async def _judged(request: Request, p: Period, key: tuple[Any, ...], compute: Callable[[], Awaitable[T]]) -> T:
+    """``compute()``, which judges every dossier of ``p`` when it is a custom range: then shared by
+    concurrent identical requests, kept 60 s and bounded per process (503 beyond, api.ranges)."""
+    if p.kind != "range":
+        return await compute()
+    result: T = await range_evaluations(request).get((p.label, *key), compute)
+    return result
+
+
+def _public_range(p: Period, principal: Principal) -> None:
+    """Anonymous and integrator callers: custom ranges of at most ``MAX_PUBLIC_RANGE_DAYS`` days
+    (judging holds every verdict of the range in memory; docs/decisions.md, session 19)."""
+    days = (p.last_day - p.first_day).days + 1
+    if p.kind != "range" or principal.is_staff or days <= MAX_PUBLIC_RANGE_DAYS:
+        return
+    reason = (
+        f"khoảng ngày tùy chọn công khai tối đa {MAX_PUBLIC_RANGE_DAYS} ngày (kỳ tháng, quý, năm không giới hạn) / "
+        f"a public custom range spans at most {MAX_PUBLIC_RANGE_DAYS} days (months, quarters and years: any)"
+    )
+    raise ApiError(422, f"custom range {p.label} is too long", details=[{"field": "period", "reason": reason}])
+
+
+async def _today_rows(request: Request, app: Scoring, p: Period, m: Methodology) -> list[dict[str, Any]] | None:
     """Rows mapped onto today's units (computed on demand), or None when today's units are the
     period's own (then the stored, cached answer is the answer)."""
-    async with app.sessions() as session:
-        return await mapped_rows(session, period=p, methodology=m, calendar=app.calendar)
+
+    async def compute() -> list[dict[str, Any]] | None:
+        async with app.sessions() as session:
+            return await mapped_rows(session, period=p, methodology=m, calendar=app.calendar)
+
+    return await _judged(request, p, ("today", m.id), compute)
+
+
+async def _rows(request: Request, app: Scoring, p: Period, m: Methodology) -> tuple[list[dict[str, Any]], datetime]:
+    """Rows computed on demand, with when (a kept range's: when it was judged, up to 60 s ago)."""
+
+    async def compute() -> tuple[list[dict[str, Any]], datetime]:
+        at = datetime.now(UTC)
+        async with app.sessions() as session:
+            return await queries.rows(app, session, p, m), at
+
+    return await _judged(request, p, ("rows", m.id), compute)
 
 
 @router.get("/scores", summary="Ranking (bảng xếp hạng)", response_model=None)
@@ -117,8 +165,9 @@ async def get_scores(
     m = queries.methodology_of(app, methodology)
     if parent is not None:
         queries.checked_code(parent, "parent")
+    _public_range(p, principal)
     levels = (level,) if level else PUBLIC_LEVELS
-    rows = await _today_rows(app, p, m) if mapping == TODAY else None
+    rows = await _today_rows(request, app, p, m) if mapping == TODAY else None
     if rows is None:
         cache = read_cache(request)
         state = await cache.states.get(p.label, m.id)
@@ -129,8 +178,7 @@ async def get_scores(
             )
             if found is not None:
                 return respond(request, key, *found)
-        async with app.sessions() as session:
-            rows = await queries.rows(app, session, p, m)
+        rows, now = await _rows(request, app, p, m)
     light = [_light(r) for r in rows]
     stamp = queries.computed_at(light, now).isoformat()
     return queries.ranking_body(p.label, m.id, mapping, light, levels, parent, computed_at=stamp)
@@ -153,7 +201,7 @@ async def get_breakdown(
     m = queries.methodology_of(app, methodology)
     async with app.sessions() as session:
         await queries.check_scope(app, session, principal, unit_code)
-    rows = await _today_rows(app, p, m) if mapping == TODAY else None
+    rows = await _today_rows(request, app, p, m) if mapping == TODAY else None
     if rows is None:
         cache = read_cache(request)
         state = await cache.states.get(p.label, m.id)
@@ -164,8 +212,7 @@ async def get_breakdown(
             )
             if found is not None:
                 return respond(request, key, *found)
-        async with app.sessions() as session:
-            rows = await queries.rows(app, session, p, m)
+        rows, now = await _rows(request, app, p, m)
     row = next((r for r in rows if r["unit_code"] == unit_code), None)
     if row is None:
         raise queries.no_score(unit_code, p.label)
@@ -178,6 +225,7 @@ async def get_breakdown(
     summary="Dossiers behind an indicator's shortfall (hồ sơ gây mất điểm)",
 )
 async def get_shortfall_dossiers(
+    request: Request,
     unit_code: str,
     indicator_id: str,
     app: App,
@@ -194,11 +242,7 @@ async def get_shortfall_dossiers(
     start = (page - 1) * page_size
     async with app.sessions() as session:
         await queries.check_scope(app, session, principal, unit_code)
-        if p.kind == "range":  # no stored verdicts for a custom range: judged on demand
-            ev = await evaluate_live(session, period=p, now=now, calendar=app.calendar)
-            every = queries.shortfall_items(ev, unit_code, basis)
-            items, total = every[start : start + page_size], len(every)
-        else:  # one indexed read of the stored verdicts; only the page is judged for its details
+        if p.kind != "range":  # one indexed read of the stored verdicts; only the page is judged
             items, total = await shortfall_page(
                 session,
                 units=await queries.unit_tree(app, session),
@@ -211,7 +255,15 @@ async def get_shortfall_dossiers(
                 offset=start,
                 limit=page_size,
             )
-    return {"items": items, "page": page, "page_size": page_size, "total": total}
+            return {"items": items, "page": page, "page_size": page_size, "total": total}
+
+    async def judge() -> list[dict[str, Any]]:  # no stored verdicts for a custom range
+        async with app.sessions() as session:
+            ev = await evaluate_live(session, period=p, now=now, calendar=app.calendar)
+        return queries.shortfall_items(ev, unit_code, basis)  # only the list is kept, never ev
+
+    every = await _judged(request, p, ("shortfall", unit_code, basis), judge)
+    return {"items": every[start : start + page_size], "page": page, "page_size": page_size, "total": len(every)}
 
 
 WithinQ = Annotated[
@@ -232,8 +284,23 @@ def _f(x: Any) -> float | None:
     return None if x is None else float(x)
 
 
+async def _stake(
+    request: Request, app: Scoring, unit_code: str, m: Methodology, p: Period, now: datetime, within_wd: int
+) -> UnitStake:
+    """The unit's points at stake; a custom range's judges every dossier of its subtree (bounded)."""
+
+    async def compute() -> UnitStake:
+        async with app.sessions() as session:
+            return await load_unit_stake(
+                session, unit_code, m, period=p, now=now, calendar=app.calendar, within_wd=within_wd
+            )
+
+    return await _judged(request, p, ("stake", m.id, unit_code, within_wd), compute)
+
+
 @router.get("/scores/{unit_code}/stake", summary="Points at stake (điểm có thể giành được khi khắc phục)")
 async def get_stake(
+    request: Request,
     unit_code: str,
     app: App,
     principal: Staff,
@@ -253,7 +320,7 @@ async def get_stake(
     m = queries.methodology_of(app, methodology)
     async with app.sessions() as session:
         await queries.check_scope(app, session, principal, unit_code)
-        st = await load_unit_stake(session, unit_code, m, period=p, now=now, calendar=app.calendar, within_wd=within_wd)
+    st = await _stake(request, app, unit_code, m, p, now, within_wd)
     return {
         "unit_code": unit_code,
         "period": p.label,
@@ -295,6 +362,7 @@ async def get_stake(
     summary="The dossiers behind a points-at-stake item (hồ sơ cần khắc phục)",
 )
 async def get_stake_dossiers(
+    request: Request,
     unit_code: str,
     indicator_id: str,
     app: App,
@@ -311,7 +379,7 @@ async def get_stake_dossiers(
     basis = queries.basis_of(m, indicator_id)
     async with app.sessions() as session:
         await queries.check_scope(app, session, principal, unit_code)
-        st = await load_unit_stake(session, unit_code, m, period=p, now=now, calendar=app.calendar, within_wd=within_wd)
+    st = await _stake(request, app, unit_code, m, p, now, within_wd)
     fix = st.fixes.get(basis)
     verdicts = list(fix.dossiers) if fix else []
     items = [

@@ -22,6 +22,7 @@ from services.scoring.application.drilldown import dossier_item
 from services.scoring.application.scoring_service import evaluate_live, rows_for
 from services.scoring.domain import Methodology, Period, Procedure, breakdown, parse_period
 from services.scoring.domain.engine import Evaluation, UnitRow
+from services.scoring.domain.period_labels import HISTORY_MONTHS, history_floor
 from shared.calendar import local_date
 from shared.identity import Principal
 from shared.web import ApiError
@@ -33,10 +34,32 @@ def current_month(now: datetime) -> str:
 
 
 def period_of(text: str | None, now: datetime) -> Period:
+    """The asked period (default: the running month), refused (422) unless it can be scored."""
     try:
-        return parse_period(text or current_month(now))
+        p = parse_period(text or current_month(now))
     except ValueError as exc:
         raise ApiError(422, str(exc), details=[{"field": "period", "reason": str(exc)}]) from None
+    return kept_period(p, now)
+
+
+def kept_period(p: Period, now: datetime) -> Period:
+    """``p`` if it starts within the history scoring keeps and not after today.
+
+    Scoring keeps contributions from the history floor (:func:`history_floor`, ``HISTORY_MONTHS``
+    before the running month) and no event is dated after now: a period starting before the floor
+    or in the future would be scored from no data (every unit 16 points, "weak") and read as a
+    real score. Same rule as the periods the refresher marks (a quarter or year starting before
+    the floor is out too)."""
+    floor = history_floor(now)
+    if floor <= p.start and p.first_day <= local_date(now):
+        return p
+    first, running = current_month(floor), current_month(now)
+    reason = (
+        f"chỉ tra cứu được các kỳ bắt đầu từ {first} đến kỳ hiện tại {running} / "
+        f"periods that can be asked for start from {first} ({HISTORY_MONTHS} months of history) "
+        f"to the running one, {running}"
+    )
+    raise ApiError(422, f"period {p.label} cannot be scored", details=[{"field": "period", "reason": reason}])
 
 
 MAX_CODE_LENGTH = 64

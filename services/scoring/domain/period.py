@@ -12,6 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 from shared.calendar import start_of_day
+from shared.contracts.scoring import (
+    PERIOD_MONTH_PATTERN,
+    PERIOD_QUARTER_PATTERN,
+    PERIOD_RANGE_PATTERN,
+    PERIOD_YEAR_PATTERN,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +105,10 @@ def _checked(p: Period, text: str) -> Period:
     return p
 
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
-_YEAR = re.compile(r"^(\d{4})$")
-_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
+_MONTH = re.compile(PERIOD_MONTH_PATTERN)
+_QUARTER = re.compile(PERIOD_QUARTER_PATTERN)
+_YEAR = re.compile(PERIOD_YEAR_PATTERN)
+_RANGE = re.compile(PERIOD_RANGE_PATTERN)
 
 
 def parse_period(text: str) -> Period:
@@ -116,16 +122,16 @@ def parse_period(text: str) -> Period:
 
 def _parse(text: str) -> Period:
     s = text.strip()
-    if m := _MONTH.match(s):
+    if m := _MONTH.fullmatch(s):
         mm = int(m.group(2))
         if not 1 <= mm <= 12:
             raise ValueError(f"invalid month in period {text!r}")
         return month(int(m.group(1)), mm)
-    if m := _QUARTER.match(s):
+    if m := _QUARTER.fullmatch(s):
         return quarter(int(m.group(1)), int(m.group(2)))
-    if m := _YEAR.match(s):
+    if m := _YEAR.fullmatch(s):
         return year(int(m.group(1)))
-    if m := _RANGE.match(s):
+    if m := _RANGE.fullmatch(s):
         try:
             return date_range(date.fromisoformat(m.group(1)), date.fromisoformat(m.group(2)))
         except ValueError as exc:

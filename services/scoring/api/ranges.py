@@ -1,0 +1,106 @@
+"""Custom ranges (khoảng ngày tùy chọn) judged on demand, bounded per process.
+
+A custom range has no stored counts: answering it judges every dossier of the range, national
+(``evaluate_live``). Unbounded, a few concurrent requests for long ranges took the API's CPU and
+memory. So, per process:
+
+- one evaluation per key at a time: concurrent identical requests wait for the same one
+  (single flight), and it runs to its end even if the request that started it goes away;
+- its result is kept ``ttl_seconds`` (60 s): a range's figures change only with late events, and
+  the answer's ``computed_at`` says when they were computed;
+- at most ``max_running`` distinct evaluations at once; beyond that a new one is refused at once
+  with 503 and ``Retry-After`` (queueing would hold the connections and the memory of every
+  waiting request), never a slow answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+from fastapi import HTTPException
+
+from shared.background import BackgroundTasks
+
+TTL_SECONDS = 60.0
+MAX_RUNNING = 2  # an evaluation holds every verdict of the range in memory (docs/decisions.md, session 19)
+MAX_ENTRIES = 16  # results kept (a national ranking is ≈ 2 MB of rows); the oldest goes first
+RETRY_AFTER_SECONDS = 10
+# Anonymous and integrator callers: ranges of at most a month's length (the contract's example,
+# ``2026-10-01..2026-10-15``, is public). A national day is ≈ 7,300 dossiers at the simulator's
+# scale, ≈ 16 MB of facts and verdicts while judged: 31 days ≈ 500 MB, near the API pod's limit
+# (docs/decisions.md, session 19).
+MAX_PUBLIC_RANGE_DAYS = 31
+
+BUSY_MESSAGE = (
+    "Hệ thống đang tính quá nhiều khoảng ngày tùy chọn, vui lòng thử lại sau ít giây "
+    "(hoặc chọn kỳ tháng, quý, năm: luôn có sẵn). / Too many custom ranges are being computed; "
+    "try again in a few seconds (or ask for a month, quarter or year: always available)."
+)
+
+
+class RangeEvaluations:
+    """Single flight, a short-lived result cache and a bound on concurrent evaluations."""
+
+    def __init__(
+        self, *, ttl_seconds: float = TTL_SECONDS, max_running: int = MAX_RUNNING, max_entries: int = MAX_ENTRIES
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_running = max_running
+        self.max_entries = max_entries
+        self.evaluations = 0  # started, for tests and metrics
+        self.joins = 0  # requests that waited for an evaluation another request started
+        self._done: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._running: dict[Hashable, asyncio.Future[Any]] = {}
+        self._tasks = BackgroundTasks()
+
+    async def get(self, key: Hashable, compute: Callable[[], Awaitable[Any]]) -> Any:
+        """``compute()``'s result for ``key``: kept, in flight, or started now (503 when full)."""
+        kept = self._kept(key)
+        if kept is not None:
+            return kept[1]
+        flight = self._running.get(key)
+        if flight is None:
+            flight = self._start(key, compute)
+        else:
+            self.joins += 1
+        # Shielded: a request that goes away does not cancel what the others wait for.
+        return await asyncio.shield(flight)
+
+    def _kept(self, key: Hashable) -> tuple[float, Any] | None:
+        kept = self._done.get(key)
+        if kept is None:
+            return None
+        if time.monotonic() - kept[0] >= self.ttl_seconds:
+            del self._done[key]
+            return None
+        return kept
+
+    def _start(self, key: Hashable, compute: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:
+        if len(self._running) >= self.max_running:
+            raise HTTPException(503, detail=BUSY_MESSAGE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        flight: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._running[key] = flight
+        self.evaluations += 1
+        self._tasks.start(self._run(key, flight, compute))
+        return flight
+
+    async def _run(self, key: Hashable, flight: asyncio.Future[Any], compute: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            value = await compute()
+        except asyncio.CancelledError:  # the process is stopping: the waiters stop too
+            flight.cancel()
+            raise
+        except Exception as exc:  # every waiter sees it; nothing is kept, the next request tries again
+            flight.set_exception(exc)
+            flight.exception()  # retrieved: no "never retrieved" warning when every waiter left
+            return
+        finally:
+            del self._running[key]
+        self._done[key] = (time.monotonic(), value)
+        while len(self._done) > self.max_entries:
+            self._done.popitem(last=False)
+        flight.set_result(value)
