@@ -7,7 +7,7 @@ serves the merged OpenAPI document and its docs page (assets bundled: no CDN).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,8 +17,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import insert
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api_keys import router as keys_router
+from gateway.clients import client_address, limit_key
 from gateway.jwt_auth import TokenError, TokenVerifier
 from gateway.keys import KeyVerifier
 from gateway.openapi import DOCS_STATIC, MergedOpenApi, docs_page
@@ -49,7 +52,7 @@ class Gateway:
             self.sessions, cache_s=settings.api_key_cache_s, max_entries=settings.api_key_cache_size
         )
         self.tokens = TokenVerifier(settings)
-        self.limiter = RateLimiter(settings.citizen_writes_per_minute)
+        self.limiter = RateLimiter(settings.citizen_writes_per_minute, max_clients=settings.citizen_write_clients_max)
         self.upstreams = upstreams(settings)
         timeout = httpx.Timeout(settings.upstream_timeout_s, connect=3.0)
         # A keep-alive pool per service (gateway.upstream; httpx cost half the gateway's CPU per
@@ -95,14 +98,16 @@ class Gateway:
     def client_address(self, request: Request) -> str:
         """The address the citizen limits count: the peer, or what our own proxy saw.
 
-        Behind a trusted proxy (the ingress) the RIGHTMOST X-Forwarded-For entry is the one
-        that proxy added; anything left of it was written by the client and could be forged
-        to escape the limits. uvicorn's own proxy-header handling is switched off for the
-        gateway (--no-proxy-headers) so this is the one place that decides.
+        The trust rule (which peers may name the client in X-Forwarded-For) is
+        :func:`gateway.clients.client_address`'s. uvicorn's own proxy-header handling is switched
+        off for the gateway (--no-proxy-headers) so this is the one place that decides.
         """
-        if self.settings.trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
-            return forwarded.split(",")[-1].strip()
-        return request.client.host if request.client else "unknown"
+        return client_address(
+            request.client.host if request.client else "unknown",
+            request.headers.getlist("x-forwarded-for"),
+            trusted=self.settings.trusted_proxies,
+            trust_any_peer=self.settings.trust_forwarded_for,
+        )
 
     def metrics_allowed(self, request: Request) -> bool:
         """``/metrics`` is for Prometheus, not for the public (docs/decisions.md, gateway).
@@ -140,6 +145,23 @@ def refuse_bad_paths(request: Request) -> Response | None:
     return None
 
 
+def refuse_large_headers(request: Request, settings: GatewaySettings) -> Response | None:
+    """431 for a header block no SQI client sends, before auth reads it or a service is sent it."""
+    headers: list[tuple[bytes, bytes]] = request.scope["headers"]
+    if len(headers) > settings.max_header_fields:
+        reason = f"at most {settings.max_header_fields} header fields"
+    elif sum(len(name) + len(value) for name, value in headers) > settings.max_header_bytes:
+        reason = f"at most {settings.max_header_bytes} bytes of header names and values"
+    else:
+        return None
+    return error_response(
+        431,
+        "the request's headers are too large",
+        code="headers_too_large",
+        details=[{"field": "headers", "reason": reason}],
+    )
+
+
 def _declared_over(request: Request, limit: int) -> bool:
     declared = request.headers.get("content-length")
     return bool(declared and declared.isdigit() and int(declared) > limit)
@@ -151,6 +173,53 @@ def refuse_declared_oversize(request: Request, limit: int) -> Response | None:
     ``POST /api/v1/keys`` anonymously were read, then refused (session 18's review). Proxied
     routes also stop a body without a length at their own limit (:func:`read_body`)."""
     return error_response(413, f"the body exceeds {limit} bytes") if _declared_over(request, limit) else None
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` once a body passes its limit. An HTTPException, because FastAPI
+    turns any other error met while it reads a body into a 400 "error parsing the body"."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the body exceeds {limit} bytes")
+        self.limit = limit
+
+
+class BodyLimit:
+    """Stops every request body at its route's limit as it arrives, whoever reads it.
+
+    The gateway's own routes (``POST /api/v1/keys``) are parsed by FastAPI, which reads the whole
+    body before anything else — even before it checks the caller: a chunked body (no length to
+    refuse up front, :func:`refuse_declared_oversize`) of any size was read into memory. This
+    wraps ``receive`` for every request, so no route, present or future, can read past the limit.
+    The limit is looked up at the first chunk, when the guard has normalised the path.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit_of: Callable[[Scope], int]) -> None:
+        self.app = app
+        self.limit_of = limit_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > (limit := self.limit_of(scope)):
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def body_too_large(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BodyTooLarge)
+    reason = f"at most {exc.limit} bytes on this route"
+    return error_response(413, str(exc.detail), details=[{"field": "body", "reason": reason}])
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -217,12 +286,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # No route takes more than the integrators' bulk limit; the exact limit of a proxied
         # route is checked again when its body is read.
         guard=lambda request: (
-            refuse_bad_paths(request)
+            refuse_large_headers(request, settings)
+            or refuse_bad_paths(request)
             or refuse_declared_oversize(request, gw.max_bytes(request.scope["path"], citizen=False))
         ),
         metrics_allowed=gw.metrics_allowed,
     )
     app.state.gateway = gw
+    app.add_middleware(BodyLimit, limit_of=lambda scope: gw.max_bytes(scope["path"], citizen=False))
+    app.add_exception_handler(BodyTooLarge, body_too_large)
     app.state.internal_token = settings.internal_token
     app.include_router(keys_router)
 
@@ -257,15 +329,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         citizen_write = route.citizen_writes and is_write and not credential_write(routed_path, principal)
         body = await read_body(request, gw.max_bytes(routed_path, route.citizen_writes and is_write))
         address = gw.client_address(request)
-        if citizen_write:
-            allowed, retry_after = gw.limiter.allow(address)
-            if not allowed:
-                CITIZEN_WRITES_REFUSED.labels(route.prefix).inc()
-                return error_response(
-                    429,
-                    f"too many writes from this address; at most {settings.citizen_writes_per_minute} a minute",
-                    headers={"Retry-After": str(retry_after)},
-                )
+        if citizen_write and (refused := refuse_citizen_write(gw, address, route.prefix)) is not None:
+            return refused
         response = await forward(
             gw.services[route.service],
             gw.stream_client,
@@ -280,6 +345,19 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return response
 
     return app
+
+
+def refuse_citizen_write(gw: Gateway, address: str, prefix: str) -> Response | None:
+    """429 past the client's writes a minute; 503 while the limiter is full of other clients."""
+    verdict = gw.limiter.allow(limit_key(address))
+    if verdict.allowed:
+        return None
+    CITIZEN_WRITES_REFUSED.labels(prefix).inc()
+    headers = {"Retry-After": str(verdict.retry_after)}
+    if verdict.crowded:
+        return error_response(503, "too many clients are writing right now; try again shortly", headers=headers)
+    limit = gw.settings.citizen_writes_per_minute
+    return error_response(429, f"too many writes from this address; at most {limit} a minute", headers=headers)
 
 
 async def record_audit(gw: Gateway, principal: Principal, request: Request, status: int) -> None:

@@ -39,8 +39,19 @@ HOP_BY_HOP = frozenset(
     }
 )
 # Not passed on to a service: the caller's credentials (the gateway sends the verified
-# principal instead), its request id (the gateway sends the one it kept or made).
-NOT_FORWARDED = HOP_BY_HOP | {b"authorization", b"x-api-key", REQUEST_ID_HEADER.lower().encode()}
+# principal instead), its request id (the gateway sends the one it kept or made), what only the
+# gateway's own hop means (Expect: the body is already read; the non-standard Proxy-Connection),
+# and what the client wrote about its address or scheme: the services' uvicorn believes proxy
+# headers from loopback, and the gateway alone decides who the client is (X-SQI-Client-Address).
+NOT_FORWARDED = HOP_BY_HOP | {
+    b"authorization",
+    b"x-api-key",
+    REQUEST_ID_HEADER.lower().encode(),
+    b"expect",
+    b"proxy-connection",
+    b"forwarded",
+    b"x-real-ip",
+}
 # Every answer is read whole, so it reaches the client decoded: no content-encoding either.
 NOT_RELAYED = HOP_BY_HOP | {b"content-encoding"}
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
@@ -86,10 +97,12 @@ def upstream_headers(
     """The caller's headers for the service, minus credentials and hop-by-hop ones, plus the
     verified identity. Lists as the server holds them (lower-case bytes): no decoding, and a
     repeated header stays repeated."""
-    headers: list[tuple[bytes, bytes]] = [
+    raw: list[tuple[bytes, bytes]] = request.scope["headers"]
+    dropped = NOT_FORWARDED | connection_options(raw)
+    headers = [
         (name, value)
-        for name, value in request.scope["headers"]
-        if name not in NOT_FORWARDED and not name.startswith(b"x-sqi-")
+        for name, value in raw
+        if name not in dropped and not name.startswith((b"x-sqi-", b"x-forwarded-"))
     ]
     headers += [
         (PRINCIPAL_HEADER_BYTES, encoded_principal(principal)),
@@ -98,6 +111,17 @@ def upstream_headers(
         (REQUEST_ID_HEADER_BYTES, request.state.request_id.encode()),
     ]
     return headers
+
+
+def connection_options(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    """The header names the caller's ``Connection`` fields declare hop-by-hop (RFC 9110 §7.6.1)."""
+    return frozenset(
+        option.strip().lower()
+        for name, value in headers
+        if name == b"connection"
+        for option in value.split(b",")
+        if option.strip()
+    )
 
 
 def upstream_target(request: Request) -> str:

@@ -7,6 +7,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+from starlette.datastructures import Headers
 
 from gateway.jwt_auth import TokenError, TokenVerifier, mint_dev_token
 from gateway.ratelimit import RateLimiter
@@ -70,8 +71,8 @@ def test_rate_limiter_allows_ten_a_minute_per_address() -> None:
     now = [1000.0]
     limiter = RateLimiter(10, clock=lambda: now[0])
     assert all(limiter.allow("1.2.3.4")[0] for _ in range(10))
-    allowed, retry_after = limiter.allow("1.2.3.4")
-    assert not allowed and 1 <= retry_after <= 61
+    allowed, retry_after, crowded = limiter.allow("1.2.3.4")
+    assert not allowed and not crowded and 1 <= retry_after <= 61
     assert limiter.allow("5.6.7.8")[0]  # another address is not affected
     now[0] += 61
     assert limiter.allow("1.2.3.4")[0]
@@ -103,7 +104,7 @@ def test_unknown_paths_do_not_route() -> None:
 
 class _Request:
     def __init__(self, forwarded: str | None, peer: str = "10.0.0.5") -> None:
-        self.headers = {"x-forwarded-for": forwarded} if forwarded else {}
+        self.headers = Headers({"x-forwarded-for": forwarded} if forwarded else {})
         self.client = type("Client", (), {"host": peer})()
 
 

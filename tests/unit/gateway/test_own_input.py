@@ -77,3 +77,24 @@ async def test_an_oversized_body_is_refused_before_it_is_read_on_the_gateways_ow
     )
     assert r.status_code == 413, r.text
     assert read <= settings.default_max_bytes  # at most what the transport had in hand
+
+
+async def test_a_chunked_body_is_stopped_at_the_limit_on_the_gateways_own_routes(
+    gateway: tuple[httpx.AsyncClient, GatewaySettings],
+) -> None:
+    """No length to refuse up front: FastAPI read all of it (anonymously) before answering 401."""
+    client, settings = gateway
+    read = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal read
+        for _ in range(8):
+            read += MB // 4
+            yield b"x" * (MB // 4)
+
+    r = await client.post("/api/v1/keys", content=body(), headers={"content-type": "application/json"})
+    assert r.status_code == 413, r.text
+    assert r.json()["error"]["details"] == [
+        {"field": "body", "reason": f"at most {settings.default_max_bytes} bytes on this route"}
+    ]
+    assert read <= settings.default_max_bytes + MB // 4  # stopped at the chunk that passed the limit

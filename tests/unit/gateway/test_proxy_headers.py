@@ -123,3 +123,40 @@ async def test_a_cookie_one_caller_was_given_never_rides_along_with_another_call
     await send(upstream, incoming("/petition/PA123", [(b"cookie", b"sqi_pakn=mine")]))
     assert [r.header(b"cookie") for r in service.requests] == [[], [], [b"sqi_pakn=mine"]]
     await upstream.aclose()
+
+
+async def test_hop_by_hop_and_client_written_forwarding_headers_stop_at_the_gateway(service: Service) -> None:
+    """Headers the caller's ``Connection`` names are for the gateway alone (RFC 9110 §7.6.1), and so
+    are ``Expect`` (the gateway has read the body) and ``Proxy-Connection``. X-Forwarded-For and its
+    kin, as the client wrote them, would let it pick the address and scheme a service's server
+    believes (uvicorn trusts proxy headers from loopback): the gateway decides the client address
+    (X-SQI-Client-Address) and sends nothing else about it."""
+    request = incoming(
+        "/api/v1/ratings",
+        [
+            (b"host", b"gateway.example"),
+            (b"connection", b"keep-alive, X-Hop-Secret"),
+            (b"connection", b"X-Other-Hop"),
+            (b"x-hop-secret", b"s"),
+            (b"x-other-hop", b"o"),
+            (b"proxy-connection", b"keep-alive"),
+            (b"expect", b"100-continue"),
+            (b"x-forwarded-for", b"6.6.6.6"),
+            (b"x-forwarded-proto", b"https"),
+            (b"x-forwarded-host", b"evil.example"),
+            (b"forwarded", b"for=6.6.6.6"),
+            (b"x-real-ip", b"6.6.6.6"),
+            (b"x-kept", b"yes"),
+        ],
+        method="POST",
+    )
+    upstream = upstream_of(service)
+    await send(upstream, request, body=b"{}")
+    await upstream.aclose()
+    seen = service.requests[-1]
+    names = {name for name, _ in seen.headers}
+    gone = {b"x-hop-secret", b"x-other-hop", b"proxy-connection", b"expect", b"forwarded", b"x-real-ip"}
+    assert not names & gone
+    assert not {n for n in names if n.startswith(b"x-forwarded-")}
+    assert seen.header(b"x-kept") == [b"yes"]
+    assert seen.header(b"x-sqi-client-address") == [b"10.0.0.7"]
