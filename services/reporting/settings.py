@@ -30,6 +30,9 @@ class ReportingSettings(CommonSettings):
     reporting_default_methodology: str = "tax-2025"
     # Finished dossiers are kept this long (a late event must not reopen them), then dropped.
     reporting_finished_keep_days: int = Field(default=45, ge=1)
+    # Dropped dossiers' ids are kept this long after the drop (their late events are ignored), then
+    # forgotten: the sweep raises the horizon before which unknown dossiers are not taken in.
+    reporting_dropped_keep_days: int = Field(default=365, ge=1)
     reference_dir: Path = REFERENCE_DIR
     # How often the API refreshes its cached methodology documents from scoring.
     reporting_methodology_refresh_s: int = Field(default=300, ge=5)

@@ -126,6 +126,29 @@ dossier = Table(
     Index("ix_dossier_open_due", "unit_code", "due_at", postgresql_where=text("finished_at IS NULL")),
 )
 
+# Dossiers the retention sweep dropped (hồ sơ đã xoá khỏi mô hình đọc): a later event of one is
+# ignored, never refolded into a row from itself alone (open, overdue for good). Kept
+# ``reporting_dropped_keep_days`` after the drop, then purged (worker.drop_finished_dossiers).
+dropped_dossier = Table(
+    "dropped_dossier",
+    metadata,
+    Column("dossier_id", Text, primary_key=True),
+    # Its latest remembered instant (or finish) when dropped: the horizon rises to it when purged.
+    Column("through", DateTime(timezone=True), nullable=False),
+    Column("dropped_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_dropped_dossier_dropped_at", "dropped_at"),
+)
+
+# The latest ``through`` of a purged tombstone: a dossier with neither row nor tombstone whose new
+# events are all at or before it may be a forgotten one, and is not taken in. One row.
+dropped_horizon = Table(
+    "dropped_horizon",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, server_default=text("1")),
+    Column("through", DateTime(timezone=True), nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)
+
 # Feed activity per source and unit (nguồn dữ liệu): when it last sent, its usual gap.
 feed = Table(
     "feed",

@@ -123,7 +123,10 @@ def apply(
             if explicit is not None:
                 due_at, due_explicit = explicit, True
             elif paused_at is not None and due_at is not None and t >= paused_at:
-                paused_wd = calendar.working_days_between(local_date(paused_at), local_date(t))
+                # A request dated before the receipt pauses from the receipt (scoring's clock):
+                # the days before it would move the due time past scoring's.
+                start = paused_at if received_at is None else max(paused_at, received_at)
+                paused_wd = calendar.working_days_between(local_date(start), local_date(max(t, start)))
                 due_at = calendar.shift_due(due_at, paused_wd)
             if paused_at is not None and t >= paused_at:
                 paused_at = None

@@ -47,8 +47,9 @@ _state_values = attrgetter(*STATE_COLUMNS)  # one C call per dossier, not a gene
 # Shared by dossier batches, exclusive for a calendar change (adapters.calendar.hold_calendar).
 _HOLD_CALENDAR = "SELECT pg_advisory_xact_lock_shared(hashtext('reporting.calendar'))"
 _DECLARED_DAYS = "SELECT days::text FROM reporting.calendar"
-# Two batches touching the same dossier take turns (locks in one order: no deadlock).
-_LOCK_DOSSIERS = (
+# Two batches touching the same dossier take turns (locks in one order: no deadlock); so do a
+# batch and the retention sweep dropping the dossier (worker.sweep_chunk takes them too).
+LOCK_DOSSIERS = (
     "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT hashtext(d) AS h FROM unnest($1::text[]) d ORDER BY 1) s"
 )
 # Phase 1 reads no history: a dossier whose new events all come after its remembered ones is
@@ -58,6 +59,11 @@ _LOAD_DOSSIERS = (
     " FROM reporting.dossier WHERE dossier_id = ANY($1::text[])"
 )
 _LOAD_HISTORIES = "SELECT dossier_id, history::text FROM reporting.dossier WHERE dossier_id = ANY($1::text[])"
+# Of the ids a batch has no row of: those the sweep dropped, and the horizon of the forgotten ones.
+_DROPPED = (
+    "SELECT ARRAY(SELECT dossier_id FROM reporting.dropped_dossier WHERE dossier_id = ANY($1::text[])),"
+    " (SELECT through FROM reporting.dropped_horizon)"
+)
 _TIME_LIMITS = "SELECT procedure_code, time_limit_wd FROM reporting.procedure WHERE procedure_code = ANY($1::text[])"
 _TYPES = {
     "unit_code": "text",
@@ -138,7 +144,8 @@ async def apply_dossier_events(
     Any arrival order gives the same state: a dossier whose new events come after all it
     remembers is folded on its stored state (and its history appended to); any other has its
     remembered events plus the new ones refolded from scratch; a row stored before histories
-    existed is folded on top.
+    existed is folded on top. The events of a dossier the retention sweep dropped are ignored
+    (:func:`_not_dropped`), and a new dossier with nothing to remember gets no row.
     """
     by_dossier: dict[str, list[DossierEvent]] = defaultdict(list)
     for e in events:
@@ -146,8 +153,9 @@ async def apply_dossier_events(
     ids = sorted(by_dossier)
     if not ids:
         return {}
-    await conn.execute(_LOCK_DOSSIERS, ids)
+    await conn.execute(LOCK_DOSSIERS, ids)
     stored = {r["dossier_id"]: r for r in await conn.fetch(_LOAD_DOSSIERS, ids)}
+    ids = await _not_dropped(conn, ids, stored, by_dossier)
     states = {d: DossierState(d, *_stored_state(r)) for d, r in stored.items()}
     codes = _procedure_codes(events) | {s.procedure_code for s in states.values() if s.procedure_code}
     limits = await _time_limits(conn, codes)
@@ -162,8 +170,13 @@ async def apply_dossier_events(
     before = {
         r[0]: from_json(r[0], orjson.loads(r[1])) for r in (await conn.fetch(_LOAD_HISTORIES, known) if known else ())
     }
-    for d in set(known) - set(before):  # dropped by housekeeping between the two reads: as new
-        del stored[d]
+    # Dropped between the two reads cannot be (the sweep takes the dossiers' locks); were it so,
+    # taking it as new would recreate it from these events alone: it is left dropped.
+    gone = set(known) - set(before)
+    if gone:
+        log.warning("dossiers dropped while their batch held them", extra={"dossiers": len(gone)})
+        ids = [d for d in ids if d not in gone]
+        refolded = [d for d in refolded if d not in gone]
     kept = {d: remember(before.get(d, ()), by_dossier[d]) for d in refolded}
     more = {c for h in kept.values() for c in _procedure_codes(h)} - codes
     limits |= await _time_limits(conn, more)
@@ -193,6 +206,8 @@ async def apply_dossier_events(
             state = apply(states[d], by_dossier[d], time_limits=limits, calendar=calendar)
             if state != states[d]:
                 rows.append((d, *_state_values(state), None, None))
+        elif row is None and not kept[d]:
+            continue  # nothing to remember (a sync, a payment): a row would hold nothing, for good
         else:
             state = refold(d, kept[d], time_limits=limits, calendar=calendar)
             # What did not change is neither encoded nor written again.
@@ -206,6 +221,28 @@ async def apply_dossier_events(
     if appended:
         await conn.execute(_APPEND_DOSSIERS, *(list(col) for col in zip(*appended, strict=True)))
     return units
+
+
+async def _not_dropped(
+    conn: Any, ids: list[str], stored: dict[str, Any], by_dossier: dict[str, list[DossierEvent]]
+) -> list[str]:
+    """``ids`` without the dossiers the retention sweep dropped (worker.drop_finished_dossiers):
+    those with a tombstone, and those with neither row nor tombstone whose new events are all at
+    or before the horizon of the purged tombstones. One statement, only when some id has no row
+    (a stream's events mostly touch known dossiers); under the dossiers' locks, so a sweep is
+    either committed and seen, or waits for this batch."""
+    unknown = [d for d in ids if d not in stored]
+    if not unknown:
+        return ids
+    tombstoned, horizon = await conn.fetchrow(_DROPPED, unknown)
+    ignored = set(tombstoned)
+    if horizon is not None:
+        ignored |= {d for d in unknown if all(e.occurred_at <= horizon for e in by_dossier[d])}
+    if not ignored:
+        return ids
+    events = sum(len(by_dossier[d]) for d in ignored)
+    log.info("events of dropped dossiers ignored", extra={"dossiers": len(ignored), "events": events})
+    return [d for d in ids if d not in ignored]
 
 
 def _stored_state(r: Any) -> tuple[Any, ...]:

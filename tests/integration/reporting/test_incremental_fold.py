@@ -83,8 +83,11 @@ async def test_random_arrival_orders_end_as_the_refold(reporting: Reporting) -> 
             )
         }
         await s.rollback()
-    assert set(rows) == set(chunks)
+    # A dossier with nothing remembered (only events the fold ignores) has no row: it would hold nothing.
+    assert set(rows) == {d for d, history in expected.items() if history}
     for d, history in expected.items():
+        if not history:
+            continue
         r = rows[d]
         want = refold(d, history, time_limits=limits, calendar=cal)
         assert DossierState(d, *(r[c] for c in STATE_COLUMNS)) == want, d

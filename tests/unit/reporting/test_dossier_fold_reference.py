@@ -71,7 +71,9 @@ def reference_apply(state: DossierState, events: Iterable[DossierEvent]) -> Doss
             if explicit is not None:
                 s = replace(s, due_at=explicit, due_explicit=True)
             elif s.paused_at is not None and s.due_at is not None and t >= s.paused_at:
-                paused_wd = CAL.working_days_between(local_date(s.paused_at), local_date(t))
+                # Paused from the receipt when requested before it (scoring's clock).
+                start = s.paused_at if s.received_at is None else max(s.paused_at, s.received_at)
+                paused_wd = CAL.working_days_between(local_date(start), local_date(max(t, start)))
                 s = replace(s, due_at=CAL.shift_due(s.due_at, paused_wd))
             if s.paused_at is not None and t >= s.paused_at:
                 s = replace(s, paused_at=None)

@@ -63,6 +63,12 @@ RECEIVED = ("dossier.received", at(5, 9), {"unit_code": "P01", "procedure_code":
             ],
             id="second request while paused",
         ),
+        # A request dated before the receipt (a back-fill, a dossier system's clock): scoring
+        # counts it from the receipt; the days before the receipt move nothing.
+        pytest.param(
+            [("dossier.supplement_requested", at(1), {}), RECEIVED, ("dossier.supplement_received", at(9), {})],
+            id="request before the receipt",
+        ),
     ],
 )
 def test_reporting_due_time_is_scorings(events: list[tuple[str, datetime, dict[str, Any]]]) -> None:
