@@ -6,34 +6,52 @@ import re
 from collections.abc import Iterable
 from datetime import date
 
-# ``\Z``, not ``$``: ``$`` also matches before a final newline, and "2026\n" was taken for a year
-# (then written into an export's file name header). Years from 1000: year 0 broke the English
-# display (``date(0, …)``), and no period of SQI's lies before.
-MONTH = re.compile(r"^([1-9]\d{3})-(\d{2})\Z")
-QUARTER = re.compile(r"^([1-9]\d{3})-Q([1-4])\Z")
-YEAR = re.compile(r"^([1-9]\d{3})\Z")
+from shared.contracts.scoring import (
+    PERIOD_MONTH_PATTERN,
+    PERIOD_QUARTER_PATTERN,
+    PERIOD_RANGE_PATTERN,
+    PERIOD_YEAR_PATTERN,
+)
+
+# Scoring's patterns (ASCII digits: ``\d`` took ``٢٠٢٦-١٠`` for 2026-10), matched whole
+# (``fullmatch``: ``$`` also matches before a final newline, and "2026\n" was taken for a year,
+# then written into an export's file name header). Reporting reads labels as scoring stores them,
+# so two rules more: a capital ``Q``, and years from 1000 (year 0 broke the English display,
+# ``date(0, …)``, and no period of SQI's lies before).
+MONTH = re.compile(PERIOD_MONTH_PATTERN)
+QUARTER = re.compile(PERIOD_QUARTER_PATTERN)
+YEAR = re.compile(PERIOD_YEAR_PATTERN)
+RANGE = re.compile(PERIOD_RANGE_PATTERN)
+
+
+def match_label(pattern: re.Pattern[str], label: str) -> re.Match[str] | None:
+    """``label`` matched whole by one of the patterns above, with reporting's two rules."""
+    m = pattern.fullmatch(label)
+    if m is None or label.startswith("0") or (pattern is QUARTER and "q" in label):
+        return None
+    return m
 
 
 def kind_of(label: str) -> str | None:
     """``month``, ``quarter``, ``year``, or None for anything else (a custom range)."""
-    if (m := MONTH.match(label)) and 1 <= int(m.group(2)) <= 12:
+    if (m := match_label(MONTH, label)) and 1 <= int(m.group(2)) <= 12:
         return "month"
-    if QUARTER.match(label):
+    if match_label(QUARTER, label):
         return "quarter"
-    if YEAR.match(label):
+    if match_label(YEAR, label):
         return "year"
     return None
 
 
 def previous(label: str) -> str | None:
     """The period just before ``label``, of the same kind."""
-    if m := MONTH.match(label):
+    if m := match_label(MONTH, label):
         y, mo = int(m.group(1)), int(m.group(2))
         return f"{y - 1:04d}-12" if mo == 1 else f"{y:04d}-{mo - 1:02d}"
-    if m := QUARTER.match(label):
+    if m := match_label(QUARTER, label):
         y, q = int(m.group(1)), int(m.group(2))
         return f"{y - 1:04d}-Q4" if q == 1 else f"{y:04d}-Q{q - 1}"
-    if m := YEAR.match(label):
+    if m := match_label(YEAR, label):
         return f"{int(m.group(1)) - 1:04d}"
     return None
 
@@ -61,13 +79,13 @@ def latest_closed_month(labels: Iterable[str], today: date) -> str | None:
 
 def display(label: str, lang: str) -> str:
     """How people read a period: ``Tháng 10/2026`` / ``October 2026``."""
-    if m := MONTH.match(label):
+    if m := match_label(MONTH, label):
         y, mo = int(m.group(1)), int(m.group(2))
         if lang == "en":
             return date(y, mo, 1).strftime("%B %Y")
         return f"Tháng {mo}/{y}"
-    if m := QUARTER.match(label):
+    if m := match_label(QUARTER, label):
         return f"Q{m.group(2)} {m.group(1)}" if lang == "en" else f"Quý {m.group(2)}/{m.group(1)}"
-    if m := YEAR.match(label):
+    if m := match_label(YEAR, label):
         return f"Year {label}" if lang == "en" else f"Năm {label}"
     return label

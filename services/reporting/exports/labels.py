@@ -6,9 +6,10 @@ beside them where a bilingual heading wants them.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
+
+from services.reporting.domain import periods
 
 # Vietnam keeps one offset all year (no daylight saving): a fixed zone needs no tz database.
 VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
@@ -41,10 +42,6 @@ WARNING_KIND_ORDER = ("overdue", "due_soon", "score_drop", "grade_change", "feed
 LEVEL_VI = {"central": "Cục Thuế", "province": "Thuế tỉnh, thành phố", "local": "Thuế cơ sở"}
 
 _ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-_YEAR = re.compile(r"^(\d{4})$")
-_RANGE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})\.\.(\d{4})-(\d{2})-(\d{2})$")
 
 
 def grade_vi(grade: str) -> str:
@@ -62,14 +59,15 @@ def warning_kind_vi(kind: str) -> str:
 
 def period_vi(period: str) -> str:
     """``2026-10`` → "tháng 10/2026", ``2026-Q3`` → "quý III/2026", ``2026`` → "năm 2026"."""
-    if m := _MONTH.match(period):
+    if m := periods.match_label(periods.MONTH, period):
         return f"tháng {int(m[2])}/{m[1]}"
-    if m := _QUARTER.match(period):
+    if m := periods.match_label(periods.QUARTER, period):
         return f"quý {_ROMAN[int(m[2])]}/{m[1]}"
-    if m := _YEAR.match(period):
+    if m := periods.match_label(periods.YEAR, period):
         return f"năm {m[1]}"
-    if m := _RANGE.match(period):
-        return f"từ ngày {m[3]}/{m[2]}/{m[1]} đến ngày {m[6]}/{m[5]}/{m[4]}"
+    if m := periods.match_label(periods.RANGE, period):
+        (y1, m1, d1), (y2, m2, d2) = m[1].split("-"), m[2].split("-")
+        return f"từ ngày {d1}/{m1}/{y1} đến ngày {d2}/{m2}/{y2}"
     return period
 
 

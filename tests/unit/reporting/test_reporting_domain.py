@@ -19,6 +19,7 @@ from services.reporting.domain.dossiers import (
 )
 from services.reporting.domain.ranking import StoredRow, build_ranking
 from services.reporting.domain.warnings import alert_warning, dossier_warning, due_window_end, silence_limit
+from services.reporting.exports.labels import period_vi
 from shared.calendar import VN_TZ, WorkingCalendar
 
 CAL = WorkingCalendar()
@@ -76,6 +77,14 @@ def test_periods() -> None:
     assert periods.kind_of("2026-13") is None and periods.kind_of("2026") == "year"
     assert periods.latest_closed_month(["2026-10", "2026-11", "2026-Q4"], datetime(2026, 11, 20).date()) == "2026-10"
     assert periods.display("2026-10", "vi") == "Tháng 10/2026" and periods.display("2026-Q3", "en") == "Q3 2026"
+
+
+def test_period_labels_are_read_as_scoring_writes_them() -> None:
+    # Scoring's patterns: ASCII digits only, matched whole; reporting's rules: a capital Q, years from 1000.
+    for label in ("٢٠٢٦-١٠", "２０２６", "2026\n", "2026-q3", "0999", "0999-10"):
+        assert periods.kind_of(label) is None and periods.previous(label) is None, label
+    assert period_vi("٢٠٢٦-١٠") == "٢٠٢٦-١٠" and period_vi("2026-Q3") == "quý III/2026"
+    assert period_vi("2026-10-01..2026-10-15") == "từ ngày 01/10/2026 đến ngày 15/10/2026"
 
 
 def stored(code: str, total: str, rank: int | None, delta: int | None, previous: int | None, **kw: bool) -> StoredRow:
