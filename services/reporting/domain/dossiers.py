@@ -96,6 +96,8 @@ def apply(
     finished_at, finish_kind = state.finished_at, state.finish_kind
     for e in in_order(events):
         t, d, kind = e.occurred_at, e.data, e.type
+        if kind == "dossier.received" and received_at is not None:
+            continue  # the first receipt is taken whole, a later one changes nothing (as scoring's fold)
         officer = _str(d.get("officer_id"))
         if officer and _later(t, officer_at):
             officer_id, officer_at = officer, t

@@ -47,6 +47,8 @@ def reference_apply(state: DossierState, events: Iterable[DossierEvent]) -> Doss
     s = state
     for e in sorted(events, key=_order):
         t, d = e.occurred_at, e.data
+        if e.type == "dossier.received" and s.received_at is not None:
+            continue  # the first receipt only (scoring's fold)
         officer = _str(d.get("officer_id"))
         if officer and _later(t, s.officer_at):
             s = replace(s, officer_id=officer, officer_at=t)

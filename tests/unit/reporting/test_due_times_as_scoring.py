@@ -69,8 +69,36 @@ RECEIVED = ("dossier.received", at(5, 9), {"unit_code": "P01", "procedure_code":
             [("dossier.supplement_requested", at(1), {}), RECEIVED, ("dossier.supplement_received", at(9), {})],
             id="request before the receipt",
         ),
+        # A second receipt (another key, a later instant, another procedure): scoring takes the
+        # first receipt whole and the second changes nothing.
+        pytest.param(
+            [RECEIVED, ("dossier.received", at(12), {"unit_code": "P02", "procedure_code": "T.DKT.01"})],
+            id="second receipt",
+        ),
+        pytest.param(
+            [("dossier.received", at(12), {"unit_code": "P02", "procedure_code": "T.DKT.01"}), RECEIVED],
+            id="second receipt sent first",
+        ),
     ],
 )
 def test_reporting_due_time_is_scorings(events: list[tuple[str, datetime, dict[str, Any]]]) -> None:
     mine, scoring = both(events)
     assert mine == scoring
+
+
+def test_a_second_receipt_changes_nothing() -> None:
+    """Received time, procedure, unit and officer are the first receipt's, as scoring's."""
+    later = ("dossier.received", at(12), {"unit_code": "P02", "procedure_code": "T.DKT.01", "officer_id": "X"})
+    for events in ([RECEIVED, later], [later, RECEIVED]):
+        state = refold(
+            D,
+            [DossierEvent(D, t, when, {"dossier_id": D, **data}) for t, when, data in events],
+            time_limits=LIMITS,
+            calendar=CAL,
+        )
+        assert (state.received_at, state.procedure_code, state.unit_code, state.officer_id) == (
+            at(5, 9),
+            "T.LONG",
+            "P01",
+            None,
+        )
