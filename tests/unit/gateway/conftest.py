@@ -6,10 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from gateway.upstream import Upstream
 from sqi_cli.scratch import free_port_block
 
 
@@ -73,3 +77,17 @@ async def service() -> AsyncIterator[Service]:
     yield service
     server.should_exit = True
     await task
+
+
+@pytest.fixture
+async def gateway_and_settings(service: Service) -> AsyncIterator[tuple[httpx.AsyncClient, GatewaySettings]]:
+    """The gateway with default settings in front of ``service`` (every upstream), called from a
+    fixed client address."""
+    settings = GatewaySettings()
+    app = create_app(settings)
+    pool = Upstream(service.base_url, timeout_s=5, connect_timeout_s=3, max_connections=10)
+    app.state.gateway.services = dict.fromkeys(app.state.gateway.services, pool)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("198.51.100.7", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        yield client, settings
+    await pool.aclose()

@@ -7,33 +7,16 @@ megabytes. The gateway now refuses more than ``max_header_bytes`` or ``max_heade
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 
-from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from gateway.upstream import Upstream
 from tests.unit.gateway.conftest import Service
 
 
-@pytest.fixture
-async def gateway(service: Service) -> AsyncIterator[tuple[httpx.AsyncClient, GatewaySettings]]:
-    settings = GatewaySettings()
-    app = create_app(settings)
-    pool = Upstream(service.base_url, timeout_s=5, connect_timeout_s=3, max_connections=10)
-    app.state.gateway.services = dict.fromkeys(app.state.gateway.services, pool)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("198.51.100.7", 5000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-        yield client, settings
-    await pool.aclose()
-
-
 async def test_too_many_header_fields_are_a_431(
-    gateway: tuple[httpx.AsyncClient, GatewaySettings], service: Service
+    gateway_and_settings: tuple[httpx.AsyncClient, GatewaySettings], service: Service
 ) -> None:
-    client, _ = gateway
+    client, _ = gateway_and_settings
     headers = [(f"x-h{i}", "a") for i in range(200)]  # over the default 100
     r = await client.get("/api/v1/scores", headers=headers)
     assert r.status_code == 431, r.text
@@ -42,9 +25,9 @@ async def test_too_many_header_fields_are_a_431(
 
 
 async def test_a_header_block_too_large_is_a_431(
-    gateway: tuple[httpx.AsyncClient, GatewaySettings], service: Service
+    gateway_and_settings: tuple[httpx.AsyncClient, GatewaySettings], service: Service
 ) -> None:
-    client, _ = gateway
+    client, _ = gateway_and_settings
     r = await client.get("/api/v1/scores", headers={"x-big": "a" * 64 * 1024})  # over the default 32 KB
     assert r.status_code == 431, r.text
     assert service.requests == []

@@ -12,24 +12,9 @@ import httpx
 import jwt
 import pytest
 
-from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from gateway.upstream import Upstream
-from tests.unit.gateway.conftest import Service
 
 MB = 1 << 20
-
-
-@pytest.fixture
-async def gateway(service: Service) -> AsyncIterator[tuple[httpx.AsyncClient, GatewaySettings]]:
-    settings = GatewaySettings()
-    app = create_app(settings)
-    pool = Upstream(service.base_url, timeout_s=5, connect_timeout_s=3, max_connections=10)
-    app.state.gateway.services = dict.fromkeys(app.state.gateway.services, pool)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("198.51.100.7", 5000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-        yield client, settings
-    await pool.aclose()
 
 
 def _token(settings: GatewaySettings, **extra: Any) -> str:
@@ -52,17 +37,17 @@ def _token(settings: GatewaySettings, **extra: Any) -> str:
     "roles", [5, 1.5, True, {"admin": 1}], ids=["int", "float", "bool", "object-keys-taken-as-roles"]
 )
 async def test_roles_claim_of_the_wrong_type_is_a_401(
-    gateway: tuple[httpx.AsyncClient, GatewaySettings], roles: Any
+    gateway_and_settings: tuple[httpx.AsyncClient, GatewaySettings], roles: Any
 ) -> None:
-    client, settings = gateway
+    client, settings = gateway_and_settings
     r = await client.get("/api/v1/scores", headers={"Authorization": f"Bearer {_token(settings, roles=roles)}"})
     assert r.status_code == 401, r.text
 
 
 async def test_an_oversized_body_is_refused_before_it_is_read_on_the_gateways_own_routes(
-    gateway: tuple[httpx.AsyncClient, GatewaySettings],
+    gateway_and_settings: tuple[httpx.AsyncClient, GatewaySettings],
 ) -> None:
-    client, settings = gateway
+    client, settings = gateway_and_settings
     read = 0
 
     async def body() -> AsyncIterator[bytes]:
@@ -80,10 +65,10 @@ async def test_an_oversized_body_is_refused_before_it_is_read_on_the_gateways_ow
 
 
 async def test_a_chunked_body_is_stopped_at_the_limit_on_the_gateways_own_routes(
-    gateway: tuple[httpx.AsyncClient, GatewaySettings],
+    gateway_and_settings: tuple[httpx.AsyncClient, GatewaySettings],
 ) -> None:
     """No length to refuse up front: FastAPI read all of it (anonymously) before answering 401."""
-    client, settings = gateway
+    client, settings = gateway_and_settings
     read = 0
 
     async def body() -> AsyncIterator[bytes]:
