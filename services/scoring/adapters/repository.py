@@ -48,6 +48,28 @@ async def load_facts(session: AsyncSession, period: Period, procedures: dict[str
     return [facts_from_json(f, procedures) for f in (await session.execute(stmt)).scalars()]
 
 
+async def load_facts_chunk(
+    session: AsyncSession, period: Period, procedures: dict[str, Procedure], *, after: str | None, limit: int
+) -> tuple[list[DossierFacts], str | None]:
+    """At most ``limit`` of :func:`load_facts`'s dossiers, the next ones after ``after`` by
+    ``dossier_id`` (keyset: each chunk one indexed statement, whatever the range's size), and the
+    last id read (None: no more). A custom range is counted chunk by chunk, never held whole."""
+    stmt = (
+        select(dossier.c.dossier_id, dossier.c.facts)
+        .where(
+            dossier.c.received_at < period.end,
+            or_(dossier.c.finished_at.is_(None), dossier.c.finished_at >= period.start),
+        )
+        .order_by(dossier.c.dossier_id)
+        .limit(limit)
+    )
+    if after is not None:
+        stmt = stmt.where(dossier.c.dossier_id > after)
+    rows = (await session.execute(stmt)).all()
+    last = rows[-1].dossier_id if rows else None
+    return [facts_from_json(r.facts, procedures) for r in rows], last
+
+
 async def load_facts_of(
     session: AsyncSession, dossier_ids: Sequence[str], procedures: dict[str, Procedure]
 ) -> list[DossierFacts]:
@@ -128,14 +150,24 @@ async def load_subtree_inputs(session: AsyncSession, period: Period, dossier_ids
 async def load_inputs(session: AsyncSession, period: Period, *, with_facts: bool = True) -> Inputs:
     """``with_facts=False``: units, catalogue, petitions and ratings only (recompute brings its own facts)."""
     procedures = await load_procedures(session)
-    petitions = await session.execute(select(petition.c.data).where(petition.c.received_at < period.end))
     return Inputs(
         units=await load_units(session),
         procedures=procedures,
         facts=await load_facts(session, period, procedures) if with_facts else [],
-        petitions=[petition_facts(d) for d in petitions.scalars()],
+        petitions=await load_petitions(session, period),
         ratings=await _ratings(session, period),
     )
+
+
+async def load_petitions(session: AsyncSession, period: Period) -> list[PetitionFacts]:
+    """Every petition received before ``period``'s end (few: loaded whole)."""
+    rows = await session.execute(select(petition.c.data).where(petition.c.received_at < period.end))
+    return [petition_facts(d) for d in rows.scalars()]
+
+
+async def load_ratings_of(session: AsyncSession, period: Period, dossier_ids: Sequence[str]) -> list[RatingFacts]:
+    """The ratings of the given dossiers given before ``period``'s end (a chunk of a range)."""
+    return await _ratings(session, period, among(rating.c.dossier_id, dossier_ids))
 
 
 async def _ratings(session: AsyncSession, period: Period, *where: Any) -> list[RatingFacts]:

@@ -1,8 +1,12 @@
 """Custom ranges (khoảng ngày tùy chọn) judged on demand, bounded per process.
 
 A custom range has no stored counts: answering it judges every dossier of the range, national
-(``evaluate_live``). Unbounded, a few concurrent requests for long ranges took the API's CPU and
-memory. So, per process:
+(``evaluate_live``). Its ranking and breakdown are counted chunk by chunk in bounded memory
+(``range_counts``: the counters and one chunk of 2,000 dossiers, whatever the range's length);
+its shortfall list and points at stake (staff only) still hold every verdict of the range. The
+CPU is not bounded by the range: reading and judging cost ≈ 0.4 ms of wall a dossier, so a
+national month (≈ 226,000 dossiers) is ≈ 1.5 min of a core and a year ≈ 15–20 min. Unbounded,
+a few concurrent requests for long ranges took the API's CPU. So, per process:
 
 - one evaluation per key at a time: concurrent identical requests wait for the same one
   (single flight), and it runs to its end even if the request that started it goes away;
@@ -26,14 +30,13 @@ from fastapi import HTTPException
 from shared.background import BackgroundTasks
 
 TTL_SECONDS = 60.0
-MAX_RUNNING = 2  # an evaluation holds every verdict of the range in memory (docs/decisions.md, session 19)
+# Evaluations at once: each takes a core while it judges (a worker thread a chunk at a time); a
+# ranking's takes a few MB whatever the range (range_counts), but a staff shortfall list or stake
+# of a range still holds every dossier's facts and verdict of it (≈ 6 KB of heap a dossier read,
+# docs/performance.md, 2 Dec 2026: a national month ≈ 1.3 GB).
+MAX_RUNNING = 2
 MAX_ENTRIES = 16  # results kept (a national ranking is ≈ 2 MB of rows); the oldest goes first
 RETRY_AFTER_SECONDS = 10
-# Anonymous and integrator callers: ranges of at most a month's length (the contract's example,
-# ``2026-10-01..2026-10-15``, is public). A national day is ≈ 7,300 dossiers at the simulator's
-# scale, ≈ 16 MB of facts and verdicts while judged: 31 days ≈ 500 MB, near the API pod's limit
-# (docs/decisions.md, session 19).
-MAX_PUBLIC_RANGE_DAYS = 31
 
 BUSY_MESSAGE = (
     "Hệ thống đang tính quá nhiều khoảng ngày tùy chọn, vui lòng thử lại sau ít giây "

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from services.scoring.adapters.calendar_store import KINDS, declare_day, undeclare_day, year_calendar
 from services.scoring.adapters.methodology_store import add_methodology, error_details, stored_document
 from services.scoring.api.query_input import single_valued_query
-from services.scoring.api.ranges import MAX_PUBLIC_RANGE_DAYS, RangeEvaluations
+from services.scoring.api.ranges import RangeEvaluations
 from services.scoring.api.read_cache import ReadCache, respond
 from services.scoring.application import queries
 from services.scoring.application.caches import sync_methodologies, sync_references
@@ -28,7 +28,6 @@ from services.scoring.domain import Methodology, Period, breakdown
 from services.scoring.domain.methodology import DEFAULT_METHODOLOGY, methodology_from_dict, validate_methodology
 from services.scoring.domain.period import MAX_YEAR, MIN_YEAR
 from shared.db import retrying_conflicts
-from shared.identity import Principal
 from shared.web import Admin, ApiError, CurrentPrincipal, Staff
 
 log = logging.getLogger(__name__)
@@ -111,19 +110,6 @@ async def _judged(request: Request, p: Period, key: tuple[Any, ...], compute: Ca
     return result
 
 
-def _public_range(p: Period, principal: Principal) -> None:
-    """Anonymous and integrator callers: custom ranges of at most ``MAX_PUBLIC_RANGE_DAYS`` days
-    (judging holds every verdict of the range in memory; docs/decisions.md, session 19)."""
-    days = (p.last_day - p.first_day).days + 1
-    if p.kind != "range" or principal.is_staff or days <= MAX_PUBLIC_RANGE_DAYS:
-        return
-    reason = (
-        f"khoảng ngày tùy chọn công khai tối đa {MAX_PUBLIC_RANGE_DAYS} ngày (kỳ tháng, quý, năm không giới hạn) / "
-        f"a public custom range spans at most {MAX_PUBLIC_RANGE_DAYS} days (months, quarters and years: any)"
-    )
-    raise ApiError(422, f"custom range {p.label} is too long", details=[{"field": "period", "reason": reason}])
-
-
 async def _today_rows(request: Request, app: Scoring, p: Period, m: Methodology) -> list[dict[str, Any]] | None:
     """Rows mapped onto today's units (computed on demand), or None when today's units are the
     period's own (then the stored, cached answer is the answer)."""
@@ -165,7 +151,6 @@ async def get_scores(
     m = queries.methodology_of(app, methodology)
     if parent is not None:
         queries.checked_code(parent, "parent")
-    _public_range(p, principal)
     levels = (level,) if level else PUBLIC_LEVELS
     rows = await _today_rows(request, app, p, m) if mapping == TODAY else None
     if rows is None:

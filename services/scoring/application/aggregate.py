@@ -14,7 +14,7 @@ Petitions (G5) are few and judged here with the domain's code."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from services.scoring.adapters.tallies import PROCEDURE_SQL, UNIT_COLUMNS, UNIT_
 from services.scoring.domain import (
     Count,
     Period,
+    PetitionFacts,
     PetitionVerdict,
     Procedure,
     compute_catalogue_counts,
@@ -77,9 +78,16 @@ async def _petitions(
     session: AsyncSession, period: Period, judged_at: datetime, calendar: WorkingCalendar
 ) -> list[PetitionVerdict]:
     rows = await session.execute(countable_petitions(period))
+    return petition_verdicts((petition_facts(d) for d in rows.scalars()), period, judged_at, calendar)
+
+
+def petition_verdicts(
+    petitions: Iterable[PetitionFacts], period: Period, judged_at: datetime, calendar: WorkingCalendar
+) -> list[PetitionVerdict]:
+    """The verdicts of the petitions that count in ``period`` (received or handled in it, known
+    at ``judged_at``), as :func:`~services.scoring.domain.engine.evaluate_period` judges them."""
     out: list[PetitionVerdict] = []
-    for d in rows.scalars():
-        p = petition_facts(d)
+    for p in petitions:
         if p.received_at < judged_at:
             pv = evaluate_petition(p, period, judged_at, calendar)
             if pv.received_in_period or pv.handled_in_period:
@@ -98,20 +106,44 @@ async def aggregate_period(
 ) -> Evaluation:
     """An :class:`Evaluation` whose ``counts`` come from the contributions (no verdicts kept)."""
     judged_at = period.judged_at(now)
-    every_list = units if units is not None else await load_units(session)
-    every = {u.code: u for u in every_list}
-    valid = {u.code: u for u in every_list if u.valid_in(period)}
+    return roll_up(
+        period=period,
+        judged_at=judged_at,
+        units=units if units is not None else await load_units(session),
+        own=await _tallies(session, period),
+        petitions=await _petitions(session, period, judged_at, calendar),
+        procedures=procedures,
+        calendar=calendar,
+    )
+
+
+def roll_up(
+    *,
+    period: Period,
+    judged_at: datetime,
+    units: Sequence[UnitRow],
+    own: Mapping[str, Tally],
+    petitions: Iterable[PetitionVerdict],
+    procedures: Mapping[str, Procedure],
+    calendar: WorkingCalendar,
+) -> Evaluation:
+    """Counts per unit subtree from per-unit tallies (CPU only): the stored counters of a period
+    (:func:`aggregate_period`) or those a custom range's dossiers were folded into
+    (:mod:`.range_counts`) — one roll-up, so both count alike. ``own`` and ``petitions`` are keyed
+    by the unit as judged, resolved here onto the units valid in ``period`` (successors followed)."""
+    every = {u.code: u for u in units}
+    valid = {u.code: u for u in units if u.valid_in(period)}
     children: dict[str, list[str]] = defaultdict(list)
     for u in sorted(valid.values(), key=lambda u: u.code):
         if u.parent_code in valid:
             children[u.parent_code].append(u.code)
-    own: dict[str, Tally] = defaultdict(Tally)
-    for raw_code, t in (await _tallies(session, period)).items():
+    mine: dict[str, Tally] = defaultdict(Tally)
+    for raw_code, t in own.items():
         code = _resolve(raw_code, valid, every)
         if code is not None:
-            own[code].add(t)
+            mine[code].add(t)
     own_p: dict[str, list[PetitionVerdict]] = defaultdict(list)
-    for pv in await _petitions(session, period, judged_at, calendar):
+    for pv in petitions:
         code = _resolve(pv.unit_code, valid, every)
         if code is not None:
             own_p[code].append(pv)
@@ -121,8 +153,8 @@ async def aggregate_period(
         tree = ev.subtree(code)
         total = Tally()
         for member in tree:
-            if member in own:
-                total.add(own[member])
+            if member in mine:
+                total.add(mine[member])
         ev.counts[code] = counts_of(
             total, procedures, {valid[u].level for u in tree}, [p for u in tree for p in own_p.get(u, ())], cache
         )

@@ -216,8 +216,8 @@ async def rows(app: Scoring, session: AsyncSession, period: Period, m: Methodolo
     if stored:
         return stored
     now = datetime.now(UTC)
-    if period.kind == "range":  # ad hoc: no contributions are kept for custom ranges
-        ev = await evaluate_live(session, period=period, now=now, calendar=app.calendar)
+    if period.kind == "range":  # ad hoc, no contributions kept: counted chunk by chunk, no verdict held
+        ev = await evaluate_live(session, period=period, now=now, calendar=app.calendar, verdicts=False)
     else:  # a month/quarter/year never refreshed: sums over its contributions, no judging
         procedures = await load_procedures(session)
         ev = await aggregate_period(session, period=period, now=now, calendar=app.calendar, procedures=procedures)

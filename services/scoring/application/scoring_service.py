@@ -4,8 +4,9 @@
 takes the period's counts from the stored counters, scores each methodology, ranks
 among peers (same level and parent) with the delta against the previous period, writes the rows
 in bulk and publishes the changed units in ``scoring.scores-updated.v3`` messages, plus grade changes and
-drops of ≥ 5 points. ``evaluate_live`` (every dossier judged) stays for custom ranges, the
-shortfall lists and the recompute check.
+drops of ≥ 5 points. ``evaluate_live`` (every dossier judged) stays for custom ranges (their
+counts in bounded memory, chunk by chunk; their shortfall lists with every verdict) and the
+recompute check.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from services.scoring.adapters.repository import load_inputs, load_procedures, p
 from services.scoring.adapters.tables import score
 from services.scoring.application.aggregate import aggregate_period
 from services.scoring.application.judging import judge_due
+from services.scoring.application.range_counts import evaluate_range_counts
 from services.scoring.domain import Methodology, Period, breakdown, previous_period
 from services.scoring.domain.engine import Evaluation, ScoreRow, evaluate_period, payload_digest, score_period
 from shared.calendar import WorkingCalendar
@@ -34,10 +36,18 @@ from shared.unit_of_work import UnitOfWork
 
 
 async def evaluate_live(
-    session: AsyncSession, *, period: Period, now: datetime, calendar: WorkingCalendar
+    session: AsyncSession, *, period: Period, now: datetime, calendar: WorkingCalendar, verdicts: bool = True
 ) -> Evaluation:
     """Judge every dossier of ``period`` (custom ranges, recompute): in a worker thread, so the
-    API's event loop keeps answering reads meanwhile."""
+    API's event loop keeps answering reads meanwhile.
+
+    ``verdicts=True``: every verdict is kept (``Evaluation.own``: shortfall lists, the recompute
+    check), and every dossier's facts and verdict are in memory at once (≈ 6 KB of heap a dossier).
+    ``verdicts=False``: counts only, judged chunk by chunk in bounded memory
+    (:func:`~services.scoring.application.range_counts.evaluate_range_counts`): rankings and
+    breakdowns of a custom range."""
+    if not verdicts:
+        return await evaluate_range_counts(session, period=period, now=now, calendar=calendar)
     inputs = await load_inputs(session, period)
     return await asyncio.to_thread(evaluate_period, inputs, period, now, calendar)
 
@@ -180,9 +190,9 @@ async def evaluate_counts(
     session: AsyncSession, *, period: Period, now: datetime, calendar: WorkingCalendar, judge: bool = True
 ) -> Evaluation:
     """Counts of a period: from the contributions (judging what is due first), or — for a custom
-    range, which has none — by evaluating its dossiers."""
+    range, which has none — by judging its dossiers chunk by chunk into counters."""
     if period.kind == "range":
-        return await evaluate_live(session, period=period, now=now, calendar=calendar)
+        return await evaluate_live(session, period=period, now=now, calendar=calendar, verdicts=False)
     procedures = await load_procedures(session)
     if judge:
         await judge_due(session, now=now, calendar=calendar, procedures=procedures)

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.adapters.repository import load_inputs, load_procedures, load_units
 from services.scoring.application.aggregate import aggregate_period
+from services.scoring.application.range_counts import evaluate_range_counts
 from services.scoring.application.scoring_service import rows_for
 from services.scoring.domain import Methodology, Period, parse_period
 from services.scoring.domain.engine import Evaluation, Inputs, UnitRow, evaluate_period
@@ -114,8 +115,9 @@ async def mapped_rows(
     units = await load_units(session)
     if is_identity(units, period, local_date(now)):
         return None
-    if period.kind == "range":  # no stored verdicts for a custom range: judged on demand
-        ev = await evaluate_mapped(session, period=period, now=now, calendar=calendar, mapping=TODAY)
+    mapped = units_mapped_to_today(units, period, local_date(now))
+    if period.kind == "range":  # no stored counters for a custom range: counted chunk by chunk on demand
+        ev = await evaluate_range_counts(session, period=period, now=now, calendar=calendar, units=mapped)
     else:  # the stored counters, resolved onto today's units: no dossier judged
         ev = await aggregate_period(
             session,
@@ -123,6 +125,6 @@ async def mapped_rows(
             now=now,
             calendar=calendar,
             procedures=await load_procedures(session),
-            units=units_mapped_to_today(units, period, local_date(now)),
+            units=mapped,
         )
     return [r.as_read_row() for r in await rows_for(session, ev=ev, methodology=methodology)]

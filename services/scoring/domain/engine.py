@@ -1,8 +1,10 @@
 """The pure scoring pipeline for one period: facts → verdicts → counts per subtree → scores → ranks.
 
-No I/O. The recompute check (:mod:`services.scoring.application.recompute`), custom ranges and the shortfall
-lists call :func:`evaluate_period`; the live refresh takes the same counts from SQL sums over the
-contributions (:mod:`services.scoring.application.aggregate`). Both score with :func:`score_period`.
+No I/O. The recompute check (:mod:`services.scoring.application.recompute`), the shortfall lists and
+a custom range's points at stake call :func:`evaluate_period`; a custom range's counts judge its
+dossiers chunk by chunk with the same :func:`judged_in_period`; the live refresh takes the same
+counts from SQL sums over the contributions (:mod:`services.scoring.application.aggregate`). Both
+score with :func:`score_period`.
 A parent's counts come from the union of its subtree's verdicts (never an average of children).
 """
 
@@ -23,6 +25,7 @@ from services.scoring.domain import (
     NO_FEEDBACK,
     Count,
     DossierFacts,
+    DossierFeedback,
     DossierVerdict,
     Methodology,
     Period,
@@ -108,6 +111,24 @@ def _resolve(code: str, valid: Mapping[str, UnitRow], every: Mapping[str, UnitRo
     return code
 
 
+def judged_in_period(
+    facts: DossierFacts, period: Period, judged_at: datetime, calendar: WorkingCalendar, feedback: DossierFeedback
+) -> DossierVerdict | None:
+    """The dossier's verdict for ``period`` as of ``judged_at`` when it counts in it (received or
+    handled in it), else None. One rule for judging a period whole (:func:`evaluate_period`) and
+    a custom range chunk by chunk (services.scoring.application.range_counts)."""
+    if facts.received_at >= judged_at:
+        return None
+    try:
+        v = evaluate(facts, period, judged_at, calendar, feedback=feedback)
+    except Exception:  # unjudgeable: set aside, as the live path does (judging.py)
+        log.debug("dossier cannot be judged; left out", extra={"dossier_id": facts.dossier_id})
+        return None
+    if not (v.handled_in_period or v.received_in_period):
+        return None
+    return v
+
+
 def evaluate_period(inputs: Inputs, period: Period, now: datetime, calendar: WorkingCalendar) -> Evaluation:
     """Judge every relevant dossier and petition, then count per unit subtree."""
     judged_at = period.judged_at(now)
@@ -122,14 +143,8 @@ def evaluate_period(inputs: Inputs, period: Period, now: datetime, calendar: Wor
         inputs.ratings, ((p.dossier_id, p.received_at) for p in inputs.petitions if p.dossier_id)
     )
     for facts in inputs.facts:
-        if facts.received_at >= judged_at:
-            continue
-        try:
-            v = evaluate(facts, period, judged_at, calendar, feedback=feedback.get(facts.dossier_id, NO_FEEDBACK))
-        except Exception:  # unjudgeable: set aside, as the live path does (judging.py)
-            log.debug("dossier cannot be judged; left out", extra={"dossier_id": facts.dossier_id})
-            continue
-        if not (v.handled_in_period or v.received_in_period):
+        v = judged_in_period(facts, period, judged_at, calendar, feedback.get(facts.dossier_id, NO_FEEDBACK))
+        if v is None:
             continue
         code = _resolve(v.unit_code, valid, every)
         if code is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.scoring.api import routes
-from services.scoring.api.ranges import MAX_PUBLIC_RANGE_DAYS, RangeEvaluations
+from services.scoring.api.ranges import RangeEvaluations
 from services.scoring.application import queries
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
@@ -128,18 +127,6 @@ async def test_a_failed_evaluation_is_not_kept(api: FastAPI, client: httpx.Async
     gate.real = real
     assert (await client.get("/api/v1/scores", params=R1)).status_code == 200
     assert gate.calls == 2 and not ranges_of(api)._running
-
-
-async def test_public_ranges_are_short(clean: Scoring, client: httpx.AsyncClient) -> None:
-    start = date(2025, 12, 1)  # within the history floor; its longest public range ends by today
-    long = {"period": f"{start}..{start + timedelta(days=MAX_PUBLIC_RANGE_DAYS)}"}
-    r = await client.get("/api/v1/scores", params=long)
-    assert r.status_code == 422
-    [detail] = r.json()["error"]["details"]
-    assert detail["field"] == "period" and f"{MAX_PUBLIC_RANGE_DAYS} ngày" in detail["reason"]
-    assert (await client.get("/api/v1/scores", params=long, headers=staff_headers(clean))).status_code == 200
-    longest = {"period": f"{start}..{start + timedelta(days=MAX_PUBLIC_RANGE_DAYS - 1)}"}
-    assert (await client.get("/api/v1/scores", params=longest)).status_code == 200
 
 
 async def test_range_drilldowns_share_the_bound(api: FastAPI, client: httpx.AsyncClient, gate: Gate) -> None:

@@ -1,0 +1,180 @@
+"""A custom range's counts in bounded memory (khoảng ngày tùy chọn): judged chunk by chunk into counters.
+
+A custom range has no stored counters. Judging it whole (``evaluate_period`` over ``load_inputs``)
+held every dossier's facts and verdict of the range at once: ≈ 6 KB of heap a dossier (measured,
+docs/performance.md, session 19), ≈ 1.3 GB for a national month, against the API pod's 512 MiB. Here:
+
+- the range's dossiers are read ``CHUNK_DOSSIERS`` at a time (keyset on ``dossier_id``, the same
+  selection as ``load_facts``), with the ratings of that chunk's dossiers; petitions are few and
+  loaded whole, as the whole judging loads them;
+- each dossier is judged for the range by the rule ``evaluate_period`` uses
+  (:func:`~services.scoring.domain.engine.judged_in_period`), its verdict turned into a
+  :class:`Contribution` by the stored rows' declarations (``flags_of``) and folded into per-unit
+  counters by :func:`~services.scoring.adapters.tallies.deltas`: the counters the judging
+  transaction keeps for a month, here kept in memory;
+- the counters are rolled up over subtrees by the roll-up of the stored counters
+  (:func:`~services.scoring.application.aggregate.roll_up`), so a range counts as a month does.
+
+Held at once: the counters (per unit, and per unit and procedure), the petitions and one chunk's
+facts and verdicts. The CPU (judging, the roll-up) runs in a worker thread, a chunk at a time.
+Only counts come out (``Evaluation.own`` is empty): the shortfall list and points at stake of a
+range, which need verdicts, still judge whole (``evaluate_live``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.adapters.repository import (
+    load_facts_chunk,
+    load_petitions,
+    load_procedures,
+    load_ratings_of,
+    load_units,
+)
+from services.scoring.adapters.tallies import PROCEDURE_COLUMNS, UNIT_COLUMNS, deltas, procedure_flags
+from services.scoring.application.aggregate import Tally, petition_verdicts, roll_up
+from services.scoring.domain import NO_FEEDBACK, DossierFacts, Period, PetitionFacts, RatingFacts, feedback_by_dossier
+from services.scoring.domain.contributions import Contribution
+from services.scoring.domain.definitions import flags_of
+from services.scoring.domain.engine import Evaluation, UnitRow, judged_in_period
+from shared.calendar import WorkingCalendar
+
+# Dossiers read and judged at a time: ≈ 6 KB of heap each while judged (≈ 12 MB a chunk), and one
+# statement per chunk (≈ 1,350 for a national year, against its ≈ 2.7 M dossiers).
+CHUNK_DOSSIERS = 2_000
+
+
+@dataclass
+class RangeCounters:
+    """A range's counters per unit as judged (``UNIT_COLUMNS``) and per (unit, procedure)
+    (``PROCEDURE_COLUMNS``): what ``scoring.unit_tally`` and ``unit_procedure_tally`` hold for a month."""
+
+    units: dict[str, list[int]] = field(default_factory=dict)
+    procedures: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    dossiers: int = 0  # counted (received or handled in the range)
+
+    def add(self, contributions: Iterable[Contribution]) -> None:
+        units, procs = deltas((), contributions)
+        for (_, unit_code), values in units.items():
+            _add_into(self.units, unit_code, values)
+        for (_, unit_code, procedure_code), values in procs.items():
+            _add_into(self.procedures, (unit_code, procedure_code), values)
+
+    def tallies(self) -> dict[str, Tally]:
+        """The counters as the roll-up reads the stored ones (``aggregate._tallies``)."""
+        out: dict[str, Tally] = {}
+        for code, values in self.units.items():
+            out[code] = Tally(sums=dict(zip(UNIT_COLUMNS, values, strict=True)))
+        for (code, procedure_code), values in self.procedures.items():
+            row = dict(zip(PROCEDURE_COLUMNS, values, strict=True))
+            if row["handled"] > 0:  # as PROCEDURE_SQL reads them
+                out.setdefault(code, Tally()).procs[procedure_code] = procedure_flags(row)
+        return out
+
+
+K = TypeVar("K", str, tuple[str, str])
+
+
+def _add_into(into: dict[K, list[int]], key: K, values: list[int]) -> None:
+    have = into.get(key)
+    if have is None:
+        into[key] = list(values)
+    else:
+        for i, v in enumerate(values):
+            have[i] += v
+
+
+def petitions_naming(petitions: Iterable[PetitionFacts]) -> dict[str, list[datetime]]:
+    """Per dossier id, the receipt instants of the petitions naming it (5.4's exception)."""
+    out: dict[str, list[datetime]] = {}
+    for p in petitions:
+        if p.dossier_id:
+            out.setdefault(p.dossier_id, []).append(p.received_at)
+    return out
+
+
+def contributions_of(
+    facts: Sequence[DossierFacts],
+    ratings: Iterable[RatingFacts],
+    named: Mapping[str, list[datetime]],
+    *,
+    period: Period,
+    judged_at: datetime,
+    calendar: WorkingCalendar,
+) -> Iterator[Contribution]:
+    """The chunk's dossiers judged for ``period`` as ``evaluate_period`` judges them, each as the
+    row a month's judging would store for it (the unit as judged; resolved at the roll-up)."""
+    feedback = feedback_by_dossier(ratings, ((f.dossier_id, t) for f in facts for t in named.get(f.dossier_id, ())))
+    for f in facts:
+        v = judged_in_period(f, period, judged_at, calendar, feedback.get(f.dossier_id, NO_FEEDBACK))
+        if v is not None:
+            yield Contribution(
+                v.dossier_id, period.label, v.unit_code, v.procedure_code, flags_of(v), v.handling_working_days
+            )
+
+
+def fold_chunk(
+    counters: RangeCounters,
+    facts: Sequence[DossierFacts],
+    ratings: Iterable[RatingFacts],
+    named: Mapping[str, list[datetime]],
+    *,
+    period: Period,
+    judged_at: datetime,
+    calendar: WorkingCalendar,
+) -> None:
+    """Judge one chunk and add it to ``counters`` (CPU only: run in a worker thread)."""
+    rows = list(contributions_of(facts, ratings, named, period=period, judged_at=judged_at, calendar=calendar))
+    counters.dossiers += len(rows)
+    counters.add(rows)
+
+
+async def evaluate_range_counts(
+    session: AsyncSession,
+    *,
+    period: Period,
+    now: datetime,
+    calendar: WorkingCalendar,
+    units: Sequence[UnitRow] | None = None,
+) -> Evaluation:
+    """``period``'s counts per unit subtree (no verdict kept), equal to ``evaluate_period``'s.
+    ``units``: the unit rows to count on (``mapping=today`` rewrites them); default the table's."""
+    judged_at = period.judged_at(now)
+    procedures = await load_procedures(session)
+    petitions = await load_petitions(session, period)
+    named = petitions_naming(petitions)
+    counters = RangeCounters()
+    after: str | None = None
+    while True:
+        facts, after = await load_facts_chunk(session, period, procedures, after=after, limit=CHUNK_DOSSIERS)
+        if not facts:
+            break
+        ratings = await load_ratings_of(session, period, [f.dossier_id for f in facts])
+        await asyncio.to_thread(
+            fold_chunk, counters, facts, ratings, named, period=period, judged_at=judged_at, calendar=calendar
+        )
+        full = len(facts) == CHUNK_DOSSIERS
+        del facts, ratings  # released before the next chunk is read: one chunk alive at a time
+        if not full:
+            break
+    every = units if units is not None else await load_units(session)
+
+    def counted() -> Evaluation:  # CPU only: in the worker thread
+        return roll_up(
+            period=period,
+            judged_at=judged_at,
+            units=every,
+            own=counters.tallies(),
+            petitions=petition_verdicts(petitions, period, judged_at, calendar),
+            procedures=procedures,
+            calendar=calendar,
+        )
+
+    return await asyncio.to_thread(counted)
