@@ -17,6 +17,19 @@ from gateway.settings import GatewaySettings
 MB = 1 << 20
 
 
+class CountedBody:
+    """A request body of ``chunks`` pieces of ``size`` bytes, streamed (no length), that counts
+    how much of it the gateway read."""
+
+    def __init__(self, *, chunks: int, size: int) -> None:
+        self.chunks, self.size, self.read = chunks, size, 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for _ in range(self.chunks):
+            self.read += self.size
+            yield b"x" * self.size
+
+
 def _token(settings: GatewaySettings, **extra: Any) -> str:
     now = int(time.time())
     claims = {
@@ -48,20 +61,13 @@ async def test_an_oversized_body_is_refused_before_it_is_read_on_the_gateways_ow
     gateway_and_settings: tuple[httpx.AsyncClient, GatewaySettings],
 ) -> None:
     client, settings = gateway_and_settings
-    read = 0
-
-    async def body() -> AsyncIterator[bytes]:
-        nonlocal read
-        for _ in range(4):
-            read += MB
-            yield b"x" * MB
-
+    body = CountedBody(chunks=4, size=MB)
     size = str(4 * MB)
     r = await client.post(
-        "/api/v1/keys", content=body(), headers={"content-length": size, "content-type": "application/json"}
+        "/api/v1/keys", content=body, headers={"content-length": size, "content-type": "application/json"}
     )
     assert r.status_code == 413, r.text
-    assert read <= settings.default_max_bytes  # at most what the transport had in hand
+    assert body.read <= settings.default_max_bytes  # at most what the transport had in hand
 
 
 async def test_a_chunked_body_is_stopped_at_the_limit_on_the_gateways_own_routes(
@@ -69,17 +75,10 @@ async def test_a_chunked_body_is_stopped_at_the_limit_on_the_gateways_own_routes
 ) -> None:
     """No length to refuse up front: FastAPI read all of it (anonymously) before answering 401."""
     client, settings = gateway_and_settings
-    read = 0
-
-    async def body() -> AsyncIterator[bytes]:
-        nonlocal read
-        for _ in range(8):
-            read += MB // 4
-            yield b"x" * (MB // 4)
-
-    r = await client.post("/api/v1/keys", content=body(), headers={"content-type": "application/json"})
+    body = CountedBody(chunks=8, size=MB // 4)
+    r = await client.post("/api/v1/keys", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 413, r.text
     assert r.json()["error"]["details"] == [
         {"field": "body", "reason": f"at most {settings.default_max_bytes} bytes on this route"}
     ]
-    assert read <= settings.default_max_bytes + MB // 4  # stopped at the chunk that passed the limit
+    assert body.read <= settings.default_max_bytes + MB // 4  # stopped at the chunk that passed the limit
