@@ -20,7 +20,7 @@ from services.scoring.application import queries
 from services.scoring.application.caches import sync_methodologies, sync_references
 from services.scoring.application.context import Scoring
 from services.scoring.application.drilldown import shortfall_page
-from services.scoring.application.scoring_service import evaluate_live
+from services.scoring.application.range_counts import range_subtree_verdicts
 from services.scoring.application.stake import DEFAULT_WITHIN_WD, StakeItem, UnitStake, load_unit_stake
 from services.scoring.application.table_copy import NEVER
 from services.scoring.application.unit_history import AS_OF_PERIOD, TODAY, UnitMapping, mapped_rows
@@ -243,8 +243,8 @@ async def get_shortfall_dossiers(
             return {"items": items, "page": page, "page_size": page_size, "total": total}
 
     async def judge() -> list[dict[str, Any]]:  # no stored verdicts for a custom range
-        async with app.sessions() as session:
-            ev = await evaluate_live(session, period=p, now=now, calendar=app.calendar)
+        async with app.sessions() as session:  # chunk by chunk, the subtree's verdicts only
+            ev = await range_subtree_verdicts(session, period=p, now=now, calendar=app.calendar, unit_code=unit_code)
         return queries.shortfall_items(ev, unit_code, basis)  # only the list is kept, never ev
 
     every = await _judged(request, p, ("shortfall", unit_code, basis), judge)

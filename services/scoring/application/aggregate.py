@@ -32,7 +32,7 @@ from services.scoring.domain import (
     compute_catalogue_counts,
     evaluate_petition,
 )
-from services.scoring.domain.engine import Evaluation, UnitRow, _resolve
+from services.scoring.domain.engine import Evaluation, UnitRow, _resolve, unit_forest
 from services.scoring.domain.indicators import CatalogueCache, tally_counts
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
@@ -131,12 +131,7 @@ def roll_up(
     (:func:`aggregate_period`) or those a custom range's dossiers were folded into
     (:mod:`.range_counts`) — one roll-up, so both count alike. ``own`` and ``petitions`` are keyed
     by the unit as judged, resolved here onto the units valid in ``period`` (successors followed)."""
-    every = {u.code: u for u in units}
-    valid = {u.code: u for u in units if u.valid_in(period)}
-    children: dict[str, list[str]] = defaultdict(list)
-    for u in sorted(valid.values(), key=lambda u: u.code):
-        if u.parent_code in valid:
-            children[u.parent_code].append(u.code)
+    every, valid, children = unit_forest(units, period)
     mine: dict[str, Tally] = defaultdict(Tally)
     for raw_code, t in own.items():
         code = _resolve(raw_code, valid, every)
@@ -147,7 +142,7 @@ def roll_up(
         code = _resolve(pv.unit_code, valid, every)
         if code is not None:
             own_p[code].append(pv)
-    ev = Evaluation(period, judged_at, valid, dict(children), {}, dict(own_p))
+    ev = Evaluation(period, judged_at, valid, children, {}, dict(own_p))
     cache: CatalogueCache = {}
     for code in valid:
         tree = ev.subtree(code)

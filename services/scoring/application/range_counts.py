@@ -17,14 +17,15 @@ docs/performance.md, session 19), ≈ 1.3 GB for a national month, against the A
 
 Held at once: the counters (per unit, and per unit and procedure), the petitions and one chunk's
 facts and verdicts. The CPU (judging, the roll-up) runs in a worker thread, a chunk at a time.
-Only counts come out (``Evaluation.own`` is empty): the shortfall list and points at stake of a
-range, which need verdicts, still judge whole (``evaluate_live``).
+Only counts come out (``Evaluation.own`` is empty). A range's shortfall list
+(:func:`range_subtree_verdicts`) reads the same chunks and keeps the verdicts of the asked unit's
+subtree only; its points at stake still judge it whole (``load_unit_stake``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -40,10 +41,19 @@ from services.scoring.adapters.repository import (
 )
 from services.scoring.adapters.tallies import PROCEDURE_COLUMNS, UNIT_COLUMNS, deltas, procedure_flags
 from services.scoring.application.aggregate import Tally, petition_verdicts, roll_up
-from services.scoring.domain import NO_FEEDBACK, DossierFacts, Period, PetitionFacts, RatingFacts, feedback_by_dossier
+from services.scoring.domain import (
+    NO_FEEDBACK,
+    DossierFacts,
+    DossierVerdict,
+    Period,
+    PetitionFacts,
+    Procedure,
+    RatingFacts,
+    feedback_by_dossier,
+)
 from services.scoring.domain.contributions import Contribution
 from services.scoring.domain.definitions import flags_of
-from services.scoring.domain.engine import Evaluation, UnitRow, judged_in_period
+from services.scoring.domain.engine import Evaluation, UnitRow, _resolve, judged_in_period, unit_forest
 from shared.calendar import WorkingCalendar
 
 # Dossiers read and judged at a time: ≈ 6 KB of heap each while judged (≈ 12 MB a chunk), and one
@@ -100,6 +110,24 @@ def petitions_naming(petitions: Iterable[PetitionFacts]) -> dict[str, list[datet
     return out
 
 
+def verdicts_of(
+    facts: Sequence[DossierFacts],
+    ratings: Iterable[RatingFacts],
+    named: Mapping[str, list[datetime]],
+    *,
+    period: Period,
+    judged_at: datetime,
+    calendar: WorkingCalendar,
+) -> Iterator[DossierVerdict]:
+    """The verdicts of the chunk's dossiers that count in ``period``, judged as ``evaluate_period``
+    judges them (the unit as judged: resolved by the caller)."""
+    feedback = feedback_by_dossier(ratings, ((f.dossier_id, t) for f in facts for t in named.get(f.dossier_id, ())))
+    for f in facts:
+        v = judged_in_period(f, period, judged_at, calendar, feedback.get(f.dossier_id, NO_FEEDBACK))
+        if v is not None:
+            yield v
+
+
 def contributions_of(
     facts: Sequence[DossierFacts],
     ratings: Iterable[RatingFacts],
@@ -109,15 +137,11 @@ def contributions_of(
     judged_at: datetime,
     calendar: WorkingCalendar,
 ) -> Iterator[Contribution]:
-    """The chunk's dossiers judged for ``period`` as ``evaluate_period`` judges them, each as the
-    row a month's judging would store for it (the unit as judged; resolved at the roll-up)."""
-    feedback = feedback_by_dossier(ratings, ((f.dossier_id, t) for f in facts for t in named.get(f.dossier_id, ())))
-    for f in facts:
-        v = judged_in_period(f, period, judged_at, calendar, feedback.get(f.dossier_id, NO_FEEDBACK))
-        if v is not None:
-            yield Contribution(
-                v.dossier_id, period.label, v.unit_code, v.procedure_code, flags_of(v), v.handling_working_days
-            )
+    """The chunk's verdicts, each as the row a month's judging would store for it."""
+    for v in verdicts_of(facts, ratings, named, period=period, judged_at=judged_at, calendar=calendar):
+        yield Contribution(
+            v.dossier_id, period.label, v.unit_code, v.procedure_code, flags_of(v), v.handling_working_days
+        )
 
 
 def fold_chunk(
@@ -136,6 +160,81 @@ def fold_chunk(
     counters.add(rows)
 
 
+async def chunks(
+    session: AsyncSession, period: Period, procedures: dict[str, Procedure]
+) -> AsyncIterator[tuple[list[DossierFacts], list[RatingFacts]]]:
+    """The range's dossiers, ``CHUNK_DOSSIERS`` at a time, with their ratings. One chunk alive at a
+    time: the caller drops its references at the end of each turn, and this drops its own before
+    reading the next."""
+    after: str | None = None
+    while True:
+        facts, after = await load_facts_chunk(session, period, procedures, after=after, limit=CHUNK_DOSSIERS)
+        if not facts:
+            return
+        ratings = await load_ratings_of(session, period, [f.dossier_id for f in facts])
+        full = len(facts) == CHUNK_DOSSIERS
+        yield facts, ratings
+        del facts, ratings
+        if not full:
+            return
+
+
+def subtree_verdicts_of(
+    facts: Sequence[DossierFacts],
+    ratings: Iterable[RatingFacts],
+    named: Mapping[str, list[datetime]],
+    *,
+    period: Period,
+    judged_at: datetime,
+    calendar: WorkingCalendar,
+    subtree: frozenset[str],
+    valid: Mapping[str, UnitRow],
+    every: Mapping[str, UnitRow],
+) -> list[tuple[str, DossierVerdict]]:
+    """The chunk's verdicts that count for a unit of ``subtree`` (resolved onto the units valid in
+    the period, successors followed), with that unit (CPU only: in a worker thread)."""
+    out: list[tuple[str, DossierVerdict]] = []
+    for v in verdicts_of(facts, ratings, named, period=period, judged_at=judged_at, calendar=calendar):
+        code = _resolve(v.unit_code, valid, every)
+        if code in subtree:
+            out.append((code, v))
+    return out
+
+
+async def range_subtree_verdicts(
+    session: AsyncSession, *, period: Period, now: datetime, calendar: WorkingCalendar, unit_code: str
+) -> Evaluation:
+    """The verdicts of ``unit_code``'s subtree in the range (``Evaluation.own``; no counts), judged
+    chunk by chunk and the others dropped as judged: what the range's shortfall list needs, held
+    for the subtree only (a province's share of the country, not all of it; the root's subtree is
+    every dossier). The same verdicts as ``evaluate_period``'s for those units."""
+    judged_at = period.judged_at(now)
+    procedures = await load_procedures(session)
+    named = petitions_naming(await load_petitions(session, period))
+    every, valid, children = unit_forest(await load_units(session), period)
+    ev = Evaluation(period, judged_at, valid, children, {}, {})
+    subtree = frozenset(ev.subtree(unit_code)) if unit_code in valid else frozenset()
+    own: dict[str, list[DossierVerdict]] = {}
+    async for facts, ratings in chunks(session, period, procedures):
+        kept = await asyncio.to_thread(
+            subtree_verdicts_of,
+            facts,
+            ratings,
+            named,
+            period=period,
+            judged_at=judged_at,
+            calendar=calendar,
+            subtree=subtree,
+            valid=valid,
+            every=every,
+        )
+        del facts, ratings  # released before the next chunk is read (see chunks)
+        for code, v in kept:
+            own.setdefault(code, []).append(v)
+    ev.own = own
+    return ev
+
+
 async def evaluate_range_counts(
     session: AsyncSession,
     *,
@@ -151,19 +250,11 @@ async def evaluate_range_counts(
     petitions = await load_petitions(session, period)
     named = petitions_naming(petitions)
     counters = RangeCounters()
-    after: str | None = None
-    while True:
-        facts, after = await load_facts_chunk(session, period, procedures, after=after, limit=CHUNK_DOSSIERS)
-        if not facts:
-            break
-        ratings = await load_ratings_of(session, period, [f.dossier_id for f in facts])
+    async for facts, ratings in chunks(session, period, procedures):
         await asyncio.to_thread(
             fold_chunk, counters, facts, ratings, named, period=period, judged_at=judged_at, calendar=calendar
         )
-        full = len(facts) == CHUNK_DOSSIERS
-        del facts, ratings  # released before the next chunk is read: one chunk alive at a time
-        if not full:
-            break
+        del facts, ratings  # released before the next chunk is read (see chunks)
     every = units if units is not None else await load_units(session)
 
     def counted() -> Evaluation:  # CPU only: in the worker thread

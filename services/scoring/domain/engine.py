@@ -111,6 +111,20 @@ def _resolve(code: str, valid: Mapping[str, UnitRow], every: Mapping[str, UnitRo
     return code
 
 
+def unit_forest(
+    units: Sequence[UnitRow], period: Period
+) -> tuple[dict[str, UnitRow], dict[str, UnitRow], dict[str, list[str]]]:
+    """Every unit by code, those valid in ``period``, and each valid unit's valid children (in
+    code order): the tree a period's dossiers are counted on."""
+    every = {u.code: u for u in units}
+    valid = {u.code: u for u in units if u.valid_in(period)}
+    children: dict[str, list[str]] = defaultdict(list)
+    for u in sorted(valid.values(), key=lambda u: u.code):
+        if u.parent_code in valid:
+            children[u.parent_code].append(u.code)
+    return every, valid, dict(children)
+
+
 def judged_in_period(
     facts: DossierFacts, period: Period, judged_at: datetime, calendar: WorkingCalendar, feedback: DossierFeedback
 ) -> DossierVerdict | None:
@@ -132,12 +146,7 @@ def judged_in_period(
 def evaluate_period(inputs: Inputs, period: Period, now: datetime, calendar: WorkingCalendar) -> Evaluation:
     """Judge every relevant dossier and petition, then count per unit subtree."""
     judged_at = period.judged_at(now)
-    every = {u.code: u for u in inputs.units}
-    valid = {u.code: u for u in inputs.units if u.valid_in(period)}
-    children: dict[str, list[str]] = defaultdict(list)
-    for u in sorted(valid.values(), key=lambda u: u.code):
-        if u.parent_code in valid:
-            children[u.parent_code].append(u.code)
+    every, valid, children = unit_forest(inputs.units, period)
     own: dict[str, list[DossierVerdict]] = defaultdict(list)
     feedback = feedback_by_dossier(
         inputs.ratings, ((p.dossier_id, p.received_at) for p in inputs.petitions if p.dossier_id)
@@ -157,7 +166,7 @@ def evaluate_period(inputs: Inputs, period: Period, now: datetime, calendar: Wor
         code = _resolve(pv.unit_code, valid, every)
         if code is not None and (pv.received_in_period or pv.handled_in_period):
             own_p[code].append(pv)
-    ev = Evaluation(period, judged_at, valid, dict(children), dict(own), dict(own_p))
+    ev = Evaluation(period, judged_at, valid, children, dict(own), dict(own_p))
     for code in valid:
         tree = ev.subtree(code)
         ev.counts[code] = compute_counts(

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.scoring.api import routes
 from services.scoring.api.ranges import RangeEvaluations
 from services.scoring.application import queries
 from services.scoring.application.refresher import refresh_once
@@ -69,7 +68,6 @@ async def client(api: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
     g = Gate(queries.evaluate_live)
     monkeypatch.setattr(queries, "evaluate_live", g)
-    monkeypatch.setattr(routes, "evaluate_live", g)
     yield g
     g.release.set()  # a failed test leaves no request waiting (the client would never close)
 

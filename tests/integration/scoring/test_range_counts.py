@@ -22,7 +22,8 @@ import pytest
 
 from services.scoring.adapters.repository import load_inputs, load_units
 from services.scoring.application import range_counts, scoring_service
-from services.scoring.application.range_counts import evaluate_range_counts
+from services.scoring.application.queries import shortfall_items
+from services.scoring.application.range_counts import evaluate_range_counts, range_subtree_verdicts
 from services.scoring.application.scoring_service import evaluate_live, rows_for
 from services.scoring.application.unit_history import TODAY, evaluate_mapped, mapped_rows, units_mapped_to_today
 from services.scoring.bootstrap import Scoring
@@ -230,3 +231,26 @@ class WholeJudging:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
         return evaluate_period(*args, **kwargs)
+
+
+async def test_a_ranges_shortfall_list_keeps_only_the_subtrees_verdicts(
+    clean: Scoring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dossiers behind a range's shortfall, from the asked unit's subtree judged chunk by chunk
+    (the others dropped as judged), are the whole judging's, for every unit and basis."""
+    await scripted_october_with_feedback(clean)
+    ChunkWatch(monkeypatch, 2)
+    for label in ("2026-09-28..2026-10-11", "2026-10-01..2026-10-31", "2026-10-06..2026-10-25"):
+        period = parse_period(label)
+        async with clean.sessions() as s:
+            whole = await evaluate_live(s, period=period, now=NOW, calendar=clean.calendar)
+            for unit in ["CT", *sorted(whole.units), "NOT-A-UNIT"]:
+                mine = await range_subtree_verdicts(s, period=period, now=NOW, calendar=clean.calendar, unit_code=unit)
+                assert set(mine.own) <= set(whole.subtree(unit)), (label, unit)
+                assert sorted(v.dossier_id for v in mine.subtree_verdicts(unit)) == sorted(
+                    v.dossier_id for v in whole.subtree_verdicts(unit)
+                ), (label, unit)
+                bases = {b for v in whole.subtree_verdicts(unit) for b in v.shortfalls} | {"2.1", "5.4"}
+                for basis in sorted(bases):
+                    assert shortfall_items(mine, unit, basis) == shortfall_items(whole, unit, basis), (label, unit)
+        assert any(shortfall_items(whole, "CT", b) for b in ("2.1", "5.4")), label  # the lists are not all empty
