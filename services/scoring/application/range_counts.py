@@ -110,52 +110,37 @@ def petitions_naming(petitions: Iterable[PetitionFacts]) -> dict[str, list[datet
     return out
 
 
-def verdicts_of(
-    facts: Sequence[DossierFacts],
-    ratings: Iterable[RatingFacts],
-    named: Mapping[str, list[datetime]],
-    *,
-    period: Period,
-    judged_at: datetime,
-    calendar: WorkingCalendar,
-) -> Iterator[DossierVerdict]:
-    """The verdicts of the chunk's dossiers that count in ``period``, judged as ``evaluate_period``
-    judges them (the unit as judged: resolved by the caller)."""
-    feedback = feedback_by_dossier(ratings, ((f.dossier_id, t) for f in facts for t in named.get(f.dossier_id, ())))
-    for f in facts:
-        v = judged_in_period(f, period, judged_at, calendar, feedback.get(f.dossier_id, NO_FEEDBACK))
-        if v is not None:
-            yield v
+@dataclass(frozen=True)
+class RangeJudging:
+    """How a range's dossiers are judged: its period and judging instant, the calendar, and the
+    receipt instants of the petitions naming each dossier (5.4's exception)."""
 
+    period: Period
+    judged_at: datetime
+    calendar: WorkingCalendar
+    named: Mapping[str, list[datetime]]
 
-def contributions_of(
-    facts: Sequence[DossierFacts],
-    ratings: Iterable[RatingFacts],
-    named: Mapping[str, list[datetime]],
-    *,
-    period: Period,
-    judged_at: datetime,
-    calendar: WorkingCalendar,
-) -> Iterator[Contribution]:
-    """The chunk's verdicts, each as the row a month's judging would store for it."""
-    for v in verdicts_of(facts, ratings, named, period=period, judged_at=judged_at, calendar=calendar):
-        yield Contribution(
-            v.dossier_id, period.label, v.unit_code, v.procedure_code, flags_of(v), v.handling_working_days
-        )
+    def verdicts(self, facts: Sequence[DossierFacts], ratings: Iterable[RatingFacts]) -> Iterator[DossierVerdict]:
+        """The verdicts of the chunk's dossiers that count in the range, judged as
+        ``evaluate_period`` judges them (the unit as judged: resolved by the caller)."""
+        named = self.named
+        feedback = feedback_by_dossier(ratings, ((f.dossier_id, t) for f in facts for t in named.get(f.dossier_id, ())))
+        for f in facts:
+            v = judged_in_period(f, self.period, self.judged_at, self.calendar, feedback.get(f.dossier_id, NO_FEEDBACK))
+            if v is not None:
+                yield v
 
 
 def fold_chunk(
-    counters: RangeCounters,
-    facts: Sequence[DossierFacts],
-    ratings: Iterable[RatingFacts],
-    named: Mapping[str, list[datetime]],
-    *,
-    period: Period,
-    judged_at: datetime,
-    calendar: WorkingCalendar,
+    counters: RangeCounters, facts: Sequence[DossierFacts], ratings: Iterable[RatingFacts], judging: RangeJudging
 ) -> None:
-    """Judge one chunk and add it to ``counters`` (CPU only: run in a worker thread)."""
-    rows = list(contributions_of(facts, ratings, named, period=period, judged_at=judged_at, calendar=calendar))
+    """Judge one chunk and add its verdicts to ``counters``, each as the row a month's judging
+    would store for it (CPU only: run in a worker thread)."""
+    label = judging.period.label
+    rows = [
+        Contribution(v.dossier_id, label, v.unit_code, v.procedure_code, flags_of(v), v.handling_working_days)
+        for v in judging.verdicts(facts, ratings)
+    ]
     counters.dossiers += len(rows)
     counters.add(rows)
 
@@ -182,11 +167,8 @@ async def chunks(
 def subtree_verdicts_of(
     facts: Sequence[DossierFacts],
     ratings: Iterable[RatingFacts],
-    named: Mapping[str, list[datetime]],
+    judging: RangeJudging,
     *,
-    period: Period,
-    judged_at: datetime,
-    calendar: WorkingCalendar,
     subtree: frozenset[str],
     valid: Mapping[str, UnitRow],
     every: Mapping[str, UnitRow],
@@ -194,7 +176,7 @@ def subtree_verdicts_of(
     """The chunk's verdicts that count for a unit of ``subtree`` (resolved onto the units valid in
     the period, successors followed), with that unit (CPU only: in a worker thread)."""
     out: list[tuple[str, DossierVerdict]] = []
-    for v in verdicts_of(facts, ratings, named, period=period, judged_at=judged_at, calendar=calendar):
+    for v in judging.verdicts(facts, ratings):
         code = _resolve(v.unit_code, valid, every)
         if code in subtree:
             out.append((code, v))
@@ -210,23 +192,14 @@ async def range_subtree_verdicts(
     every dossier). The same verdicts as ``evaluate_period``'s for those units."""
     judged_at = period.judged_at(now)
     procedures = await load_procedures(session)
-    named = petitions_naming(await load_petitions(session, period))
+    judging = RangeJudging(period, judged_at, calendar, petitions_naming(await load_petitions(session, period)))
     every, valid, children = unit_forest(await load_units(session), period)
     ev = Evaluation(period, judged_at, valid, children, {}, {})
     subtree = frozenset(ev.subtree(unit_code)) if unit_code in valid else frozenset()
     own: dict[str, list[DossierVerdict]] = {}
     async for facts, ratings in chunks(session, period, procedures):
         kept = await asyncio.to_thread(
-            subtree_verdicts_of,
-            facts,
-            ratings,
-            named,
-            period=period,
-            judged_at=judged_at,
-            calendar=calendar,
-            subtree=subtree,
-            valid=valid,
-            every=every,
+            subtree_verdicts_of, facts, ratings, judging, subtree=subtree, valid=valid, every=every
         )
         del facts, ratings  # released before the next chunk is read (see chunks)
         for code, v in kept:
@@ -248,12 +221,10 @@ async def evaluate_range_counts(
     judged_at = period.judged_at(now)
     procedures = await load_procedures(session)
     petitions = await load_petitions(session, period)
-    named = petitions_naming(petitions)
+    judging = RangeJudging(period, judged_at, calendar, petitions_naming(petitions))
     counters = RangeCounters()
     async for facts, ratings in chunks(session, period, procedures):
-        await asyncio.to_thread(
-            fold_chunk, counters, facts, ratings, named, period=period, judged_at=judged_at, calendar=calendar
-        )
+        await asyncio.to_thread(fold_chunk, counters, facts, ratings, judging)
         del facts, ratings  # released before the next chunk is read (see chunks)
     every = units if units is not None else await load_units(session)
 
