@@ -96,6 +96,16 @@ def read_cache(request: Request) -> ReadCache:
     return cache
 
 
+async def asked_period(request: Request, text: str | None, now: datetime, m: Methodology) -> Period:
+    """The asked period: a month, quarter or year scoring computed (its stored figures, whatever
+    its age: computed while it was within the history kept), else one it can compute — within the
+    history kept and not in the future (``queries.kept_period``, 422 otherwise)."""
+    p = queries.parsed_period(text, now)
+    if p.kind != "range" and await read_cache(request).states.get(p.label, m.id) is not None:
+        return p
+    return queries.kept_period(p, now)
+
+
 def range_evaluations(request: Request) -> RangeEvaluations:
     ranges: RangeEvaluations = request.app.state.ranges
     return ranges
@@ -147,8 +157,8 @@ async def get_scores(
     score of it moved; ``ETag``, 304 on ``If-None-Match``). Custom ranges, periods no refresh
     stored and the today-mapping of a changed unit tree: computed on demand."""
     now = datetime.now(UTC)
-    p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
+    p = await asked_period(request, period, now, m)
     if parent is not None:
         queries.checked_code(parent, "parent")
     levels = (level,) if level else PUBLIC_LEVELS
@@ -182,8 +192,8 @@ async def get_breakdown(
     """Scope is checked first, on every request; the body (cached as the ranking's) does not
     depend on who asks once they may see it."""
     now = datetime.now(UTC)
-    p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
+    p = await asked_period(request, period, now, m)
     async with app.sessions() as session:
         await queries.check_scope(app, session, principal, unit_code)
     rows = await _today_rows(request, app, p, m) if mapping == TODAY else None
@@ -221,8 +231,8 @@ async def get_shortfall_dossiers(
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
-    p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
+    p = await asked_period(request, period, now, m)
     basis = queries.basis_of(m, indicator_id)
     start = (page - 1) * page_size
     async with app.sessions() as session:
@@ -301,8 +311,8 @@ async def get_stake(
     number of dossiers, the indicators it moves, and the path of its dossier list. A closed period
     cannot change: ``running`` is false and ``items`` empty.
     """
-    p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
+    p = await asked_period(request, period, now, m)
     async with app.sessions() as session:
         await queries.check_scope(app, session, principal, unit_code)
     st = await _stake(request, app, unit_code, m, p, now, within_wd)
@@ -359,8 +369,8 @@ async def get_stake_dossiers(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    p = queries.period_of(period, now)
     m = queries.methodology_of(app, methodology)
+    p = await asked_period(request, period, now, m)
     basis = queries.basis_of(m, indicator_id)
     async with app.sessions() as session:
         await queries.check_scope(app, session, principal, unit_code)

@@ -33,13 +33,12 @@ def current_month(now: datetime) -> str:
     return f"{d.year:04d}-{d.month:02d}"
 
 
-def period_of(text: str | None, now: datetime) -> Period:
-    """The asked period (default: the running month), refused (422) unless it can be scored."""
+def parsed_period(text: str | None, now: datetime) -> Period:
+    """The asked period (default: the running month), as a label; 422 when it is none."""
     try:
-        p = parse_period(text or current_month(now))
+        return parse_period(text or current_month(now))
     except ValueError as exc:
         raise ApiError(422, str(exc), details=[{"field": "period", "reason": str(exc)}]) from None
-    return kept_period(p, now)
 
 
 def kept_period(p: Period, now: datetime) -> Period:
@@ -47,9 +46,10 @@ def kept_period(p: Period, now: datetime) -> Period:
 
     Scoring keeps contributions from the history floor (:func:`history_floor`, ``HISTORY_MONTHS``
     before the running month) and no event is dated after now: a period starting before the floor
-    or in the future would be scored from no data (every unit 16 points, "weak") and read as a
-    real score. Same rule as the periods the refresher marks (a quarter or year starting before
-    the floor is out too)."""
+    or in the future, never computed, would be scored from no data (every unit 16 points, "weak")
+    and read as a real score. Same rule as the periods the refresher marks (a quarter or year
+    starting before the floor is out too). A period computed while it was within the window keeps
+    its stored figures, served whatever its age (the routes ask this only of one never computed)."""
     floor = history_floor(now)
     if floor <= p.start and p.first_day <= local_date(now):
         return p

@@ -10,7 +10,7 @@ import pytest
 from services.scoring.domain.period_labels import HISTORY_MONTHS, history_floor
 from shared.calendar import local_date
 
-from .helpers import staff_headers
+from .helpers import compute, staff_headers
 
 pytestmark = pytest.mark.integration
 
@@ -91,6 +91,22 @@ async def test_the_running_period_and_the_floor_month_are_read(client: httpx.Asy
             assert r.status_code == 200, (path, label, r.text)
     r = await client.get("/api/v1/scores", params={"period": f"{today.isoformat()}..{today.isoformat()}"})
     assert r.status_code == 200, r.text
+
+
+async def test_a_period_computed_while_kept_is_read_whatever_its_age(client: httpx.AsyncClient, clean: object) -> None:
+    """Its stored figures are served after the history floor passed it (they were computed from
+    data); a month never computed that far back is still refused."""
+    today = local_date(datetime.now(UTC))
+    running = today.year * 12 + today.month - 1
+    old, never = _month(running - HISTORY_MONTHS - 2), _month(running - HISTORY_MONTHS - 3)
+    year, month = (int(x) for x in old.split("-"))
+    then = datetime(year + (month == 12), month % 12 + 1, 2, tzinfo=UTC)  # the next month, the old one in the window
+    await compute(clean, old, then)  # type: ignore[arg-type]
+    headers = staff_headers(clean)  # type: ignore[arg-type]
+    for path in READS:
+        r = await client.get(path, params={"period": old}, headers=headers)
+        assert r.status_code == 200, (path, r.text)
+        assert (await client.get(path, params={"period": never}, headers=headers)).status_code == 422, path
 
 
 @pytest.mark.parametrize("label", ["٢٠٢٦-١٠", "２０２６-10", "2026-Q٣", "٢٠٢٦", "2026-10-01..2026-10-٠٥"])
