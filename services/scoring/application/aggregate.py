@@ -26,13 +26,11 @@ from services.scoring.adapters.tallies import PROCEDURE_SQL, UNIT_COLUMNS, UNIT_
 from services.scoring.domain import (
     Count,
     Period,
-    PetitionFacts,
     PetitionVerdict,
     Procedure,
     compute_catalogue_counts,
-    evaluate_petition,
 )
-from services.scoring.domain.engine import Evaluation, UnitRow, _resolve, unit_forest
+from services.scoring.domain.engine import Evaluation, UnitRow, _resolve, petition_verdicts, unit_forest
 from services.scoring.domain.indicators import CatalogueCache, tally_counts
 from shared.calendar import WorkingCalendar
 from shared.db import driver_connection as driver
@@ -79,20 +77,6 @@ async def _petitions(
 ) -> list[PetitionVerdict]:
     rows = await session.execute(countable_petitions(period))
     return petition_verdicts((petition_facts(d) for d in rows.scalars()), period, judged_at, calendar)
-
-
-def petition_verdicts(
-    petitions: Iterable[PetitionFacts], period: Period, judged_at: datetime, calendar: WorkingCalendar
-) -> list[PetitionVerdict]:
-    """The verdicts of the petitions that count in ``period`` (received or handled in it, known
-    at ``judged_at``), as :func:`~services.scoring.domain.engine.evaluate_period` judges them."""
-    out: list[PetitionVerdict] = []
-    for p in petitions:
-        if p.received_at < judged_at:
-            pv = evaluate_petition(p, period, judged_at, calendar)
-            if pv.received_in_period or pv.handled_in_period:
-                out.append(pv)
-    return out
 
 
 async def aggregate_period(

@@ -40,7 +40,7 @@ from services.scoring.adapters.repository import (
     load_units,
 )
 from services.scoring.adapters.tallies import PROCEDURE_COLUMNS, UNIT_COLUMNS, deltas, procedure_flags
-from services.scoring.application.aggregate import Tally, petition_verdicts, roll_up
+from services.scoring.application.aggregate import Tally, roll_up
 from services.scoring.domain import (
     NO_FEEDBACK,
     DossierFacts,
@@ -53,7 +53,14 @@ from services.scoring.domain import (
 )
 from services.scoring.domain.contributions import Contribution
 from services.scoring.domain.definitions import flags_of
-from services.scoring.domain.engine import Evaluation, UnitRow, _resolve, judged_in_period, unit_forest
+from services.scoring.domain.engine import (
+    Evaluation,
+    UnitRow,
+    _resolve,
+    judged_in_period,
+    petition_verdicts,
+    unit_forest,
+)
 from shared.calendar import WorkingCalendar
 
 # Dossiers read and judged at a time: ≈ 6 KB of heap each while judged (≈ 12 MB a chunk), and one
@@ -68,7 +75,6 @@ class RangeCounters:
 
     units: dict[str, list[int]] = field(default_factory=dict)
     procedures: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-    dossiers: int = 0  # counted (received or handled in the range)
 
     def add(self, contributions: Iterable[Contribution]) -> None:
         units, procs = deltas((), contributions)
@@ -137,12 +143,10 @@ def fold_chunk(
     """Judge one chunk and add its verdicts to ``counters``, each as the row a month's judging
     would store for it (CPU only: run in a worker thread)."""
     label = judging.period.label
-    rows = [
+    counters.add(
         Contribution(v.dossier_id, label, v.unit_code, v.procedure_code, flags_of(v), v.handling_working_days)
         for v in judging.verdicts(facts, ratings)
-    ]
-    counters.dossiers += len(rows)
-    counters.add(rows)
+    )
 
 
 async def chunks(

@@ -143,6 +143,21 @@ def judged_in_period(
     return v
 
 
+def petition_verdicts(
+    petitions: Iterable[PetitionFacts], period: Period, judged_at: datetime, calendar: WorkingCalendar
+) -> list[PetitionVerdict]:
+    """The verdicts of the petitions that count in ``period`` (received or handled in it, known at
+    ``judged_at``), by the unit as judged: judging a period whole, its stored counters' roll-up and
+    a custom range's all count petitions by this."""
+    out: list[PetitionVerdict] = []
+    for p in petitions:
+        if p.received_at < judged_at:
+            pv = evaluate_petition(p, period, judged_at, calendar)
+            if pv.received_in_period or pv.handled_in_period:
+                out.append(pv)
+    return out
+
+
 def evaluate_period(inputs: Inputs, period: Period, now: datetime, calendar: WorkingCalendar) -> Evaluation:
     """Judge every relevant dossier and petition, then count per unit subtree."""
     judged_at = period.judged_at(now)
@@ -159,12 +174,9 @@ def evaluate_period(inputs: Inputs, period: Period, now: datetime, calendar: Wor
         if code is not None:
             own[code].append(v)
     own_p: dict[str, list[PetitionVerdict]] = defaultdict(list)
-    for p in inputs.petitions:
-        if p.received_at >= judged_at:
-            continue
-        pv = evaluate_petition(p, period, judged_at, calendar)
+    for pv in petition_verdicts(inputs.petitions, period, judged_at, calendar):
         code = _resolve(pv.unit_code, valid, every)
-        if code is not None and (pv.received_in_period or pv.handled_in_period):
+        if code is not None:
             own_p[code].append(pv)
     ev = Evaluation(period, judged_at, valid, children, dict(own), dict(own_p))
     for code in valid:
