@@ -310,14 +310,11 @@ async def judge_chunk(
     calendar: WorkingCalendar,
     procedures: Mapping[str, Procedure],
     limit: int = CHUNK,
-    accepted_before: datetime = END_OF_TIME,
     from_end: bool = False,
 ) -> int:
     """Judge up to ``limit`` dossiers due by ``now`` (time alone, feedback, a catalogue or calendar
     change: ``recheck_at``); returns how many were claimed (0: none left). ``from_end``: the last
-    due in the claim order first (a second lane). ``accepted_before`` is the flagged chunk's (the
-    same call for both): nothing due by time carries an acceptance time."""
-    del accepted_before
+    due in the claim order first (a second lane)."""
     conn: Any = await driver(session)
     await conn.execute(KEYED_ONLY)
     claim = _CLAIM_FROM_END if from_end else _CLAIM_FROM_START

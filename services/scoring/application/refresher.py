@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from opentelemetry import trace
 from sqlalchemy import func, select
@@ -81,18 +82,16 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
     await rejudge_moved_procedures(app, procedures)
     deadline = time.monotonic() + budget_s
 
+    # Changed dossiers first (their flags of events accepted before this step), then by time.
+    chunks = (partial(judge_flagged_chunk, accepted_before=began), judge_chunk)
+
     async def lane(from_end: bool) -> int:
         judged = 0
-        for chunk in (judge_flagged_chunk, judge_chunk):  # changed dossiers first, then by time
+        for chunk in chunks:
             while time.monotonic() < deadline:
                 async with app.uow() as uow:
                     n = await chunk(
-                        uow.session,
-                        now=now,
-                        calendar=app.calendar,
-                        procedures=procedures,
-                        accepted_before=began,
-                        from_end=from_end,
+                        uow.session, now=now, calendar=app.calendar, procedures=procedures, from_end=from_end
                     )
                 judged += n
                 if n == 0:
