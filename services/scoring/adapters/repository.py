@@ -7,7 +7,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, any_, literal, or_, select
+from sqlalchemy import Text, and_, any_, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,12 +39,17 @@ async def load_procedures(session: AsyncSession) -> dict[str, Procedure]:
     return {r.code: procedure_from_data(r.data) for r in rows}
 
 
-async def load_facts(session: AsyncSession, period: Period, procedures: dict[str, Procedure]) -> list[DossierFacts]:
+def _may_count_in(period: Period) -> Any:
     """Dossiers that may count in the period: received before its end, clock not over before its start."""
-    stmt = select(dossier.c.facts).where(
+    return and_(
         dossier.c.received_at < period.end,
         or_(dossier.c.finished_at.is_(None), dossier.c.finished_at >= period.start),
     )
+
+
+async def load_facts(session: AsyncSession, period: Period, procedures: dict[str, Procedure]) -> list[DossierFacts]:
+    """The facts of the dossiers that may count in the period (:func:`_may_count_in`)."""
+    stmt = select(dossier.c.facts).where(_may_count_in(period))
     return [facts_from_json(f, procedures) for f in (await session.execute(stmt)).scalars()]
 
 
@@ -56,10 +61,7 @@ async def load_facts_chunk(
     last id read (None: no more). A custom range is counted chunk by chunk, never held whole."""
     stmt = (
         select(dossier.c.dossier_id, dossier.c.facts)
-        .where(
-            dossier.c.received_at < period.end,
-            or_(dossier.c.finished_at.is_(None), dossier.c.finished_at >= period.start),
-        )
+        .where(_may_count_in(period))
         .order_by(dossier.c.dossier_id)
         .limit(limit)
     )
