@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from services.scoring.adapters.calendar_store import KINDS, declare_day, undeclare_day, year_calendar
 from services.scoring.adapters.methodology_store import add_methodology, error_details, stored_document
+from services.scoring.adapters.period_state import PeriodState
 from services.scoring.api.query_input import single_valued_query
 from services.scoring.api.ranges import RangeEvaluations
 from services.scoring.api.read_cache import ReadCache, respond
@@ -96,14 +97,16 @@ def read_cache(request: Request) -> ReadCache:
     return cache
 
 
-async def asked_period(request: Request, text: str | None, now: datetime, m: Methodology) -> Period:
-    """The asked period: a month, quarter or year scoring computed (its stored figures, whatever
-    its age: computed while it was within the history kept), else one it can compute — within the
-    history kept and not in the future (``queries.kept_period``, 422 otherwise)."""
+async def asked_period(
+    request: Request, text: str | None, now: datetime, m: Methodology
+) -> tuple[Period, PeriodState | None]:
+    """The asked period and its stored state: a month, quarter or year scoring computed (its
+    stored figures, whatever its age: computed while it was within the history kept), else one it
+    can compute — within the history kept and not in the future (``queries.kept_period``, 422
+    otherwise). The state is the one read for the answer (a custom range has none)."""
     p = queries.parsed_period(text, now)
-    if p.kind != "range" and await read_cache(request).states.get(p.label, m.id) is not None:
-        return p
-    return queries.kept_period(p, now)
+    state = None if p.kind == "range" else await read_cache(request).states.get(p.label, m.id)
+    return (p if state is not None else queries.kept_period(p, now)), state
 
 
 def range_evaluations(request: Request) -> RangeEvaluations:
@@ -158,14 +161,13 @@ async def get_scores(
     stored and the today-mapping of a changed unit tree: computed on demand."""
     now = datetime.now(UTC)
     m = queries.methodology_of(app, methodology)
-    p = await asked_period(request, period, now, m)
+    p, state = await asked_period(request, period, now, m)
     if parent is not None:
         queries.checked_code(parent, "parent")
     levels = (level,) if level else PUBLIC_LEVELS
     rows = await _today_rows(request, app, p, m) if mapping == TODAY else None
     if rows is None:
         cache = read_cache(request)
-        state = await cache.states.get(p.label, m.id)
         if state is not None:  # the public ranking does not depend on who asks: no scope in the key
             key = ("ranking", p.label, m.id, mapping, levels, parent)
             found = await cache.answer(
@@ -193,13 +195,12 @@ async def get_breakdown(
     depend on who asks once they may see it."""
     now = datetime.now(UTC)
     m = queries.methodology_of(app, methodology)
-    p = await asked_period(request, period, now, m)
+    p, state = await asked_period(request, period, now, m)
     async with app.sessions() as session:
         await queries.check_scope(app, session, principal, unit_code)
     rows = await _today_rows(request, app, p, m) if mapping == TODAY else None
     if rows is None:
         cache = read_cache(request)
-        state = await cache.states.get(p.label, m.id)
         if state is not None:
             key = ("breakdown", p.label, m.id, mapping, unit_code)
             found = await cache.answer(
@@ -232,7 +233,7 @@ async def get_shortfall_dossiers(
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     m = queries.methodology_of(app, methodology)
-    p = await asked_period(request, period, now, m)
+    p, _ = await asked_period(request, period, now, m)
     basis = queries.basis_of(m, indicator_id)
     start = (page - 1) * page_size
     async with app.sessions() as session:
@@ -312,7 +313,7 @@ async def get_stake(
     cannot change: ``running`` is false and ``items`` empty.
     """
     m = queries.methodology_of(app, methodology)
-    p = await asked_period(request, period, now, m)
+    p, _ = await asked_period(request, period, now, m)
     async with app.sessions() as session:
         await queries.check_scope(app, session, principal, unit_code)
     st = await _stake(request, app, unit_code, m, p, now, within_wd)
@@ -370,7 +371,7 @@ async def get_stake_dossiers(
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     m = queries.methodology_of(app, methodology)
-    p = await asked_period(request, period, now, m)
+    p, _ = await asked_period(request, period, now, m)
     basis = queries.basis_of(m, indicator_id)
     async with app.sessions() as session:
         await queries.check_scope(app, session, principal, unit_code)
