@@ -21,7 +21,7 @@ from services.scoring.application import queries
 from services.scoring.application.caches import sync_methodologies, sync_references
 from services.scoring.application.context import Scoring
 from services.scoring.application.drilldown import shortfall_page
-from services.scoring.application.range_counts import range_subtree_verdicts
+from services.scoring.application.range_counts import range_subtree_judged
 from services.scoring.application.stake import DEFAULT_WITHIN_WD, StakeItem, UnitStake, load_unit_stake
 from services.scoring.application.table_copy import NEVER
 from services.scoring.application.unit_history import AS_OF_PERIOD, TODAY, UnitMapping, mapped_rows
@@ -255,8 +255,8 @@ async def get_shortfall_dossiers(
 
     async def judge() -> list[dict[str, Any]]:  # no stored verdicts for a custom range
         async with app.sessions() as session:  # chunk by chunk, the subtree's verdicts only
-            ev = await range_subtree_verdicts(session, period=p, now=now, calendar=app.calendar, unit_code=unit_code)
-        return queries.shortfall_items(ev, unit_code, basis)  # only the list is kept, never ev
+            judged = await range_subtree_judged(session, period=p, now=now, calendar=app.calendar, unit_code=unit_code)
+        return queries.shortfall_items(judged.evaluation, unit_code, basis)  # only the list is kept
 
     every = await _judged(request, p, ("shortfall", unit_code, basis), judge)
     return {"items": every[start : start + page_size], "page": page, "page_size": page_size, "total": len(every)}
@@ -283,7 +283,7 @@ def _f(x: Any) -> float | None:
 async def _stake(
     request: Request, app: Scoring, unit_code: str, m: Methodology, p: Period, now: datetime, within_wd: int
 ) -> UnitStake:
-    """The unit's points at stake; a custom range's judges every dossier of its subtree (bounded)."""
+    """The unit's points at stake; a custom range's judges its subtree's dossiers chunk by chunk."""
 
     async def compute() -> UnitStake:
         async with app.sessions() as session:

@@ -17,9 +17,9 @@ docs/performance.md, session 19), ≈ 1.3 GB for a national month, against the A
 
 Held at once: the counters (per unit, and per unit and procedure), the petitions and one chunk's
 facts and verdicts. The CPU (judging, the roll-up) runs in a worker thread, a chunk at a time.
-Only counts come out (``Evaluation.own`` is empty). A range's shortfall list
-(:func:`range_subtree_verdicts`) reads the same chunks and keeps the verdicts of the asked unit's
-subtree only; its points at stake still judge it whole (``load_unit_stake``).
+Only counts come out (``Evaluation.own`` is empty). A range's shortfall list and points at stake
+(:func:`range_subtree_judged`) read the same chunks and keep the verdicts of the asked unit's
+subtree only.
 """
 
 from __future__ import annotations
@@ -176,40 +176,64 @@ def subtree_verdicts_of(
     subtree: frozenset[str],
     valid: Mapping[str, UnitRow],
     every: Mapping[str, UnitRow],
-) -> list[tuple[str, DossierVerdict]]:
+) -> list[tuple[str, DossierVerdict, DossierFacts]]:
     """The chunk's verdicts that count for a unit of ``subtree`` (resolved onto the units valid in
-    the period, successors followed), with that unit (CPU only: in a worker thread)."""
-    out: list[tuple[str, DossierVerdict]] = []
+    the period, successors followed), with that unit and the dossier's facts (CPU only: in a
+    worker thread)."""
+    by_id = {f.dossier_id: f for f in facts}
+    out: list[tuple[str, DossierVerdict, DossierFacts]] = []
     for v in judging.verdicts(facts, ratings):
         code = _resolve(v.unit_code, valid, every)
         if code in subtree:
-            out.append((code, v))
+            out.append((code, v, by_id[v.dossier_id]))
     return out
 
 
-async def range_subtree_verdicts(
+@dataclass
+class SubtreeJudged:
+    """One unit's subtree judged in a custom range: its verdicts (``evaluation.own``) and
+    petitions (``evaluation.own_petitions``; no counts), the catalogue judged with, and which of
+    its dossiers were still open, or withdrawn, at the judging instant (what points at stake
+    need of their facts, kept instead of the facts)."""
+
+    evaluation: Evaluation
+    procedures: dict[str, Procedure]
+    open_ids: set[str] = field(default_factory=set)
+    withdrawn_ids: set[str] = field(default_factory=set)
+
+
+async def range_subtree_judged(
     session: AsyncSession, *, period: Period, now: datetime, calendar: WorkingCalendar, unit_code: str
-) -> Evaluation:
-    """The verdicts of ``unit_code``'s subtree in the range (``Evaluation.own``; no counts), judged
-    chunk by chunk and the others dropped as judged: what the range's shortfall list needs, held
-    for the subtree only (a province's share of the country, not all of it; the root's subtree is
-    every dossier). The same verdicts as ``evaluate_period``'s for those units."""
+) -> SubtreeJudged:
+    """``unit_code``'s subtree judged in the range chunk by chunk, the other dossiers dropped as
+    judged: what the range's shortfall list and points at stake need, held for the subtree only (a
+    province's share of the country, not all of it; the root's subtree is every dossier). The same
+    verdicts and petitions as ``evaluate_period``'s for those units."""
     judged_at = period.judged_at(now)
     procedures = await load_procedures(session)
-    judging = RangeJudging(period, judged_at, calendar, petitions_naming(await load_petitions(session, period)))
+    petitions = await load_petitions(session, period)
+    judging = RangeJudging(period, judged_at, calendar, petitions_naming(petitions))
     every, valid, children = unit_forest(await load_units(session), period)
     ev = Evaluation(period, judged_at, valid, children, {}, {})
     subtree = frozenset(ev.subtree(unit_code)) if unit_code in valid else frozenset()
-    own: dict[str, list[DossierVerdict]] = {}
+    out = SubtreeJudged(ev, procedures)
     async for facts, ratings in chunks(session, period, procedures):
         kept = await asyncio.to_thread(
             subtree_verdicts_of, facts, ratings, judging, subtree=subtree, valid=valid, every=every
         )
         del facts, ratings  # released before the next chunk is read (see chunks)
-        for code, v in kept:
-            own.setdefault(code, []).append(v)
-    ev.own = own
-    return ev
+        for code, v, f in kept:
+            ev.own.setdefault(code, []).append(v)
+            if f.open_at(judged_at):
+                out.open_ids.add(v.dossier_id)
+            elif f.withdrawn_before(judged_at):
+                out.withdrawn_ids.add(v.dossier_id)
+        del kept
+    for pv in petition_verdicts(petitions, period, judged_at, calendar):
+        resolved = _resolve(pv.unit_code, valid, every)
+        if resolved in subtree:
+            ev.own_petitions.setdefault(resolved, []).append(pv)
+    return out
 
 
 async def evaluate_range_counts(

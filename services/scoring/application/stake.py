@@ -34,12 +34,14 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.repository import load_inputs, load_subtree_inputs
+from services.scoring.adapters.repository import load_subtree_inputs
 from services.scoring.application.drilldown import subtree_dossier_ids
+from services.scoring.application.range_counts import range_subtree_judged
 from services.scoring.domain import (
     Count,
     DossierVerdict,
@@ -331,28 +333,37 @@ async def load_unit_stake(
     """Load the unit's inputs, evaluate them with the engine and compute the unit's stake.
 
     Only the dossiers of the unit's subtree are judged (found through the stored verdicts of the
-    period; a custom range has none, so all of its dossiers are): the subtree's verdicts, hence
-    the stake, are the same as when every dossier of the country is judged."""
+    period; a custom range has none: its dossiers are judged chunk by chunk and those of other
+    units dropped as judged): the subtree's verdicts, hence the stake, are the same as when every
+    dossier of the country is judged."""
+    procedures: Mapping[str, Any]
+    open_ids: Collection[str]
+    withdrawn_ids: Collection[str]
     if period.kind == "range":
-        inputs = await load_inputs(session, period)
+        judged = await range_subtree_judged(session, period=period, now=now, calendar=calendar, unit_code=unit_code)
+        ev, procedures, open_ids, withdrawn_ids = (
+            judged.evaluation,
+            judged.procedures,
+            judged.open_ids,
+            judged.withdrawn_ids,
+        )
     else:
         inputs = await load_subtree_inputs(session, period, await subtree_dossier_ids(session, unit_code, period))
-    ev = await asyncio.to_thread(evaluate_period, inputs, period, now, calendar)  # off the event loop
-    judged_at = ev.judged_at
-    open_ids = {f.dossier_id for f in inputs.facts if f.finished_at is None or f.finished_at >= judged_at}
-    withdrawn_ids = {
-        f.dossier_id
-        for f in inputs.facts
-        if f.terminal_kind == "withdrawn" and f.finished_at is not None and f.finished_at < judged_at
-    }
-    return unit_stake(
-        ev,
-        unit_code,
-        methodology,
-        procedures=inputs.procedures,
-        calendar=calendar,
-        open_ids=open_ids,
-        withdrawn_ids=withdrawn_ids,
-        now=now,
-        within_wd=within_wd,
+        ev = await asyncio.to_thread(evaluate_period, inputs, period, now, calendar)  # off the event loop
+        procedures = inputs.procedures
+        open_ids = {f.dossier_id for f in inputs.facts if f.open_at(ev.judged_at)}
+        withdrawn_ids = {f.dossier_id for f in inputs.facts if f.withdrawn_before(ev.judged_at)}
+    return await asyncio.to_thread(  # rescoring the unit for each fix: CPU, off the event loop
+        partial(
+            unit_stake,
+            ev,
+            unit_code,
+            methodology,
+            procedures=procedures,
+            calendar=calendar,
+            open_ids=open_ids,
+            withdrawn_ids=withdrawn_ids,
+            now=now,
+            within_wd=within_wd,
+        )
     )

@@ -143,6 +143,14 @@ class DossierFacts:
     officers: tuple[OfficerAction, ...]
     clock: ClockState | None = None  # the whole-history clock, when folded with a calendar
 
+    def open_at(self, at: datetime) -> bool:
+        """Neither completed nor withdrawn before ``at`` (still fixable: points at stake)."""
+        return self.finished_at is None or self.finished_at >= at
+
+    def withdrawn_before(self, at: datetime) -> bool:
+        """Withdrawn (rút hồ sơ) before ``at``: nothing can fix it any more."""
+        return self.terminal_kind == "withdrawn" and self.finished_at is not None and self.finished_at < at
+
     # Convenience views over the whole history (no "as of").
     @property
     def unit_code(self) -> str:

@@ -21,10 +21,11 @@ import orjson
 import pytest
 
 from services.scoring.adapters.repository import load_inputs, load_units
-from services.scoring.application import range_counts, scoring_service
+from services.scoring.application import range_counts, scoring_service, stake
 from services.scoring.application.queries import shortfall_items
-from services.scoring.application.range_counts import evaluate_range_counts, range_subtree_verdicts
+from services.scoring.application.range_counts import evaluate_range_counts, range_subtree_judged
 from services.scoring.application.scoring_service import evaluate_live, rows_for
+from services.scoring.application.stake import load_unit_stake, unit_stake
 from services.scoring.application.unit_history import TODAY, evaluate_mapped, mapped_rows, units_mapped_to_today
 from services.scoring.bootstrap import Scoring
 from services.scoring.domain import DossierFacts, parse_period
@@ -177,6 +178,45 @@ async def test_a_simulated_month_counts_as_judged_whole(
     for label in ("2026-10-15..2026-10-15", "2026-09-24..2026-10-07", "2026-10-01..2026-10-31"):
         assert await assert_same(clean, label, now) > 0, label
     assert max(watch.sizes) == 250 and len(watch.sizes) > 10
+    # Points at stake: running (open dossiers to fix) and closed.
+    whole = WholeJudging()
+    monkeypatch.setattr(stake, "evaluate_period", whole)
+    running = await assert_same_stakes(clean, "2026-10-20..2026-11-10", now)
+    assert running > 0
+    assert await assert_same_stakes(clean, "2026-09-24..2026-10-07", now) == 0
+    assert whole.calls == 0  # the range path never judges the country whole
+
+
+async def assert_same_stakes(app: Scoring, label: str, now: datetime) -> int:
+    """A range's points at stake, judged chunk by chunk for the unit's subtree, equal those of the
+    whole judging, for the root and some provinces and offices; returns the items seen."""
+    period = parse_period(label)
+    async with app.sessions() as s:
+        inputs = await load_inputs(s, period)
+    ev = evaluate_period(inputs, period, now, app.calendar)
+    open_ids = {f.dossier_id for f in inputs.facts if f.open_at(ev.judged_at)}
+    withdrawn = {f.dossier_id for f in inputs.facts if f.withdrawn_before(ev.judged_at)}
+    provinces = ev.children.get("CT", [])
+    offices = [c for p in provinces for c in ev.children.get(p, ())][:3]
+    units = ["CT", *provinces[:3], *offices]
+    items = 0
+    for unit in units:
+        for m in app.methodologies.values():
+            expected = unit_stake(
+                ev,
+                unit,
+                m,
+                procedures=inputs.procedures,
+                calendar=app.calendar,
+                open_ids=open_ids,
+                withdrawn_ids=withdrawn,
+                now=now,
+            )
+            async with app.sessions() as s:
+                mine = await load_unit_stake(s, unit, m, period=period, now=now, calendar=app.calendar)
+            assert mine == expected, (label, unit, m.id)
+            items += len(mine.items)
+    return items
 
 
 async def merger_judged(app: Scoring) -> None:
@@ -247,7 +287,8 @@ async def test_a_ranges_shortfall_list_keeps_only_the_subtrees_verdicts(
         async with clean.sessions() as s:
             whole = await evaluate_live(s, period=period, now=NOW, calendar=clean.calendar)
             for unit in ["CT", *sorted(whole.units), "NOT-A-UNIT"]:
-                mine = await range_subtree_verdicts(s, period=period, now=NOW, calendar=clean.calendar, unit_code=unit)
+                judged = await range_subtree_judged(s, period=period, now=NOW, calendar=clean.calendar, unit_code=unit)
+                mine = judged.evaluation
                 assert set(mine.own) <= set(whole.subtree(unit)), (label, unit)
                 assert sorted(v.dossier_id for v in mine.subtree_verdicts(unit)) == sorted(
                     v.dossier_id for v in whole.subtree_verdicts(unit)
