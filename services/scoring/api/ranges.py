@@ -3,10 +3,11 @@
 A custom range has no stored counts: answering it judges every dossier of the range, national
 (``evaluate_live``). Its ranking and breakdown are counted chunk by chunk in bounded memory
 (``range_counts``: the counters and one chunk of 2,000 dossiers, whatever the range's length);
-its shortfall list and points at stake (staff only) still hold every verdict of the range. The
-CPU is not bounded by the range: reading and judging cost ≈ 0.4 ms of wall a dossier, so a
-national month (≈ 226,000 dossiers) is ≈ 1.5 min of a core and a year ≈ 15–20 min. Unbounded,
-a few concurrent requests for long ranges took the API's CPU. So, per process:
+its shortfall list and points at stake (staff only) hold the verdicts of the asked unit's subtree
+only (the root's: every verdict of the range). The CPU is not bounded by the range: reading and
+judging cost ≈ 0.4 ms of wall a dossier, so a national month (≈ 226,000 dossiers) is ≈ 1.5 min
+of a core and a year ≈ 15–20 min. Unbounded, a few concurrent requests for long ranges took the
+API's CPU. So, per process:
 
 - one evaluation per key at a time: concurrent identical requests wait for the same one
   (single flight), and it runs to its end even if the request that started it goes away;
@@ -14,7 +15,11 @@ a few concurrent requests for long ranges took the API's CPU. So, per process:
   the answer's ``computed_at`` says when they were computed;
 - at most ``max_running`` distinct evaluations at once; beyond that a new one is refused at once
   with 503 and ``Retry-After`` (queueing would hold the connections and the memory of every
-  waiting request), never a slow answer.
+  waiting request), never a slow answer;
+- a request waits at most ``wait_seconds`` (20 s) for its evaluation, then gets 503 with
+  ``Retry-After`` saying it is still being computed: the gateway gives up on a service after 30 s
+  (a bare 504, and the next request would not know the answer is coming). The evaluation goes on;
+  asking again after it ends gets its kept result.
 """
 
 from __future__ import annotations
@@ -31,12 +36,14 @@ from shared.background import BackgroundTasks
 
 TTL_SECONDS = 60.0
 # Evaluations at once: each takes a core while it judges (a worker thread a chunk at a time); a
-# ranking's takes a few MB whatever the range (range_counts), but a staff shortfall list or stake
-# of a range still holds every dossier's facts and verdict of it (≈ 6 KB of heap a dossier read,
-# docs/performance.md, 2 Dec 2026: a national month ≈ 1.3 GB).
+# ranking's takes a few MB whatever the range (range_counts), a staff shortfall list or stake the
+# verdicts of its unit's subtree (the root's: every verdict of the range, ≈ 1–2 KB each).
 MAX_RUNNING = 2
 MAX_ENTRIES = 16  # results kept (a national ranking is ≈ 2 MB of rows); the oldest goes first
 RETRY_AFTER_SECONDS = 10
+# Below the gateway's upstream timeout (30 s, gateway.settings.upstream_timeout_s), with room for
+# the request's own reads.
+WAIT_SECONDS = 20.0
 
 BUSY_MESSAGE = (
     "Hệ thống đang tính quá nhiều khoảng ngày tùy chọn, vui lòng thử lại sau ít giây "
@@ -44,14 +51,25 @@ BUSY_MESSAGE = (
     "try again in a few seconds (or ask for a month, quarter or year: always available)."
 )
 
+STILL_COMPUTING_MESSAGE = (
+    "Khoảng ngày này đang được tính, vui lòng thử lại sau ít giây: kết quả được giữ khi tính xong. / "
+    "This range is still being computed; try again in a few seconds: the result is kept once done."
+)
+
 
 class RangeEvaluations:
     """Single flight, a short-lived result cache and a bound on concurrent evaluations."""
 
     def __init__(
-        self, *, ttl_seconds: float = TTL_SECONDS, max_running: int = MAX_RUNNING, max_entries: int = MAX_ENTRIES
+        self,
+        *,
+        ttl_seconds: float = TTL_SECONDS,
+        max_running: int = MAX_RUNNING,
+        max_entries: int = MAX_ENTRIES,
+        wait_seconds: float = WAIT_SECONDS,
     ) -> None:
         self.ttl_seconds = ttl_seconds
+        self.wait_seconds = wait_seconds
         self.max_running = max_running
         self.max_entries = max_entries
         self.evaluations = 0  # started, for tests and metrics
@@ -61,7 +79,8 @@ class RangeEvaluations:
         self._tasks = BackgroundTasks()
 
     async def get(self, key: Hashable, compute: Callable[[], Awaitable[Any]]) -> Any:
-        """``compute()``'s result for ``key``: kept, in flight, or started now (503 when full)."""
+        """``compute()``'s result for ``key``: kept, in flight, or started now (503 when full, or
+        when not done within ``wait_seconds``)."""
         kept = self._kept(key)
         if kept is not None:
             return kept[1]
@@ -70,8 +89,14 @@ class RangeEvaluations:
             flight = self._start(key, compute)
         else:
             self.joins += 1
-        # Shielded: a request that goes away does not cancel what the others wait for.
-        return await asyncio.shield(flight)
+        # Shielded: a request that goes away, or stops waiting, does not cancel what the others
+        # wait for.
+        try:
+            return await asyncio.wait_for(asyncio.shield(flight), self.wait_seconds)
+        except TimeoutError:
+            raise HTTPException(
+                503, detail=STILL_COMPUTING_MESSAGE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            ) from None
 
     def _kept(self, key: Hashable) -> tuple[float, Any] | None:
         kept = self._done.get(key)

@@ -138,3 +138,20 @@ async def test_range_drilldowns_share_the_bound(api: FastAPI, client: httpx.Asyn
     assert (await first).status_code == 200
     listed = await client.get(path, params=R2, headers=staff_headers(api.state.scoring))
     assert listed.status_code == 200, listed.text
+
+
+async def test_a_range_not_done_in_time_answers_503_and_is_kept_when_done(
+    api: FastAPI, client: httpx.AsyncClient, gate: Gate
+) -> None:
+    """A long evaluation answers 503 "still being computed" before the gateway would give up
+    (504), goes on, and its result answers the next request."""
+    ranges_of(api).wait_seconds = 0.05
+    waited = await client.get("/api/v1/scores", params=R1)
+    assert waited.status_code == 503, waited.text
+    assert int(waited.headers["retry-after"]) > 0
+    assert waited.json()["error"]["message"].startswith("Khoảng ngày này đang được tính")
+    assert ranges_of(api)._running  # still going
+    gate.release.set()
+    await until(lambda: not ranges_of(api)._running)
+    done = await client.get("/api/v1/scores", params=R1)
+    assert done.status_code == 200 and gate.calls == 1  # the kept result, not judged again
