@@ -13,7 +13,7 @@ from services.scoring.application import judging
 from services.scoring.domain import dossier, events
 
 # FOLD_VERSION → the fingerprint of the code it names.
-RECORDED = {1: "3bb03158418dff64"}
+RECORDED = {1: "73bfdc549ca1fc0c"}  # 1: DossierFacts.open_at / withdrawn_before added (reads only)
 
 
 def fingerprint() -> str:
