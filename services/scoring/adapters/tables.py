@@ -87,13 +87,6 @@ dossier = Table(
     Column("recheck_at", DateTime(timezone=True)),
     # Why the dossier could not be judged (set aside, counted nowhere) until its facts change.
     Column("unjudgeable", Text),
-    # Unused since session 17 (always null): the hand-over copied a flag's acceptance time and
-    # trace here; judging now reads them off the flags it takes (dossier_flag). Session 18's code
-    # still writes null to them and session 19's never reads or writes them: a migration of the
-    # release after session 19's drops them (during a rolling update the previous release's pods
-    # run against the new schema, so a column goes one release after its last writer).
-    Column("accepted_at", DateTime(timezone=True)),
-    Column("traceparent", Text),
     Index("ix_dossier_received_at", "received_at"),
     Index("ix_dossier_finished_at", "finished_at"),
     Index("ix_dossier_procedure_code", "procedure_code"),
