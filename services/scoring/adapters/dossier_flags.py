@@ -97,9 +97,11 @@ _REJUDGE_PROCEDURES = _REJUDGE.format(where="WHERE procedure_code = ANY($2::text
 _REJUDGE_ALL = _REJUDGE.format(where="")
 
 
-async def rejudge_procedures(conn: Any, codes: Sequence[str]) -> None:
-    """Make the dossiers of the procedures ``codes`` due for judging again (their events unchanged)."""
-    await conn.execute(_REJUDGE_PROCEDURES, REJUDGE, list(codes))
+async def rejudge_procedures(conn: Any, codes: Sequence[str]) -> int:
+    """Make the dossiers of the procedures ``codes`` due for judging again (their events
+    unchanged); returns how many."""
+    status = await conn.execute(_REJUDGE_PROCEDURES, REJUDGE, list(codes))
+    return int(status.split()[-1])  # "UPDATE n"
 
 
 async def rejudge_all(conn: Any) -> None:

@@ -53,6 +53,23 @@ procedure = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("event_id", Text, nullable=False),
     Column("data", JSONB, nullable=False),
+    # The transaction that wrote this version (pg_current_xact_id as bigint, set by the trigger
+    # ``written_by`` on every insert and update; null: before migration 0024): a judging step finds
+    # the procedures its catalogue copy could not see (adapters.judging_steps).
+    Column("written_by", BigInteger),
+    Index("ix_procedure_written_by", "written_by"),
+)
+
+# Judging steps whose catalogue copy has not been reconciled yet (adapters.judging_steps): the
+# snapshot (pg_snapshot as text) a step read the catalogue under, kept until its worker's next
+# step — or, once ``expires_at`` passed, any worker's — has re-judged the dossiers of the
+# procedures written unseen by it. A row per worker stepping, plus those of workers gone.
+judging_step = Table(
+    "judging_step",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("snapshot", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
 # Every dossier event received (the set the facts are folded from).

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from services.scoring.adapters.judging_steps import JudgingStep
 from services.scoring.adapters.repository import load_procedures, load_units
 from services.scoring.adapters.tables import outbox
 from services.scoring.application.table_copy import Reloads, TableCopy
@@ -43,7 +44,8 @@ class Scoring(ServiceDatabase):
     # The API's copies of the unit tree and the procedure catalogue (queries.unit_tree, queries.catalogue).
     units: TableCopy[list[UnitRow]] = field(default_factory=lambda: TableCopy(load_units))
     procedures: TableCopy[dict[str, Procedure]] = field(default_factory=lambda: TableCopy(load_procedures))
-    # The catalogue the last judging step judged with (None: none yet); refresher.judge_pending.
-    judged_with: dict[str, Procedure] | None = None
+    # This worker's last judging step (None: none yet), reconciled at its next step; its row
+    # outlives the process (refresher.open_judging_step).
+    judging_step: JudgingStep | None = None
     # Batch acceptance times whose freshness was observed already (insertion-ordered, bounded).
     freshness_seen: dict[datetime, None] = field(default_factory=dict)

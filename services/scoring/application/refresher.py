@@ -13,7 +13,9 @@ that snapshot sees, so another worker's judging goes on beside it and never wait
 Scale-out: any number of workers may run this loop. Judging claims dossiers ``SKIP LOCKED`` and
 periods are leased with a tried advisory lock, so each piece of work is done by one worker at a
 time and none waits for another. A worker that dies holds nothing: its transaction aborts with
-its connection.
+its connection. What it leaves is the row of its last judging step, whose catalogue copy may have
+judged a change with the older version: another worker takes it over once its lease expired
+(:func:`open_judging_step`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from services.scoring.adapters.dirty_periods import (
     mark_closed_periods,
     mark_periods_past_petition_deadlines,
 )
-from services.scoring.adapters.dossier_flags import rejudge_procedures
+from services.scoring.adapters.judging_steps import open_step
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import period_state
 from services.scoring.application.caches import sync_references
@@ -77,9 +79,7 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
     ``SKIP LOCKED`` and lock their counter rows in one order, so lanes never judge a dossier twice
     nor deadlock (as two workers do not)."""
     began = datetime.now(UTC)
-    async with app.sessions() as session:
-        procedures = await load_procedures(session)
-    await rejudge_moved_procedures(app, procedures)
+    procedures = await open_judging_step(app, lease_s=budget_s + STEP_LEASE_S)
     deadline = time.monotonic() + budget_s
 
     # Changed dossiers first (their flags of events accepted before this step), then by time.
@@ -103,20 +103,37 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
     return sum(await asyncio.gather(*(lane(from_end=k == 1) for k in range(count))))
 
 
-async def rejudge_moved_procedures(app: Scoring, procedures: dict[str, Procedure]) -> None:
-    """Judge again the dossiers of every procedure that changed since the last step loaded the
-    catalogue: the step judges with the copy it loaded at its start, so a change committed during
-    it — whose own re-judging flag a chunk of that step may have consumed, or which could not see
-    a dossier not yet judged (no procedure on its row) — was judged with the older copy. As a
-    declared day is (``judge_step``); per worker, each with the copy it judged with."""
-    before, app.judged_with = app.judged_with, procedures
-    if before is None:
-        return
-    moved = sorted(c for c in before.keys() | procedures.keys() if before.get(c) != procedures.get(c))
-    if moved:
-        log.info("procedure catalogue changed; re-judging its dossiers", extra={"procedures": len(moved)})
-        async with app.uow() as uow:
-            await rejudge_procedures(await driver(uow.session), moved)
+# How long, beyond its judging budget, a judging step's row (adapters.judging_steps) is its
+# worker's: after that any worker takes it over and re-judges what its catalogue copy could not
+# see. A worker replaces its row at its next step, so this covers the rest of its tick too (the
+# periods recomputed after judging, the pause); a longer tick costs a second re-judging of a
+# change made meanwhile, never a lost one (the worker still reconciles its own copy). The
+# changes a worker that dies judged with an older copy are made right within this and a tick.
+STEP_LEASE_S = 120.0
+
+
+async def open_judging_step(app: Scoring, *, lease_s: float) -> dict[str, Procedure]:
+    """Open this worker's judging step and load the catalogue it judges with.
+
+    The step judges with the copy loaded here; a change committed during it may be judged with
+    the older copy (a chunk consumes the change's re-judging mark; a dossier not judged yet has
+    no procedure on its row for the change to find). So the next step of this worker re-judges
+    the dossiers of every procedure written unseen by this step's snapshot, and if this worker is
+    gone by then, the next step of any worker once the row's lease has expired
+    (:mod:`services.scoring.adapters.judging_steps`). The row is committed before the step judges
+    anything; the copy is read after it, so it holds at least what the snapshot saw."""
+    async with app.uow() as uow:
+        opened = await open_step(await driver(uow.session), previous=app.judging_step, lease_s=lease_s)
+        procedures = await load_procedures(uow.session)
+    app.judging_step = opened.step
+    if opened.taken_over:
+        log.info("judging steps of gone workers taken over", extra={"steps": len(opened.taken_over)})
+    if opened.moved:
+        log.info(
+            "procedure catalogue changed since a step's copy; re-judging its dossiers",
+            extra={"procedures": len(opened.moved), "dossiers": opened.rejudged},
+        )
+    return procedures
 
 
 async def judge_step(app: Scoring, now: datetime) -> int:

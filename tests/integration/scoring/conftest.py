@@ -57,6 +57,7 @@ async def clean(scoring: Scoring) -> Scoring:
     scoring.synced = Reloads("methodologies and calendar")  # the API checks the emptied tables
     scoring.units = TableCopy(load_units)  # the API reads the emptied tables afresh
     scoring.procedures = TableCopy(load_procedures)
+    scoring.judging_step = None  # its row went with the tables (else its next step re-judges all)
     return scoring
 
 
