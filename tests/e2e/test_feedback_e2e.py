@@ -328,7 +328,9 @@ def test_a_closed_period_keeps_the_ratings_given_in_it(
     admin_token: str,
     leader: dict[str, str],
 ) -> None:
-    period = "2025-02"
+    # The last complete month: closed whatever the date, and always within the history scoring keeps.
+    last_month = (datetime.now(VN_TZ).date().replace(day=1) - timedelta(days=1)).replace(day=1)
+    period = f"{last_month:%Y-%m}"
     suffix = uuid.uuid4().hex[:6].upper()
     province, local = f"E2ERH{suffix}", f"E2ERH{suffix}.L01"
     admin = {"Authorization": f"Bearer {admin_token}"}
@@ -348,7 +350,7 @@ def test_a_closed_period_keeps_the_ratings_given_in_it(
         received = {
             "procedure_code": "T.DKT.02",
             "unit_code": local,
-            "due_at": "2025-02-28T17:00:00+07:00",
+            "due_at": f"{period}-28T17:00:00+07:00",
             "channel": "online",
             "online_level": "full",
             "applicant_type": "citizen",
@@ -358,14 +360,14 @@ def test_a_closed_period_keeps_the_ratings_given_in_it(
                 **common,
                 "event_id": f"{d}:rcv",
                 "type": "dossier.received",
-                "occurred_at": f"2025-02-{day:02d}T09:00:00+07:00",
+                "occurred_at": f"{period}-{day:02d}T09:00:00+07:00",
                 "data": {"dossier_id": d, **received},
             },
             {
                 **common,
                 "event_id": f"{d}:cmp",
                 "type": "dossier.completed",
-                "occurred_at": f"2025-02-{day + 1:02d}T09:00:00+07:00",
+                "occurred_at": f"{period}-{day + 1:02d}T09:00:00+07:00",
                 "data": {"dossier_id": d, "outcome": "approved", "result_digitized": True},
             },
         ]
@@ -391,19 +393,19 @@ def test_a_closed_period_keeps_the_ratings_given_in_it(
     assert gateway.post("/api/v1/events", json=dossier(0, 10) + dossier(1, 11), headers=auth).status_code == 200
     # The import must find the dossiers known to feedback (else it is held, not accepted): wait for them.
     wait_until_feedback_knows([f"{prefix}-D0", f"{prefix}-D1"])
-    # The portal's form collected a dissatisfied rating of D0 in February.
-    imported(0, "dissatisfied", "2025-02-20T10:00:00+07:00")
+    # The portal's form collected a dissatisfied rating of D0 in that month.
+    imported(0, "dissatisfied", f"{period}-20T10:00:00+07:00")
     wait("5.4", (1, 2))
-    # Much later the citizen rates D0 again (satisfied) and D1 (satisfied); then the portal's
-    # February rating of D1 (dissatisfied) arrives late, older than D1's current rating.
+    # Later the citizen rates D0 again (satisfied) and D1 (satisfied); then the portal's rating of
+    # D1 in that month (dissatisfied) arrives late, older than D1's current rating.
     now = datetime.now(VN_TZ).isoformat(timespec="seconds")
     imported(0, "satisfied", now)
     imported(1, "satisfied", now)
-    imported(1, "dissatisfied", "2025-02-21T10:00:00+07:00")
-    # A late February dossier makes the closed period be recomputed.
+    imported(1, "dissatisfied", f"{period}-21T10:00:00+07:00")
+    # A late dossier of that month makes the closed period be recomputed.
     assert gateway.post("/api/v1/events", json=dossier(2, 12), headers=auth).status_code == 200
     wait("2.1", (3, 3))
-    # Judged at February's end, D0's and D1's latest ratings before it are both dissatisfied. The
+    # Judged at the month's end, D0's and D1's latest ratings before it are both dissatisfied. The
     # ratings travel through feedback and D2 through ingest, on queues of their own: the period
     # may be counted with D2 before D1's late rating is in, and again once it is.
     wait("5.4", (1, 3))

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
+from shared.calendar import VN_TZ
+
 pytestmark = pytest.mark.e2e
+
+# Events are dated in the last complete month: never ahead of the clock, and after the month the
+# simulated-month test checks exactly (GOOD's dossiers stay open: they are handled in every later month).
+MONTH = f"{datetime.now(VN_TZ).date().replace(day=1) - timedelta(days=1):%Y-%m}"
 
 NDJSON = {"content-type": "application/x-ndjson"}
 
@@ -34,7 +42,7 @@ def dossier_events(source: str, prefix: str, dossiers: int, unit: str = "P01") -
         events += [
             ev(
                 "dossier.received",
-                "2026-10-05T08:31:00+07:00",
+                f"{MONTH}-05T08:31:00+07:00",
                 {
                     "procedure_code": "T.DKT.01",
                     "unit_code": unit,
@@ -46,14 +54,14 @@ def dossier_events(source: str, prefix: str, dossiers: int, unit: str = "P01") -
                     "population_data_used": i % 2 == 0,
                 },
             ),
-            ev("dossier.components_digitized", "2026-10-05T09:00:00+07:00", {"components": 2, "reused": 1}),
-            ev("dossier.paid", "2026-10-05T09:10:00+07:00", {"amount_vnd": 50_000, "channel": "gateway"}),
+            ev("dossier.components_digitized", f"{MONTH}-05T09:00:00+07:00", {"components": 2, "reused": 1}),
+            ev("dossier.paid", f"{MONTH}-05T09:10:00+07:00", {"amount_vnd": 50_000, "channel": "gateway"}),
             ev(
                 "dossier.completed",
-                "2026-10-07T10:00:00+07:00",
+                f"{MONTH}-07T10:00:00+07:00",
                 {"outcome": "approved", "result_digitized": True, "officer_id": "P01.O2"},
             ),
-            ev("dossier.synced", "2026-10-07T10:05:00+07:00", {}),
+            ev("dossier.synced", f"{MONTH}-07T10:05:00+07:00", {}),
         ]
     return events
 
@@ -98,7 +106,7 @@ def test_ten_thousand_events_once_then_duplicates_then_conflict(gateway: httpx.C
 GOOD = {
     "event_id": "good-1",
     "type": "dossier.received",
-    "occurred_at": "2026-10-05T08:31:00+07:00",
+    "occurred_at": f"{MONTH}-05T08:31:00+07:00",
     "source": "tms-bad",
     "data": {
         "dossier_id": "BAD-OK-1",
@@ -126,7 +134,7 @@ def variant(**changes: Any) -> dict[str, Any]:
 BAD_RECORDS = [
     ("unknown type", variant(type="dossier.teleported"), "type"),
     ("missing type", {k: v for k, v in GOOD.items() if k != "type"}, "type"),
-    ("no offset", variant(occurred_at="2026-10-05T08:31:00"), "occurred_at"),
+    ("no offset", variant(occurred_at=f"{MONTH}-05T08:31:00"), "occurred_at"),
     ("not a time", variant(occurred_at="yesterday"), "occurred_at"),
     ("future", variant(occurred_at="2099-01-01T00:00:00+07:00"), "occurred_at"),
     ("empty event id", variant(event_id=""), "event_id"),
@@ -149,7 +157,7 @@ BAD_RECORDS = [
     ("year one", variant(occurred_at="0001-01-01T00:00:00+07:00"), "occurred_at"),
     ("before 2015", variant(occurred_at="1990-01-01T00:00:00+07:00"), "occurred_at"),
     ("due in 9999", variant(data={"due_at": "9999-12-31T23:59:59-07:00"}), "data.due_at"),
-    ("due before receipt", variant(data={"due_at": "2026-10-01T00:00:00+07:00"}), "data.due_at"),
+    ("due before receipt", variant(data={"due_at": f"{MONTH}-01T00:00:00+07:00"}), "data.due_at"),
     ("unit not yet valid", variant(occurred_at="2025-06-30T09:00:00+07:00"), "data.unit_code"),
     ("NUL in dossier id", variant(data={"dossier_id": "HS\u0000-1"}), "data.dossier_id"),
     ("NUL in officer id", variant(data={"officer_id": "O\u00001"}), "data.officer_id"),
@@ -274,3 +282,15 @@ def test_the_integration_guides_bash_examples_work(gateway: httpx.Client, make_k
         assert "error" not in answer, (script, answer)
         if "/api/v1/events" in script:
             assert answer["accepted"] == 1 and set(answer["rating_codes"]) == {"HCM-000900"}, answer
+    # Its dossier is completed a minute after its receipt, so it is not carried, open, into every
+    # later month of P27 (the simulated-month test compares P27 exactly, and skips the example's month).
+    [received_at] = {at for _, script in examples for at in re.findall(r'"occurred_at": "([^"]+)"', script)}
+    done = {
+        "event_id": "hcm-000900:done",
+        "type": "dossier.completed",
+        "source": "tms-p27",
+        "occurred_at": (datetime.fromisoformat(received_at) + timedelta(minutes=1)).isoformat(),
+        "data": {"dossier_id": "HCM-000900", "outcome": "approved", "result_digitized": False},
+    }
+    answer = gateway.post("/api/v1/events", json=done, headers={"Authorization": f"Bearer {key}"}).json()
+    assert answer["accepted"] + answer["duplicates"] == 1, answer  # a rerun on the same platform resends it

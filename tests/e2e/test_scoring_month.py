@@ -1,11 +1,16 @@
-"""A scripted month (October 2025) for three units, end to end through the gateway, worked by hand.
+"""A scripted month for three units, end to end through the gateway, worked by hand on October 2025.
 
 Units (created here, so no other test's data reaches them): a fresh province ``E2EM<rand>`` under
 CT with two local offices ``….L1`` and ``….L2``. Events go in through ``POST /api/v1/events`` with
 an integrator key; the scores are read with a leader's token (unit CT) once the worker has
-computed them, for both methodologies (tax-2025 and portal-766). October 2025 is a month no other
-test uses, after the 1 July 2025 reorganisation (the reference units, CT included, are valid from
-then, so CT has a breakdown to inherit 1.1–1.3 from).
+computed them, for both methodologies (tax-2025 and portal-766).
+
+The events are dated a whole number of weeks after the script (``replay_shift``): on the latest
+closed month within the history scoring keeps that reads like October 2025 (it starts on a
+Wednesday, has 31 days and the same working days), so the figures below hold on any date; October
+2025 itself falls behind the history floor in November 2027. Every such month is after the 1 July
+2025 reorganisation (the reference units, CT included, are valid from then, so CT has a breakdown
+to inherit 1.1–1.3 from). The dates below are October 2025's.
 
 October 2025 has no public holiday in Vietnam: working days are Monday–Friday (1 Oct is a
 Wednesday; 6, 13, 20, 27 Oct are Mondays). A due time "end of D" is D's local midnight. The period
@@ -54,6 +59,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -62,11 +68,55 @@ import pytest
 
 from gateway.jwt_auth import mint_dev_token
 from gateway.settings import GatewaySettings
+from services.scoring.domain.period_labels import history_floor
+from shared.calendar import WorkingCalendar, local_date
 
 pytestmark = pytest.mark.e2e
 
-PERIOD = "2025-10"
+SCRIPTED = date(2025, 10, 1)  # the month the figures below were worked out on
+# From L2-0's receipt to the month's last day: the days the figures depend on being working or not
+# (L2-3's due day, in November, only has to be after the month's end, which it is whatever the days).
+SCRIPTED_DAYS = (date(2025, 9, 25), date(2025, 10, 31))
 SCORE_TIMEOUT_S = 120.0
+
+
+def replay_shift(now: datetime, calendar: WorkingCalendar) -> timedelta:
+    """How far the script is moved: a whole number of weeks (weekdays kept), onto the latest month
+    that is closed at ``now``, within the history scoring keeps (its late-September receipt too),
+    starting on the 1st, 31 days long, with every day of ``SCRIPTED_DAYS`` working or not as then.
+
+    Such months come about once a year or two (July 2026, December 2027, March 2028, August 2029):
+    one is always within the 24 months kept until mid-2031, when this fails with its reason."""
+    today, floor = local_date(now), local_date(history_floor(now))
+    first, last = SCRIPTED_DAYS
+    days = range((last - first).days + 1)
+    pattern = [calendar.is_working_day(first + timedelta(days=i)) for i in days]
+    found, shift = None, timedelta(0)
+    while SCRIPTED + shift + timedelta(days=31) <= today:  # the month's end has passed: closed
+        start = SCRIPTED + shift
+        if (
+            start.day == 1
+            and (start + timedelta(days=31)).day == 1
+            and first + shift >= floor
+            and [calendar.is_working_day(first + shift + timedelta(days=i)) for i in days] == pattern
+        ):
+            found = shift
+        shift += timedelta(weeks=1)
+    assert found is not None, f"no closed month since {floor} reads like October 2025: script another month"
+    return found
+
+
+def test_the_replayed_month_reads_like_october_2025() -> None:
+    """The shift on dates the scenario meets: October 2025 itself while kept, later ones after."""
+    cal = WorkingCalendar()
+
+    def month(now: datetime) -> str:
+        return f"{SCRIPTED + replay_shift(now, cal):%Y-%m}"
+
+    assert month(datetime(2026, 7, 20, tzinfo=UTC)) == "2025-10"  # July 2026 is not closed yet
+    assert month(datetime(2026, 12, 2, tzinfo=UTC)) == "2026-07"
+    assert month(datetime(2028, 6, 2, tzinfo=UTC)) == "2028-03"
+    assert month(datetime(2029, 12, 2, tzinfo=UTC)) == "2029-08"
 
 
 def r2(x: float) -> float:
@@ -74,8 +124,8 @@ def r2(x: float) -> float:
     return float(Decimal(x).quantize(Decimal("0.01"), ROUND_HALF_UP))
 
 
-def month_events(source: str, province: str, prefix: str) -> list[dict[str, Any]]:
-    """Every event of the scripted month (see the module docstring)."""
+def month_events(source: str, province: str, prefix: str, shift: timedelta) -> list[dict[str, Any]]:
+    """Every event of the scripted month (see the module docstring), ``shift`` later."""
     l1, l2 = f"{province}.L1", f"{province}.L2"
     out: list[dict[str, Any]] = []
 
@@ -84,7 +134,7 @@ def month_events(source: str, province: str, prefix: str) -> list[dict[str, Any]
             {
                 "event_id": f"{prefix}:{dossier}:{kind}:{at}",
                 "type": f"dossier.{kind}",
-                "occurred_at": f"{at}+07:00",
+                "occurred_at": f"{(datetime.fromisoformat(at) + shift).isoformat()}+07:00",
                 "source": source,
                 "data": {"dossier_id": f"{prefix}-{dossier}", **data},
             }
@@ -366,7 +416,9 @@ def test_a_scripted_month_through_the_gateway_both_methodologies(
 
     source = f"tms-e2em-{suffix.lower()}"
     key = make_key(source, [province])
-    events = month_events(source, province, f"M{suffix}")
+    shift = replay_shift(datetime.now(UTC), WorkingCalendar())
+    period = f"{SCRIPTED + shift:%Y-%m}"
+    events = month_events(source, province, f"M{suffix}", shift)
     answer = gateway.post("/api/v1/events", json=events, headers={"Authorization": f"Bearer {key}"})
     assert answer.status_code == 200, answer.text
     assert (answer.json()["accepted"], answer.json()["rejected"]) == (len(events), [])
@@ -380,7 +432,7 @@ def test_a_scripted_month_through_the_gateway_both_methodologies(
 
     for methodology in ("tax-2025", "portal-766"):
         ids = PORTAL_IDS if methodology == "portal-766" else {}
-        q = {"period": PERIOD, "methodology": methodology}
+        q = {"period": period, "methodology": methodology}
         central = _indicators(_poll(gateway, "/api/v1/scores/CT", leader, q, lambda b: True))
         totals: dict[str, float] = {}
         for k, unit in units.items():
@@ -422,7 +474,7 @@ def test_a_scripted_month_through_the_gateway_both_methodologies(
         assert prov_row["total"] == totals[""] and prov_row["dossiers"] == 9
 
     # The shortfall list behind 2.1 for the province: the two overdue dossiers, with officer.
-    r = gateway.get(f"/api/v1/scores/{province}/indicators/2.1/dossiers", params={"period": PERIOD}, headers=leader)
+    r = gateway.get(f"/api/v1/scores/{province}/indicators/2.1/dossiers", params={"period": period}, headers=leader)
     assert r.status_code == 200
     assert [i["dossier_id"] for i in r.json()["items"]] == [f"M{suffix}-L1-2", f"M{suffix}-L1-4"]
 
@@ -431,8 +483,8 @@ def test_a_scripted_month_through_the_gateway_both_methodologies(
         "Authorization": "Bearer "
         + mint_dev_token(GatewaySettings(), sub=f"head-{suffix}", role="unit_head", unit=province)
     }
-    assert gateway.get(f"/api/v1/scores/{province}.L1", params={"period": PERIOD}, headers=head).status_code == 200
+    assert gateway.get(f"/api/v1/scores/{province}.L1", params={"period": period}, headers=head).status_code == 200
     for path in ("/api/v1/scores/P01", "/api/v1/scores/P01/indicators/2.1/dossiers", "/api/v1/scores/P01/stake"):
-        denied = gateway.get(path, params={"period": PERIOD}, headers=head)
+        denied = gateway.get(path, params={"period": period}, headers=head)
         assert denied.status_code == 403, (path, denied.text)
         assert denied.json()["error"]["code"]

@@ -1,11 +1,15 @@
 """One small simulated month through the platform: SQI's counts equal the simulator's answer key.
 
 The simulator speaks only the public API (``python -m sim.cli`` against the e2e gateway): it
-creates its local offices and keys, sends November 2025 at scale 0.02 (no other test uses that
-month), imports most ratings with the province sources' keys and sends a few citizen writes,
-then settles the month's dossiers (their later events, up to May 2026) so none stays open to be
-carried into the periods other tests use. It does not send its procedure catalogue
-(``--no-catalogue``): the catalogue is global and the platform keeps the reference seed's.
+creates its local offices and keys, sends the month seven months before the running one at scale
+0.02 (no other test uses that month: theirs are the running one and the one before it, units of
+their own, or the fixed month of the integration guide's example, skipped; and none leaves a
+dossier open before it), imports most ratings with the province
+sources' keys and sends a few citizen writes, then settles the month's dossiers (their later
+events, over the next six months, all past) so none stays open to be carried into the periods
+other tests use. Dated relative to today, the month stays within the 24 months scoring keeps. It
+does not send its procedure catalogue (``--no-catalogue``): the catalogue is global and the platform
+keeps the reference seed's.
 
 SQI's numerators and denominators for a sample of units are then compared with the answer key,
 exactly; the definitions and the one designed difference are in :mod:`sim.answer_key`.
@@ -18,6 +22,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +32,29 @@ import pytest
 
 from gateway.jwt_auth import mint_dev_token
 from gateway.settings import GatewaySettings
+from shared.calendar import VN_TZ
+from tests.integration.ingest.test_integration_doc import blocks
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-MONTH = "2025-11"
 SEED = 11
+
+
+def _month_start(months_back: int) -> date:
+    """The first day of the month ``months_back`` before the running one (Vietnam time)."""
+    today = datetime.now(VN_TZ).date()
+    index = today.year * 12 + today.month - 1 - months_back
+    return date(index // 12, index % 12 + 1, 1)
+
+
+# The months of docs/integration.md's example dossier (P27, fixed dates), which the ingest test sends.
+DOCS_MONTHS = {at[:7] for _, script in blocks("bash") for at in re.findall(r'"occurred_at": "([^"]+)"', script)}
+BACK = next(n for n in range(7, 10) if f"{_month_start(n):%Y-%m}" not in DOCS_MONTHS)
+FIRST = _month_start(BACK)
+LAST = _month_start(BACK - 1) - timedelta(days=1)
+MONTH = f"{FIRST:%Y-%m}"
+SETTLED = _month_start(0) - timedelta(days=1)  # six months later or more: the last complete month's end
 
 #: tax-2025 indicator → (answer-key numerator, answer-key denominator)
 INDICATORS: dict[str, tuple[str, str]] = {
@@ -72,9 +94,9 @@ def simulated(platform: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         "--gateway",
         platform,
         "--days",
-        "30",
+        str(LAST.day),
         "--end",
-        "2025-11-30",
+        LAST.isoformat(),
         "--scale",
         "0.02",
         "--seed",
@@ -85,7 +107,7 @@ def simulated(platform: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         "--citizen-writes",
         "4",
         "--settle-until",
-        "2026-05-31",
+        SETTLED.isoformat(),
         "--answer-key",
         str(key_file),
     ]

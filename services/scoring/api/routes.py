@@ -74,7 +74,9 @@ MappingQ = Annotated[
 
 
 async def get_now() -> datetime:
-    """The judging instant of the running period (overridable in tests)."""
+    """Every route's clock: the judging instant of the running period, the bound of the periods
+    that can be asked, the stamps of what a route writes. One dependency, so a test pins the
+    whole module with ``app.dependency_overrides[get_now]``."""
     return datetime.now(UTC)
 
 
@@ -123,24 +125,27 @@ async def _judged(request: Request, p: Period, key: tuple[Any, ...], compute: Ca
     return result
 
 
-async def _today_rows(request: Request, app: Scoring, p: Period, m: Methodology) -> list[dict[str, Any]] | None:
+async def _today_rows(
+    request: Request, app: Scoring, p: Period, m: Methodology, now: datetime
+) -> list[dict[str, Any]] | None:
     """Rows mapped onto today's units (computed on demand), or None when today's units are the
     period's own (then the stored, cached answer is the answer)."""
 
     async def compute() -> list[dict[str, Any]] | None:
         async with app.sessions() as session:
-            return await mapped_rows(session, period=p, methodology=m, calendar=app.calendar)
+            return await mapped_rows(session, period=p, methodology=m, calendar=app.calendar, now=now)
 
     return await _judged(request, p, ("today", m.id), compute)
 
 
-async def _rows(request: Request, app: Scoring, p: Period, m: Methodology) -> tuple[list[dict[str, Any]], datetime]:
+async def _rows(
+    request: Request, app: Scoring, p: Period, m: Methodology, now: datetime
+) -> tuple[list[dict[str, Any]], datetime]:
     """Rows computed on demand, with when (a kept range's: when it was judged, up to 60 s ago)."""
 
     async def compute() -> tuple[list[dict[str, Any]], datetime]:
-        at = datetime.now(UTC)
         async with app.sessions() as session:
-            return await queries.rows(app, session, p, m), at
+            return await queries.rows(app, session, p, m, now), now
 
     return await _judged(request, p, ("rows", m.id), compute)
 
@@ -150,6 +155,7 @@ async def get_scores(
     request: Request,
     app: App,
     principal: CurrentPrincipal,
+    now: Now,
     period: PeriodQ = None,
     level: Literal["province", "local"] | None = None,
     parent: str | None = None,
@@ -159,13 +165,12 @@ async def get_scores(
     """A stored period: its cached body (one read of the period's state, no rows read while no
     score of it moved; ``ETag``, 304 on ``If-None-Match``). Custom ranges, periods no refresh
     stored and the today-mapping of a changed unit tree: computed on demand."""
-    now = datetime.now(UTC)
     m = queries.methodology_of(app, methodology)
     p, state = await asked_period(request, period, now, m)
     if parent is not None:
         queries.checked_code(parent, "parent")
     levels = (level,) if level else PUBLIC_LEVELS
-    rows = await _today_rows(request, app, p, m) if mapping == TODAY else None
+    rows = await _today_rows(request, app, p, m, now) if mapping == TODAY else None
     if rows is None:
         cache = read_cache(request)
         if state is not None:  # the public ranking does not depend on who asks: no scope in the key
@@ -175,7 +180,7 @@ async def get_scores(
             )
             if found is not None:
                 return respond(request, key, *found)
-        rows, now = await _rows(request, app, p, m)
+        rows, now = await _rows(request, app, p, m, now)
     light = [_light(r) for r in rows]
     stamp = queries.computed_at(light, now).isoformat()
     return queries.ranking_body(p.label, m.id, mapping, light, levels, parent, computed_at=stamp)
@@ -187,18 +192,18 @@ async def get_breakdown(
     unit_code: str,
     app: App,
     principal: Staff,
+    now: Now,
     period: PeriodQ = None,
     methodology: str = DEFAULT_METHODOLOGY,
     mapping: MappingQ = AS_OF_PERIOD,
 ) -> Response | dict[str, Any]:
     """Scope is checked first, on every request; the body (cached as the ranking's) does not
     depend on who asks once they may see it."""
-    now = datetime.now(UTC)
     m = queries.methodology_of(app, methodology)
     p, state = await asked_period(request, period, now, m)
     async with app.sessions() as session:
         await queries.check_scope(app, session, principal, unit_code)
-    rows = await _today_rows(request, app, p, m) if mapping == TODAY else None
+    rows = await _today_rows(request, app, p, m, now) if mapping == TODAY else None
     if rows is None:
         cache = read_cache(request)
         if state is not None:
@@ -208,7 +213,7 @@ async def get_breakdown(
             )
             if found is not None:
                 return respond(request, key, *found)
-        rows, now = await _rows(request, app, p, m)
+        rows, now = await _rows(request, app, p, m, now)
     row = next((r for r in rows if r["unit_code"] == unit_code), None)
     if row is None:
         raise queries.no_score(unit_code, p.label)
@@ -226,12 +231,12 @@ async def get_shortfall_dossiers(
     indicator_id: str,
     app: App,
     principal: Staff,
+    now: Now,
     period: PeriodQ = None,
     methodology: str = DEFAULT_METHODOLOGY,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    now = datetime.now(UTC)
     m = queries.methodology_of(app, methodology)
     p, _ = await asked_period(request, period, now, m)
     basis = queries.basis_of(m, indicator_id)
@@ -415,7 +420,7 @@ async def get_methodology(methodology_id: str, app: App) -> dict[str, Any]:
 
 @router.post("/methodologies", status_code=201, summary="Upload a methodology version (admin)")
 async def post_methodology(
-    app: App, principal: Admin, document: Annotated[Any, Body(description="a methodology document")]
+    app: App, principal: Admin, now: Now, document: Annotated[Any, Body(description="a methodology document")]
 ) -> JSONResponse:
     """Validated (422 listing every error), immutable (409 if the id exists, builtins included);
     every period already scored is then computed for it beside the other versions."""
@@ -426,7 +431,6 @@ async def post_methodology(
         methodology_from_dict(document)
     except (ArithmeticError, KeyError, TypeError, ValueError) as exc:
         raise ApiError(422, "invalid methodology", details=error_details([f"methodology: {exc}"])) from exc
-    now = datetime.now(UTC)
     async with app.uow() as uow:
         row = await add_methodology(uow.session, document, created_by=principal.sub or "admin", now=now)
     if row is None:
@@ -462,7 +466,7 @@ async def get_calendar(app: App, year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_
 
 
 @router.put("/calendar/days/{day}", summary="Declare a day off or a make-up working day (admin)")
-async def put_calendar_day(day: date, body: CalendarDayIn, app: App, principal: Admin) -> JSONResponse:
+async def put_calendar_day(day: date, body: CalendarDayIn, app: App, principal: Admin, now: Now) -> JSONResponse:
     """A change re-judges every dossier and recomputes every scored period at the next refresh."""
     assert body.kind in KINDS
     if not MIN_YEAR <= day.year <= MAX_YEAR:  # as GET /calendar?year= shows them
@@ -472,9 +476,7 @@ async def put_calendar_day(day: date, body: CalendarDayIn, app: App, principal: 
 
     async def declare() -> tuple[dict[str, Any], bool]:
         async with app.uow() as uow:
-            return await declare_day(
-                uow, day, body.kind, body.note, declared_by=principal.sub or "admin", now=datetime.now(UTC)
-            )
+            return await declare_day(uow, day, body.kind, body.note, declared_by=principal.sub or "admin", now=now)
 
     # Flagging every dossier can meet a consumer's batch flagging some of them in another order.
     row, created = await retrying_conflicts(declare)

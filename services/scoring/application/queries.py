@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -210,12 +210,13 @@ async def stored_breakdown(
     return state, breakdown_body(unit_code, period, m, mapping, row)
 
 
-async def rows(app: Scoring, session: AsyncSession, period: Period, m: Methodology) -> list[dict[str, Any]]:
-    """Stored rows, or the same computation on demand."""
+async def rows(
+    app: Scoring, session: AsyncSession, period: Period, m: Methodology, now: datetime
+) -> list[dict[str, Any]]:
+    """Stored rows, or the same computation on demand, judged at ``now`` (the route's clock)."""
     stored = await score_rows(session, period.label, m.id)
     if stored:
         return stored
-    now = datetime.now(UTC)
     if period.kind == "range":  # ad hoc, no contributions kept: counted chunk by chunk, no verdict held
         ev = await evaluate_live(session, period=period, now=now, calendar=app.calendar, verdicts=False)
     else:  # a month/quarter/year never refreshed: sums over its contributions, no judging

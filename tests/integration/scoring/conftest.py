@@ -20,8 +20,8 @@ from services.scoring.settings import ScoringSettings
 from shared.migrations import upgrade
 from sqi_cli.scratch import recreate_database, scratch_database_url
 
-from .helpers import api_reading_at_once, apply_batches, load_reference
-from .scenario import NOW, dossier_events
+from .helpers import api_reading_at_once, apply_batches, load_reference, pin_clock
+from .scenario import NOW, READ_AT, dossier_events
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "scoring" / "migrations"
 URL = scratch_database_url("sqi_test_scoring")
@@ -63,10 +63,11 @@ async def clean(scoring: Scoring) -> Scoring:
 
 @pytest.fixture
 async def client(clean: Scoring) -> AsyncIterator[httpx.AsyncClient]:
-    """The scoring API over the scenario's October, scored (a module may define its own)."""
+    """The scoring API over the scenario's October, scored, read at ``READ_AT`` (a module may define
+    its own)."""
     await load_reference(clean, NOW)
     await apply_batches(clean, [dossier_events()], NOW)
     assert "2026-10" in await refresh_once(clean, now=NOW)
-    transport = httpx.ASGITransport(app=api_reading_at_once(clean), raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=pin_clock(api_reading_at_once(clean), READ_AT), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as c:
         yield c

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+import itertools
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,6 +14,7 @@ from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import score
 from services.scoring.adapters.tallies import drift
 from services.scoring.api.app import create_app
+from services.scoring.api.routes import get_now
 from services.scoring.application.judging import judge_due, judge_flagged_chunk
 from services.scoring.application.recompute import live_periods, recompute_and_compare
 from services.scoring.application.scoring_service import compute_period
@@ -77,6 +79,20 @@ def api_reading_at_once(app: Scoring) -> FastAPI:
     before the refresh when the machine is fast; test_read_cache.py covers that window)."""
     api = create_app(app)
     api.state.read_cache.states.seconds = 0
+    return api
+
+
+def pin_clock(api: FastAPI, start: datetime) -> FastAPI:
+    """The API's clock (``get_now``) from ``start``, a second later at each request. Pinned: the
+    routes refuse what is before the history floor or in the future, and a fixed scenario read
+    through the real clock would be refused once the floor passes it. Moving: an answer computed
+    again is told from one kept by its stamp."""
+    ticks = itertools.count()
+
+    async def now() -> datetime:
+        return start + timedelta(seconds=next(ticks))
+
+    api.dependency_overrides[get_now] = now
     return api
 
 

@@ -10,13 +10,15 @@ overdue at the period's end, no payment. P02: B1, B2 perfect (population data, p
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.calendar import VN_TZ
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged
 
 NOW = datetime(2026, 11, 5, 9, 0, tzinfo=VN_TZ)
+# The API's clock when tests read the scenario (helpers.pin_clock): an hour after the refresh.
+READ_AT = NOW + timedelta(hours=1)
 _ids = itertools.count(1)
 
 UNITS = UnitsChanged(

@@ -12,8 +12,8 @@ from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
 from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 
-from .helpers import api_reading_at_once, apply_batches, load_reference
-from .scenario import NOW, dossier_events
+from .helpers import api_reading_at_once, apply_batches, load_reference, pin_clock
+from .scenario import NOW, READ_AT, dossier_events
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ async def client(clean: Scoring) -> AsyncIterator[httpx.AsyncClient]:
     await apply_batches(clean, [dossier_events()], NOW)
     done = await refresh_once(clean, now=NOW)
     assert {"2026-10", "2026-Q4", "2026"} <= set(done)
-    transport = httpx.ASGITransport(app=api_reading_at_once(clean))
+    transport = httpx.ASGITransport(app=pin_clock(api_reading_at_once(clean), READ_AT))
     async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as c:
         yield c
 

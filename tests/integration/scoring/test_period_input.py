@@ -11,6 +11,7 @@ from services.scoring.domain.period_labels import HISTORY_MONTHS, history_floor
 from shared.calendar import local_date
 
 from .helpers import compute, staff_headers
+from .scenario import READ_AT  # the client's clock (conftest): the periods that can be asked count from it
 
 pytestmark = pytest.mark.integration
 
@@ -56,8 +57,7 @@ def _month(index: int) -> str:
 
 
 async def test_periods_outside_the_kept_history_are_refused(client: httpx.AsyncClient, clean: object) -> None:
-    now = datetime.now(UTC)
-    floor, today = local_date(history_floor(now)), local_date(now)
+    floor, today = local_date(history_floor(READ_AT)), local_date(READ_AT)
     running = today.year * 12 + today.month - 1
     before = _month(running - HISTORY_MONTHS - 1)
     refused = [
@@ -80,8 +80,7 @@ async def test_periods_outside_the_kept_history_are_refused(client: httpx.AsyncC
 
 
 async def test_the_running_period_and_the_floor_month_are_read(client: httpx.AsyncClient, clean: object) -> None:
-    now = datetime.now(UTC)
-    today = local_date(now)
+    today = local_date(READ_AT)
     running = today.year * 12 + today.month - 1
     headers = staff_headers(clean)  # type: ignore[arg-type]
     for label in (None, _month(running), _month(running - 1), _month(running - HISTORY_MONTHS), str(today.year)):
@@ -96,7 +95,7 @@ async def test_the_running_period_and_the_floor_month_are_read(client: httpx.Asy
 async def test_a_period_computed_while_kept_is_read_whatever_its_age(client: httpx.AsyncClient, clean: object) -> None:
     """Its stored figures are served after the history floor passed it (they were computed from
     data); a month never computed that far back is still refused."""
-    today = local_date(datetime.now(UTC))
+    today = local_date(READ_AT)
     running = today.year * 12 + today.month - 1
     old, never = _month(running - HISTORY_MONTHS - 2), _month(running - HISTORY_MONTHS - 3)
     year, month = (int(x) for x in old.split("-"))

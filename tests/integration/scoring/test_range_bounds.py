@@ -15,8 +15,8 @@ from services.scoring.application import queries
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
 
-from .helpers import api_reading_at_once, apply_batches, load_reference, staff_headers
-from .scenario import NOW, dossier_events
+from .helpers import api_reading_at_once, apply_batches, load_reference, pin_clock, staff_headers
+from .scenario import NOW, READ_AT, dossier_events
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ async def api(clean: Scoring) -> FastAPI:
     await load_reference(clean, NOW)
     await apply_batches(clean, [dossier_events()], NOW)
     assert "2026-10" in await refresh_once(clean, now=NOW)
-    return api_reading_at_once(clean)
+    return pin_clock(api_reading_at_once(clean), READ_AT)
 
 
 @pytest.fixture

@@ -234,7 +234,7 @@ async def test_a_range_over_a_reorganisation(clean: Scoring, monkeypatch: pytest
     ChunkWatch(monkeypatch, 2)
     label = "2025-03-25..2025-05-20"
     assert await assert_same(clean, label, merger.NOW) == 5
-    period, now = parse_period(label), datetime.now(VN_TZ)
+    period, now = parse_period(label), merger.TODAY_AT  # after the merger, the range within the history kept
     async with clean.sessions() as s:
         today = units_mapped_to_today(await load_units(s), period, local_date(now))
     assert await assert_same(clean, label, now, today) == 5
@@ -254,8 +254,8 @@ async def test_a_public_year_long_range_is_ranked_chunk_by_chunk(
     watch = ChunkWatch(monkeypatch, 2)
     whole = WholeJudging()
     monkeypatch.setattr(scoring_service, "evaluate_period", whole)
-    # 366 days from the scenario's October (the history kept holds it until November 2028, as for
-    # every test of that scenario); a range may end after today (judged as of now).
+    # 366 days from the scenario's October (kept: the client's clock is pinned just after it, see
+    # conftest); a range may end after today (judged as of now).
     year = {"period": "2026-10-01..2027-10-01"}
     r = await client.get("/api/v1/scores", params=year)
     assert r.status_code == 200, r.text

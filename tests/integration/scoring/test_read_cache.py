@@ -21,8 +21,8 @@ from services.scoring.bootstrap import Scoring
 from services.scoring.handlers.messages import mark_dirty
 from shared.contracts import RawEvent
 
-from .helpers import apply_batches, load_reference
-from .scenario import NOW, dossier_events
+from .helpers import apply_batches, load_reference, pin_clock
+from .scenario import NOW, READ_AT, dossier_events
 from .test_api import as_staff
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ async def api(clean: Scoring) -> FastAPI:
     await load_reference(clean, NOW)
     await apply_batches(clean, [dossier_events()], NOW)
     assert "2026-10" in await refresh_once(clean, now=NOW)
-    return create_app(clean)
+    return pin_clock(create_app(clean), READ_AT)
 
 
 @pytest.fixture

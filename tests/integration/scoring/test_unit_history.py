@@ -34,13 +34,16 @@ from services.scoring.handlers.messages import apply_procedure_events, apply_uni
 from shared.calendar import VN_TZ
 from shared.contracts import RawEvent, UnitRecord, UnitsChanged
 
-from .helpers import api_reading_at_once, apply_batches, compute
+from .helpers import api_reading_at_once, apply_batches, compute, pin_clock
 from .scenario import PROCEDURE
 from .test_api import as_staff
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2025, 6, 10, 9, 0, tzinfo=VN_TZ)  # when the May events were applied and scored
+# "Today" when read: after the merger, with October 2026 closed and both months within the history
+# kept (the real clock would put them behind the floor one day).
+TODAY_AT = datetime(2026, 11, 27, 9, 0, tzinfo=VN_TZ)
 MAY = "2025-05"
 UNITS = UnitsChanged(
     units=[
@@ -114,7 +117,7 @@ def test_successor_chain_and_rewrite() -> None:
         UnitRow("Y", "Y", "province", "CT", valid_to=date(2024, 12, 31)),  # gone before the period
     ]
     every = {u.code: u for u in units}
-    today = date(2026, 11, 27)
+    today = TODAY_AT.date()
     assert successor_target("A", every, today) == "C"
     assert successor_target("C", every, today) == "C"
     assert successor_target("X", every, today) is None
@@ -132,7 +135,7 @@ async def client(clean: Scoring) -> AsyncIterator[httpx.AsyncClient]:
         await apply_procedure_events([PROCEDURE], uow, now=NOW)
     await apply_batches(clean, [EVENTS], NOW)
     await compute(clean, MAY, NOW)
-    transport = httpx.ASGITransport(app=api_reading_at_once(clean))
+    transport = httpx.ASGITransport(app=pin_clock(api_reading_at_once(clean), TODAY_AT))
     async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as c:
         yield c
 
@@ -187,8 +190,7 @@ async def test_mapping_today_is_the_stored_ranking_when_nothing_changed(client: 
 
 async def test_mapped_counters_equal_judging_every_dossier(clean: Scoring, client: httpx.AsyncClient) -> None:
     """mapping=today from the stored counters equals evaluating every dossier onto today's units."""
-    period = parse_period(MAY)
-    now = datetime.now(VN_TZ)
+    period, now = parse_period(MAY), TODAY_AT
     async with clean.sessions() as s:
         for m in clean.methodologies.values():
             fast = await mapped_rows(s, period=period, methodology=m, calendar=clean.calendar, now=now)
