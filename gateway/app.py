@@ -29,6 +29,7 @@ from gateway.paths import BadPath, check_query, normalise
 from gateway.proxy import forward, upstream_client
 from gateway.ratelimit import RateLimiter
 from gateway.routing import credential_write, match, upstreams
+from gateway.security_headers import SecurityHeaders, script_hashes, security_headers
 from gateway.settings import GatewaySettings
 from gateway.tables import audit
 from gateway.upstream import Upstream
@@ -41,6 +42,7 @@ from shared.web import create_app as create_base_app
 
 SERVICE = "gateway"
 STAFF_SESSION_COOKIE = "sqi_session"  # set by the dashboard's sign-in (reporting)
+DOCS_OPENAPI_URL = "/api/v1/openapi.json"
 
 
 class Gateway:
@@ -294,6 +296,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.state.gateway = gw
     app.add_middleware(BodyLimit, limit_of=lambda scope: gw.max_bytes(scope["path"], citizen=False))
+    # /docs' inline bootstrap script is allowed by its hash: the page is rendered the same every time.
+    docs_scripts = script_hashes(bytes(docs_page(DOCS_OPENAPI_URL).body).decode())
+    app.add_middleware(SecurityHeaders, headers=security_headers(docs_scripts))
     app.add_exception_handler(BodyTooLarge, body_too_large)
     app.state.internal_token = settings.internal_token
     app.include_router(keys_router)
@@ -306,13 +311,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     merged = MergedOpenApi(gw.client, gw.upstreams, app.openapi())
     app.mount("/docs/static", StaticFiles(directory=DOCS_STATIC), name="docs-static")
 
-    @app.get("/api/v1/openapi.json", include_in_schema=False)
+    @app.get(DOCS_OPENAPI_URL, include_in_schema=False)
     async def openapi_document() -> JSONResponse:
         return JSONResponse(await merged.document())
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return docs_page("/api/v1/openapi.json")
+        return docs_page(DOCS_OPENAPI_URL)
 
     @app.api_route(
         "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False

@@ -1,0 +1,54 @@
+"""The browser security headers: set by the gateway on every answer, its own and the services'."""
+
+from __future__ import annotations
+
+import httpx
+
+from gateway.settings import GatewaySettings
+from tests.unit.gateway.conftest import Seen, Service
+
+EXPECTED = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+}
+
+
+def _policy(answer: httpx.Response) -> dict[str, list[str]]:
+    directives = answer.headers.get_list("content-security-policy")
+    assert len(directives) == 1, directives  # one policy, never two that a browser would intersect
+    return {d.split()[0]: d.split()[1:] for d in directives[0].split(";") if d.strip()}
+
+
+async def test_a_proxied_page_gets_the_one_policy_whatever_the_service_sent(
+    service: Service, gateway_and_settings: tuple[httpx.AsyncClient, GatewaySettings]
+) -> None:
+    def page(_: Seen) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        weak = [(b"content-security-policy", b"script-src *"), (b"x-frame-options", b"ALLOWALL")]
+        return 200, [(b"content-type", b"text/html; charset=utf-8"), *weak], b"<!doctype html><p>SQI</p>"
+
+    service.answer = page
+    client, _ = gateway_and_settings
+    answer = await client.get("/")
+    assert answer.status_code == 200
+    policy = _policy(answer)
+    assert policy["default-src"] == ["'self'"] and policy["script-src"][0] == "'self'"
+    assert not {"*", "'unsafe-inline'", "'unsafe-eval'"} & set(policy["script-src"])
+    assert policy["object-src"] == ["'none'"] and policy["frame-ancestors"] == ["'none'"]
+    assert policy["base-uri"] == ["'none'"] and policy["form-action"] == ["'self'"]
+    for name, value in EXPECTED.items():
+        assert answer.headers.get_list(name) == [value], name
+
+
+async def test_the_gateways_own_answers_carry_them_and_docs_runs_only_its_own_inline_script(
+    gateway_and_settings: tuple[httpx.AsyncClient, GatewaySettings],
+) -> None:
+    client, _ = gateway_and_settings
+    docs = await client.get("/docs")
+    hashes = [s for s in _policy(docs)["script-src"] if s.startswith("'sha256-")]
+    assert len(hashes) == 1 and "<script>" in docs.text  # the Swagger UI bootstrap, by its hash
+    refused = await client.get("/api/v1/%2e%2e/x")  # refused before routing: still under the policy
+    assert refused.status_code == 400 and _policy(refused)["default-src"] == ["'self'"]
+    for answer in (docs, refused):
+        for name, value in EXPECTED.items():
+            assert answer.headers.get(name) == value, name
