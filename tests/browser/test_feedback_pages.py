@@ -132,3 +132,29 @@ def test_citizen_files_and_follows_a_petition(page) -> None:
     page.wait_for_url(f"**/petition/{petition_id}")
     assert "Đã tiếp nhận" in page.inner_text("#status")
     assert_accessible(page, "petition-status")
+
+
+def test_hostile_petition_text_stays_text_and_fits_the_phone(page) -> None:
+    """What a citizen types comes back as text in every context it is written into (an input's
+    value, a textarea, a heading): no markup of it runs; a long word wraps on a phone."""
+    title = '"><img src=x onerror=alert(1)>' + "Đ" * 160
+    content = "</textarea><script>alert(2)</script><!-- Hồ sơ chậm trả kết quả -->"
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto("/petition")
+    page.get_by_label("Cơ quan thuế", exact=True).select_option("P01")
+    page.get_by_label("Tiêu đề").fill(title)
+    page.get_by_label("Nội dung", exact=True).fill(content)
+    page.get_by_role("button", name="Gửi phản ánh").click()  # no category: the form comes back
+    assert "Vui lòng chọn" in page.get_by_role("alert").inner_text()
+    assert page.get_by_label("Tiêu đề").input_value() == title
+    assert page.get_by_label("Nội dung", exact=True).input_value() == content
+    assert page.locator("img[src='x']").count() == 0 and page.locator("script").count() == 0
+    page.get_by_label("Tiến độ giải quyết hồ sơ").check()
+    page.get_by_role("button", name="Gửi phản ánh").click()
+    page.wait_for_url("**/petition/PA*")
+    heading = page.get_by_role("heading", level=2).first
+    assert heading.inner_text() == title
+    assert page.locator("img[src='x']").count() == 0 and page.locator("script").count() == 0
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    assert not dialogs, dialogs

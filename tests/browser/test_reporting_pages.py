@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -47,6 +48,15 @@ PERIOD = "2025-09"
 LOCALS = [("P01.L01", "Thuế cơ sở 1 Hà Nội"), ("P01.L02", "Thuế cơ sở 2 Hà Nội")]
 OVERDUE = "HS-BROWSER-QUAHAN-01"
 PETITION = "PA-BROWSER-QUAHAN-01"
+# A local office whose code and name an administrator typed carelessly or with hostile intent:
+# URL syntax (? & # ") and a non-Latin-1 letter in the code, markup and script in the name.
+HOSTILE_CODE = 'P02.Đ?period=1999-01&x="<b>#top%41'
+# It ends in a right-to-left override (U+202E), which would turn the text after it around.
+HOSTILE_NAME = '<img src=x onerror=alert(1)>Thuế cơ sở "Đặc biệt" & <script>alert(2)</script></title><!--\u202e'
+SHOWN_NAME = HOSTILE_NAME.removesuffix("\u202e")  # explicit direction controls are not shown
+# The longest name ingest takes (300 characters), most of it one "word": it must wrap on a phone.
+LONG_CODE, LONG_NAME = "P02.DAI", "Thuế cơ sở " + "Đ" * 289
+CSP_WORDS = "Content Security Policy"
 
 
 def _msg(routing_key: str, body: dict[str, Any]) -> IncomingMessage:
@@ -109,13 +119,18 @@ async def _seed(settings: ReportingSettings) -> None:
         on_units_changed,
         _msg(
             "ingest.units-changed.v1",
-            {"units": [{"code": c, "name": n, "level": "local", "parent_code": "P01"} for c, n in LOCALS]},
+            {
+                "units": [{"code": c, "name": n, "level": "local", "parent_code": "P01"} for c, n in LOCALS]
+                + [{"code": HOSTILE_CODE, "name": HOSTILE_NAME, "level": "local", "parent_code": "P02"}]
+                + [{"code": LONG_CODE, "name": LONG_NAME, "level": "local", "parent_code": "P02"}]
+            },
         ),
     )
     for i, code in enumerate(provinces):
         await apply(on_scores_updated, _msg("scoring.scores-updated.v3", _score(code, 96 - i, i + 1)))
     for i, (code, _) in enumerate(LOCALS):
         await apply(on_scores_updated, _msg("scoring.scores-updated.v3", _score(code, 85 - i, i + 1)))
+    await apply(on_scores_updated, _msg("scoring.scores-updated.v3", _score(HOSTILE_CODE, 81, 3)))
     received = (datetime.now(VN_TZ) - timedelta(days=20)).isoformat()
     await apply(
         on_dossier_events,
@@ -316,6 +331,162 @@ def test_provincial_head_cannot_reach_another_province(browser, gateway_url: str
     context.close()
 
 
+def _watch_for_injection(page) -> tuple[list[str], list[str]]:
+    """Dialogs opened and CSP violations reported on ``page`` (both must stay empty)."""
+    dialogs: list[str] = []
+    violations: list[str] = []
+
+    def on_dialog(dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("console", lambda m: violations.append(m.text) if CSP_WORDS in m.text else None)
+    return dialogs, violations
+
+
+def _assert_inert(page) -> None:
+    """The hostile name is shown as text: no element of its markup made it into the page."""
+    assert page.locator("img[src='x']").count() == 0
+    assert page.locator("script:not([src])").count() == 0
+    assert page.get_by_text('Thuế cơ sở "Đặc biệt"', exact=False).count() >= 1
+
+
+def _assert_reads_left_to_right(page) -> None:
+    """The period after the name in the heading reads left to right: "2025" is drawn 2, 0, 2, 5
+    from the left, not turned around by a direction control in the name."""
+    order = page.locator("h1").evaluate(
+        """(h1) => {
+            const text = h1.firstChild;
+            const at = text.data.lastIndexOf("2025");
+            const x = (i) => { const r = document.createRange(); r.setStart(text, i); r.setEnd(text, i + 1);
+                               return r.getBoundingClientRect().left; };
+            return [x(at), x(at + 3)];
+        }"""
+    )
+    assert order[0] < order[1], order
+
+
+def test_hostile_unit_names_and_codes_stay_text_and_link_to_their_unit(browser, gateway_url: str) -> None:
+    """A unit's name is element text, its code a percent-encoded path segment: no markup of the
+    name runs, and its link opens its own page, not another path or query its code spells."""
+    context = browser.new_context(base_url=gateway_url)
+    page = context.new_page()
+    dialogs, violations = _watch_for_injection(page)
+    page.goto("/ranking/P02")
+    _assert_inert(page)
+    page.locator("table.ranking a", has_text="Đặc biệt").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", level=1).inner_text().startswith(SHOWN_NAME)
+    _assert_inert(page)
+    _assert_reads_left_to_right(page)
+    page.get_by_role("button", name="Xem").click()  # the period picker posts back to the same unit
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", level=1).inner_text().startswith(SHOWN_NAME)
+    page.get_by_role("link", name="English").click()  # the language switch keeps the unit
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", level=1).inner_text().startswith(SHOWN_NAME)
+    assert page.locator("html").get_attribute("lang") == "en"
+
+    page.goto("/dashboard/sign-in")
+    page.get_by_role("button", name="Lãnh đạo Cục Thuế / National leader (CT)").click()
+    page.wait_for_url("**/dashboard**")
+    page.goto("/dashboard?level=local")
+    _assert_inert(page)
+    page.locator("#ranking a", has_text="Đặc biệt").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", level=1).inner_text().startswith(SHOWN_NAME)
+    assert page.locator("svg.chart").count() == 1  # the chart titled with the name
+    _assert_reads_left_to_right(page)
+    _assert_inert(page)
+    page.get_by_role("button", name="Xem").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", level=1).inner_text().startswith(SHOWN_NAME)
+    page.get_by_role("link", name="2.1", exact=False).first.click()
+    page.wait_for_load_state()
+    assert SHOWN_NAME in page.get_by_role("heading", level=1).inner_text()
+    page.get_by_role("link", name=f"← {SHOWN_NAME}").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", level=1).inner_text().startswith(SHOWN_NAME)
+    assert not dialogs and not violations, (dialogs, violations)
+    context.close()
+
+
+def test_a_very_long_unit_name_wraps_on_a_phone(browser, gateway_url: str) -> None:
+    """Its page stays as wide as the phone: the name breaks over lines, nothing needs scrolling
+    sideways but the tables, which scroll inside their own box."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=gateway_url)
+    page = context.new_page()
+    for path in (f"/ranking/{LONG_CODE}", "/dashboard/sign-in", f"/dashboard/units/{LONG_CODE}"):
+        if path == "/dashboard/sign-in":
+            page.goto(path)
+            page.get_by_role("button", name="Lãnh đạo Cục Thuế / National leader (CT)").click()
+            page.wait_for_url("**/dashboard**")
+            continue
+        page.goto(path)
+        heading = page.get_by_role("heading", level=1)
+        assert LONG_NAME in heading.inner_text()
+        box = heading.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390, (path, box)
+        assert heading.evaluate("(h) => h.scrollWidth <= h.clientWidth"), path
+        if path.startswith("/ranking/"):  # (the dashboard's trend table is wider than a phone anyway)
+            assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, path
+    context.close()
+
+
+def test_the_briefing_of_a_unit_with_a_hostile_code_downloads_under_a_safe_name(browser, gateway_url: str) -> None:
+    context = browser.new_context(base_url=gateway_url)
+    page = context.new_page()
+    page.goto("/dashboard/sign-in")
+    page.get_by_role("button", name="Lãnh đạo Cục Thuế / National leader (CT)").click()
+    page.wait_for_url("**/dashboard**")
+    answer = page.request.get("/api/v1/reports/briefing.pdf", params={"period": PERIOD, "unit": HOSTILE_CODE})
+    assert answer.status == 200, answer.text()[:300]
+    disposition = answer.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="sqi-briefing-2025-09-P02.')
+    fallback = disposition.split('filename="', 1)[1].split('"', 1)[0]
+    assert fallback.isascii() and not set(fallback) & set('"\\;<>?#&'), disposition
+    assert "filename*=UTF-8''sqi-briefing-2025-09-" + quote(HOSTILE_CODE, safe="") + ".pdf" in disposition
+    context.close()
+
+
+def test_pages_carry_the_security_headers_and_break_no_policy(browser, gateway_url: str) -> None:
+    """One policy, set by the gateway: only our own script files run, nothing is loaded from
+    elsewhere, no page can be framed, MIME types are not guessed, no referrer leaves the site."""
+    context = browser.new_context(base_url=gateway_url)
+    page = context.new_page()
+    _, violations = _watch_for_injection(page)
+    for path in ("/", "/ranking/P01", "/ranking/methodology", "/dashboard/sign-in"):
+        answer = page.goto(path)
+        assert answer is not None and answer.ok
+        headers = answer.headers
+        policy = {d.split()[0]: d.split()[1:] for d in headers["content-security-policy"].split(";") if d.strip()}
+        assert policy["default-src"] == ["'self'"] and policy["object-src"] == ["'none'"]
+        assert "'unsafe-inline'" not in policy["script-src"] and "'unsafe-eval'" not in policy["script-src"]
+        assert policy["frame-ancestors"] == ["'none'"] and policy["base-uri"] == ["'none'"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["referrer-policy"] == "same-origin"
+    # Our own pages work under it: the dashboard's chart and live script, the sign-in form.
+    page.get_by_role("button", name="Lãnh đạo Cục Thuế / National leader (CT)").click()
+    page.wait_for_url("**/dashboard**")
+    # A locator, not wait_for_function: the page's policy forbids the eval that one polls with.
+    page.locator("[data-computed][data-live='stream']").wait_for(timeout=10_000)
+    page.locator("#ranking").get_by_role("link", name="Thuế Thành phố Hà Nội").click()
+    assert page.locator("svg.chart").count() == 1
+    # Script the policy forbids does not run: an inline script added now is refused.
+    page.evaluate(
+        "() => { const s = document.createElement('script'); s.textContent = 'window.__ran = 1';"
+        " document.body.appendChild(s); }"
+    )
+    assert page.evaluate("() => window.__ran") is None
+    assert any("script" in v for v in violations), violations
+    assert all("inline script" in v or "script-src" in v for v in violations), violations
+    csv_answer = page.request.get(f"/api/v1/reports/ranking.csv?period={PERIOD}")
+    assert csv_answer.headers["x-content-type-options"] == "nosniff"
+    context.close()
+
+
 def test_the_dashboard_reloads_when_a_score_changes(browser, gateway_url: str) -> None:
     """Live refresh: the page holds an event stream (through the gateway) and reloads itself
     when the worker's transaction changes a score. Runs last: it changes the read model."""
@@ -324,7 +495,8 @@ def test_the_dashboard_reloads_when_a_score_changes(browser, gateway_url: str) -
     page.goto("/dashboard/sign-in")
     page.get_by_role("button", name="Lãnh đạo Cục Thuế / National leader (CT)").click()
     page.wait_for_url("**/dashboard**")
-    page.wait_for_function("document.querySelector('[data-computed]').dataset.live === 'stream'", timeout=10_000)
+    # A locator, not wait_for_function: the page's policy forbids the eval that one polls with.
+    page.locator("[data-computed][data-live='stream']").wait_for(timeout=10_000)
     before = page.locator("[data-computed]").get_attribute("data-computed")
     settings = ReportingSettings(database_url=URL, environment="test")
 

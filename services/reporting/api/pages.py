@@ -18,7 +18,7 @@ from services.reporting.adapters import repository as repo
 from services.reporting.api.deps import App, Changes, Methodology, Model, cached, require_within_scope
 from services.reporting.api.i18n import TEXTS, pick
 from services.reporting.api.live import event_stream
-from services.reporting.api.render import Link, html, ranking_html, url
+from services.reporting.api.render import Link, html, ranking_html, segment, url
 from services.reporting.api.render_pool import RenderPool
 from services.reporting.domain import periods
 from services.reporting.domain.briefing import RankingRow
@@ -41,7 +41,7 @@ ON_TIME_INDICATORS = {"2.1", "DOSSIER_ON_TIME"}  # handled on time: its shortfal
 
 def render(request: Request, name: str, lang: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     """A page rendered here, on the event loop: the pages that are not cached (the dashboard's)."""
-    return HTMLResponse(html(name, lang, request.url.path, _query(request), ctx), status_code=status)
+    return HTMLResponse(html(name, lang, _path(request), _query(request), ctx), status_code=status)
 
 
 async def render_cached(request: Request, name: str, lang: str, **ctx: Any) -> HTMLResponse:
@@ -61,12 +61,18 @@ async def render_ranking(
 ) -> HTMLResponse:
     """A cached page with a ranking: the ranking is built in the render process too."""
     pool: RenderPool = request.app.state.renderer
-    page = await pool.run(ranking_html, name, lang, request.url.path, _query(request), stored, document, groups_of, ctx)
+    page = await pool.run(ranking_html, name, lang, _path(request), _query(request), stored, document, groups_of, ctx)
     return HTMLResponse(page)
 
 
 def _query(request: Request) -> tuple[tuple[str, str], ...]:
     return tuple(request.query_params.items())
+
+
+def _path(request: Request) -> str:
+    """The page's path for its own links (the language switch), each segment encoded again: the
+    decoded path holds a unit code as typed (``request.url.path`` leaves a ``%`` in it as is)."""
+    return "/".join(segment(s) for s in request.scope["path"].split("/"))
 
 
 def _freshness(computed_at: datetime | None, now: datetime) -> dict[str, Any]:
@@ -311,7 +317,7 @@ async def dashboard(
         desc=desc,
         warnings=warnings[:50],
         warning_count=len(warnings),
-        link=lambda code: url(f"/dashboard/units/{code}", lang, period=label, methodology=mid),
+        link=Link("/dashboard/units/", lang, (("period", label), ("methodology", mid))),
         sort_link=lambda key: url(
             "/dashboard",
             lang,
@@ -429,9 +435,9 @@ async def dashboard_unit(
         petitions_waiting=waiting,
         petitions_late=late,
         feeds=feeds[:50],
-        link=lambda code: url(f"/dashboard/units/{code}", lang, period=label, methodology=mid),
-        indicator_link=lambda iid: url(
-            f"/dashboard/units/{unit_code}/indicators/{iid}", lang, period=label, methodology=mid
+        link=Link("/dashboard/units/", lang, (("period", label), ("methodology", mid))),
+        indicator_link=Link(
+            f"/dashboard/units/{segment(unit_code)}/indicators/", lang, (("period", label), ("methodology", mid))
         ),
         **_freshness(record.computed_at if record else None, now),
     )
@@ -470,7 +476,8 @@ async def dashboard_indicator(
     try:
         async with httpx.AsyncClient(timeout=5.0) as client:
             r = await client.get(
-                f"{app.settings.scoring_url.rstrip('/')}/api/v1/scores/{unit_code}/indicators/{indicator_id}/dossiers",
+                f"{app.settings.scoring_url.rstrip('/')}/api/v1/scores/{segment(unit_code)}"
+                f"/indicators/{segment(indicator_id)}/dossiers",
                 params={"period": label or "", "methodology": mid, "page": page, "page_size": 50},
                 headers={
                     INTERNAL_TOKEN_HEADER: app.settings.internal_token,
@@ -498,9 +505,9 @@ async def dashboard_indicator(
         listing=listing,
         own=own,
         page=page,
-        back=url(f"/dashboard/units/{unit_code}", lang, period=label, methodology=mid),
+        back=url(f"/dashboard/units/{segment(unit_code)}", lang, period=label, methodology=mid),
         next_link=url(
-            f"/dashboard/units/{unit_code}/indicators/{indicator_id}",
+            f"/dashboard/units/{segment(unit_code)}/indicators/{segment(indicator_id)}",
             lang,
             period=label,
             methodology=mid,

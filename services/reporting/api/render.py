@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 import orjson
@@ -25,10 +25,13 @@ from services.reporting.api.i18n import KIND_NAMES, PETITION_NAMES, TEXTS
 from services.reporting.domain import periods
 from services.reporting.domain.briefing import RankingRow
 from services.reporting.domain.ranking import StoredRow, build_ranking, grade_name, group_labels
+from services.reporting.domain.text import shown
 from shared.calendar import VN_TZ
 
 TEMPLATES = Path(__file__).parent / "templates"
-env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape())
+env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(), finalize=shown
+)
 
 
 def url(path: str, lang: str, **params: str | None) -> str:
@@ -36,16 +39,22 @@ def url(path: str, lang: str, **params: str | None) -> str:
     return f"{path}?{urlencode(query)}" if query else path
 
 
+def segment(value: str) -> str:
+    """``value`` as one path segment of a URL: unit codes and indicator ids are written by
+    people, and a ``?``, ``#``, ``/`` or ``%`` in one must not end the path or start a query."""
+    return quote(value, safe="")
+
+
 @dataclass(frozen=True)
 class Link:
-    """``link(code)`` → ``{prefix}{code}`` with ``params`` in ``lang``."""
+    """``link(code)`` → ``{prefix}{code}`` (``code`` one path segment) with ``params`` in ``lang``."""
 
     prefix: str
     lang: str
     params: tuple[tuple[str, str | None], ...] = ()
 
     def __call__(self, code: str) -> str:
-        return url(f"{self.prefix}{code}", self.lang, **dict(self.params))
+        return url(f"{self.prefix}{segment(code)}", self.lang, **dict(self.params))
 
 
 def num(x: Decimal | float | int | None) -> str:
@@ -78,6 +87,7 @@ def html(name: str, lang: str, path: str, query: Sequence[tuple[str, str]], ctx:
             "t": TEXTS[lang],
             "switch_url": url(path, other, **params),
             "url": lambda p, **kw: url(p, lang, **kw),
+            "segment": segment,
             "num": num,
             "local": local,
             "grade_name": lambda g: grade_name(g, lang),

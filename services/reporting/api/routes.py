@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -26,6 +28,15 @@ Period = Annotated[
 ]
 Level = Annotated[Literal["province", "local"] | None, Query()]
 UnitCode = Annotated[str | None, Query(max_length=64)]
+_NOT_PLAIN = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def attachment(filename: str) -> dict[str, str]:
+    """The ``Content-Disposition`` of a download named ``filename`` (RFC 6266): a plain ASCII name
+    and the exact one as ``filename*`` (RFC 8187). A unit code is typed by people: a quote or
+    ``;`` in it broke the header, a letter outside Latin-1 (``Đ``) made it a 500."""
+    plain = _NOT_PLAIN.sub("_", filename)
+    return {"Content-Disposition": f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"}
 
 
 @router.get("/warnings", summary="Warnings (cảnh báo) for a unit's subtree")
@@ -141,7 +152,7 @@ async def get_ranking_csv(
     return Response(
         ranking_csv(rows, groups=groups),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="sqi-ranking-{mid}-{label}.csv"'},
+        headers=attachment(f"sqi-ranking-{mid}-{label}.csv"),
     )
 
 
@@ -160,7 +171,7 @@ async def get_ranking_xlsx(
     return Response(
         await run_in_threadpool(lambda: ranking_xlsx(rows, groups=groups, title=title)),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="sqi-ranking-{mid}-{label}.xlsx"'},
+        headers=attachment(f"sqi-ranking-{mid}-{label}.xlsx"),
     )
 
 
@@ -187,5 +198,5 @@ async def get_briefing_pdf(
     return Response(
         await run_in_threadpool(briefing_pdf, briefing),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers=attachment(name),
     )

@@ -34,7 +34,8 @@ def ranking_csv(rows: Sequence[RankingRow], *, groups: Sequence[GroupLabel]) -> 
     """One row per unit, Vietnamese headers, numbers as numbers (``.`` decimal, no separators)."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, delimiter=",", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow([c.header for c in ranking_columns(groups)])
+    # Headers too: a group's header is made of its id and name, from a methodology document.
+    writer.writerow([neutralise_formula(c.header) for c in ranking_columns(groups)])
     for row in rows:
         writer.writerow([_csv_cell(v) for v in ranking_cells(row, groups)])
     return out.getvalue().encode("utf-8-sig")

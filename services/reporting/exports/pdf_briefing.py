@@ -15,10 +15,13 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.reporting.domain.briefing import Briefing, RankingRow, WarningItem
+from services.reporting.domain.text import shown
 from services.reporting.exports import labels
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -48,6 +51,7 @@ def _environment() -> Environment:
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=shown,
     )
     env.filters.update(
         number=labels.number_vi,
@@ -123,16 +127,52 @@ def briefing_html(briefing: Briefing) -> str:
     return _environment().get_template("briefing.html").render(context)
 
 
+def is_own_file(url: str) -> bool:
+    """A ``file:`` URL of one of the briefing's own files (``templates/``), nothing else."""
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        return False
+    return Path(url2pathname(unquote(parts.path))).resolve().is_relative_to(TEMPLATES)
+
+
+def _own_files_fetcher() -> Any:
+    """WeasyPrint's fetcher, refusing every URL but our own files. The briefing's text comes from
+    units, integrators and staff and is escaped; should markup ever get through, it still
+    cannot read a local file (``<img src="file:///…">``, CSS ``url()``) or call a URL from
+    inside the cluster. A refused resource is left out (WeasyPrint logs it), the PDF is made.
+    One per PDF: a fetcher keeps request state, and briefings are typeset in parallel threads."""
+    return _own_files_fetcher_class()(allowed_protocols=("file",), allow_redirects=False)
+
+
+@cache
+def _own_files_fetcher_class() -> Any:
+    from weasyprint.urls import URLFetcher
+
+    class OwnFilesOnly(URLFetcher):
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if not is_own_file(url):
+                raise ValueError(f"the briefing loads only its own files, not {url[:200]!r}")
+            return super().fetch(url, headers)
+
+    return OwnFilesOnly
+
+
 def briefing_pdf(briefing: Briefing) -> bytes:
     """The briefing typeset as an A4 PDF with page numbers, header and footer."""
+    return typeset(briefing_html(briefing))
+
+
+def typeset(html: str) -> bytes:
+    """``html`` (the briefing's markup) as a PDF in the briefing's stylesheet."""
     try:
         from weasyprint import CSS, HTML
     except (ImportError, OSError) as exc:  # OSError: Pango's shared libraries are not installed
         raise PdfTypesettingUnavailable(
             "PDF typesetting needs WeasyPrint and Pango (run ./sqi up or ./sqi test to install them)"
         ) from exc
-    stylesheet = CSS(filename=str(TEMPLATES / "briefing.css"))
-    document = HTML(string=briefing_html(briefing), base_url=str(TEMPLATES))
+    fetcher = _own_files_fetcher()
+    stylesheet = CSS(filename=str(TEMPLATES / "briefing.css"), url_fetcher=fetcher)
+    document = HTML(string=html, base_url=str(TEMPLATES), url_fetcher=fetcher)
     pdf = document.write_pdf(stylesheets=[stylesheet])
     assert pdf is not None
     return pdf

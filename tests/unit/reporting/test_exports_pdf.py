@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import re
 import shutil
+import struct
 import subprocess
 import unicodedata
+import zlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,9 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
+from services.reporting.domain.text import DIRECTION_CONTROLS
 from services.reporting.exports import briefing_html, briefing_pdf
-from services.reporting.exports.pdf_briefing import VIETNAMESE_FONT_FAMILIES
+from services.reporting.exports.pdf_briefing import VIETNAMESE_FONT_FAMILIES, typeset
 from tests.unit.reporting.exports_sample import briefing
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
@@ -118,6 +121,75 @@ def test_briefing_html_escapes_what_units_send() -> None:
     rows[0] = replace(rows[0], unit_name="<script>alert(1)</script> Thuế")
     html = briefing_html(replace(briefing(), ranking=rows))
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def _text_runs(reader: PdfReader) -> list[tuple[int, float, str]]:
+    """Every piece of text the pages draw: (page, x where it starts, text)."""
+    runs: list[tuple[int, float, str]] = []
+    for number, page in enumerate(reader.pages):
+
+        def visit(text: str, cm: Any, tm: Any, _font: Any, _size: Any, number: int = number) -> None:
+            if text.strip():  # the text matrix's origin, in page points through the current transform
+                runs.append((number, float(tm[4] * cm[0] + tm[5] * cm[2] + cm[4]), text))
+
+        page.extract_text(visitor_text=visit)
+    return runs
+
+
+def test_a_direction_control_in_a_name_turns_nothing_around() -> None:
+    """A right-to-left override (U+202E) ending a unit's name would show the rest of the line
+    reversed ("93,45" as "54,39"): the briefing carries no explicit direction control."""
+    rows = list(briefing().ranking)
+    rows[0] = replace(rows[0], unit_name="Thuế Thành phố Hà Nội\u202e")
+    html = briefing_html(replace(briefing(), ranking=tuple(rows), scope_name="Cục Thuế\u2067"))
+    assert not set(html) & {chr(c) for c in DIRECTION_CONTROLS}
+    assert "Dẫn đầu là Thuế Thành phố Hà Nội (93,45 điểm" in re.sub(r"\s+", " ", html)
+
+
+def test_the_longest_names_and_codes_stay_on_the_page() -> None:
+    """Unit names of up to 300 characters (as ingest allows), with or without spaces, and long
+    codes wrap inside their cells: every column of the ranking stays on the A4 page."""
+    spaced = ("Thuế cơ sở số 1 thành phố Hà Nội, quận Hoàn Kiếm, " * 6)[:300]
+    unbroken = "Đ" * 300
+    rows = list(briefing().ranking)
+    rows[0] = replace(rows[0], unit_name=spaced)
+    rows[1] = replace(rows[1], unit_name=unbroken, unit_code="P02" + "X" * 61)
+    rows[-1] = replace(rows[-1], unit_name=unbroken)  # the provisional table
+    long = replace(briefing(), ranking=tuple(rows), scope_name=spaced)
+    reader = PdfReader(io.BytesIO(briefing_pdf(long)))
+    width = float(reader.pages[0].mediabox.width)
+    outside = [(page, round(x), text[:40]) for page, x, text in _text_runs(reader) if not 0 <= x < width]
+    assert not outside, outside
+    # An unbroken name is cut into lines, not drawn as one line running off the page.
+    assert all(len(line) < 150 for line in text_of(briefing_pdf(long))[1].splitlines())
+
+
+def _png(width: int = 4, height: int = 4) -> bytes:
+    """A small opaque PNG: what a local file or a server would hand the typesetter."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def test_the_typesetter_loads_no_file_or_url_but_its_own(tmp_path: Path) -> None:
+    """Defence in depth behind the escaping: should markup ever reach the briefing, it cannot make
+    WeasyPrint read a local file (file:///etc/…) or call a URL from inside the cluster."""
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(_png())
+    sheet = tmp_path / "sheet.css"
+    sheet.write_text(f"body {{ background: url('{secret.as_uri()}'); }}", encoding="utf-8")
+    html = (
+        f'<html><head><link rel="stylesheet" href="{sheet.as_uri()}"></head><body><p>Báo cáo</p>'
+        f'<img src="{secret.as_uri()}" alt=""><img src="http://127.0.0.1:9/x.png" alt="">'
+        f"<div style=\"background: url('{secret.as_uri()}')\">x</div></body></html>"
+    )
+    reader = PdfReader(io.BytesIO(typeset(html)))
+    assert sum(len(page.images) for page in reader.pages) == 0
+    assert "Báo cáo" in unicodedata.normalize("NFC", reader.pages[0].extract_text())
 
 
 def test_briefing_first_page_as_png(unit_briefing: tuple[bytes, PdfReader, str], tmp_path: Path) -> None:
