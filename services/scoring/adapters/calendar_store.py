@@ -1,12 +1,15 @@
 """Admin-declared days (ngày nghỉ bổ sung, ngày làm bù) and the working calendar built from them.
 
 The worker and the API build their :class:`~services.scoring.calendar_cache.CachedCalendar` from
-``scoring.calendar_day`` and rebuild it when the declared set changes (:func:`sync_calendar`, a
-read of a small table, once per refresher tick or request). A change re-judges everything it can
-affect: every dossier flagged for judging (``REJUDGE``: from its stored facts, its events
-unchanged) and every scored period marked dirty (:func:`rejudge_everything`). The transaction
-declaring a day does it; the refresher does it again when it sees its own calendar change, so a
-tick that judged with the previous calendar while the declaration committed is re-judged.
+``scoring.calendar_day`` and rebuild it when the declared set changes (``caches.sync_calendar``, a
+read of a small table, once per judging step or when the API hears of a change). A change
+re-judges everything it can affect: every dossier flagged for judging (``REJUDGE``: from its
+stored facts, its events unchanged) and every scored period marked dirty
+(:func:`rejudge_everything`). The transaction declaring a day does it; a judging step's opening
+does it again when the declared days were written by a transaction that an earlier step's
+snapshot could not see (``calendar_written``, set by triggers: adapters.judging_steps), so a step
+that judged with the previous calendar while the declaration committed is re-judged, whether its
+worker lives on or not.
 """
 
 from __future__ import annotations

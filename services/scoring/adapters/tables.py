@@ -17,6 +17,7 @@ from sqlalchemy import (
     Numeric,
     PrimaryKeyConstraint,
     Sequence,
+    SmallInteger,
     Table,
     Text,
     func,
@@ -322,6 +323,18 @@ calendar_day = Table(
     Column("declared_by", Text, nullable=False),
     Column("declared_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("kind IN ('day_off', 'working_day')", name="kind"),
+)
+
+# The transaction that last changed the declared days (pg_current_xact_id as bigint, set by the
+# triggers ``written_by*`` on ``calendar_day``: a day declared, withdrawn or changed in kind; no
+# row: none since migration 0025): a judging step finds whether its calendar copy could have
+# missed a change (adapters.judging_steps). One row: a withdrawn day leaves no row of its own.
+calendar_written = Table(
+    "calendar_written",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, server_default=text("1")),
+    Column("written_by", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
 )
 
 outbox = outbox_table(metadata)

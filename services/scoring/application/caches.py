@@ -1,9 +1,10 @@
 """The process's copies of the methodology versions and the working calendar, kept in step with
 their tables (bộ chỉ số đã tải lên, ngày nghỉ / ngày làm bù do quản trị khai báo).
 
-The worker (each refresher tick), the API (when a change is heard: ``Scoring.synced``) and
-``./sqi recompute`` call :func:`sync_references` before scoring, so every process scores with the
-same versions and declared days.
+The API (when a change is heard: ``Scoring.synced``) and ``./sqi recompute`` call
+:func:`sync_references` before scoring, so every process scores with the same versions and
+declared days; the worker syncs the methodologies each refresher tick and the calendar when it
+opens a judging step, after the step's snapshot (application.refresher.open_judging_step).
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ from services.scoring.adapters.calendar_store import build_calendar, declared_da
 from services.scoring.adapters.methodology_store import stored_ids, stored_methodologies
 from services.scoring.application.context import Scoring
 from services.scoring.domain.methodology import BUILTIN_IDS
+from shared.calendar import WorkingCalendar
 
 
-async def sync_calendar(app: Scoring, session: AsyncSession) -> bool:
-    """Rebuild ``app.calendar`` if the declared days changed; True when it changed after a load."""
+async def sync_calendar(app: Scoring, session: AsyncSession) -> WorkingCalendar:
+    """Rebuild ``app.calendar`` if the declared days changed; returns the copy of the days read.
+
+    Whether verdicts judged with an older copy must be judged again is not decided here: a
+    worker's memory of its previous copy goes with the worker. A judging step's opening decides
+    it from the snapshot its copy was read after (adapters.judging_steps)."""
     days = await declared_days(session)
-    if days == app.calendar_days:
-        return False
-    first = app.calendar_days is None
-    app.calendar = build_calendar(days)
-    app.calendar_days = days
-    return not first
+    if days != app.calendar_days:
+        app.calendar = build_calendar(days)
+        app.calendar_days = days
+    return app.calendar  # no await since the read: the copy of these days
 
 
 async def sync_methodologies(app: Scoring, session: AsyncSession) -> None:
@@ -38,8 +42,8 @@ async def sync_methodologies(app: Scoring, session: AsyncSession) -> None:
         app.methodologies.update(await stored_methodologies(session, new))
 
 
-async def sync_references(app: Scoring, session: AsyncSession) -> bool:
-    """Both copies in step with their tables (what every scoring path does before it scores);
-    True when the declared days changed after a load (judged verdicts may be outdated)."""
+async def sync_references(app: Scoring, session: AsyncSession) -> None:
+    """Both copies in step with their tables (what the API and ``./sqi recompute`` do before they
+    score; a judging step loads its calendar after its opening: refresher.open_judging_step)."""
     await sync_methodologies(app, session)
-    return await sync_calendar(app, session)
+    await sync_calendar(app, session)

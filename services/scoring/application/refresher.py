@@ -13,9 +13,9 @@ that snapshot sees, so another worker's judging goes on beside it and never wait
 Scale-out: any number of workers may run this loop. Judging claims dossiers ``SKIP LOCKED`` and
 periods are leased with a tried advisory lock, so each piece of work is done by one worker at a
 time and none waits for another. A worker that dies holds nothing: its transaction aborts with
-its connection. What it leaves is the row of its last judging step, whose catalogue copy may have
-judged a change with the older version: another worker takes it over once its lease expired
-(:func:`open_judging_step`).
+its connection. What it leaves is the row of its last judging step, whose catalogue or calendar
+copy may have judged a change with the older version: another worker takes it over once its lease
+expired (:func:`open_judging_step`).
 """
 
 from __future__ import annotations
@@ -42,11 +42,12 @@ from services.scoring.adapters.dirty_periods import (
 from services.scoring.adapters.judging_steps import open_step
 from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import period_state
-from services.scoring.application.caches import sync_references
+from services.scoring.application.caches import sync_calendar, sync_methodologies
 from services.scoring.application.context import Scoring
 from services.scoring.application.judging import judge_chunk, judge_flagged_chunk
 from services.scoring.application.scoring_service import compute_period
 from services.scoring.domain import Procedure, parse_period
+from shared.calendar import WorkingCalendar
 from shared.db import caused_by
 from shared.db import driver_connection as driver
 from shared.metrics import (
@@ -79,7 +80,7 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
     ``SKIP LOCKED`` and lock their counter rows in one order, so lanes never judge a dossier twice
     nor deadlock (as two workers do not)."""
     began = datetime.now(UTC)
-    procedures = await open_judging_step(app, lease_s=budget_s + STEP_LEASE_S)
+    procedures, calendar = await open_judging_step(app, lease_s=budget_s + STEP_LEASE_S)
     deadline = time.monotonic() + budget_s
 
     # Changed dossiers first (their flags of events accepted before this step), then by time.
@@ -90,9 +91,9 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
         for chunk in chunks:
             while time.monotonic() < deadline:
                 async with app.uow() as uow:
-                    n = await chunk(
-                        uow.session, now=now, calendar=app.calendar, procedures=procedures, from_end=from_end
-                    )
+                    # The step's own copies, not app.calendar: another sync in this process (the
+                    # API's, when it shares the app) may replace that with one it read earlier.
+                    n = await chunk(uow.session, now=now, calendar=calendar, procedures=procedures, from_end=from_end)
                 judged += n
                 if n == 0:
                     break
@@ -104,26 +105,32 @@ async def judge_pending(app: Scoring, now: datetime, budget_s: float = JUDGE_BUD
 
 
 # How long, beyond its judging budget, a judging step's row (adapters.judging_steps) is its
-# worker's: after that any worker takes it over and re-judges what its catalogue copy could not
-# see. A worker replaces its row at its next step, so this covers the rest of its tick too (the
-# periods recomputed after judging, the pause); a longer tick costs a second re-judging of a
-# change made meanwhile, never a lost one (the worker still reconciles its own copy). The
-# changes a worker that dies judged with an older copy are made right within this and a tick.
+# worker's: after that any worker takes it over and re-judges what its catalogue and calendar
+# copies could not see. A worker replaces its row at its next step, so this covers the rest of its
+# tick too (the periods recomputed after judging, the pause); a longer tick costs a second
+# re-judging of a change made meanwhile, never a lost one (the worker still reconciles its own
+# copies). The changes a worker that dies judged with an older copy are made right within this
+# and a tick.
 STEP_LEASE_S = 120.0
 
 
-async def open_judging_step(app: Scoring, *, lease_s: float) -> dict[str, Procedure]:
-    """Open this worker's judging step and load the catalogue it judges with.
+async def open_judging_step(app: Scoring, *, lease_s: float) -> tuple[dict[str, Procedure], WorkingCalendar]:
+    """Open this worker's judging step and load the catalogue and the calendar it judges with
+    (``app.calendar`` too: the tick's recomputations use it).
 
-    The step judges with the copy loaded here; a change committed during it may be judged with
+    The step judges with the copies loaded here; a change committed during it may be judged with
     the older copy (a chunk consumes the change's re-judging mark; a dossier not judged yet has
     no procedure on its row for the change to find). So the next step of this worker re-judges
-    the dossiers of every procedure written unseen by this step's snapshot, and if this worker is
-    gone by then, the next step of any worker once the row's lease has expired
+    the dossiers of every procedure written unseen by this step's snapshot — every dossier, and
+    every scored period, when the declared days were — and if this worker is gone by then, the
+    next step of any worker once the row's lease has expired
     (:mod:`services.scoring.adapters.judging_steps`). The row is committed before the step judges
-    anything; the copy is read after it, so it holds at least what the snapshot saw."""
+    anything; the copies are read after it, so they hold at least what the snapshot saw."""
     async with app.uow() as uow:
         opened = await open_step(await driver(uow.session), previous=app.judging_step, lease_s=lease_s)
+        if opened.calendar_moved:  # committed with the release, as the procedures' re-judging
+            await rejudge_everything(uow.session)
+        calendar = await sync_calendar(app, uow.session)
         procedures = await load_procedures(uow.session)
     app.judging_step = opened.step
     if opened.taken_over:
@@ -133,19 +140,16 @@ async def open_judging_step(app: Scoring, *, lease_s: float) -> dict[str, Proced
             "procedure catalogue changed since a step's copy; re-judging its dossiers",
             extra={"procedures": len(opened.moved), "dossiers": opened.rejudged},
         )
-    return procedures
+    if opened.calendar_moved:
+        log.info("working calendar changed since a step's copy; re-judging every dossier")
+    return procedures, calendar
 
 
 async def judge_step(app: Scoring, now: datetime) -> int:
-    """Judge what is due at ``now`` (after syncing the reference copies; everything again when the
-    working calendar changed); returns the dossiers judged."""
+    """Judge what is due at ``now`` (after syncing the methodologies; the step syncs its calendar
+    and catalogue copies itself, after its snapshot); returns the dossiers judged."""
     async with app.sessions() as session:
-        calendar_changed = await sync_references(app, session)
-    if calendar_changed:
-        # Judged with the previous calendar possibly after the declaration flagged them: again.
-        log.info("working calendar changed; re-judging every dossier")
-        async with app.uow() as uow:
-            await rejudge_everything(uow.session)
+        await sync_methodologies(app, session)
     t0 = time.monotonic()
     judged = await judge_pending(app, now)
     if judged:  # an idle step is not a judging step worth a sample

@@ -1,20 +1,22 @@
-"""A catalogue change judged with a judging step's older copy is judged again whatever becomes of
-the worker that ran the step: its step's row outlives it, and another worker takes the row over
-once its lease has expired (services.scoring.adapters.judging_steps)."""
+"""A catalogue change, or a day declared or withdrawn, judged with a judging step's older copy is
+judged again whatever becomes of the worker that ran the step: its step's row outlives it, and
+another worker takes the row over once its lease has expired
+(services.scoring.adapters.judging_steps)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from services.scoring.adapters.calendar_store import rejudge_everything
+from services.scoring.adapters.calendar_store import DAY_OFF, declare_day, rejudge_everything, undeclare_day
 from services.scoring.adapters.judging_steps import open_step
 from services.scoring.application import refresher
-from services.scoring.application.refresher import judge_step, refresh_once
+from services.scoring.application.refresher import judge_step, recompute_dirty, refresh_once
 from services.scoring.bootstrap import Scoring, bootstrap
 from services.scoring.handlers.messages import apply_procedure_events
 from services.scoring.settings import ScoringSettings
@@ -194,3 +196,134 @@ async def test_a_worker_whose_row_was_taken_over_mid_step_reconciles_its_own_cop
     await refresh_once(a, now=NOW)
     after = await contributions(a)
     assert after == await judged_from_scratch(a) != stale
+
+
+# Two declared days off: Wed 7 October is one of CAT-1's handling days (Mon 5 → Thu 8), Tue 13 one
+# of CAT-2's (Mon 12 → Thu 15); both dossiers are judged with one working day less.
+DAYS_OFF = (date(2026, 10, 7), date(2026, 10, 13))
+WRITTEN = "SELECT written_by FROM scoring.calendar_written"
+
+
+async def declare(app: Scoring, note: str | None = None) -> None:
+    async with app.uow() as uow:
+        for day in DAYS_OFF:
+            await declare_day(uow, day, DAY_OFF, note, declared_by="admin", now=NOW)
+
+
+async def withdraw(app: Scoring) -> None:
+    async with app.uow() as uow:
+        for day in DAYS_OFF:
+            assert await undeclare_day(uow, day)
+
+
+async def step_judging_with_the_older_calendar(
+    app: Scoring,
+    monkeypatch: pytest.MonkeyPatch,
+    change: Callable[[Scoring], Awaitable[None]],
+    *,
+    commits: str,
+    lease_over: bool,
+) -> None:
+    """One refresh of ``app`` during which the declared days change (``change``, its own
+    transaction, re-judging everything), committed either just after the step loaded its copies
+    (``commits="after the step's copies"``: the step's chunks judge CAT-1, made due, and CAT-2,
+    flagged, with the older calendar) or just before the step's opening statement (``"before the
+    step's opening"``: a step whose calendar copy was read before its snapshot would judge them
+    with the older calendar, and a snapshot that saw the change would find nothing to re-judge).
+    ``lease_over``: the step's row is given a lease that is over at once (a worker dead for longer
+    than the lease)."""
+    changed = asyncio.Event()
+
+    async def once() -> None:
+        if not changed.is_set():
+            changed.set()
+            await change(app)
+
+    load, open_ = refresher.load_procedures, refresher.open_step
+
+    async def load_then_change(session: Any) -> Any:
+        procedures = await load(session)  # the calendar copy is read by now
+        if commits == "after the step's copies":
+            await once()
+        return procedures
+
+    async def change_then_open(conn: Any, **kw: Any) -> Any:
+        if commits == "before the step's opening":
+            await once()
+        return await open_(conn, **kw)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(refresher, "load_procedures", load_then_change)
+        patch.setattr(refresher, "open_step", change_then_open)
+        if lease_over:
+            patch.setattr(refresher, "STEP_LEASE_S", -refresher.JUDGE_BUDGET_S, raising=False)
+        await refresh_once(app, now=NOW)
+    assert changed.is_set()
+    async with app.sessions() as session:
+        # The change's marks were consumed by the step, CAT-2's flag taken: nothing left due.
+        assert await session.scalar(text(DUE), {"now": NOW}) == 0
+        assert await session.scalar(text("SELECT count(*) FROM scoring.dossier_flag")) == 0
+
+
+@pytest.mark.parametrize("commits", ["after the step's copies", "before the step's opening"])
+@pytest.mark.parametrize("change", ["declared", "withdrawn"])
+@pytest.mark.parametrize("next_step", ["a new worker's", "the same worker's"])
+async def test_days_declared_or_withdrawn_during_a_step_are_judged_again_by_the_next_step(
+    clean: Scoring, new_pod: Any, monkeypatch: pytest.MonkeyPatch, commits: str, change: str, next_step: str
+) -> None:
+    """A new worker's next step: the worker that judged with the older calendar died (its row's
+    lease over), and the new one has no copy of its own to compare with. The same worker's: it
+    lives on and steps again."""
+    first = clean
+    await load_reference(first, NOW)
+    if change == "withdrawn":
+        await declare(first)
+    await apply_batches(first, [JUDGED_BEFORE], NOW)
+    await refresh_once(first, now=NOW)
+    await apply_batches(first, [NOT_JUDGED_YET], NOW)
+    new_worker = next_step == "a new worker's"
+    await step_judging_with_the_older_calendar(
+        first, monkeypatch, declare if change == "declared" else withdraw, commits=commits, lease_over=new_worker
+    )
+    stale = await contributions(first)
+    # The first worker dies here (a new worker's step): the new pod has nothing of its memory.
+    second = new_pod() if new_worker else first
+    await refresh_once(second, now=NOW)
+    after = await contributions(second)
+    afresh = await judged_from_scratch(second)
+    if commits == "after the step's copies":
+        assert stale != afresh, "the staged step did not judge with the older calendar"
+    assert after == afresh, "the calendar change judged with the older copy was never judged again"
+    await refresh_once(second, now=NOW)
+    await no_differences(second, [*JUDGED_BEFORE, *NOT_JUDGED_YET])
+
+
+async def test_a_step_re_judges_everything_once_per_calendar_change_and_never_when_nothing_moved(
+    clean: Scoring, new_pod: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step judges nothing when nothing changed: no calendar write, a note changed alone, a gone
+    worker's row taken over. A declaration between two steps is judged once by the next step
+    (its marks and the opening's re-judging are the same dossiers), not again after."""
+    a = clean
+    await load_reference(a, NOW)
+    await apply_batches(a, [JUDGED_BEFORE, NOT_JUDGED_YET], NOW)
+    await refresh_once(a, now=NOW)
+    assert await judge_step(a, NOW) == 0
+    await declare(a)
+    assert await judge_step(a, NOW) == 2  # CAT-1 and CAT-2, once
+    assert await judge_step(a, NOW) == 0
+    async with a.sessions() as session:
+        written = await session.scalar(text(WRITTEN))
+    await declare(a, note="bão")  # the same days, another note: judging reads none of it
+    async with a.sessions() as session:
+        assert await session.scalar(text(WRITTEN)) == written
+    assert await judge_step(a, NOW) == 0
+    with monkeypatch.context() as patch:  # a's row, left by a worker that dies, lease over
+        patch.setattr(refresher, "STEP_LEASE_S", -refresher.JUDGE_BUDGET_S, raising=False)
+        assert await judge_step(a, NOW) == 0
+    b = new_pod()
+    assert await judge_step(b, NOW) == 0  # takes a's row over: nothing it could not see
+    async with b.sessions() as session:
+        assert await session.scalar(text("SELECT count(*) FROM scoring.judging_step")) == 1
+    await recompute_dirty(b, NOW)
+    await no_differences(b, [*JUDGED_BEFORE, *NOT_JUDGED_YET])
