@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from shared.contracts.feedback import RatingSubmitted
 from shared.db import driver_connection
 from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
 
-from .scenario import PROCEDURE, UNITS, _at
+from .scenario import NOW, PROCEDURE, UNITS, _at
 
 
 async def load_reference(app: Scoring, now: datetime) -> None:
@@ -143,3 +144,24 @@ def staff_headers(app: Scoring, role: str = "admin", unit: str = "CT") -> dict[s
     """The headers the gateway forwards for a staff member of ``unit`` with ``role``."""
     principal = Principal(kind="staff", roles=(role,), unit=unit, sub="a")
     return {PRINCIPAL_HEADER: encode_principal(principal), INTERNAL_TOKEN_HEADER: app.settings.internal_token}
+
+
+class CommitsAfterFirstCall:
+    """A refresher loader wrapped so that its first call, once it has loaded, commits ``commit()``
+    (its own transaction): a change committed just after a judging step read its copy."""
+
+    def __init__(self, load: Callable[[Any], Awaitable[Any]], commit: Callable[[], Awaitable[None]]) -> None:
+        self.load, self.commit, self.done = load, commit, False
+
+    async def __call__(self, session: Any) -> Any:
+        loaded = await self.load(session)
+        if not self.done:
+            self.done = True
+            await self.commit()
+        return loaded
+
+
+async def catalogue_change(app: Scoring, *events: RawEvent) -> None:
+    """``events`` (procedure upserts) applied and committed."""
+    async with app.uow() as uow:
+        await apply_procedure_events(list(events), uow, now=NOW)

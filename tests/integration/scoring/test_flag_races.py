@@ -18,12 +18,14 @@ from services.scoring.application.judging import END_OF_TIME, judge_flagged_chun
 from services.scoring.application.recompute import live_periods
 from services.scoring.application.refresher import refresh_once
 from services.scoring.bootstrap import Scoring
-from services.scoring.handlers.messages import apply_dossier_events, apply_procedure_events, apply_rating
+from services.scoring.handlers.messages import apply_dossier_events, apply_rating
 from shared.contracts import RawEvent
 from shared.db import driver_connection
 
 from .helpers import (
+    CommitsAfterFirstCall,
     apply_batches,
+    catalogue_change,
     dissatisfied,
     judge_a_flagged_chunk,
     judge_all,
@@ -129,19 +131,10 @@ async def test_a_catalogue_change_committed_during_a_judging_step_is_judged(
         data={**PROCEDURE.data, "time_limit_wd": 1},
     )
     original = refresher.load_procedures
-    changed = asyncio.Event()
-
-    async def load_then_catalogue_commits(session: Any) -> Any:
-        procedures = await original(session)
-        if not changed.is_set():
-            changed.set()
-            async with app.uow() as uow:
-                await apply_procedure_events([stricter], uow, now=NOW)
-        return procedures
-
-    monkeypatch.setattr(refresher, "load_procedures", load_then_catalogue_commits)
+    load = CommitsAfterFirstCall(original, lambda: catalogue_change(app, stricter))
+    monkeypatch.setattr(refresher, "load_procedures", load)
     await refresh_once(app, now=NOW)  # the step during which the catalogue changes
-    assert changed.is_set()
+    assert load.done
     monkeypatch.setattr(refresher, "load_procedures", original)
     await refresh_once(app, now=NOW)  # the steps that follow
     await refresh_once(app, now=NOW)

@@ -18,12 +18,11 @@ from services.scoring.adapters.judging_steps import open_step
 from services.scoring.application import refresher
 from services.scoring.application.refresher import judge_step, recompute_dirty, refresh_once
 from services.scoring.bootstrap import Scoring, bootstrap
-from services.scoring.handlers.messages import apply_procedure_events
 from services.scoring.settings import ScoringSettings
 from shared.contracts import RawEvent
 from shared.db import driver_connection
 
-from .helpers import apply_batches, judge_all, load_reference, no_differences
+from .helpers import CommitsAfterFirstCall, apply_batches, catalogue_change, judge_all, load_reference, no_differences
 from .scenario import NOW, PROCEDURE, _ev, _received
 
 pytestmark = pytest.mark.integration
@@ -47,6 +46,13 @@ NOT_JUDGED_YET = [
 ]
 CONTRIBUTIONS = "SELECT period, dossier_id, unit_code, procedure_code, flags, handling_days FROM scoring.contribution"
 DUE = "SELECT count(*) FROM scoring.dossier WHERE recheck_at < :now"
+
+
+async def assert_nothing_left_due(app: Scoring) -> None:
+    """No dossier due at NOW and no flag left: the staged step took every mark."""
+    async with app.sessions() as session:
+        assert await session.scalar(text(DUE), {"now": NOW}) == 0
+        assert await session.scalar(text("SELECT count(*) FROM scoring.dossier_flag")) == 0
 
 
 @pytest.fixture
@@ -82,38 +88,31 @@ async def step_judging_with_the_older_copy(app: Scoring, monkeypatch: pytest.Mon
     and its flagged chunk folds CAT-2 (whose row had no procedure for the change to find), both
     judged with the 5-day copy. The step's row is given a lease that is over at once (a worker
     dead for longer than the lease)."""
-    original = refresher.load_procedures
-    changed = asyncio.Event()
-
-    async def load_then_catalogue_commits(session: Any) -> Any:
-        procedures = await original(session)
-        if not changed.is_set():
-            changed.set()
-            async with app.uow() as uow:
-                await apply_procedure_events([STRICTER], uow, now=NOW)
-        return procedures
-
+    load = CommitsAfterFirstCall(refresher.load_procedures, lambda: catalogue_change(app, STRICTER))
     with monkeypatch.context() as patch:
-        patch.setattr(refresher, "load_procedures", load_then_catalogue_commits)
+        patch.setattr(refresher, "load_procedures", load)
         patch.setattr(refresher, "STEP_LEASE_S", -refresher.JUDGE_BUDGET_S, raising=False)
         await refresh_once(app, now=NOW)
-    assert changed.is_set()
-    async with app.sessions() as session:
-        # The change's mark was consumed by the step, CAT-2's flag taken: nothing left due.
-        assert await session.scalar(text(DUE), {"now": NOW}) == 0
-        assert await session.scalar(text("SELECT count(*) FROM scoring.dossier_flag")) == 0
+    assert load.done
+    await assert_nothing_left_due(app)  # the change's mark consumed by the step, CAT-2's flag taken
+
+
+async def a_step_judged_with_the_older_copy(app: Scoring, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """CAT-1 judged, CAT-2 received, then the step during which the catalogue changes
+    (:func:`step_judging_with_the_older_copy`); returns the contributions it left."""
+    await load_reference(app, NOW)
+    await apply_batches(app, [JUDGED_BEFORE], NOW)
+    await refresh_once(app, now=NOW)
+    await apply_batches(app, [NOT_JUDGED_YET], NOW)
+    await step_judging_with_the_older_copy(app, monkeypatch)
+    return await contributions(app)
 
 
 async def test_a_change_judged_with_the_older_copy_by_a_worker_that_then_died_is_judged_again(
     clean: Scoring, new_pod: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dying = clean
-    await load_reference(dying, NOW)
-    await apply_batches(dying, [JUDGED_BEFORE], NOW)
-    await refresh_once(dying, now=NOW)
-    await apply_batches(dying, [NOT_JUDGED_YET], NOW)
-    await step_judging_with_the_older_copy(dying, monkeypatch)
-    stale = await contributions(dying)
+    stale = await a_step_judged_with_the_older_copy(dying, monkeypatch)
     # The worker dies here: the new pod has nothing of its memory.
     pod = new_pod()
     await refresh_once(pod, now=NOW)
@@ -132,12 +131,7 @@ async def test_two_workers_take_a_dead_steps_row_over_once_and_then_rejudge_noth
     neither waits for B nor takes the row too; once B's transaction is gone the row is there
     again and C's next step takes it over. After that neither worker re-judges anything."""
     dying = clean
-    await load_reference(dying, NOW)
-    await apply_batches(dying, [JUDGED_BEFORE], NOW)
-    await refresh_once(dying, now=NOW)
-    await apply_batches(dying, [NOT_JUDGED_YET], NOW)
-    await step_judging_with_the_older_copy(dying, monkeypatch)
-    stale = await contributions(dying)
+    stale = await a_step_judged_with_the_older_copy(dying, monkeypatch)
     assert dying.judging_step is not None
     dead = dying.judging_step.id
     b, c = new_pod(), new_pod()
@@ -259,10 +253,7 @@ async def step_judging_with_the_older_calendar(
             patch.setattr(refresher, "STEP_LEASE_S", -refresher.JUDGE_BUDGET_S, raising=False)
         await refresh_once(app, now=NOW)
     assert changed.is_set()
-    async with app.sessions() as session:
-        # The change's marks were consumed by the step, CAT-2's flag taken: nothing left due.
-        assert await session.scalar(text(DUE), {"now": NOW}) == 0
-        assert await session.scalar(text("SELECT count(*) FROM scoring.dossier_flag")) == 0
+    await assert_nothing_left_due(app)  # the change's marks consumed by the step, CAT-2's flag taken
 
 
 @pytest.mark.parametrize("commits", ["after the step's copies", "before the step's opening"])
