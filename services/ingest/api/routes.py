@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -26,13 +25,12 @@ from services.ingest.api.schemas import (
 )
 from services.ingest.bootstrap import Ingest
 from services.ingest.domain import reasons
+from services.ingest.domain.validation import CONTROL
 from services.ingest.replay import replay_status, request_replay
 from shared.metrics import EVENTS, EVENTS_REJECTED
 from shared.rating_code import is_rateable_dossier_id
 from shared.unit_tree import covers
 from shared.web import Admin, ApiError, CurrentPrincipal, Integrator
-
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 async def plain_path(request: Request) -> None:
@@ -42,7 +40,7 @@ async def plain_path(request: Request) -> None:
         raise ApiError(
             422,
             "the path is not valid",
-            details=[{"field": name, "reason": "must not contain control characters"} for name in bad],
+            details=[{"field": name, "reason": reasons.CONTROL.text} for name in bad],
         )
 
 

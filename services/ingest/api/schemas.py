@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-# No control characters in names and codes (PostgreSQL cannot even store NUL).
-PLAIN_TEXT = r"^[^\x00-\x1f\x7f-\x9f]+$"
+from services.ingest.domain import reasons
+from services.ingest.domain.validation import CONTROL
+
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -23,6 +24,14 @@ def _sane_instant(value: datetime | None) -> datetime | None:
     return value
 
 
+def _plain(value: str | None) -> str | None:
+    """No control characters in names and codes (PostgreSQL cannot even store NUL) nor direction
+    controls: the events' rule and reason (domain.validation), one for the whole service."""
+    if value is not None and CONTROL.search(value):
+        raise ValueError(reasons.CONTROL.text)
+    return value
+
+
 def _sane_date(value: date | None) -> date | None:
     if value is not None and not date(2000, 1, 1) <= value <= date(2100, 1, 1):
         raise ValueError("must lie between 2000 and 2100")
@@ -31,6 +40,8 @@ def _sane_date(value: date | None) -> date | None:
 
 Instant = Annotated[datetime | None, AfterValidator(_sane_instant)]
 Day = Annotated[date | None, AfterValidator(_sane_date)]
+Name = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_plain)]
+Code = Annotated[str | None, Field(min_length=1, max_length=64), AfterValidator(_plain)]
 
 
 class EventError(BaseModel):
@@ -63,12 +74,12 @@ class UnitIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=300, pattern=PLAIN_TEXT)
+    name: Name
     level: Literal["central", "province", "local"]
-    parent_code: str | None = Field(default=None, max_length=64, pattern=PLAIN_TEXT)
+    parent_code: Code = None
     valid_from: Day = None
     valid_to: Day = None
-    successor_code: str | None = Field(default=None, max_length=64, pattern=PLAIN_TEXT)
+    successor_code: Code = None
 
 
 class UnitOut(BaseModel):

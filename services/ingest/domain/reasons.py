@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shared.text import DIRECTION_CONTROLS_NAMED
+
 
 @dataclass(frozen=True)
 class Reason:
@@ -45,7 +47,7 @@ NUL = _reason("control", "contains a NUL character (\\u0000), which cannot be st
 STRING = _reason("type", "must be a string")
 EMPTY = _reason("empty", "must not be empty")
 TOO_LONG = _reason("length", "must be at most {limit} characters")
-CONTROL = _reason("control", "must not contain control characters")
+CONTROL = _reason("control", f"must not contain control characters or {DIRECTION_CONTROLS_NAMED}")
 DOSSIER_ID = _reason(
     "format",
     "must be 1–128 printable ASCII characters without spaces (the rating form accepts no other dossier id)",

@@ -114,6 +114,37 @@ async def test_nul_in_a_petition_is_a_422_with_the_field(
     assert [d["field"] for d in response.json()["error"]["details"]] == [field]
 
 
+@pytest.mark.parametrize("control", ["\u202a", "\u202e", "\u2066", "\u2069"])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("content", "Hồ sơ chậm trả kết quả {}quá 5 ngày"),
+        ("title", "Chậm trả kết quả{}"),
+        ("contact", "{}0912 345 678"),
+        ("unit_code", "P01{}"),
+    ],
+)
+async def test_direction_controls_in_a_petition_are_a_422_with_the_field(
+    client: httpx.AsyncClient, settings: FeedbackSettings, control: str, field: str, value: str
+) -> None:
+    # A right-to-left override (U+202E) or an isolate turns the printed text after it around.
+    response = await client.post(
+        "/api/v1/petitions", json=petition(**{field: value.format(control)}), headers=gateway_headers(settings)
+    )
+    assert response.status_code == 422, response.text
+    [detail] = response.json()["error"]["details"]
+    assert detail["field"] == field and "U+202E" in detail["reason"], detail
+
+
+async def test_a_direction_control_in_a_rating_comment_is_a_422(
+    client: httpx.AsyncClient, settings: FeedbackSettings
+) -> None:
+    rating = {"dossier_id": "D-RTL-1", "rating_code": "ABCDEFGH", "level": "satisfied", "comment": "tốt \u202equá"}
+    response = await client.post("/api/v1/ratings", json=rating, headers=gateway_headers(settings))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["field"] == "comment"
+
+
 async def test_nul_in_a_rating_comment_or_criterion_is_a_422(
     client: httpx.AsyncClient, settings: FeedbackSettings
 ) -> None:
@@ -173,3 +204,14 @@ async def test_the_follow_form_says_when_the_petition_is_locked(
     locked = await client.post("/petition/follow", data=right, headers=gateway_headers(settings, address=at))
     assert locked.status_code == 423
     assert "quá nhiều lần" in locked.text
+
+
+@pytest.mark.parametrize("pid", ["PA%25X", "PA%3Fx=1", "PA%23top", "P%C4%90"])
+async def test_the_language_switch_links_back_to_the_same_odd_path(
+    client: httpx.AsyncClient, settings: FeedbackSettings, pid: str
+) -> None:
+    # A petition id typed into the address bar comes back in the switch's link encoded as it
+    # came: a bare '%' (or a '?', a '#') in it made a link to another page, or none.
+    page = await client.get(f"/petition/{pid}", headers=gateway_headers(settings))
+    assert page.status_code == 200, page.text
+    assert f'href="/petition/{pid.replace("=", "%3D")}?lang=en"' in page.text

@@ -206,6 +206,32 @@ async def test_hostile_input_gets_a_4xx_with_the_field(client: httpx.AsyncClient
     assert feeds.status_code == 200
 
 
+async def test_direction_controls_are_refused_in_unit_names_and_codes_and_events(
+    client: httpx.AsyncClient, settings: IngestSettings
+) -> None:
+    # A right-to-left override (U+202E) or an isolate (U+2066–2069) turns the printed text after
+    # it around: refused where it enters, with the field, as the other control characters are.
+    office = {"name": "Thuế cơ sở 9 Hà Nội", "level": "local", "parent_code": "P01"}
+    for field_name, body in (
+        ("name", {**office, "name": "Thuế cơ sở \u202e9 Hà Nội"}),
+        ("parent_code", {**office, "parent_code": "P01\u2067"}),
+        ("successor_code", {**office, "successor_code": "\u2066P01.L01"}),
+    ):
+        unit = await client.put("/api/v1/units/P01.RTL", json=body, headers=headers(settings, admin()))
+        assert unit.status_code == 422, unit.text
+        [detail] = unit.json()["error"]["details"]
+        assert detail["field"] == field_name and "U+202E" in detail["reason"], detail
+    in_path = await client.put("/api/v1/units/P01.%E2%80%AERTL", json=office, headers=headers(settings, admin()))
+    assert in_path.status_code == 422, in_path.text
+    assert [d["field"] for d in in_path.json()["error"]["details"]] == ["code"]
+    source, key = "tms-rtl", integrator("tms-rtl", "P01")
+    event = received(source, new_id(), officer_id="can-bo-\u202ean")
+    answer = await post(client, settings, key, [event])
+    assert answer.status_code == 422, answer.text
+    [error] = errors_of(answer)
+    assert error["field"] == "data.officer_id" and "U+202E" in error["reason"], error
+
+
 async def test_metrics_count_outcomes_and_reason_classes(
     client: httpx.AsyncClient, settings: IngestSettings, ingest: Ingest
 ) -> None:

@@ -104,3 +104,57 @@ def test_free_text_keeps_line_breaks_but_not_nul() -> None:
     rejected = validate_record(0, record, now=NOW, future_tolerance=timedelta(days=1))
     assert isinstance(rejected, Rejection) and rejected.errors[0]["field"] == "data.reason"
     assert "class" not in rejected.as_json()["errors"][0]
+
+
+# The explicit direction controls: an override (U+202E) turns the rest of a printed line around.
+DIRECTION_CONTROLS = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+
+
+@pytest.mark.parametrize("control", DIRECTION_CONTROLS)
+@pytest.mark.parametrize(
+    ("event_type", "name", "value"),
+    [
+        ("procedure.upserted", "name", "Đăng ký thuế lần đầu{}"),
+        ("procedure.upserted", "field", "{}Đăng ký thuế"),
+        ("procedure.upserted", "procedure_code", "1.007622{}"),
+        ("dossier.supplement_requested", "reason", "Thiếu giấy tờ:\n{}- bản sao"),
+        ("dossier.supplement_requested", "officer_id", "can-bo{}"),
+        ("dossier.received", "unit_code", "P01{}"),
+        ("dossier.transferred", "to_unit_code", "{}P01.L01"),
+    ],
+)
+def test_direction_controls_are_refused_in_names_codes_and_free_text(
+    control: str, event_type: str, name: str, value: str
+) -> None:
+    data: dict[str, Any] = {
+        "procedure.upserted": {
+            "procedure_code": "1.007622",
+            "name": "Đăng ký thuế lần đầu",
+            "field": "Đăng ký thuế",
+            "levels": ["province"],
+            "time_limit_wd": 3,
+            "online_level_offered": "full",
+            "has_fee": False,
+            "returns_document": True,
+            "target": "both",
+            "complete_listing": True,
+        },
+        "dossier.supplement_requested": {"dossier_id": "HS-1", "reason": "Thiếu giấy tờ", "officer_id": "O-1"},
+        "dossier.received": copy.deepcopy(GOOD["data"]),
+        "dossier.transferred": {"dossier_id": "HS-1", "to_unit_code": "P01.L01", "officer_id": "O-1"},
+    }[event_type]
+    record = {**copy.deepcopy(GOOD), "type": event_type, "data": data}
+    assert isinstance(validate_record(0, record, now=NOW, future_tolerance=timedelta(days=1)), ValidEvent)
+    record["data"][name] = value.format(control)
+    for rejected in (
+        validate_record(0, record, now=NOW, future_tolerance=timedelta(days=1)),
+        _validate_slowly(0, record, now=NOW, future_tolerance=timedelta(days=1)),
+    ):
+        assert isinstance(rejected, Rejection)
+        assert rejected.as_json()["errors"] == [{"field": f"data.{name}", "reason": reasons.CONTROL.text}]
+    assert "U+202E" in reasons.CONTROL.text  # the reason names what it refuses
+
+
+def test_a_direction_control_in_the_source_is_refused() -> None:
+    rejected = validate_record(0, with_("source", "tms\u202e"), now=NOW, future_tolerance=timedelta(days=1))
+    assert isinstance(rejected, Rejection) and "source" in [e["field"] for e in rejected.errors]

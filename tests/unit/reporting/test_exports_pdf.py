@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from services.reporting.domain.text import DIRECTION_CONTROLS
 from services.reporting.exports import briefing_html, briefing_pdf
 from services.reporting.exports.pdf_briefing import VIETNAMESE_FONT_FAMILIES, typeset
+from shared.text import DIRECTION_CONTROLS
 from tests.unit.reporting.exports_sample import briefing
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
@@ -142,7 +142,7 @@ def test_a_direction_control_in_a_name_turns_nothing_around() -> None:
     rows = list(briefing().ranking)
     rows[0] = replace(rows[0], unit_name="Thuế Thành phố Hà Nội\u202e")
     html = briefing_html(replace(briefing(), ranking=tuple(rows), scope_name="Cục Thuế\u2067"))
-    assert not set(html) & {chr(c) for c in DIRECTION_CONTROLS}
+    assert not set(html) & set(DIRECTION_CONTROLS)
     assert "Dẫn đầu là Thuế Thành phố Hà Nội (93,45 điểm" in re.sub(r"\s+", " ", html)
 
 
