@@ -29,7 +29,7 @@ from gateway.paths import BadPath, check_query, normalise
 from gateway.proxy import forward, upstream_client
 from gateway.ratelimit import RateLimiter
 from gateway.routing import credential_write, match, upstreams
-from gateway.security_headers import SecurityHeaders, script_hashes, security_headers
+from gateway.security_headers import script_hashes, security_headers, set_on_every_answer
 from gateway.settings import GatewaySettings
 from gateway.tables import audit
 from gateway.upstream import Upstream
@@ -298,7 +298,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit_of=lambda scope: gw.max_bytes(scope["path"], citizen=False))
     # /docs' inline bootstrap script is allowed by its hash: the page is rendered the same every time.
     docs_scripts = script_hashes(bytes(docs_page(DOCS_OPENAPI_URL).body).decode())
-    app.add_middleware(SecurityHeaders, headers=security_headers(docs_scripts))
+    set_on_every_answer(app, security_headers(docs_scripts))
     app.add_exception_handler(BodyTooLarge, body_too_large)
     app.state.internal_token = settings.internal_token
     app.include_router(keys_router)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from gateway.upstream import Answer, Upstream
 from tests.unit.gateway.conftest import Seen, Service
 
 EXPECTED = {
@@ -52,3 +54,25 @@ async def test_the_gateways_own_answers_carry_them_and_docs_runs_only_its_own_in
     for answer in (docs, refused):
         for name, value in EXPECTED.items():
             assert answer.headers.get(name) == value, name
+
+
+class _Broken(Upstream):
+    """A pool with a bug: the proxy's call to it raises what nothing in the gateway handles."""
+
+    async def request(self, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes) -> Answer:
+        raise RuntimeError("a bug in the gateway")
+
+
+async def test_an_unhandled_error_answers_500_under_the_same_headers() -> None:
+    # Starlette answers an unhandled error in its outermost middleware: the headers must wrap even that.
+    app = create_app(GatewaySettings())
+    broken = _Broken("http://127.0.0.1:9", timeout_s=1, connect_timeout_s=1, max_connections=1)
+    app.state.gateway.services = dict.fromkeys(app.state.gateway.services, broken)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("198.51.100.7", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        answer = await client.get("/ranking/P01")
+    assert answer.status_code == 500, answer.text
+    assert answer.json()["error"]["code"] == "internal"  # the gateway's own 500 body, as before
+    assert _policy(answer)["default-src"] == ["'self'"]
+    for name, value in EXPECTED.items():
+        assert answer.headers.get_list(name) == [value], name
