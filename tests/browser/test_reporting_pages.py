@@ -414,23 +414,35 @@ def test_hostile_unit_names_and_codes_stay_text_and_link_to_their_unit(browser, 
 
 def test_a_very_long_unit_name_wraps_on_a_phone(browser, gateway_url: str) -> None:
     """Its page stays as wide as the phone: the name breaks over lines, nothing needs scrolling
-    sideways but the tables, which scroll inside their own box."""
+    sideways but the tables, which scroll inside their own box (the dashboard's trend figures
+    too, whatever the unit: they made every unit's page about 800 px wide)."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=gateway_url)
     page = context.new_page()
-    for path in (f"/ranking/{LONG_CODE}", "/dashboard/sign-in", f"/dashboard/units/{LONG_CODE}"):
+    paths = (f"/ranking/{LONG_CODE}", "/dashboard/sign-in", f"/dashboard/units/{LONG_CODE}", "/dashboard/units/P01")
+    for path in paths:
         if path == "/dashboard/sign-in":
             page.goto(path)
             page.get_by_role("button", name="Lãnh đạo Cục Thuế / National leader (CT)").click()
             page.wait_for_url("**/dashboard**")
             continue
         page.goto(path)
-        heading = page.get_by_role("heading", level=1)
-        assert LONG_NAME in heading.inner_text()
-        box = heading.bounding_box()
-        assert box is not None and box["x"] + box["width"] <= 390, (path, box)
-        assert heading.evaluate("(h) => h.scrollWidth <= h.clientWidth"), path
-        if path.startswith("/ranking/"):  # (the dashboard's trend table is wider than a phone anyway)
-            assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, path
+        if LONG_CODE in path:
+            heading = page.get_by_role("heading", level=1)
+            assert LONG_NAME in heading.inner_text()
+            box = heading.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= 390, (path, box)
+            assert heading.evaluate("(h) => h.scrollWidth <= h.clientWidth"), path
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, path
+        if path.startswith("/dashboard/units/"):
+            # The trend figures are all there, in a box of their own that scrolls sideways.
+            figures = page.locator("figure.trend table")
+            assert figures.locator("th").count() >= 6, path
+            assert figures.evaluate(
+                "(t) => { const box = t.parentElement;"
+                " return getComputedStyle(box).overflowX === 'auto' && box.scrollWidth > box.clientWidth"
+                " && box.getBoundingClientRect().right <= 390; }"
+            ), path
+            assert_accessible(page, f"dashboard-unit-phone-{path.rsplit('/', 1)[1]}")  # a keyboard scrolls it too
     context.close()
 
 

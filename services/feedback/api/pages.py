@@ -27,6 +27,7 @@ from services.feedback.api.views import citizen_view
 from services.feedback.domain.categories import CATEGORIES
 from services.feedback.handlers import petitions
 from shared.calendar import VN_TZ, local_date
+from shared.urls import page_path, segment
 from shared.web import ApiError
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def _url(path: str, lang: str, **params: str) -> str:
 def render(request: Request, name: str, lang: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     t = TEXTS[lang]
     other = "en" if lang == "vi" else "vi"
-    switch_url = _url(request.url.path, other, **{k: v for k, v in request.query_params.items() if k != "lang"})
+    switch_url = _url(page_path(request), other, **{k: v for k, v in request.query_params.items() if k != "lang"})
     return templates.TemplateResponse(
         request,
         name,
@@ -308,4 +309,4 @@ async def petition_reaction(request: Request, petition_id: str, app: App, lang: 
                 )
         except ApiError:
             pass  # not published yet, or the cookie expired: the status page says which
-    return RedirectResponse(_url(f"/petition/{petition_id}", lang), status_code=303)
+    return RedirectResponse(_url(f"/petition/{segment(petition_id)}", lang), status_code=303)

@@ -18,7 +18,7 @@ from services.reporting.adapters import repository as repo
 from services.reporting.api.deps import App, Changes, Methodology, Model, cached, require_within_scope
 from services.reporting.api.i18n import TEXTS, pick
 from services.reporting.api.live import event_stream
-from services.reporting.api.render import Link, html, ranking_html, segment, url
+from services.reporting.api.render import Link, html, ranking_html, url
 from services.reporting.api.render_pool import RenderPool
 from services.reporting.domain import periods
 from services.reporting.domain.briefing import RankingRow
@@ -29,6 +29,7 @@ from services.reporting.views import utcnow
 from shared.calendar import local_date
 from shared.dev_tokens import mint_dev_token
 from shared.identity import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal, encode_principal
+from shared.urls import page_path, segment
 from shared.web import ApiError, CurrentPrincipal
 
 router = APIRouter(include_in_schema=False)
@@ -41,7 +42,7 @@ ON_TIME_INDICATORS = {"2.1", "DOSSIER_ON_TIME"}  # handled on time: its shortfal
 
 def render(request: Request, name: str, lang: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     """A page rendered here, on the event loop: the pages that are not cached (the dashboard's)."""
-    return HTMLResponse(html(name, lang, _path(request), _query(request), ctx), status_code=status)
+    return HTMLResponse(html(name, lang, page_path(request), _query(request), ctx), status_code=status)
 
 
 async def render_cached(request: Request, name: str, lang: str, **ctx: Any) -> HTMLResponse:
@@ -61,18 +62,14 @@ async def render_ranking(
 ) -> HTMLResponse:
     """A cached page with a ranking: the ranking is built in the render process too."""
     pool: RenderPool = request.app.state.renderer
-    page = await pool.run(ranking_html, name, lang, _path(request), _query(request), stored, document, groups_of, ctx)
+    page = await pool.run(
+        ranking_html, name, lang, page_path(request), _query(request), stored, document, groups_of, ctx
+    )
     return HTMLResponse(page)
 
 
 def _query(request: Request) -> tuple[tuple[str, str], ...]:
     return tuple(request.query_params.items())
-
-
-def _path(request: Request) -> str:
-    """The page's path for its own links (the language switch), each segment encoded again: the
-    decoded path holds a unit code as typed (``request.url.path`` leaves a ``%`` in it as is)."""
-    return "/".join(segment(s) for s in request.scope["path"].split("/"))
 
 
 def _freshness(computed_at: datetime | None, now: datetime) -> dict[str, Any]:

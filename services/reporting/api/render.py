@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import jinja2
 import orjson
@@ -27,6 +27,7 @@ from services.reporting.domain.briefing import RankingRow
 from services.reporting.domain.ranking import StoredRow, build_ranking, grade_name, group_labels
 from services.reporting.domain.text import shown
 from shared.calendar import VN_TZ
+from shared.urls import segment
 
 TEMPLATES = Path(__file__).parent / "templates"
 env = jinja2.Environment(
@@ -37,12 +38,6 @@ env = jinja2.Environment(
 def url(path: str, lang: str, **params: str | None) -> str:
     query = {k: v for k, v in params.items() if v} | ({"lang": lang} if lang != "vi" else {})
     return f"{path}?{urlencode(query)}" if query else path
-
-
-def segment(value: str) -> str:
-    """``value`` as one path segment of a URL: unit codes and indicator ids are written by
-    people, and a ``?``, ``#``, ``/`` or ``%`` in one must not end the path or start a query."""
-    return quote(value, safe="")
 
 
 @dataclass(frozen=True)
