@@ -235,6 +235,13 @@ def assert_accessible(page, name: str) -> None:
     assert not bad, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in bad]
 
 
+def sign_in(page: Any, who: str) -> None:
+    """Sign in on the dashboard's development sign-in page as the button ``who`` names."""
+    page.goto("/dashboard/sign-in")
+    page.get_by_role("button", name=who).click()
+    page.wait_for_url("**/dashboard**")
+
+
 @pytest.mark.parametrize("size", [(390, 844), (1280, 900)], ids=["phone", "desktop"])
 def test_citizen_opens_the_public_ranking_and_a_province(browser, gateway_url: str, size: tuple[int, int]) -> None:
     # Without JavaScript the ranking is all there (axe itself needs script, so it runs below).
@@ -317,9 +324,7 @@ def test_leader_drills_down_to_overdue_dossiers_and_downloads(browser, gateway_u
 def test_provincial_head_cannot_reach_another_province(browser, gateway_url: str) -> None:
     context = browser.new_context(base_url=gateway_url)
     page = context.new_page()
-    page.goto("/dashboard/sign-in")
-    page.get_by_role("button", name="Trưởng Thuế TP Hà Nội / Head of P01").click()
-    page.wait_for_url("**/dashboard**")
+    sign_in(page, "Trưởng Thuế TP Hà Nội / Head of P01")
     assert page.locator("#ranking tbody tr").count() == 2  # its local offices only
     refused = page.goto("/dashboard/units/P02")
     assert refused is not None and refused.status == 403
@@ -388,9 +393,7 @@ def test_hostile_unit_names_and_codes_stay_text_and_link_to_their_unit(browser, 
     assert page.get_by_role("heading", level=1).inner_text().startswith(SHOWN_NAME)
     assert page.locator("html").get_attribute("lang") == "en"
 
-    page.goto("/dashboard/sign-in")
-    page.get_by_role("button", name="Lãnh đạo Cục Thuế / National leader (CT)").click()
-    page.wait_for_url("**/dashboard**")
+    sign_in(page, "Lãnh đạo Cục Thuế / National leader (CT)")
     page.goto("/dashboard?level=local")
     _assert_inert(page)
     page.locator("#ranking a", has_text="Đặc biệt").click()
@@ -449,9 +452,7 @@ def test_a_very_long_unit_name_wraps_on_a_phone(browser, gateway_url: str) -> No
 def test_the_briefing_of_a_unit_with_a_hostile_code_downloads_under_a_safe_name(browser, gateway_url: str) -> None:
     context = browser.new_context(base_url=gateway_url)
     page = context.new_page()
-    page.goto("/dashboard/sign-in")
-    page.get_by_role("button", name="Lãnh đạo Cục Thuế / National leader (CT)").click()
-    page.wait_for_url("**/dashboard**")
+    sign_in(page, "Lãnh đạo Cục Thuế / National leader (CT)")
     answer = page.request.get("/api/v1/reports/briefing.pdf", params={"period": PERIOD, "unit": HOSTILE_CODE})
     assert answer.status == 200, answer.text()[:300]
     disposition = answer.headers["content-disposition"]
@@ -504,9 +505,7 @@ def test_the_dashboard_reloads_when_a_score_changes(browser, gateway_url: str) -
     when the worker's transaction changes a score. Runs last: it changes the read model."""
     context = browser.new_context(base_url=gateway_url)
     page = context.new_page()
-    page.goto("/dashboard/sign-in")
-    page.get_by_role("button", name="Lãnh đạo Cục Thuế / National leader (CT)").click()
-    page.wait_for_url("**/dashboard**")
+    sign_in(page, "Lãnh đạo Cục Thuế / National leader (CT)")
     # A locator, not wait_for_function: the page's policy forbids the eval that one polls with.
     page.locator("[data-computed][data-live='stream']").wait_for(timeout=10_000)
     before = page.locator("[data-computed]").get_attribute("data-computed")
