@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.web import wrap_whole_stack
+
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
@@ -81,15 +83,9 @@ class SecurityHeaders:
 def set_on_every_answer(app: Starlette, headers: list[tuple[bytes, bytes]]) -> None:
     """Wrap ``app``'s whole middleware stack in :class:`SecurityHeaders`, a 500 included.
 
-    Starlette answers an unhandled error in ``ServerErrorMiddleware``, which it puts outside
-    every middleware added with ``add_middleware`` (and the tracing wraps that in one more):
-    a header set from inside never reached that answer. The stack is built on the first call,
-    after every middleware and handler is known; this wraps what is built then, as the tracing
-    does, and ``app`` stays the FastAPI object that ``uvicorn --factory`` and the tests take.
+    Starlette answers an unhandled error in ``ServerErrorMiddleware``, outside every middleware
+    added with ``add_middleware``: a header set from inside never reached that answer
+    (:func:`shared.web.wrap_whole_stack`). Called after ``shared.web.create_app``, it wraps the
+    request ids' wrapper too, so a 500 carries both.
     """
-    build = app.build_middleware_stack
-
-    def build_wrapped() -> ASGIApp:
-        return SecurityHeaders(build(), headers=headers)
-
-    app.build_middleware_stack = build_wrapped  # type: ignore[method-assign]
+    wrap_whole_stack(app, lambda stack: SecurityHeaders(stack, headers=headers))

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
+from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -156,9 +157,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The request id is a short safe token (request_id_of), fit for the log as it is.
-        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
-        return error_response(500, "internal error; the request id identifies it in the logs", code="internal")
+        # The request id is a short safe token (request_id_of), fit for the log and the body as it
+        # is; the answer's X-Request-ID header is the same (RequestIdMiddleware wraps this 500 too).
+        request_id = getattr(request.state, "request_id", None)
+        log.exception("unhandled error", extra={"request_id": request_id})
+        return error_response(
+            500, f"internal error; request id {request_id} identifies it in the logs", code="internal"
+        )
 
 
 def request_id_of(presented: str | None) -> str:
@@ -173,17 +178,17 @@ RequestGuard = Callable[[Request], Response | None]
 
 
 class RequestIdMiddleware:
-    """Request ids, the guard, and the request metrics, as a plain ASGI middleware.
+    """The request id and the request metrics of every answer, a 500 included, as a plain ASGI
+    middleware around the whole built stack (:func:`install_request_id`).
 
     Starlette's ``BaseHTTPMiddleware`` (``@app.middleware("http")``) runs the app in a task of
     its own and relays the answer through a memory stream: a large share of a cheap request's
     CPU (docs/performance.md, "The gateway hop"). This one only wraps ``send``.
     """
 
-    def __init__(self, app: ASGIApp, *, app_name: str, guard: RequestGuard | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, app_name: str) -> None:
         self.app = app
         self.app_name = app_name
-        self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -191,6 +196,8 @@ class RequestIdMiddleware:
             return
         request = Request(scope, receive)
         request_id = request_id_of(request.headers.get(REQUEST_ID_HEADER))
+        # In the scope's state, which every Request of this request shares: the routes, the
+        # error handlers (the 500's log line and body) and the gateway's forwarding read it there.
         request.state.request_id = request_id
         method = scope["method"]
         started = time.perf_counter()
@@ -207,18 +214,59 @@ class RequestIdMiddleware:
             await send(message)
 
         try:
-            refused = self.guard(request) if self.guard else None
-            if refused is not None:
-                await refused(scope, receive, send_with_id)
-            else:
-                await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
         finally:
             if not timed:
                 HTTP_LATENCY.labels(self.app_name, method).observe(time.perf_counter() - started)
 
 
+class GuardMiddleware:
+    """Runs the app's :data:`RequestGuard` before routing. Added with ``add_middleware``, so it
+    sits inside Starlette's error handling: a guard that fails answers the usual 500 body."""
+
+    def __init__(self, app: ASGIApp, *, guard: RequestGuard) -> None:
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refused = self.guard(Request(scope, receive))
+        if refused is not None:
+            await refused(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def wrap_whole_stack(app: Starlette, wrapper: Callable[[ASGIApp], ASGIApp]) -> None:
+    """Wrap ``app``'s whole middleware stack in ``wrapper``, so it sees every answer, a 500 included.
+
+    Starlette answers an unhandled error in ``ServerErrorMiddleware``, which it puts outside
+    every middleware added with ``add_middleware`` (and the tracing wraps that in one more):
+    what such a middleware does to an answer never reached that one. The stack is built on the
+    first call, after every middleware and handler is known; this wraps what is built then, as the
+    tracing does, and ``app`` stays the object that ``uvicorn --factory`` and the tests take.
+    Call it after ``FastAPIInstrumentor.instrument_app``, which expects to find Starlette's own
+    stack (it skips the tracing otherwise); each later call wraps the earlier ones.
+    """
+    build = app.build_middleware_stack
+
+    def build_wrapped() -> ASGIApp:
+        return wrapper(build())
+
+    app.build_middleware_stack = build_wrapped  # type: ignore[method-assign]
+
+
 def install_request_id(app: FastAPI, app_name: str, guard: RequestGuard | None = None) -> None:
-    app.add_middleware(RequestIdMiddleware, app_name=app_name, guard=guard)
+    """Request ids and request metrics on every answer; ``guard`` before routing.
+
+    The id is decided outside the whole stack (:func:`wrap_whole_stack`): a 500 carries the id
+    that its body and the error's log line name, and is counted by status like any answer. The
+    guard stays inside the error handling (:class:`GuardMiddleware`)."""
+    if guard is not None:
+        app.add_middleware(GuardMiddleware, guard=guard)
+    wrap_whole_stack(app, lambda stack: RequestIdMiddleware(stack, app_name=app_name))
 
 
 ReadyCheck = Callable[[], Awaitable[bool]]
@@ -275,12 +323,12 @@ def create_app(
         title=title, description=description, lifespan=_frozen_after_start(lifespan), docs_url=None, redoc_url=None
     )
     install_error_handlers(app)
-    install_request_id(app, name, guard)
     install_health(app, checks, metrics_allowed, own_checks)
     # One server span per request; not one more internal span per ASGI message sent or received
     # (three for a plain GET): they told nothing the server span does not, at a tenth of a
     # proxied read's CPU in the gateway (docs/performance.md, "The gateway hop").
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
+    install_request_id(app, name, guard)  # after the tracing: it wraps the whole stack the tracing built
     return app
 
 
