@@ -15,9 +15,11 @@ import aio_pika
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import insert
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api_keys import router as keys_router
@@ -28,7 +30,7 @@ from gateway.openapi import DOCS_STATIC, MergedOpenApi, docs_page
 from gateway.paths import BadPath, check_query, normalise
 from gateway.proxy import forward, upstream_client
 from gateway.ratelimit import RateLimiter
-from gateway.routing import credential_write, match, upstreams
+from gateway.routing import Route, credential_write, match, upstreams
 from gateway.security_headers import script_hashes, security_headers, set_on_every_answer
 from gateway.settings import GatewaySettings
 from gateway.tables import audit
@@ -319,15 +321,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def docs() -> HTMLResponse:
         return docs_page(DOCS_OPENAPI_URL)
 
-    @app.api_route(
-        "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False
-    )
     async def proxy(request: Request) -> Response:
         # The normalised path (refuse_bad_paths), not request.url.path, which re-parses it.
         routed_path: str = request.scope["path"]
-        route = match(routed_path)
-        if route is None:
-            raise ApiError(404, "no such path")
+        route: Route = request.scope[ROUTED]  # ProxyRoute found it
         principal = await gw.authenticate(request)
         is_write = request.method in ("POST", "PUT", "PATCH", "DELETE")
         # A credential is no pass on the citizen routes: only its own writes there are unlimited.
@@ -349,7 +346,80 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await record_audit(gw, principal, request, response.status_code)
         return response
 
+    # Last: every route above is tried first (the router takes the first that takes the method).
+    app.router.add_api_route(
+        "/{path:path}", proxy, methods=PROXIED_METHODS, include_in_schema=False, route_class_override=ProxyRoute
+    )
     return app
+
+
+PROXIED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+ROUTED = "sqi.routed"  # the scope key of the service route ProxyRoute matched
+
+
+class ProxyRoute(APIRoute):
+    """The catch-all route: forwards a path a service answers, with any method.
+
+    Starlette's router takes the first route that takes both the path and the method over one
+    that takes only the path, so a method the gateway's own route on a path does not take (HEAD
+    and OPTIONS on ``/docs``) reached this route; there no service answered the path, and it
+    was a 404. Such a path is answered here as the own routes would: see :func:`answer_own`.
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        routed = match(scope["path"]) if scope["type"] == "http" else None
+        if routed is None:
+            await answer_own(scope, receive, send, proxy=self)
+            return
+        scope[ROUTED] = routed  # the endpoint's; matched once a request
+        await super().handle(scope, receive, send)
+
+
+async def answer_own(scope: Scope, receive: Receive, send: Send, *, proxy: BaseRoute) -> None:
+    """A path no service answers, with a method none of the gateway's own routes on it takes
+    (RFC 9110): HEAD where GET is taken is that GET without its body (§9.3.2); any other method
+    is 405 with every method the path takes in ``Allow`` (§15.5.6); a path no route takes, 404.
+    OPTIONS is a 405 too, as in the services: no SQI client asks it (no cross-origin callers)."""
+    router: Router = scope["router"]
+    methods = own_methods(router.routes, scope, proxy=proxy)
+    if not methods or _hidden(scope):
+        raise ApiError(404, "no such path")
+    if scope["method"] == "HEAD" and "GET" in methods:
+        await router({**scope, "method": "GET"}, receive, _without_body(send))
+        return
+    raise StarletteHTTPException(405, headers={"Allow": ", ".join(sorted(methods))})
+
+
+def own_methods(routes: list[BaseRoute], scope: Scope, *, proxy: BaseRoute) -> set[str]:
+    """The methods the routes other than ``proxy`` take on the scope's path, HEAD with GET.
+
+    Each method is tried against the routes on the path (an included router, the API keys',
+    says nothing of its routes' methods otherwise); a path no route takes costs one pass."""
+    on_path = [route for route in routes if route is not proxy and route.matches(scope)[0] is not Match.NONE]
+    methods = {
+        method
+        for method in PROXIED_METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in on_path)
+    }
+    return methods | {"HEAD"} if "GET" in methods else methods
+
+
+def _hidden(scope: Scope) -> bool:
+    """``/metrics`` is a 404 to whoever may not read it (docs/decisions.md, gateway), whatever
+    the method: a 405 would tell that it is there."""
+    gw: Gateway = scope["app"].state.gateway
+    return scope["path"] == "/metrics" and not gw.metrics_allowed(Request(scope))
+
+
+def _without_body(send: Send) -> Send:
+    """``send`` with every body left out (the head keeps GET's Content-Length, RFC 9110 §8.6)."""
+
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_head
 
 
 def refuse_citizen_write(gw: Gateway, address: str, prefix: str) -> Response | None:
