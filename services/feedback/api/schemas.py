@@ -9,21 +9,22 @@ from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.feedback.domain.categories import CATEGORY_CODES
-from shared.text import DIRECTION_CONTROLS, DIRECTION_CONTROLS_NAMED
+from shared.text import CONTROL, CONTROL_IN_TEXT, CONTROLS_NAMED, DIRECTION_CONTROLS_NAMED
 
 
 def _single_line(value: str) -> str:
-    """No control characters at all: NUL cannot even be stored (PostgreSQL refuses it)."""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F or c in DIRECTION_CONTROLS for c in value):
-        raise ValueError(f"must not contain control characters (U+0000–U+001F, U+007F) or {DIRECTION_CONTROLS_NAMED}")
+    """No control characters at all (ingest's rule, shared.text): NUL cannot even be stored
+    (PostgreSQL refuses it), C1 ones come from mis-decoded text, direction controls turn lines."""
+    if CONTROL.search(value):
+        raise ValueError(f"must not contain {CONTROLS_NAMED} or {DIRECTION_CONTROLS_NAMED}")
     return value
 
 
 def _text(value: str) -> str:
-    """Free text keeps tabs and line breaks, nothing else below U+0020."""
-    if any((ord(c) < 0x20 and c not in "\t\n\r") or ord(c) == 0x7F or c in DIRECTION_CONTROLS for c in value):
+    """Free text (a comment, a petition, an answer) keeps tabs and line breaks, as ingest's free text."""
+    if CONTROL_IN_TEXT.search(value):
         raise ValueError(
-            "must not contain control characters other than tab and line breaks (no U+0000) "
+            f"must not contain {CONTROLS_NAMED} other than tab and line breaks (no U+0000) "
             f"or {DIRECTION_CONTROLS_NAMED}"
         )
     return value

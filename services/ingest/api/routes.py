@@ -25,10 +25,10 @@ from services.ingest.api.schemas import (
 )
 from services.ingest.bootstrap import Ingest
 from services.ingest.domain import reasons
-from services.ingest.domain.validation import CONTROL
 from services.ingest.replay import replay_status, request_replay
 from shared.metrics import EVENTS, EVENTS_REJECTED
 from shared.rating_code import is_rateable_dossier_id
+from shared.text import CONTROL
 from shared.unit_tree import covers
 from shared.web import Admin, ApiError, CurrentPrincipal, Integrator
 

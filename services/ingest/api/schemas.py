@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.ingest.domain import reasons
-from services.ingest.domain.validation import CONTROL
+from shared.text import CONTROL
 
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
@@ -26,7 +26,7 @@ def _sane_instant(value: datetime | None) -> datetime | None:
 
 def _plain(value: str | None) -> str | None:
     """No control characters in names and codes (PostgreSQL cannot even store NUL) nor direction
-    controls: the events' rule and reason (domain.validation), one for the whole service."""
+    controls: the events' rule (shared.text) and reason, one for the whole service."""
     if value is not None and CONTROL.search(value):
         raise ValueError(reasons.CONTROL.text)
     return value

@@ -17,16 +17,13 @@ from zoneinfo import ZoneInfo
 
 from services.ingest.domain import reasons as r
 from shared.rating_code import is_rateable_dossier_id
-from shared.text import DIRECTION_CONTROLS
+from shared.text import CONTROL, CONTROL_IN_TEXT
 
+# shared.text holds the one control-character rule (C0, DEL, C1, direction controls; free text
+# keeps tab and line breaks), feedback's too: event fields here, the unit API and paths (api) too.
 EVENT_ID = re.compile(r"^[\x20-\x7e]{1,128}$")
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:\d{2})$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# C0 and C1 control characters and DEL, and the explicit direction controls (shared.text). Free
-# text may keep tab and line breaks. The one rule of the service: the unit API and the paths use it too.
-_DIRECTION = re.escape(DIRECTION_CONTROLS)
-CONTROL = re.compile(rf"[\x00-\x1f\x7f-\x9f{_DIRECTION}]")
-CONTROL_IN_TEXT = re.compile(rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_DIRECTION}]")
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 # The documented time ranges (docs/integration.md, "Times"): nothing older than SQI's first
