@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.reporting.handlers.dossier_events import on_dossier_batches
+from services.reporting.handlers.dossier_events import DOSSIER_QUEUE, on_dossier_batches
 from services.reporting.handlers.messages import (
     on_calendar_changed,
     on_petition_changed,
@@ -40,7 +40,7 @@ SUBSCRIPTIONS: list[Subscription] = [
         handler=on_calendar_changed,
     ),
     Subscription(
-        queue="reporting.dossiers",
+        queue=DOSSIER_QUEUE,  # the feed counts read its inbox purge horizon
         exchange=INGEST_EXCHANGE,
         routing_keys=[DossierEventsAccepted.routing_key],
         batch_handler=on_dossier_batches,

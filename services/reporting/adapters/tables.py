@@ -34,6 +34,17 @@ metadata = service_metadata(SCHEMA)
 inbox = inbox_table(metadata)
 outbox = outbox_table(metadata)
 
+# Per consumer, the latest ``received_at`` of an inbox row purged (or truncated away): a message
+# accepted after it cannot have been applied without its inbox row still there, so it is new; one
+# accepted before may be a re-driven repeat. Kept by triggers on the inbox (migration 0008), not by
+# the purge's code: every deleter is covered. Read by the feed counts (handlers.dossier_events).
+inbox_horizon = Table(
+    "inbox_horizon",
+    metadata,
+    Column("consumer", Text, primary_key=True),
+    Column("through", DateTime(timezone=True), nullable=False),
+)
+
 # Our copy of the unit tree (from ingest's UnitsChanged and the reference seed).
 unit = Table(
     "unit",

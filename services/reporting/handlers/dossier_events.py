@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
@@ -44,9 +44,19 @@ log = logging.getLogger(__name__)
 STATE_COLUMNS = tuple(f for f in DossierState.__dataclass_fields__ if f != "dossier_id")
 _state_values = attrgetter(*STATE_COLUMNS)  # one C call per dossier, not a generator
 
+# The subscription's queue: the consumer's name in the inbox, whose purge horizon the feed counts read.
+DOSSIER_QUEUE = "reporting.dossiers"
 # Shared by dossier batches, exclusive for a calendar change (adapters.calendar.hold_calendar).
 _HOLD_CALENDAR = "SELECT pg_advisory_xact_lock_shared(hashtext('reporting.calendar'))"
-_DECLARED_DAYS = "SELECT days::text FROM reporting.calendar"
+# Read after the lock (a statement's snapshot is taken when it starts), and after the consumer's
+# inbox insert: a purge that let one of these messages in again has committed its horizon.
+_DECLARED_DAYS = (
+    "SELECT (SELECT days::text FROM reporting.calendar),"
+    " (SELECT through FROM reporting.inbox_horizon WHERE consumer = $1)"
+)
+# ``accepted_at`` is ingest's clock, the inbox's ``received_at`` the database's: a message counts
+# only when accepted this long after the horizon, so that a clock an hour off double-counts nothing.
+CLOCK_MARGIN = timedelta(hours=1)
 # Two batches touching the same dossier take turns (locks in one order: no deadlock); so do a
 # batch and the retention sweep dropping the dossier (worker.sweep_chunk takes them too).
 LOCK_DOSSIERS = (
@@ -106,19 +116,22 @@ _APPEND_DOSSIERS = (
     + " WHERE d.dossier_id = t.dossier_id"
 )
 # Per (source, unit): last accepted batch, last event time, a running usual gap. Gaps under a
-# second belong to one burst; the usual gap weighs new gaps by 1/5.
+# second belong to one burst; the usual gap weighs new gaps by 1/5. The times and the gap are the
+# same when a message comes again (a repeat is no later than what its first time left); the
+# counts are added only for a message that cannot be a repeat (``counts_once``): $5 and $6 are 0
+# for the others.
 _GAP = "EXTRACT(EPOCH FROM excluded.last_accepted_at - f.last_accepted_at)"
 _STORE_FEEDS = f"""
 INSERT INTO reporting.feed AS f (source, unit_code, last_accepted_at, last_occurred_at, batches, events)
-SELECT s, u, a, o, 1, n
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[]) AS t(s, u, a, o, n)
+SELECT s, u, a, o, b, n
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::int[]) AS t(s, u, a, o, n, b)
 ON CONFLICT (source, unit_code) DO UPDATE SET
     last_accepted_at = GREATEST(f.last_accepted_at, excluded.last_accepted_at),
     last_occurred_at = GREATEST(f.last_occurred_at, excluded.last_occurred_at),
     usual_gap_s = CASE WHEN {_GAP} < 1 THEN f.usual_gap_s
         WHEN f.usual_gap_s IS NULL THEN {_GAP}
         ELSE 0.8 * f.usual_gap_s + 0.2 * {_GAP} END,
-    batches = f.batches + 1,
+    batches = f.batches + excluded.batches,
     events = f.events + excluded.events
 """
 
@@ -130,10 +143,36 @@ def _procedure_codes(events: Iterable[DossierEvent]) -> set[str]:
 async def _calendar(conn: Any) -> WorkingCalendar:
     """The working calendar with the declared days, read under the calendar lock (so a change
     is never half seen); one calendar object per declared set (it caches holiday years)."""
+    return (await _calendar_and_horizon(conn))[0]
+
+
+async def _calendar_and_horizon(conn: Any) -> tuple[WorkingCalendar, datetime | None]:
+    """The calendar (:func:`_calendar`) and the dossier queue's inbox purge horizon, one round trip."""
     await conn.execute(_HOLD_CALENDAR)
-    text = await conn.fetchval(_DECLARED_DAYS)
+    text, horizon = await conn.fetchrow(_DECLARED_DAYS, DOSSIER_QUEUE)
     days = orjson.loads(text) if text else []
-    return working_calendar(frozenset((date.fromisoformat(d["day"]), str(d["kind"])) for d in days))
+    return working_calendar(frozenset((date.fromisoformat(d["day"]), str(d["kind"])) for d in days)), horizon
+
+
+def counts_once(accepted_at: datetime | None, horizon: datetime | None) -> bool:
+    """Whether a message's batch and events may be added to its feeds' counts (lượt gửi, số sự kiện).
+
+    The consumer's inbox lets a message through once while its row is kept; the purge forgets rows
+    older than a week, and a message re-driven from parking after that comes through again. Every
+    earlier application of a message left a row received after ingest accepted it: accepted after
+    the latest purged row (``horizon``, plus the clocks' margin), none of them can have been
+    purged, so this is its first time. Accepted before, it may be a repeat: its times still count
+    (a repeat changes none), its counts not — a message applied for the first time more than a week
+    after its acceptance is left out of them rather than anyone's counted twice. Without
+    ``accepted_at`` (not dated by ingest) it counts only while nothing was ever purged.
+    """
+    if horizon is None:
+        return True
+    if accepted_at is None:
+        return False
+    if accepted_at.tzinfo is None:  # as the driver stores it: UTC
+        accepted_at = accepted_at.replace(tzinfo=UTC)
+    return accepted_at > horizon + CLOCK_MARGIN
 
 
 async def apply_dossier_events(
@@ -253,23 +292,22 @@ async def _time_limits(conn: Any, codes: set[str]) -> dict[str, int | None]:
     return {r[0]: r[1] for r in await conn.fetch(_TIME_LIMITS, sorted(codes))} if codes else {}
 
 
-async def record_feed_activity(
-    messages: Sequence[tuple[Sequence[tuple[str, DossierEvent]], datetime]],
-    units: dict[str, str | None],
-    *,
-    conn: Any,
-) -> None:
-    """Per (source, unit): last accepted batch, last event time, a running usual gap.
+FeedMessage = tuple[Sequence[tuple[str, DossierEvent]], datetime, bool]
+"""A message's (source, event) pairs, its acceptance time, whether it counts (:func:`counts_once`)."""
 
-    ``messages``: each message's (source, event) pairs and acceptance time, in delivery order.
-    A feed row counts each message that brought it events, in that order, as if they came one
-    a transaction: one statement per round, a round holding each (source, unit)'s next message
-    (a burst from many dossier systems is one round). The events count for the dossier's unit
-    after the whole batch.
+
+async def record_feed_activity(messages: Sequence[FeedMessage], units: dict[str, str | None], *, conn: Any) -> None:
+    """Per (source, unit): last accepted batch, last event time, a running usual gap, the counts.
+
+    ``messages`` in delivery order. A feed row takes each message that brought it events, in that
+    order, as if they came one a transaction: one statement per round, a round holding each
+    (source, unit)'s next message (a burst from many dossier systems is one round). The events
+    count for the dossier's unit after the whole batch; a message that may be a repeat adds its
+    times, not its counts.
     """
-    rounds: list[dict[tuple[str, str], tuple[int, datetime, datetime]]] = []
+    rounds: list[dict[tuple[str, str], tuple[int, datetime, datetime, int]]] = []
     seen: dict[tuple[str, str], int] = {}
-    for raw, accepted_at in messages:
+    for raw, accepted_at, counted in messages:
         activity: dict[tuple[str, str], tuple[int, datetime]] = {}
         for source, e in raw:
             code = units.get(e.dossier_id)
@@ -281,7 +319,7 @@ async def record_feed_activity(
             n = seen[key] = seen.get(key, -1) + 1
             if n == len(rounds):
                 rounds.append({})
-            rounds[n][key] = (count, latest, accepted_at)
+            rounds[n][key] = (count if counted else 0, latest, accepted_at, int(counted))
     for feeds in rounds:
         keys = sorted(feeds)  # rows in one order: two batches cannot deadlock on them
         await conn.execute(
@@ -291,6 +329,7 @@ async def record_feed_activity(
             [feeds[k][2] for k in keys],
             [feeds[k][1] for k in keys],
             [feeds[k][0] for k in keys],
+            [feeds[k][3] for k in keys],
         )
 
 
@@ -307,10 +346,27 @@ async def on_dossier_batches(messages: list[IncomingMessage], uow: UnitOfWork) -
     conn = await driver_connection(uow.session)
     # Working days as the package and the law define them, with the days scoring's admins
     # declared (CalendarChanged).
-    cal = await _calendar(conn)
+    cal, horizon = await _calendar_and_horizon(conn)
     units = await apply_dossier_events([e for b in batches for _, e in b.events], conn=conn, calendar=cal)
-    await record_feed_activity([(b.events, b.accepted_at or now) for b in batches if b.events], units, conn=conn)
+    fed = [(m, b) for m, b in zip(messages, batches, strict=True) if b.events]
+    counted = [counts_once(b.accepted_at, horizon) for _, b in fed]
+    if not all(counted):
+        _log_uncounted([m.message_id for (m, _), c in zip(fed, counted, strict=True) if not c], horizon)
+    activity = [(b.events, b.accepted_at or now, c) for (_, b), c in zip(fed, counted, strict=True)]
+    await record_feed_activity(activity, units, conn=conn)
     await mark_changed(uow.session, "warnings")  # last: the version row is locked only for the commit
+
+
+def _log_uncounted(message_ids: list[str], horizon: datetime | None) -> None:
+    """Name the messages left out of the feed counts: a person re-driving parking can tell why."""
+    log.warning(
+        "feed counts left out: messages accepted before the inbox purge horizon may be repeats",
+        extra={
+            "messages": len(message_ids),
+            "message_ids": message_ids[:20],
+            "horizon": horizon and horizon.isoformat(),
+        },
+    )
 
 
 on_dossier_events = one_message(on_dossier_batches)  # one message: the batch of it alone (tests, replays)
