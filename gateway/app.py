@@ -39,7 +39,7 @@ from shared.db import create_engine, database_ready, session_factory
 from shared.identity import ANONYMOUS, INTERNAL_TOKEN_HEADER, Principal, from_gateway
 from shared.metrics import CITIZEN_WRITES_REFUSED
 from shared.telemetry import configure_telemetry
-from shared.web import ApiError, ReadyCheck, error_response, principal_from
+from shared.web import ApiError, ReadyCheck, error_response, principal_from, without_body
 from shared.web import create_app as create_base_app
 
 SERVICE = "gateway"
@@ -385,7 +385,7 @@ async def answer_own(scope: Scope, receive: Receive, send: Send, *, proxy: BaseR
     if not methods or _hidden(scope):
         raise ApiError(404, "no such path")
     if scope["method"] == "HEAD" and "GET" in methods:
-        await router({**scope, "method": "GET"}, receive, _without_body(send))
+        await router({**scope, "method": "GET"}, receive, without_body(send))
         return
     raise StarletteHTTPException(405, headers={"Allow": ", ".join(sorted(methods))})
 
@@ -409,17 +409,6 @@ def _hidden(scope: Scope) -> bool:
     the method: a 405 would tell that it is there."""
     gw: Gateway = scope["app"].state.gateway
     return scope["path"] == "/metrics" and not gw.metrics_allowed(Request(scope))
-
-
-def _without_body(send: Send) -> Send:
-    """``send`` with every body left out (the head keeps GET's Content-Length, RFC 9110 §8.6)."""
-
-    async def send_head(message: Message) -> None:
-        if message["type"] == "http.response.body":
-            message = {**message, "body": b""}
-        await send(message)
-
-    return send_head
 
 
 def refuse_citizen_write(gw: Gateway, address: str, prefix: str) -> Response | None:

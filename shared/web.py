@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import caused_by, transient_conflict
@@ -239,6 +240,45 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
 
 
+def without_body(send: Send) -> Send:
+    """``send`` with every body left out: the head of the answer, its ``Content-Length`` kept
+    (RFC 9110 §8.6, §9.3.2)."""
+
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_head
+
+
+class HeadLikeGet:
+    """HEAD on a path whose routes take GET but not HEAD is that GET without its body.
+
+    RFC 9110 §9.1: a server that takes GET takes HEAD. Starlette's routes add HEAD to GET
+    themselves; FastAPI's (every route of ours) do not, so a HEAD — a monitor's, a link checker's
+    — was a 405. Done here rather than by adding HEAD to the routes: that would put a ``head``
+    operation beside every ``get`` of the OpenAPI document. A route that takes HEAD itself (the
+    gateway's forwarding) gets it unchanged. Only HEAD pays the routing check.
+    """
+
+    def __init__(self, app: ASGIApp, *, router: Router) -> None:
+        self.app = app
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD" and self._get_only(scope):
+            await self.app({**scope, "method": "GET"}, receive, without_body(send))
+            return
+        await self.app(scope, receive, send)
+
+    def _get_only(self, scope: Scope) -> bool:
+        def taken(method: str) -> bool:
+            return any(route.matches({**scope, "method": method})[0] is Match.FULL for route in self.router.routes)
+
+        return not taken("HEAD") and taken("GET")
+
+
 def wrap_whole_stack(app: Starlette, wrapper: Callable[[ASGIApp], ASGIApp]) -> None:
     """Wrap ``app``'s whole middleware stack in ``wrapper``, so it sees every answer, a 500 included.
 
@@ -323,6 +363,7 @@ def create_app(
         title=title, description=description, lifespan=_frozen_after_start(lifespan), docs_url=None, redoc_url=None
     )
     install_error_handlers(app)
+    app.add_middleware(HeadLikeGet, router=app.router)
     install_health(app, checks, metrics_allowed, own_checks)
     # One server span per request; not one more internal span per ASGI message sent or received
     # (three for a plain GET): they told nothing the server span does not, at a tenth of a
