@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api_keys import router as keys_router
-from gateway.clients import client_address, limit_key
+from gateway.clients import client_address, limit_key, site_key
 from gateway.jwt_auth import TokenError, TokenVerifier
 from gateway.keys import KeyVerifier
 from gateway.openapi import DOCS_STATIC, MergedOpenApi, docs_page
@@ -57,6 +57,9 @@ class Gateway:
         )
         self.tokens = TokenVerifier(settings)
         self.limiter = RateLimiter(settings.citizen_writes_per_minute, max_clients=settings.citizen_write_clients_max)
+        self.site_limiter = RateLimiter(
+            settings.citizen_writes_per_minute_per_site, max_clients=settings.citizen_write_clients_max
+        )
         self.upstreams = upstreams(settings)
         timeout = httpx.Timeout(settings.upstream_timeout_s, connect=3.0)
         # A keep-alive pool per service (gateway.upstream; httpx cost half the gateway's CPU per
@@ -412,16 +415,26 @@ def _hidden(scope: Scope) -> bool:
 
 
 def refuse_citizen_write(gw: Gateway, address: str, prefix: str) -> Response | None:
-    """429 past the client's writes a minute; 503 while the limiter is full of other clients."""
+    """429 past the client's writes a minute, or past its IPv6 site's (/48); 503 while a limiter
+    is full of other clients. The client is asked first: a client refused for its own writes
+    takes nothing from its site's neighbours."""
+    limits = gw.settings
     verdict = gw.limiter.allow(limit_key(address))
+    too_many = f"too many writes from this address; at most {limits.citizen_writes_per_minute} a minute"
+    site = site_key(address)
+    if verdict.allowed and site is not None:
+        verdict = gw.site_limiter.allow(site)
+        too_many = (
+            "too many writes from this network (IPv6 /48); "
+            f"at most {limits.citizen_writes_per_minute_per_site} a minute"
+        )
     if verdict.allowed:
         return None
     CITIZEN_WRITES_REFUSED.labels(prefix).inc()
     headers = {"Retry-After": str(verdict.retry_after)}
     if verdict.crowded:
         return error_response(503, "too many clients are writing right now; try again shortly", headers=headers)
-    limit = gw.settings.citizen_writes_per_minute
-    return error_response(429, f"too many writes from this address; at most {limit} a minute", headers=headers)
+    return error_response(429, too_many, headers=headers)
 
 
 async def record_audit(gw: Gateway, principal: Principal, request: Request, status: int) -> None:

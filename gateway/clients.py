@@ -23,6 +23,9 @@ IPNetwork = IPv4Network | IPv6Network
 # The prefix an IPv6 client is counted by: a /64 is one subscriber's LAN (RFC 6177), whose 2^64
 # addresses a client can rotate through freely.
 IPV6_CLIENT_PREFIX = 64
+# The prefix an IPv6 site is counted by: a /48 is what a provider assigns one customer's site
+# (RFC 6177 allows /48–/64): 65,536 /64s whose holder would otherwise get 65,536 client limits.
+IPV6_SITE_PREFIX = 48
 
 
 def parse_address(text: str) -> IPAddress | None:
@@ -77,3 +80,12 @@ def limit_key(address: str) -> str:
     if isinstance(parsed, IPv6Address):
         return str(IPv6Network((parsed, IPV6_CLIENT_PREFIX), strict=False))
     return str(parsed) if parsed is not None else address
+
+
+def site_key(address: str) -> str | None:
+    """The IPv6 site (its /48) a client's writes also count against; None for IPv4, whose
+    addresses are each dear (a whole IPv4 network shares one NAT address as it is)."""
+    parsed = parse_address(address)
+    if isinstance(parsed, IPv6Address):
+        return str(IPv6Network((parsed, IPV6_SITE_PREFIX), strict=False))
+    return None

@@ -22,6 +22,9 @@ class GatewaySettings(CommonSettings):
     jwt_public_keys_file: Path | None = None
     # Citizen writes per client address per minute (api.md default 10).
     citizen_writes_per_minute: int = Field(default=10, ge=1)
+    # Citizen writes per IPv6 site (/48) per minute, whatever /64 inside it writes: a holder of a
+    # /48 would otherwise get 65,536 client limits. An office network behind one /48 shares it.
+    citizen_writes_per_minute_per_site: int = Field(default=200, ge=1)
     # Clients (IPv4 addresses, IPv6 /64s) the limit remembers at once: ~0.4 kB each at the full
     # limit. When that many wrote within the last minute a new one is refused (gateway.ratelimit).
     citizen_write_clients_max: int = Field(default=100_000, ge=1)

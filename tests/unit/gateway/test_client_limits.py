@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from gateway.app import create_app
-from gateway.clients import client_address, limit_key
+from gateway.clients import client_address, limit_key, site_key
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstream
@@ -44,6 +44,12 @@ def test_an_ipv6_client_is_counted_by_its_64() -> None:
     assert [limiter.allow(key)[0] for key in rotated] == [True] * LIMIT + [False]
     assert limiter.allow(limit_key("2001:db8:1:3::1"))[0]  # the next /64 is someone else
     assert limit_key("::ffff:198.51.100.7") == limit_key("198.51.100.7") == "198.51.100.7"
+
+
+def test_an_ipv6_site_is_its_48_and_ipv4_has_none() -> None:
+    assert site_key("2001:db8:1:2::7") == site_key("2001:db8:1:ffff::1") == "2001:db8:1::/48"
+    assert site_key("2001:db8:2::1") == "2001:db8:2::/48"
+    assert site_key("198.51.100.7") is None and site_key("::ffff:198.51.100.7") is None
 
 
 def test_a_full_limiter_refuses_new_clients_and_never_resets_a_known_one() -> None:
@@ -171,3 +177,25 @@ async def test_a_full_limiter_answers_503_with_retry_after(gateway: Callable[...
     assert r.status_code == 503, r.text
     assert r.json()["error"]["code"] == "unavailable" and 1 <= int(r.headers["retry-after"]) <= 61
     assert (await rate(app, "203.0.113.0")).status_code == 201  # a known client keeps its allowance
+
+
+async def test_the_64s_of_one_48_share_the_sites_limit(gateway: Callable[..., FastAPI]) -> None:
+    """A holder of a /48 has 65,536 /64s, each a client: each got its own limit, so the site wrote
+    65,536 × the limit a minute. They now also count against their /48's."""
+    app = gateway(citizen_writes_per_minute_per_site=LIMIT + 2)
+    statuses = [(await rate(app, f"2001:db8:9:{i:x}::1")).status_code for i in range(LIMIT + 3)]
+    assert statuses == [201] * (LIMIT + 2) + [429]
+    refused = await rate(app, "2001:db8:9:ffff::1")
+    assert refused.status_code == 429 and "/48" in refused.json()["error"]["message"]
+    assert refused.headers["retry-after"].isdigit()
+    assert (await rate(app, "2001:db8:a::1")).status_code == 201  # another /48, another site
+    assert (await rate(app, "203.0.113.5")).status_code == 201  # IPv4 has no site
+
+
+async def test_a_client_refused_for_its_own_writes_takes_nothing_from_its_site(
+    gateway: Callable[..., FastAPI],
+) -> None:
+    app = gateway(citizen_writes_per_minute_per_site=LIMIT + 1)
+    noisy = [(await rate(app, "2001:db8:b:1::1")).status_code for _ in range(LIMIT + 5)]
+    assert noisy == [201] * LIMIT + [429] * 5
+    assert (await rate(app, "2001:db8:b:2::1")).status_code == 201  # the neighbour's write still fits
