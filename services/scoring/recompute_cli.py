@@ -18,9 +18,10 @@ from collections.abc import Sequence
 import aio_pika
 import httpx
 import orjson
+from sqlalchemy import text
 
 from services.scoring.application.caches import sync_references
-from services.scoring.application.recompute import live_periods, recompute_and_compare
+from services.scoring.application.recompute import Difference, live_periods, recompute_and_compare
 from services.scoring.bootstrap import Scoring, bootstrap
 from shared import event_loop
 from shared.contracts import RawEvent, ReplayBatch, ReplayFinished, replay_routing_key
@@ -113,10 +114,30 @@ async def _recompute(app: Scoring, args: argparse.Namespace) -> int:
     except (httpx.HTTPError, TimeoutError) as exc:
         print(f"replay failed: {exc}", file=sys.stderr)
         return 2
+    periods, diffs = await compare_with_live(app, events, args.period)
+    for d in diffs:
+        print(d)
+    print(f"{len(events)} events, {len(periods)} period(s), {len(diffs)} difference(s)", file=sys.stderr)
+    return 1 if diffs else 0
+
+
+# The tool judges the replayed log in memory and only compares: a read-only transaction makes sure
+# it stores nothing. So it opens no judging step (application.judging.judge_due_in_step): a
+# catalogue or calendar change committed while it runs can at worst make one run print a
+# difference the next run does not find; nothing stored is left judged with an older copy.
+_READ_ONLY = text("SET TRANSACTION READ ONLY")
+
+
+async def compare_with_live(
+    app: Scoring, events: list[RawEvent], period: str | None
+) -> tuple[list[str], list[Difference]]:
+    """Rebuild ``period`` (None: every period with live scores) from ``events`` and compare it
+    with the live scores, in one read-only transaction; returns the periods and the differences."""
     async with app.sessions() as session:
+        await session.execute(_READ_ONLY)  # the transaction's first statement
         # The same methodology versions and declared days as the worker scores with.
         await sync_references(app, session)
-        periods = [args.period] if args.period else await live_periods(session)
+        periods = [period] if period else await live_periods(session)
         print(f"recompute: judging {len(events):,} events into {len(periods)} period(s)…", file=sys.stderr)
         diffs = await recompute_and_compare(
             session,
@@ -125,10 +146,7 @@ async def _recompute(app: Scoring, args: argparse.Namespace) -> int:
             methodologies=list(app.methodologies.values()),
             calendar=app.calendar,
         )
-    for d in diffs:
-        print(d)
-    print(f"{len(events)} events, {len(periods)} period(s), {len(diffs)} difference(s)", file=sys.stderr)
-    return 1 if diffs else 0
+    return periods, diffs
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,6 +44,11 @@ A worker that dies leaves its last row: any worker's :data:`_OPEN` takes over ro
 each other), and re-judges for them. A lease shorter than a live worker's step only costs a
 second re-judging: that worker still reconciles its own copy at its next step from the snapshot
 it remembers (:class:`JudgingStep`), row or no row.
+
+Judging outside the refresher (``compute_period(judge=True)``: every due dossier judged in its
+caller's one transaction) opens its step in that transaction, with no lease
+(``application.judging.judge_due_in_step``): its row becomes visible only when what it judged
+commits, so the next step of any worker may take it over at once, and no one remembers it.
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ from services.scoring.adapters.dossier_flags import rejudge_procedures
 
 # One snapshot: the procedures found written unseen and the snapshot recorded as this step's are
 # the same statement's, so no change falls between two steps. $1: the worker's previous step
-# (null: none), $2: its snapshot as remembered (null: none), $3: the lease in seconds.
+# (null: none), $2: its snapshot as remembered (null: none), $3: the lease in seconds, $4: whether
+# the transaction may commit asynchronously (below).
 # Nothing moved (nearly every step): an index probe of procedure.written_by per snapshot, a read
 # of calendar_written's one row, and a row deleted and one inserted.
 # The transaction commits without waiting for its WAL flush (set_config: no round trip of its
@@ -63,6 +69,8 @@ from services.scoring.adapters.dossier_flags import rejudge_procedures
 # catalogue's read before): the row matters once a chunk of the step has committed, and that
 # commit's flush carries every WAL record before it, this one's too. A crash losing this commit
 # loses the release and the re-judging together: the rows released are there to take again.
+# Not when the step is opened in a transaction that judges and scores too (``judge_due_in_step``):
+# that transaction's own durability is its caller's (its outbox, its scores), not this row's.
 _OPEN = """
 WITH released AS (
     DELETE FROM scoring.judging_step WHERE id IN (
@@ -88,7 +96,7 @@ SELECT opened.id, opened.snapshot,
         SELECT FROM unseen, scoring.calendar_written w
         WHERE NOT pg_visible_in_snapshot(w.written_by::text::xid8, unseen.snap)
     ) AS calendar_moved,
-    set_config('synchronous_commit', 'off', true)
+    set_config('synchronous_commit', CASE WHEN $4 THEN 'off' ELSE current_setting('synchronous_commit') END, true)
 FROM opened
 """
 
@@ -115,16 +123,23 @@ class Opened:
     calendar_moved: bool
 
 
-async def open_step(conn: Any, *, previous: JudgingStep | None, lease_s: float) -> Opened:
+async def open_step(
+    conn: Any, *, previous: JudgingStep | None, lease_s: float, asynchronous_commit: bool = True
+) -> Opened:
     """Open a judging step (asyncpg connection, in the caller's transaction, which must commit
-    before the step judges anything, then load the catalogue and the calendar; the transaction's
-    commit is made asynchronous): re-judge the dossiers of the
+    before the step judges anything — or be the one that judges, then commits the row with what it
+    judged —, then load the catalogue and the calendar; with ``asynchronous_commit`` the
+    transaction's commit is made asynchronous): re-judge the dossiers of the
     procedures written unseen by ``previous`` (this worker's last step, as remembered) and by the
     rows whose lease expired, release those rows and record this step's snapshot for
     ``lease_s`` seconds. When the declared days were written unseen by them
     (``Opened.calendar_moved``) the caller re-judges everything before committing."""
     row = await conn.fetchrow(
-        _OPEN, previous.id if previous else None, previous.snapshot if previous else None, lease_s
+        _OPEN,
+        previous.id if previous else None,
+        previous.snapshot if previous else None,
+        lease_s,
+        asynchronous_commit,
     )
     moved = list(row["moved"])
     rejudged = await rejudge_procedures(conn, moved) if moved else 0  # committed with the release

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -61,10 +61,12 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.adapters.calendar_store import build_calendar, declared_days, rejudge_everything
 from services.scoring.adapters.codec import FOLD_VERSION, facts_from_json, facts_json
 from services.scoring.adapters.dirty_periods import mark_periods
 from services.scoring.adapters.dossier_flags import take_flags
-from services.scoring.adapters.repository import PETITIONS_NAMING, RATINGS_OF, feedback_of_rows
+from services.scoring.adapters.judging_steps import JudgingStep, Opened, open_step
+from services.scoring.adapters.repository import PETITIONS_NAMING, RATINGS_OF, feedback_of_rows, load_procedures
 from services.scoring.adapters.tables import EPOCH, KEYED_ONLY
 from services.scoring.adapters.tallies import apply_deltas
 from services.scoring.domain import NO_FEEDBACK, DomainEvent, DossierFacts, DossierFeedback, Procedure, fold_dossier
@@ -377,10 +379,82 @@ async def judge_due(
     calendar: WorkingCalendar,
     procedures: Mapping[str, Procedure],
 ) -> int:
-    """Judge every flagged and every due dossier inside the caller's transaction (tests, direct
-    recomputation)."""
+    """Judge every flagged and every due dossier inside the caller's transaction, with the
+    caller's copies. It opens no judging step: a catalogue or calendar change committed after
+    those copies were read would be judged with them and stay so. Only for a caller no such
+    change can race (a test's oracle, judging between its own steps); anything else judges
+    through :func:`judge_due_in_step`."""
     total = 0
     for chunk in (judge_flagged_chunk, judge_chunk):
         while n := await chunk(session, now=now, calendar=calendar, procedures=procedures):
             total += n
     return total
+
+
+# The lease of a step opened in the transaction that judges (:func:`judge_due_in_step`): none. Its
+# row becomes visible only when that transaction commits, with everything the step judged, so
+# any worker's next step may reconcile it at once; and no one remembers it as their previous step.
+IN_TRANSACTION_LEASE_S = 0.0
+
+
+async def judge_due_in_step(session: AsyncSession, *, now: datetime) -> tuple[dict[str, Procedure], WorkingCalendar]:
+    """:func:`judge_due` in a judging step opened in the caller's transaction, with the step's
+    copies (read after its snapshot: the calendar from the declared days, not the caller's copy,
+    which may be older); returns them, for the caller to score with what it judged with.
+
+    A catalogue or calendar change committed while it judges may still be judged with those
+    copies; the step's row, committed with the contributions, has the next step of any worker (or
+    the next call of this) judge it again, as a refresher step's does
+    (:mod:`services.scoring.adapters.judging_steps`). The opening's commit stays synchronous: the
+    transaction is the caller's."""
+    _, procedures, calendar = await open_step_with_copies(
+        session,
+        previous=None,
+        lease_s=IN_TRANSACTION_LEASE_S,
+        read_calendar=_declared_calendar,
+        asynchronous_commit=False,
+    )
+    await judge_due(session, now=now, calendar=calendar, procedures=procedures)
+    return procedures, calendar
+
+
+async def _declared_calendar(session: AsyncSession) -> WorkingCalendar:
+    return build_calendar(await declared_days(session))
+
+
+async def open_step_with_copies(
+    session: AsyncSession,
+    *,
+    previous: JudgingStep | None,
+    lease_s: float,
+    read_calendar: Callable[[AsyncSession], Awaitable[WorkingCalendar]],
+    asynchronous_commit: bool = True,
+) -> tuple[JudgingStep, dict[str, Procedure], WorkingCalendar]:
+    """Open a judging step in ``session``'s transaction (``adapters.judging_steps.open_step``:
+    the dossiers of the procedures written unseen by ``previous`` and by the rows whose lease
+    expired made due again — every dossier and every scored period when the declared days were)
+    and read, after its snapshot, the calendar (``read_calendar``) and the catalogue its chunks
+    judge with. The one opening of the refresher's steps
+    (:func:`~services.scoring.application.refresher.open_judging_step`, a transaction of its own,
+    committed before judging) and of :func:`judge_due_in_step` (the judging's transaction)."""
+    opened = await open_step(
+        await driver(session), previous=previous, lease_s=lease_s, asynchronous_commit=asynchronous_commit
+    )
+    if opened.calendar_moved:  # committed with the release, as the procedures' re-judging
+        await rejudge_everything(session)
+    calendar = await read_calendar(session)
+    procedures = await load_procedures(session)
+    _log_opened(opened)
+    return opened.step, procedures, calendar
+
+
+def _log_opened(opened: Opened) -> None:
+    if opened.taken_over:
+        log.info("judging steps of gone workers or computations taken over", extra={"steps": len(opened.taken_over)})
+    if opened.moved:
+        log.info(
+            "procedure catalogue changed since a step's copy; re-judging its dossiers",
+            extra={"procedures": len(opened.moved), "dossiers": opened.rejudged},
+        )
+    if opened.calendar_moved:
+        log.info("working calendar changed since a step's copy; re-judging every dossier")

@@ -6,6 +6,11 @@ per (period, methodology, unit, indicator). Units, ratings and petitions are not
 dossier log: they are taken from the live tables. Every rating is kept there, and the domain's
 ``latest_rating`` picks, per dossier, the latest given before the period's judging instant — the
 rule live judging applies to a dossier's ratings (its 5.4 flag), so the two agree.
+
+Nothing here writes: the rebuilt verdicts and scores stay in memory, and ``./sqi recompute`` runs
+this in a read-only transaction (``recompute_cli.compare_with_live``). So, unlike judging into
+contributions, it needs no judging step: a catalogue or calendar change committed while it runs
+can make one run print a difference, never leave anything stored judged with an older copy.
 """
 
 from __future__ import annotations

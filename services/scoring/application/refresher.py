@@ -32,24 +32,21 @@ from opentelemetry import trace
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.adapters.calendar_store import announce_declared_days, rejudge_everything
+from services.scoring.adapters.calendar_store import announce_declared_days
 from services.scoring.adapters.dirty_periods import (
     claim_period,
     dirty_labels,
     mark_closed_periods,
     mark_periods_past_petition_deadlines,
 )
-from services.scoring.adapters.judging_steps import open_step
-from services.scoring.adapters.repository import load_procedures
 from services.scoring.adapters.tables import period_state
 from services.scoring.application.caches import sync_calendar, sync_methodologies
 from services.scoring.application.context import Scoring
-from services.scoring.application.judging import judge_chunk, judge_flagged_chunk
+from services.scoring.application.judging import judge_chunk, judge_flagged_chunk, open_step_with_copies
 from services.scoring.application.scoring_service import compute_period
 from services.scoring.domain import Procedure, parse_period
 from shared.calendar import WorkingCalendar
 from shared.db import caused_by
-from shared.db import driver_connection as driver
 from shared.metrics import (
     DOSSIERS_JUDGED,
     FRESHNESS_SECONDS,
@@ -126,22 +123,11 @@ async def open_judging_step(app: Scoring, *, lease_s: float) -> tuple[dict[str, 
     next step of any worker once the row's lease has expired
     (:mod:`services.scoring.adapters.judging_steps`). The row is committed before the step judges
     anything; the copies are read after it, so they hold at least what the snapshot saw."""
-    async with app.uow() as uow:
-        opened = await open_step(await driver(uow.session), previous=app.judging_step, lease_s=lease_s)
-        if opened.calendar_moved:  # committed with the release, as the procedures' re-judging
-            await rejudge_everything(uow.session)
-        calendar = await sync_calendar(app, uow.session)
-        procedures = await load_procedures(uow.session)
-    app.judging_step = opened.step
-    if opened.taken_over:
-        log.info("judging steps of gone workers taken over", extra={"steps": len(opened.taken_over)})
-    if opened.moved:
-        log.info(
-            "procedure catalogue changed since a step's copy; re-judging its dossiers",
-            extra={"procedures": len(opened.moved), "dossiers": opened.rejudged},
+    async with app.uow() as uow:  # the app's calendar: rebuilt only when the declared days changed
+        step, procedures, calendar = await open_step_with_copies(
+            uow.session, previous=app.judging_step, lease_s=lease_s, read_calendar=partial(sync_calendar, app)
         )
-    if opened.calendar_moved:
-        log.info("working calendar changed since a step's copy; re-judging every dossier")
+    app.judging_step = step
     return procedures, calendar
 
 

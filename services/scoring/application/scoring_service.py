@@ -1,10 +1,11 @@
 """Computing a period's scores into the read model, and announcing what changed.
 
-``compute_period`` judges the dossiers due for it (changed, or whose verdict time alone changed),
-takes the period's counts from the stored counters, scores each methodology, ranks
-among peers (same level and parent) with the delta against the previous period, writes the rows
-in bulk and publishes the changed units in ``scoring.scores-updated.v3`` messages, plus grade changes and
-drops of ≥ 5 points. ``evaluate_live`` (every dossier judged) stays for custom ranges (their
+``compute_period`` judges the dossiers due for it (changed, or whose verdict time alone changed;
+in a judging step of its own, unless its caller judged them in the refresher's steps), takes the
+period's counts from the stored counters, scores each methodology, ranks among peers (same level
+and parent) with the delta against the previous period, writes the rows in bulk and publishes
+the changed units in ``scoring.scores-updated.v3`` messages, plus grade changes and drops of ≥ 5
+points. ``evaluate_live`` (every dossier judged) stays for custom ranges (their
 counts in bounded memory, chunk by chunk; their shortfall lists with every verdict) and the
 recompute check.
 """
@@ -25,7 +26,7 @@ from services.scoring.adapters.period_state import record_computation
 from services.scoring.adapters.repository import load_inputs, load_procedures, previous_ranks
 from services.scoring.adapters.tables import score
 from services.scoring.application.aggregate import aggregate_period
-from services.scoring.application.judging import judge_due
+from services.scoring.application.judging import judge_due_in_step
 from services.scoring.application.range_counts import evaluate_range_counts
 from services.scoring.domain import Methodology, Period, breakdown, previous_period
 from services.scoring.domain.engine import Evaluation, ScoreRow, evaluate_period, payload_digest, score_period
@@ -189,13 +190,19 @@ def announcements(
 async def evaluate_counts(
     session: AsyncSession, *, period: Period, now: datetime, calendar: WorkingCalendar, judge: bool = True
 ) -> Evaluation:
-    """Counts of a period: from the contributions (judging what is due first), or — for a custom
-    range, which has none — by judging its dossiers chunk by chunk into counters."""
+    """Counts of a period: from the contributions (judging what is due first, ``judge``), or — for
+    a custom range, which has none — by judging its dossiers chunk by chunk into counters.
+
+    ``judge``: judged in a judging step of this transaction and counted with the step's copies
+    (``calendar`` is not used: a copy read before the step's snapshot could hold a calendar older
+    than what the step judges against), so that a catalogue or calendar change committed while it
+    judges is judged again by the next step (:func:`judge_due_in_step`)."""
     if period.kind == "range":
         return await evaluate_live(session, period=period, now=now, calendar=calendar, verdicts=False)
-    procedures = await load_procedures(session)
     if judge:
-        await judge_due(session, now=now, calendar=calendar, procedures=procedures)
+        procedures, calendar = await judge_due_in_step(session, now=now)
+    else:
+        procedures = await load_procedures(session)
     return await aggregate_period(session, period=period, now=now, calendar=calendar, procedures=procedures)
 
 
@@ -211,7 +218,8 @@ async def compute_period(
     """Recompute and store ``period`` for every methodology; returns the changed units per methodology.
 
     ``judge=False``: the caller judged the due dossiers already (in chunks); any it left re-mark
-    the period when judged.
+    the period when judged. ``judge=True``: judged here, in a judging step, and scored with the
+    step's calendar rather than ``calendar`` (:func:`evaluate_counts`).
     """
     s = uow.session
     ev = await evaluate_counts(s, period=period, now=now, calendar=calendar, judge=judge)

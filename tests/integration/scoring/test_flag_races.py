@@ -13,7 +13,7 @@ from sqlalchemy import text
 from services.scoring.adapters.calendar_store import rejudge_everything
 from services.scoring.adapters.dossier_flags import PICK_FROM_START, TAKE
 from services.scoring.adapters.repository import load_procedures
-from services.scoring.application import refresher
+from services.scoring.application import judging
 from services.scoring.application.judging import END_OF_TIME, judge_flagged_chunk
 from services.scoring.application.recompute import live_periods
 from services.scoring.application.refresher import refresh_once
@@ -130,12 +130,12 @@ async def test_a_catalogue_change_committed_during_a_judging_step_is_judged(
         occurred_at="2026-02-01T00:00:00+07:00",
         data={**PROCEDURE.data, "time_limit_wd": 1},
     )
-    original = refresher.load_procedures
+    original = judging.load_procedures  # where a judging step reads its catalogue
     load = CommitsAfterFirstCall(original, lambda: catalogue_change(app, stricter))
-    monkeypatch.setattr(refresher, "load_procedures", load)
+    monkeypatch.setattr(judging, "load_procedures", load)
     await refresh_once(app, now=NOW)  # the step during which the catalogue changes
     assert load.done
-    monkeypatch.setattr(refresher, "load_procedures", original)
+    monkeypatch.setattr(judging, "load_procedures", original)
     await refresh_once(app, now=NOW)  # the steps that follow
     await refresh_once(app, now=NOW)
 

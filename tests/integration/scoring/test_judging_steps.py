@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from services.scoring.adapters.calendar_store import DAY_OFF, declare_day, rejudge_everything, undeclare_day
 from services.scoring.adapters.judging_steps import open_step
-from services.scoring.application import refresher
+from services.scoring.application import judging, refresher
 from services.scoring.application.refresher import judge_step, recompute_dirty, refresh_once
 from services.scoring.bootstrap import Scoring, bootstrap
 from services.scoring.settings import ScoringSettings
@@ -88,9 +88,9 @@ async def step_judging_with_the_older_copy(app: Scoring, monkeypatch: pytest.Mon
     and its flagged chunk folds CAT-2 (whose row had no procedure for the change to find), both
     judged with the 5-day copy. The step's row is given a lease that is over at once (a worker
     dead for longer than the lease)."""
-    load = CommitsAfterFirstCall(refresher.load_procedures, lambda: catalogue_change(app, STRICTER))
+    load = CommitsAfterFirstCall(judging.load_procedures, lambda: catalogue_change(app, STRICTER))
     with monkeypatch.context() as patch:
-        patch.setattr(refresher, "load_procedures", load)
+        patch.setattr(judging, "load_procedures", load)  # where a judging step reads its catalogue
         patch.setattr(refresher, "STEP_LEASE_S", -refresher.JUDGE_BUDGET_S, raising=False)
         await refresh_once(app, now=NOW)
     assert load.done
@@ -233,7 +233,7 @@ async def step_judging_with_the_older_calendar(
             changed.set()
             await change(app)
 
-    load, open_ = refresher.load_procedures, refresher.open_step
+    load, open_ = judging.load_procedures, judging.open_step  # what a judging step's opening calls
 
     async def load_then_change(session: Any) -> Any:
         procedures = await load(session)  # the calendar copy is read by now
@@ -247,8 +247,8 @@ async def step_judging_with_the_older_calendar(
         return await open_(conn, **kw)
 
     with monkeypatch.context() as patch:
-        patch.setattr(refresher, "load_procedures", load_then_change)
-        patch.setattr(refresher, "open_step", change_then_open)
+        patch.setattr(judging, "load_procedures", load_then_change)
+        patch.setattr(judging, "open_step", change_then_open)
         if lease_over:
             patch.setattr(refresher, "STEP_LEASE_S", -refresher.JUDGE_BUDGET_S, raising=False)
         await refresh_once(app, now=NOW)
