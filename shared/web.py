@@ -241,13 +241,25 @@ class GuardMiddleware:
 
 
 def without_body(send: Send) -> Send:
-    """``send`` with every body left out: the head of the answer, its ``Content-Length`` kept
-    (RFC 9110 §8.6, §9.3.2)."""
+    """``send`` for a HEAD: the answer's start, its ``Content-Length`` kept (RFC 9110 §8.6,
+    §9.3.2), then at once its end; whatever the app sends after is dropped.
+
+    At once, not at the app's first body message: a stream (the dashboard's live refresh) may
+    send none for a long time, and an answer not ended holds its keep-alive connection — one of
+    the gateway's pool, the next request on it waiting behind. Once ended, the server reports the
+    client gone to the app's ``receive``, and a stream stops."""
+    ended = False
 
     async def send_head(message: Message) -> None:
-        if message["type"] == "http.response.body":
-            message = {**message, "body": b""}
-        await send(message)
+        nonlocal ended
+        if ended:
+            return
+        if message["type"] == "http.response.start":
+            await send(message)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            ended = True
+        else:  # an app that sends no start: passed on as it is, the server decides
+            await send(message)
 
     return send_head
 

@@ -6,9 +6,12 @@ HEAD on a service page (``/``, ``/api/v1/scores``, ``/rate``, ``/healthz``) was 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import httpx
 from fastapi import Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from shared.web import REQUEST_ID_HEADER, create_app
 
@@ -55,3 +58,27 @@ async def test_a_route_that_takes_head_itself_gets_it_unchanged() -> None:
     async with app_with_routes() as client:
         head = await client.head("/own-head")
         assert head.status_code == 200 and head.headers["x-own"] == "1"
+
+
+async def test_head_on_a_stream_ends_at_once_and_stops_the_stream() -> None:
+    """A stream (the live refresh) sends its first chunk late or never: a HEAD that waited for it
+    held its keep-alive connection, the next request on it waiting behind."""
+    app = create_app("head-stream-test", title="head stream test", checks={})
+    stopped = asyncio.Event()
+
+    async def forever() -> AsyncIterator[bytes]:
+        try:
+            await asyncio.Event().wait()  # never a chunk
+            yield b""
+        finally:
+            stopped.set()
+
+    @app.get("/stream")
+    async def stream() -> StreamingResponse:
+        return StreamingResponse(forever(), media_type="text/event-stream")
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        head = await asyncio.wait_for(client.head("/stream"), timeout=30)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-type"].startswith("text/event-stream")
+        await asyncio.wait_for(stopped.wait(), timeout=30)
