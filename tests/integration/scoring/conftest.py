@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -59,6 +59,20 @@ async def clean(scoring: Scoring) -> Scoring:
     scoring.procedures = TableCopy(load_procedures)
     scoring.judging_step = None  # its row went with the tables (else its next step re-judges all)
     return scoring
+
+
+@pytest.fixture
+async def new_pod(clean: Scoring, settings: ScoringSettings) -> AsyncIterator[Callable[[], Scoring]]:
+    """Fresh compositions, as a new pod (or a second worker) has: nothing of another's memory."""
+    apps: list[Scoring] = []
+
+    def start() -> Scoring:
+        apps.append(bootstrap(settings))
+        return apps[-1]
+
+    yield start
+    for app in apps:
+        await app.dispose()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ so it stores nothing, stale or not (services.scoring.recompute_cli.compare_with_
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -27,8 +27,7 @@ from services.scoring.adapters import repository
 from services.scoring.application import judging, scoring_service
 from services.scoring.application.caches import sync_calendar
 from services.scoring.application.refresher import judge_step, refresh_once
-from services.scoring.bootstrap import Scoring, bootstrap
-from services.scoring.settings import ScoringSettings
+from services.scoring.bootstrap import Scoring
 
 from .helpers import CommitsAfterFirstCall, apply_batches, catalogue_change, compute, load_reference, no_differences
 from .scenario import NOW, PROCEDURE, dossier_events
@@ -45,20 +44,6 @@ from .test_judging_steps import (
 pytestmark = pytest.mark.integration
 
 EVENTS = [*JUDGED_BEFORE, *NOT_JUDGED_YET]
-
-
-@pytest.fixture
-async def new_pod(clean: Scoring, settings: ScoringSettings) -> AsyncIterator[Callable[[], Scoring]]:
-    """Fresh compositions, as a new pod (or a second worker) has: nothing of another's memory."""
-    apps: list[Scoring] = []
-
-    def start() -> Scoring:
-        apps.append(bootstrap(settings))
-        return apps[-1]
-
-    yield start
-    for app in apps:
-        await app.dispose()
 
 
 async def stricter_catalogue(app: Scoring) -> None:

@@ -6,7 +6,7 @@ another worker takes the row over once its lease has expired
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -17,8 +17,7 @@ from services.scoring.adapters.calendar_store import DAY_OFF, declare_day, rejud
 from services.scoring.adapters.judging_steps import open_step
 from services.scoring.application import judging, refresher
 from services.scoring.application.refresher import judge_step, recompute_dirty, refresh_once
-from services.scoring.bootstrap import Scoring, bootstrap
-from services.scoring.settings import ScoringSettings
+from services.scoring.bootstrap import Scoring
 from shared.contracts import RawEvent
 from shared.db import driver_connection
 
@@ -53,20 +52,6 @@ async def assert_nothing_left_due(app: Scoring) -> None:
     async with app.sessions() as session:
         assert await session.scalar(text(DUE), {"now": NOW}) == 0
         assert await session.scalar(text("SELECT count(*) FROM scoring.dossier_flag")) == 0
-
-
-@pytest.fixture
-async def new_pod(clean: Scoring, settings: ScoringSettings) -> AsyncIterator[Any]:
-    """Fresh compositions, as a new pod (or a second worker) has: nothing of another's memory."""
-    apps: list[Scoring] = []
-
-    def start() -> Scoring:
-        apps.append(bootstrap(settings))
-        return apps[-1]
-
-    yield start
-    for app in apps:
-        await app.dispose()
 
 
 async def contributions(app: Scoring) -> list[Any]:

@@ -7,6 +7,7 @@ import httpx
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from gateway.upstream import Answer, Upstream
+from shared.web import REQUEST_ID_HEADER
 from tests.unit.gateway.conftest import Seen, Service
 
 EXPECTED = {
@@ -63,16 +64,23 @@ class _Broken(Upstream):
         raise RuntimeError("a bug in the gateway")
 
 
-async def test_an_unhandled_error_answers_500_under_the_same_headers() -> None:
-    # Starlette answers an unhandled error in its outermost middleware: the headers must wrap even that.
+async def test_an_unhandled_error_answers_500_under_the_same_headers_and_its_request_id() -> None:
+    # Starlette answers an unhandled error in its outermost middleware: the headers must wrap even
+    # that, and the request id (shared.web's wrapper of the whole stack) with them.
     app = create_app(GatewaySettings())
     broken = _Broken("http://127.0.0.1:9", timeout_s=1, connect_timeout_s=1, max_connections=1)
     app.state.gateway.services = dict.fromkeys(app.state.gateway.services, broken)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("198.51.100.7", 5000))
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-        answer = await client.get("/ranking/P01")
-    assert answer.status_code == 500, answer.text
-    assert answer.json()["error"]["code"] == "internal"  # the gateway's own 500 body, as before
-    assert _policy(answer)["default-src"] == ["'self'"]
-    for name, value in EXPECTED.items():
-        assert answer.headers.get_list(name) == [value], name
+        kept = await client.get("/ranking/P01", headers={REQUEST_ID_HEADER: "gw-500-1"})
+        fresh = await client.get("/ranking/P01")
+    for answer in (kept, fresh):
+        assert answer.status_code == 500, answer.text
+        assert answer.json()["error"]["code"] == "internal"  # the gateway's own 500 body, as before
+        assert len(answer.headers.get_list(REQUEST_ID_HEADER)) == 1
+        assert answer.headers[REQUEST_ID_HEADER] in answer.json()["error"]["message"]
+        assert _policy(answer)["default-src"] == ["'self'"]
+        for name, value in EXPECTED.items():
+            assert answer.headers.get_list(name) == [value], name
+    assert kept.headers[REQUEST_ID_HEADER] == "gw-500-1"
+    assert fresh.headers[REQUEST_ID_HEADER] != kept.headers[REQUEST_ID_HEADER]
